@@ -1,0 +1,51 @@
+# Finds the Debian packages rlvr builds on. scripts/setup.sh installs them.
+find_package(PkgConfig REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS C)
+find_package(Threads REQUIRED)
+
+pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
+# OpenBLAS: Debian ships the pthread and openmp flavours behind one cblas.h.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas openblas-openmp openblas-pthread)
+find_library(OPENBLAS_LIBRARY NAMES openblas REQUIRED)
+if(NOT OPENBLAS_INCLUDE_DIR)
+  message(FATAL_ERROR "cblas.h not found: install libopenblas-dev (scripts/setup.sh does)")
+endif()
+pkg_check_modules(LIBUV IMPORTED_TARGET libuv)
+
+# CUDA backend: AUTO builds it when nvcc is found.
+set(RLVR_CUDA AUTO CACHE STRING "Build the CUDA backend: AUTO, ON or OFF")
+set_property(CACHE RLVR_CUDA PROPERTY STRINGS AUTO ON OFF)
+set(RLVR_HAVE_CUDA OFF)
+if(NOT RLVR_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  if(NOT CMAKE_CUDA_COMPILER)
+    find_program(_rlvr_nvcc nvcc PATHS /usr/local/cuda/bin)
+    if(_rlvr_nvcc)
+      set(CMAKE_CUDA_COMPILER ${_rlvr_nvcc})
+    endif()
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # sm_90 SASS for H100/H200 plus PTX so other cards can JIT.
+      set(CMAKE_CUDA_ARCHITECTURES 90-real 90-virtual)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(RLVR_HAVE_CUDA ON)
+  elseif(RLVR_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "RLVR_CUDA=ON but no nvcc was found")
+  endif()
+endif()
+
+# NCCL (GPU collectives) and MPI (launch/bootstrap, CPU collectives).
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS /usr/local/cuda/include ${CUDAToolkit_INCLUDE_DIRS})
+find_library(NCCL_LIBRARY nccl HINTS /usr/local/cuda/lib64 ${CUDAToolkit_LIBRARY_DIR})
+set(RLVR_HAVE_NCCL OFF)
+if(RLVR_HAVE_CUDA AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+  set(RLVR_HAVE_NCCL ON)
+endif()
+find_package(MPI COMPONENTS C QUIET)
+set(RLVR_HAVE_MPI ${MPI_C_FOUND})
+
+message(STATUS "rlvr: CUDA=${RLVR_HAVE_CUDA} NCCL=${RLVR_HAVE_NCCL} MPI=${RLVR_HAVE_MPI} libuv=${LIBUV_FOUND}")

@@ -1,0 +1,70 @@
+/*
+ * engine/cli/main.c — `rlvr <command> [options]`: dispatches to the subcommands of
+ * commands.h. The only place (with the cmd_*.c files) allowed to exit the process.
+ *
+ * BLAS: Debian's OpenBLAS does not recognise AVX-512 CPUs and falls back to its
+ * slowest kernels; the kernel type is fixed when the library loads. So when the CPU
+ * has AVX-512 and OPENBLAS_CORETYPE is unset, main() sets it and re-executes itself
+ * once (a user's own OPENBLAS_CORETYPE is always respected).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/cli/commands.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} rlvr_command;
+
+static void usage(FILE *f, const rlvr_command *cmds, int n) {
+    fprintf(f, "usage: rlvr <command> [options]   (rlvr <command> --help for details)\n\n"
+               "commands:\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "  %-10s %s%s\n", cmds[i].name, cmds[i].help,
+                cmds[i].fn ? "" : " [not built]");
+}
+
+static void ensure_fast_blas(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE") || getenv("RLVR_NO_BLAS_REEXEC")) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) return;
+    setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 1);
+    setenv("RLVR_NO_BLAS_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: go on with whatever OpenBLAS picked. */
+}
+
+int main(int argc, char **argv) {
+    const rlvr_command cmds[] = {
+        {"inspect", cmd_inspect, "architecture, parameter count, dtypes, memory of a model"},
+        {"logprobs", cmd_logprobs, "log-probabilities of token ids under a model (JSON lines)"},
+        {"tokenize", cmd_tokenize, "encode text to ids or decode ids to text (JSON lines)"},
+        {"template", cmd_template, "render chat messages with a chat template (JSON lines)"},
+        {"score", cmd_score, "score completions with reward functions (JSON lines)"},
+        {"sample", cmd_sample, "sample completions from a model"},
+        {"train", cmd_train, "run reinforcement fine-tuning from a config"},
+        {"export", cmd_export, "export a checkpoint as a Hugging Face model directory"},
+    };
+    const int n = (int)(sizeof cmds / sizeof cmds[0]);
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout, cmds, n);
+        return argc < 2 ? 2 : 0;
+    }
+    ensure_fast_blas(argv);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0) continue;
+        if (!cmds[i].fn) {
+            fprintf(stderr, "rlvr: command '%s' is not built into this binary\n", argv[1]);
+            return 2;
+        }
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "rlvr: unknown command '%s'\n\n", argv[1]);
+    usage(stderr, cmds, n);
+    return 2;
+}

@@ -1,0 +1,196 @@
+/*
+ * kernels/backend.h — the op table: every computation the transformer, the sampler
+ * and the trainer need, as one struct of function pointers with two implementations:
+ * kernels/cpu (fp32 reference, OpenMP + OpenBLAS) and kernels/cuda (bf16 storage,
+ * fp32 accumulation). engine/ code is written once against this table.
+ *
+ * Memory kinds (all pointers below are *backend* memory: host memory for the CPU
+ * backend, device memory for CUDA):
+ *   act   — `void *`: activations, activation gradients and compute weights, stored
+ *           in the backend's activation dtype (`act_dtype`: fp32 on CPU, bf16 on CUDA).
+ *   f32   — `float *`: always fp32: parameter gradients, master weights, AdamW
+ *           moments, per-row statistics (rstd, log-sum-exp), log-probabilities, losses.
+ *   i32   — `int *`: token ids, positions, sequence offsets.
+ *
+ * Conventions:
+ *   - Row-major. Linear weights use the Hugging Face layout w[out, in]; y = x·wᵀ + b.
+ *   - Packed batches: T tokens of B sequences laid end to end; offsets[B+1] (i32,
+ *     backend memory) with offsets[0] = 0, offsets[B] = T. No padding anywhere.
+ *   - Backward ops ACCUMULATE (+=) into parameter gradients (f32), so micro-batches
+ *     accumulate for free. Activation gradients are written (=) unless the op takes an
+ *     `accumulate` flag, in which case accumulate != 0 means +=.
+ *   - Any gradient output pointer documented "nullable" may be NULL to skip it
+ *     (frozen reference weights, inputs that need no gradient).
+ *   - Ops are asynchronous on CUDA (one stream owned by the backend); anything that
+ *     returns a value to the host, and `to_host`, synchronises.
+ *   - Errors: ops return nothing. A backend that hits an error (CUDA launch failure,
+ *     out of memory) records the first one with file and line; `error()` returns it
+ *     (NULL when all is well). Callers check at natural boundaries (after a forward,
+ *     after a step). Library code never calls exit().
+ */
+#ifndef RLVR_KERNELS_BACKEND_H
+#define RLVR_KERNELS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { RLVR_DTYPE_F32 = 0, RLVR_DTYPE_BF16 = 1 } rlvr_dtype;
+
+/* KL estimators of d = logπ_ref − logπθ (shared/RL_MATH.md). */
+typedef enum { RLVR_KL_K1 = 1, RLVR_KL_K2 = 2, RLVR_KL_K3 = 3 } rlvr_kl_estimator;
+
+/* Parameters of the per-token clipped policy loss (see policy_loss below). */
+typedef struct {
+    float clip_low;     /* ε_low: ρ is clipped below at 1 − ε_low (0.2) */
+    float clip_high;    /* ε_high: ρ is clipped above at 1 + ε_high (0.2; DAPO 0.28) */
+    float dual_clip;    /* c for dual clip when A < 0 (3.0); 0 disables it */
+    float kl_coef;      /* β of the KL anchor added to the loss; 0 disables it */
+    int kl_estimator;   /* rlvr_kl_estimator */
+} rlvr_policy_loss_params;
+
+typedef struct rlvr_backend rlvr_backend;
+
+struct rlvr_backend {
+    const char *name;     /* "cpu" or "cuda" */
+    rlvr_dtype act_dtype; /* storage dtype of act memory */
+    size_t act_size;      /* bytes per act element: 4 (fp32) or 2 (bf16) */
+    void *ctx;            /* implementation state */
+
+    /* ---- lifecycle, memory, errors ------------------------------------------ */
+    void (*destroy)(rlvr_backend *be);
+    const char *(*error)(rlvr_backend *be); /* first recorded error, or NULL */
+    void *(*alloc)(rlvr_backend *be, size_t bytes); /* NULL on failure (error set) */
+    void (*free)(rlvr_backend *be, void *p);
+    void (*zero)(rlvr_backend *be, void *p, size_t bytes);
+    void (*copy)(rlvr_backend *be, void *dst, const void *src, size_t bytes); /* dev→dev */
+    void (*to_device)(rlvr_backend *be, void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(rlvr_backend *be, void *host_dst, const void *src, size_t bytes);
+    /* Host fp32 ↔ backend act dtype (rounding to nearest even for bf16). */
+    void (*act_from_f32)(rlvr_backend *be, void *dst_act, const float *host_src, size_t n);
+    void (*act_to_f32)(rlvr_backend *be, float *host_dst, const void *src_act, size_t n);
+    /* Backend f32 → backend act (e.g. master weights → compute weights). */
+    void (*cast_f32_to_act)(rlvr_backend *be, void *dst_act, const float *src, size_t n);
+    void (*sync)(rlvr_backend *be);
+
+    /* ---- embedding ------------------------------------------------------------ */
+    /* out[T,C] = wte[ids[t], :]. */
+    void (*embedding_forward)(rlvr_backend *be, void *out, const int *ids, const void *wte,
+                              int T, int C);
+    /* dwte[V,C] += scatter of dout[T,C] by ids; deterministic (same bits every run). */
+    void (*embedding_backward)(rlvr_backend *be, float *dwte, const void *dout,
+                               const int *ids, int T, int C);
+
+    /* ---- RMSNorm (Hugging Face: y = w ⊙ x / sqrt(mean(x²) + eps), fp32 math) ---- */
+    /* out[N,C], rstd[N] (f32, saved for backward), in[N,C], w[C]. */
+    void (*rmsnorm_forward)(rlvr_backend *be, void *out, float *rstd, const void *in,
+                            const void *w, int N, int C, float eps);
+    /* din[N,C] (= or += per accumulate), dw[C] += (nullable). */
+    void (*rmsnorm_backward)(rlvr_backend *be, void *din, float *dw, const void *dout,
+                             const void *in, const void *w, const float *rstd, int N, int C,
+                             int accumulate);
+
+    /* ---- linear layer ------------------------------------------------------------ */
+    /* out[N,OC] = in[N,IC] · w[OC,IC]ᵀ + bias[OC] (bias nullable). */
+    void (*matmul_forward)(rlvr_backend *be, void *out, const void *in, const void *w,
+                           const void *bias, int N, int IC, int OC);
+    /* din[N,IC] (=/+= per accumulate; nullable) = dout·w; dw[OC,IC] += doutᵀ·in
+     * (nullable); dbias[OC] += Σ_n dout (nullable). */
+    void (*matmul_backward)(rlvr_backend *be, void *din, float *dw, float *dbias,
+                            const void *dout, const void *in, const void *w, int N, int IC,
+                            int OC, int accumulate);
+
+    /* ---- rotary embedding (HF half-split convention), in place ------------------- */
+    /* x[T,H,D]; angle(t,i) = (float)pos[t] * inv_freq[i] in fp32, i < D/2 (inv_freq is
+     * f32 backend memory, llama3 scaling already applied by the caller);
+     * (x1, x2) = (x[..i], x[..i+D/2]) → (x1·cos − x2·sin, x2·cos + x1·sin). */
+    void (*rope_forward)(rlvr_backend *be, void *x, const int *pos, const float *inv_freq,
+                         int T, int H, int D);
+    /* dx[T,H,D] in place: the transpose rotation (angle → −angle). */
+    void (*rope_backward)(rlvr_backend *be, void *dx, const int *pos, const float *inv_freq,
+                          int T, int H, int D);
+
+    /* ---- causal attention over packed variable-length sequences, GQA -------------- */
+    /* q[T,Hq,D], k[T,Hkv,D], v[T,Hkv,D] → out[T,Hq,D]; lse[T,Hq] (f32, natural-log
+     * log-sum-exp of the scaled scores, saved for backward). Token t of sequence b
+     * attends to tokens offsets[b]..t. Query head h uses KV head h / (Hq/Hkv).
+     * scale = 1/sqrt(D). max_len = longest sequence (host int, for launch shapes). */
+    void (*attention_forward)(rlvr_backend *be, void *out, float *lse, const void *q,
+                              const void *k, const void *v, const int *offsets, int B,
+                              int T, int Hq, int Hkv, int D, int max_len);
+    /* dq[T,Hq,D], dk[T,Hkv,D], dv[T,Hkv,D] written (=). */
+    void (*attention_backward)(rlvr_backend *be, void *dq, void *dk, void *dv,
+                               const void *dout, const void *q, const void *k, const void *v,
+                               const void *out, const float *lse, const int *offsets, int B,
+                               int T, int Hq, int Hkv, int D, int max_len);
+
+    /* ---- SwiGLU and residual ------------------------------------------------------ */
+    /* out[n] = silu(gate[n]) · up[n]. */
+    void (*swiglu_forward)(rlvr_backend *be, void *out, const void *gate, const void *up,
+                           size_t n);
+    /* dgate, dup written (=). */
+    void (*swiglu_backward)(rlvr_backend *be, void *dgate, void *dup, const void *dout,
+                            const void *gate, const void *up, size_t n);
+    /* out[n] = a[n] + b[n]; out may alias a or b. */
+    void (*add)(rlvr_backend *be, void *out, const void *a, const void *b, size_t n);
+
+    /* ---- fused LM head + log-softmax + gather + entropy (chunked) ----------------- */
+    /* z[t,:] = inv_temp · x[t,:]·wᵀ (never stored whole: chunked over tokens and
+     * vocabulary). logp[t] = z[t,targets[t]] − lse[t]; entropy[t] = −Σ p log p
+     * (nullable); lse[t] saved for backward. targets[t] < 0 → logp[t] = 0 (row still
+     * gets lse and entropy). x[T,C] act, w[V,C] act. */
+    void (*lmhead_forward)(rlvr_backend *be, float *logp, float *entropy, float *lse,
+                           const void *x, const void *w, const int *targets, int T, int C,
+                           int V, float inv_temp);
+    /* From dlogp[T] and dentropy[T] (nullable): dx[T,C] written (=), dw[V,C] +=
+     * (nullable). entropy[T] and lse[T] are the forward's outputs (entropy needed only
+     * when dentropy != NULL). Targets < 0 contribute no log-prob gradient. */
+    void (*lmhead_backward)(rlvr_backend *be, void *dx, float *dw, const float *dlogp,
+                            const float *dentropy, const void *x, const void *w,
+                            const int *targets, const float *lse, const float *entropy,
+                            int T, int C, int V, float inv_temp);
+
+    /* ---- per-token policy loss + KL anchor (all f32, length T) -------------------- */
+    /* For each token: log_ratio = clamp(logp − old_logp, ±20), ρ = exp(log_ratio);
+     * ℓ = max(−A·ρ, −A·clip(ρ, 1−ε_low, 1+ε_high)); with dual clip and A < 0:
+     * ℓ = min(ℓ, −c·A). KL (ref_logp nullable → 0): d = clamp(ref − logp, ±20),
+     * k1 = −d, k2 = d²/2, k3 = clamp(e^d − d − 1, ±10).
+     * Outputs: loss[t] = ℓ + β·KL (unweighted), kl[t] (nullable), clipped[t] = 1 when
+     * the clipped branch (or dual clip) is the one taken, else 0 (nullable),
+     * dlogp[t] = weight[t] · ∂loss[t]/∂logp[t]. weight[t] = 0 masks a token. */
+    void (*policy_loss)(rlvr_backend *be, float *loss, float *kl, float *clipped,
+                        float *dlogp, const float *logp, const float *old_logp,
+                        const float *ref_logp, const float *adv, const float *weight, int T,
+                        const rlvr_policy_loss_params *p);
+
+    /* ---- optimizer ---------------------------------------------------------------- */
+    /* Σ x[i]² over n f32 values, deterministic (fixed reduction order), synchronous. */
+    double (*sumsq)(rlvr_backend *be, const float *x, size_t n);
+    /* AdamW on n parameters, decoupled weight decay (PyTorch torch.optim.AdamW):
+     *   g = grad·grad_scale; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+     *   θ = θ − lr·wd·θ − lr·(m/(1−β1^step)) / (sqrt(v/(1−β2^step)) + eps).
+     * θ lives in master (f32) when master != NULL, and param (act) receives the
+     * rounded copy; when master == NULL, param must be f32 memory updated in place
+     * (the CPU backend). step starts at 1. */
+    void (*adamw)(rlvr_backend *be, void *param, float *master, const float *grad,
+                  float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                  float eps, float weight_decay, float grad_scale, int step);
+};
+
+/* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */
+rlvr_backend *rlvr_cpu_backend_create(int threads);
+
+/* The CUDA backend on device `device`; NULL with a message in err when unavailable
+ * (not built, no GPU). Defined in kernels/cuda when RLVR_HAVE_CUDA. */
+rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t errlen);
+
+/* Picks a backend by name ("cpu", "cuda"); NULL + message on failure. */
+rlvr_backend *rlvr_backend_create(const char *name, int threads, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLVR_KERNELS_BACKEND_H */
