@@ -1,0 +1,41 @@
+/*
+ * kernels/cpu/rope.c — rotary position embedding, Hugging Face half-split convention:
+ * for i < D/2, angle = (float)pos·inv_freq[i] (fp32, as transformers computes it),
+ * (x_i, x_{i+D/2}) → (x_i·cos − x_{i+D/2}·sin, x_{i+D/2}·cos + x_i·sin).
+ * The backward is the transpose rotation (−angle). In place on x[T,H,D].
+ */
+#include <math.h>
+
+#include "kernels/cpu/cpu_ops.h"
+
+static void rope_apply(rlvr_backend *be, float *x, const int *pos, const float *inv_freq,
+                       int T, int H, int D, float sign) {
+    const int half = D / 2;
+#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < half; i++) {
+            float angle = (float)pos[t] * inv_freq[i];
+            float c = cosf(angle), s = sign * sinf(angle);
+            for (int h = 0; h < H; h++) {
+                float *v = x + ((size_t)t * H + h) * D;
+                float x1 = v[i], x2 = v[i + half];
+                v[i] = x1 * c - x2 * s;
+                v[i + half] = x2 * c + x1 * s;
+            }
+        }
+    }
+}
+
+static void rope_forward(rlvr_backend *be, void *x, const int *pos, const float *inv_freq,
+                         int T, int H, int D) {
+    rope_apply(be, x, pos, inv_freq, T, H, D, 1.0f);
+}
+static void rope_backward(rlvr_backend *be, void *dx, const int *pos, const float *inv_freq,
+                          int T, int H, int D) {
+    rope_apply(be, dx, pos, inv_freq, T, H, D, -1.0f);
+}
+
+void cpu_rope_register(rlvr_backend *be) {
+    be->rope_forward = rope_forward;
+    be->rope_backward = rope_backward;
+}
