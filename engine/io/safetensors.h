@@ -73,4 +73,19 @@ int st_write_file(const char *path, const st_write_tensor *t, int n, st_dtype dt
 int st_write_dir(const char *dir, const st_write_tensor *t, int n, st_dtype dtype,
                  size_t max_shard_bytes, char *err, size_t errlen);
 
+/* ---- additions (helpers used by the reader/writer, public for other modules) --- */
+
+/* Scalar conversions. f32 -> bf16/f16 round to nearest, ties to even; NaN stays NaN
+ * (quiet, sign kept); values past the target's range become ±inf. */
+uint16_t st_f32_to_bf16(float f);
+float st_bf16_to_f32(uint16_t h);
+uint16_t st_f32_to_f16(float f);
+float st_f16_to_f32(uint16_t h);
+
+/* Parses a dtype name ("F32", "BF16", ...); 0 on success, -1 when unknown. */
+int st_dtype_parse(const char *name, st_dtype *out);
+
+/* Value of a "__metadata__" key of the (first) file holding it; NULL when absent. */
+const char *st_metadata(const st_set *s, const char *key);
+
 #endif
