@@ -1,0 +1,291 @@
+/*
+ * kernels/cuda/backend_cuda.cu — the CUDA backend's lifecycle, memory entries and error
+ * state: one device, one stream and one cuBLAS handle owned by the backend, no managed
+ * memory, bf16 act memory. The op families live in their own files and register their
+ * entries here (cuda_*_register).
+ *
+ * Threading: the device is selected (cudaSetDevice) at creation; a backend is meant to
+ * be driven from the thread that created it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_internal.cuh"
+
+enum { LM_TCHUNK_DEFAULT = 1024, LM_VCHUNK_DEFAULT = 32768 };
+/* Host staging for act_from_f32 / act_to_f32: bf16 elements per round trip. */
+static const size_t STAGE_ELEMS = (size_t)1 << 20;
+
+void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt, ...) {
+    if (c->has_err) return;
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    int k = snprintf(c->err, sizeof c->err, "cuda backend %s:%d: ", base, line);
+    if (k < 0 || (size_t)k >= sizeof c->err) k = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err + k, sizeof c->err - (size_t)k, fmt, ap);
+    va_end(ap);
+    c->has_err = 1;
+}
+
+void *cuda_scratch(cuda_ctx *c, int slot, size_t bytes) {
+    if (bytes == 0) bytes = 256;
+    if (c->scratch_bytes[slot] >= bytes) return c->scratch[slot];
+    if (c->scratch[slot]) {
+        /* Work queued earlier may still read the old buffer. */
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        CU_CHECK(c, cudaFree(c->scratch[slot]));
+        c->scratch[slot] = NULL;
+        c->scratch_bytes[slot] = 0;
+    }
+    size_t want = bytes + bytes / 4; /* some headroom against repeated growth */
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, want);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear the non-sticky error for later launch checks */
+        cuda_record_error(c, __FILE__, __LINE__, "scratch of %zu bytes: %s", want,
+                          cudaGetErrorString(e));
+        return NULL;
+    }
+    c->scratch[slot] = p;
+    c->scratch_bytes[slot] = want;
+    return p;
+}
+
+/* ---- host bf16 rounding (round to nearest even; NaN stays NaN) ------------------- */
+
+static uint16_t host_f32_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float host_bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* ---- kernels -------------------------------------------------------------------- */
+
+static __global__ void cast_f32_to_bf16_kernel(bf16 *dst, const float *src, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = f2bf(src[i]);
+}
+
+/* ---- op table entries ------------------------------------------------------------ */
+
+static void cu_destroy(rlvr_backend *be) {
+    if (!be) return;
+    cuda_ctx *c = cuda_get(be);
+    if (c) {
+        cudaStreamSynchronize(c->stream);
+        for (int i = 0; i < SCRATCH_COUNT; i++)
+            if (c->scratch[i]) cudaFree(c->scratch[i]);
+        if (c->cublas) cublasDestroy(c->cublas);
+        if (c->stream) cudaStreamDestroy(c->stream);
+        free(c);
+    }
+    free(be);
+}
+
+static const char *cu_error(rlvr_backend *be) {
+    cuda_ctx *c = cuda_get(be);
+    if (!c->has_err) {
+        /* Pick up asynchronous faults without blocking. */
+        cudaError_t e = cudaStreamQuery(c->stream);
+        if (e != cudaSuccess && e != cudaErrorNotReady)
+            cuda_record_error(c, __FILE__, __LINE__, "asynchronous error: %s",
+                              cudaGetErrorString(e));
+    }
+    return c->has_err ? c->err : NULL;
+}
+
+static void *cu_alloc(rlvr_backend *be, size_t bytes) {
+    cuda_ctx *c = cuda_get(be);
+    void *p = NULL;
+    size_t rounded = (bytes + 255) / 256 * 256;
+    cudaError_t e = cudaMalloc(&p, rounded ? rounded : 256);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        cuda_record_error(c, __FILE__, __LINE__, "cudaMalloc of %zu bytes: %s", bytes,
+                          cudaGetErrorString(e));
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_free(rlvr_backend *be, void *p) {
+    if (p) CU_CHECK(cuda_get(be), cudaFree(p));
+}
+
+static void cu_zero(rlvr_backend *be, void *p, size_t bytes) {
+    cuda_ctx *c = cuda_get(be);
+    if (bytes) CU_CHECK(c, cudaMemsetAsync(p, 0, bytes, c->stream));
+}
+
+static void cu_copy(rlvr_backend *be, void *dst, const void *src, size_t bytes) {
+    cuda_ctx *c = cuda_get(be);
+    if (bytes && dst != src)
+        CU_CHECK(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
+}
+
+static void cu_to_device(rlvr_backend *be, void *dst, const void *host_src, size_t bytes) {
+    cuda_ctx *c = cuda_get(be);
+    if (!bytes) return;
+    /* Synchronous so the caller may reuse or free host_src at once (pageable memory). */
+    CU_CHECK(c, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream));
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+}
+
+static void cu_to_host(rlvr_backend *be, void *host_dst, const void *src, size_t bytes) {
+    cuda_ctx *c = cuda_get(be);
+    if (!bytes) return;
+    CU_CHECK(c, cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+}
+
+static void cu_act_from_f32(rlvr_backend *be, void *dst_act, const float *host_src,
+                            size_t n) {
+    cuda_ctx *c = cuda_get(be);
+    if (!n) return;
+    size_t chunk = n < STAGE_ELEMS ? n : STAGE_ELEMS;
+    uint16_t *stage = (uint16_t *)malloc(chunk * sizeof(uint16_t));
+    if (!stage) {
+        cuda_record_error(c, __FILE__, __LINE__, "act_from_f32: host out of memory");
+        return;
+    }
+    for (size_t i0 = 0; i0 < n; i0 += chunk) {
+        size_t m = n - i0 < chunk ? n - i0 : chunk;
+        for (size_t i = 0; i < m; i++) stage[i] = host_f32_to_bf16(host_src[i0 + i]);
+        CU_CHECK(c, cudaMemcpyAsync((uint16_t *)dst_act + i0, stage, m * sizeof(uint16_t),
+                                    cudaMemcpyHostToDevice, c->stream));
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    }
+    free(stage);
+}
+
+static void cu_act_to_f32(rlvr_backend *be, float *host_dst, const void *src_act, size_t n) {
+    cuda_ctx *c = cuda_get(be);
+    if (!n) return;
+    size_t chunk = n < STAGE_ELEMS ? n : STAGE_ELEMS;
+    uint16_t *stage = (uint16_t *)malloc(chunk * sizeof(uint16_t));
+    if (!stage) {
+        cuda_record_error(c, __FILE__, __LINE__, "act_to_f32: host out of memory");
+        return;
+    }
+    for (size_t i0 = 0; i0 < n; i0 += chunk) {
+        size_t m = n - i0 < chunk ? n - i0 : chunk;
+        CU_CHECK(c, cudaMemcpyAsync(stage, (const uint16_t *)src_act + i0,
+                                    m * sizeof(uint16_t), cudaMemcpyDeviceToHost, c->stream));
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        for (size_t i = 0; i < m; i++) host_dst[i0 + i] = host_bf16_to_f32(stage[i]);
+    }
+    free(stage);
+}
+
+static void cu_cast_f32_to_act(rlvr_backend *be, void *dst_act, const float *src, size_t n) {
+    cuda_ctx *c = cuda_get(be);
+    if (!n) return;
+    cast_f32_to_bf16_kernel<<<cuda_blocks(n, 256), 256, 0, c->stream>>>((bf16 *)dst_act, src,
+                                                                         n);
+    CU_LAUNCH_CHECK(c, "cast_f32_to_bf16_kernel");
+}
+
+static void cu_sync(rlvr_backend *be) {
+    cuda_ctx *c = cuda_get(be);
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+}
+
+/* ---- creation --------------------------------------------------------------------- */
+
+extern "C" int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
+    cuda_ctx *c = cuda_get(be);
+    c->lm_tchunk = tokens > 0 ? tokens : LM_TCHUNK_DEFAULT;
+    c->lm_vchunk = vocab > 0 ? (vocab + 7) / 8 * 8 : LM_VCHUNK_DEFAULT;
+    return 0;
+}
+
+extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t errlen) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(err, errlen, "cuda backend: no usable GPU (cudaGetDeviceCount: %s)",
+                 cudaGetErrorString(e));
+        return NULL;
+    }
+    if (device < 0 || device >= count) {
+        snprintf(err, errlen, "cuda backend: device %d does not exist (found %d device%s)",
+                 device, count, count == 1 ? "" : "s");
+        return NULL;
+    }
+    e = cudaSetDevice(device);
+    if (e != cudaSuccess) {
+        snprintf(err, errlen, "cuda backend: cudaSetDevice(%d): %s", device,
+                 cudaGetErrorString(e));
+        return NULL;
+    }
+    rlvr_backend *be = (rlvr_backend *)calloc(1, sizeof *be);
+    cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
+    if (!be || !c) {
+        free(be);
+        free(c);
+        snprintf(err, errlen, "cuda backend: host out of memory");
+        return NULL;
+    }
+    c->device = device;
+    c->lm_tchunk = LM_TCHUNK_DEFAULT;
+    c->lm_vchunk = LM_VCHUNK_DEFAULT;
+    be->ctx = c;
+    e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        snprintf(err, errlen, "cuda backend: cudaStreamCreate: %s", cudaGetErrorString(e));
+        c->stream = NULL;
+        cu_destroy(be);
+        return NULL;
+    }
+    cublasStatus_t s = cublasCreate(&c->cublas);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, errlen, "cuda backend: cublasCreate: %s", cublasGetStatusString(s));
+        c->cublas = NULL;
+        cu_destroy(be);
+        return NULL;
+    }
+    s = cublasSetStream(c->cublas, c->stream);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        snprintf(err, errlen, "cuda backend: cublasSetStream: %s", cublasGetStatusString(s));
+        cu_destroy(be);
+        return NULL;
+    }
+    be->name = "cuda";
+    be->act_dtype = RLVR_DTYPE_BF16;
+    be->act_size = 2;
+    be->destroy = cu_destroy;
+    be->error = cu_error;
+    be->alloc = cu_alloc;
+    be->free = cu_free;
+    be->zero = cu_zero;
+    be->copy = cu_copy;
+    be->to_device = cu_to_device;
+    be->to_host = cu_to_host;
+    be->act_from_f32 = cu_act_from_f32;
+    be->act_to_f32 = cu_act_to_f32;
+    be->cast_f32_to_act = cu_cast_f32_to_act;
+    be->sync = cu_sync;
+    cuda_embedding_register(be);
+    cuda_elementwise_register(be);
+    cuda_rmsnorm_register(be);
+    cuda_matmul_register(be);
+    cuda_attention_register(be);
+    cuda_lmhead_register(be);
+    cuda_optim_register(be);
+    return be;
+}

@@ -1,0 +1,23 @@
+/*
+ * kernels/cuda/cuda_backend.h — CUDA-backend extras beyond the op table (backend.h):
+ * knobs that tests use to drive code paths a small input would not reach.
+ */
+#ifndef RLVR_KERNELS_CUDA_BACKEND_H
+#define RLVR_KERNELS_CUDA_BACKEND_H
+
+#include "kernels/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sets the LM head chunk shape (tokens per chunk, vocabulary entries per chunk; the
+ * latter is rounded up to a multiple of 8). Values <= 0 restore the defaults
+ * (1024 tokens × 32768 entries: 128 MiB of fp32 logits scratch at most).
+ * Returns 0, or -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RLVR_KERNELS_CUDA_BACKEND_H */

@@ -1,0 +1,188 @@
+/*
+ * kernels/cuda/cuda_internal.cuh — state and helpers shared by the CUDA backend's files
+ * (one file per op family, each with its kernels first and its launchers at the end).
+ *
+ * Storage: act memory is bf16 (__nv_bfloat16); every kernel computes in fp32.
+ * Errors: every CUDA / cuBLAS call and every kernel launch goes through CU_CHECK /
+ * CUBLAS_CHECK / CU_LAUNCH_CHECK, which record the first failure with file and line
+ * into cuda_ctx.err (backend.h: error()).
+ */
+#ifndef RLVR_KERNELS_CUDA_INTERNAL_CUH
+#define RLVR_KERNELS_CUDA_INTERNAL_CUH
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/backend.h"
+
+typedef __nv_bfloat16 bf16;
+
+/* Scratch slots: device buffers owned by the backend, grown on demand (never shrunk).
+ * One op uses each slot for one purpose at a time; ops run in stream order. */
+enum {
+    SCRATCH_COLSUM = 0, /* column-sum partials [RB, C] f32 (dbias, rmsnorm dw) */
+    SCRATCH_ATTN,       /* attention backward Δ[T, Hq] f32 */
+    SCRATCH_LM_LOGITS,  /* LM head logits chunk [TC, VC] f32 */
+    SCRATCH_LM_DZ,      /* LM head dz chunk [TC, VC] bf16 */
+    SCRATCH_LM_DX,      /* LM head dx accumulator [TC, C] f32 */
+    SCRATCH_LM_STATS,   /* LM head per-row running stats 4·[TC] f32 */
+    SCRATCH_SUMSQ,      /* sumsq block partials [nblk] f64 */
+    SCRATCH_COUNT
+};
+
+typedef struct {
+    int device;
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    char err[512];
+    int has_err;
+    void *scratch[SCRATCH_COUNT];
+    size_t scratch_bytes[SCRATCH_COUNT];
+    int lm_tchunk; /* LM head chunk: tokens per chunk */
+    int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8) */
+} cuda_ctx;
+
+static inline cuda_ctx *cuda_get(rlvr_backend *be) { return (cuda_ctx *)be->ctx; }
+
+/* Records the first error (printf-style message, prefixed with file:line). */
+void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define CU_CHECK(ctx, call)                                                                \
+    do {                                                                                   \
+        cudaError_t e_ = (call);                                                           \
+        if (e_ != cudaSuccess)                                                             \
+            cuda_record_error((ctx), __FILE__, __LINE__, "%s: %s", #call,                  \
+                              cudaGetErrorString(e_));                                     \
+    } while (0)
+
+#define CUBLAS_CHECK(ctx, call)                                                            \
+    do {                                                                                   \
+        cublasStatus_t s_ = (call);                                                        \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                   \
+            cuda_record_error((ctx), __FILE__, __LINE__, "%s: %s", #call,                  \
+                              cublasGetStatusString(s_));                                  \
+    } while (0)
+
+/* After every <<<...>>>: a bad launch configuration or an earlier asynchronous fault. */
+#define CU_LAUNCH_CHECK(ctx, name)                                                         \
+    do {                                                                                   \
+        cudaError_t e_ = cudaGetLastError();                                               \
+        if (e_ != cudaSuccess)                                                             \
+            cuda_record_error((ctx), __FILE__, __LINE__, "launch of %s: %s", (name),       \
+                              cudaGetErrorString(e_));                                     \
+    } while (0)
+
+/* A device buffer of at least `bytes` in slot `slot`; NULL (error recorded) on failure. */
+void *cuda_scratch(cuda_ctx *c, int slot, size_t bytes);
+
+/* Blocks for a 1-D launch over n work items with `threads` per block. */
+static inline unsigned cuda_blocks(size_t n, unsigned threads) {
+    return (unsigned)((n + threads - 1) / threads);
+}
+
+static inline int cuda_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
+
+/* ---- device helpers ------------------------------------------------------------- */
+
+static __device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* Block-wide sum / max in a fixed order (deterministic); blockDim.x a multiple of 32,
+ * at most 1024; every thread of the block must call it; all threads get the result. */
+static __device__ __forceinline__ float block_sum(float v, float *sh /* [32] */) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads(); /* sh may still be read by a previous call */
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0f;
+    return warp_sum(v);
+}
+static __device__ __forceinline__ double block_sum_d(double v, double *sh /* [32] */) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum_d(v);
+    __syncthreads();
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0;
+    return warp_sum_d(v);
+}
+static __device__ __forceinline__ float block_max(float v, float *sh /* [32] */) {
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : -INFINITY;
+    return warp_max(v);
+}
+
+static __device__ __forceinline__ float bf2f(bf16 x) { return __bfloat162float(x); }
+static __device__ __forceinline__ bf16 f2bf(float x) { return __float2bfloat16_rn(x); }
+
+/* W consecutive bf16 ↔ fp32: W = 8 is one 16-byte access (pointer 16-byte aligned),
+ * W = 1 a scalar one. */
+template <int W> static __device__ __forceinline__ void load_bf(const bf16 *p, float *f) {
+    if (W == 8) {
+        uint4 u = *reinterpret_cast<const uint4 *>(p);
+        const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float2 t = __bfloat1622float2(h[i]);
+            f[2 * i] = t.x;
+            f[2 * i + 1] = t.y;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < W; i++) f[i] = bf2f(p[i]);
+    }
+}
+template <int W> static __device__ __forceinline__ void store_bf(bf16 *p, const float *f) {
+    if (W == 8) {
+        uint4 u;
+        __nv_bfloat162 *h = reinterpret_cast<__nv_bfloat162 *>(&u);
+#pragma unroll
+        for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+        *reinterpret_cast<uint4 *>(p) = u;
+    } else {
+#pragma unroll
+        for (int i = 0; i < W; i++) p[i] = f2bf(f[i]);
+    }
+}
+
+/* Registration of each family's entries into the op table. */
+void cuda_embedding_register(rlvr_backend *be);
+void cuda_elementwise_register(rlvr_backend *be);
+void cuda_rmsnorm_register(rlvr_backend *be);
+void cuda_matmul_register(rlvr_backend *be);
+void cuda_attention_register(rlvr_backend *be);
+void cuda_lmhead_register(rlvr_backend *be);
+void cuda_optim_register(rlvr_backend *be);
+
+/* Deterministic column sums shared by matmul (dbias) and rmsnorm (dw):
+ * out[c] += Σ_n dy[n,c] · (x ? x[n,c]·rstd[n] : 1), rows summed in a fixed order. */
+void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 *x,
+                            const float *rstd, int N, int C);
+
+/* y = alpha·op(A)·op(B) + beta·y through cublasGemmEx with bf16 A/B, fp32 compute.
+ * Column-major arguments as in cuBLAS; ctype is CUDA_R_16BF or CUDA_R_32F. */
+void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+               float alpha, const void *A, int lda, const void *B, int ldb, float beta,
+               void *Cm, cudaDataType_t ctype, int ldc, const char *what);
+
+#endif /* RLVR_KERNELS_CUDA_INTERNAL_CUH */

@@ -1,0 +1,150 @@
+/*
+ * kernels/cuda/elementwise.cu — SwiGLU (silu(gate)·up) forward/backward, the residual
+ * add, and the rotary embedding (HF half-split convention) forward/backward.
+ *
+ * Elementwise ops take the 16-byte path (8 bf16 per access) when every pointer is
+ * 16-byte aligned; the n % 8 tail and unaligned inputs go element by element.
+ * Outputs may alias inputs: each element is read before it is written, by one thread.
+ */
+#include "kernels/cuda/cuda_internal.cuh"
+
+/* silu(g) = g·σ(g); d silu/dg = σ(g)·(1 + g·(1 − σ(g))) (as kernels/cpu/elementwise.c) */
+struct swiglu_fwd_op {
+    bf16 *out;
+    const bf16 *gate, *up;
+    template <int W> __device__ void run(size_t i) const {
+        float g[W], u[W], o[W];
+        load_bf<W>(gate + i, g);
+        load_bf<W>(up + i, u);
+#pragma unroll
+        for (int k = 0; k < W; k++) o[k] = g[k] / (1.0f + expf(-g[k])) * u[k];
+        store_bf<W>(out + i, o);
+    }
+};
+
+struct swiglu_bwd_op {
+    bf16 *dgate, *dup;
+    const bf16 *dout, *gate, *up;
+    template <int W> __device__ void run(size_t i) const {
+        float dy[W], g[W], u[W], dg[W], du[W];
+        load_bf<W>(dout + i, dy);
+        load_bf<W>(gate + i, g);
+        load_bf<W>(up + i, u);
+#pragma unroll
+        for (int k = 0; k < W; k++) {
+            const float sig = 1.0f / (1.0f + expf(-g[k]));
+            dg[k] = dy[k] * u[k] * sig * (1.0f + g[k] * (1.0f - sig));
+            du[k] = dy[k] * g[k] * sig;
+        }
+        store_bf<W>(dgate + i, dg);
+        store_bf<W>(dup + i, du);
+    }
+};
+
+struct add_op {
+    bf16 *out;
+    const bf16 *a, *b;
+    template <int W> __device__ void run(size_t i) const {
+        float x[W], y[W];
+        load_bf<W>(a + i, x);
+        load_bf<W>(b + i, y);
+#pragma unroll
+        for (int k = 0; k < W; k++) x[k] += y[k];
+        store_bf<W>(out + i, x);
+    }
+};
+
+/* vec: threads [0, n/8) take 8 elements each, threads [n/8, n/8 + n%8) one tail element
+ * each; otherwise thread i takes element i. */
+template <class Op> static __global__ void ew_kernel(Op op, size_t n, int vec) {
+    size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (vec) {
+        const size_t n8 = n / 8;
+        if (k < n8) {
+            op.template run<8>(k * 8);
+            return;
+        }
+        k = n8 * 8 + (k - n8);
+    }
+    if (k < n) op.template run<1>(k);
+}
+
+template <class Op> static void ew_launch(cuda_ctx *c, const Op &op, size_t n, int vec,
+                                          const char *name) {
+    if (n == 0) return;
+    const size_t work = vec ? n / 8 + n % 8 : n;
+    ew_kernel<Op><<<cuda_blocks(work, 256), 256, 0, c->stream>>>(op, n, vec);
+    CU_LAUNCH_CHECK(c, name);
+}
+
+static void swiglu_forward(rlvr_backend *be, void *out, const void *gate, const void *up,
+                           size_t n) {
+    swiglu_fwd_op op = {(bf16 *)out, (const bf16 *)gate, (const bf16 *)up};
+    const int vec = cuda_aligned16(out) && cuda_aligned16(gate) && cuda_aligned16(up);
+    ew_launch(cuda_get(be), op, n, vec, "swiglu_forward");
+}
+
+static void swiglu_backward(rlvr_backend *be, void *dgate, void *dup, const void *dout,
+                            const void *gate, const void *up, size_t n) {
+    swiglu_bwd_op op = {(bf16 *)dgate, (bf16 *)dup, (const bf16 *)dout, (const bf16 *)gate,
+                        (const bf16 *)up};
+    const int vec = cuda_aligned16(dgate) && cuda_aligned16(dup) && cuda_aligned16(dout) &&
+                    cuda_aligned16(gate) && cuda_aligned16(up);
+    ew_launch(cuda_get(be), op, n, vec, "swiglu_backward");
+}
+
+static void add(rlvr_backend *be, void *out, const void *a, const void *b, size_t n) {
+    add_op op = {(bf16 *)out, (const bf16 *)a, (const bf16 *)b};
+    const int vec = cuda_aligned16(out) && cuda_aligned16(a) && cuda_aligned16(b);
+    ew_launch(cuda_get(be), op, n, vec, "add");
+}
+
+/* ---- rotary embedding --------------------------------------------------------------
+ * One thread per (t, i < D/2, h): angle = (float)pos[t]·inv_freq[i] in fp32 with the
+ * accurate sincosf (angles reach thousands of radians); sign = −1 for the backward. An
+ * odd D leaves the last element of each head untouched (as the CPU reference). */
+static __global__ void rope_kernel(bf16 *x, const int *pos, const float *inv_freq, int T,
+                                   int H, int D, float sign) {
+    const int half = D / 2;
+    const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t total = (size_t)T * H * half;
+    if (k >= total) return;
+    const int i = (int)(k % half);
+    const size_t th = k / half; /* t·H + h */
+    const int t = (int)(th / H);
+    const float angle = (float)pos[t] * inv_freq[i];
+    float s, co;
+    sincosf(angle, &s, &co);
+    s *= sign;
+    bf16 *v = x + th * D;
+    const float x1 = bf2f(v[i]), x2 = bf2f(v[i + half]);
+    v[i] = f2bf(x1 * co - x2 * s);
+    v[i + half] = f2bf(x2 * co + x1 * s);
+}
+
+static void rope_launch(rlvr_backend *be, void *x, const int *pos, const float *inv_freq,
+                        int T, int H, int D, float sign) {
+    cuda_ctx *c = cuda_get(be);
+    const size_t total = (size_t)(T > 0 ? T : 0) * (H > 0 ? H : 0) * (D > 1 ? D / 2 : 0);
+    if (total == 0) return;
+    rope_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>((bf16 *)x, pos, inv_freq, T,
+                                                                H, D, sign);
+    CU_LAUNCH_CHECK(c, "rope_kernel");
+}
+
+static void rope_forward(rlvr_backend *be, void *x, const int *pos, const float *inv_freq,
+                         int T, int H, int D) {
+    rope_launch(be, x, pos, inv_freq, T, H, D, 1.0f);
+}
+static void rope_backward(rlvr_backend *be, void *dx, const int *pos, const float *inv_freq,
+                          int T, int H, int D) {
+    rope_launch(be, dx, pos, inv_freq, T, H, D, -1.0f);
+}
+
+void cuda_elementwise_register(rlvr_backend *be) {
+    be->swiglu_forward = swiglu_forward;
+    be->swiglu_backward = swiglu_backward;
+    be->add = add;
+    be->rope_forward = rope_forward;
+    be->rope_backward = rope_backward;
+}

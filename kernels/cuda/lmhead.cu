@@ -1,0 +1,184 @@
+/*
+ * kernels/cuda/lmhead.cu — the fused LM head: z = inv_temp·x·wᵀ, log-softmax, gather
+ * of the target's log-probability and entropy, forward and backward, chunked over
+ * tokens (TC rows) and vocabulary (VC entries) so the only logits in memory are one
+ * [TC, VC] fp32 tile (cuBLAS GEMM into backend scratch; 128 MiB at the default
+ * 1024 × 32768, whatever T and V are).
+ *
+ * Forward, per row, across vocabulary tiles: running max m, s = Σ e^{z−m} and
+ * w = Σ e^{z−m}·(z−m) (better conditioned than Σ e^{z−m}·z); merging a tile with
+ * (cm, cs, cw) under M = max(m, cm):
+ *   s ← e^{m−M}·s + e^{cm−M}·cs,   w ← e^{m−M}·(w + (m−M)·s) + e^{cm−M}·(cw + (cm−M)·cs).
+ * Then lse = m + log s, entropy = log s − w/s, logp = z_target − lse (0 if target < 0).
+ * Backward, tile by tile with p = e^{z−lse} recomputed:
+ *   dz = dlogp·(δ_target − p) − dent·p·(z − lse + H)       (stored bf16 for the GEMMs)
+ *   dx = inv_temp·dz·w (fp32 accumulator across vocabulary tiles, then bf16),
+ *   dw += inv_temp·dzᵀ·x (fp32, beta = 1).
+ * All reductions are fixed-order block reductions: deterministic.
+ */
+#include "kernels/cuda/cuda_internal.cuh"
+
+enum { LM_THREADS = 256 };
+
+/* stats[0..TC) m, [TC..2TC) s, [2TC..3TC) w, [3TC..4TC) z_target. One block per row. */
+static __global__ void lm_stats_kernel(const float *logits, int W, int v0, const int *targets,
+                                       float *stats, int TC, int first) {
+    __shared__ float sh[32];
+    const int r = blockIdx.x;
+    const float *z = logits + (size_t)r * W;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < W; j += blockDim.x) mx = fmaxf(mx, z[j]);
+    const float cm = block_max(mx, sh);
+    float ps = 0.0f, pw = 0.0f;
+    for (int j = threadIdx.x; j < W; j += blockDim.x) {
+        const float d = z[j] - cm, e = expf(d);
+        ps += e;
+        pw += e * d;
+    }
+    const float cs = block_sum(ps, sh);
+    const float cw = block_sum(pw, sh);
+    if (threadIdx.x == 0) {
+        float *m = stats, *s = stats + TC, *w = stats + 2 * TC, *zt = stats + 3 * TC;
+        if (first) {
+            m[r] = cm;
+            s[r] = cs;
+            w[r] = cw;
+            zt[r] = __int_as_float(0x7fc00000); /* NaN until the target's tile is seen */
+        } else {
+            const float M = fmaxf(m[r], cm);
+            const float a = expf(m[r] - M), b = expf(cm - M);
+            w[r] = a * (w[r] + (m[r] - M) * s[r]) + b * (cw + (cm - M) * cs);
+            s[r] = a * s[r] + b * cs;
+            m[r] = M;
+        }
+        const int tg = targets[r];
+        if (tg >= v0 && tg < v0 + W) zt[r] = z[tg - v0];
+    }
+}
+
+static __global__ void lm_finish_kernel(float *logp, float *entropy, float *lse,
+                                        const int *targets, const float *stats, int TC, int R) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= R) return;
+    const float m = stats[r], s = stats[TC + r], w = stats[2 * TC + r], zt = stats[3 * TC + r];
+    const float ls = logf(s);
+    const float l = m + ls;
+    lse[r] = l;
+    if (entropy) entropy[r] = ls - w / s;
+    logp[r] = targets[r] >= 0 ? zt - l : 0.0f;
+}
+
+/* logits tile → dz tile (bf16), one block per row. */
+static __global__ void lm_dz_kernel(bf16 *dz, const float *logits, int W, int v0,
+                                    const int *targets, const float *lse, const float *entropy,
+                                    const float *dlogp, const float *dentropy) {
+    const int r = blockIdx.x;
+    const int tg = targets[r];
+    const float gl = (tg >= 0 && dlogp) ? dlogp[r] : 0.0f;
+    const float ge = dentropy ? dentropy[r] : 0.0f;
+    const float H = dentropy ? entropy[r] : 0.0f;
+    const float l = lse[r];
+    const float *z = logits + (size_t)r * W;
+    bf16 *o = dz + (size_t)r * W;
+    for (int j = threadIdx.x; j < W; j += blockDim.x) {
+        const float lp = z[j] - l, p = expf(lp);
+        float d = -gl * p;
+        if (ge != 0.0f) d -= ge * p * (lp + H);
+        if (v0 + j == tg) d += gl;
+        o[j] = f2bf(d);
+    }
+}
+
+static __global__ void lm_cast_kernel(bf16 *dst, const float *src, size_t n) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) dst[i] = f2bf(src[i]);
+}
+
+static void lm_chunks(const cuda_ctx *c, int T, int V, int *TC, int *VC) {
+    *TC = T < c->lm_tchunk ? T : c->lm_tchunk;
+    *VC = V < c->lm_vchunk ? V : c->lm_vchunk;
+}
+
+static void lmhead_forward(rlvr_backend *be, float *logp, float *entropy, float *lse,
+                           const void *x, const void *w, const int *targets, int T, int C,
+                           int V, float inv_temp) {
+    cuda_ctx *c = cuda_get(be);
+    if (T <= 0) return;
+    if (V <= 0 || C <= 0) {
+        cuda_record_error(c, __FILE__, __LINE__, "lmhead_forward: C=%d V=%d (expected > 0)",
+                          C, V);
+        return;
+    }
+    int TC, VC;
+    lm_chunks(c, T, V, &TC, &VC);
+    float *logits =
+        (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
+    float *stats = (float *)cuda_scratch(c, SCRATCH_LM_STATS, (size_t)4 * TC * sizeof(float));
+    if (!logits || !stats) return;
+    const bf16 *xb = (const bf16 *)x, *wb = (const bf16 *)w;
+    for (int t0 = 0; t0 < T; t0 += TC) {
+        const int R = T - t0 < TC ? T - t0 : TC;
+        for (int v0 = 0; v0 < V; v0 += VC) {
+            const int W = V - v0 < VC ? V - v0 : VC;
+            cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, W, R, C, inv_temp, wb + (size_t)v0 * C, C,
+                      xb + (size_t)t0 * C, C, 0.0f, logits, CUDA_R_32F, W, "lmhead logits");
+            lm_stats_kernel<<<R, LM_THREADS, 0, c->stream>>>(logits, W, v0, targets + t0,
+                                                             stats, TC, v0 == 0);
+            CU_LAUNCH_CHECK(c, "lm_stats_kernel");
+        }
+        lm_finish_kernel<<<cuda_blocks((size_t)R, 256), 256, 0, c->stream>>>(
+            logp + t0, entropy ? entropy + t0 : NULL, lse + t0, targets + t0, stats, TC, R);
+        CU_LAUNCH_CHECK(c, "lm_finish_kernel");
+    }
+}
+
+static void lmhead_backward(rlvr_backend *be, void *dx, float *dw, const float *dlogp,
+                            const float *dentropy, const void *x, const void *w,
+                            const int *targets, const float *lse, const float *entropy, int T,
+                            int C, int V, float inv_temp) {
+    cuda_ctx *c = cuda_get(be);
+    if (T <= 0 || (!dx && !dw)) return;
+    if (V <= 0 || C <= 0) {
+        cuda_record_error(c, __FILE__, __LINE__, "lmhead_backward: C=%d V=%d (expected > 0)",
+                          C, V);
+        return;
+    }
+    int TC, VC;
+    lm_chunks(c, T, V, &TC, &VC);
+    float *logits =
+        (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
+    bf16 *dz = (bf16 *)cuda_scratch(c, SCRATCH_LM_DZ, (size_t)TC * VC * sizeof(bf16));
+    float *dxacc =
+        dx ? (float *)cuda_scratch(c, SCRATCH_LM_DX, (size_t)TC * C * sizeof(float)) : NULL;
+    if (!logits || !dz || (dx && !dxacc)) return;
+    const bf16 *xb = (const bf16 *)x, *wb = (const bf16 *)w;
+    for (int t0 = 0; t0 < T; t0 += TC) {
+        const int R = T - t0 < TC ? T - t0 : TC;
+        for (int v0 = 0; v0 < V; v0 += VC) {
+            const int W = V - v0 < VC ? V - v0 : VC;
+            cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, W, R, C, inv_temp, wb + (size_t)v0 * C, C,
+                      xb + (size_t)t0 * C, C, 0.0f, logits, CUDA_R_32F, W, "lmhead logits");
+            lm_dz_kernel<<<R, LM_THREADS, 0, c->stream>>>(
+                dz, logits, W, v0, targets + t0, lse + t0, entropy ? entropy + t0 : NULL,
+                dlogp ? dlogp + t0 : NULL, dentropy ? dentropy + t0 : NULL);
+            CU_LAUNCH_CHECK(c, "lm_dz_kernel");
+            if (dx)
+                cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, C, R, W, inv_temp, wb + (size_t)v0 * C,
+                          C, dz, W, v0 == 0 ? 0.0f : 1.0f, dxacc, CUDA_R_32F, C, "lmhead dx");
+            if (dw)
+                cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, C, W, R, inv_temp, xb + (size_t)t0 * C,
+                          C, dz, W, 1.0f, dw + (size_t)v0 * C, CUDA_R_32F, C, "lmhead dw");
+        }
+        if (dx) {
+            const size_t n = (size_t)R * C;
+            lm_cast_kernel<<<cuda_blocks(n, 256), 256, 0, c->stream>>>(
+                (bf16 *)dx + (size_t)t0 * C, dxacc, n);
+            CU_LAUNCH_CHECK(c, "lm_cast_kernel");
+        }
+    }
+}
+
+void cuda_lmhead_register(rlvr_backend *be) {
+    be->lmhead_forward = lmhead_forward;
+    be->lmhead_backward = lmhead_backward;
+}

@@ -1,0 +1,131 @@
+/*
+ * kernels/cuda/matmul.cu — the linear layer y = x·wᵀ + b (HF layout w[OC, IC]) and its
+ * backward through cuBLAS (bf16 inputs, fp32 compute), plus the deterministic column
+ * sums used for dbias here and for the RMSNorm weight gradient.
+ *
+ * Row-major ↔ cuBLAS column-major: a row-major [R, K] matrix is a column-major
+ * [K, R] one with leading dimension K, so
+ *   out[N,OC]  = in·wᵀ    → out_cm[OC,N]  = op_T(w_cm[IC,OC]) · in_cm[IC,N]
+ *   din[N,IC]  = dout·w   → din_cm[IC,N]  = w_cm[IC,OC] · dout_cm[OC,N]
+ *   dw[OC,IC] += doutᵀ·in → dw_cm[IC,OC] += in_cm[IC,N] · op_T(dout_cm[OC,N])
+ * The bias is fused by filling out with the broadcast bias and running the GEMM with
+ * beta = 1, so out is rounded to bf16 once. dw is fp32 (beta = 1 accumulates).
+ */
+#include "kernels/cuda/cuda_internal.cuh"
+
+enum { COLSUM_TX = 32, COLSUM_TY = 8, COLSUM_MAX_RB = 512, COLSUM_ROWS = 32 };
+
+void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+               float alpha, const void *A, int lda, const void *B, int ldb, float beta,
+               void *Cm, cudaDataType_t ctype, int ldc, const char *what) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        /* Nothing to multiply: C = beta·C, which cuBLAS does not promise for k = 0. */
+        if (beta == 0.0f)
+            CU_CHECK(c, cudaMemset2DAsync(Cm, (size_t)ldc * (ctype == CUDA_R_32F ? 4 : 2), 0,
+                                          (size_t)m * (ctype == CUDA_R_32F ? 4 : 2),
+                                          (size_t)n, c->stream));
+        return;
+    }
+    cublasStatus_t s =
+        cublasGemmEx(c->cublas, ta, tb, m, n, k, &alpha, A, CUDA_R_16BF, lda, B, CUDA_R_16BF,
+                     ldb, &beta, Cm, ctype, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        cuda_record_error(c, __FILE__, __LINE__, "cublasGemmEx (%s, m=%d n=%d k=%d): %s", what,
+                          m, n, k, cublasGetStatusString(s));
+}
+
+/* ---- deterministic column sums ---------------------------------------------------- */
+
+/* grid (ceil(C/32), RB), block (32, 8): part[rb, c] = Σ over rows [rb·rows, +rows) of
+ * dy[n,c]·(x ? x[n,c]·rstd[n] : 1), in a fixed order. */
+static __global__ void colsum_partial_kernel(float *part, const bf16 *dy, const bf16 *x,
+                                             const float *rstd, int N, int C, int rows) {
+    __shared__ float sh[COLSUM_TY][COLSUM_TX];
+    const int c = blockIdx.x * COLSUM_TX + threadIdx.x;
+    const int r0 = blockIdx.y * rows;
+    const int r1 = r0 + rows < N ? r0 + rows : N;
+    float acc = 0.0f;
+    if (c < C) {
+        for (int n = r0 + threadIdx.y; n < r1; n += COLSUM_TY) {
+            const size_t off = (size_t)n * C + c;
+            float v = bf2f(dy[off]);
+            if (x) v *= bf2f(x[off]) * rstd[n];
+            acc += v;
+        }
+    }
+    sh[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float s = 0.0f;
+        for (int i = 0; i < COLSUM_TY; i++) s += sh[i][threadIdx.x];
+        part[(size_t)blockIdx.y * C + c] = s;
+    }
+}
+
+static __global__ void colsum_final_kernel(float *out, const float *part, int RB, int C) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double s = 0.0;
+    for (int rb = 0; rb < RB; rb++) s += part[(size_t)rb * C + c];
+    out[c] += (float)s;
+}
+
+void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 *x,
+                            const float *rstd, int N, int C) {
+    if (N <= 0 || C <= 0) return;
+    /* The split depends on N only: the same shapes give the same bits. */
+    int RB = (N + COLSUM_ROWS - 1) / COLSUM_ROWS;
+    if (RB > COLSUM_MAX_RB) RB = COLSUM_MAX_RB;
+    const int rows = (N + RB - 1) / RB;
+    RB = (N + rows - 1) / rows;
+    float *part = (float *)cuda_scratch(c, SCRATCH_COLSUM, (size_t)RB * C * sizeof(float));
+    if (!part) return;
+    dim3 grid(cuda_blocks((size_t)C, COLSUM_TX), (unsigned)RB), block(COLSUM_TX, COLSUM_TY);
+    colsum_partial_kernel<<<grid, block, 0, c->stream>>>(part, dy, x, rstd, N, C, rows);
+    CU_LAUNCH_CHECK(c, "colsum_partial_kernel");
+    colsum_final_kernel<<<cuda_blocks((size_t)C, 256), 256, 0, c->stream>>>(out, part, RB, C);
+    CU_LAUNCH_CHECK(c, "colsum_final_kernel");
+}
+
+/* ---- linear layer ------------------------------------------------------------------ */
+
+/* out[n, :] = bias for every row n. */
+static __global__ void bias_fill_kernel(bf16 *out, const bf16 *bias, int N, int OC) {
+    const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k < (size_t)N * OC) out[k] = bias[k % OC];
+}
+
+static void matmul_forward(rlvr_backend *be, void *out, const void *in, const void *w,
+                           const void *bias, int N, int IC, int OC) {
+    cuda_ctx *c = cuda_get(be);
+    if (N <= 0 || OC <= 0) return;
+    float beta = 0.0f;
+    if (bias) {
+        bias_fill_kernel<<<cuda_blocks((size_t)N * OC, 256), 256, 0, c->stream>>>(
+            (bf16 *)out, (const bf16 *)bias, N, OC);
+        CU_LAUNCH_CHECK(c, "bias_fill_kernel");
+        beta = 1.0f;
+    }
+    cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, 1.0f, w, IC, in, IC, beta, out,
+              CUDA_R_16BF, OC, "matmul_forward");
+}
+
+static void matmul_backward(rlvr_backend *be, void *din, float *dw, float *dbias,
+                            const void *dout, const void *in, const void *w, int N, int IC,
+                            int OC, int accumulate) {
+    cuda_ctx *c = cuda_get(be);
+    if (N <= 0) return;
+    if (din)
+        cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, IC, N, OC, 1.0f, w, IC, dout, OC,
+                  accumulate ? 1.0f : 0.0f, din, CUDA_R_16BF, IC, "matmul_backward din");
+    if (dw)
+        cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, IC, OC, N, 1.0f, in, IC, dout, OC, 1.0f, dw,
+                  CUDA_R_32F, IC, "matmul_backward dw");
+    if (dbias) cuda_colsum_accumulate(c, dbias, (const bf16 *)dout, NULL, NULL, N, OC);
+}
+
+void cuda_matmul_register(rlvr_backend *be) {
+    be->matmul_forward = matmul_forward;
+    be->matmul_backward = matmul_backward;
+}

@@ -1,0 +1,873 @@
+/*
+ * tests/gpu/test_cuda_ops.c — every op of the CUDA backend against its CPU twin
+ * (kernels/cpu, the fp32 reference) on fresh random inputs at several sizes, odd ones
+ * included.
+ *
+ * Method: inputs are drawn on the host and rounded to bf16 values, so both backends
+ * see exactly the same numbers and only accumulation order and output rounding
+ * differ. Every output is poisoned (all bits set: NaN in bf16 and fp32) before the call,
+ * so an element the kernel forgot to write fails. Outputs that accumulate (+=) start
+ * from random values and are compared as increments (after − before) so overwriting
+ * instead of accumulating fails. Errors: rel = ‖got − ref‖ / ‖ref‖ and
+ * max = max|got − ref| / max|ref|; bf16 outputs pass with rel ≤ 1e-2, max ≤ 3e-2,
+ * fp32 outputs of fp32 math with tighter bounds per op. Reductions documented as
+ * deterministic are run twice and must give the same bits.
+ *
+ * Usage: test_cuda_ops [report.json]   (seed: $RLVR_TEST_SEED, else the clock)
+ * Exit: 0 all pass, 1 any failure, 77 no usable GPU (ctest skip).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda_backend.h"
+
+/* ---- results ------------------------------------------------------------------------ */
+
+typedef struct {
+    char op[40];
+    char cs[112];
+    double rel, max;
+    int pass;
+} result;
+
+typedef struct {
+    rlvr_backend *cpu, *gpu;
+    uint64_t rng;
+    result *res;
+    int nres, cap, fails;
+    int dead; /* the CUDA backend reported an error: later groups are not run */
+} test_state;
+
+static test_state S; /* the test program's state: one instance, owned by main */
+
+static void record(const char *op, const char *cs, double rel, double mx, int pass) {
+    if (S.nres == S.cap) {
+        S.cap = S.cap ? 2 * S.cap : 256;
+        result *r = realloc(S.res, (size_t)S.cap * sizeof *r);
+        if (!r) {
+            fprintf(stderr, "test_cuda_ops: out of memory\n");
+            exit(1);
+        }
+        S.res = r;
+    }
+    result *r = &S.res[S.nres++];
+    snprintf(r->op, sizeof r->op, "%s", op);
+    snprintf(r->cs, sizeof r->cs, "%s", cs);
+    r->rel = rel;
+    r->max = mx;
+    r->pass = pass;
+    if (!pass) S.fails++;
+    printf("%-22s %-58s %10.3e %10.3e  %s\n", op, cs, rel, mx, pass ? "PASS" : "FAIL");
+    fflush(stdout);
+}
+
+/* ---- random inputs ------------------------------------------------------------------ */
+
+static uint64_t rng_next(void) { /* splitmix64 */
+    uint64_t z = (S.rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static float urand(void) { return (float)((rng_next() >> 11) * (1.0 / 9007199254740992.0)); }
+static float srand1(void) { return 2.0f * urand() - 1.0f; }
+static int irand(int n) { return (int)(rng_next() % (uint64_t)n); }
+
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return f;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "test_cuda_ops: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* n values uniform in [-scale, scale], rounded to bf16. */
+static float *rand_bf(size_t n, float scale) {
+    float *h = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = bf16_round(scale * srand1());
+    return h;
+}
+
+/* ---- paired buffers: the same data on the CPU and the CUDA backend --------------------- */
+
+typedef struct {
+    void *c, *g;
+} pair;
+
+static pair pair_act(const float *h, size_t n) {
+    pair p = {S.cpu->alloc(S.cpu, n * S.cpu->act_size), S.gpu->alloc(S.gpu, n * S.gpu->act_size)};
+    S.cpu->act_from_f32(S.cpu, p.c, h, n);
+    S.gpu->act_from_f32(S.gpu, p.g, h, n);
+    return p;
+}
+static pair pair_raw(const void *h, size_t bytes) {
+    pair p = {S.cpu->alloc(S.cpu, bytes), S.gpu->alloc(S.gpu, bytes)};
+    S.cpu->to_device(S.cpu, p.c, h, bytes);
+    S.gpu->to_device(S.gpu, p.g, h, bytes);
+    return p;
+}
+static pair pair_f32(const float *h, size_t n) { return pair_raw(h, n * sizeof(float)); }
+static pair pair_i32(const int *h, size_t n) { return pair_raw(h, n * sizeof(int)); }
+/* All bits set: NaN as bf16 and as fp32. */
+static void poison(rlvr_backend *be, void *p, size_t bytes) {
+    unsigned char *h = xmalloc(bytes);
+    memset(h, 0xff, bytes);
+    be->to_device(be, p, h, bytes);
+    free(h);
+}
+static pair pair_poison_act(size_t n) {
+    pair p = {S.cpu->alloc(S.cpu, n * S.cpu->act_size), S.gpu->alloc(S.gpu, n * S.gpu->act_size)};
+    poison(S.cpu, p.c, n * S.cpu->act_size);
+    poison(S.gpu, p.g, n * S.gpu->act_size);
+    return p;
+}
+static pair pair_poison_f32(size_t n) {
+    pair p = {S.cpu->alloc(S.cpu, n * 4), S.gpu->alloc(S.gpu, n * 4)};
+    poison(S.cpu, p.c, n * 4);
+    poison(S.gpu, p.g, n * 4);
+    return p;
+}
+static void pair_free(pair p) {
+    S.cpu->free(S.cpu, p.c);
+    S.gpu->free(S.gpu, p.g);
+}
+static float *down_act(rlvr_backend *be, const void *p, size_t n) {
+    float *h = xmalloc(n * sizeof(float));
+    be->act_to_f32(be, h, p, n);
+    return h;
+}
+static float *down_f32(rlvr_backend *be, const void *p, size_t n) {
+    float *h = xmalloc(n * sizeof(float));
+    be->to_host(be, h, p, n * sizeof(float));
+    return h;
+}
+
+/* ---- comparison ------------------------------------------------------------------------ */
+
+enum { TOL_BF16, TOL_F32, TOL_F32_LOOSE, TOL_EXACT };
+
+static void compare(const char *op, const char *cs, const float *got, const float *ref,
+                    const float *init, size_t n, int tol) {
+    double num = 0, den = 0, mxd = 0, mxr = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double g = got[i], r = ref[i];
+        if (init) {
+            g -= init[i];
+            r -= init[i];
+        }
+        if (!isfinite(g)) bad = 1;
+        double d = fabs(g - r);
+        num += d * d;
+        den += r * r;
+        if (d > mxd) mxd = d;
+        if (fabs(r) > mxr) mxr = fabs(r);
+    }
+    double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    double mx = mxr > 0 ? mxd / mxr : mxd;
+    if (bad) rel = mx = INFINITY;
+    double tr, tm;
+    switch (tol) {
+    case TOL_BF16: tr = 1e-2; tm = 3e-2; break;
+    case TOL_F32: tr = 1e-5; tm = 1e-4; break;
+    case TOL_F32_LOOSE: tr = 1e-4; tm = 1e-3; break;
+    default: tr = 0; tm = 0; break;
+    }
+    record(op, cs, rel, mx, !bad && rel <= tr && mx <= tm);
+}
+
+static void cmp_act(const char *op, const char *cs, pair p, const float *init, size_t n,
+                    int tol) {
+    float *g = down_act(S.gpu, p.g, n), *c = down_act(S.cpu, p.c, n);
+    compare(op, cs, g, c, init, n, tol);
+    free(g);
+    free(c);
+}
+static void cmp_f32(const char *op, const char *cs, pair p, const float *init, size_t n,
+                    int tol) {
+    float *g = down_f32(S.gpu, p.g, n), *c = down_f32(S.cpu, p.c, n);
+    compare(op, cs, g, c, init, n, tol);
+    free(g);
+    free(c);
+}
+/* Same bits in two GPU buffers of `bytes`. */
+static void cmp_bits(const char *op, const char *cs, const void *a, const void *b, size_t bytes) {
+    unsigned char *ha = xmalloc(bytes), *hb = xmalloc(bytes);
+    S.gpu->to_host(S.gpu, ha, a, bytes);
+    S.gpu->to_host(S.gpu, hb, b, bytes);
+    int same = memcmp(ha, hb, bytes) == 0;
+    record(op, cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0, same);
+    free(ha);
+    free(hb);
+}
+/* A GPU error recorded by the backend fails the op family that caused it. */
+static void check_backend(const char *op) {
+    S.gpu->sync(S.gpu);
+    const char *e = S.gpu->error(S.gpu);
+    if (e) {
+        printf("backend error after %s: %s\n", op, e);
+        record(op, "backend error state", INFINITY, INFINITY, 0);
+        fprintf(stderr, "test_cuda_ops: the CUDA backend is in an error state; stopping\n");
+        S.dead = 1;
+    }
+}
+
+/* ---- casts and memory ------------------------------------------------------------------ */
+
+static void test_casts(void) {
+    const size_t n = 100003;
+    float *h = xmalloc(n * sizeof(float)), *want = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        h[i] = 3.0f * srand1();
+        want[i] = bf16_round(h[i]);
+    }
+    void *a = S.gpu->alloc(S.gpu, n * 2);
+    poison(S.gpu, a, n * 2);
+    S.gpu->act_from_f32(S.gpu, a, h, n);
+    float *back = down_act(S.gpu, a, n);
+    compare("act_from_f32", "n=100003 round-trip vs host RNE", back, want, NULL, n, TOL_EXACT);
+    free(back);
+    float *f = S.gpu->alloc(S.gpu, n * 4);
+    S.gpu->to_device(S.gpu, f, h, n * 4);
+    poison(S.gpu, a, n * 2);
+    S.gpu->cast_f32_to_act(S.gpu, a, f, n);
+    back = down_act(S.gpu, a, n);
+    compare("cast_f32_to_act", "n=100003 vs host RNE", back, want, NULL, n, TOL_EXACT);
+    free(back);
+    void *b = S.gpu->alloc(S.gpu, n * 2);
+    poison(S.gpu, b, n * 2);
+    S.gpu->copy(S.gpu, b, a, n * 2);
+    cmp_bits("copy", "n=100003 dev->dev", a, b, n * 2);
+    S.gpu->zero(S.gpu, b, n * 2);
+    back = down_act(S.gpu, b, n);
+    memset(want, 0, n * sizeof(float));
+    compare("zero", "n=100003", back, want, NULL, n, TOL_EXACT);
+    free(back);
+    S.gpu->free(S.gpu, a);
+    S.gpu->free(S.gpu, b);
+    S.gpu->free(S.gpu, f);
+    free(h);
+    free(want);
+    check_backend("casts");
+}
+
+/* ---- embedding ------------------------------------------------------------------------- */
+
+static void test_embedding(int T, int C, int V) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d C=%d V=%d", T, C, V);
+    int *ids = xmalloc((size_t)T * sizeof(int));
+    for (int t = 0; t < T; t++) ids[t] = irand(V);
+    float *wte = rand_bf((size_t)V * C, 1.0f), *dout = rand_bf((size_t)T * C, 1.0f);
+    float *dw0 = rand_bf((size_t)V * C, 1.0f);
+    pair pid = pair_i32(ids, T), pw = pair_act(wte, (size_t)V * C);
+    pair po = pair_poison_act((size_t)T * C);
+    S.cpu->embedding_forward(S.cpu, po.c, pid.c, pw.c, T, C);
+    S.gpu->embedding_forward(S.gpu, po.g, pid.g, pw.g, T, C);
+    cmp_act("embedding_forward", cs, po, NULL, (size_t)T * C, TOL_EXACT);
+    pair pd = pair_act(dout, (size_t)T * C), pdw = pair_f32(dw0, (size_t)V * C);
+    S.cpu->embedding_backward(S.cpu, pdw.c, pd.c, pid.c, T, C);
+    S.gpu->embedding_backward(S.gpu, pdw.g, pd.g, pid.g, T, C);
+    cmp_f32("embedding_backward", cs, pdw, dw0, (size_t)V * C, TOL_F32);
+    pair again = pair_f32(dw0, (size_t)V * C);
+    S.gpu->embedding_backward(S.gpu, again.g, pd.g, pid.g, T, C);
+    cmp_bits("embedding_backward", strcat(cs, " determinism"), pdw.g, again.g,
+             (size_t)V * C * 4);
+    pair_free(pid);
+    pair_free(pw);
+    pair_free(po);
+    pair_free(pd);
+    pair_free(pdw);
+    pair_free(again);
+    free(ids);
+    free(wte);
+    free(dout);
+    free(dw0);
+    check_backend("embedding");
+}
+
+/* ---- RMSNorm --------------------------------------------------------------------------- */
+
+static void test_rmsnorm(int N, int C, int accumulate) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "N=%d C=%d acc=%d", N, C, accumulate);
+    const size_t n = (size_t)N * C;
+    float *x = rand_bf(n, 2.0f), *w = rand_bf((size_t)C, 1.5f), *dy = rand_bf(n, 1.0f);
+    float *din0 = rand_bf(n, 1.0f), *dw0 = rand_bf((size_t)C, 1.0f);
+    pair px = pair_act(x, n), pw = pair_act(w, (size_t)C);
+    pair po = pair_poison_act(n), pr = pair_poison_f32((size_t)N);
+    S.cpu->rmsnorm_forward(S.cpu, po.c, pr.c, px.c, pw.c, N, C, 1e-6f);
+    S.gpu->rmsnorm_forward(S.gpu, po.g, pr.g, px.g, pw.g, N, C, 1e-6f);
+    cmp_act("rmsnorm_forward out", cs, po, NULL, n, TOL_BF16);
+    cmp_f32("rmsnorm_forward rstd", cs, pr, NULL, (size_t)N, TOL_F32);
+    /* The backward gets the CPU's rstd on both sides. */
+    float *rstd = down_f32(S.cpu, pr.c, (size_t)N);
+    pair prs = pair_f32(rstd, (size_t)N), pdy = pair_act(dy, n);
+    pair pdin = accumulate ? pair_act(din0, n) : pair_poison_act(n);
+    pair pdw = pair_f32(dw0, (size_t)C);
+    S.cpu->rmsnorm_backward(S.cpu, pdin.c, pdw.c, pdy.c, px.c, pw.c, prs.c, N, C, accumulate);
+    S.gpu->rmsnorm_backward(S.gpu, pdin.g, pdw.g, pdy.g, px.g, pw.g, prs.g, N, C, accumulate);
+    cmp_act("rmsnorm_backward din", cs, pdin, accumulate ? din0 : NULL, n, TOL_BF16);
+    cmp_f32("rmsnorm_backward dw", cs, pdw, dw0, (size_t)C, TOL_F32_LOOSE);
+    pair again = pair_f32(dw0, (size_t)C);
+    S.gpu->rmsnorm_backward(S.gpu, NULL, again.g, pdy.g, px.g, pw.g, prs.g, N, C, 0);
+    cmp_bits("rmsnorm_backward dw", strcat(cs, " determinism"), pdw.g, again.g, (size_t)C * 4);
+    pair_free(px);
+    pair_free(pw);
+    pair_free(po);
+    pair_free(pr);
+    pair_free(prs);
+    pair_free(pdy);
+    pair_free(pdin);
+    pair_free(pdw);
+    pair_free(again);
+    free(x);
+    free(w);
+    free(dy);
+    free(din0);
+    free(dw0);
+    free(rstd);
+    check_backend("rmsnorm");
+}
+
+/* ---- linear layer ---------------------------------------------------------------------- */
+
+static void test_matmul(int N, int IC, int OC, int bias, int accumulate) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "N=%d IC=%d OC=%d bias=%d acc=%d", N, IC, OC, bias, accumulate);
+    const float ws = 1.0f / sqrtf((float)IC);
+    float *x = rand_bf((size_t)N * IC, 1.0f), *w = rand_bf((size_t)OC * IC, ws);
+    float *b = rand_bf((size_t)OC, 1.0f), *dy = rand_bf((size_t)N * OC, 1.0f);
+    float *din0 = rand_bf((size_t)N * IC, 1.0f), *dw0 = rand_bf((size_t)OC * IC, 1.0f);
+    float *db0 = rand_bf((size_t)OC, 1.0f);
+    pair px = pair_act(x, (size_t)N * IC), pw = pair_act(w, (size_t)OC * IC);
+    pair pb = pair_act(b, (size_t)OC), po = pair_poison_act((size_t)N * OC);
+    S.cpu->matmul_forward(S.cpu, po.c, px.c, pw.c, bias ? pb.c : NULL, N, IC, OC);
+    S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, bias ? pb.g : NULL, N, IC, OC);
+    cmp_act("matmul_forward", cs, po, NULL, (size_t)N * OC, TOL_BF16);
+    pair pdy = pair_act(dy, (size_t)N * OC);
+    pair pdin = accumulate ? pair_act(din0, (size_t)N * IC) : pair_poison_act((size_t)N * IC);
+    pair pdw = pair_f32(dw0, (size_t)OC * IC), pdb = pair_f32(db0, (size_t)OC);
+    S.cpu->matmul_backward(S.cpu, pdin.c, pdw.c, bias ? pdb.c : NULL, pdy.c, px.c, pw.c, N, IC,
+                           OC, accumulate);
+    S.gpu->matmul_backward(S.gpu, pdin.g, pdw.g, bias ? pdb.g : NULL, pdy.g, px.g, pw.g, N, IC,
+                           OC, accumulate);
+    cmp_act("matmul_backward din", cs, pdin, accumulate ? din0 : NULL, (size_t)N * IC,
+            TOL_BF16);
+    cmp_f32("matmul_backward dw", cs, pdw, dw0, (size_t)OC * IC, TOL_F32_LOOSE);
+    if (bias) {
+        cmp_f32("matmul_backward dbias", cs, pdb, db0, (size_t)OC, TOL_F32_LOOSE);
+        /* Only dbias requested: din and dw NULL must be skipped, dbias deterministic. */
+        pair again = pair_f32(db0, (size_t)OC);
+        S.gpu->matmul_backward(S.gpu, NULL, NULL, again.g, pdy.g, px.g, pw.g, N, IC, OC, 0);
+        cmp_bits("matmul_backward dbias", strcat(cs, " determinism"), pdb.g, again.g,
+                 (size_t)OC * 4);
+        pair_free(again);
+    }
+    pair_free(px);
+    pair_free(pw);
+    pair_free(pb);
+    pair_free(po);
+    pair_free(pdy);
+    pair_free(pdin);
+    pair_free(pdw);
+    pair_free(pdb);
+    free(x);
+    free(w);
+    free(b);
+    free(dy);
+    free(din0);
+    free(dw0);
+    free(db0);
+    check_backend("matmul");
+}
+
+/* ---- rotary embedding ------------------------------------------------------------------ */
+
+static void test_rope(int T, int H, int D) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d H=%d D=%d", T, H, D);
+    const size_t n = (size_t)T * H * D;
+    int *pos = xmalloc((size_t)T * sizeof(int));
+    for (int t = 0; t < T; t++) pos[t] = irand(4096);
+    float *inv = xmalloc((size_t)(D / 2 + 1) * sizeof(float));
+    for (int i = 0; i < D / 2; i++) inv[i] = powf(1e6f, -2.0f * (float)i / (float)D);
+    float *x = rand_bf(n, 1.0f);
+    pair pp = pair_i32(pos, T), pf = pair_f32(inv, (size_t)(D / 2 + 1));
+    pair px = pair_act(x, n);
+    S.cpu->rope_forward(S.cpu, px.c, pp.c, pf.c, T, H, D);
+    S.gpu->rope_forward(S.gpu, px.g, pp.g, pf.g, T, H, D);
+    cmp_act("rope_forward", cs, px, NULL, n, TOL_BF16);
+    pair pd = pair_act(x, n);
+    S.cpu->rope_backward(S.cpu, pd.c, pp.c, pf.c, T, H, D);
+    S.gpu->rope_backward(S.gpu, pd.g, pp.g, pf.g, T, H, D);
+    cmp_act("rope_backward", cs, pd, NULL, n, TOL_BF16);
+    pair_free(pp);
+    pair_free(pf);
+    pair_free(px);
+    pair_free(pd);
+    free(pos);
+    free(inv);
+    free(x);
+    check_backend("rope");
+}
+
+/* ---- attention ------------------------------------------------------------------------- */
+
+static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
+    char cs[112];
+    int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d lens=", Hq, Hkv, D);
+    int *off = xmalloc((size_t)(B + 1) * sizeof(int));
+    int T = 0, max_len = 0;
+    off[0] = 0;
+    for (int b = 0; b < B; b++) {
+        T += lens[b];
+        off[b + 1] = T;
+        if (lens[b] > max_len) max_len = lens[b];
+        if (k < (int)sizeof cs - 8) k += snprintf(cs + k, sizeof cs - (size_t)k, "%s%d", b ? "," : "", lens[b]);
+    }
+    const size_t nq = (size_t)T * Hq * D, nk = (size_t)T * Hkv * D;
+    float *q = rand_bf(nq, 2.0f), *kk = rand_bf(nk, 2.0f), *v = rand_bf(nk, 1.0f);
+    float *dout = rand_bf(nq, 1.0f);
+    pair poff = pair_i32(off, (size_t)B + 1);
+    pair pq = pair_act(q, nq), pk = pair_act(kk, nk), pv = pair_act(v, nk);
+    pair po = pair_poison_act(nq), pl = pair_poison_f32((size_t)T * Hq);
+    S.cpu->attention_forward(S.cpu, po.c, pl.c, pq.c, pk.c, pv.c, poff.c, B, T, Hq, Hkv, D,
+                             max_len);
+    S.gpu->attention_forward(S.gpu, po.g, pl.g, pq.g, pk.g, pv.g, poff.g, B, T, Hq, Hkv, D,
+                             max_len);
+    cmp_act("attention_forward out", cs, po, NULL, nq, TOL_BF16);
+    cmp_f32("attention_forward lse", cs, pl, NULL, (size_t)T * Hq, TOL_F32_LOOSE);
+    /* Backward from the CPU forward's out (rounded to bf16) and lse on both sides. */
+    float *out = down_act(S.cpu, po.c, nq), *lse = down_f32(S.cpu, pl.c, (size_t)T * Hq);
+    for (size_t i = 0; i < nq; i++) out[i] = bf16_round(out[i]);
+    pair pout = pair_act(out, nq), plse = pair_f32(lse, (size_t)T * Hq);
+    pair pdo = pair_act(dout, nq);
+    pair pdq = pair_poison_act(nq), pdk = pair_poison_act(nk), pdv = pair_poison_act(nk);
+    S.cpu->attention_backward(S.cpu, pdq.c, pdk.c, pdv.c, pdo.c, pq.c, pk.c, pv.c, pout.c,
+                              plse.c, poff.c, B, T, Hq, Hkv, D, max_len);
+    S.gpu->attention_backward(S.gpu, pdq.g, pdk.g, pdv.g, pdo.g, pq.g, pk.g, pv.g, pout.g,
+                              plse.g, poff.g, B, T, Hq, Hkv, D, max_len);
+    cmp_act("attention_backward dq", cs, pdq, NULL, nq, TOL_BF16);
+    cmp_act("attention_backward dk", cs, pdk, NULL, nk, TOL_BF16);
+    cmp_act("attention_backward dv", cs, pdv, NULL, nk, TOL_BF16);
+    void *dq2 = S.gpu->alloc(S.gpu, nq * 2), *dk2 = S.gpu->alloc(S.gpu, nk * 2);
+    void *dv2 = S.gpu->alloc(S.gpu, nk * 2);
+    S.gpu->attention_backward(S.gpu, dq2, dk2, dv2, pdo.g, pq.g, pk.g, pv.g, pout.g, plse.g,
+                              poff.g, B, T, Hq, Hkv, D, max_len);
+    char cd[112];
+    snprintf(cd, sizeof cd, "%.90s determinism", cs);
+    cmp_bits("attention_backward dq", cd, pdq.g, dq2, nq * 2);
+    cmp_bits("attention_backward dk", cd, pdk.g, dk2, nk * 2);
+    cmp_bits("attention_backward dv", cd, pdv.g, dv2, nk * 2);
+    S.gpu->free(S.gpu, dq2);
+    S.gpu->free(S.gpu, dk2);
+    S.gpu->free(S.gpu, dv2);
+    pair_free(poff);
+    pair_free(pq);
+    pair_free(pk);
+    pair_free(pv);
+    pair_free(po);
+    pair_free(pl);
+    pair_free(pout);
+    pair_free(plse);
+    pair_free(pdo);
+    pair_free(pdq);
+    pair_free(pdk);
+    pair_free(pdv);
+    free(off);
+    free(q);
+    free(kk);
+    free(v);
+    free(dout);
+    free(out);
+    free(lse);
+    check_backend("attention");
+}
+
+/* ---- SwiGLU and add -------------------------------------------------------------------- */
+
+/* misalign: pointers offset by one element so the 16-byte path must fall back. */
+static void test_elementwise(size_t n, int misalign) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "n=%zu%s", n, misalign ? " misaligned" : "");
+    const size_t m = n + (size_t)misalign, o = (size_t)misalign;
+    float *g = rand_bf(m, 4.0f), *u = rand_bf(m, 2.0f), *dy = rand_bf(m, 1.0f);
+    pair pg = pair_act(g, m), pu = pair_act(u, m), pdy = pair_act(dy, m);
+    pair po = pair_poison_act(m);
+    const size_t cs_ = S.cpu->act_size, gs = S.gpu->act_size;
+#define AT_C(p) ((char *)(p).c + o * cs_)
+#define AT_G(p) ((char *)(p).g + o * gs)
+    S.cpu->swiglu_forward(S.cpu, AT_C(po), AT_C(pg), AT_C(pu), n);
+    S.gpu->swiglu_forward(S.gpu, AT_G(po), AT_G(pg), AT_G(pu), n);
+    float *gc = down_act(S.cpu, AT_C(po), n), *gg = down_act(S.gpu, AT_G(po), n);
+    compare("swiglu_forward", cs, gg, gc, NULL, n, TOL_BF16);
+    free(gc);
+    free(gg);
+    pair pdg = pair_poison_act(m), pdu = pair_poison_act(m);
+    S.cpu->swiglu_backward(S.cpu, AT_C(pdg), AT_C(pdu), AT_C(pdy), AT_C(pg), AT_C(pu), n);
+    S.gpu->swiglu_backward(S.gpu, AT_G(pdg), AT_G(pdu), AT_G(pdy), AT_G(pg), AT_G(pu), n);
+    gc = down_act(S.cpu, AT_C(pdg), n);
+    gg = down_act(S.gpu, AT_G(pdg), n);
+    compare("swiglu_backward dgate", cs, gg, gc, NULL, n, TOL_BF16);
+    free(gc);
+    free(gg);
+    gc = down_act(S.cpu, AT_C(pdu), n);
+    gg = down_act(S.gpu, AT_G(pdu), n);
+    compare("swiglu_backward dup", cs, gg, gc, NULL, n, TOL_BF16);
+    free(gc);
+    free(gg);
+    /* add, out-of-place then in place (out aliases a) */
+    pair pa = pair_poison_act(m);
+    S.cpu->add(S.cpu, AT_C(pa), AT_C(pg), AT_C(pu), n);
+    S.gpu->add(S.gpu, AT_G(pa), AT_G(pg), AT_G(pu), n);
+    gc = down_act(S.cpu, AT_C(pa), n);
+    gg = down_act(S.gpu, AT_G(pa), n);
+    compare("add", cs, gg, gc, NULL, n, TOL_BF16);
+    free(gc);
+    free(gg);
+    S.cpu->add(S.cpu, AT_C(pg), AT_C(pg), AT_C(pu), n);
+    S.gpu->add(S.gpu, AT_G(pg), AT_G(pg), AT_G(pu), n);
+    gc = down_act(S.cpu, AT_C(pg), n);
+    gg = down_act(S.gpu, AT_G(pg), n);
+    char ca[112];
+    snprintf(ca, sizeof ca, "%.90s in place", cs);
+    compare("add", ca, gg, gc, NULL, n, TOL_BF16);
+    free(gc);
+    free(gg);
+#undef AT_C
+#undef AT_G
+    pair_free(pg);
+    pair_free(pu);
+    pair_free(pdy);
+    pair_free(po);
+    pair_free(pdg);
+    pair_free(pdu);
+    pair_free(pa);
+    free(g);
+    free(u);
+    free(dy);
+    check_backend("elementwise");
+}
+
+/* ---- LM head --------------------------------------------------------------------------- */
+
+static void test_lmhead(int T, int C, int V, float inv_temp, int tchunk, int vchunk,
+                        int with_entropy) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d C=%d V=%d 1/temp=%.3g chunk=%dx%d ent=%d", T, C, V,
+             (double)inv_temp, tchunk, vchunk, with_entropy);
+    rlvr_cuda_set_lmhead_chunks(S.gpu, tchunk, vchunk);
+    int *tg = xmalloc((size_t)T * sizeof(int));
+    for (int t = 0; t < T; t++) tg[t] = (t % 7 == 3) ? -1 : irand(V);
+    float *x = rand_bf((size_t)T * C, 1.0f), *w = rand_bf((size_t)V * C, 4.0f / sqrtf((float)C));
+    float *dlp = xmalloc((size_t)T * sizeof(float)), *dent = xmalloc((size_t)T * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        dlp[t] = srand1();
+        dent[t] = srand1();
+    }
+    float *dw0 = rand_bf((size_t)V * C, 0.01f);
+    pair pt = pair_i32(tg, T), px = pair_act(x, (size_t)T * C), pw = pair_act(w, (size_t)V * C);
+    pair plp = pair_poison_f32(T), pen = pair_poison_f32(T), pls = pair_poison_f32(T);
+    S.cpu->lmhead_forward(S.cpu, plp.c, pen.c, pls.c, px.c, pw.c, pt.c, T, C, V, inv_temp);
+    S.gpu->lmhead_forward(S.gpu, plp.g, pen.g, pls.g, px.g, pw.g, pt.g, T, C, V, inv_temp);
+    cmp_f32("lmhead_forward logp", cs, plp, NULL, (size_t)T, TOL_F32_LOOSE);
+    cmp_f32("lmhead_forward entropy", cs, pen, NULL, (size_t)T, TOL_F32_LOOSE);
+    cmp_f32("lmhead_forward lse", cs, pls, NULL, (size_t)T, TOL_F32_LOOSE);
+    /* Backward from the CPU forward's lse and entropy on both sides. */
+    float *lse = down_f32(S.cpu, pls.c, (size_t)T), *ent = down_f32(S.cpu, pen.c, (size_t)T);
+    pair pl2 = pair_f32(lse, (size_t)T), pe2 = pair_f32(ent, (size_t)T);
+    pair pdl = pair_f32(dlp, (size_t)T), pde = pair_f32(dent, (size_t)T);
+    pair pdx = pair_poison_act((size_t)T * C), pdw = pair_f32(dw0, (size_t)V * C);
+    S.cpu->lmhead_backward(S.cpu, pdx.c, pdw.c, pdl.c, with_entropy ? pde.c : NULL, px.c, pw.c,
+                           pt.c, pl2.c, pe2.c, T, C, V, inv_temp);
+    S.gpu->lmhead_backward(S.gpu, pdx.g, pdw.g, pdl.g, with_entropy ? pde.g : NULL, px.g, pw.g,
+                           pt.g, pl2.g, pe2.g, T, C, V, inv_temp);
+    cmp_act("lmhead_backward dx", cs, pdx, NULL, (size_t)T * C, TOL_BF16);
+    cmp_f32("lmhead_backward dw", cs, pdw, dw0, (size_t)V * C, TOL_BF16);
+    pair again = pair_f32(dw0, (size_t)V * C);
+    S.gpu->lmhead_backward(S.gpu, NULL, again.g, pdl.g, with_entropy ? pde.g : NULL, px.g, pw.g,
+                           pt.g, pl2.g, pe2.g, T, C, V, inv_temp);
+    char cd[112];
+    snprintf(cd, sizeof cd, "%.90s determinism", cs);
+    cmp_bits("lmhead_backward dw", cd, pdw.g, again.g, (size_t)V * C * 4);
+    rlvr_cuda_set_lmhead_chunks(S.gpu, 0, 0);
+    pair_free(pt);
+    pair_free(px);
+    pair_free(pw);
+    pair_free(plp);
+    pair_free(pen);
+    pair_free(pls);
+    pair_free(pl2);
+    pair_free(pe2);
+    pair_free(pdl);
+    pair_free(pde);
+    pair_free(pdx);
+    pair_free(pdw);
+    pair_free(again);
+    free(tg);
+    free(x);
+    free(w);
+    free(dlp);
+    free(dent);
+    free(dw0);
+    free(lse);
+    free(ent);
+    check_backend("lmhead");
+}
+
+/* ---- policy loss ------------------------------------------------------------------------ */
+
+static void test_policy_loss(int T, rlvr_policy_loss_params p, int with_ref) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d clip=%.2g/%.2g dual=%.2g beta=%.2g k%d ref=%d", T,
+             (double)p.clip_low, (double)p.clip_high, (double)p.dual_clip, (double)p.kl_coef,
+             p.kl_estimator, with_ref);
+    float *lp = xmalloc((size_t)T * 4), *old = xmalloc((size_t)T * 4), *ref = xmalloc((size_t)T * 4);
+    float *adv = xmalloc((size_t)T * 4), *wt = xmalloc((size_t)T * 4);
+    for (int t = 0; t < T; t++) {
+        lp[t] = -5.0f * urand();
+        /* mostly near-on-policy ratios, some far enough to hit the ±20 clamp */
+        old[t] = lp[t] + (irand(20) == 0 ? 40.0f * srand1() : 0.5f * srand1());
+        ref[t] = lp[t] + (irand(20) == 0 ? 40.0f * srand1() : 1.0f * srand1());
+        adv[t] = 2.0f * srand1();
+        wt[t] = (float)irand(3) * 0.5f;
+    }
+    pair plp = pair_f32(lp, T), pold = pair_f32(old, T), pref = pair_f32(ref, T);
+    pair padv = pair_f32(adv, T), pwt = pair_f32(wt, T);
+    pair ploss = pair_poison_f32(T), pkl = pair_poison_f32(T), pcl = pair_poison_f32(T);
+    pair pdl = pair_poison_f32(T);
+    S.cpu->policy_loss(S.cpu, ploss.c, pkl.c, pcl.c, pdl.c, plp.c, pold.c,
+                       with_ref ? pref.c : NULL, padv.c, pwt.c, T, &p);
+    S.gpu->policy_loss(S.gpu, ploss.g, pkl.g, pcl.g, pdl.g, plp.g, pold.g,
+                       with_ref ? pref.g : NULL, padv.g, pwt.g, T, &p);
+    cmp_f32("policy_loss loss", cs, ploss, NULL, (size_t)T, TOL_F32);
+    cmp_f32("policy_loss kl", cs, pkl, NULL, (size_t)T, TOL_F32);
+    cmp_f32("policy_loss clipped", cs, pcl, NULL, (size_t)T, TOL_EXACT);
+    cmp_f32("policy_loss dlogp", cs, pdl, NULL, (size_t)T, TOL_F32);
+    pair_free(plp);
+    pair_free(pold);
+    pair_free(pref);
+    pair_free(padv);
+    pair_free(pwt);
+    pair_free(ploss);
+    pair_free(pkl);
+    pair_free(pcl);
+    pair_free(pdl);
+    free(lp);
+    free(old);
+    free(ref);
+    free(adv);
+    free(wt);
+    check_backend("policy_loss");
+}
+
+/* ---- optimizer -------------------------------------------------------------------------- */
+
+static void test_sumsq(size_t n) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "n=%zu", n);
+    float *h = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = srand1() * (i % 97 == 0 ? 100.0f : 1.0f);
+    pair p = pair_f32(h, n);
+    double c = S.cpu->sumsq(S.cpu, p.c, n), g = S.gpu->sumsq(S.gpu, p.g, n);
+    double g2 = S.gpu->sumsq(S.gpu, p.g, n);
+    double rel = fabs(g - c) / (fabs(c) > 0 ? fabs(c) : 1.0);
+    record("sumsq", cs, rel, rel, isfinite(g) && rel <= 1e-10);
+    char cd[112];
+    snprintf(cd, sizeof cd, "n=%zu determinism", n);
+    record("sumsq", cd, g == g2 ? 0.0 : 1.0, g == g2 ? 0.0 : 1.0, memcmp(&g, &g2, sizeof g) == 0);
+    pair_free(p);
+    free(h);
+    check_backend("sumsq");
+}
+
+static void test_adamw(size_t n, int with_master) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "n=%zu master=%d (2 steps)", n, with_master);
+    float *th = rand_bf(n, 1.0f), *m0 = xmalloc(n * 4), *v0 = xmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) {
+        m0[i] = 0.01f * srand1();
+        v0[i] = 1e-4f * urand();
+    }
+    float *g1 = rand_bf(n, 0.1f), *g2 = rand_bf(n, 0.1f);
+    pair pm = pair_f32(m0, n), pv = pair_f32(v0, n), pg1 = pair_f32(g1, n), pg2 = pair_f32(g2, n);
+    /* CPU: param is f32 act; with a master both hold θ. CUDA: bf16 param + f32 master,
+     * or (no master) f32 param updated in place. */
+    pair pmaster = pair_f32(th, n);
+    pair pparam;
+    pparam.c = S.cpu->alloc(S.cpu, n * 4);
+    S.cpu->to_device(S.cpu, pparam.c, th, n * 4);
+    if (with_master) {
+        pparam.g = S.gpu->alloc(S.gpu, n * 2);
+        poison(S.gpu, pparam.g, n * 2);
+    } else {
+        pparam.g = S.gpu->alloc(S.gpu, n * 4);
+        S.gpu->to_device(S.gpu, pparam.g, th, n * 4);
+    }
+    for (int step = 1; step <= 2; step++) {
+        const float *gg = step == 1 ? pg1.c : pg2.c;
+        const float *ggg = step == 1 ? pg1.g : pg2.g;
+        S.cpu->adamw(S.cpu, pparam.c, with_master ? pmaster.c : NULL, gg, pm.c, pv.c, n, 1e-3f,
+                     0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, step);
+        S.gpu->adamw(S.gpu, pparam.g, with_master ? pmaster.g : NULL, ggg, pm.g, pv.g, n, 1e-3f,
+                     0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, step);
+    }
+    cmp_f32("adamw m", cs, pm, NULL, n, TOL_F32);
+    cmp_f32("adamw v", cs, pv, NULL, n, TOL_F32);
+    if (with_master) {
+        cmp_f32("adamw master", cs, pmaster, th, n, TOL_F32_LOOSE);
+        float *pc = down_f32(S.cpu, pparam.c, n), *pg = down_act(S.gpu, pparam.g, n);
+        compare("adamw param (bf16 copy)", cs, pg, pc, NULL, n, TOL_BF16);
+        free(pc);
+        free(pg);
+    } else {
+        cmp_f32("adamw param (f32)", cs, pparam, th, n, TOL_F32_LOOSE);
+    }
+    pair_free(pm);
+    pair_free(pv);
+    pair_free(pg1);
+    pair_free(pg2);
+    pair_free(pmaster);
+    pair_free(pparam);
+    free(th);
+    free(m0);
+    free(v0);
+    free(g1);
+    free(g2);
+    check_backend("adamw");
+}
+
+/* ---- report ----------------------------------------------------------------------------- */
+
+static void json_num(FILE *f, double x) {
+    if (isfinite(x)) fprintf(f, "%.6e", x);
+    else fprintf(f, "null");
+}
+
+static int write_report(const char *path, uint64_t seed) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "test_cuda_ops: cannot write %s\n", tmp);
+        return -1;
+    }
+    fprintf(f, "{\n  \"test\": \"test_cuda_ops\",\n  \"seed\": %llu,\n  \"cases\": %d,\n"
+               "  \"failed\": %d,\n  \"results\": [\n",
+            (unsigned long long)seed, S.nres, S.fails);
+    for (int i = 0; i < S.nres; i++) {
+        const result *r = &S.res[i];
+        fprintf(f, "    {\"op\": \"%s\", \"case\": \"%s\", \"rel\": ", r->op, r->cs);
+        json_num(f, r->rel);
+        fprintf(f, ", \"max\": ");
+        json_num(f, r->max);
+        fprintf(f, ", \"pass\": %s}%s\n", r->pass ? "true" : "false", i + 1 < S.nres ? "," : "");
+    }
+    fprintf(f, "  ]\n}\n");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "test_cuda_ops: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs one check unless an earlier one left the CUDA backend in an error state. */
+#define RUN(call) \
+    do {                \
+        if (!S.dead) call; \
+    } while (0)
+
+int main(int argc, char **argv) {
+    char err[512];
+    const char *env = getenv("RLVR_TEST_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    S.rng = seed;
+    S.gpu = rlvr_cuda_backend_create(0, err, sizeof err);
+    if (!S.gpu) {
+        printf("test_cuda_ops: SKIP: %s\n", err);
+        return 77;
+    }
+    S.cpu = rlvr_cpu_backend_create(0);
+    if (!S.cpu) {
+        fprintf(stderr, "test_cuda_ops: cannot create the CPU backend\n");
+        return 1;
+    }
+    printf("test_cuda_ops: seed %llu (set RLVR_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    printf("%-22s %-58s %10s %10s  %s\n", "op", "case", "rel err", "max err", "result");
+
+    RUN(test_casts());
+    const int emb[][3] = {{1, 64, 1037}, {37, 200, 1037}, {300, 67, 5000}, {300, 64, 50}};
+    for (int i = 0; i < 4; i++) RUN(test_embedding(emb[i][0], emb[i][1], emb[i][2]));
+    const int rms[][2] = {{1, 64}, {37, 200}, {300, 67}, {300, 896}, {5, 4096}};
+    for (int i = 0; i < 5; i++)
+        for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
+    const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
+                         {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
+    for (int i = 0; i < 6; i++) RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
+    const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
+    for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
+    {
+        const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
+        const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
+        RUN(test_attention(4, 4, 64, l1, 1));
+        RUN(test_attention(4, 4, 64, l2, 1));
+        RUN(test_attention(6, 2, 128, l3, 4));
+        RUN(test_attention(14, 2, 64, l4, 1));
+        RUN(test_attention(14, 2, 64, l5, 3));
+        RUN(test_attention(4, 1, 80, l6, 4));
+        RUN(test_attention(2, 2, 33, l7, 2));
+        RUN(test_attention(8, 2, 256, l8, 2));
+    }
+    const size_t ew[] = {1, 37, 60000, 12347};
+    for (int i = 0; i < 4; i++) {
+        RUN(test_elementwise(ew[i], 0));
+        RUN(test_elementwise(ew[i], 1));
+    }
+    RUN(test_lmhead(1, 64, 1037, 1.0f, 0, 0, 1));
+    RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
+    RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
+    RUN(test_lmhead(300, 200, 5000, 1.0f, 0, 0, 1));
+    RUN(test_lmhead(300, 64, 5000, 1.0f, 100, 999, 1));
+    {
+        rlvr_policy_loss_params p1 = {0.2f, 0.2f, 3.0f, 0.04f, RLVR_KL_K3};
+        rlvr_policy_loss_params p2 = {0.2f, 0.28f, 0.0f, 0.1f, RLVR_KL_K1};
+        rlvr_policy_loss_params p3 = {0.2f, 0.2f, 3.0f, 0.5f, RLVR_KL_K2};
+        RUN(test_policy_loss(1, p1, 1));
+        RUN(test_policy_loss(37, p2, 1));
+        RUN(test_policy_loss(3001, p1, 1));
+        RUN(test_policy_loss(3001, p3, 1));
+        RUN(test_policy_loss(3001, p1, 0));
+    }
+    const size_t ss[] = {1, 37, ((size_t)1 << 20) + 3, 5000001};
+    for (int i = 0; i < 4; i++) RUN(test_sumsq(ss[i]));
+    const size_t ad[] = {1, 37, 100003};
+    for (int i = 0; i < 3; i++) {
+        RUN(test_adamw(ad[i], 1));
+        RUN(test_adamw(ad[i], 0));
+    }
+
+    printf("test_cuda_ops: %d cases, %d failed\n", S.nres, S.fails);
+    int rc = S.fails ? 1 : 0;
+    if (argc > 1 && write_report(argv[1], seed) != 0) rc = 1;
+    S.cpu->destroy(S.cpu);
+    S.gpu->destroy(S.gpu);
+    free(S.res);
+    return rc;
+}
