@@ -14,9 +14,9 @@ static const struct {
     const char *name;
     size_t size;
 } st_dtypes[] = {
-    [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2},
-    [ST_F64] = {"F64", 8}, [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4},
-    [ST_I16] = {"I16", 2}, [ST_I8] = {"I8", 1},   [ST_U8] = {"U8", 1},
+    [ST_F32] = {"F32", 4},   [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2},
+    [ST_F64] = {"F64", 8},   [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4},
+    [ST_I16] = {"I16", 2},   [ST_I8] = {"I8", 1},   [ST_U8] = {"U8", 1},
     [ST_BOOL] = {"BOOL", 1},
 };
 #define ST_NDTYPES ((int)(sizeof st_dtypes / sizeof st_dtypes[0]))
@@ -65,7 +65,9 @@ uint16_t st_f32_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
-float st_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float st_bf16_to_f32(uint16_t h) {
+    return bits_f32((uint32_t)h << 16);
+}
 
 uint16_t st_f32_to_f16(float f) {
     uint32_t u = f32_bits(f);
@@ -73,7 +75,7 @@ uint16_t st_f32_to_f16(float f) {
     uint32_t a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return sign | 0x7e00u | (uint16_t)((a >> 13) & 0x3ffu); /* NaN */
     if (a >= 0x477ff000u) return sign | 0x7c00u; /* >= 65520 rounds to inf (or is inf) */
-    if (a >= 0x38800000u) {                       /* normal f16: |f| >= 2^-14 */
+    if (a >= 0x38800000u) {                      /* normal f16: |f| >= 2^-14 */
         uint32_t h = ((((a >> 23) - 127u + 15u) << 10) | ((a >> 13) & 0x3ffu));
         uint32_t rem = a & 0x1fffu;
         if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
@@ -136,8 +138,7 @@ int st_to_f32(const st_tensor *t, float *dst, char *err, size_t errlen) {
             snprintf(err, errlen,
                      "%s: tensor '%s': dtype %s cannot be converted to fp32 "
                      "(expected F32, F16, BF16 or F64)",
-                     t->file ? t->file : "?", t->name ? t->name : "?",
-                     st_dtype_name(t->dtype));
+                     t->file ? t->file : "?", t->name ? t->name : "?", st_dtype_name(t->dtype));
         return -1;
     }
 }

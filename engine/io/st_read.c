@@ -6,8 +6,8 @@
  * A set owns its mapped files and their parsed headers; tensor names point into the
  * header trees and tensor data into the maps, so both live until st_close.
  */
-#include "engine/io/safetensors.h"
 #include "engine/io/fileio.h"
+#include "engine/io/safetensors.h"
 #include "engine/io/st_internal.h"
 
 #include <cjson/cJSON.h>
@@ -63,7 +63,9 @@ void st_close(st_set *s) {
     free(s);
 }
 
-int st_count(const st_set *s) { return s->ntensors; }
+int st_count(const st_set *s) {
+    return s->ntensors;
+}
 
 const st_tensor *st_get(const st_set *s, int i) {
     if (i < 0 || i >= s->ntensors) return NULL;
@@ -81,16 +83,18 @@ const st_tensor *st_find(const st_set *s, const char *name) {
         const st_tensor *t = s->by_name[mid];
         int c = strcmp(name, t->name);
         if (c == 0) return t;
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }
 
 const char *st_metadata(const st_set *s, const char *key) {
     for (int i = 0; i < s->nfiles; i++) {
-        const cJSON *v = s->files[i].meta ? cJSON_GetObjectItemCaseSensitive(s->files[i].meta, key)
-                                          : NULL;
+        const cJSON *v =
+            s->files[i].meta ? cJSON_GetObjectItemCaseSensitive(s->files[i].meta, key) : NULL;
         if (cJSON_IsString(v)) return v->valuestring;
     }
     return NULL;
@@ -105,17 +109,22 @@ static int st_index_names(st_set *s, char *err, size_t errlen) {
         st_err(err, errlen, "safetensors: out of memory indexing %d tensors", s->ntensors);
         return -1;
     }
-    for (int i = 0; i < s->ntensors; i++) s->by_name[i] = &s->tensors[i];
+    for (int i = 0; i < s->ntensors; i++)
+        s->by_name[i] = &s->tensors[i];
     qsort(s->by_name, (size_t)s->ntensors, sizeof(*s->by_name), st_cmp_name);
     for (int i = 1; i < s->ntensors; i++) {
         const st_tensor *a = s->by_name[i - 1], *b = s->by_name[i];
         if (strcmp(a->name, b->name) != 0) continue;
         if (a->file == b->file)
-            st_err(err, errlen, "%s: duplicate tensor name '%s' in the header (expected each "
-                   "name once)", a->file, a->name);
+            st_err(err, errlen,
+                   "%s: duplicate tensor name '%s' in the header (expected each "
+                   "name once)",
+                   a->file, a->name);
         else
-            st_err(err, errlen, "tensor '%s' appears in two files: %s and %s (expected each "
-                   "name in one shard)", a->name, a->file, b->file);
+            st_err(err, errlen,
+                   "tensor '%s' appears in two files: %s and %s (expected each "
+                   "name in one shard)",
+                   a->name, a->file, b->file);
         return -1;
     }
     return 0;
@@ -192,8 +201,10 @@ static int st_parse_entry(const char *path, const cJSON *e, st_tensor *t, st_spa
                           char *err, size_t errlen) {
     const char *name = e->string;
     if (!cJSON_IsObject(e)) {
-        st_err(err, errlen, "%s: tensor '%s': expected an object with dtype, shape and "
-               "data_offsets", path, name);
+        st_err(err, errlen,
+               "%s: tensor '%s': expected an object with dtype, shape and "
+               "data_offsets",
+               path, name);
         return -1;
     }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
@@ -205,8 +216,10 @@ static int st_parse_entry(const char *path, const cJSON *e, st_tensor *t, st_spa
         return -1;
     }
     if (st_dtype_parse(dt->valuestring, &t->dtype) != 0) {
-        st_err(err, errlen, "%s: tensor '%s': unknown dtype '%s' (expected one of F32, F16, "
-               "BF16, F64, I64, I32, I16, I8, U8, BOOL)", path, name, dt->valuestring);
+        st_err(err, errlen,
+               "%s: tensor '%s': unknown dtype '%s' (expected one of F32, F16, "
+               "BF16, F64, I64, I32, I16, I8, U8, BOOL)",
+               path, name, dt->valuestring);
         return -1;
     }
     if (!cJSON_IsArray(sh)) {
@@ -227,8 +240,10 @@ static int st_parse_entry(const char *path, const cJSON *e, st_tensor *t, st_spa
     for (const cJSON *x = sh->child; x; x = x->next, d++) {
         uint64_t v;
         if (!st_json_uint(x, &v)) {
-            st_err(err, errlen, "%s: tensor '%s': shape[%d] is not a non-negative integer "
-                   "(expected an integer in [0, 2^53])", path, name, d);
+            st_err(err, errlen,
+                   "%s: tensor '%s': shape[%d] is not a non-negative integer "
+                   "(expected an integer in [0, 2^53])",
+                   path, name, d);
             return -1;
         }
         t->shape[d] = (int64_t)v;
@@ -238,26 +253,32 @@ static int st_parse_entry(const char *path, const cJSON *e, st_tensor *t, st_spa
     uint64_t nbytes = 0;
     if (!overflow && numel > (uint64_t)INT64_MAX) overflow = 1;
     if (overflow || __builtin_mul_overflow(numel, (uint64_t)esz, &nbytes)) {
-        st_err(err, errlen, "%s: tensor '%s': shape product times dtype size (%zu bytes) "
-               "overflows 64 bits", path, name, esz);
+        st_err(err, errlen,
+               "%s: tensor '%s': shape product times dtype size (%zu bytes) "
+               "overflows 64 bits",
+               path, name, esz);
         return -1;
     }
     if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 ||
         !st_json_uint(of->child, &sp->begin) || !st_json_uint(of->child->next, &sp->end)) {
-        st_err(err, errlen, "%s: tensor '%s': field 'data_offsets' must be [begin, end] of "
-               "two non-negative integers", path, name);
+        st_err(err, errlen,
+               "%s: tensor '%s': field 'data_offsets' must be [begin, end] of "
+               "two non-negative integers",
+               path, name);
         return -1;
     }
     if (sp->end < sp->begin) {
-        st_err(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
-               path, name, (unsigned long long)sp->begin, (unsigned long long)sp->end);
+        st_err(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin", path,
+               name, (unsigned long long)sp->begin, (unsigned long long)sp->end);
         return -1;
     }
     if (sp->end - sp->begin != nbytes) {
-        st_err(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but "
-               "shape x dtype %s needs %llu bytes", path, name, (unsigned long long)sp->begin,
-               (unsigned long long)sp->end, (unsigned long long)(sp->end - sp->begin),
-               st_dtype_name(t->dtype), (unsigned long long)nbytes);
+        st_err(err, errlen,
+               "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but "
+               "shape x dtype %s needs %llu bytes",
+               path, name, (unsigned long long)sp->begin, (unsigned long long)sp->end,
+               (unsigned long long)(sp->end - sp->begin), st_dtype_name(t->dtype),
+               (unsigned long long)nbytes);
         return -1;
     }
     t->name = name;
@@ -303,8 +324,10 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
     }
     uint64_t flen = (uint64_t)st.st_size;
     if (flen < 8) {
-        st_err(err, errlen, "%s: file is %llu bytes, too short for the 8-byte header length "
-               "(truncated?)", path, (unsigned long long)flen);
+        st_err(err, errlen,
+               "%s: file is %llu bytes, too short for the 8-byte header length "
+               "(truncated?)",
+               path, (unsigned long long)flen);
         close(fd);
         return -1;
     }
@@ -312,8 +335,8 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
     int map_errno = errno;
     close(fd);
     if (map == MAP_FAILED) {
-        st_err(err, errlen, "%s: mmap of %llu bytes failed: %s", path,
-               (unsigned long long)flen, strerror(map_errno));
+        st_err(err, errlen, "%s: mmap of %llu bytes failed: %s", path, (unsigned long long)flen,
+               strerror(map_errno));
         return -1;
     }
     f->map = map;
@@ -321,16 +344,18 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
     const unsigned char *b = map;
 
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | b[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | b[i];
     if (hlen > ST_MAX_HEADER) {
         st_err(err, errlen, "%s: header length %llu exceeds the 100 MB limit", path,
                (unsigned long long)hlen);
         return -1;
     }
     if (hlen > flen - 8) {
-        st_err(err, errlen, "%s: header length %llu runs past the end of the file (%llu "
-               "bytes after the length field; truncated?)", path, (unsigned long long)hlen,
-               (unsigned long long)(flen - 8));
+        st_err(err, errlen,
+               "%s: header length %llu runs past the end of the file (%llu "
+               "bytes after the length field; truncated?)",
+               path, (unsigned long long)hlen, (unsigned long long)(flen - 8));
         return -1;
     }
     if (!st_utf8_valid(b + 8, (size_t)hlen) || memchr(b + 8, '\0', (size_t)hlen)) {
@@ -338,8 +363,8 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
         return -1;
     }
     size_t k = 0;
-    while (k < hlen && (b[8 + k] == ' ' || b[8 + k] == '\n' || b[8 + k] == '\r' ||
-                        b[8 + k] == '\t'))
+    while (k < hlen &&
+           (b[8 + k] == ' ' || b[8 + k] == '\n' || b[8 + k] == '\r' || b[8 + k] == '\t'))
         k++;
     if (k == hlen || b[8 + k] != '{') {
         st_err(err, errlen, "%s: header is not a JSON object (expected it to start with '{')",
@@ -356,8 +381,8 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
     }
     for (const char *q = end; q && q < (const char *)b + 8 + hlen; q++) {
         if (*q != ' ' && *q != '\n' && *q != '\r' && *q != '\t') {
-            st_err(err, errlen, "%s: header has text after the JSON object at byte %zu",
-                   path, (size_t)(q - (const char *)(b + 8)));
+            st_err(err, errlen, "%s: header has text after the JSON object at byte %zu", path,
+                   (size_t)(q - (const char *)(b + 8)));
             return -1;
         }
     }
@@ -368,7 +393,8 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
 
     /* entries */
     int first = s->ntensors, nent = 0;
-    for (const cJSON *e = f->header->child; e; e = e->next) nent++;
+    for (const cJSON *e = f->header->child; e; e = e->next)
+        nent++;
     st_span *spans = malloc(sizeof(st_span) * (size_t)(nent > 0 ? nent : 1));
     if (!spans) {
         st_err(err, errlen, "%s: out of memory", path);
@@ -387,8 +413,10 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
             }
             for (const cJSON *m = e->child; m; m = m->next) {
                 if (!cJSON_IsString(m)) {
-                    st_err(err, errlen, "%s: '__metadata__' key '%s' is not a string (expected "
-                           "an object of strings)", path, m->string);
+                    st_err(err, errlen,
+                           "%s: '__metadata__' key '%s' is not a string (expected "
+                           "an object of strings)",
+                           path, m->string);
                     goto fail;
                 }
             }
@@ -413,12 +441,15 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
             st_err(err, errlen, "%s: out of memory", path);
             goto fail;
         }
-        for (int i = 0; i < nspan; i++) names[i] = &s->tensors[first + i];
+        for (int i = 0; i < nspan; i++)
+            names[i] = &s->tensors[first + i];
         qsort(names, (size_t)nspan, sizeof(*names), st_cmp_name);
         for (int i = 1; i < nspan; i++) {
             if (strcmp(names[i - 1]->name, names[i]->name) == 0) {
-                st_err(err, errlen, "%s: duplicate tensor name '%s' in the header (expected "
-                       "each name once)", path, names[i]->name);
+                st_err(err, errlen,
+                       "%s: duplicate tensor name '%s' in the header (expected "
+                       "each name once)",
+                       path, names[i]->name);
                 free(names);
                 goto fail;
             }
@@ -433,32 +464,38 @@ static int st_load_file(st_set *s, const char *path, char *err, size_t errlen) {
         const st_tensor *t = &s->tensors[spans[i].tensor];
         if (spans[i].begin < pos) {
             const st_tensor *p = &s->tensors[spans[i - 1].tensor];
-            st_err(err, errlen, "%s: tensor '%s' data_offsets [%llu, %llu] overlap tensor "
-                   "'%s' [%llu, %llu] (expected contiguous, non-overlapping offsets)", path,
-                   t->name, (unsigned long long)spans[i].begin,
+            st_err(err, errlen,
+                   "%s: tensor '%s' data_offsets [%llu, %llu] overlap tensor "
+                   "'%s' [%llu, %llu] (expected contiguous, non-overlapping offsets)",
+                   path, t->name, (unsigned long long)spans[i].begin,
                    (unsigned long long)spans[i].end, p->name,
-                   (unsigned long long)spans[i - 1].begin, (unsigned long long)spans[i - 1].end);
+                   (unsigned long long)spans[i - 1].begin,
+                   (unsigned long long)spans[i - 1].end);
             goto fail;
         }
         if (spans[i].begin > pos) {
-            st_err(err, errlen, "%s: gap of %llu bytes before tensor '%s' (data_offsets begin "
+            st_err(err, errlen,
+                   "%s: gap of %llu bytes before tensor '%s' (data_offsets begin "
                    "%llu, previous tensor ends at %llu; expected contiguous offsets from 0)",
                    path, (unsigned long long)(spans[i].begin - pos), t->name,
                    (unsigned long long)spans[i].begin, (unsigned long long)pos);
             goto fail;
         }
         if (spans[i].end > data_len) {
-            st_err(err, errlen, "%s: tensor '%s' data_offsets end %llu is past the end of the "
-                   "data section (%llu bytes; truncated file?)", path, t->name,
-                   (unsigned long long)spans[i].end, (unsigned long long)data_len);
+            st_err(err, errlen,
+                   "%s: tensor '%s' data_offsets end %llu is past the end of the "
+                   "data section (%llu bytes; truncated file?)",
+                   path, t->name, (unsigned long long)spans[i].end,
+                   (unsigned long long)data_len);
             goto fail;
         }
         pos = spans[i].end;
     }
     if (pos != data_len) {
-        st_err(err, errlen, "%s: %llu trailing bytes after the last tensor (data section is "
-               "%llu bytes, tensors cover %llu; expected exact file length)", path,
-               (unsigned long long)(data_len - pos), (unsigned long long)data_len,
+        st_err(err, errlen,
+               "%s: %llu trailing bytes after the last tensor (data section is "
+               "%llu bytes, tensors cover %llu; expected exact file length)",
+               path, (unsigned long long)(data_len - pos), (unsigned long long)data_len,
                (unsigned long long)pos);
         goto fail;
     }
@@ -521,8 +558,10 @@ static int st_open_index(const char *dir, const char *ipath, st_set **out, char 
     }
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(wm)) {
-        st_err(err, errlen, "%s: field 'weight_map' missing or not an object of "
-               "tensor name -> shard file", ipath);
+        st_err(err, errlen,
+               "%s: field 'weight_map' missing or not an object of "
+               "tensor name -> shard file",
+               ipath);
         goto done;
     }
     int n = cJSON_GetArraySize(wm), nsh = 0;
@@ -533,8 +572,10 @@ static int st_open_index(const char *dir, const char *ipath, st_set **out, char 
     }
     for (const cJSON *e = wm->child; e; e = e->next) {
         if (!cJSON_IsString(e) || !*e->valuestring || strchr(e->valuestring, '/')) {
-            st_err(err, errlen, "%s: weight_map['%s'] must be a shard file name in the same "
-                   "directory", ipath, e->string);
+            st_err(err, errlen,
+                   "%s: weight_map['%s'] must be a shard file name in the same "
+                   "directory",
+                   ipath, e->string);
             goto done;
         }
         shards[nsh++] = e->valuestring;
@@ -557,8 +598,8 @@ static int st_open_index(const char *dir, const char *ipath, st_set **out, char 
             goto done;
         }
         if (access(p, F_OK) != 0) {
-            st_err(err, errlen, "%s: names shard '%s', but %s does not exist", ipath,
-                   shards[i], p);
+            st_err(err, errlen, "%s: names shard '%s', but %s does not exist", ipath, shards[i],
+                   p);
             free(p);
             goto done;
         }
@@ -570,13 +611,17 @@ static int st_open_index(const char *dir, const char *ipath, st_set **out, char 
     for (const cJSON *e = wm->child; e; e = e->next) {
         const st_tensor *t = st_find(s, e->string);
         if (!t) {
-            st_err(err, errlen, "%s: weight_map puts tensor '%s' in shard '%s', but that shard "
-                   "has no such tensor", ipath, e->string, e->valuestring);
+            st_err(err, errlen,
+                   "%s: weight_map puts tensor '%s' in shard '%s', but that shard "
+                   "has no such tensor",
+                   ipath, e->string, e->valuestring);
             goto done;
         }
         if (strcmp(st_base(t->file), e->valuestring) != 0) {
-            st_err(err, errlen, "%s: weight_map puts tensor '%s' in shard '%s', but it is in "
-                   "%s", ipath, e->string, e->valuestring, t->file);
+            st_err(err, errlen,
+                   "%s: weight_map puts tensor '%s' in shard '%s', but it is in "
+                   "%s",
+                   ipath, e->string, e->valuestring, t->file);
             goto done;
         }
     }
@@ -606,8 +651,10 @@ int st_open_dir(const char *dir, st_set **out, char *err, size_t errlen) {
     } else if (access(index, F_OK) == 0) {
         rc = st_open_index(dir, index, out, err, errlen);
     } else {
-        st_err(err, errlen, "%s: no model.safetensors or model.safetensors.index.json in this "
-               "directory", dir);
+        st_err(err, errlen,
+               "%s: no model.safetensors or model.safetensors.index.json in this "
+               "directory",
+               dir);
         rc = -1;
     }
     free(single);

@@ -41,7 +41,8 @@ static void sb_put(st_buf *b, const char *s, size_t n) {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
+        while (cap < b->n + n + 1)
+            cap *= 2;
         char *np = realloc(b->p, cap);
         if (!np) {
             b->oom = 1;
@@ -142,7 +143,8 @@ static int st_check_unique(const char *path, const st_write_tensor *t, int n, ch
         st_err(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    for (int i = 0; i < n; i++) v[i] = &t[i];
+    for (int i = 0; i < n; i++)
+        v[i] = &t[i];
     qsort(v, (size_t)n, sizeof(*v), st_cmp_wname);
     int rc = 0;
     for (int i = 1; i < n && rc == 0; i++) {
@@ -179,8 +181,8 @@ static int st_write_data(FILE *f, const float *src, uint64_t n, st_dtype dtype) 
     return 0;
 }
 
-int st_write_file(const char *path, const st_write_tensor *t, int n, st_dtype dtype,
-                  char *err, size_t errlen) {
+int st_write_file(const char *path, const st_write_tensor *t, int n, st_dtype dtype, char *err,
+                  size_t errlen) {
     if (st_check_dtype(path, dtype, err, errlen) != 0) return -1;
     if (n < 0 || (n > 0 && !t)) {
         st_err(err, errlen, "%s: bad tensor list (n = %d)", path, n);
@@ -207,7 +209,8 @@ int st_write_file(const char *path, const st_write_tensor *t, int n, st_dtype dt
         off += nb;
     }
     sb_put(&h, "}", 1);
-    while (!h.oom && h.n % 8 != 0) sb_put(&h, " ", 1);
+    while (!h.oom && h.n % 8 != 0)
+        sb_put(&h, " ", 1);
     if (h.oom) {
         st_err(err, errlen, "%s: out of memory building the header", path);
         free(h.p);
@@ -224,12 +227,14 @@ int st_write_file(const char *path, const st_write_tensor *t, int n, st_dtype dt
         return -1;
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
     int ok = fwrite(len8, 1, 8, a.f) == 8 && fwrite(h.p, 1, h.n, a.f) == h.n;
     free(h.p);
     for (int i = 0; ok && i < n; i++) {
         uint64_t numel = 1;
-        for (int d = 0; d < t[i].ndim; d++) numel *= (uint64_t)t[i].shape[d];
+        for (int d = 0; d < t[i].ndim; d++)
+            numel *= (uint64_t)t[i].shape[d];
         ok = st_write_data(a.f, t[i].data, numel, dtype) == 0;
     }
     if (!ok) {
@@ -345,7 +350,8 @@ int st_write_dir(const char *dir, const st_write_tensor *t, int n, st_dtype dtyp
         char name[64];
         snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", s + 1, nshards);
         int j = i;
-        while (j < n && shard_of[j] == s) j++;
+        while (j < n && shard_of[j] == s)
+            j++;
         free(path);
         path = st_join(dir, name);
         if (!path) {

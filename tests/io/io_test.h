@@ -10,30 +10,30 @@
 
 static int io_test_failures;
 
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
-            io_test_failures++;                                                              \
-        }                                                                                    \
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
+            io_test_failures++;                                                                \
+        }                                                                                      \
     } while (0)
 
 /* rc must be -1 and the message must contain substr. */
-#define CHECK_ERR(rc, err, substr)                                                           \
-    do {                                                                                     \
-        if ((rc) != -1 || !strstr((err), (substr))) {                                        \
-            fprintf(stderr, "%s:%d: expected failure with \"%s\", got rc=%d err=\"%s\"\n",   \
-                    __FILE__, __LINE__, (substr), (rc), (err));                              \
-            io_test_failures++;                                                              \
-        }                                                                                    \
+#define CHECK_ERR(rc, err, substr)                                                             \
+    do {                                                                                       \
+        if ((rc) != -1 || !strstr((err), (substr))) {                                          \
+            fprintf(stderr, "%s:%d: expected failure with \"%s\", got rc=%d err=\"%s\"\n",     \
+                    __FILE__, __LINE__, (substr), (rc), (err));                                \
+            io_test_failures++;                                                                \
+        }                                                                                      \
     } while (0)
 
-#define CHECK_OK(rc, err)                                                                    \
-    do {                                                                                     \
-        if ((rc) != 0) {                                                                     \
-            fprintf(stderr, "%s:%d: unexpected failure: %s\n", __FILE__, __LINE__, (err));   \
-            io_test_failures++;                                                              \
-        }                                                                                    \
+#define CHECK_OK(rc, err)                                                                      \
+    do {                                                                                       \
+        if ((rc) != 0) {                                                                       \
+            fprintf(stderr, "%s:%d: unexpected failure: %s\n", __FILE__, __LINE__, (err));     \
+            io_test_failures++;                                                                \
+        }                                                                                      \
     } while (0)
 
 #endif

@@ -24,14 +24,16 @@ static int dump(const char *path) {
     st_set *s = NULL;
     struct stat st;
     int isdir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    if ((isdir ? st_open_dir(path, &s, err, sizeof err) : st_open_file(path, &s, err, sizeof err))) {
+    if ((isdir ? st_open_dir(path, &s, err, sizeof err)
+               : st_open_file(path, &s, err, sizeof err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     for (int i = 0; i < st_count(s); i++) {
         const st_tensor *t = st_get(s, i);
         printf("%s\t%s\t", t->name, st_dtype_name(t->dtype));
-        for (int d = 0; d < t->ndim; d++) printf(d ? ",%lld" : "%lld", (long long)t->shape[d]);
+        for (int d = 0; d < t->ndim; d++)
+            printf(d ? ",%lld" : "%lld", (long long)t->shape[d]);
         printf("\t");
         if (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16 &&
             t->dtype != ST_F64) {

@@ -16,7 +16,8 @@ static int count_tmp_files(const char *dir) {
     int n = 0;
     if (!d) return -1;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) n += strstr(e->d_name, ".tmp.") != NULL;
+    while ((e = readdir(d)) != NULL)
+        n += strstr(e->d_name, ".tmp.") != NULL;
     closedir(d);
     return n;
 }
@@ -35,7 +36,8 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/a.bin", dir);
     const char first[] = "first version\n";
     unsigned char second[300];
-    for (int i = 0; i < 300; i++) second[i] = (unsigned char)(i * 7);
+    for (int i = 0; i < 300; i++)
+        second[i] = (unsigned char)(i * 7);
     CHECK_OK(fio_write_file(path, first, sizeof first - 1, err, sizeof err), err);
     CHECK_OK(fio_write_file(path, second, sizeof second, err, sizeof err), err);
     char *data = NULL;
@@ -63,7 +65,8 @@ int main(int argc, char **argv) {
     CHECK_OK(fio_mkdirs(sub, err, sizeof err), err);
     snprintf(path, sizeof path, "%s/x/y/z/stream.txt", dir);
     CHECK_OK(fio_atomic_open(&a, path, err, sizeof err), err);
-    for (int i = 0; i < 1000; i++) fprintf(a.f, "%d\n", i);
+    for (int i = 0; i < 1000; i++)
+        fprintf(a.f, "%d\n", i);
     CHECK_OK(fio_atomic_commit(&a, err, sizeof err), err);
     CHECK(a.path == NULL && a.tmp_path == NULL);
     CHECK_OK(fio_read_file(path, &data, &len, err, sizeof err), err);
@@ -89,7 +92,9 @@ int main(int argc, char **argv) {
     rc = fio_mkdirs(path, err, sizeof err);
     CHECK_ERR(rc, err, "a.bin");
 
-    if (io_test_failures) fprintf(stderr, "test_fileio: %d failures\n", io_test_failures);
-    else printf("test_fileio: ok\n");
+    if (io_test_failures)
+        fprintf(stderr, "test_fileio: %d failures\n", io_test_failures);
+    else
+        printf("test_fileio: ok\n");
     return io_test_failures ? 1 : 0;
 }

@@ -26,9 +26,11 @@ static const char *raw_file(const char *name, const char *header, uint64_t hlen_
         exit(2);
     }
     uint64_t n = hlen_field == UINT64_MAX ? strlen(header) : hlen_field;
-    for (int i = 0; i < 8; i++) fputc((int)((n >> (8 * i)) & 0xff), f);
+    for (int i = 0; i < 8; i++)
+        fputc((int)((n >> (8 * i)) & 0xff), f);
     fputs(header, f);
-    for (size_t i = 0; i < data_len; i++) fputc((int)(i & 0xff), f);
+    for (size_t i = 0; i < data_len; i++)
+        fputc((int)(i & 0xff), f);
     fclose(f);
     return path;
 }
@@ -39,25 +41,29 @@ static void expect_bad(const char *path, const char *substr, int line) {
     st_set *s = (st_set *)1;
     int rc = st_open_file(path, &s, err, sizeof err);
     if (rc != -1 || s != NULL || !strstr(err, substr) || !strstr(err, work)) {
-        fprintf(stderr, "line %d: %s: expected error containing \"%s\" (and the path), got "
-                "rc=%d err=\"%s\"\n", line, path, substr, rc, err);
+        fprintf(stderr,
+                "line %d: %s: expected error containing \"%s\" (and the path), got "
+                "rc=%d err=\"%s\"\n",
+                line, path, substr, rc, err);
         io_test_failures++;
         if (rc == 0 && s) st_close(s);
     }
 }
 #define EXPECT_BAD(path, substr) expect_bad((path), (substr), __LINE__)
 
-#define T(name, dt, shape, b, e) "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape \
-                                 ",\"data_offsets\":[" #b "," #e "]}"
+#define T(name, dt, shape, b, e)                                                               \
+    "\"" name "\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" #b "," #e "]}"
 
 static void test_files(void) {
     char err[512] = "";
     st_set *s = NULL;
     /* a valid handcrafted file: entries out of offset order, zero-size tensors, padding */
-    const char *ok = raw_file("ok.safetensors",
-                              "{" T("b", "F32", "[2]", 8, 16) "," T("a", "F32", "[2]", 0, 8) ","
-                              T("z", "BF16", "[0,3]", 16, 16) "," T("y", "I8", "[0]", 16, 16)
-                              ",\"__metadata__\":{\"format\":\"pt\"}}   ", UINT64_MAX, 16);
+    const char *ok = raw_file(
+        "ok.safetensors",
+        "{" T("b", "F32", "[2]", 8, 16) "," T("a", "F32", "[2]", 0, 8) "," T(
+            "z", "BF16", "[0,3]", 16, 16) "," T("y", "I8", "[0]", 16,
+                                                16) ",\"__metadata__\":{\"format\":\"pt\"}}   ",
+        UINT64_MAX, 16);
     CHECK_OK(st_open_file(ok, &s, err, sizeof err), err);
     if (s) {
         CHECK(st_count(s) == 4 && st_find(s, "a") && st_find(s, "b") && st_find(s, "y"));
@@ -102,12 +108,15 @@ static void test_files(void) {
     }
 
     /* the header itself */
-    EXPECT_BAD(raw_file("array.safetensors", "[1,2]", UINT64_MAX, 0), "header is not a JSON object");
+    EXPECT_BAD(raw_file("array.safetensors", "[1,2]", UINT64_MAX, 0),
+               "header is not a JSON object");
     EXPECT_BAD(raw_file("string.safetensors", "\"abc\"", UINT64_MAX, 0), "not a JSON object");
     EXPECT_BAD(raw_file("blank.safetensors", "        ", UINT64_MAX, 0), "not a JSON object");
     EXPECT_BAD(raw_file("badjson.safetensors", "{\"a\":", UINT64_MAX, 0), "not valid JSON");
-    EXPECT_BAD(raw_file("after.safetensors", "{} x", UINT64_MAX, 0), "text after the JSON object");
-    EXPECT_BAD(raw_file("utf8.safetensors", "{\"\xc3\x28\":1}", UINT64_MAX, 0), "not valid UTF-8");
+    EXPECT_BAD(raw_file("after.safetensors", "{} x", UINT64_MAX, 0),
+               "text after the JSON object");
+    EXPECT_BAD(raw_file("utf8.safetensors", "{\"\xc3\x28\":1}", UINT64_MAX, 0),
+               "not valid UTF-8");
     EXPECT_BAD(raw_file("entry_not_obj.safetensors", "{\"a\":5}", UINT64_MAX, 0),
                "tensor 'a': expected an object");
     EXPECT_BAD(raw_file("meta_num.safetensors", "{\"__metadata__\":{\"k\":1}}", UINT64_MAX, 0),
@@ -118,53 +127,68 @@ static void test_files(void) {
     /* the fields of one entry */
     EXPECT_BAD(raw_file("dtype.safetensors", "{" T("w", "Q4", "[2]", 0, 8) "}", UINT64_MAX, 8),
                "tensor 'w': unknown dtype 'Q4'");
-    EXPECT_BAD(raw_file("nodtype.safetensors",
-                        "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", UINT64_MAX, 8),
+    EXPECT_BAD(raw_file("nodtype.safetensors", "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}",
+                        UINT64_MAX, 8),
                "tensor 'w': field 'dtype' missing");
-    EXPECT_BAD(raw_file("negdim.safetensors", "{" T("w", "F32", "[-2]", 0, 8) "}", UINT64_MAX, 8),
-               "tensor 'w': shape[0] is not a non-negative integer");
-    EXPECT_BAD(raw_file("fracdim.safetensors", "{" T("w", "F32", "[2,1.5]", 0, 8) "}",
-                        UINT64_MAX, 8), "shape[1] is not a non-negative integer");
+    EXPECT_BAD(
+        raw_file("negdim.safetensors", "{" T("w", "F32", "[-2]", 0, 8) "}", UINT64_MAX, 8),
+        "tensor 'w': shape[0] is not a non-negative integer");
+    EXPECT_BAD(
+        raw_file("fracdim.safetensors", "{" T("w", "F32", "[2,1.5]", 0, 8) "}", UINT64_MAX, 8),
+        "shape[1] is not a non-negative integer");
     EXPECT_BAD(raw_file("ndim.safetensors", "{" T("w", "F32", "[1,1,1,1,1,1,1,1,1]", 0, 4) "}",
-                        UINT64_MAX, 4), "shape has 9 dimensions");
+                        UINT64_MAX, 4),
+               "shape has 9 dimensions");
     EXPECT_BAD(raw_file("offs.safetensors",
                         "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}",
-                        UINT64_MAX, 8), "tensor 'w': field 'data_offsets' must be [begin, end]");
-    EXPECT_BAD(raw_file("backwards.safetensors", "{" T("w", "F32", "[2]", 8, 0) "}", UINT64_MAX, 8),
-               "end before begin");
-    EXPECT_BAD(raw_file("nbytes.safetensors", "{" T("w", "F32", "[3]", 0, 8) "}", UINT64_MAX, 8),
-               "tensor 'w': data_offsets [0, 8] hold 8 bytes but shape x dtype F32 needs 12 "
-               "bytes");
+                        UINT64_MAX, 8),
+               "tensor 'w': field 'data_offsets' must be [begin, end]");
+    EXPECT_BAD(
+        raw_file("backwards.safetensors", "{" T("w", "F32", "[2]", 8, 0) "}", UINT64_MAX, 8),
+        "end before begin");
+    EXPECT_BAD(
+        raw_file("nbytes.safetensors", "{" T("w", "F32", "[3]", 0, 8) "}", UINT64_MAX, 8),
+        "tensor 'w': data_offsets [0, 8] hold 8 bytes but shape x dtype F32 needs 12 "
+        "bytes");
     EXPECT_BAD(raw_file("overflow.safetensors",
                         "{" T("w", "F32", "[4294967296,4294967296,4294967296]", 0, 8) "}",
-                        UINT64_MAX, 8), "tensor 'w': shape product times dtype size");
+                        UINT64_MAX, 8),
+               "tensor 'w': shape product times dtype size");
     EXPECT_BAD(raw_file("overflow2.safetensors",
-                        "{" T("w", "F64", "[2147483648,2147483648,2]", 0, 8) "}", UINT64_MAX, 8),
+                        "{" T("w", "F64", "[2147483648,2147483648,2]", 0, 8) "}", UINT64_MAX,
+                        8),
                "overflows 64 bits");
 
     /* the offsets as a whole */
     EXPECT_BAD(raw_file("dup.safetensors",
                         "{" T("a", "F32", "[2]", 0, 8) "," T("a", "F32", "[2]", 8, 16) "}",
-                        UINT64_MAX, 16), "duplicate tensor name 'a'");
+                        UINT64_MAX, 16),
+               "duplicate tensor name 'a'");
     EXPECT_BAD(raw_file("dup_same.safetensors",
                         "{" T("a", "F32", "[2]", 0, 8) "," T("a", "F32", "[2]", 0, 8) "}",
-                        UINT64_MAX, 8), "duplicate tensor name 'a'");
-    EXPECT_BAD(raw_file("dupmeta.safetensors",
-                        "{\"__metadata__\":{},\"__metadata__\":{}}", UINT64_MAX, 0),
+                        UINT64_MAX, 8),
+               "duplicate tensor name 'a'");
+    EXPECT_BAD(raw_file("dupmeta.safetensors", "{\"__metadata__\":{},\"__metadata__\":{}}",
+                        UINT64_MAX, 0),
                "duplicate key '__metadata__'");
     EXPECT_BAD(raw_file("overlap.safetensors",
                         "{" T("a", "F32", "[2]", 0, 8) "," T("b", "F32", "[2]", 4, 12) "}",
-                        UINT64_MAX, 12), "tensor 'b' data_offsets [4, 12] overlap tensor 'a'");
+                        UINT64_MAX, 12),
+               "tensor 'b' data_offsets [4, 12] overlap tensor 'a'");
     EXPECT_BAD(raw_file("gap.safetensors",
                         "{" T("a", "F32", "[2]", 0, 8) "," T("b", "F32", "[2]", 12, 20) "}",
-                        UINT64_MAX, 20), "gap of 4 bytes before tensor 'b'");
-    EXPECT_BAD(raw_file("start.safetensors", "{" T("a", "F32", "[2]", 4, 12) "}", UINT64_MAX, 12),
-               "gap of 4 bytes before tensor 'a'");
-    EXPECT_BAD(raw_file("trailing.safetensors", "{" T("a", "F32", "[2]", 0, 8) "}", UINT64_MAX, 12),
-               "4 trailing bytes after the last tensor");
+                        UINT64_MAX, 20),
+               "gap of 4 bytes before tensor 'b'");
+    EXPECT_BAD(
+        raw_file("start.safetensors", "{" T("a", "F32", "[2]", 4, 12) "}", UINT64_MAX, 12),
+        "gap of 4 bytes before tensor 'a'");
+    EXPECT_BAD(
+        raw_file("trailing.safetensors", "{" T("a", "F32", "[2]", 0, 8) "}", UINT64_MAX, 12),
+        "4 trailing bytes after the last tensor");
     EXPECT_BAD(raw_file("trailing_empty.safetensors", "{}", UINT64_MAX, 3), "3 trailing bytes");
-    EXPECT_BAD(raw_file("short.safetensors", "{" T("a", "F32", "[4]", 0, 16) "}", UINT64_MAX, 12),
-               "tensor 'a' data_offsets end 16 is past the end of the data section (12 bytes");
+    EXPECT_BAD(
+        raw_file("short.safetensors", "{" T("a", "F32", "[4]", 0, 16) "}", UINT64_MAX, 12),
+        "tensor 'a' data_offsets end 16 is past the end of the data section (12 bytes");
 
     /* not a file at all */
     {
@@ -208,21 +232,26 @@ static void test_dirs(void) {
     CHECK(s && st_count(s) == 3);
     st_close(s);
 
-    const char *S1 = "model-00001-of-00003.safetensors", *S2 = "model-00002-of-00003.safetensors";
+    const char *S1 = "model-00001-of-00003.safetensors",
+               *S2 = "model-00002-of-00003.safetensors";
     char idx[1024];
-    snprintf(idx, sizeof idx, "{\"weight_map\":{\"a\":\"%s\",\"b\":\"%s\",\"c\":\"model-00009-of-"
-             "00009.safetensors\"}}", S1, S2);
+    snprintf(idx, sizeof idx,
+             "{\"weight_map\":{\"a\":\"%s\",\"b\":\"%s\",\"c\":\"model-00009-of-"
+             "00009.safetensors\"}}",
+             S1, S2);
     write_text(dir, "model.safetensors.index.json", idx);
     EXPECT_DIR_BAD(dir, "names shard 'model-00009-of-00009.safetensors', but");
-    snprintf(idx, sizeof idx, "{\"weight_map\":{\"a\":\"%s\",\"b\":\"%s\",\"zz\":\"%s\"}}", S1, S2,
-             S2);
+    snprintf(idx, sizeof idx, "{\"weight_map\":{\"a\":\"%s\",\"b\":\"%s\",\"zz\":\"%s\"}}", S1,
+             S2, S2);
     write_text(dir, "model.safetensors.index.json", idx);
-    EXPECT_DIR_BAD(dir, "weight_map puts tensor 'zz' in shard 'model-00002-of-00003.safetensors', "
-                        "but that shard has no such tensor");
+    EXPECT_DIR_BAD(dir,
+                   "weight_map puts tensor 'zz' in shard 'model-00002-of-00003.safetensors', "
+                   "but that shard has no such tensor");
     snprintf(idx, sizeof idx, "{\"weight_map\":{\"a\":\"%s\",\"b\":\"%s\"}}", S2, S1);
     write_text(dir, "model.safetensors.index.json", idx);
-    EXPECT_DIR_BAD(dir, "weight_map puts tensor 'a' in shard 'model-00002-of-00003.safetensors', "
-                        "but it is in");
+    EXPECT_DIR_BAD(dir,
+                   "weight_map puts tensor 'a' in shard 'model-00002-of-00003.safetensors', "
+                   "but it is in");
     write_text(dir, "model.safetensors.index.json", "{\"metadata\":{}}");
     EXPECT_DIR_BAD(dir, "field 'weight_map' missing");
     write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"a\":\"../x\"}}");
@@ -281,7 +310,8 @@ static void test_mutations(void) {
     snprintf(path, sizeof path, "%s/base.safetensors", work);
     snprintf(mpath, sizeof mpath, "%s/mutant.safetensors", work);
     static float v[40];
-    for (int i = 0; i < 40; i++) v[i] = (float)i;
+    for (int i = 0; i < 40; i++)
+        v[i] = (float)i;
     st_write_tensor ts[3] = {{.name = "x.weight", .ndim = 2, .shape = {4, 5}, .data = v},
                              {.name = "x.bias", .ndim = 1, .shape = {5}, .data = v + 20},
                              {.name = "y", .ndim = 3, .shape = {1, 3, 5}, .data = v + 25}};
@@ -300,10 +330,14 @@ static void test_mutations(void) {
             rng = rng * 6364136223846793005ull + 1442695040888963407ull;
             size_t pos = (size_t)((rng >> 33) % len);
             int kind = (int)((rng >> 20) % 4);
-            if (kind == 0) m[pos] ^= (unsigned char)(1u << ((rng >> 8) % 8));
-            else if (kind == 1) m[pos] = "{}[],:\"0123456789-.e "[(rng >> 10) % 21];
-            else if (kind == 2) mlen = pos;                 /* truncate */
-            else mlen = len + (size_t)((rng >> 12) % 16);   /* extend */
+            if (kind == 0)
+                m[pos] ^= (unsigned char)(1u << ((rng >> 8) % 8));
+            else if (kind == 1)
+                m[pos] = "{}[],:\"0123456789-.e "[(rng >> 10) % 21];
+            else if (kind == 2)
+                mlen = pos; /* truncate */
+            else
+                mlen = len + (size_t)((rng >> 12) % 16); /* extend */
         }
         FILE *f = fopen(mpath, "wb");
         if (!f) break;
@@ -317,7 +351,8 @@ static void test_mutations(void) {
             for (int i = 0; i < st_count(s); i++) {
                 const st_tensor *t = st_get(s, i);
                 volatile unsigned char sink = 0;
-                for (size_t b = 0; b < t->nbytes; b++) sink ^= ((const unsigned char *)t->data)[b];
+                for (size_t b = 0; b < t->nbytes; b++)
+                    sink ^= ((const unsigned char *)t->data)[b];
                 (void)sink;
             }
             st_close(s);
@@ -329,7 +364,8 @@ static void test_mutations(void) {
     free(m);
     free(base);
     CHECK(rejected > 1000);
-    printf("mutations: %d opened (harmless edits), %d rejected with a message\n", opened, rejected);
+    printf("mutations: %d opened (harmless edits), %d rejected with a message\n", opened,
+           rejected);
 }
 
 int main(int argc, char **argv) {
@@ -344,7 +380,9 @@ int main(int argc, char **argv) {
     test_dirs();
     test_writer_args();
     test_mutations();
-    if (io_test_failures) fprintf(stderr, "test_st_bad_input: %d failures\n", io_test_failures);
-    else printf("test_st_bad_input: ok\n");
+    if (io_test_failures)
+        fprintf(stderr, "test_st_bad_input: %d failures\n", io_test_failures);
+    else
+        printf("test_st_bad_input: ok\n");
     return io_test_failures ? 1 : 0;
 }

@@ -53,18 +53,18 @@ static void test_conversions(void) {
     /* f16: 1 sign, 5 exponent (bias 15), 10 mantissa bits */
     CHECK(st_f32_to_f16(1.0f) == 0x3c00);
     CHECK(st_f32_to_f16(-2.0f) == 0xc000);
-    CHECK(st_f32_to_f16(65504.0f) == 0x7bff);        /* largest finite */
-    CHECK(st_f32_to_f16(65519.0f) == 0x7bff);        /* below the tie */
-    CHECK(st_f32_to_f16(65520.0f) == 0x7c00);        /* tie with odd 0x7bff -> inf */
+    CHECK(st_f32_to_f16(65504.0f) == 0x7bff); /* largest finite */
+    CHECK(st_f32_to_f16(65519.0f) == 0x7bff); /* below the tie */
+    CHECK(st_f32_to_f16(65520.0f) == 0x7c00); /* tie with odd 0x7bff -> inf */
     CHECK(st_f32_to_f16(1e6f) == 0x7c00);
     CHECK(st_f32_to_f16(-INFINITY) == 0xfc00);
-    CHECK(st_f32_to_f16(ldexpf(1.0f, -14)) == 0x0400); /* smallest normal */
-    CHECK(st_f32_to_f16(ldexpf(1.0f, -24)) == 0x0001); /* smallest subnormal */
-    CHECK(st_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000); /* half of it: tie -> even 0 */
-    CHECK(st_f32_to_f16(ldexpf(1.5f, -25)) == 0x0001); /* above the tie */
-    CHECK(st_f32_to_f16(ldexpf(3.0f, -25)) == 0x0002); /* 1.5 units: tie -> even 2 */
-    CHECK(st_f32_to_f16(ldexpf(1023.0f, -24)) == 0x03ff); /* largest subnormal */
-    CHECK(st_f32_to_f16(ldexpf(2047.0f, -25)) == 0x0400); /* rounds up into the normals */
+    CHECK(st_f32_to_f16(ldexpf(1.0f, -14)) == 0x0400);     /* smallest normal */
+    CHECK(st_f32_to_f16(ldexpf(1.0f, -24)) == 0x0001);     /* smallest subnormal */
+    CHECK(st_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000);     /* half of it: tie -> even 0 */
+    CHECK(st_f32_to_f16(ldexpf(1.5f, -25)) == 0x0001);     /* above the tie */
+    CHECK(st_f32_to_f16(ldexpf(3.0f, -25)) == 0x0002);     /* 1.5 units: tie -> even 2 */
+    CHECK(st_f32_to_f16(ldexpf(1023.0f, -24)) == 0x03ff);  /* largest subnormal */
+    CHECK(st_f32_to_f16(ldexpf(2047.0f, -25)) == 0x0400);  /* rounds up into the normals */
     CHECK(st_f32_to_f16(from_bits(0x3f801000)) == 0x3c00); /* 1 + 2^-11: tie -> even */
     CHECK(st_f32_to_f16(from_bits(0x3f803000)) == 0x3c02); /* 1 + 3*2^-11: tie -> even */
     CHECK(st_f32_to_f16(0.1f) == 0x2e66);
@@ -81,11 +81,15 @@ static void test_conversions(void) {
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         float f = st_f16_to_f32((uint16_t)h);
-        if (isnan(f)) bad += !isnan(st_f16_to_f32(st_f32_to_f16(f)));
-        else bad += st_f32_to_f16(f) != h;
+        if (isnan(f))
+            bad += !isnan(st_f16_to_f32(st_f32_to_f16(f)));
+        else
+            bad += st_f32_to_f16(f) != h;
         float g = st_bf16_to_f32((uint16_t)h);
-        if (isnan(g)) bad += !isnan(st_bf16_to_f32(st_f32_to_bf16(g)));
-        else bad += st_f32_to_bf16(g) != h;
+        if (isnan(g))
+            bad += !isnan(st_bf16_to_f32(st_f32_to_bf16(g)));
+        else
+            bad += st_f32_to_bf16(g) != h;
     }
     CHECK(bad == 0);
 }
@@ -100,15 +104,26 @@ static float expected(float x, st_dtype dt) {
     return x;
 }
 
-static int same_float(float a, float b) { return to_bits(a) == to_bits(b) || (isnan(a) && isnan(b)); }
+static int same_float(float a, float b) {
+    return to_bits(a) == to_bits(b) || (isnan(a) && isnan(b));
+}
 
 static void test_file_roundtrip(const char *work, st_dtype dt) {
     static float a[NA], b[NB], sc[1] = {-3.25f};
-    for (int i = 0; i < NA; i++) a[i] = sinf(0.37f * (float)i) * 10.0f + 1e-3f * (float)i;
+    for (int i = 0; i < NA; i++)
+        a[i] = sinf(0.37f * (float)i) * 10.0f + 1e-3f * (float)i;
     /* hand-picked values: their bf16 bit patterns are asserted below */
-    const float hand[NB] = {1.0f, from_bits(0x3f808000), from_bits(0x3f818000),
-                            from_bits(0x3f808001), -2.5f, 0.1f, from_bits(0x7f800001),
-                            INFINITY, -0.0f, 65520.0f, ldexpf(1.0f, -24)};
+    const float hand[NB] = {1.0f,
+                            from_bits(0x3f808000),
+                            from_bits(0x3f818000),
+                            from_bits(0x3f808001),
+                            -2.5f,
+                            0.1f,
+                            from_bits(0x7f800001),
+                            INFINITY,
+                            -0.0f,
+                            65520.0f,
+                            ldexpf(1.0f, -24)};
     memcpy(b, hand, sizeof hand);
     st_write_tensor ts[4] = {
         {.name = "model.layers.0.mlp.up_proj.weight", .ndim = 3, .shape = {3, 5, 7}, .data = a},
@@ -125,7 +140,8 @@ static void test_file_roundtrip(const char *work, st_dtype dt) {
     size_t len = 0;
     CHECK_OK(fio_read_file(path, &raw, &len, err, sizeof err), err);
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)raw[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = (hlen << 8) | (unsigned char)raw[i];
     size_t esz = st_dtype_size(dt);
     CHECK(hlen % 8 == 0);
     CHECK(strncmp(raw + 8, "{\"__metadata__\":{\"format\":\"pt\"}", 31) == 0);
@@ -136,8 +152,10 @@ static void test_file_roundtrip(const char *work, st_dtype dt) {
         for (int i = 0; i < NB; i++) {
             uint16_t got;
             memcpy(&got, raw + 8 + hlen + NA * 2 + 2 * i, 2);
-            if (i == 6) CHECK((got & 0x7f80) == 0x7f80 && (got & 0x7f)); /* NaN */
-            else CHECK(got == want[i]);
+            if (i == 6)
+                CHECK((got & 0x7f80) == 0x7f80 && (got & 0x7f)); /* NaN */
+            else
+                CHECK(got == want[i]);
         }
     }
     free(raw);
@@ -161,7 +179,8 @@ static void test_file_roundtrip(const char *work, st_dtype dt) {
         float *got = malloc(sizeof(float) * (size_t)(numel + 1));
         CHECK_OK(st_to_f32(t, got, err, sizeof err), err);
         int bad = 0;
-        for (int64_t i = 0; i < numel; i++) bad += !same_float(got[i], expected(ts[k].data[i], dt));
+        for (int64_t i = 0; i < numel; i++)
+            bad += !same_float(got[i], expected(ts[k].data[i], dt));
         CHECK(bad == 0);
         free(got);
     }
@@ -182,10 +201,11 @@ static void test_dir_roundtrip(const char *work) {
     st_write_tensor ts[NT];
     char names[NT][32];
     for (int k = 0; k < NT; k++) {
-        for (int i = 0; i < 64; i++) data[k][i] = (float)(k * 100 + i) * 0.5f;
+        for (int i = 0; i < 64; i++)
+            data[k][i] = (float)(k * 100 + i) * 0.5f;
         snprintf(names[k], sizeof names[k], "layer.%d.weight", k);
-        ts[k] = (st_write_tensor){.name = names[k], .ndim = 2, .shape = {8, 8 - (k % 3)},
-                                  .data = data[k]};
+        ts[k] = (st_write_tensor){
+            .name = names[k], .ndim = 2, .shape = {8, 8 - (k % 3)}, .data = data[k]};
     }
     char err[512] = "", dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/sharded_model", work);
@@ -217,7 +237,8 @@ static void test_dir_roundtrip(const char *work) {
             float got[64];
             CHECK_OK(st_to_f32(t, got, err, sizeof err), err);
             int bad = 0;
-            for (int i = 0; i < t->numel; i++) bad += got[i] != expected(data[k][i], ST_BF16);
+            for (int i = 0; i < t->numel; i++)
+                bad += got[i] != expected(data[k][i], ST_BF16);
             CHECK(bad == 0);
         }
         CHECK(strstr(st_find(s, "layer.0.weight")->file, "model-00001-of-00004") != NULL);
@@ -266,7 +287,8 @@ static void test_python_fixture(const char *fixdir) {
         if (!t) continue;
         float got[16];
         CHECK_OK(st_to_f32(t, got, err, sizeof err), err);
-        for (int i = 0; i < t->numel; i++) CHECK(got[i] == (float)(i - 7) * 0.375f);
+        for (int i = 0; i < t->numel; i++)
+            CHECK(got[i] == (float)(i - 7) * 0.375f);
     }
     const st_tensor *t = st_find(s, "w.bf16");
     CHECK(t && t->ndim == 3 && t->shape[0] == 2 && t->shape[1] == 3 && t->shape[2] == 2);
@@ -303,7 +325,9 @@ int main(int argc, char **argv) {
     test_file_roundtrip(argv[1], ST_F16);
     test_dir_roundtrip(argv[1]);
     test_python_fixture(argv[2]);
-    if (io_test_failures) fprintf(stderr, "test_st_roundtrip: %d failures\n", io_test_failures);
-    else printf("test_st_roundtrip: ok\n");
+    if (io_test_failures)
+        fprintf(stderr, "test_st_roundtrip: %d failures\n", io_test_failures);
+    else
+        printf("test_st_roundtrip: ok\n");
     return io_test_failures ? 1 : 0;
 }
