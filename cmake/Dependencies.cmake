@@ -1,16 +1,32 @@
 # Finds the Debian packages rlvr builds on. scripts/setup.sh installs them.
-find_package(PkgConfig REQUIRED)
+find_package(PkgConfig)
 find_package(OpenMP REQUIRED COMPONENTS C)
 find_package(Threads REQUIRED)
 
-pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
+# cJSON: through pkg-config when it is there, else by plain search (GPU boxes that get
+# the unpacked Debian package via scripts/gpu-deps.sh have no pkg-config entry for it).
+if(PKG_CONFIG_FOUND)
+  pkg_check_modules(CJSON IMPORTED_TARGET libcjson)
+endif()
+if(NOT TARGET PkgConfig::CJSON)
+  find_path(CJSON_INCLUDE_DIR cjson/cJSON.h)
+  find_library(CJSON_LIBRARY cjson)
+  if(NOT CJSON_INCLUDE_DIR OR NOT CJSON_LIBRARY)
+    message(FATAL_ERROR "cJSON not found: install libcjson-dev (scripts/setup.sh does)")
+  endif()
+  add_library(PkgConfig::CJSON INTERFACE IMPORTED)
+  set_target_properties(PkgConfig::CJSON PROPERTIES INTERFACE_INCLUDE_DIRECTORIES ${CJSON_INCLUDE_DIR}
+                        INTERFACE_LINK_LIBRARIES ${CJSON_LIBRARY})
+endif()
 # OpenBLAS: Debian ships the pthread and openmp flavours behind one cblas.h.
 find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas openblas-openmp openblas-pthread)
-find_library(OPENBLAS_LIBRARY NAMES openblas REQUIRED)
+find_library(OPENBLAS_LIBRARY NAMES openblas PATH_SUFFIXES openblas-pthread openblas-openmp REQUIRED)
 if(NOT OPENBLAS_INCLUDE_DIR)
   message(FATAL_ERROR "cblas.h not found: install libopenblas-dev (scripts/setup.sh does)")
 endif()
-pkg_check_modules(LIBUV IMPORTED_TARGET libuv)
+if(PKG_CONFIG_FOUND)
+  pkg_check_modules(LIBUV IMPORTED_TARGET libuv)
+endif()
 
 # CUDA backend: AUTO builds it when nvcc is found.
 set(RLVR_CUDA AUTO CACHE STRING "Build the CUDA backend: AUTO, ON or OFF")
