@@ -122,7 +122,11 @@ static void *cu_alloc(rlvr_backend *be, size_t bytes) {
 }
 
 static void cu_free(rlvr_backend *be, void *p) {
-    if (p) CU_CHECK(cuda_get(be), cudaFree(p));
+    cuda_ctx *c = cuda_get(be);
+    if (!p) return;
+    /* Work queued on our stream may still use p. */
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    CU_CHECK(c, cudaFree(p));
 }
 
 static void cu_zero(rlvr_backend *be, void *p, size_t bytes) {

@@ -101,7 +101,8 @@ static __global__ void adamw_kernel(void *param, float *master, const float *gra
     const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    float th = theta[i] * decay;
+    /* __fmul_rn: no FMA contraction here, so the decay rounds as in the CPU loop. */
+    float th = __fmul_rn(theta[i], decay);
     th -= step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
     theta[i] = th;
     if (master) ((bf16 *)param)[i] = f2bf(th);

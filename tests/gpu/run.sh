@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh OUTDIR — every GPU check of rlvr in one run on a machine with a GPU:
+# configure + build (build-gpu, Release, CUDA on), nvidia-smi, the op-by-op CUDA vs CPU
+# test (test_cuda_ops), the cuBLAS bf16 GEMM rate (bench_matmul), then the whole-model
+# checks (model_checks, below). Each section is timed, logged to OUTDIR/<section>.log,
+# and recorded in OUTDIR/report.json; a failing section does not stop the others.
+# Prints a summary table at the end. Exit status: 0 when every section passed.
+# Needs no network: it never installs anything (see docs/cuda.md for the host packages).
+set -uo pipefail
+
+if [ $# -ne 1 ] || [ "$1" = "--help" ] || [ "$1" = "-h" ]; then
+  echo "usage: tests/gpu/run.sh OUTDIR   (writes logs and report.json into OUTDIR)" >&2
+  exit 2
+fi
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+mkdir -p "$1" || { echo "run.sh: cannot create output directory '$1'" >&2; exit 2; }
+OUT="$(cd "$1" && pwd)"
+BUILD="$ROOT/build-gpu"
+JOBS="${RLVR_GPU_JOBS:-16}"
+T_START=$(date +%s)
+
+SECTIONS=()   # "name|status|seconds|note"
+record() { SECTIONS+=("$1|$2|$3|$4"); echo "run.sh: [$1] $2 (${3}s) $4"; }
+
+# run_section NAME TIMEOUT_S CMD...: runs CMD with a timeout, output to OUTDIR/NAME.log.
+# Status: pass (0), skip (77), timeout (124/137), fail (anything else).
+run_section() {
+  local name="$1" limit="$2"; shift 2
+  local t0 rc status
+  t0=$(date +%s)
+  echo "run.sh: [$name] $*"
+  timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+  rc=$?
+  case $rc in
+    0) status=pass ;;
+    77) status=skip ;;
+    124|137) status=timeout ;;
+    *) status=fail ;;
+  esac
+  record "$name" "$status" "$(( $(date +%s) - t0 ))" "exit $rc, log $name.log"
+  return $rc
+}
+
+# ---- host packages ------------------------------------------------------------------
+# The build needs these Debian packages (cmake/Dependencies.cmake); they are not
+# installed here because the GPU machine may have no apt access.
+missing=()
+for p in libcjson-dev libopenblas-dev pkg-config cmake; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "run.sh: WARNING: missing host packages: ${missing[*]}" | tee "$OUT/packages.log"
+  echo "run.sh: the configure step needs them (apt-get install -y ${missing[*]});" \
+       "it is attempted anyway in case they were installed another way" | tee -a "$OUT/packages.log"
+  record packages fail 0 "missing: ${missing[*]}"
+else
+  record packages pass 0 "libcjson-dev libopenblas-dev pkg-config cmake present"
+fi
+
+# ---- GPU ----------------------------------------------------------------------------
+GPU_NAME="unknown"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  run_section nvidia_smi 60 nvidia-smi
+  GPU_NAME="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
+else
+  record nvidia_smi fail 0 "nvidia-smi not found"
+fi
+echo "run.sh: GPU: $GPU_NAME"
+
+# ---- build --------------------------------------------------------------------------
+build_all() {
+  cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+    cmake --build "$BUILD" -j"$JOBS"
+}
+build_gpu_targets() {
+  cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops bench_matmul
+}
+export -f build_all build_gpu_targets
+export ROOT BUILD JOBS
+if ! run_section build 420 bash -c build_all; then
+  # Some other module may not build yet: the GPU op checks need only the kernels.
+  run_section build_gpu_targets 300 bash -c build_gpu_targets
+fi
+
+# ---- op-by-op CUDA vs CPU -------------------------------------------------------------
+if [ -x "$BUILD/tests/gpu/test_cuda_ops" ]; then
+  run_section test_cuda_ops 300 "$BUILD/tests/gpu/test_cuda_ops" "$OUT/test_cuda_ops.json"
+else
+  record test_cuda_ops fail 0 "not built"
+fi
+
+# ---- bf16 GEMM rate (MFU denominator) -------------------------------------------------
+if [ -x "$BUILD/tests/gpu/bench_matmul" ]; then
+  run_section bench_matmul 180 "$BUILD/tests/gpu/bench_matmul" "$OUT/bench_matmul.json"
+else
+  record bench_matmul fail 0 "not built"
+fi
+
+# ---- whole-model checks ---------------------------------------------------------------
+# The place for the lead's model-level checks (CPU vs CUDA model parity, vs PyTorch, 10
+# training steps on both backends): tests/gpu/model_checks.sh OUTDIR, run when present,
+# with BUILD exported. Its own JSON goes under OUTDIR; its exit status is recorded here.
+model_checks() {
+  local script="$ROOT/tests/gpu/model_checks.sh"
+  if [ -f "$script" ]; then
+    export RLVR_BUILD_DIR="$BUILD"
+    run_section model_checks 480 bash "$script" "$OUT"
+  else
+    record model_checks skip 0 "tests/gpu/model_checks.sh not present"
+  fi
+}
+model_checks
+
+# ---- report ---------------------------------------------------------------------------
+TOTAL=$(( $(date +%s) - T_START ))
+ops_summary="null"
+if [ -f "$OUT/test_cuda_ops.json" ]; then
+  ops_summary=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({"cases": d["cases"], "failed": d["failed"], "seed": d["seed"]}))' "$OUT/test_cuda_ops.json" 2>/dev/null || echo null)
+fi
+gemm_best="null"
+if [ -f "$OUT/bench_matmul.json" ]; then
+  gemm_best=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best_tflops"])' "$OUT/bench_matmul.json" 2>/dev/null || echo null)
+fi
+overall=0
+{
+  echo "{"
+  echo "  \"gpu\": \"${GPU_NAME//\"/}\","
+  echo "  \"commit\": \"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\","
+  echo "  \"total_seconds\": $TOTAL,"
+  echo "  \"test_cuda_ops\": $ops_summary,"
+  echo "  \"bf16_gemm_best_tflops\": $gemm_best,"
+  echo "  \"sections\": ["
+  n=${#SECTIONS[@]}
+  for i in "${!SECTIONS[@]}"; do
+    IFS='|' read -r name status secs note <<<"${SECTIONS[$i]}"
+    sep=","; [ $((i + 1)) -eq "$n" ] && sep=""
+    echo "    {\"name\": \"$name\", \"status\": \"$status\", \"seconds\": $secs, \"note\": \"${note//\"/}\"}$sep"
+  done
+  echo "  ]"
+  echo "}"
+} >"$OUT/report.json.tmp" && mv "$OUT/report.json.tmp" "$OUT/report.json"
+
+echo
+echo "==== rlvr GPU checks on: $GPU_NAME  (${TOTAL}s) ===="
+printf "%-20s %-8s %6s  %s\n" section status secs note
+for s in "${SECTIONS[@]}"; do
+  IFS='|' read -r name status secs note <<<"$s"
+  printf "%-20s %-8s %6s  %s\n" "$name" "$status" "$secs" "$note"
+  case "$status" in pass|skip) ;; *) [ "$name" = build ] || overall=1 ;; esac
+done
+[ "$ops_summary" != "null" ] && echo "test_cuda_ops: $ops_summary"
+if [ -f "$OUT/test_cuda_ops.log" ]; then
+  grep -E " FAIL$|backend error" "$OUT/test_cuda_ops.log" | head -40
+fi
+[ "$gemm_best" != "null" ] && echo "bf16 GEMM best: $gemm_best TFLOP/s"
+echo "report: $OUT/report.json"
+exit $overall
