@@ -42,20 +42,30 @@ run_section() {
 }
 
 # ---- host packages ------------------------------------------------------------------
-# The build needs these Debian packages (cmake/Dependencies.cmake); they are not
-# installed here because the GPU machine may have no apt access.
+# The build needs cJSON and OpenBLAS (cmake/Dependencies.cmake). Nothing is installed
+# from the network here: when the Debian packages are missing, scripts/gpu-deps.sh
+# unpacks the .deb files carried in .gpu-deps/ (fetched beforehand with
+# `scripts/gpu-deps.sh fetch`) and sets RLVR_GPU_CMAKE_ARGS for the configure step.
+RLVR_GPU_CMAKE_ARGS=""
 missing=()
-for p in libcjson-dev libopenblas-dev pkg-config cmake; do
+for p in libcjson-dev cmake; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "run.sh: WARNING: missing host packages: ${missing[*]}" | tee "$OUT/packages.log"
-  echo "run.sh: the configure step needs them (apt-get install -y ${missing[*]});" \
-       "it is attempted anyway in case they were installed another way" | tee -a "$OUT/packages.log"
-  record packages fail 0 "missing: ${missing[*]}"
+{ dpkg -s libopenblas-dev || dpkg -s libopenblas-pthread-dev; } >/dev/null 2>&1 ||
+  missing+=("libopenblas-dev")
+if [ ${#missing[@]} -eq 0 ]; then
+  record packages pass 0 "libcjson-dev libopenblas-dev cmake present"
+elif [ -f "$ROOT/scripts/gpu-deps.sh" ] && ls "$ROOT"/.gpu-deps/*.deb >/dev/null 2>&1; then
+  # shellcheck source=/dev/null
+  source "$ROOT/scripts/gpu-deps.sh" install >"$OUT/packages.log" 2>&1
+  record packages pass 0 "missing ${missing[*]}: unpacked .gpu-deps/*.deb (scripts/gpu-deps.sh)"
 else
-  record packages pass 0 "libcjson-dev libopenblas-dev pkg-config cmake present"
+  echo "run.sh: WARNING: missing host packages: ${missing[*]}; no .gpu-deps/*.deb to" \
+       "unpack (run scripts/gpu-deps.sh fetch where apt works). The configure step is" \
+       "attempted anyway." | tee "$OUT/packages.log"
+  record packages fail 0 "missing: ${missing[*]}"
 fi
+export RLVR_GPU_CMAKE_ARGS
 
 # ---- GPU ----------------------------------------------------------------------------
 GPU_NAME="unknown"
@@ -68,33 +78,38 @@ fi
 echo "run.sh: GPU: $GPU_NAME"
 
 # ---- build --------------------------------------------------------------------------
+# shellcheck disable=SC2317  # (called through bash -c)
 build_all() {
-  cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+  # shellcheck disable=SC2086
+  cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release $RLVR_GPU_CMAKE_ARGS &&
     cmake --build "$BUILD" -j"$JOBS"
 }
+# shellcheck disable=SC2317
 build_gpu_targets() {
-  cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+  # shellcheck disable=SC2086
+  cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release $RLVR_GPU_CMAKE_ARGS &&
     cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops bench_matmul
 }
 export -f build_all build_gpu_targets
 export ROOT BUILD JOBS
+BUILT=1
 if ! run_section build 420 bash -c build_all; then
   # Some other module may not build yet: the GPU op checks need only the kernels.
-  run_section build_gpu_targets 300 bash -c build_gpu_targets
+  run_section build_gpu_targets 300 bash -c build_gpu_targets || BUILT=0
 fi
 
 # ---- op-by-op CUDA vs CPU -------------------------------------------------------------
-if [ -x "$BUILD/tests/gpu/test_cuda_ops" ]; then
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/test_cuda_ops" ]; then
   run_section test_cuda_ops 300 "$BUILD/tests/gpu/test_cuda_ops" "$OUT/test_cuda_ops.json"
 else
-  record test_cuda_ops fail 0 "not built"
+  record test_cuda_ops fail 0 "not built (see build logs)"
 fi
 
 # ---- bf16 GEMM rate (MFU denominator) -------------------------------------------------
-if [ -x "$BUILD/tests/gpu/bench_matmul" ]; then
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_matmul" ]; then
   run_section bench_matmul 180 "$BUILD/tests/gpu/bench_matmul" "$OUT/bench_matmul.json"
 else
-  record bench_matmul fail 0 "not built"
+  record bench_matmul fail 0 "not built (see build logs)"
 fi
 
 # ---- whole-model checks ---------------------------------------------------------------
