@@ -18,9 +18,10 @@ if(NOT TARGET PkgConfig::CJSON)
   set_target_properties(PkgConfig::CJSON PROPERTIES INTERFACE_INCLUDE_DIRECTORIES ${CJSON_INCLUDE_DIR}
                         INTERFACE_LINK_LIBRARIES ${CJSON_LIBRARY})
 endif()
-# OpenBLAS: Debian ships the pthread and openmp flavours behind one cblas.h.
-find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas openblas-openmp openblas-pthread)
-find_library(OPENBLAS_LIBRARY NAMES openblas PATH_SUFFIXES openblas-pthread openblas-openmp REQUIRED)
+# OpenBLAS: the OpenMP flavour first, so BLAS and our OpenMP loops share one thread
+# pool (the pthread flavour leaves OpenMP threads spinning while BLAS threads work).
+find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas-openmp openblas openblas-pthread)
+find_library(OPENBLAS_LIBRARY NAMES openblas PATH_SUFFIXES openblas-openmp openblas-pthread REQUIRED)
 if(NOT OPENBLAS_INCLUDE_DIR)
   message(FATAL_ERROR "cblas.h not found: install libopenblas-dev (scripts/setup.sh does)")
 endif()

@@ -12,14 +12,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 case "${1:-}" in
 fetch)
   mkdir -p "$here/.gpu-deps"
-  (cd "$here/.gpu-deps" && apt-get download libcjson1 libcjson-dev libopenblas0-pthread \
-      libopenblas-pthread-dev libgfortran5 libquadmath0)
+  (cd "$here/.gpu-deps" && apt-get download libcjson1 libcjson-dev libopenblas0-openmp \
+      libopenblas-openmp-dev libgfortran5 libquadmath0)
   ;;
 install)
   prefix=/tmp/rlvr-deps
   have_cjson=0; have_blas=0
   dpkg -s libcjson-dev >/dev/null 2>&1 && have_cjson=1
-  { dpkg -s libopenblas-dev || dpkg -s libopenblas-pthread-dev; } >/dev/null 2>&1 && have_blas=1
+  { dpkg -s libopenblas-openmp-dev; } >/dev/null 2>&1 && have_blas=1
   if [ $have_cjson = 0 ] || [ $have_blas = 0 ]; then
     mkdir -p "$prefix"
     for f in "$here"/.gpu-deps/*.deb; do
@@ -28,8 +28,8 @@ install)
     done
     lib="$prefix/usr/lib/x86_64-linux-gnu"
     export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-    export LD_LIBRARY_PATH="$lib:$lib/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export RLVR_GPU_CMAKE_ARGS="-DOPENBLAS_LIBRARY=$lib/openblas-pthread/libopenblas.so -DOPENBLAS_INCLUDE_DIR=$prefix/usr/include/x86_64-linux-gnu/openblas-pthread"
+    export LD_LIBRARY_PATH="$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export RLVR_GPU_CMAKE_ARGS="-DOPENBLAS_LIBRARY=$lib/openblas-openmp/libopenblas.so -DOPENBLAS_INCLUDE_DIR=$prefix/usr/include/x86_64-linux-gnu/openblas-openmp"
     echo "gpu-deps: unpacked $(ls "$here"/.gpu-deps/*.deb | wc -l) packages under $prefix"
   else
     export RLVR_GPU_CMAKE_ARGS=""

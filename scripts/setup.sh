@@ -5,7 +5,7 @@
 # (torch, transformers, safetensors, tokenizers). Safe to run again; does nothing
 # when everything is present.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libcjson-dev libopenblas-dev libuv1-dev libpcre2-dev
+pkgs=(build-essential cmake pkg-config libcjson-dev libopenblas-openmp-dev libuv1-dev libpcre2-dev
       libutf8proc-dev libgmp-dev libopenmpi-dev openmpi-bin python3)
 missing=()
 for p in "${pkgs[@]}"; do

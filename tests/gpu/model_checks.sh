@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# tests/gpu/model_checks.sh OUTDIR [BUILD_DIR] — the whole-model GPU checks, called by
+# tests/gpu/run.sh after the op checks:
+#   1. CUDA model vs transformers' float64 references (tiny Llama/Qwen2/Qwen3 fixtures)
+#   2. CUDA vs CPU on the same random weights: log-probs, entropies, every gradient
+#      (tiny shapes of each architecture, and the Qwen2.5-0.5B shape)
+#   3. 10 AdamW steps on both backends: the loss curves must agree
+#   4. speed: a Qwen2.5-0.5B-shaped training pass at sequence 1024 (rlvr CUDA) beside
+#      PyTorch eager on the same card, and MFU against the measured bf16 matmul rate
+# Every section runs even when an earlier one fails; results go to OUTDIR/model/*.
+set -u
+out="$1/model"; build="${2:-build-gpu}"
+mkdir -p "$out"
+status=0
+section() { echo; echo "== $1"; }
+run() { # name, command... ; logs to $out/name.log, records pass/fail
+  local name=$1; shift
+  if "$@" > "$out/$name.log" 2>&1; then echo "PASS $name"; else echo "FAIL $name (rc $?)"; status=1; fi
+  tail -n 4 "$out/$name.log"
+}
+fix=tests/fixtures/parity
+section "1. CUDA model vs transformers (float64 references)"
+run parity_cuda "$build/tests/integration/test_parity" --device cuda $fix/llama $fix/qwen2 $fix/qwen3
+
+section "2. CUDA vs CPU, same weights"
+for m in tiny-llama tiny-qwen2 tiny-qwen3; do
+  run check_$m "$build/tests/gpu/model_check" --model builtin:$m --lens 1,17,128,300 --json "$out/check_$m.json"
+done
+run check_qwen05b "$build/tests/gpu/model_check" --model builtin:qwen2.5-0.5b --lens 1,17,128,300 --json "$out/check_qwen05b.json"
+
+section "3. 10 training steps, CPU vs CUDA"
+for m in tiny-qwen2 tiny-qwen3; do
+  "$build/tests/integration/train_steps" --model builtin:$m --device cpu --steps 10 --lr 3e-3 > "$out/train_${m}_cpu.json" 2>&1
+  "$build/tests/integration/train_steps" --model builtin:$m --device cuda --steps 10 --lr 3e-3 > "$out/train_${m}_cuda.json" 2>&1
+  run train_compare_$m python3 - "$out/train_${m}_cpu.json" "$out/train_${m}_cuda.json" <<'PY'
+import json, sys
+a, b = (json.loads(open(p).read().strip().splitlines()[-1]) for p in sys.argv[1:3])
+worst = max(abs(x - y) / abs(x) for x, y in zip(a["losses"], b["losses"]))
+print("cpu ", " ".join(f"{x:.4f}" for x in a["losses"]))
+print("cuda", " ".join(f"{x:.4f}" for x in b["losses"]))
+print(f"worst relative loss difference {worst:.4g} (tolerance 0.02)")
+sys.exit(0 if worst <= 0.02 and b["losses"][-1] < b["losses"][0] else 1)
+PY
+done
+
+section "4. speed: Qwen2.5-0.5B shape, 8 x 1024 tokens, forward+backward"
+"$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 \
+  --warmup 2 --iters 5 > "$out/bench_rlvr.json" 2> "$out/bench_rlvr.err" || status=1
+cat "$out/bench_rlvr.json" "$out/bench_rlvr.err"
+PYTHONUNBUFFERED=1 python3 tests/gpu/torch_train_bench.py --seqs 8 --seq-len 1024 > "$out/bench_torch.json" 2> "$out/bench_torch.err" || status=1
+tail -n 1 "$out/bench_torch.json"; tail -n 3 "$out/bench_torch.err"
+python3 - "$out/bench_rlvr.json" "$out/bench_torch.json" "$1" <<'PY' | tee "$out/speed_summary.txt"
+import json, sys, glob
+try:
+    r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+    t = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
+except Exception as e:
+    print("speed: missing result:", e); sys.exit(0)
+rate = None
+for p in glob.glob(sys.argv[3] + "/**/*matmul*.json", recursive=True):
+    try:
+        d = json.load(open(p)); rate = d.get("best_tflops") or d.get("tflops") or rate
+    except Exception:
+        pass
+print(f"rlvr cuda   {r['tokens_per_s']:.0f} tok/s, {r['tflops']:.1f} TFLOP/s")
+print(f"torch eager {t['tokens_per_s']:.0f} tok/s")
+print(f"ratio rlvr/torch = {r['tokens_per_s'] / t['tokens_per_s']:.3f}")
+if rate:
+    print(f"MFU = {r['tflops']:.1f} / {rate:.1f} measured bf16 matmul TFLOP/s = {100 * r['tflops'] / rate:.1f}%")
+PY
+exit $status
