@@ -100,7 +100,10 @@ static const char *cu_error(rlvr_backend *be) {
     if (!c->has_err) {
         /* Pick up asynchronous faults without blocking. */
         cudaError_t e = cudaStreamQuery(c->stream);
-        if (e != cudaSuccess && e != cudaErrorNotReady)
+        if (e == cudaErrorNotReady)
+            (void)cudaGetLastError(); /* "still running" is no error: keep it out of the
+                                         launch checks (they report right after launch) */
+        else if (e != cudaSuccess)
             cuda_record_error(c, __FILE__, __LINE__, "asynchronous error: %s",
                               cudaGetErrorString(e));
     }
