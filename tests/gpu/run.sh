@@ -15,6 +15,7 @@ fi
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$1" || { echo "run.sh: cannot create output directory '$1'" >&2; exit 2; }
 OUT="$(cd "$1" && pwd)"
+cd "$ROOT" || exit 2 # sections (model_checks.sh) use repository-relative paths
 BUILD="$ROOT/build-gpu"
 JOBS="${RLVR_GPU_JOBS:-16}"
 T_START=$(date +%s)
@@ -120,7 +121,7 @@ model_checks() {
   local script="$ROOT/tests/gpu/model_checks.sh"
   if [ -f "$script" ]; then
     export RLVR_BUILD_DIR="$BUILD"
-    run_section model_checks 480 bash "$script" "$OUT"
+    run_section model_checks 480 bash "$script" "$OUT" "$BUILD"
   else
     record model_checks skip 0 "tests/gpu/model_checks.sh not present"
   fi
