@@ -284,6 +284,20 @@ def main():
         rows = full_rows if name == "qwen3" else ids_rows(tok, strings)
         write_jsonl(os.path.join(FIX, "ids_%s.jsonl" % name), rows)
         write_jsonl(os.path.join(FIX, "decode_%s.jsonl" % name), decode_rows(tok, rng))
+    # Command-line fixtures, formatted as `rlvr tokenize/template` print them (json.dumps).
+    cli_idx = [i for i, b in enumerate(strings) if b"\x00" not in b and b.decode("utf-8", "replace").encode() == b]
+    with open(os.path.join(FIX, "cli_encode_in.jsonl"), "w", encoding="utf-8") as f:
+        for i in cli_idx:
+            f.write(json.dumps({"text": strings[i].decode()}, ensure_ascii=False) + "\n")
+    with open(os.path.join(FIX, "cli_encode_qwen3.jsonl"), "w", encoding="utf-8") as f:
+        for i in cli_idx:
+            f.write(json.dumps({"ids": full_rows[i]["ids"]}) + "\n")
+    with open(os.path.join(FIX, "cli_decode_qwen3.jsonl"), "w", encoding="utf-8") as f:
+        for i in cli_idx:
+            f.write(json.dumps({"text": bytes.fromhex(full_rows[i]["dec"]).decode()}, ensure_ascii=False) + "\n")
+    with open(os.path.join(FIX, "cli_template_qwen3.jsonl"), "w", encoding="utf-8") as f:
+        for r in chats["qwen3"]:
+            f.write(json.dumps({"text": r["text"]}, ensure_ascii=False) + "\n")
     for name in toks:
         p = os.path.join(FIX, name, "tokenizer.json")
         print("%-13s %8d bytes" % (name, os.path.getsize(p)))
