@@ -185,7 +185,7 @@ static double rms_loss(void *p) {
 
 static void test_rmsnorm(ot_ctx *c, ot_rng *rg) {
     const char *op = "rmsnorm_backward";
-    rms_st s = {c, 5, 13, 1e-5f, 0, 0, 0, 0, 0, 0, 0, 0};
+    rms_st s = {c, 5, 37, 1e-5f, 0, 0, 0, 0, 0, 0, 0, 0};
     size_t n = (size_t)s.N * s.C;
     s.x = ot_host_f32(n);
     s.w = ot_host_f32(s.C);
@@ -208,7 +208,7 @@ static void test_rmsnorm(ot_ctx *c, ot_rng *rg) {
     fill_const(gx, n, GARBAGE);
     void *d_dx = ot_act_new(c, gx, n);
     float *d_dw = ot_f32_new(c, NULL, s.C);
-    const char *cas = "N=5 C=13 eps=1e-5 accumulate=0";
+    const char *cas = "N=5 C=37 eps=1e-5 accumulate=0";
     c->be->rmsnorm_backward(c->be, d_dx, d_dw, d_r, s.d_x, s.d_w, s.d_rstd, s.N, s.C, 0);
     ot_act_get(c, gx, d_dx, n);
     ot_f32_get(c, gw, d_dw, s.C);
@@ -216,7 +216,7 @@ static void test_rmsnorm(ot_ctx *c, ot_rng *rg) {
     grad_check_s(c, op, cas, "din", rms_loss, &s, s.x, n, NULL, 0, 1e-2, 1e-2, gx, 1e-3);
     grad_check(c, op, cas, "dw", rms_loss, &s, s.w, s.C, NULL, 0, 1e-2, gw, 1e-3);
 
-    cas = "N=5 C=13 accumulate=1";
+    cas = "N=5 C=37 accumulate=1";
     ot_fill(rg, pre, n, -0.5f, 0.5f);
     ot_fill(rg, prew, s.C, -0.5f, 0.5f);
     ot_act_set(c, d_dx, pre, n);
@@ -227,7 +227,7 @@ static void test_rmsnorm(ot_ctx *c, ot_rng *rg) {
     accum_check(c, op, cas, "din", got, pre, gx, n);
     accum_check(c, op, cas, "dw", gotw, prew, gw, s.C);
 
-    cas = "N=5 C=13 accumulate=0 dw=NULL";
+    cas = "N=5 C=37 accumulate=0 dw=NULL";
     ot_act_set(c, d_dx, pre, n);
     c->be->rmsnorm_backward(c->be, d_dx, NULL, d_r, s.d_x, s.d_w, s.d_rstd, s.N, s.C, 0);
     ot_act_get(c, got, d_dx, n);
@@ -906,7 +906,7 @@ int main(void) {
     ot_ctx c = {ot_cpu_backend(1), 0, 0};
     ot_rng rg;
     ot_rng_seed(&rg, 77);
-    const int l1[] = {1, 5, 13}, l2[] = {4, 3};
+    const int l1[] = {1, 5, 13}, l2[] = {4, 3}, l3[] = {2, 33};
     SECTION(test_embedding(&c, &rg));
     SECTION(test_rmsnorm(&c, &rg));
     SECTION(matmul_case(&c, &rg, 7, 13, 11, 1));
@@ -914,6 +914,7 @@ int main(void) {
     SECTION(test_rope(&c, &rg));
     SECTION(attention_case(&c, &rg, l1, 3, 6, 2, 8));
     SECTION(attention_case(&c, &rg, l2, 2, 3, 3, 5));
+    SECTION(attention_case(&c, &rg, l3, 2, 4, 1, 16));
     SECTION(test_swiglu(&c, &rg));
     SECTION(lmhead_case(&c, &rg, 1.0f, 0, 0));
     SECTION(lmhead_case(&c, &rg, 1.0f / 0.7f, 1, 0));
