@@ -18,7 +18,11 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define NOBODY 65534
+/* Each run gets its own unprivileged uid in [UID_BASE, UID_BASE + UID_SPAN): RLIMIT_NPROC
+ * is per uid, so runs must not share one. */
+#define UID_BASE 200000u
+#define UID_SPAN 60000u
+static _Atomic unsigned g_run_counter;
 
 typedef struct {
     char *p;
@@ -194,6 +198,7 @@ int sandbox_exec(const char *launcher, const rlvr_exec_request *req, rlvr_exec_r
         return -1;
     }
     const int root = geteuid() == 0;
+    unsigned run_uid = UID_BASE + ((unsigned)getpid() * 7919u + g_run_counter++) % UID_SPAN;
     for (size_t f = 0; f < req->n_files; f++) {
         if (!valid_name(req->file_names[f])) {
             set_error(res, "sandbox: bad file name '%s' (expected a plain name)",
@@ -214,7 +219,7 @@ int sandbox_exec(const char *launcher, const rlvr_exec_request *req, rlvr_exec_r
         }
         close(fd);
     }
-    if (root && chown(dir, NOBODY, NOBODY) != 0) {
+    if (root && chown(dir, run_uid, run_uid) != 0) {
         set_error(res, "sandbox: cannot chown %s", dir);
         remove_tree(dir);
         return -1;
@@ -240,8 +245,9 @@ int sandbox_exec(const char *launcher, const rlvr_exec_request *req, rlvr_exec_r
     s->pin.data = s->pout.data = s->perr.data = s->prep.data = s->timer.data = s->drain.data = s;
     s->open_handles = 6;
 
-    char a_cpu[32], a_mem[32], a_fsize[32], a_nproc[32], a_nofile[32];
+    char a_uid[32], a_cpu[32], a_mem[32], a_fsize[32], a_nproc[32], a_nofile[32];
     double cpu = req->cpu_s > 0 ? req->cpu_s : (req->wall_s > 0 ? req->wall_s : 10);
+    snprintf(a_uid, sizeof a_uid, "%u", run_uid);
     snprintf(a_cpu, sizeof a_cpu, "%llu", (unsigned long long)(cpu + 0.999));
     snprintf(a_mem, sizeof a_mem, "%llu",
              (unsigned long long)(req->mem_bytes ? req->mem_bytes : (1ull << 30)));
@@ -251,7 +257,7 @@ int sandbox_exec(const char *launcher, const rlvr_exec_request *req, rlvr_exec_r
     snprintf(a_nofile, sizeof a_nofile, "%u", req->max_files ? req->max_files : 64u);
     size_t nargv = 0;
     while (req->argv[nargv]) nargv++;
-    char **args = calloc(nargv + 16, sizeof *args);
+    char **args = calloc(nargv + 24, sizeof *args); /* 16 launcher args + argv + NULL */
     if (!args) {
         set_error(res, "%s", "sandbox: out of memory");
         nargv = 0;
@@ -261,6 +267,8 @@ int sandbox_exec(const char *launcher, const rlvr_exec_request *req, rlvr_exec_r
         args[k++] = (char *)launcher;
         args[k++] = "--dir";
         args[k++] = dir;
+        args[k++] = "--uid";
+        args[k++] = a_uid;
         args[k++] = "--cpu";
         args[k++] = a_cpu;
         args[k++] = "--mem";

@@ -4,7 +4,7 @@
  * rlvr-sandbox launcher (engine/reward/sandbox_launcher.c), spawned by libuv in its own
  * session/process group, in a fresh temp dir that is removed afterwards; the launcher
  * enters new PID and network namespaces where the kernel allows, sets rlimits, drops to
- * uid/gid 65534 when running as root, sets no-new-privileges and clears the environment.
+ * an unprivileged uid/gid of its own (200000+) when running as root, sets no-new-privileges and clears the environment.
  * A wall-clock deadline or an output cap kills the whole process group (and with the PID
  * namespace every process the program started, daemons included).
  */

@@ -10,12 +10,14 @@
  *   3. forks the namespace init ("reaper"), which mounts a fresh /proc and small tmpfs
  *      over /tmp, /var/tmp and /dev/shm, forks the program and reaps until it exits;
  *   4. the program gets: the work dir as cwd, rlimits (CPU, AS, FSIZE, NOFILE, NPROC,
- *      CORE=0), closed descriptors, uid/gid 65534 when we are root (RLIMIT_NPROC is not
- *      enforced for root), no-new-privileges and a minimal environment.
+ *      CORE=0), closed descriptors, an unprivileged uid/gid of its own when we are root
+ *      (--uid; RLIMIT_NPROC is not enforced for root and counts per uid, so each
+ *      concurrent run gets a distinct uid and a fork bomb in one cannot starve another),
+ *      no-new-privileges and a minimal environment.
  * Report lines on fd 3: "iso=<what was achieved>", then "exit=N", "signal=N" or
  * "error=<message>".
  *
- * usage: rlvr-sandbox --dir D --cpu SEC --mem BYTES --fsize BYTES --nproc N --nofile N
+ * usage: rlvr-sandbox --dir D --uid UID --cpu SEC --mem BYTES --fsize BYTES --nproc N --nofile N
  *                     -- PROGRAM [ARGS...]
  */
 #define _GNU_SOURCE
@@ -36,7 +38,6 @@
 #include <unistd.h>
 
 #define REPORT_FD 3
-#define NOBODY 65534
 
 static void report(const char *fmt, const char *a, long v) {
     char line[512];
@@ -62,7 +63,7 @@ static void set_limit(int res, unsigned long long soft, unsigned long long hard)
 
 int main(int argc, char **argv) {
     const char *dir = NULL;
-    unsigned long long cpu = 10, mem = 1ull << 30, fsize = 16ull << 20, nproc = 32,
+    unsigned long long uid = 65534, cpu = 10, mem = 1ull << 30, fsize = 16ull << 20, nproc = 32,
                        nofile = 64;
     int i = 1;
     for (; i < argc; i++) {
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
         if (i + 1 >= argc) break;
         const char *k = argv[i], *v = argv[++i];
         if (!strcmp(k, "--dir")) dir = v;
+        else if (!strcmp(k, "--uid")) uid = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--cpu")) cpu = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--mem")) mem = strtoull(v, NULL, 10);
         else if (!strcmp(k, "--fsize")) fsize = strtoull(v, NULL, 10);
@@ -115,7 +117,7 @@ int main(int argc, char **argv) {
         /* Keep mounts from propagating back to the host. */
         if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) mnt = 0;
     }
-    if (root) strcat(iso, ",uid65534");
+    if (root) strcat(iso, ",uid");
     strcat(iso, ",nonewprivs");
 
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -129,7 +131,17 @@ int main(int argc, char **argv) {
         for (int t = 0; t < 3; t++)
             if (mount("tmpfs", tmps[t], "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777"))
                 okm = 0;
+        /* The work dir lived under the old /tmp: give it back its path, bind-mounted. */
+        if (okm && !strncmp(dir, "/tmp/", 5) && !strchr(dir + 5, '/')) {
+            char src[64];
+            snprintf(src, sizeof src, "/proc/self/fd/%d", dirfd);
+            if (mkdir(dir, 0700) != 0 || mount(src, dir, NULL, MS_BIND, NULL) != 0) okm = 0;
+        }
         if (okm) strcat(iso, ",mntns,tmpfs");
+        else {
+            report("error=%s\n", "rlvr-sandbox: cannot set up the private /tmp", 0);
+            return 2;
+        }
     }
     report("iso=%s\n", iso, 0);
 
@@ -163,7 +175,7 @@ int main(int argc, char **argv) {
             set_limit(RLIMIT_MSGQUEUE, 0, 0);
             set_limit(RLIMIT_MEMLOCK, 0, 0);
             if (root) {
-                if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)) goto fail;
+                if (setgroups(0, NULL) || setgid((gid_t)uid) || setuid((uid_t)uid)) goto fail;
             }
             if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) goto fail;
             /* Close everything but stdio and the exec-error pipe. */

@@ -150,6 +150,17 @@ static int same_output(const char *a, size_t an, const char *b, size_t bn) {
     return 0;
 }
 
+/* First stderr excerpt of a failed run, reported in the item's info. */
+static _Thread_local char t_stderr[301];
+
+static void keep_stderr(const rlvr_exec_result *r) {
+    if (t_stderr[0] || !r->err || !r->err_len) return;
+    size_t n = r->err_len > 300 ? 300 : r->err_len;
+    /* the tail says what went wrong */
+    memcpy(t_stderr, r->err + r->err_len - n, n);
+    t_stderr[n] = 0;
+}
+
 static int outcome_verdict(const rlvr_exec_result *r) {
     switch (r->outcome) {
     case RLVR_EXEC_TIMEOUT: return V_TLE;
@@ -238,7 +249,7 @@ static int run_asserts(const code_state *st, const char *prog, size_t plen,
     ds_puts(&s, "\n\n");
     for (int t = 0; t < n_tests; t++) {
         /* each test in its own try, so one failure does not hide the others */
-        char line[256];
+        char line[1024];
         ds_puts(&s, "try:\n    _rlvr_exec_");
         ds_puts(&s, nonce);
         ds_puts(&s, "(_rlvr_compile_");
@@ -272,6 +283,7 @@ static int run_asserts(const code_state *st, const char *prog, size_t plen,
         return -1;
     }
     int whole = outcome_verdict(&r);
+    if (whole != V_PASS || r.exit_code != 0) keep_stderr(&r);
     for (int t = 0; t < n_tests; t++) {
         char key[64];
         snprintf(key, sizeof key, "\n%s:%d:ok\n", tok, t);
@@ -316,6 +328,7 @@ static int run_stdio(const code_state *st, const char *prog, size_t plen, const 
     }
     int v = outcome_verdict(&r);
     if (v == V_PASS && !same_output(r.out, r.out_len, want, strlen(want))) v = V_WRONG;
+    if (v != V_PASS) keep_stderr(&r);
     *verdict = v;
     st->host->exec_free(st->host->ctx, &r);
     return 0;
@@ -395,6 +408,7 @@ static int code_one(const code_state *st, const rlvr_item *it, double *score, cJ
     memcpy(prog, it->completion + ps, pl);
     prog[pl] = 0;
     int verdicts[2 * MAX_TESTS];
+    t_stderr[0] = 0;
     char iso[128] = "", msg[256] = "";
     int sbx = 0;
     for (int t = 0; t < n_io && !sbx; t++)
@@ -412,6 +426,7 @@ static int code_one(const code_state *st, const rlvr_item *it, double *score, cJ
         status = RLVR_STATUS_ERROR;
         goto done;
     }
+    if (t_stderr[0]) bu_add_str(info, "stderr", t_stderr, strlen(t_stderr), 300);
     int n = n_io + n_as, passed = 0;
     cJSON *arr = cJSON_AddArrayToObject(info, "verdicts");
     for (int t = 0; t < n; t++) {
