@@ -13,7 +13,7 @@ RLVR_CMD(logprobs);
 RLVR_CMD(tokenize);
 RLVR_CMD(template);
 RLVR_CMD(score);
-RLVR_CMD(sample);
+RLVR_CMD(generate);
 RLVR_CMD(train);
 RLVR_CMD(export);
 #undef RLVR_CMD

@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
         {"tokenize", cmd_tokenize, "encode text to ids or decode ids to text (JSON lines)"},
         {"template", cmd_template, "render chat messages with a chat template (JSON lines)"},
         {"score", cmd_score, "score completions with reward functions (JSON lines)"},
-        {"sample", cmd_sample, "sample completions from a model"},
+        {"generate", cmd_generate, "sample groups of completions from a model (JSON lines)"},
         {"train", cmd_train, "run reinforcement fine-tuning from a config"},
         {"export", cmd_export, "export a checkpoint as a Hugging Face model directory"},
     };
