@@ -187,8 +187,11 @@ static void cd_find(const char *s, size_t n, size_t *st, size_t *len) {
         while (i > 0 && s[i - 1] != '\n') i--;
         for (size_t k = i; k < e; k++)
             if (isdigit((unsigned char)s[k])) {
-                *st = i;
-                *len = e - i;
+                /* skip leading words: the equation starts at its first digit or '(' */
+                size_t b = i;
+                while (b < k && s[b] != '(') b++;
+                *st = b;
+                *len = e - b;
                 return;
             }
         if (i > 0) i--;

@@ -90,6 +90,36 @@ int mx_last_number(const char *s, size_t n, size_t *start, size_t *len) {
         else
             break;
     }
+    /* A number closing \frac{a}{b} or \sqrt{n} stands for the whole expression. */
+    if (end < n && s[end] == '}' && b >= 1 && s[b - 1] == '{') {
+        size_t k = b - 1; /* the '{' */
+        if (k >= 5 && !memcmp(s + k - 5, "\\sqrt", 5)) {
+            b = k - 5;
+            end++;
+        } else if (k >= 1 && s[k - 1] == '}') {
+            int d = 0;
+            size_t m = k - 1;
+            for (;; m--) {
+                if (s[m] == '}') d++;
+                else if (s[m] == '{' && --d == 0) break;
+                if (m == 0 || k - m > 200) {
+                    m = (size_t)-1;
+                    break;
+                }
+            }
+            if (m != (size_t)-1) {
+                size_t f = m;
+                if (f >= 5 && !memcmp(s + f - 5, "\\frac", 5)) {
+                    b = f - 5;
+                    end++;
+                } else if (f >= 6 && (!memcmp(s + f - 6, "\\dfrac", 6) ||
+                                      !memcmp(s + f - 6, "\\tfrac", 6))) {
+                    b = f - 6;
+                    end++;
+                }
+            }
+        }
+    }
     if (b > 0 && s[b - 1] == '-') b--;
     *start = b;
     *len = end - b;
