@@ -77,10 +77,15 @@ int main(int argc, char **argv) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGPIPE, SIG_IGN);
     if (getppid() == 1) return 1; /* parent already gone */
+#if !defined(__SANITIZE_ADDRESS__)
+    /* (AddressSanitizer reserves terabytes of address space: no cap in such builds.) */
     if (mem) {
         struct rlimit rl = {(rlim_t)mem, (rlim_t)mem};
         setrlimit(RLIMIT_AS, &rl);
     }
+#else
+    (void)mem;
+#endif
     struct rlimit core = {0, 0};
     setrlimit(RLIMIT_CORE, &core);
     int out = dup(1);
@@ -113,7 +118,7 @@ int main(int argc, char **argv) {
             const char *nm = rr_str(&rd, &nl);
             const char *cf = rr_str(&rd, &cl);
             char *name = dupn(nm, nl), *cfg = dupn(cf, cl);
-            char err[1024] = "";
+            char err[2048] = "";
             int rc = -1;
             if (rd.bad || !name || !cfg) {
                 snprintf(err, sizeof err, "reward worker: garbled init frame");
@@ -123,7 +128,7 @@ int main(int argc, char **argv) {
                 rc = plugin.desc.init(&host, cfg, &state, perr, sizeof perr);
                 if (rc != 0) {
                     perr[sizeof perr - 1] = 0;
-                    snprintf(err, sizeof err, "reward '%s' (%s): init failed: %s",
+                    snprintf(err, sizeof err, "reward '%.100s' (%.400s): init failed: %.1000s",
                              plugin.desc.name, name, perr[0] ? perr : "(no message)");
                     state = NULL;
                 }
