@@ -20,13 +20,16 @@ install)
   have_cjson=0; have_blas=0
   dpkg -s libcjson-dev >/dev/null 2>&1 && have_cjson=1
   { dpkg -s libopenblas-openmp-dev; } >/dev/null 2>&1 && have_blas=1
-  if [ $have_cjson = 0 ] || [ $have_blas = 0 ]; then
+  if [ $have_cjson = 0 ] || [ $have_blas = 0 ] || [ -n "${RLVR_GPU_DEPS_FORCE:-}" ]; then
     mkdir -p "$prefix"
     for f in "$here"/.gpu-deps/*.deb; do
       if command -v dpkg >/dev/null; then dpkg -x "$f" "$prefix"
       else (cd "$prefix" && ar p "$f" "$(ar t "$f" | grep '^data.tar')" | tar -xJ); fi
     done
+    # The .pc files say prefix=/usr: point them at the unpacked tree.
+    find "$prefix" -name '*.pc' -exec sed -i "s#=/usr#=$prefix/usr#g" {} +
     lib="$prefix/usr/lib/x86_64-linux-gnu"
+    export PKG_CONFIG_PATH="$lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
     export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
     export LD_LIBRARY_PATH="$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export RLVR_GPU_CMAKE_ARGS="-DOPENBLAS_LIBRARY=$lib/openblas-openmp/libopenblas.so -DOPENBLAS_INCLUDE_DIR=$prefix/usr/include/x86_64-linux-gnu/openblas-openmp"
