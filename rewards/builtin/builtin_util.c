@@ -107,9 +107,22 @@ void bu_add_str(cJSON *obj, const char *key, const char *s, size_t n, size_t max
     }
     char *t = malloc(n + 1);
     if (!t) return;
-    memcpy(t, s, n);
+    /* Copy, replacing bytes that are not valid UTF-8 with '?' so logs stay valid JSON
+     * (cJSON escapes control characters itself). */
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+        if (ok) {
+            memcpy(t + i, s + i, len);
+            i += len;
+        } else {
+            t[i++] = '?';
+        }
+    }
     t[n] = 0;
-    /* cJSON escapes control characters; invalid UTF-8 is passed through as bytes. */
     cJSON_AddStringToObject(obj, key, t);
     free(t);
 }
