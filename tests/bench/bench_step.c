@@ -4,7 +4,9 @@
  * scripts time. A benchmark tool, not a test.
  *
  * usage: bench_step --model SPEC [--device cpu|cuda] [--threads N] [--seqs B]
- *                   [--seq-len L] [--warmup W] [--iters K] [--seed S]
+ *                   [--seq-len L] [--warmup W] [--iters K] [--seed S] [--profile 1]
+ * --profile 1 also runs one extra step with every op synchronised and timed and prints
+ * the per-op breakdown to stderr (after the timed steps, so it does not affect them).
  * Prints one JSON line: {"engine": "rlvr", "device", "tokens_per_s", "median_s",
  *   "params", "tokens_per_step", "flops_per_step", "tflops"} where flops count
  * 6·N·tokens for the matmuls (N excludes the input embedding lookup when untied,
@@ -18,6 +20,7 @@
 #include <time.h>
 
 #include "engine/model/builtin.h"
+#include "kernels/profile.h"
 
 static double now(void) {
     struct timespec ts;
@@ -34,6 +37,7 @@ int main(int argc, char **argv) {
     const char *spec = "builtin:bench-50m", *device = "cpu";
     int threads = 0, B = 4, L = 256, warmup = 1, iters = 5;
     unsigned seed = 1;
+    int profile = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--model")) spec = argv[i + 1];
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
@@ -43,6 +47,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--iters")) iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seed")) seed = (unsigned)atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--profile")) profile = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "bench_step: unknown option %s\n", argv[i]);
             return 2;
@@ -54,6 +59,7 @@ int main(int argc, char **argv) {
     }
     char err[2048];
     rlvr_backend *be = rlvr_backend_create(device, threads, err, sizeof err);
+    if (be && profile) be = rlvr_profile_wrap(be);
     if (!be) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;
@@ -87,6 +93,15 @@ int main(int argc, char **argv) {
         }
         be->sync(be);
         if (it >= warmup) times[it - warmup] = now() - t0;
+    }
+    if (profile) { /* one more step, every op synchronised and timed */
+        rlvr_profile_reset(be);
+        if (model_forward(m, &batch, 1.0f, 1, err, sizeof err) ||
+            model_backward(m, dlogp, NULL, err, sizeof err)) {
+            fprintf(stderr, "bench_step: %s\n", err);
+            return 1;
+        }
+        rlvr_profile_report(be, stderr);
     }
     qsort(times, iters, sizeof(double), cmp_double);
     const double med = times[iters / 2];

@@ -45,7 +45,7 @@ done
 
 section "4. speed: Qwen2.5-0.5B shape, 8 x 1024 tokens, forward+backward"
 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 \
-  --warmup 2 --iters 5 > "$out/bench_rlvr.json" 2> "$out/bench_rlvr.err" || status=1
+  --warmup 2 --iters 5 --profile 1 > "$out/bench_rlvr.json" 2> "$out/bench_rlvr.err" || status=1
 cat "$out/bench_rlvr.json" "$out/bench_rlvr.err"
 PYTHONUNBUFFERED=1 python3 tests/gpu/torch_train_bench.py --seqs 8 --seq-len 1024 > "$out/bench_torch.json" 2> "$out/bench_torch.err" || status=1
 tail -n 1 "$out/bench_torch.json"; tail -n 3 "$out/bench_torch.err"

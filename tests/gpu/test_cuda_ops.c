@@ -189,7 +189,10 @@ static void compare(const char *op, const char *cs, const float *got, const floa
     case TOL_F32_LOOSE: tr = 1e-4; tm = 1e-3; break;
     default: tr = 0; tm = 0; break;
     }
-    record(op, cs, rel, mx, !bad && rel <= tr && mx <= tm);
+    /* Outputs that are zero in exact arithmetic (e.g. dq of a length-1 sequence) hold
+     * only rounding noise on either side: an absolute floor of 1e-6 (inputs are O(1)). */
+    const int tiny = mxd <= 1e-6;
+    record(op, cs, rel, mx, !bad && ((rel <= tr && mx <= tm) || tiny));
 }
 
 static void cmp_act(const char *op, const char *cs, pair p, const float *init, size_t n,
