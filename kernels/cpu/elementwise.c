@@ -1,19 +1,18 @@
 /*
  * kernels/cpu/elementwise.c — SwiGLU (silu(gate)·up) and the residual add.
- * silu(g) = g·σ(g); d silu/dg = σ(g)·(1 + g·(1 − σ(g))).
+ * silu(g) = g·σ(g); d silu/dg = σ(g)·(1 + g·(1 − σ(g))). e^x is cpu_expf (vectorised).
  */
-#include <math.h>
-
+#include "kernels/cpu/cpu_expf.h"
 #include "kernels/cpu/cpu_ops.h"
 
 static void swiglu_forward(rlvr_backend *be, void *out_, const void *gate_, const void *up_,
                            size_t n) {
     float *out = out_;
     const float *gate = gate_, *up = up_;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for simd num_threads(cpu_threads(be)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+        out[i] = g / (1.0f + cpu_expf(-g)) * up[i];
     }
 }
 
@@ -21,9 +20,9 @@ static void swiglu_backward(rlvr_backend *be, void *dgate_, void *dup_, const vo
                             const void *gate_, const void *up_, size_t n) {
     float *dgate = dgate_, *dup = dup_;
     const float *dout = dout_, *gate = gate_, *up = up_;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for simd num_threads(cpu_threads(be)) schedule(static)
     for (size_t i = 0; i < n; i++) {
-        float g = gate[i], sig = 1.0f / (1.0f + expf(-g));
+        float g = gate[i], sig = 1.0f / (1.0f + cpu_expf(-g));
         float silu = g * sig;
         float dy = dout[i], u = up[i]; /* read before writing: outputs may alias inputs */
         dgate[i] = dy * u * sig * (1.0f + g * (1.0f - sig));
@@ -34,7 +33,7 @@ static void swiglu_backward(rlvr_backend *be, void *dgate_, void *dup_, const vo
 static void add(rlvr_backend *be, void *out_, const void *a_, const void *b_, size_t n) {
     float *out = out_;
     const float *a = a_, *b = b_;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for simd num_threads(cpu_threads(be)) schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 

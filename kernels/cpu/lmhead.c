@@ -15,9 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu/cpu_expf.h"
 #include "kernels/cpu/cpu_ops.h"
 
-enum { LMHEAD_ROWS = 256, LMHEAD_COLS = 8192 };
+enum { LMHEAD_ROWS = 1024, LMHEAD_COLS = 2048 };
 
 static void lmhead_forward(rlvr_backend *be, float *logp, float *entropy, float *lse,
                            const void *x_, const void *w_, const int *targets, int T, int C,
@@ -47,12 +48,13 @@ static void lmhead_forward(rlvr_backend *be, float *logp, float *entropy, float 
             for (int r = 0; r < R; r++) {
                 const float *zr = z + (size_t)r * W;
                 float mx = (float)m[r];
-                for (int j = 0; j < W; j++)
-                    if (zr[j] > mx) mx = zr[j];
-                /* Tile sums in float (vectorisable), the running totals in double. */
+#pragma omp simd reduction(max : mx)
+                for (int j = 0; j < W; j++) mx = zr[j] > mx ? zr[j] : mx;
+                /* Tile sums in float (vectorised), the running totals in double. */
                 float ts = 0.0f, tu = 0.0f;
+#pragma omp simd reduction(+ : ts, tu)
                 for (int j = 0; j < W; j++) {
-                    float e = expf(zr[j] - mx);
+                    const float e = cpu_expf(zr[j] - mx);
                     ts += e;
                     tu += e * zr[j];
                 }
@@ -105,11 +107,15 @@ static void lmhead_backward(rlvr_backend *be, void *dx_, float *dw, const float 
                 const float gl = tg >= 0 ? dlogp[t] : 0.0f;
                 const float ge = dentropy ? dentropy[t] : 0.0f;
                 const float H = dentropy ? entropy[t] : 0.0f;
-                for (int j = 0; j < W; j++) {
-                    const float lp = zr[j] - l, p = expf(lp);
-                    float d = -gl * p;
-                    if (ge != 0.0f) d -= ge * p * (lp + H);
-                    zr[j] = d;
+                if (ge != 0.0f) {
+#pragma omp simd
+                    for (int j = 0; j < W; j++) {
+                        const float lp = zr[j] - l, p = cpu_expf(lp);
+                        zr[j] = -gl * p - ge * p * (lp + H);
+                    }
+                } else {
+#pragma omp simd
+                    for (int j = 0; j < W; j++) zr[j] = -gl * cpu_expf(zr[j] - l);
                 }
                 if (tg >= v0 && tg < v0 + W) zr[tg - v0] += gl;
             }

@@ -17,9 +17,11 @@ static void rmsnorm_forward(rlvr_backend *be, void *out_, float *rstd, const voi
         const float *x = in + (size_t)n * C;
         float *y = out + (size_t)n * C;
         double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
         for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
         float r = 1.0f / sqrtf((float)(ss / C) + eps);
         rstd[n] = r;
+#pragma omp simd
         for (int c = 0; c < C; c++) y[c] = w[c] * (x[c] * r);
     }
 }
@@ -36,6 +38,7 @@ static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void
             float *dx = din + (size_t)n * C;
             const float r = rstd[n];
             double dot = 0.0; /* Σ g ⊙ x̂ */
+#pragma omp simd reduction(+ : dot)
             for (int c = 0; c < C; c++) dot += (double)dy[c] * w[c] * (x[c] * r);
             const float mean = (float)(dot / C);
             for (int c = 0; c < C; c++) {
