@@ -178,6 +178,24 @@ struct rlvr_backend {
     void (*adamw)(rlvr_backend *be, void *param, float *master, const float *grad,
                   float *m, float *v, size_t n, float lr, float beta1, float beta2,
                   float eps, float weight_decay, float grad_scale, int step);
+
+    /* ---- paged KV cache for generation -------------------------------------------- */
+    /* One layer's cache: k_cache, v_cache act [n_blocks, block_size, Hkv, D]. Position p
+     * of a sequence lives in block block_table[p / block_size], row p % block_size;
+     * a "slot" is block * block_size + row. Blocks may be shared between sequences
+     * (the G completions of a group share their prompt's full blocks). */
+    /* Stores the keys/values of T new tokens: k[T,Hkv,D], v[T,Hkv,D] → cache slots[t]. */
+    void (*kv_store)(rlvr_backend *be, void *k_cache, void *v_cache, const void *k,
+                     const void *v, const int *slots, int T, int Hkv, int D);
+    /* Causal attention of N query tokens against the cache. Query n belongs to the
+     * sequence with block table block_tables[seq[n] * max_blocks ..] (i32), sits at
+     * position pos[n] and attends to positions 0..pos[n] of that sequence (its own K/V
+     * already stored). q[N,Hq,D] → out[N,Hq,D]; scale 1/sqrt(D), GQA as above.
+     * max_ctx = 1 + max_n pos[n] (host int, for launch shapes and scratch). */
+    void (*attention_cached)(rlvr_backend *be, void *out, const void *q, const void *k_cache,
+                             const void *v_cache, const int *block_tables, int max_blocks,
+                             int block_size, const int *seq, const int *pos, int N, int Hq,
+                             int Hkv, int D, int max_ctx);
 };
 
 /* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */

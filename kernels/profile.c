@@ -10,13 +10,15 @@
 
 enum {
     P_EMB_F, P_EMB_B, P_RMS_F, P_RMS_B, P_MM_F, P_MM_B, P_ROPE_F, P_ROPE_B, P_ATT_F, P_ATT_B,
-    P_SWI_F, P_SWI_B, P_ADD, P_LM_F, P_LM_B, P_LOSS, P_SUMSQ, P_ADAMW, P_COUNT
+    P_SWI_F, P_SWI_B, P_ADD, P_LM_F, P_LM_B, P_LOSS, P_SUMSQ, P_ADAMW, P_KV_STORE, P_ATT_C,
+    P_COUNT
 };
 static const char *const NAMES[P_COUNT] = {
     "embedding_forward", "embedding_backward", "rmsnorm_forward", "rmsnorm_backward",
     "matmul_forward", "matmul_backward", "rope_forward", "rope_backward",
     "attention_forward", "attention_backward", "swiglu_forward", "swiglu_backward", "add",
-    "lmhead_forward", "lmhead_backward", "policy_loss", "sumsq", "adamw"};
+    "lmhead_forward", "lmhead_backward", "policy_loss", "sumsq", "adamw", "kv_store",
+    "attention_cached"};
 
 typedef struct {
     rlvr_backend *inner;
@@ -108,6 +110,16 @@ TIMED(P_ADAMW, adamw,
        size_t n, float lr, float b1, float b2, float eps, float wd, float gs, int step),
       (c->inner, param, master, grad, m, v, n, lr, b1, b2, eps, wd, gs, step))
 
+TIMED(P_KV_STORE, kv_store,
+      (rlvr_backend * be, void *kc, void *vc, const void *k, const void *v, const int *slots,
+       int T, int Hkv, int D),
+      (c->inner, kc, vc, k, v, slots, T, Hkv, D))
+TIMED(P_ATT_C, attention_cached,
+      (rlvr_backend * be, void *out, const void *q, const void *kc, const void *vc,
+       const int *tables, int max_blocks, int bs, const int *seq, const int *pos, int N, int Hq,
+       int Hkv, int D, int max_ctx),
+      (c->inner, out, q, kc, vc, tables, max_blocks, bs, seq, pos, N, Hq, Hkv, D, max_ctx))
+
 static double w_sumsq(rlvr_backend *be, const float *x, size_t n) {
     prof_ctx *c = be->ctx;
     double t0 = now();
@@ -155,7 +167,9 @@ rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner) {
         free(c);
         return NULL;
     }
-    *be = *inner; /* name, dtype, and any entry added later pass through unchanged */
+    /* name and dtype are copied; every function entry must be replaced below, since the
+     * inner implementations read their own ctx (a new op needs a wrapper here). */
+    *be = *inner;
     c->inner = inner;
     be->ctx = c;
     be->destroy = w_destroy;
@@ -188,6 +202,8 @@ rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner) {
     be->policy_loss = w_policy_loss;
     be->sumsq = w_sumsq;
     be->adamw = w_adamw;
+    be->kv_store = inner->kv_store ? w_kv_store : NULL;
+    be->attention_cached = inner->attention_cached ? w_attention_cached : NULL;
     return be;
 }
 

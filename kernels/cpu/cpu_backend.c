@@ -76,5 +76,6 @@ rlvr_backend *rlvr_cpu_backend_create(int threads) {
     cpu_lmhead_register(be);
     cpu_loss_register(be);
     cpu_optim_register(be);
+    cpu_kvcache_register(be);
     return be;
 }

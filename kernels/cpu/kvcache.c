@@ -1,0 +1,75 @@
+/*
+ * kernels/cpu/kvcache.c — the paged KV cache ops for generation: storing new keys and
+ * values into their slots, and causal attention of query tokens over the cached
+ * positions of their own sequence (see backend.h for the layout).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cpu/cpu_ops.h"
+
+static void kv_store(rlvr_backend *be, void *k_cache_, void *v_cache_, const void *k_,
+                     const void *v_, const int *slots, int T, int Hkv, int D) {
+    float *kc = k_cache_, *vc = v_cache_;
+    const float *k = k_, *v = v_;
+    const size_t row = (size_t)Hkv * D;
+#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+    for (int t = 0; t < T; t++) {
+        memcpy(kc + (size_t)slots[t] * row, k + (size_t)t * row, row * sizeof(float));
+        memcpy(vc + (size_t)slots[t] * row, v + (size_t)t * row, row * sizeof(float));
+    }
+}
+
+static void attention_cached(rlvr_backend *be, void *out_, const void *q_, const void *k_cache_,
+                             const void *v_cache_, const int *block_tables, int max_blocks,
+                             int block_size, const int *seq, const int *pos, int N, int Hq,
+                             int Hkv, int D, int max_ctx) {
+    float *out = out_;
+    const float *q = q_, *kc = k_cache_, *vc = v_cache_;
+    const int group = Hq / Hkv;
+    const float scale = 1.0f / sqrtf((float)D);
+    const size_t row = (size_t)Hkv * D;
+    int failed = 0;
+#pragma omp parallel num_threads(cpu_threads(be)) reduction(| : failed)
+    {
+        float *p = malloc((size_t)(max_ctx > 0 ? max_ctx : 1) * sizeof(float));
+        if (!p) failed = 1;
+#pragma omp for schedule(dynamic, 1)
+        for (int task = 0; task < N * Hq; task++) {
+            if (!p) continue;
+            const int n = task / Hq, h = task % Hq, hk = h / group;
+            const int *table = block_tables + (size_t)seq[n] * max_blocks;
+            const int len = pos[n] + 1;
+            const float *qn = q + ((size_t)n * Hq + h) * D;
+            float m = -INFINITY;
+            for (int j = 0; j < len; j++) {
+                const size_t slot = (size_t)table[j / block_size] * block_size + j % block_size;
+                const float *kj = kc + slot * row + (size_t)hk * D;
+                float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+                for (int d = 0; d < D; d++) s += qn[d] * kj[d];
+                s *= scale;
+                p[j] = s;
+                if (s > m) m = s;
+            }
+            float l = 0.0f;
+            for (int j = 0; j < len; j++) l += (p[j] = expf(p[j] - m));
+            float *o = out + ((size_t)n * Hq + h) * D;
+            memset(o, 0, (size_t)D * sizeof(float));
+            for (int j = 0; j < len; j++) {
+                const size_t slot = (size_t)table[j / block_size] * block_size + j % block_size;
+                const float *vj = vc + slot * row + (size_t)hk * D;
+                const float w = p[j] / l;
+                for (int d = 0; d < D; d++) o[d] += w * vj[d];
+            }
+        }
+        free(p);
+    }
+    if (failed) ((cpu_ctx *)be->ctx)->err = "cpu attention_cached: out of memory";
+}
+
+void cpu_kvcache_register(rlvr_backend *be) {
+    be->kv_store = kv_store;
+    be->attention_cached = attention_cached;
+}
