@@ -1,0 +1,63 @@
+/*
+ * engine/model/kv_cache.h — the paged key/value cache for generation and the cached
+ * forward pass (model_decode) that the sampler drives.
+ *
+ * Layout: per layer, k and v hold [n_blocks, block_size, Hkv, D] in the backend's act
+ * dtype. A sequence owns a block table (its positions p live in block
+ * table[p / block_size], row p % block_size). Blocks are reference-counted so a fork
+ * shares every full block of its parent (the G completions of a group read their
+ * prompt's blocks once); the parent's partial last block is copied for the child.
+ * Freed sequences return their blocks. Block bookkeeping is on the host; the tables
+ * are uploaded to the backend before each model_decode.
+ */
+#ifndef RLVR_MODEL_KV_CACHE_H
+#define RLVR_MODEL_KV_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/model/model.h"
+
+typedef struct {
+    model *m;
+    int block_size, n_blocks, max_seqs, max_blocks; /* max_blocks: per sequence */
+    size_t block_bytes;     /* one block of one layer's k (or v), bytes */
+    void *pool;             /* backend: [L][2][n_blocks][block_size][Hkv][D] act */
+    int *tables;            /* host [max_seqs][max_blocks], -1 = none */
+    int *seq_len;           /* host [max_seqs]: positions filled; -1 = free slot */
+    int *refcount;          /* host [n_blocks] */
+    int *free_blocks;       /* host stack of free block ids */
+    int n_free, peak_used;
+    unsigned char *dirty;   /* host [max_seqs]: table row changed since the last upload */
+    /* backend scratch for model_decode, grown on demand */
+    int *tables_dev, *seq_dev, *pos_dev, *slot_dev, *rows_dev, *ids_dev;
+    int scratch_cap;        /* tokens the scratch above holds */
+    void *logits;           /* act [logits_cap, V] */
+    int logits_cap;
+} kv_cache;
+
+/* Sizes the pool to budget_bytes (at least one block per sequence), for sequences of up
+ * to max_ctx positions. */
+int kv_cache_create(model *m, size_t budget_bytes, int block_size, int max_seqs, int max_ctx,
+                    kv_cache **out, char *err, size_t errlen);
+void kv_cache_free(kv_cache *kv);
+
+int kv_seq_new(kv_cache *kv);                 /* a free sequence slot, or -1 */
+/* A new sequence sharing src's positions (full blocks shared, partial block copied);
+ * -1 when out of slots or blocks. */
+int kv_seq_fork(kv_cache *kv, int src);
+/* Makes room for positions [0, len) of seq; -1 when out of blocks (nothing changed). */
+int kv_seq_reserve(kv_cache *kv, int seq, int len);
+void kv_seq_free(kv_cache *kv, int seq);
+int kv_blocks_used(const kv_cache *kv);
+size_t kv_cache_bytes(const kv_cache *kv);    /* the pool's size */
+
+/* Cached forward of N new tokens: token t has id ids[t], belongs to sequence seq[t] at
+ * position pos[t] (positions of each sequence must already be reserved, and every
+ * earlier position of it already stored). Their keys/values are stored, and for the R
+ * rows rows[r] (indices into the N tokens) the logits (before temperature) are written
+ * to logits_host[R, V] as fp32. */
+int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, const int *pos,
+                 int N, const int *rows, int R, float *logits_host, char *err, size_t errlen);
+
+#endif
