@@ -8,19 +8,31 @@
 
 #include "kernels/cpu/cpu_ops.h"
 
+enum { ROPE_BLK = 64 };
+
 static void rope_apply(rlvr_backend *be, float *x, const int *pos, const float *inv_freq,
                        int T, int H, int D, float sign) {
     const int half = D / 2;
 #pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
     for (int t = 0; t < T; t++) {
-        for (int i = 0; i < half; i++) {
-            float angle = (float)pos[t] * inv_freq[i];
-            float c = cosf(angle), s = sign * sinf(angle);
+        /* cos/sin of this token's angles once, in blocks of ROPE_BLK frequencies, then a
+         * vectorised rotation of every head over that block. */
+        float c[ROPE_BLK], s[ROPE_BLK];
+        for (int i0 = 0; i0 < half; i0 += ROPE_BLK) {
+            const int n = half - i0 < ROPE_BLK ? half - i0 : ROPE_BLK;
+            for (int i = 0; i < n; i++) {
+                const float angle = (float)pos[t] * inv_freq[i0 + i];
+                c[i] = cosf(angle);
+                s[i] = sign * sinf(angle);
+            }
             for (int h = 0; h < H; h++) {
-                float *v = x + ((size_t)t * H + h) * D;
-                float x1 = v[i], x2 = v[i + half];
-                v[i] = x1 * c - x2 * s;
-                v[i + half] = x2 * c + x1 * s;
+                float *x1 = x + ((size_t)t * H + h) * D + i0, *x2 = x1 + half;
+#pragma omp simd
+                for (int i = 0; i < n; i++) {
+                    const float a = x1[i], b = x2[i];
+                    x1[i] = a * c[i] - b * s[i];
+                    x2[i] = b * c[i] + a * s[i];
+                }
             }
         }
     }
