@@ -27,8 +27,10 @@ static const char *USAGE =
     "         [--temperature T] [--top-p P] [--top-k K] [--min-p M] [--max-new-tokens N]\n"
     "         [--stop STR]... [--stop-id ID]... [--seed S] [--template NAME]\n"
     "         [--repetition-penalty R] [--device cpu|cuda] [--threads N] [--kv-cache-mb MB]\n"
+    "         [--stats]\n"
     "  MODEL      a Hugging Face model directory or builtin:NAME\n"
-    "  PATH       tokenizer.json or its directory (default: the model directory)\n"
+    "  PATH       tokenizer.json or its directory (default: the model directory when it\n"
+    "             has a tokenizer.json; \"\" for none: prompt_ids input only)\n"
     "  FILE       JSON lines with \"prompt\" (string), \"messages\" ([{role, content}]) or\n"
     "             \"prompt_ids\" ([ids], used as is); '-' reads stdin\n"
     "  NAME       chat template: auto (default when the tokenizer has one), chatml, llama3,\n"
@@ -36,7 +38,8 @@ static const char *USAGE =
     "  Defaults: -n 1, temperature 1 (0 = greedy), top-p 1, top-k 0 (off), min-p 0,\n"
     "  max-new-tokens 256, seed 0; EOS ids from generation_config.json / tokenizer_config.\n"
     "  Output: one JSON line per completion {prompt_index, sample_index, prompt_ids, ids,\n"
-    "  text, logprobs, finish_reason}; logprobs are log softmax(logits/T) of each token.\n";
+    "  text, logprobs, finish_reason}; logprobs are log softmax(logits/T) of each token.\n"
+    "  --stats prints one JSON line of timings and cache use to stderr at the end.\n";
 
 typedef struct {
     int32_t *ids;
@@ -137,7 +140,7 @@ done:
 int cmd_generate(int argc, char **argv) {
     const char *model_spec = NULL, *tok_path = NULL, *input = NULL, *device = "cpu",
                *tpl_name = NULL, *v = NULL;
-    int G = 1, threads = 0, kv_mb = 1024;
+    int G = 1, threads = 0, kv_mb = 1024, want_stats = 0;
     sampling_params p = sampling_params_default();
     const char **stops = calloc((size_t)argc + 1, sizeof *stops);
     int32_t *stop_ids = calloc((size_t)argc + 1, sizeof *stop_ids);
@@ -147,6 +150,10 @@ int cmd_generate(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(USAGE, stdout);
             return 0;
+        }
+        if (!strcmp(argv[i], "--stats")) {
+            want_stats = 1;
+            continue;
         }
         if ((r = cli_opt(argc, argv, &i, "--model", &model_spec)) ||
             (r = cli_opt(argc, argv, &i, "--tokenizer", &tok_path)) ||
@@ -214,7 +221,13 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "rlvr generate: %s\n", err);
         goto done;
     }
-    if (!tok_path && strncmp(model_spec, "builtin:", 8) != 0) tok_path = model_spec;
+    if (!tok_path && strncmp(model_spec, "builtin:", 8) != 0) {
+        /* the model directory's tokenizer when it has one; else ids-only prompts */
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s/tokenizer.json", model_spec);
+        if (access(probe, R_OK) == 0) tok_path = model_spec;
+    }
+    if (tok_path && !*tok_path) tok_path = NULL; /* --tokenizer "": none */
     if (tok_path) {
         if (tok_load(tok_path, &tok, err, sizeof err)) {
             fprintf(stderr, "rlvr generate: %s\n", err);
@@ -268,8 +281,10 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     const int progress = isatty(STDERR_FILENO), chunk = 16;
-    long tokens = 0;
-    double secs = 0;
+    long tokens = 0, prompt_tokens = 0;
+    double secs = 0, prefill_s = 0, decode_s = 0;
+    size_t kv_peak = 0, kv_budget = 0;
+    int max_active = 0;
     for (int c0 = 0; c0 < np; c0 += chunk) {
         const int cn = np - c0 < chunk ? np - c0 : chunk;
         prompt_ref refs[16];
@@ -284,12 +299,27 @@ int cmd_generate(int argc, char **argv) {
         fflush(stdout);
         completions_free(cs, cn * G);
         tokens += st.generated_tokens;
+        prompt_tokens += st.prompt_tokens;
         secs += st.total_s;
+        prefill_s += st.prefill_s;
+        decode_s += st.decode_s;
+        if (st.kv_bytes_peak > kv_peak) kv_peak = st.kv_bytes_peak;
+        kv_budget = st.kv_bytes_budget;
+        if (st.max_active > max_active) max_active = st.max_active;
         if (progress)
             fprintf(stderr, "\rgenerate: %d/%d prompts, %ld tokens, %.1f tok/s   ", c0 + cn, np,
                     tokens, secs > 0 ? tokens / secs : 0.0);
     }
     if (progress) fprintf(stderr, "\n");
+    if (want_stats)
+        fprintf(stderr,
+                "{\"prompts\": %d, \"samples_per_prompt\": %d, \"prompt_tokens\": %ld, "
+                "\"generated_tokens\": %ld, \"seconds\": %.4f, \"tokens_per_s\": %.1f, "
+                "\"prefill_s\": %.4f, \"decode_s\": %.4f, \"kv_budget_mib\": %.1f, "
+                "\"kv_peak_mib\": %.2f, \"max_decode_batch\": %d, \"device\": \"%s\"}\n",
+                np, G, prompt_tokens, tokens, secs, secs > 0 ? tokens / secs : 0.0, prefill_s,
+                decode_s, kv_budget / 1048576.0, kv_peak / 1048576.0,
+                max_active, be->name);
     rc = 0;
 done:
     for (int i = 0; i < np; i++) free(ps[i].ids);
