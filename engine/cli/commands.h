@@ -16,6 +16,9 @@ RLVR_CMD(score);
 RLVR_CMD(generate);
 RLVR_CMD(train);
 RLVR_CMD(export);
+RLVR_CMD(sft);
+RLVR_CMD(plot);
+RLVR_CMD(eval);
 #undef RLVR_CMD
 
 #endif

@@ -47,6 +47,9 @@ int main(int argc, char **argv) {
         {"score", cmd_score, "score completions with reward functions (JSON lines)"},
         {"generate", cmd_generate, "sample groups of completions from a model (JSON lines)"},
         {"train", cmd_train, "run reinforcement fine-tuning from a config"},
+        {"eval", cmd_eval, "pass@1, pass@k, maj@k of a model on a dataset with rewards"},
+        {"sft", cmd_sft, "supervised fine-tuning on prompt/completion pairs"},
+        {"plot", cmd_plot, "plot metrics.jsonl as an SVG chart"},
         {"export", cmd_export, "export a checkpoint as a Hugging Face model directory"},
     };
     const int n = (int)(sizeof cmds / sizeof cmds[0]);
