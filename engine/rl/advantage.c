@@ -43,8 +43,10 @@ int rl_group_stats(int *count, double *mean, double *std, const float *rewards,
     }
     for (int i = 0; i < g->n; i++) {
         int s = rl_group_of(g, i);
-        if (cnt[s]++ == 0) first[s] = rewards[i], same[s] = 1;
-        else if (rewards[i] != first[s]) same[s] = 0;
+        if (cnt[s]++ == 0)
+            first[s] = rewards[i], same[s] = 1;
+        else if (rewards[i] != first[s])
+            same[s] = 0;
         sum[s] += rewards[i];
     }
     /* now the mean; a group of equal rewards gets exactly that value (so R − mean = 0
@@ -70,8 +72,7 @@ int rl_group_stats(int *count, double *mean, double *std, const float *rewards,
 }
 
 int rl_grpo_advantages(float *adv, float *group_mean, float *group_std, const float *rewards,
-                       const rl_groups *g, const rl_grpo_params *p, char *err,
-                       size_t errlen) {
+                       const rl_groups *g, const rl_grpo_params *p, char *err, size_t errlen) {
     const char *fn = "rl_grpo_advantages";
     int rc = check_rewards(adv, rewards, g, fn, err, errlen);
     if (rc) return rc;
@@ -95,8 +96,8 @@ int rl_grpo_advantages(float *adv, float *group_mean, float *group_std, const fl
     double batch_std = 0.0;
     if (!rc && p->scale == RL_SCALE_BATCH) {
         rl_groups all = {.n = g->n, .group_size = g->n, .group_id = NULL};
-        rc = rl_group_stats(NULL, NULL, &batch_std, rewards, &all, p->unbiased_std, err,
-                            errlen);
+        rc =
+            rl_group_stats(NULL, NULL, &batch_std, rewards, &all, p->unbiased_std, err, errlen);
     }
     if (rc) {
         free(mean), free(std);

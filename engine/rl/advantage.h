@@ -12,9 +12,11 @@
 
 /* Which standard deviation divides R_i − mean_group(R) in GRPO. */
 typedef enum {
-    RL_SCALE_GROUP = 0, /* std of the completion's group (GRPO paper; TRL scale_rewards="group") */
-    RL_SCALE_BATCH = 1, /* std of all n rewards; the mean is still the group mean (TRL "batch") */
-    RL_SCALE_NONE = 2   /* no division: A = R − mean_group (Dr.GRPO; TRL "none") */
+    RL_SCALE_GROUP =
+        0, /* std of the completion's group (GRPO paper; TRL scale_rewards="group") */
+    RL_SCALE_BATCH =
+        1,            /* std of all n rewards; the mean is still the group mean (TRL "batch") */
+    RL_SCALE_NONE = 2 /* no division: A = R − mean_group (Dr.GRPO; TRL "none") */
 } rl_std_scale;
 
 typedef struct {
@@ -35,8 +37,7 @@ rl_grpo_params rl_grpo_defaults(void);
  * finite. Optional outputs (NULL to skip): group_mean [g->n] and group_std [g->n], the
  * baseline and the std used for each completion (for metrics). */
 int rl_grpo_advantages(float *adv, float *group_mean, float *group_std, const float *rewards,
-                       const rl_groups *g, const rl_grpo_params *p, char *err,
-                       size_t errlen);
+                       const rl_groups *g, const rl_grpo_params *p, char *err, size_t errlen);
 
 /* RLOO: A_i = R_i − (Σ_{j≠i in group} R_j)/(m − 1) = m/(m−1)·(R_i − mean) for a group of
  * m ≥ 2; a group of one gets A = 0. adv [g->n], rewards [g->n]. */

@@ -51,7 +51,8 @@ int rl_summarize_int(rl_summary *s, const int32_t *x, int n, char *err, size_t e
     }
     s->count = n;
     s->mean = sum / n;
-    for (int i = 0; i < n; i++) ss += (x[i] - s->mean) * (x[i] - s->mean);
+    for (int i = 0; i < n; i++)
+        ss += (x[i] - s->mean) * (x[i] - s->mean);
     s->std = sqrt(ss / n);
     return RL_OK;
 }
@@ -66,15 +67,17 @@ int rl_binary_accuracy(double *acc, int *is_binary, const float *rewards, int n,
     double hits = 0;
     *is_binary = 1;
     for (int i = 0; i < n; i++) {
-        if (rewards[i] == 1.0f) hits += 1;
-        else if (rewards[i] != 0.0f) *is_binary = 0;
+        if (rewards[i] == 1.0f)
+            hits += 1;
+        else if (rewards[i] != 0.0f)
+            *is_binary = 0;
     }
     *acc = !*is_binary ? NAN : n ? hits / n : 0.0;
     return RL_OK;
 }
 
-int rl_zero_variance_fraction(double *frac, const float *rewards, const rl_groups *g,
-                              char *err, size_t errlen) {
+int rl_zero_variance_fraction(double *frac, const float *rewards, const rl_groups *g, char *err,
+                              size_t errlen) {
     const char *fn = "rl_zero_variance_fraction";
     if (!frac) return rl_fail(err, errlen, RL_EARG, "%s: NULL output", fn);
     int rc = rl_groups_check(g, err, errlen);
@@ -96,8 +99,8 @@ int rl_clip_fractions(double *low, double *high, double *dual, const float *logp
                       size_t errlen) {
     const char *fn = "rl_clip_fractions";
     if (T < 0) return rl_fail(err, errlen, RL_EARG, "%s: T = %d (expected >= 0)", fn, T);
-    if (!(clip_low >= 0.0f && clip_low < 1.0f) || !(clip_high >= 0.0f) || !isfinite(clip_high) ||
-        !(dual_clip >= 0.0f) || !isfinite(dual_clip))
+    if (!(clip_low >= 0.0f && clip_low < 1.0f) || !(clip_high >= 0.0f) ||
+        !isfinite(clip_high) || !(dual_clip >= 0.0f) || !isfinite(dual_clip))
         return rl_fail(err, errlen, RL_EARG,
                        "%s: clip_low = %g, clip_high = %g, dual_clip = %g (expected 0 <= "
                        "clip_low < 1, clip_high >= 0, dual_clip >= 0)",
@@ -130,6 +133,7 @@ int rl_clip_fractions(double *low, double *high, double *dual, const float *logp
 double rl_truncation_rate(const uint8_t *truncated, int n) {
     if (n <= 0 || !truncated) return 0.0;
     int k = 0;
-    for (int i = 0; i < n; i++) k += truncated[i] != 0;
+    for (int i = 0; i < n; i++)
+        k += truncated[i] != 0;
     return (double)k / n;
 }

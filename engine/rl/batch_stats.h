@@ -12,7 +12,7 @@
 #include "engine/rl/rl_common.h"
 
 typedef struct {
-    double count; /* entries summarised */
+    double count;               /* entries summarised */
     double mean, std, min, max; /* all 0 when count = 0 */
 } rl_summary;
 
@@ -30,8 +30,8 @@ int rl_binary_accuracy(double *acc, int *is_binary, const float *rewards, int n,
 
 /* Fraction of non-empty groups whose rewards are all equal (std = 0), in [0, 1]
  * (0 for an empty batch). */
-int rl_zero_variance_fraction(double *frac, const float *rewards, const rl_groups *g,
-                              char *err, size_t errlen);
+int rl_zero_variance_fraction(double *frac, const float *rewards, const rl_groups *g, char *err,
+                              size_t errlen);
 
 /* Clip fractions over the valid tokens (valid[t] != 0; nullable = all T):
  *   low  = #(A < 0 and ρ < 1 − ε_low) / N    (DAPO/verl clip_ratio/low)

@@ -8,8 +8,8 @@
 #include "engine/rl/dapo.h"
 #include "engine/rl/rl_internal.h"
 
-int rl_overlong_penalty(float *rewards, float *penalty, const int32_t *len, int n,
-                        int max_len, int buffer, float factor, char *err, size_t errlen) {
+int rl_overlong_penalty(float *rewards, float *penalty, const int32_t *len, int n, int max_len,
+                        int buffer, float factor, char *err, size_t errlen) {
     const char *fn = "rl_overlong_penalty";
     if (n < 0) return rl_fail(err, errlen, RL_EARG, "%s: n = %d (expected >= 0)", fn, n);
     if (max_len < 1 || buffer < 1 || buffer > max_len)
@@ -50,7 +50,8 @@ int rl_mask_truncated(float *mask, const uint8_t *truncated, const rl_spans *sp,
         return rc;
     for (int i = 0; i < sp->B; i++)
         if (truncated[i])
-            for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++) mask[t] = 0.0f;
+            for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++)
+                mask[t] = 0.0f;
     return RL_OK;
 }
 
@@ -87,7 +88,8 @@ int rl_equal_reward_groups(uint8_t *drop, uint8_t *keep, int *n_groups, int *n_d
         nd += drop[s];
     }
     if (keep)
-        for (int i = 0; i < g->n; i++) keep[i] = !drop[rl_group_of(g, i)];
+        for (int i = 0; i < g->n; i++)
+            keep[i] = !drop[rl_group_of(g, i)];
     if (n_groups) *n_groups = ng;
     if (n_dropped) *n_dropped = nd;
     free(lo), free(hi), free(cnt);
@@ -123,9 +125,12 @@ int rl_fill_offer(rl_fill *f, const uint8_t *drop, int n_groups, uint8_t *take, 
     f->rounds++;
     for (int s = 0; s < n_groups; s++) {
         take[s] = 0;
-        if (drop[s]) f->dropped++;
-        else if (f->kept < f->target) take[s] = 1, f->kept++;
-        else f->surplus++;
+        if (drop[s])
+            f->dropped++;
+        else if (f->kept < f->target)
+            take[s] = 1, f->kept++;
+        else
+            f->surplus++;
     }
     if (f->kept >= f->target) return RL_FILL_FULL;
     if (f->max_rounds && f->rounds >= f->max_rounds) return RL_FILL_CAP;

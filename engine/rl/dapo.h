@@ -16,8 +16,8 @@
  * i.e. 0 while |o| ≤ L − L_b, falling linearly to −factor at |o| = L. L = max_len ≥ 1,
  * 1 ≤ L_b = buffer ≤ L, factor ≥ 0 (DAPO: 1.0; verl overlong_penalty_factor). Optional
  * penalty [n] (nullable) receives the term added. */
-int rl_overlong_penalty(float *rewards, float *penalty, const int32_t *len, int n,
-                        int max_len, int buffer, float factor, char *err, size_t errlen);
+int rl_overlong_penalty(float *rewards, float *penalty, const int32_t *len, int n, int max_len,
+                        int buffer, float factor, char *err, size_t errlen);
 
 /* Overlong filtering: mask[t] = 0 for every token of a truncated completion
  * (truncated[i] != 0, e.g. finish reason "length"); other entries are left as they are.

@@ -10,16 +10,18 @@
 int rl_pass_at_k(double *out, int n, int c, int k, char *err, size_t errlen) {
     if (!out) return rl_fail(err, errlen, RL_EARG, "rl_pass_at_k: NULL output");
     if (n < 1 || k < 1 || k > n || c < 0 || c > n)
-        return rl_fail(err, errlen, RL_EARG,
-                       "rl_pass_at_k: n = %d, c = %d, k = %d (expected 1 <= k <= n, 0 <= c <= n)",
-                       n, c, k);
+        return rl_fail(
+            err, errlen, RL_EARG,
+            "rl_pass_at_k: n = %d, c = %d, k = %d (expected 1 <= k <= n, 0 <= c <= n)", n, c,
+            k);
     if (n - c < k) {
         *out = 1.0;
         return RL_OK;
     }
     /* C(n−c, k)/C(n, k) = Π_{i=n−c+1}^{n} (i − k)/i: c factors, each in (0, 1). */
     double prod = 1.0;
-    for (int i = n - c + 1; i <= n; i++) prod *= 1.0 - (double)k / i;
+    for (int i = n - c + 1; i <= n; i++)
+        prod *= 1.0 - (double)k / i;
     *out = 1.0 - prod;
     return RL_OK;
 }
@@ -28,9 +30,11 @@ int rl_pass_at_k_mean(double *out, const int *n, const int *c, int P, int k, cha
                       size_t errlen) {
     const char *fn = "rl_pass_at_k_mean";
     if (!out) return rl_fail(err, errlen, RL_EARG, "%s: NULL output", fn);
-    if (P < 1) return rl_fail(err, errlen, RL_EARG, "%s: P = %d problems (expected >= 1)", fn, P);
+    if (P < 1)
+        return rl_fail(err, errlen, RL_EARG, "%s: P = %d problems (expected >= 1)", fn, P);
     int rc;
-    if ((rc = rl_need(n, P, fn, "n", err, errlen)) || (rc = rl_need(c, P, fn, "c", err, errlen)))
+    if ((rc = rl_need(n, P, fn, "n", err, errlen)) ||
+        (rc = rl_need(c, P, fn, "c", err, errlen)))
         return rc;
     double s = 0;
     for (int p = 0; p < P; p++) {
@@ -64,7 +68,8 @@ int rl_majority_vote(int *winner, int *votes, const char *const *answers, int k,
             seen = answers[j] && !strcmp(answers[j], answers[i]);
         if (seen) continue;
         int v = 0;
-        for (int j = i; j < k; j++) v += answers[j] && !strcmp(answers[j], answers[i]);
+        for (int j = i; j < k; j++)
+            v += answers[j] && !strcmp(answers[j], answers[i]);
         if (v > best_votes) best = i, best_votes = v;
     }
     *winner = best;

@@ -8,21 +8,25 @@
 #include "engine/rl/kl.h"
 #include "engine/rl/rl_internal.h"
 
-static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+static float clampf(float x, float lo, float hi) {
+    return x < lo ? lo : x > hi ? hi : x;
+}
 
 float rl_kl_estimate(float logp, float ref_logp, rlvr_kl_estimator est) {
     const float d = clampf(ref_logp - logp, -20.0f, 20.0f);
     switch (est) {
-    case RLVR_KL_K1: return -d;
-    case RLVR_KL_K2: return 0.5f * d * d;
-    default: return clampf(expf(d) - d - 1.0f, -10.0f, 10.0f);
+    case RLVR_KL_K1:
+        return -d;
+    case RLVR_KL_K2:
+        return 0.5f * d * d;
+    default:
+        return clampf(expf(d) - d - 1.0f, -10.0f, 10.0f);
     }
 }
 
-int rl_kl_shape_rewards(float *token_rewards, float *kl_out, double *mean_kl,
-                        const float *logp, const float *ref_logp, const float *mask,
-                        const rl_spans *sp, rlvr_kl_estimator est, float beta, char *err,
-                        size_t errlen) {
+int rl_kl_shape_rewards(float *token_rewards, float *kl_out, double *mean_kl, const float *logp,
+                        const float *ref_logp, const float *mask, const rl_spans *sp,
+                        rlvr_kl_estimator est, float beta, char *err, size_t errlen) {
     const char *fn = "rl_kl_shape_rewards";
     int rc = rl_spans_check(sp, err, errlen);
     if (rc) return rc;
@@ -30,14 +34,15 @@ int rl_kl_shape_rewards(float *token_rewards, float *kl_out, double *mean_kl,
         return rl_fail(err, errlen, RL_EARG, "%s: estimator = %d (expected k1, k2 or k3)", fn,
                        (int)est);
     if (!(beta >= 0.0f) || !isfinite(beta))
-        return rl_fail(err, errlen, RL_EARG, "%s: beta = %g (expected a finite value >= 0)",
-                       fn, (double)beta);
+        return rl_fail(err, errlen, RL_EARG, "%s: beta = %g (expected a finite value >= 0)", fn,
+                       (double)beta);
     if ((rc = rl_need(token_rewards, sp->T, fn, "token_rewards", err, errlen)) ||
         (rc = rl_need(logp, sp->T, fn, "logp", err, errlen)) ||
         (rc = rl_need(ref_logp, sp->T, fn, "ref_logp", err, errlen)))
         return rc;
     if (kl_out)
-        for (int t = 0; t < sp->T; t++) kl_out[t] = 0.0f;
+        for (int t = 0; t < sp->T; t++)
+            kl_out[t] = 0.0f;
     double sum = 0, n = 0;
     for (int i = 0; i < sp->B; i++)
         for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++) {
@@ -109,8 +114,9 @@ cJSON *rl_kl_ctl_to_json(const rl_kl_ctl *c) {
 static int get_num(const cJSON *j, const char *key, double *out, char *err, size_t errlen) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!cJSON_IsNumber(v))
-        return rl_fail(err, errlen, RL_EARG, "kl controller state: \"%s\" is %s (expected a number)",
-                       key, v ? "not a number" : "missing");
+        return rl_fail(err, errlen, RL_EARG,
+                       "kl controller state: \"%s\" is %s (expected a number)", key,
+                       v ? "not a number" : "missing");
     *out = v->valuedouble;
     return RL_OK;
 }

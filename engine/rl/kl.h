@@ -21,10 +21,9 @@ float rl_kl_estimate(float logp, float ref_logp, rlvr_kl_estimator est);
  * token_rewards[t] −= beta·KL_t; kl_out[t] = KL_t (nullable; 0 elsewhere). Optionally
  * *mean_kl = mean KL over the valid tokens (nullable), the observation the adaptive
  * controller takes. token_rewards, kl_out, logp, ref_logp, mask [sp->T]. */
-int rl_kl_shape_rewards(float *token_rewards, float *kl_out, double *mean_kl,
-                        const float *logp, const float *ref_logp, const float *mask,
-                        const rl_spans *sp, rlvr_kl_estimator est, float beta, char *err,
-                        size_t errlen);
+int rl_kl_shape_rewards(float *token_rewards, float *kl_out, double *mean_kl, const float *logp,
+                        const float *ref_logp, const float *mask, const rl_spans *sp,
+                        rlvr_kl_estimator est, float beta, char *err, size_t errlen);
 
 /* β of the KL term, fixed or adaptive (Ziegler et al. 2019's controller as in verl /
  * TRL's PPO: β ← β·(1 + clip(KL/target − 1, −0.2, 0.2)·n/horizon)). */

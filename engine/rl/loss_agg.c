@@ -31,7 +31,8 @@ int rl_agg_parse(const char *name, rl_agg_mode *out, char *err, size_t errlen) {
 static double span_tokens(const rl_spans *sp, const float *mask, int i) {
     if (!mask) return sp->len[i];
     double n = 0;
-    for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++) n += mask[t] != 0.0f;
+    for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++)
+        n += mask[t] != 0.0f;
     return n;
 }
 
@@ -81,19 +82,24 @@ int rl_agg_weights(float *w, rl_agg_mode mode, const rl_spans *sp, const float *
         return rl_fail(err, errlen, RL_EARG,
                        "%s: max_len = %d (seq-mean-token-sum-norm needs L_max >= 1)", fn,
                        d->max_len);
-    for (int t = 0; t < sp->T; t++) w[t] = 0.0f;
+    for (int t = 0; t < sp->T; t++)
+        w[t] = 0.0f;
     for (int i = 0; i < sp->B; i++) {
         const double n_i = span_tokens(sp, mask, i);
         if (n_i == 0) continue;
         double denom;
         switch (mode) {
-        case RL_AGG_TOKEN_MEAN: denom = d->n_tokens; break;
-        case RL_AGG_SEQ_MEAN_TOKEN_MEAN: denom = d->n_seqs * n_i; break;
+        case RL_AGG_TOKEN_MEAN:
+            denom = d->n_tokens;
+            break;
+        case RL_AGG_SEQ_MEAN_TOKEN_MEAN:
+            denom = d->n_seqs * n_i;
+            break;
         default:
             if (sp->len[i] > d->max_len)
                 return rl_fail(err, errlen, RL_ESHAPE,
-                               "%s: completion %d has %d tokens, more than max_len = %d", fn,
-                               i, sp->len[i], d->max_len);
+                               "%s: completion %d has %d tokens, more than max_len = %d", fn, i,
+                               sp->len[i], d->max_len);
             denom = d->n_seqs * d->max_len;
             break;
         }
@@ -112,6 +118,7 @@ int rl_agg_weights(float *w, rl_agg_mode mode, const rl_spans *sp, const float *
 
 double rl_agg_apply(const float *w, const float *loss, int T) {
     double s = 0;
-    for (int t = 0; t < T; t++) s += (double)w[t] * loss[t];
+    for (int t = 0; t < T; t++)
+        s += (double)w[t] * loss[t];
     return s;
 }

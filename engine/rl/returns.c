@@ -60,13 +60,15 @@ int rl_whiten_with(float *x, const float *valid, int T, double mean, double var,
         (rc = rl_need(valid, T, fn, "valid", err, errlen)))
         return rc;
     if (!isfinite(mean) || !(var >= 0) || !isfinite(var) || !(eps >= 0.0f))
-        return rl_fail(err, errlen, RL_EARG,
-                       "%s: mean = %g, var = %g, eps = %g (expected finite, var >= 0, eps >= 0)",
-                       fn, mean, var, (double)eps);
+        return rl_fail(
+            err, errlen, RL_EARG,
+            "%s: mean = %g, var = %g, eps = %g (expected finite, var >= 0, eps >= 0)", fn, mean,
+            var, (double)eps);
     double denom = sqrt(var + (double)eps);
     if (denom == 0.0)
         return rl_fail(err, errlen, RL_EARG, "%s: var + eps = 0 (nothing to divide by)", fn);
-    for (int t = 0; t < T; t++) x[t] = valid[t] != 0.0f ? (float)((x[t] - mean) / denom) : 0.0f;
+    for (int t = 0; t < T; t++)
+        x[t] = valid[t] != 0.0f ? (float)((x[t] - mean) / denom) : 0.0f;
     return RL_OK;
 }
 
@@ -110,7 +112,8 @@ int rl_discounted_returns(float *ret, const float *token_rewards, const rl_spans
         (rc = rl_need(token_rewards, sp->T, fn, "token_rewards", err, errlen)) ||
         (rc = rl_check_finite(token_rewards, sp->T, fn, "token_rewards", err, errlen)))
         return rc;
-    for (int t = 0; t < sp->T; t++) ret[t] = 0.0f;
+    for (int t = 0; t < sp->T; t++)
+        ret[t] = 0.0f;
     for (int i = 0; i < sp->B; i++) {
         double g = 0.0;
         for (int t = sp->start[i] + sp->len[i] - 1; t >= sp->start[i]; t--) {
@@ -122,8 +125,8 @@ int rl_discounted_returns(float *ret, const float *token_rewards, const rl_spans
 }
 
 int rl_reinforce_pp(float *adv, const float *token_rewards, const float *seq_rewards,
-                    const rl_spans *sp, const rl_groups *groups, const float *mask,
-                    float gamma, const rl_whiten_params *wp, char *err, size_t errlen) {
+                    const rl_spans *sp, const rl_groups *groups, const float *mask, float gamma,
+                    const rl_whiten_params *wp, char *err, size_t errlen) {
     const char *fn = "rl_reinforce_pp";
     int rc = rl_spans_check(sp, err, errlen);
     if (rc) return rc;
@@ -145,13 +148,15 @@ int rl_reinforce_pp(float *adv, const float *token_rewards, const float *seq_rew
         rc = rl_fail(err, errlen, RL_ENOMEM, "%s: out of memory for T = %d", fn, sp->T);
         goto done;
     }
-    for (int i = 0; i < sp->B; i++) R[i] = seq_rewards[i];
+    for (int i = 0; i < sp->B; i++)
+        R[i] = seq_rewards[i];
     if (groups) { /* baseline variant: subtract the group mean of R first */
         rl_grpo_params gp = {.scale = RL_SCALE_NONE, .unbiased_std = 1, .eps = 0.0f};
         if ((rc = rl_grpo_advantages(R, NULL, NULL, seq_rewards, groups, &gp, err, errlen)))
             goto done;
     }
-    for (int t = 0; t < sp->T; t++) r[t] = token_rewards ? token_rewards[t] : 0.0f;
+    for (int t = 0; t < sp->T; t++)
+        r[t] = token_rewards ? token_rewards[t] : 0.0f;
     if ((rc = rl_place_seq_rewards(r, R, sp, err, errlen)) ||
         (rc = rl_discounted_returns(adv, r, sp, gamma, err, errlen)) ||
         (rc = rl_valid_mask(valid, mask, sp, err, errlen)) ||
@@ -176,7 +181,8 @@ int rl_gae(float *adv, float *ret, const float *token_rewards, const float *valu
         (rc = rl_check_finite(token_rewards, sp->T, fn, "token_rewards", err, errlen)) ||
         (rc = rl_check_finite(values, sp->T, fn, "values", err, errlen)))
         return rc;
-    for (int t = 0; t < sp->T; t++) adv[t] = ret[t] = 0.0f;
+    for (int t = 0; t < sp->T; t++)
+        adv[t] = ret[t] = 0.0f;
     for (int i = 0; i < sp->B; i++) {
         const int s = sp->start[i], e = sp->start[i] + sp->len[i];
         double a = 0.0;
@@ -197,8 +203,8 @@ int rl_value_loss(float *loss, float *dv, float *clipped, const float *v, const 
     const char *fn = "rl_value_loss";
     if (T < 0) return rl_fail(err, errlen, RL_EARG, "%s: T = %d (expected >= 0)", fn, T);
     if (!(clip >= 0.0f) || !isfinite(clip))
-        return rl_fail(err, errlen, RL_EARG, "%s: clip = %g (expected a finite value >= 0)",
-                       fn, (double)clip);
+        return rl_fail(err, errlen, RL_EARG, "%s: clip = %g (expected a finite value >= 0)", fn,
+                       (double)clip);
     int rc;
     if ((rc = rl_need(loss, T, fn, "loss", err, errlen)) ||
         (rc = rl_need(dv, T, fn, "dv", err, errlen)) ||

@@ -50,8 +50,8 @@ int rl_discounted_returns(float *ret, const float *token_rewards, const rl_spans
  * "reinforce_baseline"): R_i − mean_group(R) replaces R_i first. adv [T], seq_rewards
  * [B], mask [T] nullable; groups->n must equal B. Invalid entries of adv are 0. */
 int rl_reinforce_pp(float *adv, const float *token_rewards, const float *seq_rewards,
-                    const rl_spans *sp, const rl_groups *groups, const float *mask,
-                    float gamma, const rl_whiten_params *wp, char *err, size_t errlen);
+                    const rl_spans *sp, const rl_groups *groups, const float *mask, float gamma,
+                    const rl_whiten_params *wp, char *err, size_t errlen);
 
 /* GAE within each span (no bootstrap past the last token, V after it = 0):
  *   δ_t = r_t + γ·V_{t+1} − V_t,  A_t = δ_t + γλ·A_{t+1},  ret_t = A_t + V_t.

@@ -11,12 +11,18 @@
 
 const char *rl_strerror(int status) {
     switch (status) {
-    case RL_OK: return "ok";
-    case RL_EARG: return "bad argument";
-    case RL_ESHAPE: return "mismatched sizes";
-    case RL_EVALUE: return "non-finite value";
-    case RL_ENOMEM: return "out of memory";
-    default: return "unknown error";
+    case RL_OK:
+        return "ok";
+    case RL_EARG:
+        return "bad argument";
+    case RL_ESHAPE:
+        return "mismatched sizes";
+    case RL_EVALUE:
+        return "non-finite value";
+    case RL_ENOMEM:
+        return "out of memory";
+    default:
+        return "unknown error";
     }
 }
 
@@ -30,8 +36,7 @@ int rl_fail(char *err, size_t errlen, int code, const char *fmt, ...) {
     return code;
 }
 
-int rl_need(const void *p, int n, const char *fn, const char *what, char *err,
-            size_t errlen) {
+int rl_need(const void *p, int n, const char *fn, const char *what, char *err, size_t errlen) {
     if (!p && n > 0)
         return rl_fail(err, errlen, RL_EARG, "%s: %s is NULL (expected an array of %d)", fn,
                        what, n);
@@ -42,8 +47,8 @@ int rl_check_finite(const float *x, int n, const char *fn, const char *what, cha
                     size_t errlen) {
     for (int i = 0; i < n; i++)
         if (!isfinite(x[i]))
-            return rl_fail(err, errlen, RL_EVALUE, "%s: %s[%d] = %g is not finite", fn, what,
-                           i, (double)x[i]);
+            return rl_fail(err, errlen, RL_EVALUE, "%s: %s[%d] = %g is not finite", fn, what, i,
+                           (double)x[i]);
     return RL_OK;
 }
 
@@ -51,8 +56,7 @@ int rl_check_finite(const float *x, int n, const char *fn, const char *what, cha
 
 int rl_groups_check(const rl_groups *g, char *err, size_t errlen) {
     if (!g) return rl_fail(err, errlen, RL_EARG, "groups: NULL group description");
-    if (g->n < 0)
-        return rl_fail(err, errlen, RL_EARG, "groups: n = %d (expected >= 0)", g->n);
+    if (g->n < 0) return rl_fail(err, errlen, RL_EARG, "groups: n = %d (expected >= 0)", g->n);
     if (g->group_id) {
         for (int i = 0; i < g->n; i++)
             if (g->group_id[i] < 0 || g->group_id[i] >= g->n)
@@ -145,9 +149,11 @@ int rl_broadcast(float *tok, const float *seq, const rl_spans *sp, char *err, si
     if ((rc = rl_need(tok, sp->T, "rl_broadcast", "tok", err, errlen)) ||
         (rc = rl_need(seq, sp->B, "rl_broadcast", "seq", err, errlen)))
         return rc;
-    for (int t = 0; t < sp->T; t++) tok[t] = 0.0f;
+    for (int t = 0; t < sp->T; t++)
+        tok[t] = 0.0f;
     for (int i = 0; i < sp->B; i++)
-        for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++) tok[t] = seq[i];
+        for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++)
+            tok[t] = seq[i];
     return RL_OK;
 }
 
@@ -158,7 +164,8 @@ int rl_valid_mask(float *valid, const float *mask, const rl_spans *sp, char *err
     if ((rc = rl_need(valid, sp->T, "rl_valid_mask", "valid", err, errlen))) return rc;
     if (mask && (rc = rl_check_finite(mask, sp->T, "rl_valid_mask", "mask", err, errlen)))
         return rc;
-    for (int t = 0; t < sp->T; t++) valid[t] = 0.0f;
+    for (int t = 0; t < sp->T; t++)
+        valid[t] = 0.0f;
     for (int i = 0; i < sp->B; i++)
         for (int t = sp->start[i]; t < sp->start[i] + sp->len[i]; t++)
             valid[t] = mask ? mask[t] : 1.0f;

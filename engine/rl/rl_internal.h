@@ -14,8 +14,7 @@ int rl_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* RL_EARG naming `what` when p is NULL (n > 0 only: empty arrays may be NULL). */
-int rl_need(const void *p, int n, const char *fn, const char *what, char *err,
-            size_t errlen);
+int rl_need(const void *p, int n, const char *fn, const char *what, char *err, size_t errlen);
 /* RL_EVALUE naming the first non-finite x[i], i < n. */
 int rl_check_finite(const float *x, int n, const char *fn, const char *what, char *err,
                     size_t errlen);

@@ -39,10 +39,14 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "rloo")) {
         rc = rl_rloo_advantages(A, R, &g, err, sizeof err);
     } else {
-        if (!strcmp(mode, "grpo-group")) p.scale = RL_SCALE_GROUP;
-        else if (!strcmp(mode, "grpo-batch")) p.scale = RL_SCALE_BATCH;
-        else if (!strcmp(mode, "grpo-none")) p.scale = RL_SCALE_NONE;
-        else if (!strcmp(mode, "grpo-group-biased")) p.scale = RL_SCALE_GROUP, p.unbiased_std = 0;
+        if (!strcmp(mode, "grpo-group"))
+            p.scale = RL_SCALE_GROUP;
+        else if (!strcmp(mode, "grpo-batch"))
+            p.scale = RL_SCALE_BATCH;
+        else if (!strcmp(mode, "grpo-none"))
+            p.scale = RL_SCALE_NONE;
+        else if (!strcmp(mode, "grpo-group-biased"))
+            p.scale = RL_SCALE_GROUP, p.unbiased_std = 0;
         else {
             fprintf(stderr, "rl_adv_tool: unknown MODE %s\n", mode);
             return 2;
@@ -53,7 +57,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "rl_adv_tool: %s\n", err);
         return 1;
     }
-    for (int i = 0; i < n; i++) printf("%.9g\n", A[i]);
+    for (int i = 0; i < n; i++)
+        printf("%.9g\n", A[i]);
     free(R), free(A);
     return 0;
 }

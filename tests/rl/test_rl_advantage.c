@@ -60,7 +60,8 @@ static void test_grpo_group(void) {
     p.scale = RL_SCALE_NONE;
     CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
     const double want[6] = {2.0 / 3, -1.0 / 3, -1.0 / 3, -0.5, -0.5, 1.0};
-    for (int i = 0; i < 6; i++) CHECK_NEAR(A[i], want[i], 1e-7);
+    for (int i = 0; i < 6; i++)
+        CHECK_NEAR(A[i], want[i], 1e-7);
 }
 
 static void test_grpo_edges(void) {
@@ -71,19 +72,23 @@ static void test_grpo_edges(void) {
         rl_grpo_params p = rl_grpo_defaults();
         p.scale = (rl_std_scale)sc;
         CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
-        for (int i = 0; i < 4; i++) CHECK(A[i] == 0.0f);
+        for (int i = 0; i < 4; i++)
+            CHECK(A[i] == 0.0f);
     }
     CHECK_OK(rl_rloo_advantages(A, R, &g, err, sizeof err));
-    for (int i = 0; i < 4; i++) CHECK(A[i] == 0.0f);
+    for (int i = 0; i < 4; i++)
+        CHECK(A[i] == 0.0f);
 
     /* G = 1: a group of one has mean R and std 0 → A = 0 (GRPO and RLOO) */
     float R1[3] = {1, 0, 5};
     rl_groups g1 = {.n = 3, .group_size = 1};
     rl_grpo_params p = rl_grpo_defaults();
     CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R1, &g1, &p, err, sizeof err));
-    for (int i = 0; i < 3; i++) CHECK(A[i] == 0.0f);
+    for (int i = 0; i < 3; i++)
+        CHECK(A[i] == 0.0f);
     CHECK_OK(rl_rloo_advantages(A, R1, &g1, err, sizeof err));
-    for (int i = 0; i < 3; i++) CHECK(A[i] == 0.0f);
+    for (int i = 0; i < 3; i++)
+        CHECK(A[i] == 0.0f);
 
     /* n = 0: nothing to do, not an error */
     CHECK_OK(rl_grpo_advantages(NULL, NULL, NULL, NULL, &(rl_groups){.n = 0, .group_size = 4},
@@ -98,7 +103,8 @@ static void test_rloo(void) {
     rl_groups g = {.n = 6, .group_id = gid};
     CHECK_OK(rl_rloo_advantages(A, R, &g, err, sizeof err));
     const double want[6] = {2.0 / 3, -2.0 / 3, -2.0 / 3, 2.0 / 3, -2, 2};
-    for (int i = 0; i < 6; i++) CHECK_NEAR(A[i], want[i], 1e-7);
+    for (int i = 0; i < 6; i++)
+        CHECK_NEAR(A[i], want[i], 1e-7);
 }
 
 static void test_explicit_ids(void) {
@@ -149,12 +155,15 @@ static void test_broadcast_and_spans(void) {
     float seq[3] = {0.5f, -1.0f, 2.0f}, tok[12];
     CHECK_OK(rl_broadcast(tok, seq, &sp, err, sizeof err));
     const float want[12] = {0, 0.5f, 0.5f, 0.5f, 0, 0, 0, 0, 2, 2, 2, 0};
-    for (int t = 0; t < 12; t++) CHECK(tok[t] == want[t]);
+    for (int t = 0; t < 12; t++)
+        CHECK(tok[t] == want[t]);
     float valid[12], mask[12];
-    for (int t = 0; t < 12; t++) mask[t] = t == 9 ? 0.0f : 1.0f;
+    for (int t = 0; t < 12; t++)
+        mask[t] = t == 9 ? 0.0f : 1.0f;
     CHECK_OK(rl_valid_mask(valid, mask, &sp, err, sizeof err));
     const float wv[12] = {0, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0};
-    for (int t = 0; t < 12; t++) CHECK(valid[t] == wv[t]);
+    for (int t = 0; t < 12; t++)
+        CHECK(valid[t] == wv[t]);
 }
 
 int main(void) {

@@ -75,7 +75,8 @@ int main(void) {
     rl_whiten_params wp = rl_whiten_defaults();
     CHECK_ERR(rl_gae(o8, o8, T8, T8, &sp, 1.5f, 1.0f, err, sizeof err), RL_EARG,
               "gamma = 1.5 (expected 0 <= gamma <= 1)");
-    CHECK_ERR(rl_gae(o8, o8, T8, T8, &sp, 1.0f, -0.1f, err, sizeof err), RL_EARG, "lambda = -0.1");
+    CHECK_ERR(rl_gae(o8, o8, T8, T8, &sp, 1.0f, -0.1f, err, sizeof err), RL_EARG,
+              "lambda = -0.1");
     float Vnan[8] = {0, 0, INFINITY, 0, 0, 0, 0, 0};
     CHECK_ERR(rl_gae(o8, o8, T8, Vnan, &sp, 1.0f, 1.0f, err, sizeof err), RL_EVALUE,
               "values[2] = inf");
@@ -85,8 +86,8 @@ int main(void) {
               RL_ESHAPE, "groups describe 3 completions, spans 1");
     CHECK_ERR(rl_value_loss(o8, o8, NULL, T8, T8, T8, NULL, 8, -0.2f, err, sizeof err), RL_EARG,
               "clip = -0.2");
-    CHECK_ERR(rl_value_loss(o8, o8, NULL, T8, NULL, T8, NULL, 8, 0.2f, err, sizeof err), RL_EARG,
-              "v_old is NULL");
+    CHECK_ERR(rl_value_loss(o8, o8, NULL, T8, NULL, T8, NULL, 8, 0.2f, err, sizeof err),
+              RL_EARG, "v_old is NULL");
     CHECK_ERR(rl_whiten_with(o8, T8, 8, 0, 0, 0, err, sizeof err), RL_EARG, "var + eps = 0");
 
     /* aggregation */
@@ -94,13 +95,16 @@ int main(void) {
     CHECK_ERR(rl_agg_weights(o8, RL_AGG_TOKEN_MEAN, &sp, NULL, &d, err, sizeof err), RL_EARG,
               "do not cover this micro-batch");
     d = (rl_agg_denoms){.n_tokens = 4, .n_seqs = 1, .max_len = 0};
-    CHECK_ERR(rl_agg_weights(o8, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, NULL, &d, err, sizeof err),
-              RL_EARG, "max_len = 0");
+    CHECK_ERR(
+        rl_agg_weights(o8, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, NULL, &d, err, sizeof err),
+        RL_EARG, "max_len = 0");
     d.max_len = 3;
-    CHECK_ERR(rl_agg_weights(o8, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, NULL, &d, err, sizeof err),
-              RL_ESHAPE, "completion 0 has 4 tokens, more than max_len = 3");
+    CHECK_ERR(
+        rl_agg_weights(o8, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, NULL, &d, err, sizeof err),
+        RL_ESHAPE, "completion 0 has 4 tokens, more than max_len = 3");
     float badmask[8] = {1, -1, 1, 1, 1, 1, 1, 1};
-    CHECK_ERR(rl_agg_count(NULL, NULL, &sp, badmask, err, sizeof err), RL_EVALUE, "mask[1] = -1");
+    CHECK_ERR(rl_agg_count(NULL, NULL, &sp, badmask, err, sizeof err), RL_EVALUE,
+              "mask[1] = -1");
     d.max_len = 8;
     CHECK_ERR(rl_agg_weights(o8, (rl_agg_mode)9, &sp, NULL, &d, err, sizeof err), RL_EARG,
               "mode = 9");
@@ -135,9 +139,9 @@ int main(void) {
     rl_summary s;
     CHECK_ERR(rl_summarize(&s, bad, NULL, 3, err, sizeof err), RL_EVALUE, "x[1] = nan");
     double v;
-    CHECK_ERR(rl_clip_fractions(&v, NULL, NULL, T8, T8, T8, NULL, 8, 1.5f, 0.2f, 0, err,
-                                sizeof err),
-              RL_EARG, "clip_low = 1.5");
+    CHECK_ERR(
+        rl_clip_fractions(&v, NULL, NULL, T8, T8, T8, NULL, 8, 1.5f, 0.2f, 0, err, sizeof err),
+        RL_EARG, "clip_low = 1.5");
     CHECK_ERR(rl_pass_at_k(&v, 4, 5, 1, err, sizeof err), RL_EARG, "c = 5");
     CHECK_ERR(rl_pass_at_k(&v, 4, 1, 5, err, sizeof err), RL_EARG, "k = 5");
     CHECK_ERR(rl_pass_at_k(&v, 0, 0, 1, err, sizeof err), RL_EARG, "n = 0");

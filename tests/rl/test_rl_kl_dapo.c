@@ -51,7 +51,8 @@ static void test_kl(void) {
     CHECK_OK(rl_kl_ctl_update(&c, 0.09, 100, err, sizeof err));
     CHECK_NEAR(c.beta, 0.05049, 1e-15);
     /* state round-trips bit for bit */
-    for (int k = 0; k < 5; k++) CHECK_OK(rl_kl_ctl_update(&c, 0.0123 * k, 37, err, sizeof err));
+    for (int k = 0; k < 5; k++)
+        CHECK_OK(rl_kl_ctl_update(&c, 0.0123 * k, 37, err, sizeof err));
     cJSON *j = rl_kl_ctl_to_json(&c);
     char *txt = cJSON_PrintUnformatted(j);
     cJSON *back = cJSON_Parse(txt);
@@ -62,11 +63,14 @@ static void test_kl(void) {
     cJSON_Delete(j);
     cJSON_Delete(back);
     free(txt);
-    cJSON *bad = cJSON_Parse("{\"beta\": \"x\", \"adaptive\": true, \"target\": 1, \"horizon\": 1}");
-    CHECK_ERR(rl_kl_ctl_from_json(&c2, bad, err, sizeof err), RL_EARG, "\"beta\" is not a number");
+    cJSON *bad =
+        cJSON_Parse("{\"beta\": \"x\", \"adaptive\": true, \"target\": 1, \"horizon\": 1}");
+    CHECK_ERR(rl_kl_ctl_from_json(&c2, bad, err, sizeof err), RL_EARG,
+              "\"beta\" is not a number");
     cJSON_Delete(bad);
     bad = cJSON_Parse("{\"beta\": 1, \"target\": 1, \"horizon\": 1}");
-    CHECK_ERR(rl_kl_ctl_from_json(&c2, bad, err, sizeof err), RL_EARG, "\"adaptive\" is missing");
+    CHECK_ERR(rl_kl_ctl_from_json(&c2, bad, err, sizeof err), RL_EARG,
+              "\"adaptive\" is missing");
     cJSON_Delete(bad);
     /* fixed β ignores observations */
     CHECK_OK(rl_kl_ctl_init(&c, 0.04, 0, 0, 0, err, sizeof err));
@@ -82,7 +86,8 @@ static void test_overlong(void) {
     float R[6] = {1, 1, 1, 0, 1, 0}, pen[6];
     CHECK_OK(rl_overlong_penalty(R, pen, len, 6, 20, 5, 1.0f, err, sizeof err));
     const float wp[6] = {0, 0, -0.2f, -0.6f, -1, -1};
-    for (int i = 0; i < 6; i++) CHECK_NEAR(pen[i], wp[i], 1e-7);
+    for (int i = 0; i < 6; i++)
+        CHECK_NEAR(pen[i], wp[i], 1e-7);
     CHECK_NEAR(R[2], 0.8, 1e-7);
     CHECK_NEAR(R[3], -0.6, 1e-7);
     float R2[6] = {0};

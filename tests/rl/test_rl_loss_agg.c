@@ -94,8 +94,8 @@ static void test_microbatch_invariance(void) {
                 rl_spans sp = {.T = T, .B = B, .start = st, .len = ln};
                 rl_agg_denoms d = {.max_len = L_max};
                 CHECK_OK(rl_agg_count(&d.n_tokens, &d.n_seqs, &sp, mk, err, sizeof err));
-                CHECK_OK(rl_agg_weights(w_whole, (rl_agg_mode)mode, &sp, mk, &d, err,
-                                        sizeof err));
+                CHECK_OK(
+                    rl_agg_weights(w_whole, (rl_agg_mode)mode, &sp, mk, &d, err, sizeof err));
                 whole = rl_agg_apply(w_whole, loss, T);
             }
             for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
@@ -103,7 +103,8 @@ static void test_microbatch_invariance(void) {
                  * all-reduce over micro-batches and ranks would produce) */
                 rl_agg_denoms d = {.max_len = L_max};
                 int nmb = 0;
-                while (nmb < 4 && cuts[c][nmb + 1] > 0) nmb++;
+                while (nmb < 4 && cuts[c][nmb + 1] > 0)
+                    nmb++;
                 rl_spans mbs[4];
                 int32_t mst[4][B], mln[4][B];
                 int base[4];
@@ -115,8 +116,8 @@ static void test_microbatch_invariance(void) {
                         mst[m][i - b0] = st[i] - base[m];
                         mln[m][i - b0] = ln[i];
                     }
-                    mbs[m] = (rl_spans){.T = end - base[m], .B = b1 - b0, .start = mst[m],
-                                        .len = mln[m]};
+                    mbs[m] = (rl_spans){
+                        .T = end - base[m], .B = b1 - b0, .start = mst[m], .len = mln[m]};
                     double nt, ns;
                     CHECK_OK(rl_agg_count(&nt, &ns, &mbs[m], mk ? mk + base[m] : NULL, err,
                                           sizeof err));
@@ -130,7 +131,8 @@ static void test_microbatch_invariance(void) {
                     CHECK_OK(rl_agg_weights(w, (rl_agg_mode)mode, &mbs[m],
                                             mk ? mk + base[m] : NULL, &d, err, sizeof err));
                     total += rl_agg_apply(w, loss + base[m], mbs[m].T);
-                    for (int t = 0; t < mbs[m].T; t++) CHECK(w[t] == w_whole[base[m] + t]);
+                    for (int t = 0; t < mbs[m].T; t++)
+                        CHECK(w[t] == w_whole[base[m] + t]);
                 }
                 CHECK_NEAR(total, whole, 1e-9);
             }

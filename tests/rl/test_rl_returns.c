@@ -23,7 +23,8 @@ static void test_returns_and_rpp(void) {
     CHECK(r[2] == 1 && r[5] == -1 && r[0] == 0 && r[4] == 0);
     CHECK_OK(rl_discounted_returns(G, r, &sp, 0.5f, err, sizeof err));
     const float wantG[7] = {0.25f, 0.5f, 1, 0, -0.5f, -1, 0};
-    for (int t = 0; t < 7; t++) CHECK(G[t] == wantG[t]);
+    for (int t = 0; t < 7; t++)
+        CHECK(G[t] == wantG[t]);
 
     /* REINFORCE++ whitens G over the 5 valid tokens {0.25, 0.5, 1, −0.5, −1}:
      * mean = 0.25/5 = 0.05; d = 0.2, 0.45, 0.95, −0.55, −1.05;
@@ -33,7 +34,8 @@ static void test_returns_and_rpp(void) {
     CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, NULL, 0.5f, &wp, err, sizeof err));
     const double sd = sqrt(0.6375 + 1e-8);
     const double wantA[7] = {0.2 / sd, 0.45 / sd, 0.95 / sd, 0, -0.55 / sd, -1.05 / sd, 0};
-    for (int t = 0; t < 7; t++) CHECK_NEAR(A[t], wantA[t], 1e-6);
+    for (int t = 0; t < 7; t++)
+        CHECK_NEAR(A[t], wantA[t], 1e-6);
     CHECK_NEAR(A[0], 0.2504897, 1e-6);
 
     /* biased variance (OpenRLHF): var = 2.55/5 = 0.51 → A0 = 0.2/0.714142843 = 0.280056 */
@@ -57,7 +59,8 @@ static void test_returns_and_rpp(void) {
     float R2[2] = {3, 1}, A2[7];
     rl_groups g = {.n = 2, .group_size = 2};
     CHECK_OK(rl_reinforce_pp(A2, NULL, R2, &sp, &g, NULL, 0.5f, &wp, err, sizeof err));
-    for (int t = 0; t < 7; t++) CHECK_NEAR(A2[t], wantA[t], 1e-6);
+    for (int t = 0; t < 7; t++)
+        CHECK_NEAR(A2[t], wantA[t], 1e-6);
 
     /* mask: drop completion 1 (truncated) from the whitening → valid {0.25, 0.5, 1}:
      * mean 7/12, d = −1/3, −1/12, 5/12; Σd² = (16 + 1 + 25)/144 = 42/144; var = 21/144,
@@ -93,7 +96,8 @@ static void gae_reference(double *adv, double *ret, const float *r, const float 
         last = delta + gamma * lam * last;
         adv[t] = last;
     }
-    for (int t = 0; t < n; t++) ret[t] = adv[t] + v[t];
+    for (int t = 0; t < n; t++)
+        ret[t] = adv[t] + v[t];
 }
 
 static void test_gae(void) {
@@ -116,7 +120,8 @@ static void test_gae(void) {
     CHECK_OK(rl_gae(A, Rt, r, v, &sp, 1.0f, 1.0f, err, sizeof err));
     CHECK_NEAR(A[0], 0.5, 1e-6);
     CHECK_NEAR(A[1], 0.8, 1e-6);
-    for (int t = 0; t < 3; t++) CHECK_NEAR(Rt[t], 1.0, 1e-6);
+    for (int t = 0; t < 3; t++)
+        CHECK_NEAR(Rt[t], 1.0, 1e-6);
 
     /* Random packed batch vs the reference loop, span by span. */
     srand(7);

@@ -14,7 +14,8 @@ static char err[512];
 static double binom(int n, int k) {
     if (k < 0 || k > n) return 0;
     double r = 1;
-    for (int i = 1; i <= k; i++) r = r * (n - k + i) / i;
+    for (int i = 1; i <= k; i++)
+        r = r * (n - k + i) / i;
     return r;
 }
 
