@@ -32,7 +32,8 @@ typedef struct {
 } raw_member;
 
 static const char *skip_ws(const char *p, const char *end) {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
     return p;
 }
 
@@ -59,7 +60,8 @@ static const char *skip_value(const char *p, const char *end) {
         }
         return end;
     }
-    while (p < end && !strchr(",}] \t\r\n", *p)) p++;
+    while (p < end && !strchr(",}] \t\r\n", *p))
+        p++;
     return p;
 }
 
@@ -83,8 +85,10 @@ static int scan_members(const char *p, const char *end, raw_member *m, int cap) 
         m[n].val_len = (size_t)(p - m[n].val);
         n++;
         p = skip_ws(p, end);
-        if (p < end && *p == ',') p++;
-        else break;
+        if (p < end && *p == ',')
+            p++;
+        else
+            break;
     }
     return n;
 }
@@ -102,10 +106,14 @@ static long utf8_bad_at(const unsigned char *s, size_t n) {
         }
         int len;
         unsigned min, cp;
-        if ((c & 0xE0) == 0xC0) len = 2, min = 0x80, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0) len = 3, min = 0x800, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0) len = 4, min = 0x10000, cp = c & 0x07;
-        else return (long)i;
+        if ((c & 0xE0) == 0xC0)
+            len = 2, min = 0x80, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            len = 3, min = 0x800, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            len = 4, min = 0x10000, cp = c & 0x07;
+        else
+            return (long)i;
         if (i + (size_t)len > n) return (long)i;
         for (int k = 1; k < len; k++) {
             if ((s[i + k] & 0xC0) != 0x80) return (long)i;
@@ -129,8 +137,8 @@ static const char *json_type(const cJSON *v) {
     return "an object";
 }
 
-static int line_err(char *err, size_t errlen, const char *path, long line, const char *fmt,
-                    ...) __attribute__((format(printf, 5, 6)));
+static int line_err(char *err, size_t errlen, const char *path, long line, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static int line_err(char *err, size_t errlen, const char *path, long line, const char *fmt,
                     ...) {
     int n = snprintf(err, errlen, "%s:%ld: ", path, line);
@@ -156,8 +164,9 @@ static int check_messages(const cJSON *m, const char *path, long line, const cha
                         "\"%s\" is %s; expected a list of {\"role\", \"content\"} objects",
                         field, json_type(m));
     if (cJSON_GetArraySize(m) == 0)
-        return line_err(err, errlen, path, line, "\"%s\" is an empty list; expected at least "
-                                                 "one {\"role\", \"content\"} message",
+        return line_err(err, errlen, path, line,
+                        "\"%s\" is an empty list; expected at least "
+                        "one {\"role\", \"content\"} message",
                         field);
     static const char *const roles[] = {"system", "user", "assistant", "tool"};
     int i = 0;
@@ -183,7 +192,8 @@ static int check_messages(const cJSON *m, const char *path, long line, const cha
             return line_err(err, errlen, path, line, "%s[%d]: missing \"%s\" (a string)", field,
                             i, !role ? "role" : "content");
         int ok = 0;
-        for (int r = 0; r < 4; r++) ok |= strcmp(role->valuestring, roles[r]) == 0;
+        for (int r = 0; r < 4; r++)
+            ok |= strcmp(role->valuestring, roles[r]) == 0;
         if (!ok)
             return line_err(err, errlen, path, line,
                             "%s[%d].role \"%.40s\" is not allowed; expected system, user, "
@@ -206,8 +216,7 @@ static int parse_line(const char *s, size_t n, const char *path, long line,
                       const dataset_opts *o, data_example *ex, char *err, size_t errlen) {
     memset(ex, 0, sizeof(*ex));
     ex->line = line;
-    if (memchr(s, '\0', n))
-        return line_err(err, errlen, path, line, "contains a NUL byte");
+    if (memchr(s, '\0', n)) return line_err(err, errlen, path, line, "contains a NUL byte");
     long bad = utf8_bad_at((const unsigned char *)s, n);
     if (bad >= 0)
         return line_err(err, errlen, path, line, "invalid UTF-8 at byte %ld of the line",
@@ -229,8 +238,9 @@ static int parse_line(const char *s, size_t n, const char *path, long line,
     }
     int rc = -1;
     if (!cJSON_IsObject(j)) {
-        line_err(err, errlen, path, line, "the line is %s; expected a JSON object with "
-                                          "\"%s\" or \"%s\"",
+        line_err(err, errlen, path, line,
+                 "the line is %s; expected a JSON object with "
+                 "\"%s\" or \"%s\"",
                  json_type(j), o->prompt_field, o->messages_field);
         goto done;
     }
@@ -286,7 +296,8 @@ static int parse_line(const char *s, size_t n, const char *path, long line,
         goto done;
     }
     size_t extra_len = 2;
-    for (int i = 0; i < count; i++) extra_len += rm[i].key_len + rm[i].val_len + 2;
+    for (int i = 0; i < count; i++)
+        extra_len += rm[i].key_len + rm[i].val_len + 2;
     char *extra = malloc(extra_len + 1);
     if (!extra) {
         free(rm);
@@ -300,8 +311,10 @@ static int parse_line(const char *s, size_t n, const char *path, long line,
         if (c == p || c == m) {
             ex->prompt_json = dup_n(rm[i].val, rm[i].val_len);
         } else if (c == a) {
-            if (cJSON_IsString(a)) ex->answer = strdup(a->valuestring);
-            else ex->answer = dup_n(rm[i].val, rm[i].val_len);
+            if (cJSON_IsString(a))
+                ex->answer = strdup(a->valuestring);
+            else
+                ex->answer = dup_n(rm[i].val, rm[i].val_len);
             ex->has_answer = 1;
         } else {
             if (n_extra++) extra[x++] = ',';
@@ -333,7 +346,8 @@ done:
 
 static uint64_t fnv1a64(const unsigned char *s, size_t n) {
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 0x100000001b3ULL;
     return h;
 }
 
@@ -431,7 +445,8 @@ fail:
 
 void dataset_free(dataset *ds) {
     if (!ds) return;
-    for (int i = 0; i < ds->n; i++) example_free(&ds->ex[i]);
+    for (int i = 0; i < ds->n; i++)
+        example_free(&ds->ex[i]);
     free(ds->ex);
     free(ds->perm);
     free(ds->path);
@@ -439,12 +454,18 @@ void dataset_free(dataset *ds) {
     free(ds);
 }
 
-int dataset_size(const dataset *ds) { return ds->n; }
+int dataset_size(const dataset *ds) {
+    return ds->n;
+}
 const data_example *dataset_get(const dataset *ds, int index) {
     return index >= 0 && index < ds->n ? &ds->ex[index] : NULL;
 }
-int dataset_skipped(const dataset *ds) { return ds->n_skipped; }
+int dataset_skipped(const dataset *ds) {
+    return ds->n_skipped;
+}
 const char *dataset_first_skip(const dataset *ds) {
     return ds->first_skip ? ds->first_skip : "";
 }
-const char *dataset_path(const dataset *ds) { return ds->path; }
+const char *dataset_path(const dataset *ds) {
+    return ds->path;
+}

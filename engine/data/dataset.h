@@ -44,8 +44,8 @@ typedef struct {
     int is_messages;   /* 1 when the prompt is a messages list */
     char *answer;      /* the answer as text; "" when the line has none */
     int has_answer;
-    char *extra_json;  /* the other fields as a JSON object ("{}" when none) */
-    long line;         /* 1-based line number in the file */
+    char *extra_json; /* the other fields as a JSON object ("{}" when none) */
+    long line;        /* 1-based line number in the file */
 } data_example;
 
 enum { DATASET_STOP_ON_BAD_LINE = 0, DATASET_SKIP_BAD_LINES = 1 };
@@ -98,8 +98,8 @@ int dataset_set_cursor(dataset *ds, const dataset_cursor *c, char *err, size_t e
 /* A cursor as one-line JSON {"epoch":E,"position":P,"n_examples":N,
  * "fingerprint":"16 hex digits"} (malloc'ed), and back (where names the source). */
 char *dataset_cursor_to_json(const dataset_cursor *c);
-int dataset_cursor_from_json(const char *text, const char *where, dataset_cursor *c,
-                             char *err, size_t errlen);
+int dataset_cursor_from_json(const char *text, const char *where, dataset_cursor *c, char *err,
+                             size_t errlen);
 
 /* The order of epoch `epoch` over n items (perm[0..n)), as described above. */
 void dataset_epoch_order(uint64_t seed, int64_t epoch, int shuffle, int *perm, int n);

@@ -9,14 +9,14 @@
 
 struct dataset {
     char *path;
-    dataset_opts opts;      /* field-name pointers are the caller's; used only while
-                             * loading */
-    data_example *ex;       /* [n] */
+    dataset_opts opts; /* field-name pointers are the caller's; used only while
+                        * loading */
+    data_example *ex;  /* [n] */
     int n;
     int n_skipped;
-    char *first_skip;       /* message of the first skipped line ("" when none) */
-    uint64_t fingerprint;   /* FNV-1a 64 of the file bytes */
-    int *perm;              /* [n] order of epoch perm_epoch */
+    char *first_skip;     /* message of the first skipped line ("" when none) */
+    uint64_t fingerprint; /* FNV-1a 64 of the file bytes */
+    int *perm;            /* [n] order of epoch perm_epoch */
     int64_t perm_epoch;
     int64_t epoch, position; /* the cursor */
 };

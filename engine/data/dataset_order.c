@@ -38,9 +38,11 @@ static uint64_t uniform_below(uint64_t *state, uint64_t bound) {
 }
 
 void dataset_epoch_order(uint64_t seed, int64_t epoch, int shuffle, int *perm, int n) {
-    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = 0; i < n; i++)
+        perm[i] = i;
     if (!shuffle) return;
-    uint64_t state = splitmix64_mix(seed) ^ splitmix64_mix((uint64_t)epoch ^ 0xD1B54A32D192ED03ULL);
+    uint64_t state =
+        splitmix64_mix(seed) ^ splitmix64_mix((uint64_t)epoch ^ 0xD1B54A32D192ED03ULL);
     for (int i = n - 1; i > 0; i--) {
         int j = (int)uniform_below(&state, (uint64_t)i + 1);
         int t = perm[i];
@@ -97,8 +99,9 @@ int dataset_set_cursor(dataset *ds, const dataset_cursor *c, char *err, size_t e
         return -1;
     }
     if (c->epoch < 0 || c->position < 0 || c->position >= ds->n) {
-        snprintf(err, errlen, "%s: cursor (epoch %" PRId64 ", position %" PRId64
-                              ") is out of range; expected epoch >= 0 and 0 <= position < %d",
+        snprintf(err, errlen,
+                 "%s: cursor (epoch %" PRId64 ", position %" PRId64
+                 ") is out of range; expected epoch >= 0 and 0 <= position < %d",
                  ds->path, c->epoch, c->position, ds->n);
         return -1;
     }
@@ -122,16 +125,16 @@ static int get_count(const cJSON *j, const char *key, const char *where, int64_t
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
         v->valuedouble != (double)(int64_t)v->valuedouble) {
-        snprintf(err, errlen, "%s: data cursor \"%s\" is missing or not an integer >= 0",
-                 where, key);
+        snprintf(err, errlen, "%s: data cursor \"%s\" is missing or not an integer >= 0", where,
+                 key);
         return -1;
     }
     *out = (int64_t)v->valuedouble;
     return 0;
 }
 
-int dataset_cursor_from_json(const char *text, const char *where, dataset_cursor *c,
-                             char *err, size_t errlen) {
+int dataset_cursor_from_json(const char *text, const char *where, dataset_cursor *c, char *err,
+                             size_t errlen) {
     memset(c, 0, sizeof(*c));
     cJSON *j = cJSON_Parse(text);
     int rc = -1;
@@ -145,7 +148,8 @@ int dataset_cursor_from_json(const char *text, const char *where, dataset_cursor
         goto done;
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "fingerprint");
     int hex = cJSON_IsString(f) && strlen(f->valuestring) == 16;
-    for (int i = 0; hex && i < 16; i++) hex = isxdigit((unsigned char)f->valuestring[i]) != 0;
+    for (int i = 0; hex && i < 16; i++)
+        hex = isxdigit((unsigned char)f->valuestring[i]) != 0;
     if (!hex) {
         snprintf(err, errlen, "%s: data cursor \"fingerprint\" is missing or not 16 hex digits",
                  where);

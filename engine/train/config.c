@@ -23,7 +23,9 @@ _Static_assert(sizeof(tc_advantage) == sizeof(int), "enums are stored as int");
 // ---------------------------------------------------------------------------------------
 // defaults
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
 
 static void set_defaults(const tc_field *rows, void *base) {
     for (const tc_field *f = rows; f->key; f++) {
@@ -31,19 +33,32 @@ static void set_defaults(const tc_field *rows, void *base) {
         case TCF_BOOL:
         case TCF_TRIBOOL:
         case TCF_INT:
-        case TCF_ENUM: *AT(base, f->off, int) = (int)f->def; break;
-        case TCF_SEED: *AT(base, f->off, uint64_t) = (uint64_t)f->def; break;
-        case TCF_NUM: *AT(base, f->off, double) = f->def; break;
+        case TCF_ENUM:
+            *AT(base, f->off, int) = (int)f->def;
+            break;
+        case TCF_SEED:
+            *AT(base, f->off, uint64_t) = (uint64_t)f->def;
+            break;
+        case TCF_NUM:
+            *AT(base, f->off, double) = f->def;
+            break;
         case TCF_PAIR:
             AT(base, f->off, double)[0] = f->def;
             AT(base, f->off, double)[1] = f->def2;
             break;
-        case TCF_STR: *AT(base, f->off, char *) = dup_or_null(f->def_s); break;
-        case TCF_JSONOBJ: *AT(base, f->off, char *) = strdup("{}"); break;
-        case TCF_SECTION: set_defaults(f->sub, base); break;
+        case TCF_STR:
+            *AT(base, f->off, char *) = dup_or_null(f->def_s);
+            break;
+        case TCF_JSONOBJ:
+            *AT(base, f->off, char *) = strdup("{}");
+            break;
+        case TCF_SECTION:
+            set_defaults(f->sub, base);
+            break;
         case TCF_STRS:
         case TCF_IDS:
-        case TCF_REWARDS: break; /* empty lists: the struct is zeroed */
+        case TCF_REWARDS:
+            break; /* empty lists: the struct is zeroed */
         }
     }
 }
@@ -83,8 +98,8 @@ static int in_range(const tc_field *f, double x) {
 }
 
 /* An integer-valued number within [lo, hi]; 0 when it is not (error reported). */
-static int get_int(tc_errs *e, const tc_field *f, const char *path, const cJSON *v,
-                   double lo, double hi, double *out) {
+static int get_int(tc_errs *e, const tc_field *f, const char *path, const cJSON *v, double lo,
+                   double hi, double *out) {
     if (!cJSON_IsNumber(v)) return err_type(e, f, path, v), 0;
     double x = v->valuedouble;
     if (!isfinite(x) || x != floor(x)) {
@@ -99,8 +114,8 @@ static int get_int(tc_errs *e, const tc_field *f, const char *path, const cJSON 
     return 1;
 }
 
-static void parse_rows(const tc_field *rows, const cJSON *obj, const char *prefix,
-                       void *base, tc_errs *e);
+static void parse_rows(const tc_field *rows, const cJSON *obj, const char *prefix, void *base,
+                       tc_errs *e);
 
 static void parse_rewards(const tc_field *f, const cJSON *v, const char *path, void *base,
                           tc_errs *e) {
@@ -127,8 +142,9 @@ static void parse_rewards(const tc_field *f, const cJSON *v, const char *path, v
         if (!cJSON_IsObject(el)) {
             char val[80];
             tc_value_text(el, val, sizeof(val));
-            tc_err(e, "%s: %s is %s; expected a reward object {\"name\", \"weight\", "
-                      "\"config\", \"isolation\", \"timeout_s\"}",
+            tc_err(e,
+                   "%s: %s is %s; expected a reward object {\"name\", \"weight\", "
+                   "\"config\", \"isolation\", \"timeout_s\"}",
                    p, val, type_word(el));
             continue;
         }
@@ -138,8 +154,8 @@ static void parse_rewards(const tc_field *f, const cJSON *v, const char *path, v
         static const char *const host_keys[] = {"weight", "isolation"};
         for (int k = 0; k < 2 && cJSON_IsObject(cfg); k++)
             if (cJSON_GetObjectItemCaseSensitive(cfg, host_keys[k]))
-                tc_err(e, "%s.config.%s: set it as %s.%s, not inside config", p,
-                       host_keys[k], p, host_keys[k]);
+                tc_err(e, "%s.config.%s: set it as %s.%s, not inside config", p, host_keys[k],
+                       p, host_keys[k]);
     }
 }
 
@@ -148,13 +164,18 @@ static void parse_value(const tc_field *f, const cJSON *v, const char *path, voi
     double x;
     if (cJSON_IsNull(v) && (f->flags & TCF_NULLABLE)) {
         switch (f->type) {
-        case TCF_TRIBOOL: *AT(base, f->off, int) = -1; return;
-        case TCF_NUM: *AT(base, f->off, double) = NAN; return;
+        case TCF_TRIBOOL:
+            *AT(base, f->off, int) = -1;
+            return;
+        case TCF_NUM:
+            *AT(base, f->off, double) = NAN;
+            return;
         case TCF_STR:
             free(*AT(base, f->off, char *));
             *AT(base, f->off, char *) = NULL;
             return;
-        default: break;
+        default:
+            break;
         }
     }
     switch (f->type) {
@@ -220,7 +241,8 @@ static void parse_value(const tc_field *f, const cJSON *v, const char *path, voi
         char **list = n ? calloc((size_t)n, sizeof(char *)) : NULL;
         if (n && !list) return tc_err(e, "%s: out of memory", path);
         int i = 0;
-        for (const cJSON *el = v->child; el; el = el->next) list[i++] = strdup(el->valuestring);
+        for (const cJSON *el = v->child; el; el = el->next)
+            list[i++] = strdup(el->valuestring);
         *AT(base, f->off, char **) = list;
         *AT(base, f->off2, int) = n;
         return;
@@ -255,12 +277,14 @@ static void parse_value(const tc_field *f, const cJSON *v, const char *path, voi
         if (!cJSON_IsObject(v)) return err_type(e, f, path, v);
         parse_rows(f->sub, v, path, base, e);
         return;
-    case TCF_REWARDS: parse_rewards(f, v, path, base, e); return;
+    case TCF_REWARDS:
+        parse_rewards(f, v, path, base, e);
+        return;
     }
 }
 
-static void parse_rows(const tc_field *rows, const cJSON *obj, const char *prefix,
-                       void *base, tc_errs *e) {
+static void parse_rows(const tc_field *rows, const cJSON *obj, const char *prefix, void *base,
+                       tc_errs *e) {
     char path[300];
     for (const cJSON *c = obj->child; c; c = c->next) {
         snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", c->string);
@@ -270,7 +294,8 @@ static void parse_rows(const tc_field *rows, const cJSON *obj, const char *prefi
                 break;
             }
         const tc_field *f = rows;
-        while (f->key && strcmp(f->key, c->string) != 0) f++;
+        while (f->key && strcmp(f->key, c->string) != 0)
+            f++;
         if (!f->key) {
             char hint[700];
             tc_suggest(rows, prefix, c->string, hint, sizeof(hint));
@@ -328,7 +353,8 @@ static void resolve(const cJSON *root, train_config *c) {
     if (!lookup(root, "checkpoint.dir")) {
         size_t n = strlen(c->logging.run_dir) + sizeof("/checkpoints");
         c->checkpoint.dir = malloc(n);
-        if (c->checkpoint.dir) snprintf(c->checkpoint.dir, n, "%s/checkpoints", c->logging.run_dir);
+        if (c->checkpoint.dir)
+            snprintf(c->checkpoint.dir, n, "%s/checkpoints", c->logging.run_dir);
     }
 }
 
@@ -344,48 +370,56 @@ static void cross_check(const cJSON *root, const train_config *c, tc_errs *e) {
             tc_err(e, "model.path: \"builtin:\" names no model; expected builtin:NAME "
                       "(e.g. builtin:tiny-qwen3)");
         if (!c->tokenizer.path)
-            tc_err(e, "tokenizer.path: missing; model.path \"%s\" is a built-in model with "
-                      "no tokenizer files, so tokenizer.path must name a directory with "
-                      "tokenizer.json",
+            tc_err(e,
+                   "tokenizer.path: missing; model.path \"%s\" is a built-in model with "
+                   "no tokenizer files, so tokenizer.path must name a directory with "
+                   "tokenizer.json",
                    c->model.path);
     }
     if (needs_group(c->algorithm.advantage) && c->rollout.G < 2)
-        tc_err(e, "rollout.G: %d is too small for algorithm.advantage \"%s\", whose "
-                  "baseline is the group; expected G >= 2",
+        tc_err(e,
+               "rollout.G: %d is too small for algorithm.advantage \"%s\", whose "
+               "baseline is the group; expected G >= 2",
                c->rollout.G, adv);
     if (c->algorithm.dynamic_sampling.enabled && c->rollout.G < 2)
-        tc_err(e, "rollout.G: %d is too small for algorithm.dynamic_sampling (it drops "
-                  "groups whose rewards are all equal); expected G >= 2",
+        tc_err(e,
+               "rollout.G: %d is too small for algorithm.dynamic_sampling (it drops "
+               "groups whose rewards are all equal); expected G >= 2",
                c->rollout.G);
     if (c->rollout.temperature == 0 && c->rollout.G >= 2)
-        tc_err(e, "rollout.temperature: 0 (greedy) makes all %d completions of a group "
-                  "identical; expected a temperature > 0 for training",
+        tc_err(e,
+               "rollout.temperature: 0 (greedy) makes all %d completions of a group "
+               "identical; expected a temperature > 0 for training",
                c->rollout.G);
     if (c->algorithm.advantage == TC_ADV_PPO && isnan(c->algorithm.critic_lr))
         tc_err(e, "algorithm.critic_lr: missing; algorithm.advantage \"ppo\" trains a "
                   "critic and needs its learning rate (e.g. 1e-5)");
     if (c->algorithm.advantage == TC_ADV_DRGRPO && c->algorithm.std_scope != TC_STD_NONE)
-        tc_err(e, "algorithm.std_scope: \"%s\" contradicts algorithm.advantage \"drgrpo\" "
-                  "(Dr.GRPO does not divide by the std); expected \"none\", or use "
-                  "advantage \"grpo\" with std_scope \"%s\"",
+        tc_err(e,
+               "algorithm.std_scope: \"%s\" contradicts algorithm.advantage \"drgrpo\" "
+               "(Dr.GRPO does not divide by the std); expected \"none\", or use "
+               "advantage \"grpo\" with std_scope \"%s\"",
                tc_std_scope_name(c->algorithm.std_scope),
                tc_std_scope_name(c->algorithm.std_scope));
     if (c->algorithm.dual_clip != 0 && !(c->algorithm.dual_clip > 1))
-        tc_err(e, "algorithm.dual_clip: %g is not allowed; expected 0 (off) or a number > 1 "
-                  "(3 is usual)",
+        tc_err(e,
+               "algorithm.dual_clip: %g is not allowed; expected 0 (off) or a number > 1 "
+               "(3 is usual)",
                c->algorithm.dual_clip);
     if (c->algorithm.kl.adaptive.enabled && !(c->algorithm.kl.coef > 0))
         tc_err(e, "algorithm.kl.adaptive.enabled: the adaptive controller scales "
                   "algorithm.kl.coef, which is 0; expected algorithm.kl.coef > 0");
     if (c->algorithm.overlong.mode == TC_OVERLONG_PENALTY &&
         c->algorithm.overlong.buffer > c->rollout.max_new_tokens)
-        tc_err(e, "algorithm.overlong.buffer: %d is larger than rollout.max_new_tokens %d; "
-                  "expected 1 <= buffer <= max_new_tokens",
+        tc_err(e,
+               "algorithm.overlong.buffer: %d is larger than rollout.max_new_tokens %d; "
+               "expected 1 <= buffer <= max_new_tokens",
                c->algorithm.overlong.buffer, c->rollout.max_new_tokens);
     int mb = c->algorithm.mini_batch_size, pps = c->schedule.prompts_per_step;
     if (mb > 0 && (mb > pps || pps % mb != 0))
-        tc_err(e, "algorithm.mini_batch_size: %d does not divide schedule.prompts_per_step "
-                  "%d; expected 0 (the whole batch) or a divisor of it",
+        tc_err(e,
+               "algorithm.mini_batch_size: %d does not divide schedule.prompts_per_step "
+               "%d; expected 0 (the whole batch) or a divisor of it",
                mb, pps);
     if (c->schedule.steps > 0 && c->schedule.warmup_steps > c->schedule.steps)
         tc_err(e, "schedule.warmup_steps: %d is more than schedule.steps %d",
@@ -403,22 +437,24 @@ static void cross_check(const cJSON *root, const train_config *c, tc_errs *e) {
         tc_err(e, "template.custom: missing; template.name \"custom\" needs an object of "
                   "prefix/suffix strings (bos, system_prefix, ..., generation_prompt)");
     if (c->template_.name != TC_TEMPLATE_CUSTOM && custom_given)
-        tc_err(e, "template.custom: only used with template.name \"custom\" (name is "
-                  "\"%s\")",
+        tc_err(e,
+               "template.custom: only used with template.name \"custom\" (name is "
+               "\"%s\")",
                tc_template_name(c->template_.name));
 }
 
 // ---------------------------------------------------------------------------------------
 // entry points
 
-int train_config_from_json(const cJSON *root, const char *where, train_config *cfg,
-                           char *err, size_t errlen) {
+int train_config_from_json(const cJSON *root, const char *where, train_config *cfg, char *err,
+                           size_t errlen) {
     tc_errs e = {.buf = err, .cap = errlen, .where = where ? where : "config"};
     if (err && errlen) err[0] = '\0';
     memset(cfg, 0, sizeof(*cfg));
     if (!cJSON_IsObject(root)) {
-        tc_err(&e, "the config is %s; expected a JSON object with sections model, data, "
-                   "rewards, ...",
+        tc_err(&e,
+               "the config is %s; expected a JSON object with sections model, data, "
+               "rewards, ...",
                type_word(root));
         return -1;
     }
@@ -439,13 +475,15 @@ int train_config_from_json(const cJSON *root, const char *where, train_config *c
 static void line_col(const char *text, size_t off, int *line, int *col) {
     *line = 1, *col = 1;
     for (size_t i = 0; i < off && text[i]; i++) {
-        if (text[i] == '\n') (*line)++, *col = 1;
-        else (*col)++;
+        if (text[i] == '\n')
+            (*line)++, *col = 1;
+        else
+            (*col)++;
     }
 }
 
-int train_config_parse(const char *text, const char *where, const char *const *sets,
-                       int n_sets, train_config *cfg, char *err, size_t errlen) {
+int train_config_parse(const char *text, const char *where, const char *const *sets, int n_sets,
+                       train_config *cfg, char *err, size_t errlen) {
     memset(cfg, 0, sizeof(*cfg));
     where = where ? where : "config";
     const char *end = NULL;
@@ -471,8 +509,8 @@ int train_config_parse(const char *text, const char *where, const char *const *s
     return rc;
 }
 
-int train_config_load(const char *path, const char *const *sets, int n_sets,
-                      train_config *cfg, char *err, size_t errlen) {
+int train_config_load(const char *path, const char *const *sets, int n_sets, train_config *cfg,
+                      char *err, size_t errlen) {
     memset(cfg, 0, sizeof(*cfg));
     char *text = NULL;
     size_t len = 0;

@@ -102,16 +102,16 @@ typedef struct {
         tc_custom_template custom; /* used when name == custom */
     } template_;
     struct {
-        char *train;           /* training JSONL (required) */
-        char *eval;            /* held-out JSONL; NULL = none */
-        int shuffle;           /* 1 (default): a new seeded order every epoch */
-        uint64_t shuffle_seed; /* default: seed */
-        int epochs;            /* passes over the data; 0 = as many as steps need;
-                                * default 1 */
+        char *train;             /* training JSONL (required) */
+        char *eval;              /* held-out JSONL; NULL = none */
+        int shuffle;             /* 1 (default): a new seeded order every epoch */
+        uint64_t shuffle_seed;   /* default: seed */
+        int epochs;              /* passes over the data; 0 = as many as steps need;
+                                  * default 1 */
         tc_bad_line on_bad_line; /* stop (default) | skip */
-        char *prompt_field;    /* default "prompt" */
-        char *messages_field;  /* default "messages" */
-        char *answer_field;    /* default "answer" */
+        char *prompt_field;      /* default "prompt" */
+        char *messages_field;    /* default "messages" */
+        char *answer_field;      /* default "answer" */
     } data;
     struct {
         int G;                     /* completions per prompt; default 8 */
@@ -123,21 +123,21 @@ typedef struct {
         int max_new_tokens;        /* default 256 */
         char **stop;               /* stop strings [n_stop]; default none */
         int n_stop;
-        int32_t *stop_ids;         /* extra stop token ids [n_stop_ids]; default none */
+        int32_t *stop_ids; /* extra stop token ids [n_stop_ids]; default none */
         int n_stop_ids;
-        int kv_cache_mb;           /* paged KV cache budget in MiB; default 1024 */
+        int kv_cache_mb; /* paged KV cache budget in MiB; default 1024 */
     } rollout;
     tc_reward *rewards; /* [n_rewards], at least one */
     int n_rewards;
     struct {
-        tc_advantage advantage;    /* default grpo */
-        tc_std_scope std_scope;    /* default group; none for drgrpo */
-        double eps;                /* std denominator epsilon; default 1e-4 (TRL) */
-        tc_loss_agg loss_agg;      /* default token-mean; seq-mean-token-sum-norm for
-                                    * drgrpo */
+        tc_advantage advantage;     /* default grpo */
+        tc_std_scope std_scope;     /* default group; none for drgrpo */
+        double eps;                 /* std denominator epsilon; default 1e-4 (TRL) */
+        tc_loss_agg loss_agg;       /* default token-mean; seq-mean-token-sum-norm for
+                                     * drgrpo */
         double clip_low, clip_high; /* ratio clip 1-clip_low .. 1+clip_high; 0.2 / =low */
-        double dual_clip;          /* c of the dual clip for A<0; 0 = off (default) */
-        double log_ratio_clamp;    /* log-ratios clamped to +-this before exp; 20 */
+        double dual_clip;           /* c of the dual clip for A<0; 0 = off (default) */
+        double log_ratio_clamp;     /* log-ratios clamped to +-this before exp; 20 */
         struct {
             tc_kl_estimator estimator; /* default k3 */
             double coef;               /* beta; default 0 (TRL) */
@@ -148,10 +148,10 @@ typedef struct {
                 double horizon; /* default 10000 */
             } adaptive;
         } kl;
-        double entropy_coef;       /* entropy bonus; default 0 */
-        int ppo_epochs;            /* mu: passes over each batch; default 1 */
-        int mini_batch_size;       /* prompts per optimizer step within a batch;
-                                    * 0 = the whole batch (default) */
+        double entropy_coef; /* entropy bonus; default 0 */
+        int ppo_epochs;      /* mu: passes over each batch; default 1 */
+        int mini_batch_size; /* prompts per optimizer step within a batch;
+                              * 0 = the whole batch (default) */
         struct {
             int enabled;   /* DAPO dynamic sampling; default off */
             int max_tries; /* generation rounds per step at most; default 10 */
@@ -160,18 +160,18 @@ typedef struct {
             tc_overlong mode; /* none (default) | penalty | mask */
             int buffer;       /* L_b in tokens; default max_new_tokens/5 */
         } overlong;
-        double gamma, lambda;      /* GAE / REINFORCE++ discount; 1, 1 */
-        double value_clip;         /* PPO value clip; 0.5 */
-        double critic_lr;          /* PPO critic learning rate; NAN = not given */
-        int ref_resync_steps;      /* copy the policy into the reference every N steps;
-                                    * 0 = never (default) */
+        double gamma, lambda; /* GAE / REINFORCE++ discount; 1, 1 */
+        double value_clip;    /* PPO value clip; 0.5 */
+        double critic_lr;     /* PPO critic learning rate; NAN = not given */
+        int ref_resync_steps; /* copy the policy into the reference every N steps;
+                               * 0 = never (default) */
     } algorithm;
     struct {
-        double lr;           /* peak learning rate; 1e-6 */
-        double betas[2];     /* 0.9, 0.999 */
-        double eps;          /* 1e-8 */
-        double weight_decay; /* 0 */
-        double max_grad_norm;/* 1.0; 0 = no clipping */
+        double lr;            /* peak learning rate; 1e-6 */
+        double betas[2];      /* 0.9, 0.999 */
+        double eps;           /* 1e-8 */
+        double weight_decay;  /* 0 */
+        double max_grad_norm; /* 1.0; 0 = no clipping */
     } optimizer;
     struct {
         int steps;              /* optimizer steps; 0 = until data.epochs are done */
@@ -187,12 +187,12 @@ typedef struct {
         int keep_last; /* keep this many; 0 = all; default 3 */
     } checkpoint;
     struct {
-        char *run_dir;       /* default "runs/rlvr" */
-        int metrics_every;   /* steps between metrics.jsonl lines; 1 */
-        int samples_every;   /* steps between samples.jsonl entries; 0 = never; 10 */
-        int samples_count;   /* prompts logged each time; 4 */
-        int tensorboard;     /* default false */
-        tc_progress progress;/* auto (default: on when stderr is a terminal) */
+        char *run_dir;        /* default "runs/rlvr" */
+        int metrics_every;    /* steps between metrics.jsonl lines; 1 */
+        int samples_every;    /* steps between samples.jsonl entries; 0 = never; 10 */
+        int samples_count;    /* prompts logged each time; 4 */
+        int tensorboard;      /* default false */
+        tc_progress progress; /* auto (default: on when stderr is a terminal) */
     } logging;
     struct {
         int every;       /* steps between evaluations on data.eval; 0 = off (default) */
@@ -205,14 +205,14 @@ typedef struct {
 
 /* Reads a JSON config file, applies the --set assignments (n_sets of them, each
  * "a.b.c=VALUE"), validates and resolves it. On failure cfg is left zeroed. */
-int train_config_load(const char *path, const char *const *sets, int n_sets,
-                      train_config *cfg, char *err, size_t errlen);
+int train_config_load(const char *path, const char *const *sets, int n_sets, train_config *cfg,
+                      char *err, size_t errlen);
 /* The same from JSON text; where names it in messages (e.g. the file name). */
-int train_config_parse(const char *text, const char *where, const char *const *sets,
-                       int n_sets, train_config *cfg, char *err, size_t errlen);
+int train_config_parse(const char *text, const char *where, const char *const *sets, int n_sets,
+                       train_config *cfg, char *err, size_t errlen);
 /* Validates and resolves a JSON tree (not modified). */
-int train_config_from_json(const cJSON *root, const char *where, train_config *cfg,
-                           char *err, size_t errlen);
+int train_config_from_json(const cJSON *root, const char *where, train_config *cfg, char *err,
+                           size_t errlen);
 /* Applies one "--set" assignment "a.b.c=VALUE" to the tree: VALUE is parsed as JSON,
  * else taken as a string; missing objects on the path are created; "rewards[1].name"
  * or "rewards.1.name" address array elements (an index equal to the length appends). */

@@ -42,12 +42,12 @@ typedef struct tc_field {
     size_t off;  /* offset of the value in the containing struct */
     size_t off2; /* TCF_STRS / TCF_IDS: offset of the int count */
     int flags;
-    double lo, hi;            /* TCF_INT / TCF_NUM / TCF_PAIR / TCF_IDS range */
-    double def, def2;         /* numeric default (def2: second of a pair) */
-    const char *def_s;        /* TCF_STR default (NULL: NULL) */
-    const char *const *names; /* TCF_ENUM names, NULL-terminated */
+    double lo, hi;              /* TCF_INT / TCF_NUM / TCF_PAIR / TCF_IDS range */
+    double def, def2;           /* numeric default (def2: second of a pair) */
+    const char *def_s;          /* TCF_STR default (NULL: NULL) */
+    const char *const *names;   /* TCF_ENUM names, NULL-terminated */
     const struct tc_field *sub; /* TCF_SECTION / TCF_REWARDS rows, key NULL ends */
-    const char *what;         /* words used after "expected" in messages (optional) */
+    const char *what;           /* words used after "expected" in messages (optional) */
 } tc_field;
 
 /* The top-level table (key NULL ends it). */

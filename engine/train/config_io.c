@@ -37,14 +37,16 @@ static cJSON *num_json(double x) {
 static cJSON *value_json(const tc_field *f, const void *base) {
     const void *p = (const char *)base + f->off;
     switch (f->type) {
-    case TCF_BOOL: return cJSON_CreateBool(*(const int *)p);
+    case TCF_BOOL:
+        return cJSON_CreateBool(*(const int *)p);
     case TCF_TRIBOOL:
         return *(const int *)p < 0 ? cJSON_CreateNull() : cJSON_CreateBool(*(const int *)p);
     case TCF_INT:
     case TCF_ENUM:
         if (f->type == TCF_ENUM) return cJSON_CreateString(f->names[*(const int *)p]);
         return cJSON_CreateNumber(*(const int *)p);
-    case TCF_SEED: return num_json((double)*(const uint64_t *)p);
+    case TCF_SEED:
+        return num_json((double)*(const uint64_t *)p);
     case TCF_NUM: {
         double x = *(const double *)p;
         return isnan(x) ? cJSON_CreateNull() : num_json(x);
@@ -59,19 +61,22 @@ static cJSON *value_json(const tc_field *f, const void *base) {
         const char *s = *(char *const *)p;
         return s ? cJSON_CreateString(s) : cJSON_CreateNull();
     }
-    case TCF_JSONOBJ: return cJSON_Parse(*(char *const *)p);
+    case TCF_JSONOBJ:
+        return cJSON_Parse(*(char *const *)p);
     case TCF_STRS: {
         cJSON *a = cJSON_CreateArray();
         int n = *(const int *)((const char *)base + f->off2);
         char *const *list = *(char *const *const *)p;
-        for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(list[i]));
+        for (int i = 0; a && i < n; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(list[i]));
         return a;
     }
     case TCF_IDS: {
         cJSON *a = cJSON_CreateArray();
         int n = *(const int *)((const char *)base + f->off2);
         const int32_t *ids = *(int32_t *const *)p;
-        for (int i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
+        for (int i = 0; a && i < n; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(ids[i]));
         return a;
     }
     case TCF_SECTION: {
@@ -143,9 +148,11 @@ int train_config_write(const train_config *cfg, const char *path, char *err, siz
 
 cJSON *train_config_custom_template_json(const train_config *cfg) {
     const tc_field *tpl = tc_schema;
-    while (tpl->key && strcmp(tpl->key, "template") != 0) tpl++;
+    while (tpl->key && strcmp(tpl->key, "template") != 0)
+        tpl++;
     const tc_field *custom = tpl->sub;
-    while (custom->key && strcmp(custom->key, "custom") != 0) custom++;
+    while (custom->key && strcmp(custom->key, "custom") != 0)
+        custom++;
     cJSON *o = cJSON_CreateObject();
     for (const tc_field *f = custom->sub; o && f->key; f++) {
         const char *s = *(char *const *)((const char *)cfg + f->off);
@@ -164,7 +171,9 @@ static int str_eq(const char *a, const char *b) {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int num_eq(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+static int num_eq(double a, double b) {
+    return (isnan(a) && isnan(b)) || a == b;
+}
 
 static int rows_equal(const tc_field *rows, const void *a, const void *b, const char *prefix,
                       char *diff, size_t difflen) {
@@ -179,15 +188,23 @@ static int rows_equal(const tc_field *rows, const void *a, const void *b, const 
         case TCF_BOOL:
         case TCF_TRIBOOL:
         case TCF_INT:
-        case TCF_ENUM: eq = *(const int *)pa == *(const int *)pb; break;
-        case TCF_SEED: eq = *(const uint64_t *)pa == *(const uint64_t *)pb; break;
-        case TCF_NUM: eq = num_eq(*(const double *)pa, *(const double *)pb); break;
+        case TCF_ENUM:
+            eq = *(const int *)pa == *(const int *)pb;
+            break;
+        case TCF_SEED:
+            eq = *(const uint64_t *)pa == *(const uint64_t *)pb;
+            break;
+        case TCF_NUM:
+            eq = num_eq(*(const double *)pa, *(const double *)pb);
+            break;
         case TCF_PAIR:
             eq = num_eq(((const double *)pa)[0], ((const double *)pb)[0]) &&
                  num_eq(((const double *)pa)[1], ((const double *)pb)[1]);
             break;
         case TCF_STR:
-        case TCF_JSONOBJ: eq = str_eq(*(char *const *)pa, *(char *const *)pb); break;
+        case TCF_JSONOBJ:
+            eq = str_eq(*(char *const *)pa, *(char *const *)pb);
+            break;
         case TCF_STRS:
             eq = na == nb;
             for (int i = 0; eq && i < na; i++)
@@ -236,23 +253,32 @@ static void free_rows(const tc_field *rows, void *base) {
         void *p = (char *)base + f->off;
         switch (f->type) {
         case TCF_STR:
-        case TCF_JSONOBJ: free(*(char **)p); break;
+        case TCF_JSONOBJ:
+            free(*(char **)p);
+            break;
         case TCF_STRS: {
             int n = *(int *)((char *)base + f->off2);
-            for (int i = 0; i < n; i++) free((*(char ***)p)[i]);
+            for (int i = 0; i < n; i++)
+                free((*(char ***)p)[i]);
             free(*(char ***)p);
             break;
         }
-        case TCF_IDS: free(*(int32_t **)p); break;
-        case TCF_SECTION: free_rows(f->sub, base); break;
+        case TCF_IDS:
+            free(*(int32_t **)p);
+            break;
+        case TCF_SECTION:
+            free_rows(f->sub, base);
+            break;
         case TCF_REWARDS: {
             int n = *(int *)((char *)base + f->off2);
             tc_reward *r = *(tc_reward **)p;
-            for (int i = 0; r && i < n; i++) free_rows(f->sub, &r[i]);
+            for (int i = 0; r && i < n; i++)
+                free_rows(f->sub, &r[i]);
             free(r);
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -296,19 +322,20 @@ int train_config_check_files(const train_config *cfg, char *err, size_t errlen) 
     if (strncmp(cfg->model.path, "builtin:", 8) != 0 &&
         need_file_in_dir("model.path", cfg->model.path, "config.json", err, errlen) != 0)
         return -1;
-    if (cfg->tokenizer.path &&
-        need_file_in_dir("tokenizer.path", cfg->tokenizer.path, "tokenizer.json", err,
-                         errlen) != 0)
+    if (cfg->tokenizer.path && need_file_in_dir("tokenizer.path", cfg->tokenizer.path,
+                                                "tokenizer.json", err, errlen) != 0)
         return -1;
     if (!is_file(cfg->data.train)) {
-        snprintf(err, errlen, "data.train: \"%s\" is not a readable file; expected a JSONL "
-                              "file of prompts",
+        snprintf(err, errlen,
+                 "data.train: \"%s\" is not a readable file; expected a JSONL "
+                 "file of prompts",
                  cfg->data.train);
         return -1;
     }
     if (cfg->data.eval && !is_file(cfg->data.eval)) {
-        snprintf(err, errlen, "data.eval: \"%s\" is not a readable file; expected a JSONL "
-                              "file of prompts",
+        snprintf(err, errlen,
+                 "data.eval: \"%s\" is not a readable file; expected a JSONL "
+                 "file of prompts",
                  cfg->data.eval);
         return -1;
     }
@@ -317,8 +344,9 @@ int train_config_check_files(const train_config *cfg, char *err, size_t errlen) 
         size_t l = strlen(n);
         int is_path = strchr(n, '/') || (l > 3 && strcmp(n + l - 3, ".so") == 0);
         if (is_path && !is_file(n)) {
-            snprintf(err, errlen, "rewards[%d].name: plugin \"%s\" does not exist; expected "
-                                  "a built-in reward name or the path of a .so",
+            snprintf(err, errlen,
+                     "rewards[%d].name: plugin \"%s\" does not exist; expected "
+                     "a built-in reward name or the path of a .so",
                      i, n);
             return -1;
         }

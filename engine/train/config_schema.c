@@ -18,10 +18,8 @@ static const char *const TEMPLATE_NAMES[] = {"auto", "chatml", "qwen3", "llama3"
                                              "none", "custom", NULL};
 static const char *const BAD_LINE_NAMES[] = {"stop", "skip", NULL};
 static const char *const ISOLATION_NAMES[] = {"thread", "process", NULL};
-static const char *const ADVANTAGE_NAMES[] = {"grpo",        "drgrpo",
-                                              "rloo",        "reinforce++",
-                                              "reinforce++-baseline", "ppo",
-                                              NULL};
+static const char *const ADVANTAGE_NAMES[] = {
+    "grpo", "drgrpo", "rloo", "reinforce++", "reinforce++-baseline", "ppo", NULL};
 static const char *const STD_SCOPE_NAMES[] = {"group", "batch", "none", NULL};
 static const char *const LOSS_AGG_NAMES[] = {"token-mean", "seq-mean-token-mean",
                                              "seq-mean-token-sum-norm", NULL};
@@ -31,35 +29,51 @@ static const char *const OVERLONG_NAMES[] = {"none", "penalty", "mask", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "cosine", NULL};
 static const char *const PROGRESS_NAMES[] = {"auto", "on", "off", NULL};
 
-const char *tc_advantage_name(tc_advantage a) { return ADVANTAGE_NAMES[a]; }
-const char *tc_loss_agg_name(tc_loss_agg a) { return LOSS_AGG_NAMES[a]; }
-const char *tc_std_scope_name(tc_std_scope s) { return STD_SCOPE_NAMES[s]; }
-const char *tc_kl_estimator_name(tc_kl_estimator e) { return KL_EST_NAMES[e]; }
-const char *tc_template_name(tc_template t) { return TEMPLATE_NAMES[t]; }
-const char *tc_dtype_name(tc_dtype d) { return DTYPE_NAMES[d]; }
+const char *tc_advantage_name(tc_advantage a) {
+    return ADVANTAGE_NAMES[a];
+}
+const char *tc_loss_agg_name(tc_loss_agg a) {
+    return LOSS_AGG_NAMES[a];
+}
+const char *tc_std_scope_name(tc_std_scope s) {
+    return STD_SCOPE_NAMES[s];
+}
+const char *tc_kl_estimator_name(tc_kl_estimator e) {
+    return KL_EST_NAMES[e];
+}
+const char *tc_template_name(tc_template t) {
+    return TEMPLATE_NAMES[t];
+}
+const char *tc_dtype_name(tc_dtype d) {
+    return DTYPE_NAMES[d];
+}
 
 // ---------------------------------------------------------------------------------------
 // Row helpers. Ranges are inclusive unless TCF_LO_OPEN / TCF_HI_OPEN.
 
-#define BOOL_(k, m, d) {.key = k, .type = TCF_BOOL, .off = m, .def = d}
-#define INT_(k, m, d, l, h) {.key = k, .type = TCF_INT, .off = m, .def = d, .lo = l, .hi = h}
-#define NUM_(k, m, d, l, h, fl)                                                          \
-    {.key = k, .type = TCF_NUM, .off = m, .def = d, .lo = l, .hi = h, .flags = fl}
-#define STR_(k, m, d, fl) {.key = k, .type = TCF_STR, .off = m, .def_s = d, .flags = fl}
-#define ENUM_(k, m, d, n) {.key = k, .type = TCF_ENUM, .off = m, .def = d, .names = n}
-#define SECTION_(k, rows) {.key = k, .type = TCF_SECTION, .sub = rows}
-#define END_ {.key = NULL}
+#define BOOL_(k, m, d)                                                                         \
+    { .key = k, .type = TCF_BOOL, .off = m, .def = d }
+#define INT_(k, m, d, l, h)                                                                    \
+    { .key = k, .type = TCF_INT, .off = m, .def = d, .lo = l, .hi = h }
+#define NUM_(k, m, d, l, h, fl)                                                                \
+    { .key = k, .type = TCF_NUM, .off = m, .def = d, .lo = l, .hi = h, .flags = fl }
+#define STR_(k, m, d, fl)                                                                      \
+    { .key = k, .type = TCF_STR, .off = m, .def_s = d, .flags = fl }
+#define ENUM_(k, m, d, n)                                                                      \
+    { .key = k, .type = TCF_ENUM, .off = m, .def = d, .names = n }
+#define SECTION_(k, rows)                                                                      \
+    { .key = k, .type = TCF_SECTION, .sub = rows }
+#define END_                                                                                   \
+    { .key = NULL }
 
 static const tc_field MODEL[] = {
     STR_("path", OFF(model.path), NULL, TCF_REQUIRED | TCF_NONEMPTY),
     ENUM_("dtype", OFF(model.dtype), TC_DTYPE_BF16, DTYPE_NAMES),
     ENUM_("device", OFF(model.device), TC_DEVICE_CPU, DEVICE_NAMES),
-    INT_("threads", OFF(model.threads), 0, 0, 4096),
-    END_};
+    INT_("threads", OFF(model.threads), 0, 0, 4096), END_};
 
 static const tc_field TOKENIZER[] = {
-    STR_("path", OFF(tokenizer.path), NULL, TCF_NONEMPTY | TCF_DERIVED),
-    END_};
+    STR_("path", OFF(tokenizer.path), NULL, TCF_NONEMPTY | TCF_DERIVED), END_};
 
 static const tc_field CUSTOM_TEMPLATE[] = {
     STR_("bos", OFF(template_.custom.bos), NULL, TCF_NULLABLE),
@@ -69,15 +83,17 @@ static const tc_field CUSTOM_TEMPLATE[] = {
     STR_("user_suffix", OFF(template_.custom.user_suffix), NULL, TCF_NULLABLE),
     STR_("assistant_prefix", OFF(template_.custom.assistant_prefix), NULL, TCF_NULLABLE),
     STR_("assistant_suffix", OFF(template_.custom.assistant_suffix), NULL, TCF_NULLABLE),
-    STR_("generation_prompt", OFF(template_.custom.generation_prompt), NULL,
-         TCF_NULLABLE),
+    STR_("generation_prompt", OFF(template_.custom.generation_prompt), NULL, TCF_NULLABLE),
     STR_("default_system", OFF(template_.custom.default_system), NULL, TCF_NULLABLE),
     END_};
 
 static const tc_field TEMPLATE[] = {
     ENUM_("name", OFF(template_.name), TC_TEMPLATE_AUTO, TEMPLATE_NAMES),
-    {.key = "enable_thinking", .type = TCF_TRIBOOL, .off = OFF(template_.enable_thinking),
-     .def = -1, .flags = TCF_NULLABLE},
+    {.key = "enable_thinking",
+     .type = TCF_TRIBOOL,
+     .off = OFF(template_.enable_thinking),
+     .def = -1,
+     .flags = TCF_NULLABLE},
     STR_("system_prompt", OFF(template_.system_prompt), NULL, TCF_NULLABLE),
     SECTION_("custom", CUSTOM_TEMPLATE),
     END_};
@@ -86,7 +102,9 @@ static const tc_field DATA[] = {
     STR_("train", OFF(data.train), NULL, TCF_REQUIRED | TCF_NONEMPTY),
     STR_("eval", OFF(data.eval), NULL, TCF_NULLABLE | TCF_NONEMPTY),
     BOOL_("shuffle", OFF(data.shuffle), 1),
-    {.key = "shuffle_seed", .type = TCF_SEED, .off = OFF(data.shuffle_seed),
+    {.key = "shuffle_seed",
+     .type = TCF_SEED,
+     .off = OFF(data.shuffle_seed),
      .flags = TCF_DERIVED},
     INT_("epochs", OFF(data.epochs), 1, 0, 1000000),
     ENUM_("on_bad_line", OFF(data.on_bad_line), TC_BAD_LINE_STOP, BAD_LINE_NAMES),
@@ -103,10 +121,17 @@ static const tc_field ROLLOUT[] = {
     NUM_("min_p", OFF(rollout.min_p), 0.0, 0, 1, TCF_HI_OPEN),
     NUM_("repetition_penalty", OFF(rollout.repetition_penalty), 1.0, 0, 100, TCF_LO_OPEN),
     INT_("max_new_tokens", OFF(rollout.max_new_tokens), 256, 1, 1 << 20),
-    {.key = "stop", .type = TCF_STRS, .off = OFF(rollout.stop), .off2 = OFF(rollout.n_stop),
+    {.key = "stop",
+     .type = TCF_STRS,
+     .off = OFF(rollout.stop),
+     .off2 = OFF(rollout.n_stop),
      .what = "a list of non-empty strings"},
-    {.key = "stop_ids", .type = TCF_IDS, .off = OFF(rollout.stop_ids),
-     .off2 = OFF(rollout.n_stop_ids), .lo = 0, .hi = 2147483647.0,
+    {.key = "stop_ids",
+     .type = TCF_IDS,
+     .off = OFF(rollout.stop_ids),
+     .off2 = OFF(rollout.n_stop_ids),
+     .lo = 0,
+     .hi = 2147483647.0,
      .what = "a list of token ids (integers >= 0)"},
     INT_("kv_cache_mb", OFF(rollout.kv_cache_mb), 1024, 1, 1 << 24),
     END_};
@@ -122,34 +147,43 @@ const tc_field tc_reward_schema[] = {
 static const tc_field KL_ADAPTIVE[] = {
     BOOL_("enabled", OFF(algorithm.kl.adaptive.enabled), 0),
     NUM_("target", OFF(algorithm.kl.adaptive.target), 0.1, 0, 1e6, TCF_LO_OPEN),
-    NUM_("horizon", OFF(algorithm.kl.adaptive.horizon), 10000, 0, 1e12, TCF_LO_OPEN),
-    END_};
+    NUM_("horizon", OFF(algorithm.kl.adaptive.horizon), 10000, 0, 1e12, TCF_LO_OPEN), END_};
 
 static const tc_field KL[] = {
     ENUM_("estimator", OFF(algorithm.kl.estimator), TC_KL_K3, KL_EST_NAMES),
     NUM_("coef", OFF(algorithm.kl.coef), 0.0, 0, 1e6, 0),
     ENUM_("in", OFF(algorithm.kl.in), TC_KL_IN_LOSS, KL_IN_NAMES),
-    SECTION_("adaptive", KL_ADAPTIVE),
-    END_};
+    SECTION_("adaptive", KL_ADAPTIVE), END_};
 
 static const tc_field DYNAMIC_SAMPLING[] = {
     BOOL_("enabled", OFF(algorithm.dynamic_sampling.enabled), 0),
-    INT_("max_tries", OFF(algorithm.dynamic_sampling.max_tries), 10, 1, 1000),
-    END_};
+    INT_("max_tries", OFF(algorithm.dynamic_sampling.max_tries), 10, 1, 1000), END_};
 
 static const tc_field OVERLONG[] = {
     ENUM_("mode", OFF(algorithm.overlong.mode), TC_OVERLONG_NONE, OVERLONG_NAMES),
-    {.key = "buffer", .type = TCF_INT, .off = OFF(algorithm.overlong.buffer), .lo = 1,
-     .hi = 1 << 20, .flags = TCF_DERIVED},
+    {.key = "buffer",
+     .type = TCF_INT,
+     .off = OFF(algorithm.overlong.buffer),
+     .lo = 1,
+     .hi = 1 << 20,
+     .flags = TCF_DERIVED},
     END_};
 
 static const tc_field ALGORITHM[] = {
     ENUM_("advantage", OFF(algorithm.advantage), TC_ADV_GRPO, ADVANTAGE_NAMES),
-    {.key = "std_scope", .type = TCF_ENUM, .off = OFF(algorithm.std_scope),
-     .def = TC_STD_GROUP, .names = STD_SCOPE_NAMES, .flags = TCF_DERIVED},
+    {.key = "std_scope",
+     .type = TCF_ENUM,
+     .off = OFF(algorithm.std_scope),
+     .def = TC_STD_GROUP,
+     .names = STD_SCOPE_NAMES,
+     .flags = TCF_DERIVED},
     NUM_("eps", OFF(algorithm.eps), 1e-4, 0, 1, TCF_LO_OPEN),
-    {.key = "loss_agg", .type = TCF_ENUM, .off = OFF(algorithm.loss_agg),
-     .def = TC_AGG_TOKEN_MEAN, .names = LOSS_AGG_NAMES, .flags = TCF_DERIVED},
+    {.key = "loss_agg",
+     .type = TCF_ENUM,
+     .off = OFF(algorithm.loss_agg),
+     .def = TC_AGG_TOKEN_MEAN,
+     .names = LOSS_AGG_NAMES,
+     .flags = TCF_DERIVED},
     NUM_("clip_low", OFF(algorithm.clip_low), 0.2, 0, 1, TCF_HI_OPEN),
     NUM_("clip_high", OFF(algorithm.clip_high), 0.2, 0, 100, TCF_DERIVED),
     NUM_("dual_clip", OFF(algorithm.dual_clip), 0.0, 0, 1e6, 0),
@@ -169,8 +203,14 @@ static const tc_field ALGORITHM[] = {
 
 static const tc_field OPTIMIZER[] = {
     NUM_("lr", OFF(optimizer.lr), 1e-6, 0, 1, TCF_LO_OPEN),
-    {.key = "betas", .type = TCF_PAIR, .off = OFF(optimizer.betas), .def = 0.9,
-     .def2 = 0.999, .lo = 0, .hi = 1, .flags = TCF_HI_OPEN,
+    {.key = "betas",
+     .type = TCF_PAIR,
+     .off = OFF(optimizer.betas),
+     .def = 0.9,
+     .def2 = 0.999,
+     .lo = 0,
+     .hi = 1,
+     .flags = TCF_HI_OPEN,
      .what = "a list of two numbers in [0, 1)"},
     NUM_("eps", OFF(optimizer.eps), 1e-8, 0, 1, TCF_LO_OPEN),
     NUM_("weight_decay", OFF(optimizer.weight_decay), 0.0, 0, 1, 0),
@@ -189,8 +229,7 @@ static const tc_field SCHEDULE[] = {
 static const tc_field CHECKPOINT[] = {
     STR_("dir", OFF(checkpoint.dir), NULL, TCF_NONEMPTY | TCF_DERIVED),
     INT_("every", OFF(checkpoint.every), 100, 0, 1 << 30),
-    INT_("keep_last", OFF(checkpoint.keep_last), 3, 0, 1 << 20),
-    END_};
+    INT_("keep_last", OFF(checkpoint.keep_last), 3, 0, 1 << 20), END_};
 
 static const tc_field LOGGING[] = {
     STR_("run_dir", OFF(logging.run_dir), "runs/rlvr", TCF_NONEMPTY),
@@ -202,11 +241,9 @@ static const tc_field LOGGING[] = {
     END_};
 
 static const tc_field EVAL[] = {
-    INT_("every", OFF(eval.every), 0, 0, 1 << 30),
-    INT_("n", OFF(eval.n), 1, 1, 1 << 20),
+    INT_("every", OFF(eval.every), 0, 0, 1 << 30), INT_("n", OFF(eval.n), 1, 1, 1 << 20),
     INT_("k", OFF(eval.k), 1, 1, 1 << 20),
-    INT_("max_prompts", OFF(eval.max_prompts), 0, 0, 1 << 30),
-    END_};
+    INT_("max_prompts", OFF(eval.max_prompts), 0, 0, 1 << 30), END_};
 
 const tc_field tc_schema[] = {
     SECTION_("model", MODEL),
@@ -214,8 +251,12 @@ const tc_field tc_schema[] = {
     SECTION_("template", TEMPLATE),
     SECTION_("data", DATA),
     SECTION_("rollout", ROLLOUT),
-    {.key = "rewards", .type = TCF_REWARDS, .off = OFF(rewards), .off2 = OFF(n_rewards),
-     .sub = tc_reward_schema, .flags = TCF_REQUIRED,
+    {.key = "rewards",
+     .type = TCF_REWARDS,
+     .off = OFF(rewards),
+     .off2 = OFF(n_rewards),
+     .sub = tc_reward_schema,
+     .flags = TCF_REQUIRED,
      .what = "a non-empty list of reward objects {\"name\", \"weight\", \"config\", "
              "\"isolation\", \"timeout_s\"}"},
     SECTION_("algorithm", ALGORITHM),

@@ -31,14 +31,15 @@ static cJSON *step_key(cJSON *cur, const char *key, const char *done, int last, 
     if (cJSON_IsArray(cur)) {
         int idx;
         if (parse_index(key, strlen(key), &idx) != 0) {
-            snprintf(err, errlen, "%s is a list; expected an index after it, got \"%s\"",
-                     done, key);
+            snprintf(err, errlen, "%s is a list; expected an index after it, got \"%s\"", done,
+                     key);
             return NULL;
         }
         int n = cJSON_GetArraySize(cur);
         if (idx > n) {
-            snprintf(err, errlen, "%s has %d elements; index %d is past the end (use %d to "
-                                  "append)",
+            snprintf(err, errlen,
+                     "%s has %d elements; index %d is past the end (use %d to "
+                     "append)",
                      done, n, idx, n);
             return NULL;
         }
@@ -80,9 +81,12 @@ int train_config_set(cJSON *root, const char *assignment, char *err, size_t errl
     size_t o = 0;
     for (size_t i = 0; i < klen; i++) {
         char ch = assignment[i];
-        if (ch == '[') key[o++] = '\0';
-        else if (ch == ']') continue;
-        else key[o++] = ch == '.' ? '\0' : ch;
+        if (ch == '[')
+            key[o++] = '\0';
+        else if (ch == ']')
+            continue;
+        else
+            key[o++] = ch == '.' ? '\0' : ch;
     }
     key[o] = '\0';
     /* validate the bracket syntax and empty segments */
@@ -92,13 +96,14 @@ int train_config_set(cJSON *root, const char *assignment, char *err, size_t errl
         if (ch == '[') {
             const char *close = memchr(assignment + i, ']', klen - i);
             int idx;
-            bad = !close || parse_index(assignment + i + 1, (size_t)(close - assignment) - i - 1,
-                                        &idx) != 0;
+            bad = !close || parse_index(assignment + i + 1,
+                                        (size_t)(close - assignment) - i - 1, &idx) != 0;
         }
         if (ch == '.' && (i == 0 || i + 1 == klen || assignment[i + 1] == '.')) bad = 1;
         if (bad) {
-            snprintf(err, errlen, "bad key \"%.*s\"; expected section.key, with [N] for list "
-                                  "elements",
+            snprintf(err, errlen,
+                     "bad key \"%.*s\"; expected section.key, with [N] for list "
+                     "elements",
                      (int)klen, assignment);
             free(key);
             return -1;
@@ -135,8 +140,10 @@ int train_config_set(cJSON *root, const char *assignment, char *err, size_t errl
                              done, n, n);
                     break;
                 }
-                if (idx == n) cJSON_AddItemToArray(cur, v);
-                else cJSON_ReplaceItemInArray(cur, idx, v);
+                if (idx == n)
+                    cJSON_AddItemToArray(cur, v);
+                else
+                    cJSON_ReplaceItemInArray(cur, idx, v);
             } else if (cJSON_IsObject(cur)) {
                 if (cJSON_GetObjectItemCaseSensitive(cur, name))
                     cJSON_ReplaceItemInObjectCaseSensitive(cur, name, v);

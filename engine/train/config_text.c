@@ -38,7 +38,8 @@ int tc_edit_distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64) return (int)(la > lb ? la : lb);
     int prev[65], cur[65];
-    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int)j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = (int)i;
         for (size_t j = 1; j <= lb; j++) {
@@ -84,13 +85,13 @@ void tc_suggest(const tc_field *rows, const char *prefix, const char *key, char 
         return;
     }
     char other[256];
-    if (rows != tc_reward_schema && find_elsewhere(tc_schema, "", key, rows, other,
-                                                   sizeof(other))) {
+    if (rows != tc_reward_schema &&
+        find_elsewhere(tc_schema, "", key, rows, other, sizeof(other))) {
         snprintf(out, outlen, "did you mean %s?", other);
         return;
     }
-    size_t o = (size_t)snprintf(out, outlen, "allowed keys%s%s: ", *prefix ? " in " : "",
-                                prefix);
+    size_t o =
+        (size_t)snprintf(out, outlen, "allowed keys%s%s: ", *prefix ? " in " : "", prefix);
     for (const tc_field *f = rows; f->key && o < outlen; f++)
         o += (size_t)snprintf(out + o, outlen - o, "%s%s", f == rows ? "" : ", ", f->key);
 }
@@ -132,10 +133,18 @@ void tc_allowed_text(const tc_field *f, char *out, size_t outlen) {
         return;
     }
     switch (f->type) {
-    case TCF_BOOL: snprintf(out, outlen, "true or false"); break;
-    case TCF_TRIBOOL: snprintf(out, outlen, "true, false or null"); break;
-    case TCF_SEED: snprintf(out, outlen, "an integer in [0, 2^53]"); break;
-    case TCF_INT: range_text(f, 1, out, outlen); break;
+    case TCF_BOOL:
+        snprintf(out, outlen, "true or false");
+        break;
+    case TCF_TRIBOOL:
+        snprintf(out, outlen, "true, false or null");
+        break;
+    case TCF_SEED:
+        snprintf(out, outlen, "an integer in [0, 2^53]");
+        break;
+    case TCF_INT:
+        range_text(f, 1, out, outlen);
+        break;
     case TCF_NUM:
         range_text(f, 0, tmp, sizeof(tmp));
         snprintf(out, outlen, "%s%s", tmp, (f->flags & TCF_NULLABLE) ? " or null" : "");
@@ -150,7 +159,11 @@ void tc_allowed_text(const tc_field *f, char *out, size_t outlen) {
             o += (size_t)snprintf(out + o, outlen - o, "%s\"%s\"", i ? ", " : "", f->names[i]);
         break;
     }
-    case TCF_SECTION: snprintf(out, outlen, "an object"); break;
-    default: snprintf(out, outlen, "a valid value"); break;
+    case TCF_SECTION:
+        snprintf(out, outlen, "an object");
+        break;
+    default:
+        snprintf(out, outlen, "a valid value");
+        break;
     }
 }

@@ -16,14 +16,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            failures++;                                                                        \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                    \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fprintf(stderr, "\n");                                                             \
+        }                                                                                      \
     } while (0)
 
 static char tmpdir[] = "/tmp/rlvr_data_XXXXXX";
@@ -63,7 +63,8 @@ static void test_good(const char *fx) {
                                  "\"id\":2}"),
           "ex1 extra %s", e->extra_json);
     e = dataset_get(ds, 2);
-    CHECK(e->line == 5 && !strcmp(e->prompt, "Nombre premier apr\xc3\xa8s 7 ? \xe2\x80\x94 r\xc3\xa9ponds"),
+    CHECK(e->line == 5 &&
+              !strcmp(e->prompt, "Nombre premier apr\xc3\xa8s 7 ? \xe2\x80\x94 r\xc3\xa9ponds"),
           "escapes decoded, UTF-8 kept: %s", e->prompt);
     CHECK(!strcmp(e->answer, "11") && !strcmp(e->extra_json, "{\"id\":3,\"extra\":null}"),
           "ex2 %s %s", e->answer, e->extra_json);
@@ -90,11 +91,15 @@ typedef struct {
 static void test_bad_lines(void) {
     static const bad_case cases[] = {
         {"{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \n", "invalid JSON at column", 2},
-        {"[1, 2]\n", "the line is a list; expected a JSON object with \"prompt\" or "
-                     "\"messages\"", 1},
+        {"[1, 2]\n",
+         "the line is a list; expected a JSON object with \"prompt\" or "
+         "\"messages\"",
+         1},
         {"\"just text\"\n", "the line is a string", 1},
-        {"{\"answer\": \"1\"}\n", "missing prompt: expected \"prompt\" (a string) or "
-                                  "\"messages\"", 1},
+        {"{\"answer\": \"1\"}\n",
+         "missing prompt: expected \"prompt\" (a string) or "
+         "\"messages\"",
+         1},
         {"{\"prompt\": 3}\n", "\"prompt\" is a number; expected a string", 1},
         {"{\"prompt\": \"\"}\n", "\"prompt\" is empty", 1},
         {"{\"prompt\": \"a\", \"messages\": []}\n", "both \"prompt\" and \"messages\"", 1},
@@ -108,11 +113,14 @@ static void test_bad_lines(void) {
          "messages[0].role \"usr\" is not allowed", 1},
         {"{\"messages\": [{\"role\": \"user\", \"content\": \"x\", \"name\": \"bob\"}]}\n",
          "messages[0].name: unknown message field", 1},
-        {"{\"prompt\": \"a\", \"answer\": true}\n", "\"answer\" is a boolean; expected a "
-                                                   "string or a number", 1},
+        {"{\"prompt\": \"a\", \"answer\": true}\n",
+         "\"answer\" is a boolean; expected a "
+         "string or a number",
+         1},
         {"{\"prompt\": \"a\", \"answer\": [1]}\n", "\"answer\" is a list", 1},
         {"{\"prompt\": \"a\", \"answer\": null}\n", "\"answer\" is null", 1},
-        {"{\"prompt\": \"a\"} {\"prompt\": \"b\"}\n", "invalid JSON: text after the object at column 17", 1},
+        {"{\"prompt\": \"a\"} {\"prompt\": \"b\"}\n",
+         "invalid JSON: text after the object at column 17", 1},
         {"{\"prompt\": \"a\", \"prompt\": \"b\"}\n", "duplicate key \"prompt\"", 1},
         {"\n\n{\"prompt\": \"caf\xc3\"}\n", "invalid UTF-8 at byte 16", 3},
         {"{\"prompt\": \"\xed\xa0\x80\"}\n", "invalid UTF-8", 1}, /* a surrogate */
@@ -132,7 +140,8 @@ static void test_bad_lines(void) {
     const char *path = tmp_file("nul.jsonl", nul, sizeof(nul) - 1);
     char err[1024];
     dataset *ds;
-    CHECK(dataset_load(path, NULL, &ds, err, sizeof(err)) != 0 && strstr(err, ":2: contains a NUL byte"),
+    CHECK(dataset_load(path, NULL, &ds, err, sizeof(err)) != 0 &&
+              strstr(err, ":2: contains a NUL byte"),
           "%s", err);
     path = tmp_file("empty.jsonl", "\n  \n", 4);
     CHECK(dataset_load(path, NULL, &ds, err, sizeof(err)) != 0 &&
@@ -222,13 +231,15 @@ static void test_order(void) {
     dataset_epoch_order(12345, 3, 1, p, 16);
     CHECK(!memcmp(p, g12345_3, sizeof(g12345_3)), "seed 12345 epoch 3");
     dataset_epoch_order(42, 5, 0, p, 10);
-    for (int i = 0; i < 10; i++) CHECK(p[i] == i, "no shuffle: identity");
+    for (int i = 0; i < 10; i++)
+        CHECK(p[i] == i, "no shuffle: identity");
     /* every permutation of 5 items shows up over many epochs, none far from 1/120 */
     int seen[5 * 5 * 5 * 5 * 5] = {0};
     for (int e = 0; e < 12000; e++) {
         dataset_epoch_order(99, e, 1, p, 5);
         int code = 0;
-        for (int i = 0; i < 5; i++) code = code * 5 + p[i];
+        for (int i = 0; i < 5; i++)
+            code = code * 5 + p[i];
         seen[code]++;
     }
     int distinct = 0, lo = 1 << 30, hi = 0;
@@ -245,7 +256,8 @@ static void test_order(void) {
 static dataset *load_n(int n, int shuffle, uint64_t seed, int epochs) {
     char *text = malloc((size_t)n * 40 + 1), err[1024];
     size_t o = 0;
-    for (int i = 0; i < n; i++) o += (size_t)sprintf(text + o, "{\"prompt\": \"p%d\"}\n", i);
+    for (int i = 0; i < n; i++)
+        o += (size_t)sprintf(text + o, "{\"prompt\": \"p%d\"}\n", i);
     const char *path = tmp_file("n.jsonl", text, o);
     free(text);
     dataset_opts opts = dataset_opts_default();
@@ -288,9 +300,11 @@ static void test_batches_and_cursor(void) {
     /* resume: 7 batches of 5 uninterrupted vs 3 + checkpoint + 4 after a reload */
     dataset *u = load_n(13, 1, 2024, 0);
     int ref[35], res[35];
-    for (int s = 0; s < 7; s++) dataset_next_batch(u, 5, ref + 5 * s, err, sizeof(err));
+    for (int s = 0; s < 7; s++)
+        dataset_next_batch(u, 5, ref + 5 * s, err, sizeof(err));
     dataset *r = load_n(13, 1, 2024, 0);
-    for (int s = 0; s < 3; s++) dataset_next_batch(r, 5, res + 5 * s, err, sizeof(err));
+    for (int s = 0; s < 3; s++)
+        dataset_next_batch(r, 5, res + 5 * s, err, sizeof(err));
     dataset_cursor cur = dataset_get_cursor(r);
     CHECK(cur.epoch == 1 && cur.position == 2 && cur.n_examples == 13, "cursor %ld %ld",
           (long)cur.epoch, (long)cur.position);
@@ -301,7 +315,8 @@ static void test_batches_and_cursor(void) {
     CHECK(dataset_cursor_from_json(json, "ckpt/data.json", &back, err, sizeof(err)) == 0, "%s",
           err);
     CHECK(dataset_set_cursor(r, &back, err, sizeof(err)) == 0, "%s", err);
-    for (int s = 3; s < 7; s++) dataset_next_batch(r, 5, res + 5 * s, err, sizeof(err));
+    for (int s = 3; s < 7; s++)
+        dataset_next_batch(r, 5, res + 5 * s, err, sizeof(err));
     CHECK(!memcmp(ref, res, sizeof(ref)), "resumed run sees the same prompts");
     free(json);
 
@@ -328,7 +343,8 @@ static void test_batches_and_cursor(void) {
     CHECK(dataset_cursor_from_json("nope", "c", &bad, err, sizeof(err)) != 0 &&
               strstr(err, "c: data cursor is not a JSON object"),
           "%s", err);
-    CHECK(dataset_next_batch(r, -1, idx, err, sizeof(err)) == -1 && strstr(err, "batch size -1"),
+    CHECK(dataset_next_batch(r, -1, idx, err, sizeof(err)) == -1 &&
+              strstr(err, "batch size -1"),
           "%s", err);
     dataset_free(r);
     dataset_free(u);
@@ -338,6 +354,45 @@ static void test_batches_and_cursor(void) {
     got = dataset_next_batch(ds, 10, idx, err, sizeof(err));
     CHECK(got == 6 && idx[0] == 0 && idx[2] == 2 && idx[3] == 0 && idx[5] == 2, "file order");
     dataset_free(ds);
+}
+
+/* Every prefix of the good fixture, and byte corruptions of it, load or fail with a
+ * file:line message in both modes; never a crash (run under ASan). */
+static void test_robustness(const char *fx) {
+    char path[600], err[1024];
+    snprintf(path, sizeof(path), "%s/good.jsonl", fx);
+    char *text;
+    size_t n;
+    if (fio_read_file(path, &text, &n, err, sizeof(err)) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    char *buf = malloc(n + 1);
+    static const char subst[] = "\"{}[],:0\\\x80\xff";
+    for (size_t k = 0; k < 2 * n; k++) {
+        size_t len = n;
+        memcpy(buf, text, n);
+        if (k < n)
+            len = k; /* a prefix */
+        else
+            buf[k - n] = subst[(k - n) % (sizeof(subst) - 1)]; /* one byte changed */
+        const char *p = tmp_file("r.jsonl", buf, len);
+        for (int mode = 0; mode < 2; mode++) {
+            dataset_opts o = dataset_opts_default();
+            o.on_bad_line = mode;
+            dataset *ds;
+            if (dataset_load(p, &o, &ds, err, sizeof(err)) == 0) {
+                for (int i = 0; i < dataset_size(ds); i++)
+                    CHECK(dataset_get(ds, i)->prompt_json && dataset_get(ds, i)->extra_json,
+                          "complete example");
+                dataset_free(ds);
+            } else {
+                CHECK(strstr(err, p) == err, "message names the file: %s", err);
+            }
+        }
+    }
+    free(buf);
+    free(text);
 }
 
 int main(int argc, char **argv) {
@@ -354,6 +409,7 @@ int main(int argc, char **argv) {
     test_skip_and_fields(argv[1]);
     test_order();
     test_batches_and_cursor();
+    test_robustness(argv[1]);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmpdir);

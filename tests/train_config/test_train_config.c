@@ -18,14 +18,14 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            failures++;                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);              \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, "\n");                                                       \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            failures++;                                                                        \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                    \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fprintf(stderr, "\n");                                                             \
+        }                                                                                      \
     } while (0)
 
 static const char *BASE = "{\"model\": {\"path\": \"models/m\"},\n"
@@ -41,8 +41,8 @@ static int ok_cfg(const char *text, const char *const *sets, int n, train_config
 }
 
 /* Expects failure whose message contains every non-NULL needle. */
-static void bad_cfg(int line, const char *text, const char *const *sets, int n,
-                    const char *n1, const char *n2, const char *n3) {
+static void bad_cfg(int line, const char *text, const char *const *sets, int n, const char *n1,
+                    const char *n2, const char *n3) {
     char err[4096];
     train_config c;
     int rc = train_config_parse(text, "cfg.json", sets, n, &c, err, sizeof(err));
@@ -63,12 +63,13 @@ static void bad_cfg(int line, const char *text, const char *const *sets, int n,
 }
 
 /* One --set on BASE that must fail with the needles. */
-#define BAD_SET(assign, n1, n2, n3)                                                      \
-    do {                                                                                 \
-        const char *s_[] = {assign};                                                     \
-        bad_cfg(__LINE__, BASE, s_, 1, n1, n2, n3);                                      \
+#define BAD_SET(assign, n1, n2, n3)                                                            \
+    do {                                                                                       \
+        const char *s_[] = {assign};                                                           \
+        bad_cfg(__LINE__, BASE, s_, 1, n1, n2, n3);                                            \
     } while (0)
-#define BAD_SETS(arr, n1, n2, n3) bad_cfg(__LINE__, BASE, arr, (int)(sizeof(arr) / sizeof(*arr)), n1, n2, n3)
+#define BAD_SETS(arr, n1, n2, n3)                                                              \
+    bad_cfg(__LINE__, BASE, arr, (int)(sizeof(arr) / sizeof(*arr)), n1, n2, n3)
 #define BAD_TEXT(text, n1, n2, n3) bad_cfg(__LINE__, text, NULL, 0, n1, n2, n3)
 
 // ---------------------------------------------------------------------------------------
@@ -105,7 +106,8 @@ static void test_defaults(void) {
     CHECK(c.seed == 42 && c.data.shuffle_seed == 42 && c.data.shuffle == 1 &&
               c.data.epochs == 1 && c.data.on_bad_line == TC_BAD_LINE_STOP,
           "data defaults");
-    CHECK(!strcmp(c.data.prompt_field, "prompt") && !strcmp(c.data.messages_field, "messages") &&
+    CHECK(!strcmp(c.data.prompt_field, "prompt") &&
+              !strcmp(c.data.messages_field, "messages") &&
               !strcmp(c.data.answer_field, "answer") && c.data.eval == NULL,
           "field names");
     CHECK(!strcmp(c.tokenizer.path, "models/m"), "tokenizer defaults to the model dir");
@@ -139,8 +141,7 @@ static void test_defaults(void) {
 
 static void test_derived(void) {
     train_config c;
-    const char *dr[] = {"algorithm.advantage=drgrpo", "seed=7",
-                        "logging.run_dir=out/r1"};
+    const char *dr[] = {"algorithm.advantage=drgrpo", "seed=7", "logging.run_dir=out/r1"};
     if (ok_cfg(BASE, dr, 3, &c) == 0) {
         CHECK(c.algorithm.std_scope == TC_STD_NONE, "drgrpo: std none");
         CHECK(c.algorithm.loss_agg == TC_AGG_SEQ_MEAN_TOKEN_SUM_NORM, "drgrpo: sum-norm");
@@ -148,9 +149,12 @@ static void test_derived(void) {
         CHECK(!strcmp(c.checkpoint.dir, "out/r1/checkpoints"), "ckpt dir %s", c.checkpoint.dir);
         train_config_free(&c);
     }
-    const char *ex[] = {"algorithm.clip_low=0.1", "algorithm.clip_high=0.28",
-                        "data.shuffle_seed=3", "rollout.max_new_tokens=1000",
-                        "algorithm.loss_agg=seq-mean-token-mean", "tokenizer.path=tok"};
+    const char *ex[] = {"algorithm.clip_low=0.1",
+                        "algorithm.clip_high=0.28",
+                        "data.shuffle_seed=3",
+                        "rollout.max_new_tokens=1000",
+                        "algorithm.loss_agg=seq-mean-token-mean",
+                        "tokenizer.path=tok"};
     if (ok_cfg(BASE, ex, 6, &c) == 0) {
         CHECK(c.algorithm.clip_low == 0.1 && c.algorithm.clip_high == 0.28, "clip-higher");
         CHECK(c.data.shuffle_seed == 3 && c.seed == 42, "explicit shuffle seed");
@@ -170,8 +174,7 @@ static void test_unknown_keys(void) {
     BAD_SET("rollout.temprature=0.7", "cfg.json: unknown key rollout.temprature",
             "did you mean rollout.temperature?", NULL);
     BAD_SET("rollout.lr=1e-5", "unknown key rollout.lr", "did you mean optimizer.lr?", NULL);
-    BAD_SET("algoritm.advantage=grpo", "unknown key algoritm", "did you mean algorithm?",
-            NULL);
+    BAD_SET("algoritm.advantage=grpo", "unknown key algoritm", "did you mean algorithm?", NULL);
     BAD_SET("rollout.banana=1", "unknown key rollout.banana",
             "allowed keys in rollout: G, temperature", NULL);
     BAD_SET("rewards[0].wieght=2", "unknown key rewards[0].wieght",
@@ -229,8 +232,8 @@ static void test_types_and_ranges(void) {
     BAD_SET("rewards=[]", "rewards: [] is an empty list", "non-empty list of reward objects",
             NULL);
     BAD_SET("rewards=[3]", "rewards[0]: 3 is a number; expected a reward object", NULL, NULL);
-    BAD_SET("algorithm.critic_lr=0", "algorithm.critic_lr: 0 is out of range",
-            "(0, 1] or null", NULL);
+    BAD_SET("algorithm.critic_lr=0", "algorithm.critic_lr: 0 is out of range", "(0, 1] or null",
+            NULL);
     BAD_TEXT("{\"data\": {\"train\": \"t\"}, \"rewards\": [{\"name\": \"r\"}]}",
              "missing required key model.path", NULL, NULL);
     BAD_TEXT("{\"model\": {\"path\": \"m\"}, \"data\": {\"train\": \"t\"}}",
@@ -273,8 +276,9 @@ static void test_cross_checks(void) {
     BAD_SET("eval.every=5", "eval.every: 5 needs data.eval", NULL, NULL);
     BAD_SET("eval.k=4", "eval.k: 4 is more than eval.n 1", NULL, NULL);
     BAD_SET("template.name=custom", "template.custom: missing", NULL, NULL);
-    BAD_SET("template.custom.user_prefix=U:", "template.custom: only used with template.name "
-                                             "\"custom\"",
+    BAD_SET("template.custom.user_prefix=U:",
+            "template.custom: only used with template.name "
+            "\"custom\"",
             NULL, NULL);
     BAD_SET("model.path=builtin:tiny-qwen3", "tokenizer.path: missing",
             "built-in model with no tokenizer files", NULL);
@@ -284,8 +288,9 @@ static void test_cross_checks(void) {
     const char *ol[] = {"algorithm.overlong.mode=penalty", "algorithm.overlong.buffer=300"};
     BAD_SETS(ol, "algorithm.overlong.buffer: 300 is larger than rollout.max_new_tokens 256",
              NULL, NULL);
-    BAD_SET("rewards[0].config={\"weight\":2}", "rewards[0].config.weight: set it as "
-                                                "rewards[0].weight",
+    BAD_SET("rewards[0].config={\"weight\":2}",
+            "rewards[0].config.weight: set it as "
+            "rewards[0].weight",
             NULL, NULL);
     const char *ds[] = {"algorithm.advantage=reinforce++", "rollout.G=1",
                         "algorithm.dynamic_sampling.enabled=true"};
@@ -294,14 +299,23 @@ static void test_cross_checks(void) {
 
 static void test_set(void) {
     train_config c;
-    const char *sets[] = {"algorithm.kl.adaptive.enabled=true", "algorithm.kl.coef=0.01",
-                          "template.name=chatml", "rollout.stop=[\"</answer>\", \"\\n\\n\"]",
-                          "rewards[1].name=format", "rewards.1.weight=0.5",
-                          "rewards[0].config={\"tolerance\": 1e-6}", "optimizer.lr=3e-6",
+    const char *sets[] = {"algorithm.kl.adaptive.enabled=true",
+                          "algorithm.kl.coef=0.01",
+                          "template.name=chatml",
+                          "rollout.stop=[\"</answer>\", \"\\n\\n\"]",
+                          "rewards[1].name=format",
+                          "rewards.1.weight=0.5",
+                          "rewards[0].config={\"tolerance\": 1e-6}",
+                          "optimizer.lr=3e-6",
                           "template.system_prompt=You are a careful solver.",
-                          "data.eval=held.jsonl", "eval.every=5", "eval.n=8", "eval.k=4",
-                          "model.threads=2", "template.enable_thinking=false",
-                          "logging.progress=off", "model.device=cuda"};
+                          "data.eval=held.jsonl",
+                          "eval.every=5",
+                          "eval.n=8",
+                          "eval.k=4",
+                          "model.threads=2",
+                          "template.enable_thinking=false",
+                          "logging.progress=off",
+                          "model.device=cuda"};
     int n = (int)(sizeof(sets) / sizeof(*sets));
     if (ok_cfg(BASE, sets, n, &c) != 0) return;
     CHECK(c.algorithm.kl.adaptive.enabled == 1 && c.algorithm.kl.coef == 0.01, "nested set");
@@ -316,7 +330,8 @@ static void test_set(void) {
           c.rewards[0].config_json);
     CHECK(c.optimizer.lr == 3e-6, "number value");
     CHECK(!strcmp(c.template_.system_prompt, "You are a careful solver."), "string w/ spaces");
-    CHECK(c.eval.every == 5 && c.eval.n == 8 && c.eval.k == 4 && !strcmp(c.data.eval, "held.jsonl"),
+    CHECK(c.eval.every == 5 && c.eval.n == 8 && c.eval.k == 4 &&
+              !strcmp(c.data.eval, "held.jsonl"),
           "eval section created");
     CHECK(c.template_.enable_thinking == 0, "tribool");
     CHECK(c.logging.progress == TC_PROGRESS_OFF && c.model.device == TC_DEVICE_CUDA, "enums");
@@ -337,13 +352,11 @@ static void test_set(void) {
     BAD_SET("noequals", "--set noequals: expected KEY=VALUE", NULL, NULL);
     BAD_SET("=3", "expected KEY=VALUE", NULL, NULL);
     BAD_SET("model.path.x=1", "--set model.path.x=1: model.path is not an object", NULL, NULL);
-    BAD_SET("rewards[5].name=x", "rewards has 1 elements; index 5 is past the end", NULL,
-            NULL);
+    BAD_SET("rewards[5].name=x", "rewards has 1 elements; index 5 is past the end", NULL, NULL);
     BAD_SET("a..b=1", "bad key \"a..b\"", NULL, NULL);
     BAD_SET("rewards[x].name=1", "bad key", NULL, NULL);
     /* a value set on the command line is validated like the file's */
-    BAD_SET("algorithm.clip_high=2e3", "algorithm.clip_high: 2000 is out of range", NULL,
-            NULL);
+    BAD_SET("algorithm.clip_high=2e3", "algorithm.clip_high: 2000 is out of range", NULL, NULL);
 }
 
 static const char *FULL =
@@ -372,7 +385,8 @@ static const char *FULL =
     "   \"gamma\": 0.99, \"lambda\": 0.95, \"value_clip\": 0.2, \"ref_resync_steps\": 50},\n"
     " \"optimizer\": {\"lr\": 2e-6, \"betas\": [0.9, 0.95], \"weight_decay\": 0.01},\n"
     " \"schedule\": {\"steps\": 100, \"prompts_per_step\": 4, \"warmup_steps\": 10,\n"
-    "              \"kind\": \"cosine\", \"min_lr_ratio\": 0.1, \"micro_batch_tokens\": 4096},\n"
+    "              \"kind\": \"cosine\", \"min_lr_ratio\": 0.1, \"micro_batch_tokens\": "
+    "4096},\n"
     " \"checkpoint\": {\"every\": 25, \"keep_last\": 0},\n"
     " \"logging\": {\"run_dir\": \"r\", \"samples_every\": 0, \"tensorboard\": true,\n"
     "             \"progress\": \"on\"},\n"
@@ -584,6 +598,37 @@ static void test_docs_and_example(const char *example, const char *docs) {
     free(doc);
 }
 
+/* Every prefix of a full config and every single-byte corruption of it is either
+ * accepted or refused with a message; never a crash (run under ASan). */
+static void test_robustness(void) {
+    size_t n = strlen(FULL);
+    char *buf = malloc(n + 1), err[4096];
+    static const char subst[] = "\"{}[],:0-e.x\\";
+    int refused = 0;
+    for (size_t cut = 0; cut <= n; cut++) {
+        memcpy(buf, FULL, cut);
+        buf[cut] = '\0';
+        train_config c;
+        if (train_config_parse(buf, "cut.json", NULL, 0, &c, err, sizeof(err)) == 0)
+            train_config_free(&c);
+        else {
+            refused++;
+            CHECK(err[0] != '\0', "empty message at cut %zu", cut);
+        }
+    }
+    CHECK(refused == (int)n, "only the whole text is valid (%d of %zu refused)", refused, n);
+    for (size_t at = 0; at < n; at += 3) {
+        memcpy(buf, FULL, n + 1);
+        buf[at] = subst[at % (sizeof(subst) - 1)];
+        train_config c;
+        if (train_config_parse(buf, "mut.json", NULL, 0, &c, err, sizeof(err)) == 0)
+            train_config_free(&c);
+        else
+            CHECK(strncmp(err, "mut.json: ", 10) == 0, "message names the file: %s", err);
+    }
+    free(buf);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s EXAMPLE_CONFIG DOCS_CONFIG_MD\n", argv[0]);
@@ -601,6 +646,7 @@ int main(int argc, char **argv) {
     test_cross_checks();
     test_set();
     test_round_trip(tmpdir);
+    test_robustness();
     test_check_files(tmpdir);
     test_docs_and_example(argv[1], argv[2]);
     char cmd[600];
