@@ -2,7 +2,8 @@
  * engine/runlog/checkpoint.h — training checkpoints: save, find the newest complete
  * one, load, prune.
  *
- * Layout: RUN_DIR/checkpoints/step-000123/ (at least 6 digits) holding
+ * Layout: CKPT_DIR/step-000123/ (CKPT_DIR is the run's checkpoint.dir, by default
+ * RUN_DIR/checkpoints) (at least 6 digits) holding
  *   config.json, model.safetensors (or shards + index)  model_save: a directory that
  *                                   transformers / vLLM load as-is
  *   tokenizer files                 copied from the paths given (basenames kept)
@@ -59,7 +60,7 @@ typedef struct {
     int n_scalars;
 } checkpoint_save_args;
 
-/* Writes RUN_DIR/checkpoints/step-<step>/ and, when path_out is not NULL, its path. */
+/* Writes CKPT_DIR/step-<step>/ (run_dir below means CKPT_DIR) and, when path_out is not NULL, its path. */
 int checkpoint_save(const char *run_dir, const checkpoint_save_args *a, char *path_out,
                     size_t path_len, char *err, size_t errlen);
 

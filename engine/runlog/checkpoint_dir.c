@@ -24,14 +24,14 @@ static int cmp_entry(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Lists RUN_DIR/checkpoints/step-* directories sorted by step; *n = 0 when there is no
- * checkpoints directory. */
+/* Lists CKPT_DIR/step-* directories sorted by step; *n = 0 when there is no
+ * checkpoint directory. */
 static int list_checkpoints(const char *run_dir, ckpt_entry **out, int *n, char *err,
                             size_t errlen) {
     *out = NULL;
     *n = 0;
     char ckdir[4096];
-    snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run_dir);
+    snprintf(ckdir, sizeof ckdir, "%s", run_dir);
     DIR *d = opendir(ckdir);
     if (!d) {
         if (errno == ENOENT) return 0;
@@ -73,7 +73,7 @@ static int list_checkpoints(const char *run_dir, ckpt_entry **out, int *n, char 
 }
 
 static void ckpt_path(char *buf, size_t len, const char *run_dir, const ckpt_entry *e) {
-    snprintf(buf, len, "%s/checkpoints/%s", run_dir, e->name);
+    snprintf(buf, len, "%s/%s", run_dir, e->name);
 }
 
 int checkpoint_latest(const char *run_dir, char *path, size_t path_len, long *step, char *err,
@@ -130,7 +130,7 @@ int checkpoint_prune(const char *run_dir, int keep_last, char *err, size_t errle
     free(e);
     if (rc == 0 && removed) {
         char ckdir[4096];
-        snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run_dir);
+        snprintf(ckdir, sizeof ckdir, "%s", run_dir);
         rc = ckpt_fsync_dir(ckdir, err, errlen);
     }
     return rc ? -1 : removed;

@@ -188,7 +188,7 @@ int checkpoint_save(const char *run_dir, const checkpoint_save_args *a, char *pa
                     size_t path_len, char *err, size_t errlen) {
     if (check_args(a, err, errlen)) return -1;
     char ckdir[4096], dir[4096], part[4200], marker[4300];
-    snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run_dir);
+    snprintf(ckdir, sizeof ckdir, "%s", run_dir);
     if ((size_t)snprintf(dir, sizeof dir, "%s/step-%06ld", ckdir, a->step) >= sizeof dir - 64) {
         snprintf(err, errlen, "checkpoint_save: run directory path too long: %.200s", run_dir);
         return -1;

@@ -7,6 +7,8 @@
  * and removes stale incomplete ones; bad arguments and mismatched models get messages.
  * usage: test_runlog_checkpoint SCRATCH_DIR
  */
+/* the checkpoint functions take the checkpoint directory; here the run dir itself */
+#define ckroot run
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,7 +79,7 @@ static void round_trip(rlvr_backend *be, const char *run, model *m, optimizer *o
                               .tokenizer_files = toks, .n_tokenizer_files = 1,
                               .blobs = blobs, .n_blobs = 3, .scalars = scalars, .n_scalars = 3};
     char path[4096];
-    OK(checkpoint_save(run, &a, path, sizeof path, err, sizeof err));
+    OK(checkpoint_save(ckroot, &a, path, sizeof path, err, sizeof err));
     char f[4400];
     const char *files[] = {"config.json", "model.safetensors", "tokenizer.json",
                            "trainer_state.safetensors", "trainer_state.json", "COMPLETE"};
@@ -85,10 +87,10 @@ static void round_trip(rlvr_backend *be, const char *run, model *m, optimizer *o
         snprintf(f, sizeof f, "%s/%s", path, files[i]);
         CHECK(exists(f), "missing %s", f);
     }
-    CHECK(strstr(path, "/checkpoints/step-000002") != NULL, "path %s", path);
+    CHECK(strstr(path, "/step-000002") != NULL, "path %s", path);
     long step = -1;
     char latest[4096];
-    CHECK(checkpoint_latest(run, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 2 &&
+    CHECK(checkpoint_latest(ckroot, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 2 &&
               !strcmp(latest, path), "latest %s step %ld", latest, step);
 
     /* Fresh objects: a differently-seeded model and a zeroed optimizer. */
@@ -172,92 +174,92 @@ int main(int argc, char **argv) {
     /* ---- crash simulation, latest, prune ---- */
     snprintf(run, sizeof run, "%s/prune", argv[1]);
     long step = -1;
-    CHECK(checkpoint_latest(run, path, sizeof path, &step, err, sizeof err) == 0, "no run dir yet");
+    CHECK(checkpoint_latest(ckroot, path, sizeof path, &step, err, sizeof err) == 0, "no run dir yet");
     checkpoint_blob blob = {"cursor", "abc", 3};
     checkpoint_save_args a = {.model = m, .opt = &o, .weights_dtype = ST_F32, .blobs = &blob, .n_blobs = 1};
     for (long s = 10; s <= 50; s += 10) {
         a.step = s;
-        OK(checkpoint_save(run, &a, NULL, 0, err, sizeof err));
+        OK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err));
     }
     /* step 60 interrupted: everything but the marker */
     a.step = 60;
-    OK(checkpoint_save(run, &a, path, sizeof path, err, sizeof err));
-    snprintf(path, sizeof path, "%s/checkpoints/step-000060/COMPLETE", run);
+    OK(checkpoint_save(ckroot, &a, path, sizeof path, err, sizeof err));
+    snprintf(path, sizeof path, "%s/step-000060/COMPLETE", run);
     CHECK(unlink(path) == 0, "unlink marker");
     /* step 25 interrupted early: a lone directory with a partial temp file */
-    snprintf(path, sizeof path, "%s/checkpoints/step-000025", run);
+    snprintf(path, sizeof path, "%s/step-000025", run);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/checkpoints/step-000025/model.safetensors.tmp.1", run);
+    snprintf(path, sizeof path, "%s/step-000025/model.safetensors.tmp.1", run);
     fio_write_file(path, "xx", 2, err, sizeof err);
-    snprintf(path, sizeof path, "%s/checkpoints/not-a-checkpoint", run);
+    snprintf(path, sizeof path, "%s/not-a-checkpoint", run);
     mkdir(path, 0755);
     char latest[4096];
-    CHECK(checkpoint_latest(run, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 50,
+    CHECK(checkpoint_latest(ckroot, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 50,
           "latest complete should be 50, got %ld", step);
     checkpoint *c = NULL;
-    snprintf(path, sizeof path, "%s/checkpoints/step-000060", run);
+    snprintf(path, sizeof path, "%s/step-000060", run);
     CHECK(checkpoint_open(path, &c, err, sizeof err) == -1 && strstr(err, "COMPLETE"), "%s", err);
-    int removed = checkpoint_prune(run, 2, err, sizeof err);
+    int removed = checkpoint_prune(ckroot, 2, err, sizeof err);
     CHECK(removed == 4, "removed %d (10, 20, 25, 30)", removed);
     const long kept[] = {40, 50, 60}, gone[] = {10, 20, 25, 30};
     for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/checkpoints/step-%06ld", run, kept[i]);
+        snprintf(path, sizeof path, "%s/step-%06ld", run, kept[i]);
         CHECK(exists(path), "kept %s", path);
     }
     for (int i = 0; i < 4; i++) {
-        snprintf(path, sizeof path, "%s/checkpoints/step-%06ld", run, gone[i]);
+        snprintf(path, sizeof path, "%s/step-%06ld", run, gone[i]);
         CHECK(!exists(path), "removed %s", path);
     }
-    snprintf(path, sizeof path, "%s/checkpoints/not-a-checkpoint", run);
+    snprintf(path, sizeof path, "%s/not-a-checkpoint", run);
     CHECK(exists(path), "foreign directories are left alone");
-    CHECK(checkpoint_prune(run, 0, err, sizeof err) == 0, "keep all");
-    CHECK(checkpoint_prune(run, -1, err, sizeof err) == -1 && strstr(err, "keep_last"), "%s", err);
+    CHECK(checkpoint_prune(ckroot, 0, err, sizeof err) == 0, "keep all");
+    CHECK(checkpoint_prune(ckroot, -1, err, sizeof err) == -1 && strstr(err, "keep_last"), "%s", err);
     /* Re-saving the interrupted step replaces it and it becomes the latest. */
     a.step = 60;
-    OK(checkpoint_save(run, &a, NULL, 0, err, sizeof err));
-    CHECK(checkpoint_latest(run, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 60, "60");
-    CHECK(checkpoint_prune(run, 1, err, sizeof err) == 2, "keep 1");
+    OK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err));
+    CHECK(checkpoint_latest(ckroot, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 60, "60");
+    CHECK(checkpoint_prune(ckroot, 1, err, sizeof err) == 2, "keep 1");
 
     /* ---- bad input ---- */
     checkpoint_blob bad_blob = {"has space", "x", 1};
     a.blobs = &bad_blob;
-    CHECK(checkpoint_save(run, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "has space"), "%s", err);
+    CHECK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "has space"), "%s", err);
     checkpoint_blob dup[] = {{"a", "x", 1}, {"a", "y", 1}};
     a.blobs = dup;
     a.n_blobs = 2;
-    CHECK(checkpoint_save(run, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "twice"), "%s", err);
+    CHECK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "twice"), "%s", err);
     a.n_blobs = 0;
     const char *badtok[] = {"/tmp/config.json"};
     a.tokenizer_files = badtok;
     a.n_tokenizer_files = 1;
-    CHECK(checkpoint_save(run, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "config.json"), "%s", err);
+    CHECK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "config.json"), "%s", err);
     const char *missing[] = {"/nonexistent/tokenizer.json"};
     a.tokenizer_files = missing;
-    CHECK(checkpoint_save(run, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "/nonexistent/tokenizer.json"),
+    CHECK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "/nonexistent/tokenizer.json"),
           "%s", err);
-    CHECK(checkpoint_latest(run, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 60,
+    CHECK(checkpoint_latest(ckroot, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 60,
           "a failed save leaves the latest complete checkpoint alone");
-    snprintf(path, sizeof path, "%s/checkpoints/step-000060/model.safetensors", run);
+    snprintf(path, sizeof path, "%s/step-000060/model.safetensors", run);
     CHECK(exists(path), "the step-60 checkpoint survived a failed save of step 60");
-    snprintf(path, sizeof path, "%s/checkpoints/step-000060.partial", run);
+    snprintf(path, sizeof path, "%s/step-000060.partial", run);
     CHECK(!exists(path), "a failed save cleans up its .partial directory");
-    snprintf(path, sizeof path, "%s/checkpoints/step-000070.partial", run);
+    snprintf(path, sizeof path, "%s/step-000070.partial", run);
     mkdir(path, 0755); /* a save killed before its rename */
-    snprintf(path, sizeof path, "%s/checkpoints/step-000070.partial/COMPLETE", run);
+    snprintf(path, sizeof path, "%s/step-000070.partial/COMPLETE", run);
     OK(fio_write_file(path, "x", 1, err, sizeof err));
-    CHECK(checkpoint_latest(run, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 60,
+    CHECK(checkpoint_latest(ckroot, latest, sizeof latest, &step, err, sizeof err) == 1 && step == 60,
           ".partial directories are never the latest (%ld)", step);
-    CHECK(checkpoint_prune(run, 1, err, sizeof err) == 1, "prune removes the .partial: %s", err);
-    snprintf(path, sizeof path, "%s/checkpoints/step-000070.partial", run);
+    CHECK(checkpoint_prune(ckroot, 1, err, sizeof err) == 1, "prune removes the .partial: %s", err);
+    snprintf(path, sizeof path, "%s/step-000070.partial", run);
     CHECK(!exists(path), ".partial removed");
     a.n_tokenizer_files = 0;
     checkpoint_scalar nan_scalar = {"beta", 0.0 / 0.0};
     a.scalars = &nan_scalar;
     a.n_scalars = 1;
-    CHECK(checkpoint_save(run, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "beta"), "%s", err);
+    CHECK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "beta"), "%s", err);
     a.n_scalars = 0;
     a.weights_dtype = ST_I32;
-    CHECK(checkpoint_save(run, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "dtype"), "%s", err);
+    CHECK(checkpoint_save(ckroot, &a, NULL, 0, err, sizeof err) == -1 && strstr(err, "dtype"), "%s", err);
     /* A model of another shape is refused with the counts. */
     model_config cfg = m->cfg;
     cfg.num_layers += 1;

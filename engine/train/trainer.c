@@ -1,0 +1,347 @@
+/*
+ * engine/train/trainer.c — setting up a run, the step loop, metrics, checkpoints and
+ * resume (see trainer.h; one step is trainer_step.c).
+ *
+ * Resume is bit-identical on the CPU because everything a step depends on is either
+ * saved (weights as F32 masters, AdamW moments and step, data cursor, adaptive β) or a
+ * pure function of (seed, step, prompt index, sample index) — the sampler's RNG.
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/io/fileio.h"
+#include "engine/io/safetensors.h"
+#include "engine/model/builtin.h"
+#include "engine/runlog/checkpoint.h"
+#include "engine/train/trainer_internal.h"
+
+long trainer_step(const trainer *t) { return t->step; }
+
+static int make_template(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    switch (c->template_.name) {
+    case TC_TEMPLATE_AUTO:
+        if (!tok_chat_template_source(t->tok))
+            return chat_template_builtin("none", NULL, &t->tpl, err, errlen);
+        return chat_template_auto(t->tok, &t->tpl, err, errlen);
+    case TC_TEMPLATE_CHATML: return chat_template_builtin("chatml", NULL, &t->tpl, err, errlen);
+    case TC_TEMPLATE_QWEN3: return chat_template_builtin("qwen3", NULL, &t->tpl, err, errlen);
+    case TC_TEMPLATE_LLAMA3:
+        return chat_template_builtin("llama3", tok_bos_token(t->tok), &t->tpl, err, errlen);
+    case TC_TEMPLATE_NONE: return chat_template_builtin("none", NULL, &t->tpl, err, errlen);
+    case TC_TEMPLATE_CUSTOM: {
+        cJSON *j = train_config_custom_template_json(c);
+        int rc = chat_template_from_json(j, "template.custom", &t->tpl, err, errlen);
+        cJSON_Delete(j);
+        return rc;
+    }
+    }
+    return -1;
+}
+
+static int make_rewards(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    reward_spec *specs = calloc((size_t)c->n_rewards, sizeof *specs);
+    char **cfgs = calloc((size_t)c->n_rewards, sizeof *cfgs);
+    int rc = -1;
+    if (!specs || !cfgs) goto done;
+    for (int i = 0; i < c->n_rewards; i++) {
+        const tc_reward *r = &c->rewards[i];
+        cJSON *o = cJSON_Parse(r->config_json ? r->config_json : "{}");
+        if (!o) goto done;
+        if (r->isolation == TC_ISOLATION_PROCESS && !cJSON_GetObjectItem(o, "isolation"))
+            cJSON_AddStringToObject(o, "isolation", "process");
+        cfgs[i] = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        specs[i] = (reward_spec){r->name, cfgs[i], r->weight};
+    }
+    reward_host_opts ro = {0};
+    t->rewards = reward_host_create(specs, c->n_rewards, &ro, err, errlen);
+    rc = t->rewards ? 0 : -1;
+done:
+    for (int i = 0; cfgs && i < c->n_rewards; i++) cJSON_free(cfgs[i]);
+    free(cfgs);
+    free(specs);
+    return rc;
+}
+
+/* Restores the newest complete checkpoint of the run. */
+static int resume(trainer *t, char *err, size_t errlen) {
+    char dir[4096];
+    long step = 0;
+    int found = checkpoint_latest(t->ckpt_dir, dir, sizeof dir, &step, err, errlen);
+    if (found < 0) return -1;
+    if (found == 0) {
+        snprintf(err, errlen, "--resume: no complete checkpoint under %s", t->ckpt_dir);
+        return -1;
+    }
+    checkpoint *ck = NULL;
+    if (checkpoint_load(dir, t->policy, &t->opt, &ck, err, errlen)) return -1;
+    const void *data;
+    size_t len;
+    int rc = -1;
+    char *text = NULL;
+    if (checkpoint_get_blob(ck, "data_cursor", &data, &len, err, errlen)) goto done;
+    text = strndup(data, len);
+    dataset_cursor cur;
+    if (!text || dataset_cursor_from_json(text, dir, &cur, err, errlen) ||
+        dataset_set_cursor(t->data, &cur, err, errlen))
+        goto done;
+    free(text);
+    text = NULL;
+    if (checkpoint_get_blob(ck, "kl_controller", &data, &len, err, errlen)) goto done;
+    text = strndup(data, len);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    int bad = !j || rl_kl_ctl_from_json(&t->kl, j, err, errlen);
+    cJSON_Delete(j);
+    if (bad) goto done;
+    if (t->ref) { /* the reference is the run's initial weights, saved once */
+        char ref_dir[4200];
+        snprintf(ref_dir, sizeof ref_dir, "%s/reference", t->run_dir);
+        model *ref = NULL;
+        if (model_load(ref_dir, t->be, &ref, err, errlen)) goto done;
+        model_free(t->ref);
+        t->ref = ref;
+    }
+    t->step = step;
+    rc = 0;
+done:
+    free(text);
+    checkpoint_close(ck);
+    return rc;
+}
+
+static int save_checkpoint(trainer *t, char *err, size_t errlen) {
+    dataset_cursor cur = dataset_get_cursor(t->data);
+    char *cursor = dataset_cursor_to_json(&cur);
+    cJSON *klj = rl_kl_ctl_to_json(&t->kl);
+    char *kl = klj ? cJSON_PrintUnformatted(klj) : NULL;
+    cJSON_Delete(klj);
+    char *cfg = train_config_to_json(&t->cfg);
+    int rc = -1;
+    if (!cursor || !kl || !cfg) {
+        snprintf(err, errlen, "checkpoint: out of host memory");
+        goto done;
+    }
+    const char *tok_files[3];
+    int n_tok = 0;
+    char paths[3][4200];
+    const char *tp = tok_path(t->tok);
+    if (tp) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", tp);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        const char *names[3] = {"tokenizer.json", "tokenizer_config.json", "generation_config.json"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(paths[i], sizeof paths[i], "%s/%s", dir, names[i]);
+            FILE *f = fopen(paths[i], "r");
+            if (f) {
+                fclose(f);
+                tok_files[n_tok++] = paths[i];
+            }
+        }
+    }
+    checkpoint_blob blobs[3] = {{"data_cursor", cursor, strlen(cursor)},
+                                {"kl_controller", kl, strlen(kl)},
+                                {"resolved_config", cfg, strlen(cfg)}};
+    checkpoint_save_args a = {.step = t->step, .model = t->policy, .opt = &t->opt,
+                              .weights_dtype = t->cfg.model.dtype == TC_DTYPE_F32 ? ST_F32
+                                               : t->cfg.model.dtype == TC_DTYPE_F16 ? ST_F16
+                                                                                   : ST_BF16,
+                              .tokenizer_files = tok_files, .n_tokenizer_files = n_tok,
+                              .blobs = blobs, .n_blobs = 3};
+    char out[4096];
+    if (checkpoint_save(t->ckpt_dir, &a, out, sizeof out, err, errlen) ||
+        checkpoint_prune(t->ckpt_dir, t->cfg.checkpoint.keep_last, err, errlen) ||
+        metrics_log_sync(t->metrics, err, errlen) ||
+        (t->samples && samples_log_sync(t->samples, err, errlen)) ||
+        (t->tb && tfevents_sync(t->tb, err, errlen)))
+        goto done;
+    rc = 0;
+done:
+    free(cursor);
+    cJSON_free(kl);
+    free(cfg);
+    return rc;
+}
+
+int trainer_create(const train_config *cfg, int want_resume, trainer **out, char *err,
+                   size_t errlen) {
+    *out = NULL;
+    trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        return -1;
+    }
+    /* take a private copy of the config through its JSON form */
+    char *json = train_config_to_json(cfg);
+    if (!json || train_config_parse(json, "resolved config", NULL, 0, &t->cfg, err, errlen)) {
+        free(json);
+        free(t);
+        return -1;
+    }
+    free(json);
+    const train_config *c = &t->cfg;
+    t->t_start = runlog_mono_time();
+    if (c->algorithm.advantage == TC_ADV_PPO) {
+        snprintf(err, errlen,
+                 "algorithm.advantage = \"ppo\" (a critic with GAE) is not implemented in this "
+                 "trainer yet; supported: grpo, drgrpo, rloo, reinforce++, reinforce++-baseline");
+        goto fail;
+    }
+    if (train_config_check_files(c, err, errlen)) goto fail;
+    snprintf(t->run_dir, sizeof t->run_dir, "%s", c->logging.run_dir);
+    snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s", c->checkpoint.dir);
+    if (fio_mkdirs(t->run_dir, err, errlen) || fio_mkdirs(t->ckpt_dir, err, errlen)) goto fail;
+    t->be = rlvr_backend_create(c->model.device == TC_DEVICE_CUDA ? "cuda" : "cpu",
+                                c->model.threads, err, errlen);
+    if (!t->be) goto fail;
+    if (model_open(c->model.path, t->be, &t->policy, err, errlen) ||
+        model_enable_grads(t->policy, err, errlen))
+        goto fail;
+    const int want_ref = c->algorithm.kl.coef > 0 || c->algorithm.kl.adaptive.enabled;
+    if (want_ref && model_open(c->model.path, t->be, &t->ref, err, errlen)) goto fail;
+    if (tok_load(c->tokenizer.path, &t->tok, err, errlen)) goto fail;
+    if (tok_vocab_size(t->tok) > t->policy->cfg.vocab_size) {
+        snprintf(err, errlen, "tokenizer %s has %d ids but the model's vocabulary is %d",
+                 c->tokenizer.path, tok_vocab_size(t->tok), t->policy->cfg.vocab_size);
+        goto fail;
+    }
+    const int32_t *eos;
+    t->n_eos = tok_eos_ids(t->tok, &eos);
+    t->eos = malloc(((size_t)t->n_eos + 1) * sizeof(int32_t));
+    if (!t->eos) goto fail;
+    memcpy(t->eos, eos, (size_t)t->n_eos * sizeof(int32_t));
+    if (make_template(t, err, errlen)) goto fail;
+    dataset_opts dop = dataset_opts_default();
+    dop.prompt_field = c->data.prompt_field;
+    dop.messages_field = c->data.messages_field;
+    dop.answer_field = c->data.answer_field;
+    dop.on_bad_line = c->data.on_bad_line == TC_BAD_LINE_SKIP ? DATASET_SKIP_BAD_LINES
+                                                              : DATASET_STOP_ON_BAD_LINE;
+    dop.shuffle = c->data.shuffle;
+    dop.seed = c->data.shuffle_seed;
+    dop.epochs = c->data.epochs;
+    if (dataset_load(c->data.train, &dop, &t->data, err, errlen)) goto fail;
+    if (dataset_skipped(t->data))
+        fprintf(stderr, "rlvr train: skipped %d bad line(s) of %s (first: %s)\n",
+                dataset_skipped(t->data), c->data.train, dataset_first_skip(t->data));
+    t->cache = calloc((size_t)dataset_size(t->data), sizeof *t->cache);
+    if (!t->cache) goto fail;
+    if (make_rewards(t, err, errlen)) goto fail;
+    if (sampler_create(t->policy, t->tok, (size_t)c->rollout.kv_cache_mb << 20, &t->smp, err,
+                       errlen))
+        goto fail;
+    optim_config oc = {(float)c->optimizer.betas[0], (float)c->optimizer.betas[1],
+                       (float)c->optimizer.eps, (float)c->optimizer.weight_decay,
+                       (float)c->optimizer.max_grad_norm};
+    if (optim_create(&t->opt, t->policy, &oc, err, errlen)) goto fail;
+    t->has_opt = 1;
+    if (rl_kl_ctl_init(&t->kl, c->algorithm.kl.coef, c->algorithm.kl.adaptive.enabled,
+                       c->algorithm.kl.adaptive.target, c->algorithm.kl.adaptive.horizon, err,
+                       errlen))
+        goto fail;
+    if (want_resume) {
+        if (resume(t, err, errlen)) goto fail;
+    } else if (t->ref) { /* keep the initial weights: the reference survives a resume */
+        char ref_dir[4200];
+        snprintf(ref_dir, sizeof ref_dir, "%s/reference", t->run_dir);
+        if (model_save(t->ref, ref_dir, ST_F32, 0, err, errlen)) goto fail;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", t->run_dir);
+    if (train_config_write(c, path, err, errlen)) goto fail;
+    const long keep = want_resume ? t->step : -1;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", t->run_dir);
+    if (metrics_log_open(&t->metrics, path, keep, err, errlen)) goto fail;
+    if (c->logging.samples_every > 0) {
+        snprintf(path, sizeof path, "%s/samples.jsonl", t->run_dir);
+        if (samples_log_open(&t->samples, path, c->logging.samples_every, keep, err, errlen))
+            goto fail;
+    }
+    if (c->logging.tensorboard && tfevents_open(&t->tb, t->run_dir, keep, err, errlen)) goto fail;
+    *out = t;
+    return 0;
+fail:
+    trainer_free(t);
+    return -1;
+}
+
+void trainer_free(trainer *t) {
+    if (!t) return;
+    metrics_log_close(t->metrics);
+    samples_log_close(t->samples);
+    tfevents_close(t->tb);
+    if (t->be) {
+        float *bufs[] = {t->ls.old_lp, t->ls.ref_lp, t->ls.adv, t->ls.w, t->ls.loss,
+                         t->ls.kl, t->ls.clipped, t->ls.dlogp, t->ls.dent};
+        for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) t->be->free(t->be, bufs[k]);
+    }
+    if (t->has_opt) optim_free(&t->opt, t->policy);
+    sampler_free(t->smp);
+    reward_host_free(t->rewards);
+    if (t->cache && t->data)
+        for (int i = 0; i < dataset_size(t->data); i++) {
+            free(t->cache[i].ids);
+            free(t->cache[i].text);
+        }
+    free(t->cache);
+    dataset_free(t->data);
+    chat_template_free(t->tpl);
+    tok_free(t->tok);
+    free(t->eos);
+    model_free(t->ref);
+    model_free(t->policy);
+    if (t->be) t->be->destroy(t->be);
+    train_config_free(&t->cfg);
+    free(t);
+}
+
+int trainer_run(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    static const char *const keys[] = {"reward/mean", "reward/accuracy", "kl/mean", "len/mean",
+                                       "time/step"};
+    const progress_mode pm = c->logging.progress == TC_PROGRESS_ON    ? PROGRESS_TTY
+                             : c->logging.progress == TC_PROGRESS_OFF ? PROGRESS_LINES
+                                                                     : PROGRESS_AUTO;
+    progress_init(&t->prog, stderr, pm, t->step, c->schedule.steps,
+                  c->logging.progress == TC_PROGRESS_OFF ? 0 : 10, keys, 5);
+    metrics_rec r;
+    metrics_rec_init(&r);
+    int rc = 0;
+    while (c->schedule.steps == 0 || t->step < c->schedule.steps) {
+        metrics_rec_begin(&r, t->step + 1);
+        int s = trainer_do_step(t, &r, err, errlen);
+        if (s < 0) {
+            rc = -1;
+            break;
+        }
+        if (s == 1) break; /* data exhausted */
+        t->step++;
+        if (c->algorithm.ref_resync_steps > 0 && t->ref && t->step % c->algorithm.ref_resync_steps == 0)
+            t->be->copy(t->be, t->ref->weights, t->policy->weights,
+                        t->policy->n_weights * t->be->act_size);
+        if (c->logging.metrics_every > 0 && t->step % c->logging.metrics_every == 0) {
+            if (metrics_log_write(t->metrics, &r, err, errlen) ||
+                (t->tb && tfevents_write(t->tb, &r, err, errlen))) {
+                rc = -1;
+                break;
+            }
+        }
+        progress_update(&t->prog, t->step, &r);
+        if (c->checkpoint.every > 0 && t->step % c->checkpoint.every == 0 &&
+            save_checkpoint(t, err, errlen)) {
+            rc = -1;
+            break;
+        }
+    }
+    progress_finish(&t->prog);
+    metrics_rec_free(&r);
+    if (rc == 0 && (c->checkpoint.every == 0 || t->step % c->checkpoint.every != 0))
+        rc = save_checkpoint(t, err, errlen); /* always end with a checkpoint */
+    return rc;
+}

@@ -1,0 +1,749 @@
+/*
+ * engine/train/trainer_step.c — one RL step of the trainer (see trainer.h): rollouts
+ * and rewards, advantages, the packed batch, reference/old log-probs, the μ epochs of
+ * clipped-loss updates over mini-batches and micro-batches, and the step's metrics.
+ *
+ * Packed layout: the step's completions, sequence i = prompt_i ++ completion_i, end to
+ * end (offsets[n+1]). Per-token arrays are indexed by the *predicting* position:
+ * entry t belongs to ids[t+1], so completion i's tokens occupy the span
+ * [offsets[i] + plen_i − 1, + len_i) (rl_spans_from_packed).
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/rl/advantage.h"
+#include "engine/rl/batch_stats.h"
+#include "engine/rl/dapo.h"
+#include "engine/rl/loss_agg.h"
+#include "engine/rl/returns.h"
+#include "engine/train/trainer_internal.h"
+
+/* ---- rollouts + rewards for one round ------------------------------------------- */
+
+typedef struct {
+    int P, G, n, R;
+    int *ex;            /* [P] example indices */
+    completion *c;      /* [n] */
+    double *scores;     /* [n * R] raw component scores */
+    float *reward;      /* [n] weighted total (shaped later) */
+    uint8_t *ok;        /* [n] every component OK */
+    uint8_t *truncated; /* [n] finish == length */
+} rollouts;
+
+static void rollouts_free(rollouts *b) {
+    completions_free(b->c, b->n);
+    free(b->ex);
+    free(b->scores);
+    free(b->reward);
+    free(b->ok);
+    free(b->truncated);
+    memset(b, 0, sizeof *b);
+}
+
+/* Renders and tokenizes example i once. */
+static int prompt_of(trainer *t, int i, prompt_cache **out, char *err, size_t errlen) {
+    prompt_cache *pc = &t->cache[i];
+    *out = pc;
+    if (pc->ids) return 0;
+    const data_example *e = dataset_get(t->data, i);
+    cJSON *j = cJSON_Parse(e->prompt_json);
+    chat_message *msgs = NULL, *all = NULL;
+    size_t nm = 0;
+    char where[2200];
+    snprintf(where, sizeof where, "%s:%ld", dataset_path(t->data), e->line);
+    int rc = -1;
+    if (!j || chat_messages_from_json(j, where, &msgs, &nm, err, errlen)) goto done;
+    const char *sys = t->cfg.template_.system_prompt;
+    size_t off = sys && (nm == 0 || strcmp(msgs[0].role, "system") != 0) ? 1 : 0;
+    all = calloc(nm + off, sizeof *all);
+    if (!all) goto done;
+    if (off) all[0] = (chat_message){"system", sys, NULL};
+    memcpy(all + off, msgs, nm * sizeof *msgs);
+    chat_render_opts o = {.add_generation_prompt = 1,
+                          .enable_thinking = t->cfg.template_.enable_thinking};
+    size_t len = 0, n = 0;
+    if (chat_template_render(t->tpl, all, nm + off, &o, &pc->text, &len, err, errlen) ||
+        tok_encode(t->tok, pc->text, len, &pc->ids, &n, err, errlen))
+        goto done;
+    pc->n = (int)n;
+    if (pc->n == 0) {
+        snprintf(err, errlen, "%s: the rendered prompt is empty", where);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc) {
+        free(pc->ids);
+        free(pc->text);
+        pc->ids = NULL;
+        pc->text = NULL;
+    }
+    cJSON_Delete(j);
+    free(msgs);
+    free(all);
+    return rc;
+}
+
+static sampling_params sampling_of(const trainer *t, long step) {
+    const train_config *c = &t->cfg;
+    sampling_params p = sampling_params_default();
+    p.temperature = (float)c->rollout.temperature;
+    p.top_k = c->rollout.top_k;
+    p.top_p = (float)c->rollout.top_p;
+    p.min_p = (float)c->rollout.min_p;
+    p.repetition_penalty = (float)c->rollout.repetition_penalty;
+    p.max_new_tokens = c->rollout.max_new_tokens;
+    p.stop_ids = c->rollout.stop_ids;
+    p.n_stop_ids = c->rollout.n_stop_ids;
+    p.eos_ids = t->eos;
+    p.n_eos_ids = t->n_eos;
+    p.stop_strings = (const char *const *)c->rollout.stop;
+    p.n_stop_strings = c->rollout.n_stop;
+    p.seed = c->seed;
+    p.step = (uint64_t)step;
+    return p;
+}
+
+/* Generates G completions for P examples and scores them. */
+static int rollout_round(trainer *t, const int *ex, int P, long step, rollouts *b,
+                         double *t_gen, double *t_score, char *err, size_t errlen) {
+    const int G = t->cfg.rollout.G, R = reward_host_n_rewards(t->rewards);
+    memset(b, 0, sizeof *b);
+    b->P = P;
+    b->G = G;
+    b->n = P * G;
+    b->R = R;
+    b->ex = malloc((size_t)P * sizeof(int));
+    prompt_ref *refs = malloc((size_t)P * sizeof *refs);
+    rlvr_item *items = calloc((size_t)b->n, sizeof *items);
+    char **extras = NULL;
+    b->scores = calloc((size_t)b->n * R, sizeof(double));
+    b->reward = calloc((size_t)b->n, sizeof(float));
+    b->ok = calloc((size_t)b->n, 1);
+    b->truncated = calloc((size_t)b->n, 1);
+    int rc = -1;
+    if (!b->ex || !refs || !items || !b->scores || !b->reward || !b->ok || !b->truncated) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    for (int i = 0; i < P; i++) {
+        prompt_cache *pc;
+        if (prompt_of(t, ex[i], &pc, err, errlen)) goto done;
+        b->ex[i] = ex[i];
+        refs[i] = (prompt_ref){pc->ids, pc->n, ex[i]};
+    }
+    sampling_params sp = sampling_of(t, step);
+    double t0 = runlog_mono_time();
+    sampler_stats st;
+    if (sampler_generate(t->smp, refs, P, G, &sp, &b->c, &st, err, errlen)) goto done;
+    *t_gen += runlog_mono_time() - t0;
+    t0 = runlog_mono_time();
+    double deadline = 1.0;
+    for (int r = 0; r < t->cfg.n_rewards; r++)
+        if (t->cfg.rewards[r].timeout_s > deadline) deadline = t->cfg.rewards[r].timeout_s;
+    extras = calloc((size_t)b->n, sizeof *extras);
+    if (!extras) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    for (int i = 0; i < b->n; i++) {
+        const data_example *e = dataset_get(t->data, ex[i / G]);
+        const char *prompt = e->prompt ? e->prompt : e->prompt_json;
+        const char *text = b->c[i].text ? b->c[i].text : "";
+        /* the row's other fields, plus completion_tokens for token-length rewards */
+        cJSON *x = cJSON_Parse(e->extra_json);
+        if (x && cJSON_IsObject(x) && !cJSON_GetObjectItemCaseSensitive(x, "completion_tokens"))
+            cJSON_AddNumberToObject(x, "completion_tokens", b->c[i].n);
+        extras[i] = x ? cJSON_PrintUnformatted(x) : NULL;
+        cJSON_Delete(x);
+        items[i] = (rlvr_item){prompt, strlen(prompt), text, strlen(text), e->answer,
+                               strlen(e->answer), extras[i] ? extras[i] : e->extra_json, i / G};
+        b->truncated[i] = b->c[i].finish == FINISH_LENGTH;
+    }
+    reward_job *job = reward_host_submit(t->rewards, items, (size_t)b->n, step, t->cfg.seed,
+                                         deadline, err, errlen);
+    if (!job) goto done;
+    const reward_result *res = reward_job_wait(job);
+    for (int i = 0; i < b->n; i++) {
+        b->reward[i] = (float)res->total[i];
+        b->ok[i] = res->item_status[i] == RLVR_STATUS_OK;
+        for (int r = 0; r < R; r++) b->scores[(size_t)i * R + r] = res->scores[(size_t)i * R + r];
+    }
+    reward_job_free(job);
+    *t_score += runlog_mono_time() - t0;
+    rc = 0;
+done:
+    for (int i = 0; extras && i < b->n; i++) cJSON_free(extras[i]);
+    free(extras);
+    free(refs);
+    free(items);
+    if (rc) rollouts_free(b);
+    return rc;
+}
+
+/* Keeps the groups marked in take (append to dst). */
+static int rollouts_take(rollouts *dst, rollouts *src, const uint8_t *take) {
+    int keep = 0;
+    for (int g = 0; g < src->P; g++) keep += take[g] != 0;
+    const int G = src->G, R = src->R, n = dst->n + keep * G;
+    completion *c = realloc(dst->c, (size_t)(n + 1) * sizeof *c);
+    if (c) dst->c = c;
+    int *ex = realloc(dst->ex, (size_t)(dst->P + keep + 1) * sizeof *ex);
+    if (ex) dst->ex = ex;
+    double *sc = realloc(dst->scores, ((size_t)n * R + 1) * sizeof *sc);
+    if (sc) dst->scores = sc;
+    float *rw = realloc(dst->reward, (size_t)(n + 1) * sizeof *rw);
+    if (rw) dst->reward = rw;
+    uint8_t *ok = realloc(dst->ok, (size_t)n + 1);
+    if (ok) dst->ok = ok;
+    uint8_t *tr = realloc(dst->truncated, (size_t)n + 1);
+    if (tr) dst->truncated = tr;
+    if (!c || !ex || !sc || !rw || !ok || !tr) return -1;
+    dst->G = G;
+    dst->R = R;
+    for (int g = 0; g < src->P; g++) {
+        if (!take[g]) continue;
+        dst->ex[dst->P++] = src->ex[g];
+        for (int k = 0; k < G; k++) {
+            const int i = g * G + k, j = dst->n++;
+            dst->c[j] = src->c[i];
+            memset(&src->c[i], 0, sizeof src->c[i]); /* moved */
+            memcpy(dst->scores + (size_t)j * R, src->scores + (size_t)i * R, R * sizeof(double));
+            dst->reward[j] = src->reward[i];
+            dst->ok[j] = src->ok[i];
+            dst->truncated[j] = src->truncated[i];
+        }
+    }
+    return 0;
+}
+
+/* ---- the packed training batch --------------------------------------------------- */
+
+typedef struct {
+    int n, T;
+    int32_t *ids, *offsets, *plen, *start, *len;
+    float *mask, *adv, *old_lp, *ref_lp, *smp_lp, *logp, *ent, *w, *loss, *kl, *clipped;
+} packed;
+
+static void packed_free(packed *p) {
+    free(p->ids);
+    free(p->offsets);
+    free(p->plen);
+    free(p->start);
+    free(p->len);
+    free(p->mask);
+    free(p->adv);
+    free(p->old_lp);
+    free(p->ref_lp);
+    free(p->smp_lp);
+    free(p->logp);
+    free(p->ent);
+    free(p->w);
+    free(p->loss);
+    free(p->kl);
+    free(p->clipped);
+}
+
+static int pack(trainer *t, const rollouts *b, packed *p, char *err, size_t errlen) {
+    memset(p, 0, sizeof *p);
+    p->n = b->n;
+    p->offsets = malloc(((size_t)b->n + 1) * sizeof(int32_t));
+    p->plen = malloc(((size_t)b->n + 1) * sizeof(int32_t));
+    p->start = malloc(((size_t)b->n + 1) * sizeof(int32_t));
+    p->len = malloc(((size_t)b->n + 1) * sizeof(int32_t));
+    if (!p->offsets || !p->plen || !p->start || !p->len) goto oom;
+    p->offsets[0] = 0;
+    for (int i = 0; i < b->n; i++) {
+        p->plen[i] = t->cache[b->ex[i / b->G]].n;
+        p->offsets[i + 1] = p->offsets[i] + p->plen[i] + b->c[i].n;
+    }
+    const int T = p->T = p->offsets[b->n];
+    p->ids = malloc((size_t)T * sizeof(int32_t));
+    float **arrs[] = {&p->mask, &p->adv, &p->old_lp, &p->ref_lp, &p->smp_lp, &p->logp,
+                      &p->ent, &p->w, &p->loss, &p->kl, &p->clipped};
+    for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
+        if (!(*arrs[k] = calloc((size_t)T + 1, sizeof(float)))) goto oom;
+    if (!p->ids) goto oom;
+    for (int i = 0; i < b->n; i++) {
+        const prompt_cache *pc = &t->cache[b->ex[i / b->G]];
+        memcpy(p->ids + p->offsets[i], pc->ids, (size_t)pc->n * sizeof(int32_t));
+        memcpy(p->ids + p->offsets[i] + pc->n, b->c[i].ids, (size_t)b->c[i].n * sizeof(int32_t));
+    }
+    if (rl_spans_from_packed(p->start, p->len, p->offsets, p->plen, b->n, err, errlen)) return -1;
+    rl_spans sp = {T, b->n, p->start, p->len};
+    if (rl_valid_mask(p->mask, NULL, &sp, err, errlen)) return -1;
+    for (int i = 0; i < b->n; i++) {
+        for (int k = 0; k < p->len[i]; k++) {
+            p->smp_lp[p->start[i] + k] = b->c[i].logprobs[k];
+            if (!b->ok[i]) p->mask[p->start[i] + k] = 0; /* reward error/timeout/abstain */
+        }
+    }
+    if (t->cfg.algorithm.overlong.mode == TC_OVERLONG_MASK &&
+        rl_mask_truncated(p->mask, b->truncated, &sp, err, errlen))
+        return -1;
+    return 0;
+oom:
+    snprintf(err, errlen, "trainer: out of host memory packing %d completions", b->n);
+    return -1;
+}
+
+/* ---- micro-batches and forwards -------------------------------------------------- */
+
+/* Sequences [s0, s1) of one micro-batch: whole sequences up to micro_batch_tokens. */
+static int micro_end(const packed *p, int s0, int s1_max, int cap) {
+    int s1 = s0 + 1;
+    while (s1 < s1_max && p->offsets[s1 + 1] - p->offsets[s0] <= cap) s1++;
+    return s1;
+}
+
+static int forward_micro(model *m, const packed *p, int s0, int s1, float inv_temp, int grad,
+                         int32_t *offs, char *err, size_t errlen) {
+    const int base = p->offsets[s0];
+    for (int s = s0; s <= s1; s++) offs[s - s0] = p->offsets[s] - base;
+    model_batch mb = {.T = p->offsets[s1] - base, .B = s1 - s0, .ids = p->ids + base,
+                      .offsets = offs};
+    return model_forward(m, &mb, inv_temp, grad, err, errlen);
+}
+
+/* logp of model m over the whole packed batch into out[T] (no gradients). */
+static int logprobs_all(trainer *t, model *m, const packed *p, float *out, char *err,
+                        size_t errlen) {
+    const float inv_temp = 1.0f / (float)t->cfg.rollout.temperature;
+    int32_t *offs = malloc(((size_t)p->n + 1) * sizeof(int32_t));
+    if (!offs) return -1;
+    for (int s0 = 0; s0 < p->n;) {
+        const int s1 = micro_end(p, s0, p->n, t->cfg.schedule.micro_batch_tokens);
+        if (forward_micro(m, p, s0, s1, inv_temp, 0, offs, err, errlen)) {
+            free(offs);
+            return -1;
+        }
+        const int base = p->offsets[s0];
+        m->be->to_host(m->be, out + base, model_logp(m),
+                       (size_t)(p->offsets[s1] - base) * sizeof(float));
+        s0 = s1;
+    }
+    free(offs);
+    return 0;
+}
+
+static int scratch_reserve(trainer *t, int T, char *err, size_t errlen) {
+    loss_scratch *s = &t->ls;
+    if (T <= s->cap) return 0;
+    rlvr_backend *be = t->be;
+    float **bufs[] = {&s->old_lp, &s->ref_lp, &s->adv, &s->w, &s->loss,
+                      &s->kl, &s->clipped, &s->dlogp, &s->dent};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
+        be->free(be, *bufs[k]);
+        *bufs[k] = be->alloc(be, (size_t)T * sizeof(float));
+        if (!*bufs[k]) {
+            snprintf(err, errlen, "trainer: out of %s memory for %d tokens", be->name, T);
+            s->cap = 0;
+            return -1;
+        }
+    }
+    s->cap = T;
+    return 0;
+}
+
+/* ---- the step -------------------------------------------------------------------- */
+
+double trainer_lr(const train_config *c, long step) {
+    const double lr = c->optimizer.lr;
+    if (c->schedule.warmup_steps > 0 && step <= c->schedule.warmup_steps)
+        return lr * (double)step / c->schedule.warmup_steps;
+    if (c->schedule.kind == TC_SCHED_CONSTANT || c->schedule.steps <= c->schedule.warmup_steps)
+        return lr;
+    const double prog = (double)(step - c->schedule.warmup_steps) /
+                        (double)(c->schedule.steps - c->schedule.warmup_steps);
+    const double floor = c->schedule.min_lr_ratio;
+    return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + cos(M_PI * (prog > 1 ? 1 : prog))));
+}
+
+static int need_ref(const trainer *t) { return t->ref != NULL; }
+
+/* Sequence- or token-level advantages into p->adv, from the (shaped) rewards. */
+static int advantages(trainer *t, rollouts *b, packed *p, float *adv_seq, char *err,
+                      size_t errlen) {
+    const train_config *c = &t->cfg;
+    rl_groups g = {b->n, b->G, NULL};
+    rl_spans sp = {p->T, p->n, p->start, p->len};
+    switch (c->algorithm.advantage) {
+    case TC_ADV_GRPO:
+    case TC_ADV_DRGRPO: {
+        rl_grpo_params gp = {c->algorithm.std_scope == TC_STD_GROUP   ? RL_SCALE_GROUP
+                             : c->algorithm.std_scope == TC_STD_BATCH ? RL_SCALE_BATCH
+                                                                      : RL_SCALE_NONE,
+                             1, (float)c->algorithm.eps};
+        if (c->algorithm.advantage == TC_ADV_DRGRPO) gp.scale = RL_SCALE_NONE;
+        if (rl_grpo_advantages(adv_seq, NULL, NULL, b->reward, &g, &gp, err, errlen)) return -1;
+        return rl_broadcast(p->adv, adv_seq, &sp, err, errlen);
+    }
+    case TC_ADV_RLOO:
+        if (rl_rloo_advantages(adv_seq, b->reward, &g, err, errlen)) return -1;
+        return rl_broadcast(p->adv, adv_seq, &sp, err, errlen);
+    case TC_ADV_REINFORCEPP:
+    case TC_ADV_REINFORCEPP_BASELINE: {
+        float *tokr = calloc((size_t)p->T + 1, sizeof(float));
+        if (!tokr) return -1;
+        int rc = 0;
+        if (c->algorithm.kl.in == TC_KL_IN_REWARD && need_ref(t))
+            rc = rl_kl_shape_rewards(tokr, NULL, NULL, p->old_lp, p->ref_lp, p->mask, &sp,
+                                     (rlvr_kl_estimator)(c->algorithm.kl.estimator + 1),
+                                     (float)t->kl.beta, err, errlen);
+        rl_whiten_params wp = {1, 1e-8f};
+        if (!rc)
+            rc = rl_reinforce_pp(p->adv, tokr, b->reward, &sp,
+                                 c->algorithm.advantage == TC_ADV_REINFORCEPP_BASELINE ? &g : NULL,
+                                 p->mask, (float)c->algorithm.gamma, &wp, err, errlen);
+        free(tokr);
+        for (int i = 0; i < b->n; i++) adv_seq[i] = p->len[i] ? p->adv[p->start[i]] : 0.0f;
+        return rc;
+    }
+    case TC_ADV_PPO:
+        break;
+    }
+    snprintf(err, errlen, "trainer: advantage %s is not supported by this trainer",
+             tc_advantage_name(c->algorithm.advantage));
+    return -1;
+}
+
+int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    rlvr_backend *be = t->be;
+    const long step = t->step + 1;
+    const int P = c->schedule.prompts_per_step, G = c->rollout.G;
+    const double t_step0 = runlog_mono_time();
+    double t_gen = 0, t_score = 0, t_ref = 0, t_train = 0;
+    int rc = -1, rounds = 0, dropped = 0;
+    rollouts b = {0}, round = {0};
+    packed p = {0};
+    float *adv_seq = NULL;
+    int32_t *offs = NULL;
+    int *ex = malloc((size_t)P * sizeof(int));
+    uint8_t *drop = malloc((size_t)P + 1), *keep = malloc((size_t)P + 1),
+            *take = malloc((size_t)P + 1);
+    if (!ex || !drop || !keep || !take) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    /* ---- rollouts (with DAPO dynamic sampling: drop equal-reward groups, refill) -- */
+    rl_fill fill;
+    const int dyn = c->algorithm.dynamic_sampling.enabled;
+    if (dyn && rl_fill_init(&fill, P, c->algorithm.dynamic_sampling.max_tries, err, errlen))
+        goto done;
+    for (;;) {
+        int got = dataset_next_batch(t->data, P, ex, err, errlen);
+        if (got < 0) goto done;
+        if (got == 0) {
+            if (b.n > 0) break;
+            rc = 1; /* data exhausted */
+            goto done;
+        }
+        if (rollout_round(t, ex, got, step, &round, &t_gen, &t_score, err, errlen)) goto done;
+        rounds++;
+        if (!dyn) {
+            memset(take, 1, (size_t)got);
+            if (rollouts_take(&b, &round, take)) goto oom;
+            rollouts_free(&round);
+            break;
+        }
+        rl_groups rg = {round.n, G, NULL};
+        int ng = 0, nd = 0;
+        if (rl_equal_reward_groups(drop, keep, &ng, &nd, round.reward, &rg, 0.0f, err, errlen))
+            goto done;
+        int status = rl_fill_offer(&fill, drop, got, take, err, errlen);
+        if (status < 0) goto done;
+        dropped += nd;
+        if (rollouts_take(&b, &round, take)) goto oom;
+        rollouts_free(&round);
+        if (status != RL_FILL_MORE || got < P) break;
+    }
+    if (b.n == 0) { /* every group dropped and no more rounds allowed */
+        metrics_rec_add_int(r, "dyn/rounds", rounds);
+        metrics_rec_add_int(r, "dyn/dropped_groups", dropped);
+        metrics_rec_add(r, "time/step", runlog_mono_time() - t_step0);
+        rc = 0;
+        goto done;
+    }
+    /* ---- rewards → advantages ------------------------------------------------------ */
+    if (pack(t, &b, &p, err, errlen)) goto done;
+    const int n = b.n, R = b.R;
+    int n_ok = 0;
+    for (int i = 0; i < n; i++) n_ok += b.ok[i];
+    /* a non-OK item takes its group's OK mean (advantage ~0) and is masked anyway */
+    for (int gi = 0; gi < n / G; gi++) {
+        double s = 0;
+        int k = 0;
+        for (int j = 0; j < G; j++)
+            if (b.ok[gi * G + j]) s += b.reward[gi * G + j], k++;
+        for (int j = 0; j < G; j++)
+            if (!b.ok[gi * G + j]) b.reward[gi * G + j] = k ? (float)(s / k) : 0.0f;
+    }
+    float *raw_reward = malloc((size_t)n * sizeof(float));
+    if (!raw_reward) goto oom;
+    memcpy(raw_reward, b.reward, (size_t)n * sizeof(float));
+    if (c->algorithm.overlong.mode == TC_OVERLONG_PENALTY) {
+        int32_t *lens = malloc((size_t)n * sizeof(int32_t));
+        if (!lens) {
+            free(raw_reward);
+            goto oom;
+        }
+        for (int i = 0; i < n; i++) lens[i] = b.c[i].n;
+        int e = rl_overlong_penalty(b.reward, NULL, lens, n, c->rollout.max_new_tokens,
+                                    c->algorithm.overlong.buffer, 1.0f, err, errlen);
+        free(lens);
+        if (e) {
+            free(raw_reward);
+            goto done;
+        }
+    }
+    /* reference (and old) log-probs */
+    const int multi = c->algorithm.ppo_epochs > 1 ||
+                      (c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < b.P);
+    const int kl_in_reward = c->algorithm.kl.in == TC_KL_IN_REWARD && need_ref(t);
+    double t0 = runlog_mono_time();
+    if (need_ref(t) && logprobs_all(t, t->ref, &p, p.ref_lp, err, errlen)) goto fail_rr;
+    if ((multi || kl_in_reward) && logprobs_all(t, t->policy, &p, p.old_lp, err, errlen))
+        goto fail_rr;
+    t_ref = runlog_mono_time() - t0;
+    rl_spans sp = {p.T, p.n, p.start, p.len};
+    double kl_reward_mean = NAN;
+    if (kl_in_reward && c->algorithm.advantage != TC_ADV_REINFORCEPP &&
+        c->algorithm.advantage != TC_ADV_REINFORCEPP_BASELINE) {
+        /* sequence-level shaping for the group estimators: R_i −= β Σ_t KL_t */
+        float *tokr = calloc((size_t)p.T + 1, sizeof(float));
+        if (!tokr) goto fail_rr_oom;
+        if (rl_kl_shape_rewards(tokr, NULL, &kl_reward_mean, p.old_lp, p.ref_lp, p.mask, &sp,
+                                (rlvr_kl_estimator)(c->algorithm.kl.estimator + 1),
+                                (float)t->kl.beta, err, errlen)) {
+            free(tokr);
+            goto fail_rr;
+        }
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < p.len[i]; k++) b.reward[i] += tokr[p.start[i] + k];
+        free(tokr);
+    }
+    adv_seq = calloc((size_t)n + 1, sizeof(float));
+    if (!adv_seq) goto fail_rr_oom;
+    if (advantages(t, &b, &p, adv_seq, err, errlen)) goto fail_rr;
+
+    /* ---- μ epochs over mini-batches of micro-batches ------------------------------- */
+    const int groups = n / G;
+    const int mb_groups = c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < groups
+                              ? c->algorithm.mini_batch_size
+                              : groups;
+    rl_agg_mode mode = c->algorithm.loss_agg == TC_AGG_TOKEN_MEAN ? RL_AGG_TOKEN_MEAN
+                       : c->algorithm.loss_agg == TC_AGG_SEQ_MEAN_TOKEN_MEAN
+                           ? RL_AGG_SEQ_MEAN_TOKEN_MEAN
+                           : RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM;
+    /* weights per mini-batch: the denominator is global to its optimizer step */
+    for (int g0 = 0; g0 < groups; g0 += mb_groups) {
+        const int s0 = g0 * G, s1 = (g0 + mb_groups < groups ? g0 + mb_groups : groups) * G;
+        const int base = p.offsets[s0];
+        int32_t *st = malloc((size_t)(s1 - s0) * sizeof(int32_t));
+        if (!st) goto fail_rr_oom;
+        for (int i = s0; i < s1; i++) st[i - s0] = p.start[i] - base;
+        rl_spans msp = {p.offsets[s1] - base, s1 - s0, st, p.len + s0};
+        rl_agg_denoms den = {0, 0, c->rollout.max_new_tokens};
+        int e = rl_agg_count(&den.n_tokens, &den.n_seqs, &msp, p.mask + base, err, errlen) ||
+                rl_agg_weights(p.w + base, mode, &msp, p.mask + base, &den, err, errlen);
+        free(st);
+        if (e) goto fail_rr;
+    }
+    offs = malloc(((size_t)n + 1) * sizeof(int32_t));
+    if (!offs || scratch_reserve(t, p.T, err, errlen)) goto fail_rr;
+    const float inv_temp = 1.0f / (float)c->rollout.temperature;
+    const int kl_in_loss = need_ref(t) && c->algorithm.kl.in == TC_KL_IN_LOSS;
+    rlvr_policy_loss_params lp = {(float)c->algorithm.clip_low, (float)c->algorithm.clip_high,
+                                  (float)c->algorithm.dual_clip,
+                                  kl_in_loss ? (float)t->kl.beta : 0.0f,
+                                  (int)c->algorithm.kl.estimator + 1};
+    const double lr = trainer_lr(c, step);
+    double grad_norm = 0, loss_total = 0;
+    int n_updates = 0;
+    t0 = runlog_mono_time();
+    for (int epoch = 0; epoch < c->algorithm.ppo_epochs; epoch++) {
+        for (int g0 = 0; g0 < groups; g0 += mb_groups) {
+            const int ms1 = (g0 + mb_groups < groups ? g0 + mb_groups : groups) * G;
+            for (int s0 = g0 * G; s0 < ms1;) {
+                const int s1 = micro_end(&p, s0, ms1, c->schedule.micro_batch_tokens);
+                const int base = p.offsets[s0], Tm = p.offsets[s1] - base;
+                if (forward_micro(t->policy, &p, s0, s1, inv_temp, 1, offs, err, errlen))
+                    goto fail_rr;
+                const float *logp = model_logp(t->policy);
+                if (multi || kl_in_reward)
+                    be->to_device(be, t->ls.old_lp, p.old_lp + base, (size_t)Tm * sizeof(float));
+                else /* on-policy single pass: π_old = πθ detached */
+                    be->copy(be, t->ls.old_lp, logp, (size_t)Tm * sizeof(float));
+                if (kl_in_loss)
+                    be->to_device(be, t->ls.ref_lp, p.ref_lp + base, (size_t)Tm * sizeof(float));
+                be->to_device(be, t->ls.adv, p.adv + base, (size_t)Tm * sizeof(float));
+                be->to_device(be, t->ls.w, p.w + base, (size_t)Tm * sizeof(float));
+                be->policy_loss(be, t->ls.loss, t->ls.kl, t->ls.clipped, t->ls.dlogp, logp,
+                                t->ls.old_lp, kl_in_loss ? t->ls.ref_lp : NULL, t->ls.adv,
+                                t->ls.w, Tm, &lp);
+                const float *dent = NULL;
+                if (c->algorithm.entropy_coef != 0) { /* loss −= coef · H → dL/dH = −coef·w */
+                    for (int k = 0; k < Tm; k++)
+                        p.loss[base + k] = -(float)c->algorithm.entropy_coef * p.w[base + k];
+                    be->to_device(be, t->ls.dent, p.loss + base, (size_t)Tm * sizeof(float));
+                    dent = t->ls.dent;
+                }
+                if (model_backward(t->policy, t->ls.dlogp, dent, err, errlen)) goto fail_rr;
+                if (epoch == 0) { /* metrics from the first pass */
+                    be->to_host(be, p.logp + base, logp, (size_t)Tm * sizeof(float));
+                    be->to_host(be, p.ent + base, model_entropy(t->policy), (size_t)Tm * sizeof(float));
+                    be->to_host(be, p.kl + base, t->ls.kl, (size_t)Tm * sizeof(float));
+                    be->to_host(be, p.clipped + base, t->ls.clipped, (size_t)Tm * sizeof(float));
+                }
+                be->to_host(be, p.loss + base, t->ls.loss, (size_t)Tm * sizeof(float));
+                for (int k = 0; k < Tm; k++) loss_total += (double)p.w[base + k] * p.loss[base + k];
+                s0 = s1;
+            }
+            if (optim_step(&t->opt, t->policy, (float)lr, 1.0f, &grad_norm, err, errlen))
+                goto fail_rr;
+            model_zero_grads(t->policy);
+            n_updates++;
+        }
+    }
+    t_train = runlog_mono_time() - t0;
+    if (!multi && !kl_in_reward) memcpy(p.old_lp, p.logp, (size_t)p.T * sizeof(float));
+
+    /* ---- metrics ------------------------------------------------------------------- */
+    {
+        rl_summary s;
+        rl_summarize(&s, raw_reward, NULL, n, err, errlen);
+        metrics_rec_add(r, "reward/mean", s.mean);
+        metrics_rec_add(r, "reward/std", s.std);
+        double acc;
+        int binary;
+        if (!rl_binary_accuracy(&acc, &binary, raw_reward, n, err, errlen) && binary)
+            metrics_rec_add(r, "reward/accuracy", acc);
+        for (int k = 0; k < R; k++) {
+            double m = 0;
+            for (int i = 0; i < n; i++) m += b.scores[(size_t)i * R + k];
+            char name[128];
+            snprintf(name, sizeof name, "reward/%s", reward_host_reward_name(t->rewards, k));
+            metrics_rec_add(r, name, m / n);
+        }
+        metrics_rec_add(r, "reward/ok_fraction", (double)n_ok / n);
+        if (c->algorithm.overlong.mode == TC_OVERLONG_PENALTY || kl_in_reward) {
+            rl_summarize(&s, b.reward, NULL, n, err, errlen);
+            metrics_rec_add(r, "reward/shaped_mean", s.mean);
+        }
+        if (!isnan(kl_reward_mean)) metrics_rec_add(r, "kl/in_reward_mean", kl_reward_mean);
+        rl_summarize(&s, adv_seq, NULL, n, err, errlen);
+        metrics_rec_add(r, "adv/mean", s.mean);
+        metrics_rec_add(r, "adv/std", s.std);
+        metrics_rec_add(r, "adv/min", s.min);
+        metrics_rec_add(r, "adv/max", s.max);
+        rl_groups rg = {n, G, NULL};
+        double zv = 0;
+        rl_zero_variance_fraction(&zv, raw_reward, &rg, err, errlen);
+        metrics_rec_add(r, "groups/zero_variance_fraction", zv);
+        if (dyn) {
+            metrics_rec_add_int(r, "dyn/rounds", rounds);
+            metrics_rec_add_int(r, "dyn/dropped_groups", dropped);
+        }
+        double valid = 0, ent = 0, kl = 0, clip = 0, mm = 0, mx = 0;
+        for (int k = 0; k < p.T; k++) {
+            if (p.mask[k] == 0) continue;
+            valid++;
+            ent += p.ent[k];
+            kl += p.kl[k];
+            clip += p.clipped[k];
+            const double d = fabs((double)p.smp_lp[k] - p.logp[k]);
+            mm += d;
+            if (d > mx) mx = d;
+        }
+        valid = valid > 0 ? valid : 1;
+        metrics_rec_add(r, "loss", loss_total / (n_updates ? n_updates : 1));
+        if (need_ref(t)) {
+            metrics_rec_add(r, "kl/mean", kl / valid);
+            metrics_rec_add(r, "kl/beta", t->kl.beta);
+        }
+        double lo = 0, hi = 0, du = 0;
+        if (!rl_clip_fractions(&lo, &hi, &du, p.logp, p.old_lp, p.adv, p.mask, p.T,
+                               (float)c->algorithm.clip_low, (float)c->algorithm.clip_high,
+                               (float)c->algorithm.dual_clip, err, errlen)) {
+            metrics_rec_add(r, "clip/low", lo);
+            metrics_rec_add(r, "clip/high", hi);
+        }
+        metrics_rec_add(r, "clip/fraction", clip / valid);
+        metrics_rec_add(r, "entropy/mean", ent / valid);
+        metrics_rec_add(r, "logprob_mismatch/mean_abs", mm / valid);
+        metrics_rec_add(r, "logprob_mismatch/max_abs", mx);
+        int32_t *lens = malloc((size_t)n * sizeof(int32_t));
+        long gen_tokens = 0;
+        if (lens) {
+            for (int i = 0; i < n; i++) gen_tokens += (lens[i] = b.c[i].n);
+            rl_summarize_int(&s, lens, n, err, errlen);
+            metrics_rec_add(r, "len/mean", s.mean);
+            metrics_rec_add(r, "len/min", s.min);
+            metrics_rec_add(r, "len/max", s.max);
+            free(lens);
+        }
+        metrics_rec_add(r, "len/truncated_fraction", rl_truncation_rate(b.truncated, n));
+        metrics_rec_add(r, "grad_norm", grad_norm);
+        metrics_rec_add(r, "lr", lr);
+        metrics_rec_add_int(r, "updates", n_updates);
+        const double t_all = runlog_mono_time() - t_step0;
+        metrics_rec_add(r, "tokens/generated", (double)gen_tokens);
+        metrics_rec_add(r, "tokens/trained", (double)p.T * c->algorithm.ppo_epochs);
+        metrics_rec_add(r, "throughput/gen_tokens_per_s", t_gen > 0 ? gen_tokens / t_gen : 0);
+        metrics_rec_add(r, "throughput/train_tokens_per_s",
+                        t_train > 0 ? p.T * c->algorithm.ppo_epochs / t_train : 0);
+        metrics_rec_add(r, "time/generate", t_gen);
+        metrics_rec_add(r, "time/score", t_score);
+        metrics_rec_add(r, "time/reference", t_ref);
+        metrics_rec_add(r, "time/train", t_train);
+        metrics_rec_add(r, "time/step", t_all);
+        /* adaptive β sees the KL of this batch */
+        if (need_ref(t) && t->kl.adaptive &&
+            rl_kl_ctl_update(&t->kl, kl / valid, (double)n, err, errlen))
+            goto fail_rr;
+    }
+    /* ---- samples ----------------------------------------------------------------------- */
+    if (t->samples && samples_log_due(t->samples, step)) {
+        int ns = c->logging.samples_count * G < n ? c->logging.samples_count * G : n;
+        samples_entry *se = calloc((size_t)ns + 1, sizeof *se);
+        const char **names = calloc((size_t)R + 1, sizeof *names);
+        if (se && names) {
+            for (int k = 0; k < R; k++) names[k] = reward_host_reward_name(t->rewards, k);
+            for (int i = 0; i < ns; i++)
+                se[i] = (samples_entry){t->cache[b.ex[i / G]].text, b.c[i].text ? b.c[i].text : "",
+                                        R, names, b.scores + (size_t)i * R, raw_reward[i], adv_seq[i]};
+            if (samples_log_write(t->samples, step, se, ns, err, errlen)) {
+                free(se);
+                free(names);
+                goto fail_rr;
+            }
+        }
+        free(se);
+        free(names);
+    }
+    free(raw_reward);
+    rc = 0;
+    goto done;
+fail_rr_oom:
+    snprintf(err, errlen, "trainer: out of host memory");
+fail_rr:
+    free(raw_reward);
+    goto done;
+oom:
+    snprintf(err, errlen, "trainer: out of host memory");
+done:
+    rollouts_free(&round);
+    rollouts_free(&b);
+    packed_free(&p);
+    free(adv_seq);
+    free(offs);
+    free(ex);
+    free(drop);
+    free(keep);
+    free(take);
+    return rc;
+}
