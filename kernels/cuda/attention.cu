@@ -1,7 +1,13 @@
 /*
  * kernels/cuda/attention.cu — causal attention over packed variable-length sequences
- * with grouped-query attention: the straightforward correct version (the fused,
- * tensor-core one is issue 8). No T×T tensor is ever stored.
+ * with grouped-query attention: the op-table entries, and the straightforward
+ * CUDA-core kernels. No T×T tensor is ever stored.
+ *
+ * Dispatch: head dims 64 and 128 (16-byte aligned tensors) go to the fused
+ * tensor-core kernels of flash_attention.cu; every other shape, and every call while
+ * the environment has RLVR_ATTENTION=simple, runs the simple kernels below. Both
+ * save the same lse (natural log), so a forward of one and a backward of the other
+ * combine freely.
  *
  * Shapes: q[T,Hq,D], k/v[T,Hkv,D], out[T,Hq,D], lse[T,Hq] (f32); offsets[B+1] on the
  * device. Query head h reads KV head h / (Hq/Hkv); scale = 1/sqrt(D); token t of
@@ -19,7 +25,27 @@
  * dS_ij = P_ij (dP_ij − Δ_i), dq_i = scale Σ_j dS_ij k_j, dk_j = scale Σ_i dS_ij q_i,
  * dv_j = Σ_i P_ij dout_i.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "kernels/cuda/cuda_internal.cuh"
+
+/* kernels/cuda/flash_attention.cu: 0 when they took the call, -1 when the shape or the
+ * alignment is not theirs (the caller then runs the simple kernels). */
+int cuda_flash_attention_forward(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q,
+                                 const bf16 *k, const bf16 *v, const int *offsets, int B,
+                                 int Hq, int Hkv, int D, int max_len);
+int cuda_flash_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout,
+                                  const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *out,
+                                  const float *lse, const int *offsets, int B, int T, int Hq,
+                                  int Hkv, int D, int max_len);
+
+/* RLVR_ATTENTION=simple forces the simple kernels (read at every call, so a test can
+ * switch paths inside one process). */
+static int attn_force_simple(void) {
+    const char *e = getenv("RLVR_ATTENTION");
+    return e && strcmp(e, "simple") == 0;
+}
 
 enum { ATT_WARPS = 4, ATT_KB = 4, ATT_MAX_D = 256 };
 
@@ -274,9 +300,13 @@ static void attention_forward(rlvr_backend *be, void *out, float *lse, const voi
                               const void *k, const void *v, const int *offsets, int B, int T,
                               int Hq, int Hkv, int D, int max_len) {
     cuda_ctx *c = cuda_get(be);
-    (void)max_len;
+    (void)max_len; /* used only by the fused kernels */
     if (T <= 0) return;
     if (attn_check(c, B, T, Hq, Hkv, D, "attention_forward")) return;
+    if (!attn_force_simple() &&
+        cuda_flash_attention_forward(c, (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
+                                     (const bf16 *)v, offsets, B, Hq, Hkv, D, max_len) == 0)
+        return;
     const float scale = 1.0f / sqrtf((float)D);
     const unsigned grid = cuda_blocks((size_t)T * Hq, ATT_WARPS);
 #define ATT_FWD(N)                                                                         \
@@ -293,9 +323,15 @@ static void attention_backward(rlvr_backend *be, void *dq, void *dk, void *dv, c
                                const float *lse, const int *offsets, int B, int T, int Hq,
                                int Hkv, int D, int max_len) {
     cuda_ctx *c = cuda_get(be);
-    (void)max_len;
+    (void)max_len; /* used only by the fused kernels */
     if (T <= 0) return;
     if (attn_check(c, B, T, Hq, Hkv, D, "attention_backward")) return;
+    if (!attn_force_simple() &&
+        cuda_flash_attention_backward(c, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv,
+                                      (const bf16 *)dout, (const bf16 *)q, (const bf16 *)k,
+                                      (const bf16 *)v, (const bf16 *)out, lse, offsets, B, T,
+                                      Hq, Hkv, D, max_len) == 0)
+        return;
     const float scale = 1.0f / sqrtf((float)D);
     const long long qrows = (long long)T * Hq, krows = (long long)T * Hkv;
     float *delta = (float *)cuda_scratch(c, SCRATCH_ATTN, (size_t)qrows * sizeof(float));

@@ -15,6 +15,9 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
+/* kernels/cuda/kvcache.cu: kv_store and attention_cached. */
+void cuda_kvcache_register(rlvr_backend *be);
+
 enum { LM_TCHUNK_DEFAULT = 1024, LM_VCHUNK_DEFAULT = 32768 };
 /* Host staging for act_from_f32 / act_to_f32: bf16 elements per round trip. */
 static const size_t STAGE_ELEMS = (size_t)1 << 20;
@@ -292,6 +295,7 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     cuda_rmsnorm_register(be);
     cuda_matmul_register(be);
     cuda_attention_register(be);
+    cuda_kvcache_register(be);
     cuda_lmhead_register(be);
     cuda_optim_register(be);
     return be;

@@ -433,6 +433,50 @@ static void test_rope(int T, int H, int D) {
 
 /* ---- attention ------------------------------------------------------------------------- */
 
+/* One GPU attention forward and backward on the path `path` (RLVR_ATTENTION value, NULL
+ * for the default dispatch), outputs on the host as floats. The backward takes the
+ * given out/lse (the CPU forward's), so only the backward kernels differ. */
+typedef struct {
+    float *out, *lse, *dq, *dk, *dv;
+} attn_host;
+
+static attn_host gpu_attention(const char *path, pair pq, pair pk, pair pv, pair poff,
+                               pair pdo, pair pout, pair plse, int B, int T, int Hq, int Hkv,
+                               int D, int max_len) {
+    const size_t nq = (size_t)T * Hq * D, nk = (size_t)T * Hkv * D, nl = (size_t)T * Hq;
+    if (path) setenv("RLVR_ATTENTION", path, 1);
+    else unsetenv("RLVR_ATTENTION");
+    const size_t as = S.gpu->act_size;
+    void *o = S.gpu->alloc(S.gpu, nq * as), *dq = S.gpu->alloc(S.gpu, nq * as);
+    void *dk = S.gpu->alloc(S.gpu, nk * as), *dv = S.gpu->alloc(S.gpu, nk * as);
+    float *l = S.gpu->alloc(S.gpu, nl * 4);
+    poison(S.gpu, o, nq * as);
+    poison(S.gpu, l, nl * 4);
+    poison(S.gpu, dq, nq * as);
+    poison(S.gpu, dk, nk * as);
+    poison(S.gpu, dv, nk * as);
+    S.gpu->attention_forward(S.gpu, o, l, pq.g, pk.g, pv.g, poff.g, B, T, Hq, Hkv, D, max_len);
+    S.gpu->attention_backward(S.gpu, dq, dk, dv, pdo.g, pq.g, pk.g, pv.g, pout.g, plse.g,
+                              poff.g, B, T, Hq, Hkv, D, max_len);
+    unsetenv("RLVR_ATTENTION");
+    attn_host h = {down_act(S.gpu, o, nq), down_f32(S.gpu, l, nl), down_act(S.gpu, dq, nq),
+                   down_act(S.gpu, dk, nk), down_act(S.gpu, dv, nk)};
+    S.gpu->free(S.gpu, o);
+    S.gpu->free(S.gpu, l);
+    S.gpu->free(S.gpu, dq);
+    S.gpu->free(S.gpu, dk);
+    S.gpu->free(S.gpu, dv);
+    return h;
+}
+
+static void attn_host_free(attn_host *h) {
+    free(h->out);
+    free(h->lse);
+    free(h->dq);
+    free(h->dk);
+    free(h->dv);
+}
+
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
     char cs[112];
     int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d lens=", Hq, Hkv, D);
@@ -482,6 +526,33 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
     S.gpu->free(S.gpu, dq2);
     S.gpu->free(S.gpu, dk2);
     S.gpu->free(S.gpu, dv2);
+    if (D == 64 || D == 128) {
+        /* The fused tensor-core kernels (the default path for these head dims) against
+         * the simple CUDA kernels, and with max_len understated (the fused kernels then
+         * loop over the extra tiles: same bits). */
+        attn_host f = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv, D,
+                                    max_len);
+        attn_host sm = gpu_attention("simple", pq, pk, pv, poff, pdo, pout, plse, B, T, Hq,
+                                     Hkv, D, max_len);
+        attn_host u = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv, D,
+                                    1);
+        compare("attention fused~simple out", cs, f.out, sm.out, NULL, nq, TOL_BF16);
+        compare("attention fused~simple lse", cs, f.lse, sm.lse, NULL, (size_t)T * Hq,
+                TOL_F32_LOOSE);
+        compare("attention fused~simple dq", cs, f.dq, sm.dq, NULL, nq, TOL_BF16);
+        compare("attention fused~simple dk", cs, f.dk, sm.dk, NULL, nk, TOL_BF16);
+        compare("attention fused~simple dv", cs, f.dv, sm.dv, NULL, nk, TOL_BF16);
+        char cu[112];
+        snprintf(cu, sizeof cu, "%.80s max_len=1", cs);
+        const int same = memcmp(f.out, u.out, nq * 4) == 0 &&
+                         memcmp(f.lse, u.lse, (size_t)T * Hq * 4) == 0 &&
+                         memcmp(f.dq, u.dq, nq * 4) == 0 && memcmp(f.dk, u.dk, nk * 4) == 0 &&
+                         memcmp(f.dv, u.dv, nk * 4) == 0;
+        record("attention fused bits", cu, same ? 0.0 : 1.0, same ? 0.0 : 1.0, same);
+        attn_host_free(&f);
+        attn_host_free(&sm);
+        attn_host_free(&u);
+    }
     pair_free(poff);
     pair_free(pq);
     pair_free(pk);
@@ -502,6 +573,162 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
     free(out);
     free(lse);
     check_backend("attention");
+}
+
+/* ---- paged KV cache --------------------------------------------------------------------- */
+
+/* ngroups prompts (lengths prompt[]) with G completions each, block_size 16: the full
+ * blocks of a prompt are stored once and shared by its G sequences (the same block ids
+ * in their tables); the prompt's partial last block and each completion's own tokens
+ * (1..40 of them) go into private blocks. Block ids are a random permutation of the
+ * pool. Both caches start poisoned (NaN), so a read of a slot nobody wrote fails.
+ * Checks: the written cache rows (exact) and attention_cached for each sequence's last
+ * position (decode) plus three random positions (prefill-like rows). */
+static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G) {
+    enum { BS = 16 };
+    char cs[112];
+    int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d G=%d bs=%d prompts=", Hq, Hkv, D, G, BS);
+    for (int i = 0; i < ngroups && k < (int)sizeof cs - 8; i++)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, "%s%d", i ? "," : "", prompt[i]);
+    const int nseq = ngroups * G;
+    const size_t row = (size_t)Hkv * D;
+    int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
+    for (int s = 0; s < nseq; s++) {
+        len[s] = prompt[s / G] + 1 + irand(40);
+        const int nb = (len[s] + BS - 1) / BS;
+        if (nb > max_blocks) max_blocks = nb;
+        n_blocks += nb - (s % G == 0 ? 0 : prompt[s / G] / BS); /* shared blocks once */
+    }
+    n_blocks += 3; /* spare blocks nobody uses */
+    int *perm = xmalloc((size_t)n_blocks * sizeof(int));
+    for (int i = 0; i < n_blocks; i++) perm[i] = i;
+    for (int i = n_blocks - 1; i > 0; i--) {
+        const int j = irand(i + 1), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    int *tables = xmalloc((size_t)nseq * max_blocks * sizeof(int)), next = 0;
+    for (int s = 0; s < nseq; s++) {
+        const int nsh = prompt[s / G] / BS, nb = (len[s] + BS - 1) / BS;
+        int *tb = tables + (size_t)s * max_blocks;
+        for (int i = 0; i < max_blocks; i++) tb[i] = 0; /* never read past len */
+        for (int i = 0; i < nb; i++)
+            tb[i] = (i < nsh && s % G != 0) ? tables[(size_t)(s - s % G) * max_blocks + i]
+                                            : perm[next++];
+    }
+    /* Token values: a prompt's positions share values across its group. */
+    float **kp = xmalloc((size_t)ngroups * sizeof(float *)), **vp = xmalloc((size_t)ngroups * sizeof(float *));
+    for (int g = 0; g < ngroups; g++) {
+        kp[g] = rand_bf((size_t)prompt[g] * row, 2.0f);
+        vp[g] = rand_bf((size_t)prompt[g] * row, 1.0f);
+    }
+    /* Store batches: 0 = the shared full prompt blocks (once per group), 1 = the rest. */
+    size_t cap = 0;
+    for (int s = 0; s < nseq; s++) cap += (size_t)len[s];
+    float *kb = xmalloc(cap * row * sizeof(float)), *vb = xmalloc(cap * row * sizeof(float));
+    int *slots = xmalloc(cap * sizeof(int));
+    const size_t nslots = (size_t)n_blocks * BS;
+    char *written = calloc(nslots, 1);
+    if (!written) {
+        fprintf(stderr, "test_cuda_ops: out of memory\n");
+        exit(1);
+    }
+    size_t n_cached = (size_t)n_blocks * BS * row;
+    pair pkc = pair_poison_act(n_cached), pvc = pair_poison_act(n_cached);
+    for (int batch = 0; batch < 2; batch++) {
+        int T = 0;
+        for (int s = 0; s < nseq; s++) {
+            const int P = prompt[s / G], nsh = P / BS;
+            const int *tb = tables + (size_t)s * max_blocks;
+            const int p0 = batch == 0 ? 0 : nsh * BS;
+            const int p1 = batch == 0 ? (s % G == 0 ? nsh * BS : 0) : len[s];
+            float *ke = NULL, *ve = NULL;
+            if (batch == 1) {
+                ke = rand_bf((size_t)(len[s] - P) * row, 2.0f);
+                ve = rand_bf((size_t)(len[s] - P) * row, 1.0f);
+            }
+            for (int p = p0; p < p1; p++, T++) {
+                slots[T] = tb[p / BS] * BS + p % BS;
+                written[slots[T]] = 1;
+                const float *ks = p < P ? kp[s / G] + (size_t)p * row : ke + (size_t)(p - P) * row;
+                const float *vs = p < P ? vp[s / G] + (size_t)p * row : ve + (size_t)(p - P) * row;
+                memcpy(kb + (size_t)T * row, ks, row * sizeof(float));
+                memcpy(vb + (size_t)T * row, vs, row * sizeof(float));
+            }
+            free(ke);
+            free(ve);
+        }
+        if (T == 0) continue;
+        pair pk = pair_act(kb, (size_t)T * row), pv = pair_act(vb, (size_t)T * row);
+        pair ps = pair_i32(slots, (size_t)T);
+        S.cpu->kv_store(S.cpu, pkc.c, pvc.c, pk.c, pv.c, ps.c, T, Hkv, D);
+        S.gpu->kv_store(S.gpu, pkc.g, pvc.g, pk.g, pv.g, ps.g, T, Hkv, D);
+        pair_free(pk);
+        pair_free(pv);
+        pair_free(ps);
+    }
+    /* the written rows of both caches, exactly */
+    {
+        float *cg = down_act(S.gpu, pkc.g, n_cached), *cc = down_act(S.cpu, pkc.c, n_cached);
+        float *vg = down_act(S.gpu, pvc.g, n_cached), *vc = down_act(S.cpu, pvc.c, n_cached);
+        size_t m = 0;
+        for (size_t sl = 0; sl < nslots; sl++) {
+            if (!written[sl]) continue;
+            memmove(cg + m * row, cg + sl * row, row * sizeof(float));
+            memmove(cc + m * row, cc + sl * row, row * sizeof(float));
+            memmove(vg + m * row, vg + sl * row, row * sizeof(float));
+            memmove(vc + m * row, vc + sl * row, row * sizeof(float));
+            m++;
+        }
+        compare("kv_store k_cache", cs, cg, cc, NULL, m * row, TOL_EXACT);
+        compare("kv_store v_cache", cs, vg, vc, NULL, m * row, TOL_EXACT);
+        free(cg);
+        free(cc);
+        free(vg);
+        free(vc);
+    }
+    /* queries: each sequence's last position and three random ones */
+    const int N = nseq * 4;
+    int *seq = xmalloc((size_t)N * sizeof(int)), *pos = xmalloc((size_t)N * sizeof(int));
+    int max_ctx = 0;
+    for (int n = 0; n < N; n++) {
+        seq[n] = n / 4;
+        pos[n] = n % 4 == 0 ? len[seq[n]] - 1 : irand(len[seq[n]]);
+        if (pos[n] + 1 > max_ctx) max_ctx = pos[n] + 1;
+    }
+    float *q = rand_bf((size_t)N * Hq * D, 2.0f);
+    pair pq = pair_act(q, (size_t)N * Hq * D), po = pair_poison_act((size_t)N * Hq * D);
+    pair pt = pair_i32(tables, (size_t)nseq * max_blocks);
+    pair pseq = pair_i32(seq, (size_t)N), ppos = pair_i32(pos, (size_t)N);
+    S.cpu->attention_cached(S.cpu, po.c, pq.c, pkc.c, pvc.c, pt.c, max_blocks, BS, pseq.c,
+                            ppos.c, N, Hq, Hkv, D, max_ctx);
+    S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
+                            ppos.g, N, Hq, Hkv, D, max_ctx);
+    cmp_act("attention_cached", cs, po, NULL, (size_t)N * Hq * D, TOL_BF16);
+    pair_free(pkc);
+    pair_free(pvc);
+    pair_free(pq);
+    pair_free(po);
+    pair_free(pt);
+    pair_free(pseq);
+    pair_free(ppos);
+    for (int g = 0; g < ngroups; g++) {
+        free(kp[g]);
+        free(vp[g]);
+    }
+    free(kp);
+    free(vp);
+    free(kb);
+    free(vb);
+    free(slots);
+    free(written);
+    free(len);
+    free(perm);
+    free(tables);
+    free(seq);
+    free(pos);
+    free(q);
+    check_backend("kvcache");
 }
 
 /* ---- SwiGLU and add -------------------------------------------------------------------- */
@@ -837,6 +1064,23 @@ int main(int argc, char **argv) {
         RUN(test_attention(4, 1, 80, l6, 4));
         RUN(test_attention(2, 2, 33, l7, 2));
         RUN(test_attention(8, 2, 256, l8, 2));
+        /* long packed sequences for the fused kernels: odd lengths, 1, up to 4096 */
+        const int f1[] = {4096}, f2[] = {1, 2501, 3}, f3[] = {2049, 1, 1000, 63, 65, 129, 7};
+        const int f4[] = {3001, 17, 1, 64}, f5[] = {777, 1, 1500}, f6[] = {128, 64, 2, 33};
+        RUN(test_attention(12, 2, 64, f1, 1));
+        RUN(test_attention(14, 2, 128, f2, 3));
+        RUN(test_attention(8, 8, 64, f3, 7));
+        RUN(test_attention(12, 2, 128, f4, 4));
+        RUN(test_attention(14, 2, 64, f5, 3));
+        RUN(test_attention(8, 8, 128, f6, 4));
+    }
+    {
+        const int p1[] = {1, 16, 17, 300}, p2[] = {45, 1, 33}, p3[] = {300, 2, 64, 100};
+        RUN(test_kvcache(14, 2, 64, p1, 4, 3));
+        RUN(test_kvcache(4, 1, 128, p2, 3, 4));
+        RUN(test_kvcache(14, 2, 128, p3, 4, 2));
+        RUN(test_kvcache(4, 1, 64, p1, 4, 1));
+        RUN(test_kvcache(6, 2, 33, p2, 3, 2)); /* row 66: scalar paths */
     }
     const size_t ew[] = {1, 37, 60000, 12347};
     for (int i = 0; i < 4; i++) {
