@@ -28,6 +28,10 @@ for m in tiny-llama tiny-qwen2 tiny-qwen3; do
 done
 run check_qwen05b "$build/tests/gpu/model_check" --model builtin:qwen2.5-0.5b --lens 1,17,128,300 --json "$out/check_qwen05b.json"
 
+section "2b. generation on CUDA: greedy tokens and log-probs vs the CPU sampler"
+run generate_cuda "$build/tests/gpu/sampler_check" --model builtin:tiny-qwen3 --prompts 6 -n 2 --new 24
+run generate_cuda_05b "$build/tests/gpu/sampler_check" --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
+
 section "3. 10 training steps, CPU vs CUDA"
 for m in tiny-qwen2 tiny-qwen3; do
   "$build/tests/integration/train_steps" --model builtin:$m --device cpu --steps 10 --lr 3e-3 > "$out/train_${m}_cpu.json" 2>&1

@@ -93,7 +93,7 @@ build_all() {
 build_gpu_targets() {
   # shellcheck disable=SC2086
   cmake -S "$ROOT" -B "$BUILD" -DRLVR_CUDA=ON -DCMAKE_BUILD_TYPE=Release $RLVR_GPU_CMAKE_ARGS &&
-    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops bench_matmul
+    cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops bench_matmul bench_attention
 }
 export -f build_all build_gpu_targets
 export ROOT BUILD JOBS
@@ -105,7 +105,7 @@ fi
 
 # ---- op-by-op CUDA vs CPU -------------------------------------------------------------
 if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/test_cuda_ops" ]; then
-  run_section test_cuda_ops 150 "$BUILD/tests/gpu/test_cuda_ops" "$OUT/test_cuda_ops.json"
+  run_section test_cuda_ops 240 "$BUILD/tests/gpu/test_cuda_ops" "$OUT/test_cuda_ops.json"
 else
   record test_cuda_ops fail 0 "not built (see build logs)"
 fi
@@ -116,6 +116,14 @@ if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_matmul" ]; then
 else
   record bench_matmul fail 0 "not built (see build logs)"
 fi
+
+# ---- attention: fused vs simple kernels, and PyTorch's sdpa on the same card -----------
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_attention" ]; then
+  run_section bench_attention 120 "$BUILD/tests/gpu/bench_attention" "$OUT/bench_attention.json"
+else
+  record bench_attention fail 0 "not built (see build logs)"
+fi
+run_section torch_attention 120 python3 "$ROOT/tests/gpu/torch_attention_bench.py" "$OUT/torch_attention.json"
 
 # ---- whole-model checks ---------------------------------------------------------------
 # The place for the lead's model-level checks (CPU vs CUDA model parity, vs PyTorch, 10
