@@ -188,13 +188,21 @@ void model_init_random(model *m, uint64_t seed) {
         if (m->params[i].numel > maxn) maxn = m->params[i].numel;
     float *buf = malloc(maxn * sizeof(float));
     if (!buf) return;
+    enum { CHUNK = 1 << 16 };
     for (int i = 0; i < m->n_params; i++) {
         const model_param *p = &m->params[i];
-        uint64_t s = seed * 0x100000001b3ULL + (uint64_t)i;
         if (p->ndim == 2) {
-            for (size_t j = 0; j < p->numel; j++) {
-                double u1 = uniform01(&s), u2 = uniform01(&s);
-                buf[j] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+            /* chunks seeded by (seed, parameter, chunk): the same values for any thread
+             * count */
+            const long nchunks = (long)((p->numel + CHUNK - 1) / CHUNK);
+#pragma omp parallel for schedule(static)
+            for (long c = 0; c < nchunks; c++) {
+                uint64_t s = (seed * 0x100000001b3ULL + (uint64_t)i) * 0x9E3779B97F4A7C15ULL + (uint64_t)c;
+                const size_t j1 = (size_t)(c + 1) * CHUNK < p->numel ? (size_t)(c + 1) * CHUNK : p->numel;
+                for (size_t j = (size_t)c * CHUNK; j < j1; j++) {
+                    double u1 = uniform01(&s), u2 = uniform01(&s);
+                    buf[j] = (float)(0.02 * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+                }
             }
         } else {
             const int is_bias = strstr(p->name, ".bias") != NULL;

@@ -19,21 +19,28 @@ run() { # name, command... ; logs to $out/name.log, records pass/fail
   tail -n 4 "$out/$name.log"
 }
 fix=tests/fixtures/parity
+# RLVR_GPU_QUICK=1 leaves out the tiny-model sections (1, the tiny part of 2, and 3),
+# which exercise only code paths a previous full run already validated.
+quick=${RLVR_GPU_QUICK:-0}
+if [ "$quick" != 1 ]; then
 section "1. CUDA model vs transformers (float64 references)"
 run parity_cuda "$build/tests/integration/test_parity" --device cuda $fix/llama $fix/qwen2 $fix/qwen3
+fi
 
 section "2. CUDA vs CPU, same weights"
+if [ "$quick" != 1 ]; then
 for m in tiny-llama tiny-qwen2 tiny-qwen3; do
   run check_$m "$build/tests/gpu/model_check" --model builtin:$m --lens 1,17,128,300 --json "$out/check_$m.json"
 done
+fi
 run check_qwen05b "$build/tests/gpu/model_check" --model builtin:qwen2.5-0.5b --lens 1,17,128,300 --json "$out/check_qwen05b.json"
 
 section "2b. generation on CUDA: greedy tokens and log-probs vs the CPU sampler"
 run generate_cuda "$build/tests/gpu/sampler_check" --model builtin:tiny-qwen3 --prompts 6 -n 2 --new 24
 run generate_cuda_05b "$build/tests/gpu/sampler_check" --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
 
-section "3. 10 training steps, CPU vs CUDA"
-for m in tiny-qwen2 tiny-qwen3; do
+[ "$quick" != 1 ] && section "3. 10 training steps, CPU vs CUDA"
+for m in $([ "$quick" != 1 ] && echo tiny-qwen2 tiny-qwen3); do
   "$build/tests/integration/train_steps" --model builtin:$m --device cpu --steps 10 --lr 3e-3 > "$out/train_${m}_cpu.json" 2>&1
   "$build/tests/integration/train_steps" --model builtin:$m --device cuda --steps 10 --lr 3e-3 > "$out/train_${m}_cuda.json" 2>&1
   run train_compare_$m python3 - "$out/train_${m}_cpu.json" "$out/train_${m}_cuda.json" <<'PY'

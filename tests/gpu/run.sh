@@ -81,7 +81,7 @@ echo "run.sh: GPU: $GPU_NAME"
 # The GPU checks need the kernels, the model, the optimizer and their tests; the
 # tokenizer and reward modules (PCRE2, utf8proc, GMP, libuv) are left out so the GPU box
 # needs only cJSON and OpenBLAS.
-RLVR_GPU_CMAKE_ARGS="$RLVR_GPU_CMAKE_ARGS -DRLVR_SKIP_DIRS=engine/text;tests/text;engine/reward;rewards;tests/reward"
+RLVR_GPU_CMAKE_ARGS="$RLVR_GPU_CMAKE_ARGS -DRLVR_SKIP_DIRS=engine/text;tests/text;engine/reward;rewards;tests/reward;engine/rl;engine/data;engine/runlog;tests/demo"
 export RLVR_GPU_CMAKE_ARGS
 # shellcheck disable=SC2317  # (called through bash -c)
 build_all() {
@@ -133,7 +133,7 @@ model_checks() {
   local script="$ROOT/tests/gpu/model_checks.sh"
   if [ -f "$script" ]; then
     export RLVR_BUILD_DIR="$BUILD"
-    run_section model_checks 300 bash "$script" "$OUT" "$BUILD"
+    run_section model_checks 240 bash "$script" "$OUT" "$BUILD"
   else
     record model_checks skip 0 "tests/gpu/model_checks.sh not present"
   fi
