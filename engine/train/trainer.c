@@ -15,6 +15,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/model/builtin.h"
 #include "engine/runlog/checkpoint.h"
+#include "engine/train/evaluate.h"
 #include "engine/train/trainer_internal.h"
 
 long trainer_step(const trainer *t) { return t->step; }
@@ -156,7 +157,7 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
                               .blobs = blobs, .n_blobs = 3};
     char out[4096];
     if (checkpoint_save(t->ckpt_dir, &a, out, sizeof out, err, errlen) ||
-        checkpoint_prune(t->ckpt_dir, t->cfg.checkpoint.keep_last, err, errlen) ||
+        checkpoint_prune(t->ckpt_dir, t->cfg.checkpoint.keep_last, err, errlen) < 0 ||
         metrics_log_sync(t->metrics, err, errlen) ||
         (t->samples && samples_log_sync(t->samples, err, errlen)) ||
         (t->tb && tfevents_sync(t->tb, err, errlen)))
@@ -230,6 +231,12 @@ int trainer_create(const train_config *cfg, int want_resume, trainer **out, char
     if (dataset_skipped(t->data))
         fprintf(stderr, "rlvr train: skipped %d bad line(s) of %s (first: %s)\n",
                 dataset_skipped(t->data), c->data.train, dataset_first_skip(t->data));
+    if (c->eval.every > 0 && c->data.eval) {
+        dataset_opts eop = dop;
+        eop.shuffle = 0;
+        eop.epochs = 0;
+        if (dataset_load(c->data.eval, &eop, &t->eval_data, err, errlen)) goto fail;
+    }
     t->cache = calloc((size_t)dataset_size(t->data), sizeof *t->cache);
     if (!t->cache) goto fail;
     if (make_rewards(t, err, errlen)) goto fail;
@@ -291,6 +298,7 @@ void trainer_free(trainer *t) {
         }
     free(t->cache);
     dataset_free(t->data);
+    dataset_free(t->eval_data);
     chat_template_free(t->tpl);
     tok_free(t->tok);
     free(t->eos);
@@ -299,6 +307,40 @@ void trainer_free(trainer *t) {
     if (t->be) t->be->destroy(t->be);
     train_config_free(&t->cfg);
     free(t);
+}
+
+/* eval.every: pass@1 / pass@k / maj@k on data.eval into the step's metrics. Sampling as
+ * in training (same temperature and limits), seed fixed so evaluations compare. */
+static int run_eval(trainer *t, metrics_rec *r, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    sampling_params sp = {0};
+    sp.temperature = (float)c->rollout.temperature;
+    sp.top_k = c->rollout.top_k;
+    sp.top_p = (float)c->rollout.top_p;
+    sp.min_p = (float)c->rollout.min_p;
+    sp.repetition_penalty = (float)c->rollout.repetition_penalty;
+    sp.max_new_tokens = c->rollout.max_new_tokens;
+    sp.eos_ids = t->eos;
+    sp.n_eos_ids = t->n_eos;
+    sp.stop_ids = c->rollout.stop_ids;
+    sp.n_stop_ids = c->rollout.n_stop_ids;
+    sp.stop_strings = (const char *const *)c->rollout.stop;
+    sp.n_stop_strings = c->rollout.n_stop;
+    sp.seed = c->seed ^ 0x5eedULL;
+    double deadline = 1.0;
+    for (int i = 0; i < c->n_rewards; i++)
+        if (c->rewards[i].timeout_s > deadline) deadline = c->rewards[i].timeout_s;
+    eval_request rq = {t->tok, t->tpl, t->smp, t->rewards, t->eval_data, c->eval.max_prompts,
+                       c->eval.n, c->eval.k, sp, deadline};
+    eval_result res;
+    const double t0 = runlog_mono_time();
+    if (evaluate(&rq, &res, err, errlen)) return -1;
+    metrics_rec_add(r, "eval/pass@1", res.pass1);
+    metrics_rec_add(r, "eval/pass@k", res.pass_k);
+    metrics_rec_add(r, "eval/maj@k", res.maj_k);
+    metrics_rec_add(r, "eval/mean_length", res.mean_len);
+    metrics_rec_add(r, "time/eval", runlog_mono_time() - t0);
+    return 0;
 }
 
 int trainer_run(trainer *t, char *err, size_t errlen) {
@@ -325,6 +367,10 @@ int trainer_run(trainer *t, char *err, size_t errlen) {
         if (c->algorithm.ref_resync_steps > 0 && t->ref && t->step % c->algorithm.ref_resync_steps == 0)
             t->be->copy(t->be, t->ref->weights, t->policy->weights,
                         t->policy->n_weights * t->be->act_size);
+        if (t->eval_data && t->step % c->eval.every == 0 && run_eval(t, &r, err, errlen)) {
+            rc = -1;
+            break;
+        }
         if (c->logging.metrics_every > 0 && t->step % c->logging.metrics_every == 0) {
             if (metrics_log_write(t->metrics, &r, err, errlen) ||
                 (t->tb && tfevents_write(t->tb, &r, err, errlen))) {

@@ -42,6 +42,7 @@ struct trainer {
     tok_tokenizer *tok;
     chat_template *tpl;
     dataset *data;
+    dataset *eval_data; /* data.eval when eval.every > 0 */
     reward_host *rewards;
     sampler *smp;
     optimizer opt;
