@@ -30,6 +30,22 @@ struct model_acts {
 
 model_acts *model_acts_create(void);
 void model_acts_free(model_acts *a, rlvr_backend *be);
+/* Backend pointer to parameter idx's weights (NULL for an absent optional parameter),
+ * and to its f32 gradient (NULL when absent or when the model is frozen). */
+static inline const void *model_w(const model *m, int idx) {
+    return idx < 0 ? NULL : (const char *)m->weights + m->params[idx].offset * m->be->act_size;
+}
+static inline float *model_g(const model *m, int idx) {
+    return idx < 0 || !m->grads ? NULL : m->grads + m->params[idx].offset;
+}
+
+/* The attention step of one layer: reads L->q, L->k, L->v, writes L->att. */
+typedef void (*model_attention_fn)(model *m, int layer, layer_acts *L, void *ctx);
+/* One decoder layer's forward over T tokens at positions pos (backend memory), reading
+ * the residual stream x and writing x_next (layer.c). */
+void model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
+                         const int *pos, model_attention_fn attention, void *ctx);
+
 /* Makes room for T tokens and B sequences. */
 int model_acts_reserve(model *m, int T, int B, int with_backward, char *err, size_t errlen);
 

@@ -8,8 +8,6 @@
 
 #include "engine/model/acts.h"
 
-#define W(m, idx) ((idx) < 0 ? NULL : (const char *)(m)->weights + (m)->params[idx].offset * (m)->be->act_size)
-#define G(m, idx) ((idx) < 0 || !(m)->grads ? NULL : (m)->grads + (m)->params[idx].offset)
 
 int model_backward(model *m, const float *dlogp, const float *dentropy, char *err,
                    size_t errlen) {
@@ -23,25 +21,25 @@ int model_backward(model *m, const float *dlogp, const float *dentropy, char *er
     const int T = a->T, C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
     const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
 
-    be->lmhead_backward(be, a->dln, G(m, m->lm_head), dlogp, dentropy, a->lnf, W(m, m->lm_head),
+    be->lmhead_backward(be, a->dln, model_g(m, m->lm_head), dlogp, dentropy, a->lnf, model_w(m, m->lm_head),
                         a->targets, a->lse_lm, a->entropy, T, C, c->vocab_size, a->inv_temp);
-    be->rmsnorm_backward(be, a->dresid, G(m, m->final_norm), a->dln, a->resid[c->num_layers],
-                         W(m, m->final_norm), a->rstdf, T, C, 0);
+    be->rmsnorm_backward(be, a->dresid, model_g(m, m->final_norm), a->dln, a->resid[c->num_layers],
+                         model_w(m, m->final_norm), a->rstdf, T, C, 0);
     for (int l = c->num_layers - 1; l >= 0; l--) {
         const model_layer_params *P = &m->layers[l];
         layer_acts *L = &a->layers[l];
         /* x' = mid + down(h): dresid is d x' and, through the skip, part of d mid */
-        be->matmul_backward(be, a->dh, G(m, P->down), NULL, a->dresid, L->h, W(m, P->down), T, I,
+        be->matmul_backward(be, a->dh, model_g(m, P->down), NULL, a->dresid, L->h, model_w(m, P->down), T, I,
                             C, 0);
         be->swiglu_backward(be, a->dgate, a->dup, a->dh, L->gate, L->up, (size_t)T * I);
-        be->matmul_backward(be, a->dln, G(m, P->gate), NULL, a->dgate, L->ln2, W(m, P->gate), T,
+        be->matmul_backward(be, a->dln, model_g(m, P->gate), NULL, a->dgate, L->ln2, model_w(m, P->gate), T,
                             C, I, 0);
-        be->matmul_backward(be, a->dln, G(m, P->up), NULL, a->dup, L->ln2, W(m, P->up), T, C, I,
+        be->matmul_backward(be, a->dln, model_g(m, P->up), NULL, a->dup, L->ln2, model_w(m, P->up), T, C, I,
                             1);
-        be->rmsnorm_backward(be, a->dresid, G(m, P->ln2), a->dln, L->mid, W(m, P->ln2), L->rstd2,
+        be->rmsnorm_backward(be, a->dresid, model_g(m, P->ln2), a->dln, L->mid, model_w(m, P->ln2), L->rstd2,
                              T, C, 1);
         /* mid = x + o(att): dresid is now d mid */
-        be->matmul_backward(be, a->datt, G(m, P->o), G(m, P->o_b), a->dresid, L->att, W(m, P->o),
+        be->matmul_backward(be, a->datt, model_g(m, P->o), model_g(m, P->o_b), a->dresid, L->att, model_w(m, P->o),
                             T, qd, C, 0);
         be->attention_backward(be, a->dq, a->dk, a->dv, a->datt, L->q, L->k, L->v, L->att, L->lse,
                                a->offsets, a->B, T, Hq, Hkv, D, a->max_len);
@@ -49,23 +47,23 @@ int model_backward(model *m, const float *dlogp, const float *dentropy, char *er
         be->rope_backward(be, a->dk, a->pos, m->inv_freq, T, Hkv, D);
         void *dq = a->dq, *dk = a->dk;
         if (c->qk_norm) {
-            be->rmsnorm_backward(be, a->dqpre, G(m, P->q_norm), a->dq, L->qpre, W(m, P->q_norm),
+            be->rmsnorm_backward(be, a->dqpre, model_g(m, P->q_norm), a->dq, L->qpre, model_w(m, P->q_norm),
                                  L->rstdq, T * Hq, D, 0);
-            be->rmsnorm_backward(be, a->dkpre, G(m, P->k_norm), a->dk, L->kpre, W(m, P->k_norm),
+            be->rmsnorm_backward(be, a->dkpre, model_g(m, P->k_norm), a->dk, L->kpre, model_w(m, P->k_norm),
                                  L->rstdk, T * Hkv, D, 0);
             dq = a->dqpre;
             dk = a->dkpre;
         }
-        be->matmul_backward(be, a->dln, G(m, P->q), G(m, P->q_b), dq, L->ln1, W(m, P->q), T, C,
+        be->matmul_backward(be, a->dln, model_g(m, P->q), model_g(m, P->q_b), dq, L->ln1, model_w(m, P->q), T, C,
                             qd, 0);
-        be->matmul_backward(be, a->dln, G(m, P->k), G(m, P->k_b), dk, L->ln1, W(m, P->k), T, C,
+        be->matmul_backward(be, a->dln, model_g(m, P->k), model_g(m, P->k_b), dk, L->ln1, model_w(m, P->k), T, C,
                             kvd, 1);
-        be->matmul_backward(be, a->dln, G(m, P->v), G(m, P->v_b), a->dv, L->ln1, W(m, P->v), T, C,
+        be->matmul_backward(be, a->dln, model_g(m, P->v), model_g(m, P->v_b), a->dv, L->ln1, model_w(m, P->v), T, C,
                             kvd, 1);
-        be->rmsnorm_backward(be, a->dresid, G(m, P->ln1), a->dln, a->resid[l], W(m, P->ln1),
+        be->rmsnorm_backward(be, a->dresid, model_g(m, P->ln1), a->dln, a->resid[l], model_w(m, P->ln1),
                              L->rstd1, T, C, 1);
     }
-    if (m->grads) be->embedding_backward(be, G(m, m->embed), a->dresid, a->ids, T, C);
+    if (m->grads) be->embedding_backward(be, model_g(m, m->embed), a->dresid, a->ids, T, C);
     const char *e = be->error(be);
     if (e) {
         snprintf(err, errlen, "backward on %s: %s", be->name, e);

@@ -10,7 +10,6 @@
 
 #include "engine/model/acts.h"
 
-#define W(m, idx) ((idx) < 0 ? NULL : (const char *)(m)->weights + (m)->params[idx].offset * (m)->be->act_size)
 
 static char *layer_k(const kv_cache *kv, int l) {
     return (char *)kv->pool + (size_t)l * 2 * kv->n_blocks * kv->block_bytes;
@@ -188,6 +187,24 @@ fail:
     return -1;
 }
 
+typedef struct {
+    kv_cache *kv;
+    int N, max_ctx;
+} cached_ctx;
+
+/* Stores this layer's new keys/values, then attends over the cache. */
+static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
+    const cached_ctx *cc = ctx_;
+    kv_cache *kv = cc->kv;
+    const model_config *c = &m->cfg;
+    rlvr_backend *be = m->be;
+    be->kv_store(be, layer_k(kv, l), layer_v(kv, l), L->k, L->v, kv->slot_dev, cc->N,
+                 c->num_kv_heads, c->head_dim);
+    be->attention_cached(be, L->att, L->q, layer_k(kv, l), layer_v(kv, l), kv->tables_dev,
+                         kv->max_blocks, kv->block_size, kv->seq_dev, kv->pos_dev, cc->N,
+                         c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
+}
+
 int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, const int *pos,
                  int N, const int *rows, int R, float *logits_host, char *err, size_t errlen) {
     const model_config *c = &m->cfg;
@@ -240,45 +257,21 @@ int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, con
     free(slots);
 
     model_acts *a = m->acts;
-    const int C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
-    const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
+    const int C = c->hidden_size;
     const float eps = c->rms_norm_eps;
     layer_acts *L = &a->layers[0];
-    be->embedding_forward(be, a->resid[0], kv->ids_dev, W(m, m->embed), N, C);
-    for (int l = 0; l < c->num_layers; l++) {
-        const model_layer_params *P = &m->layers[l];
-        void *x = a->resid[l & 1], *x_next = a->resid[(l + 1) & 1];
-        be->rmsnorm_forward(be, L->ln1, L->rstd1, x, W(m, P->ln1), N, C, eps);
-        void *q_out = c->qk_norm ? L->qpre : L->q, *k_out = c->qk_norm ? L->kpre : L->k;
-        be->matmul_forward(be, q_out, L->ln1, W(m, P->q), W(m, P->q_b), N, C, qd);
-        be->matmul_forward(be, k_out, L->ln1, W(m, P->k), W(m, P->k_b), N, C, kvd);
-        be->matmul_forward(be, L->v, L->ln1, W(m, P->v), W(m, P->v_b), N, C, kvd);
-        if (c->qk_norm) {
-            be->rmsnorm_forward(be, L->q, L->rstdq, L->qpre, W(m, P->q_norm), N * Hq, D, eps);
-            be->rmsnorm_forward(be, L->k, L->rstdk, L->kpre, W(m, P->k_norm), N * Hkv, D, eps);
-        }
-        be->rope_forward(be, L->q, kv->pos_dev, m->inv_freq, N, Hq, D);
-        be->rope_forward(be, L->k, kv->pos_dev, m->inv_freq, N, Hkv, D);
-        be->kv_store(be, layer_k(kv, l), layer_v(kv, l), L->k, L->v, kv->slot_dev, N, Hkv, D);
-        be->attention_cached(be, L->att, L->q, layer_k(kv, l), layer_v(kv, l), kv->tables_dev,
-                             kv->max_blocks, kv->block_size, kv->seq_dev, kv->pos_dev, N, Hq, Hkv,
-                             D, max_ctx);
-        be->matmul_forward(be, L->mid, L->att, W(m, P->o), W(m, P->o_b), N, qd, C);
-        be->add(be, L->mid, L->mid, x, (size_t)N * C);
-        be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, W(m, P->ln2), N, C, eps);
-        be->matmul_forward(be, L->gate, L->ln2, W(m, P->gate), NULL, N, C, I);
-        be->matmul_forward(be, L->up, L->ln2, W(m, P->up), NULL, N, C, I);
-        be->swiglu_forward(be, L->h, L->gate, L->up, (size_t)N * I);
-        be->matmul_forward(be, x_next, L->h, W(m, P->down), NULL, N, I, C);
-        be->add(be, x_next, x_next, L->mid, (size_t)N * C);
-    }
+    be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
+    cached_ctx cc = {kv, N, max_ctx};
+    for (int l = 0; l < c->num_layers; l++)
+        model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
+                            cached_attention, &cc);
     if (R > 0) {
         /* Only the requested rows go through the final norm and the LM head: gather them
          * (an embedding lookup with the residual stream as the table). */
         void *xL = a->resid[c->num_layers & 1];
         be->embedding_forward(be, L->ln1, kv->rows_dev, xL, R, C);
-        be->rmsnorm_forward(be, a->lnf, a->rstdf, L->ln1, W(m, m->final_norm), R, C, eps);
-        be->matmul_forward(be, kv->logits, a->lnf, W(m, m->lm_head), NULL, R, C, c->vocab_size);
+        be->rmsnorm_forward(be, a->lnf, a->rstdf, L->ln1, model_w(m, m->final_norm), R, C, eps);
+        be->matmul_forward(be, kv->logits, a->lnf, model_w(m, m->lm_head), NULL, R, C, c->vocab_size);
         be->act_to_f32(be, logits_host, kv->logits, (size_t)R * c->vocab_size);
     }
     const char *e = be->error(be);

@@ -1,0 +1,40 @@
+/*
+ * engine/model/layer.c — one decoder layer's forward, shared by the training forward
+ * (forward.c, packed causal attention) and the cached generation forward (kv_cache.c,
+ * paged KV-cache attention); only the attention call differs, passed in as a callback.
+ *   ln1 = rmsnorm(x); q,k,v = ln1·Wᵀ (+b); [Qwen3: q,k = rmsnorm per head]; rope(q,k)
+ *   att = attention(q,k,v); mid = x + att·Woᵀ (+b)
+ *   ln2 = rmsnorm(mid); h = silu(ln2·Wgᵀ) ⊙ (ln2·Wuᵀ); x' = mid + h·Wdᵀ
+ */
+#include "engine/model/acts.h"
+
+
+void model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
+                         const int *pos, model_attention_fn attention, void *ctx) {
+    const model_config *c = &m->cfg;
+    rlvr_backend *be = m->be;
+    const model_layer_params *P = &m->layers[l];
+    const int C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
+    const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
+    const float eps = c->rms_norm_eps;
+    be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
+    void *q_out = c->qk_norm ? L->qpre : L->q, *k_out = c->qk_norm ? L->kpre : L->k;
+    be->matmul_forward(be, q_out, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C, qd);
+    be->matmul_forward(be, k_out, L->ln1, model_w(m, P->k), model_w(m, P->k_b), T, C, kvd);
+    be->matmul_forward(be, L->v, L->ln1, model_w(m, P->v), model_w(m, P->v_b), T, C, kvd);
+    if (c->qk_norm) {
+        be->rmsnorm_forward(be, L->q, L->rstdq, L->qpre, model_w(m, P->q_norm), T * Hq, D, eps);
+        be->rmsnorm_forward(be, L->k, L->rstdk, L->kpre, model_w(m, P->k_norm), T * Hkv, D, eps);
+    }
+    be->rope_forward(be, L->q, pos, m->inv_freq, T, Hq, D);
+    be->rope_forward(be, L->k, pos, m->inv_freq, T, Hkv, D);
+    attention(m, l, L, ctx); /* q, k, v → att */
+    be->matmul_forward(be, L->mid, L->att, model_w(m, P->o), model_w(m, P->o_b), T, qd, C);
+    be->add(be, L->mid, L->mid, x, (size_t)T * C);
+    be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
+    be->matmul_forward(be, L->gate, L->ln2, model_w(m, P->gate), NULL, T, C, I);
+    be->matmul_forward(be, L->up, L->ln2, model_w(m, P->up), NULL, T, C, I);
+    be->swiglu_forward(be, L->h, L->gate, L->up, (size_t)T * I);
+    be->matmul_forward(be, x_next, L->h, model_w(m, P->down), NULL, T, I, C);
+    be->add(be, x_next, x_next, L->mid, (size_t)T * C);
+}
