@@ -15,6 +15,13 @@ typedef struct {
 
 static inline int cpu_threads(const rlvr_backend *be) { return ((cpu_ctx *)be->ctx)->threads; }
 
+/* Threads for a loop over `work` elementary operations: one below ~64k, where waking a
+ * team costs more than it saves (decode steps of small models are made of such ops). */
+enum { CPU_PARALLEL_MIN_WORK = 1 << 16 };
+static inline int cpu_threads_for(const rlvr_backend *be, size_t work) {
+    return work < CPU_PARALLEL_MIN_WORK ? 1 : cpu_threads(be);
+}
+
 /* Fills the op entries of the table (memory entries are set by cpu_backend.c). */
 void cpu_embedding_register(rlvr_backend *be);
 void cpu_rmsnorm_register(rlvr_backend *be);

@@ -9,7 +9,7 @@ static void swiglu_forward(rlvr_backend *be, void *out_, const void *gate_, cons
                            size_t n) {
     float *out = out_;
     const float *gate = gate_, *up = up_;
-#pragma omp parallel for simd num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for simd num_threads(cpu_threads_for(be, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         out[i] = g / (1.0f + cpu_expf(-g)) * up[i];
@@ -20,7 +20,7 @@ static void swiglu_backward(rlvr_backend *be, void *dgate_, void *dup_, const vo
                             const void *gate_, const void *up_, size_t n) {
     float *dgate = dgate_, *dup = dup_;
     const float *dout = dout_, *gate = gate_, *up = up_;
-#pragma omp parallel for simd num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for simd num_threads(cpu_threads_for(be, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = gate[i], sig = 1.0f / (1.0f + cpu_expf(-g));
         float silu = g * sig;
@@ -33,7 +33,7 @@ static void swiglu_backward(rlvr_backend *be, void *dgate_, void *dup_, const vo
 static void add(rlvr_backend *be, void *out_, const void *a_, const void *b_, size_t n) {
     float *out = out_;
     const float *a = a_, *b = b_;
-#pragma omp parallel for simd num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for simd num_threads(cpu_threads_for(be, n)) schedule(static)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 

@@ -10,7 +10,7 @@ static void embedding_forward(rlvr_backend *be, void *out_, const int *ids, cons
                               int T, int C) {
     float *out = out_;
     const float *wte = wte_;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * C)) schedule(static)
     for (int t = 0; t < T; t++)
         memcpy(out + (size_t)t * C, wte + (size_t)ids[t] * C, (size_t)C * sizeof(float));
 }
@@ -22,7 +22,7 @@ static void embedding_backward(rlvr_backend *be, float *dwte, const void *dout_,
     const float *dout = dout_;
     const int block = 64;
     const int nblocks = (C + block - 1) / block;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * C)) schedule(static)
     for (int cb = 0; cb < nblocks; cb++) {
         int c0 = cb * block, c1 = c0 + block < C ? c0 + block : C;
         for (int t = 0; t < T; t++) {

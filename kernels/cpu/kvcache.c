@@ -14,7 +14,7 @@ static void kv_store(rlvr_backend *be, void *k_cache_, void *v_cache_, const voi
     float *kc = k_cache_, *vc = v_cache_;
     const float *k = k_, *v = v_;
     const size_t row = (size_t)Hkv * D;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * Hkv * D)) schedule(static)
     for (int t = 0; t < T; t++) {
         memcpy(kc + (size_t)slots[t] * row, k + (size_t)t * row, row * sizeof(float));
         memcpy(vc + (size_t)slots[t] * row, v + (size_t)t * row, row * sizeof(float));
@@ -31,7 +31,7 @@ static void attention_cached(rlvr_backend *be, void *out_, const void *q_, const
     const float scale = 1.0f / sqrtf((float)D);
     const size_t row = (size_t)Hkv * D;
     int failed = 0;
-#pragma omp parallel num_threads(cpu_threads(be)) reduction(| : failed)
+#pragma omp parallel num_threads(cpu_threads_for(be, (size_t)N * Hq * (size_t)max_ctx * D)) reduction(| : failed)
     {
         float *p = malloc((size_t)(max_ctx > 0 ? max_ctx : 1) * sizeof(float));
         if (!p) failed = 1;

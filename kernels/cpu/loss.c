@@ -15,7 +15,7 @@ static void policy_loss(rlvr_backend *be, float *loss, float *kl, float *clipped
                         float *dlogp, const float *logp, const float *old_logp,
                         const float *ref_logp, const float *adv, const float *weight, int T,
                         const rlvr_policy_loss_params *p) {
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * 16)) schedule(static)
     for (int t = 0; t < T; t++) {
         const float A = adv[t];
         const float raw = logp[t] - old_logp[t];

@@ -14,7 +14,7 @@ static void matmul_forward(rlvr_backend *be, void *out_, const void *in, const v
     const float *bias = bias_;
     float beta = 0.0f;
     if (bias) {
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)N * OC)) schedule(static)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
@@ -39,7 +39,7 @@ static void matmul_backward(rlvr_backend *be, void *din, float *dw, float *dbias
         /* Column sums in row order, columns split across threads: deterministic. */
         const int block = 16;
         const int nblocks = (OC + block - 1) / block;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)N * OC)) schedule(static)
         for (int cb = 0; cb < nblocks; cb++) {
             int c0 = cb * block, c1 = c0 + block < OC ? c0 + block : OC;
             double acc[16] = {0};

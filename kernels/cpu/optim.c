@@ -18,7 +18,7 @@ static double sumsq(rlvr_backend *be, const float *x, size_t n) {
         ((cpu_ctx *)be->ctx)->err = "cpu sumsq: out of memory";
         return NAN;
     }
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, n)) schedule(static)
     for (size_t b = 0; b < nb; b++) {
         size_t i0 = b * SUMSQ_BLOCK, i1 = i0 + SUMSQ_BLOCK < n ? i0 + SUMSQ_BLOCK : n;
         double s = 0.0;
@@ -40,7 +40,7 @@ static void adamw(rlvr_backend *be, void *param_, float *master, const float *gr
     const float bc2_sqrt = sqrtf(1.0f - powf(beta2, (float)step));
     const float step_size = lr / bc1;
     const float decay = 1.0f - lr * weight_decay;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, n)) schedule(static)
     for (size_t i = 0; i < n; i++) {
         const float g = grad[i] * grad_scale;
         const float mi = beta1 * m[i] + (1.0f - beta1) * g;

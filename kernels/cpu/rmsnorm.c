@@ -12,7 +12,7 @@ static void rmsnorm_forward(rlvr_backend *be, void *out_, float *rstd, const voi
                             const void *w_, int N, int C, float eps) {
     float *out = out_;
     const float *in = in_, *w = w_;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)N * C)) schedule(static)
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -32,7 +32,7 @@ static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void
     float *din = din_;
     const float *dout = dout_, *in = in_, *w = w_;
     if (din) {
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)N * C)) schedule(static)
         for (int n = 0; n < N; n++) {
             const float *x = in + (size_t)n * C, *dy = dout + (size_t)n * C;
             float *dx = din + (size_t)n * C;
@@ -50,7 +50,7 @@ static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void
     if (dw) {
         const int block = 16;
         const int nblocks = (C + block - 1) / block;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)N * C)) schedule(static)
         for (int cb = 0; cb < nblocks; cb++) {
             int c0 = cb * block, c1 = c0 + block < C ? c0 + block : C;
             double acc[16] = {0};

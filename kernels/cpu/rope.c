@@ -13,7 +13,7 @@ enum { ROPE_BLK = 64 };
 static void rope_apply(rlvr_backend *be, float *x, const int *pos, const float *inv_freq,
                        int T, int H, int D, float sign) {
     const int half = D / 2;
-#pragma omp parallel for num_threads(cpu_threads(be)) schedule(static)
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * H * D)) schedule(static)
     for (int t = 0; t < T; t++) {
         /* cos/sin of this token's angles once, in blocks of ROPE_BLK frequencies, then a
          * vectorised rotation of every head over that block. */
