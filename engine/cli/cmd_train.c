@@ -3,6 +3,9 @@
  *   rlvr train --config FILE [--set section.key=value]...
  *   rlvr train --resume RUN_DIR [--set ...]     continue from RUN_DIR's newest complete
  *                                               checkpoint with RUN_DIR/config.json
+ * Under mpirun (or another MPI/PMI launcher) every rank runs this command and the step is
+ * data-parallel (docs/multinode.md). An error on any rank takes the whole job down
+ * (dist_abort) with a non-zero status, so no rank is left waiting.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 
 #include "engine/cli/cli_util.h"
 #include "engine/cli/commands.h"
+#include "engine/dist/comm.h"
 #include "engine/train/trainer.h"
 
 static const char *USAGE =
@@ -20,7 +24,9 @@ static const char *USAGE =
     "           (e.g. --set rollout.G=4 --set optimizer.lr=1e-5)\n"
     "  --resume continue a run from its newest complete checkpoint\n"
     "Writes RUN_DIR (logging.run_dir): config.json, metrics.jsonl, samples.jsonl,\n"
-    "checkpoints/step-N/ (a Hugging Face model directory + trainer state).\n";
+    "checkpoints/step-N/ (a Hugging Face model directory + trainer state).\n"
+    "Data-parallel: mpirun -np N rlvr train --config FILE (one rank per GPU or CPU\n"
+    "share; RLVR_DIST_TIMEOUT_S bounds every wait for another rank; docs/multinode.md).\n";
 
 int cmd_train(int argc, char **argv) {
     const char *config = NULL, *resume_dir = NULL, *v = NULL;
@@ -79,18 +85,36 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     free(sets);
+    dist_opts dop = dist_opts_default();
+    dop.want_gpu = cfg.model.device == TC_DEVICE_CUDA;
+    dist_comm *comm = NULL;
+    if (dist_init(&dop, &comm, err, sizeof err)) {
+        fprintf(stderr, "rlvr train: %s\n", err);
+        train_config_free(&cfg);
+        return 1;
+    }
+    const int world = dist_size(comm), rank = dist_rank(comm);
+    char who[32] = "";
+    if (world > 1) snprintf(who, sizeof who, "rank %d/%d: ", rank, world);
     trainer *t = NULL;
     int rc = 1;
-    if (trainer_create(&cfg, resume_dir != NULL, &t, err, sizeof err)) {
-        fprintf(stderr, "rlvr train: %s\n", err);
+    if (trainer_create_dist(&cfg, resume_dir != NULL, comm, &t, err, sizeof err)) {
+        fprintf(stderr, "rlvr train: %s%s\n", who, err);
     } else if (trainer_run(t, err, sizeof err)) {
-        fprintf(stderr, "rlvr train: step %ld: %s\n", trainer_step(t) + 1, err);
+        fprintf(stderr, "rlvr train: %sstep %ld: %s\n", who, trainer_step(t) + 1, err);
     } else {
-        fprintf(stderr, "rlvr train: done after %ld steps; run directory %s\n", trainer_step(t),
-                cfg.logging.run_dir);
+        if (rank == 0)
+            fprintf(stderr, "rlvr train: done after %ld steps (%d rank%s, %s); run directory %s\n",
+                    trainer_step(t), world, world > 1 ? "s" : "", dist_kind_name(comm),
+                    cfg.logging.run_dir);
         rc = 0;
+    }
+    if (rc && world > 1) { /* the other ranks may be waiting for this one: stop them all */
+        fprintf(stderr, "rlvr train: %sstopping all %d ranks\n", who, world);
+        dist_abort(comm, 1);
     }
     trainer_free(t);
     train_config_free(&cfg);
+    dist_free(comm);
     return rc;
 }

@@ -5,6 +5,12 @@
  * Resume is bit-identical on the CPU because everything a step depends on is either
  * saved (weights as F32 masters, AdamW moments and step, data cursor, adaptive β) or a
  * pure function of (seed, step, prompt index, sample index) — the sampler's RNG.
+ *
+ * Data-parallel (t->world > 1): every rank builds the same trainer; rank 0 alone writes
+ * the run directory (config.json, reference/, metrics, samples, TensorBoard, progress,
+ * checkpoints) and the others wait at a barrier after each checkpoint. The optimizer state
+ * is replicated (the same summed gradients on every rank), so rank 0's checkpoint is every
+ * rank's state and a resume, with this or another world size, restores it on every rank.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -146,6 +152,10 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
             }
         }
     }
+    if (t->rank != 0) { /* rank 0 writes the (replicated) state; wait until it is done */
+        rc = dist_barrier(t->comm, err, errlen);
+        goto done;
+    }
     checkpoint_blob blobs[3] = {{"data_cursor", cursor, strlen(cursor)},
                                 {"kl_controller", kl, strlen(kl)},
                                 {"resolved_config", cfg, strlen(cfg)}};
@@ -155,6 +165,11 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
                                                                                    : ST_BF16,
                               .tokenizer_files = tok_files, .n_tokenizer_files = n_tok,
                               .blobs = blobs, .n_blobs = 3};
+    checkpoint_scalar world = {"world_size", (double)t->world};
+    if (t->world > 1) {
+        a.scalars = &world;
+        a.n_scalars = 1;
+    }
     char out[4096];
     if (checkpoint_save(t->ckpt_dir, &a, out, sizeof out, err, errlen) ||
         checkpoint_prune(t->ckpt_dir, t->cfg.checkpoint.keep_last, err, errlen) < 0 ||
@@ -162,6 +177,7 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
         (t->samples && samples_log_sync(t->samples, err, errlen)) ||
         (t->tb && tfevents_sync(t->tb, err, errlen)))
         goto done;
+    if (t->world > 1 && dist_barrier(t->comm, err, errlen)) goto done;
     rc = 0;
 done:
     free(cursor);
@@ -172,6 +188,37 @@ done:
 
 int trainer_create(const train_config *cfg, int want_resume, trainer **out, char *err,
                    size_t errlen) {
+    return trainer_create_dist(cfg, want_resume, NULL, out, err, errlen);
+}
+
+/* What a data-parallel run cannot do (yet), refused up front with the reason. */
+static int check_dist(const train_config *c, int world, char *err, size_t errlen) {
+    if (world <= 1) return 0;
+    const int P = c->schedule.prompts_per_step;
+    if (c->algorithm.dynamic_sampling.enabled) {
+        snprintf(err, errlen,
+                 "algorithm.dynamic_sampling.enabled = true with %d ranks: DAPO dynamic sampling "
+                 "is single-process only (its refill rounds would differ per rank); disable it "
+                 "or run one process",
+                 world);
+        return -1;
+    }
+    const int mb = c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < P
+                       ? c->algorithm.mini_batch_size
+                       : P;
+    if (mb < world || (P % mb != 0 && P % mb < world)) {
+        snprintf(err, errlen,
+                 "schedule.prompts_per_step = %d, algorithm.mini_batch_size = %d with %d ranks: "
+                 "every mini-batch must have at least one prompt group per rank (mini-batches "
+                 "of %d groups, the last of %d); raise them or use fewer ranks",
+                 P, c->algorithm.mini_batch_size, world, mb, P % mb ? P % mb : mb);
+        return -1;
+    }
+    return 0;
+}
+
+int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *comm, trainer **out,
+                        char *err, size_t errlen) {
     *out = NULL;
     trainer *t = calloc(1, sizeof *t);
     if (!t) {
@@ -187,7 +234,11 @@ int trainer_create(const train_config *cfg, int want_resume, trainer **out, char
     }
     free(json);
     const train_config *c = &t->cfg;
+    t->comm = comm;
+    t->rank = dist_rank(comm);
+    t->world = dist_size(comm);
     t->t_start = runlog_mono_time();
+    if (check_dist(c, t->world, err, errlen)) goto fail;
     if (c->algorithm.advantage == TC_ADV_PPO) {
         snprintf(err, errlen,
                  "algorithm.advantage = \"ppo\" (a critic with GAE) is not implemented in this "
@@ -198,8 +249,13 @@ int trainer_create(const train_config *cfg, int want_resume, trainer **out, char
     snprintf(t->run_dir, sizeof t->run_dir, "%s", c->logging.run_dir);
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s", c->checkpoint.dir);
     if (fio_mkdirs(t->run_dir, err, errlen) || fio_mkdirs(t->ckpt_dir, err, errlen)) goto fail;
-    t->be = rlvr_backend_create(c->model.device == TC_DEVICE_CUDA ? "cuda" : "cpu",
-                                c->model.threads, err, errlen);
+#ifdef RLVR_HAVE_CUDA
+    if (c->model.device == TC_DEVICE_CUDA && t->world > 1) /* one rank per GPU */
+        t->be = rlvr_cuda_backend_create(dist_device_index(comm), err, errlen);
+    else
+#endif
+        t->be = rlvr_backend_create(c->model.device == TC_DEVICE_CUDA ? "cuda" : "cpu",
+                                    c->model.threads, err, errlen);
     if (!t->be) goto fail;
     if (model_open(c->model.path, t->be, &t->policy, err, errlen) ||
         model_enable_grads(t->policy, err, errlen))
@@ -254,10 +310,15 @@ int trainer_create(const train_config *cfg, int want_resume, trainer **out, char
         goto fail;
     if (want_resume) {
         if (resume(t, err, errlen)) goto fail;
-    } else if (t->ref) { /* keep the initial weights: the reference survives a resume */
+    } else if (t->ref && t->rank == 0) { /* keep the initial weights: the reference survives a resume */
         char ref_dir[4200];
         snprintf(ref_dir, sizeof ref_dir, "%s/reference", t->run_dir);
         if (model_save(t->ref, ref_dir, ST_F32, 0, err, errlen)) goto fail;
+    }
+    if (t->rank != 0) { /* rank 0 writes the run directory */
+        if (dist_barrier(comm, err, errlen)) goto fail;
+        *out = t;
+        return 0;
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/config.json", t->run_dir);
@@ -271,6 +332,7 @@ int trainer_create(const train_config *cfg, int want_resume, trainer **out, char
             goto fail;
     }
     if (c->logging.tensorboard && tfevents_open(&t->tb, t->run_dir, keep, err, errlen)) goto fail;
+    if (t->world > 1 && dist_barrier(comm, err, errlen)) goto fail;
     *out = t;
     return 0;
 fail:
@@ -350,8 +412,10 @@ int trainer_run(trainer *t, char *err, size_t errlen) {
     const progress_mode pm = c->logging.progress == TC_PROGRESS_ON    ? PROGRESS_TTY
                              : c->logging.progress == TC_PROGRESS_OFF ? PROGRESS_LINES
                                                                      : PROGRESS_AUTO;
-    progress_init(&t->prog, stderr, pm, t->step, c->schedule.steps,
-                  c->logging.progress == TC_PROGRESS_OFF ? 0 : 10, keys, 5);
+    const int lead = t->rank == 0; /* rank 0 alone logs */
+    if (lead)
+        progress_init(&t->prog, stderr, pm, t->step, c->schedule.steps,
+                      c->logging.progress == TC_PROGRESS_OFF ? 0 : 10, keys, 5);
     metrics_rec r;
     metrics_rec_init(&r);
     int rc = 0;
@@ -367,25 +431,25 @@ int trainer_run(trainer *t, char *err, size_t errlen) {
         if (c->algorithm.ref_resync_steps > 0 && t->ref && t->step % c->algorithm.ref_resync_steps == 0)
             t->be->copy(t->be, t->ref->weights, t->policy->weights,
                         t->policy->n_weights * t->be->act_size);
-        if (t->eval_data && t->step % c->eval.every == 0 && run_eval(t, &r, err, errlen)) {
+        if (lead && t->eval_data && t->step % c->eval.every == 0 && run_eval(t, &r, err, errlen)) {
             rc = -1;
             break;
         }
-        if (c->logging.metrics_every > 0 && t->step % c->logging.metrics_every == 0) {
+        if (lead && c->logging.metrics_every > 0 && t->step % c->logging.metrics_every == 0) {
             if (metrics_log_write(t->metrics, &r, err, errlen) ||
                 (t->tb && tfevents_write(t->tb, &r, err, errlen))) {
                 rc = -1;
                 break;
             }
         }
-        progress_update(&t->prog, t->step, &r);
+        if (lead) progress_update(&t->prog, t->step, &r);
         if (c->checkpoint.every > 0 && t->step % c->checkpoint.every == 0 &&
             save_checkpoint(t, err, errlen)) {
             rc = -1;
             break;
         }
     }
-    progress_finish(&t->prog);
+    if (lead) progress_finish(&t->prog);
     metrics_rec_free(&r);
     if (rc == 0 && (c->checkpoint.every == 0 || t->step % c->checkpoint.every != 0))
         rc = save_checkpoint(t, err, errlen); /* always end with a checkpoint */

@@ -11,13 +11,15 @@
  *   warm-up and constant/cosine schedule.
  * Every step writes a metrics.jsonl line (and TensorBoard scalars when enabled),
  * samples.jsonl every N steps, a progress line on a terminal, and checkpoints every N
- * steps and at the end (resumable with --resume: bit-identical on the CPU).
+ * steps and at the end (resumable with --resume: bit-identical on the CPU). Under mpirun
+ * the step is data-parallel (trainer_create_dist).
  */
 #ifndef RLVR_TRAIN_TRAINER_H
 #define RLVR_TRAIN_TRAINER_H
 
 #include <stddef.h>
 
+#include "engine/dist/comm.h"
 #include "engine/train/config.h"
 
 typedef struct trainer trainer;
@@ -28,6 +30,13 @@ typedef struct trainer trainer;
  * the run directory (an error when there is none). */
 int trainer_create(const train_config *cfg, int resume, trainer **out, char *err,
                    size_t errlen);
+/* The same, data-parallel over the ranks of comm (not owned; NULL = one process). Every
+ * rank reads the same data in the same order and takes its share of each step's prompts
+ * by whole groups (see docs/multinode.md), so the global batch does not depend on the
+ * world size; gradients are summed across ranks before the (replicated) AdamW step.
+ * Rank 0 alone writes the run directory (config, logs, checkpoints). */
+int trainer_create_dist(const train_config *cfg, int resume, dist_comm *comm, trainer **out,
+                        char *err, size_t errlen);
 /* Runs until schedule.steps (or the data is exhausted). */
 int trainer_run(trainer *t, char *err, size_t errlen);
 /* The step the next trainer_run starts after (0 for a fresh run). */

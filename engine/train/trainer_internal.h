@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "engine/data/dataset.h"
+#include "engine/dist/comm.h"
 #include "engine/model/model.h"
 #include "engine/reward/reward_host.h"
 #include "engine/rl/kl.h"
@@ -37,6 +38,8 @@ typedef struct {
 
 struct trainer {
     train_config cfg;
+    dist_comm *comm; /* data-parallel ranks (not owned); NULL = one process */
+    int rank, world;
     rlvr_backend *be;
     model *policy, *ref;
     tok_tokenizer *tok;

@@ -7,6 +7,15 @@
  * end (offsets[n+1]). Per-token arrays are indexed by the *predicting* position:
  * entry t belongs to ids[t+1], so completion i's tokens occupy the span
  * [offsets[i] + plen_i − 1, + len_i) (rl_spans_from_packed).
+ *
+ * Data-parallel (t->world > 1): every rank draws the same P prompts; the step's groups
+ * form mini-batches (algorithm.mini_batch_size groups, or all of them) and each rank takes
+ * a contiguous share of every mini-batch (dp_layout), so the global batch and its
+ * mini-batches are those of one process. What is global by definition is computed on
+ * global data: the rewards are all-gathered for the group/batch advantages, REINFORCE++
+ * whitens with moments summed over ranks, the loss-aggregation denominators are summed,
+ * the gradients are summed before every optimizer step, and the metrics are computed
+ * from all-gathered per-completion records and summed per-token counts.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -348,6 +357,174 @@ static int scratch_reserve(trainer *t, int T, char *err, size_t errlen) {
     return 0;
 }
 
+/* ---- data-parallel layout --------------------------------------------------------- */
+
+/* The step's `got` groups (global order) form mini-batches of mbg groups; rank r takes
+ * groups [g0 + len·r/W, g0 + len·(r+1)/W) of every mini-batch [g0, g0 + len). One process
+ * (W = 1) gets the identity. */
+typedef struct {
+    int got, W, n_mb;
+    int *order;    /* [got] global group indices, rank 0's local groups first, then rank 1's */
+    int *first;    /* [W + 1] rank r's groups are order[first[r] .. first[r+1]) */
+    int *mb_local; /* [n_mb + 1] mini-batch k = this rank's local groups [mb_local[k], [k+1]) */
+} dp_layout;
+
+static void dp_layout_free(dp_layout *L) {
+    free(L->order);
+    free(L->first);
+    free(L->mb_local);
+    memset(L, 0, sizeof *L);
+}
+
+static int dp_layout_make(dp_layout *L, int got, int mbg, int W, int me) {
+    L->got = got;
+    L->W = W;
+    L->n_mb = got > 0 ? (got + mbg - 1) / mbg : 0;
+    L->order = malloc(((size_t)got + 1) * sizeof(int));
+    L->first = malloc(((size_t)W + 1) * sizeof(int));
+    L->mb_local = malloc(((size_t)L->n_mb + 1) * sizeof(int));
+    if (!L->order || !L->first || !L->mb_local) return -1;
+    int j = 0;
+    for (int r = 0; r < W; r++) {
+        L->first[r] = j;
+        int loc = 0;
+        for (int k = 0; k < L->n_mb; k++) {
+            const int g0 = k * mbg, len = got - g0 < mbg ? got - g0 : mbg;
+            const int a = g0 + (int)((long)len * r / W), e = g0 + (int)((long)len * (r + 1) / W);
+            if (r == me) L->mb_local[k] = loc;
+            for (int g = a; g < e; g++) L->order[j++] = g;
+            loc += e - a;
+        }
+        if (r == me) L->mb_local[L->n_mb] = loc;
+    }
+    L->first[W] = j;
+    return 0;
+}
+
+/* All-gathers per-group records of k doubles (mine [local groups · k], local order) into
+ * out [got · k] in global group order (malloc'd). */
+static int dp_gather(trainer *t, const dp_layout *L, const double *mine, int k, double **out,
+                     char *err, size_t errlen) {
+    const int W = L->W, me = t->rank;
+    const size_t rec = (size_t)k * sizeof(double);
+    size_t *lens = malloc((size_t)W * sizeof *lens), *offs = malloc((size_t)W * sizeof *offs);
+    void *all = NULL;
+    int rc = -1;
+    *out = NULL;
+    if (!lens || !offs) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    if (dist_allgatherv(t->comm, mine, (size_t)(L->first[me + 1] - L->first[me]) * rec, &all,
+                        lens, offs, err, errlen))
+        goto done;
+    for (int r = 0; r < W; r++)
+        if (lens[r] != (size_t)(L->first[r + 1] - L->first[r]) * rec) {
+            snprintf(err, errlen, "trainer: rank %d sent %zu bytes of step records, expected %zu",
+                     r, lens[r], (size_t)(L->first[r + 1] - L->first[r]) * rec);
+            goto done;
+        }
+    *out = malloc((size_t)L->got * rec + 1);
+    if (!*out) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    for (int j = 0; j < L->got; j++) /* rank-order concatenation = order[] */
+        memcpy(*out + (size_t)L->order[j] * k, (const char *)all + (size_t)j * rec, rec);
+    rc = 0;
+done:
+    free(all);
+    free(lens);
+    free(offs);
+    return rc;
+}
+
+/* Sequence advantages of the whole step from every rank's rewards (group means and the
+ * batch std over the global batch, in the order of one process), this rank's share into
+ * adv_seq [b->n]. */
+static int dp_group_advantages(trainer *t, const dp_layout *L, const rollouts *b,
+                               float *adv_seq, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    const int G = b->G, n_all = L->got * G;
+    double *mine = malloc(((size_t)b->n + 1) * sizeof(double)), *all = NULL;
+    float *rw = malloc(((size_t)n_all + 1) * sizeof(float)),
+          *adv = malloc(((size_t)n_all + 1) * sizeof(float));
+    int rc = -1;
+    if (!mine || !rw || !adv) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    for (int i = 0; i < b->n; i++) mine[i] = b->reward[i];
+    if (dp_gather(t, L, mine, G, &all, err, errlen)) goto done;
+    for (int i = 0; i < n_all; i++) rw[i] = (float)all[i];
+    rl_groups g = {n_all, G, NULL};
+    if (c->algorithm.advantage == TC_ADV_RLOO) {
+        if (rl_rloo_advantages(adv, rw, &g, err, errlen)) goto done;
+    } else {
+        rl_grpo_params gp = {c->algorithm.std_scope == TC_STD_GROUP   ? RL_SCALE_GROUP
+                             : c->algorithm.std_scope == TC_STD_BATCH ? RL_SCALE_BATCH
+                                                                      : RL_SCALE_NONE,
+                             1, (float)c->algorithm.eps};
+        if (c->algorithm.advantage == TC_ADV_DRGRPO) gp.scale = RL_SCALE_NONE;
+        if (rl_grpo_advantages(adv, NULL, NULL, rw, &g, &gp, err, errlen)) goto done;
+    }
+    const int f = L->first[t->rank];
+    for (int i = 0; i < b->n; i++) adv_seq[i] = adv[(size_t)L->order[f + i / G] * G + i % G];
+    rc = 0;
+done:
+    free(mine);
+    free(all);
+    free(rw);
+    free(adv);
+    return rc;
+}
+
+/* REINFORCE++ over ranks: returns per token as rl_reinforce_pp, whitened with the mean and
+ * variance of every rank's valid tokens (moments combined exactly in double). */
+static int dp_reinforce_pp(trainer *t, float *adv, const float *tokr, const rollouts *b,
+                           const packed *p, const rl_spans *sp, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    const int with_baseline = c->algorithm.advantage == TC_ADV_REINFORCEPP_BASELINE;
+    float *R = malloc(((size_t)b->n + 1) * sizeof(float)), *r = malloc(((size_t)p->T + 1) * sizeof(float)),
+          *valid = malloc(((size_t)p->T + 1) * sizeof(float));
+    int rc = -1;
+    if (!R || !r || !valid) {
+        snprintf(err, errlen, "trainer: out of host memory");
+        goto done;
+    }
+    memcpy(R, b->reward, (size_t)b->n * sizeof(float));
+    if (with_baseline) {
+        rl_groups g = {b->n, b->G, NULL};
+        rl_grpo_params gp = {.scale = RL_SCALE_NONE, .unbiased_std = 1, .eps = 0.0f};
+        if (rl_grpo_advantages(R, NULL, NULL, b->reward, &g, &gp, err, errlen)) goto done;
+    }
+    memcpy(r, tokr, (size_t)p->T * sizeof(float));
+    rl_whiten_params wp = {1, 1e-8f};
+    double cnt = 0, mean = 0, var = 0;
+    if (rl_place_seq_rewards(r, R, sp, err, errlen) ||
+        rl_discounted_returns(adv, r, sp, (float)c->algorithm.gamma, err, errlen) ||
+        rl_valid_mask(valid, p->mask, sp, err, errlen) ||
+        rl_masked_moments(&cnt, &mean, &var, adv, valid, p->T, &wp, err, errlen))
+        goto done;
+    /* Σ count, Σ x, Σ (x − mean_r)² + count·(mean_r − mean)² → global moments */
+    const double dof = wp.unbiased ? cnt - 1 : cnt;
+    double m[3] = {cnt, cnt * mean, dof > 0 ? var * dof : 0};
+    double m_sum[2] = {m[0], m[1]};
+    if (dist_allreduce_f64(t->comm, m_sum, 2, DIST_SUM, err, errlen)) goto done;
+    const double gmean = m_sum[0] > 0 ? m_sum[1] / m_sum[0] : 0;
+    double m2 = m[2] + cnt * (mean - gmean) * (mean - gmean);
+    if (dist_allreduce_f64(t->comm, &m2, 1, DIST_SUM, err, errlen)) goto done;
+    const double gdof = wp.unbiased ? m_sum[0] - 1 : m_sum[0];
+    const double gvar = gdof > 0 ? m2 / gdof : 0;
+    if (rl_whiten_with(adv, valid, p->T, gmean, gvar, wp.eps, err, errlen)) goto done;
+    rc = 0;
+done:
+    free(R);
+    free(r);
+    free(valid);
+    return rc;
+}
+
 /* ---- the step -------------------------------------------------------------------- */
 
 double trainer_lr(const train_config *c, long step) {
@@ -365,11 +542,17 @@ double trainer_lr(const train_config *c, long step) {
 static int need_ref(const trainer *t) { return t->ref != NULL; }
 
 /* Sequence- or token-level advantages into p->adv, from the (shaped) rewards. */
-static int advantages(trainer *t, rollouts *b, packed *p, float *adv_seq, char *err,
-                      size_t errlen) {
+static int advantages(trainer *t, const dp_layout *L, rollouts *b, packed *p, float *adv_seq,
+                      char *err, size_t errlen) {
     const train_config *c = &t->cfg;
     rl_groups g = {b->n, b->G, NULL};
     rl_spans sp = {p->T, p->n, p->start, p->len};
+    if (t->world > 1 && (c->algorithm.advantage == TC_ADV_GRPO ||
+                         c->algorithm.advantage == TC_ADV_DRGRPO ||
+                         c->algorithm.advantage == TC_ADV_RLOO)) {
+        if (dp_group_advantages(t, L, b, adv_seq, err, errlen)) return -1;
+        return rl_broadcast(p->adv, adv_seq, &sp, err, errlen);
+    }
     switch (c->algorithm.advantage) {
     case TC_ADV_GRPO:
     case TC_ADV_DRGRPO: {
@@ -394,7 +577,9 @@ static int advantages(trainer *t, rollouts *b, packed *p, float *adv_seq, char *
                                      (rlvr_kl_estimator)(c->algorithm.kl.estimator + 1),
                                      (float)t->kl.beta, err, errlen);
         rl_whiten_params wp = {1, 1e-8f};
-        if (!rc)
+        if (!rc && t->world > 1)
+            rc = dp_reinforce_pp(t, p->adv, tokr, b, p, &sp, err, errlen);
+        else if (!rc)
             rc = rl_reinforce_pp(p->adv, tokr, b->reward, &sp,
                                  c->algorithm.advantage == TC_ADV_REINFORCEPP_BASELINE ? &g : NULL,
                                  p->mask, (float)c->algorithm.gamma, &wp, err, errlen);
@@ -415,13 +600,18 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
     rlvr_backend *be = t->be;
     const long step = t->step + 1;
     const int P = c->schedule.prompts_per_step, G = c->rollout.G;
-    const double t_step0 = runlog_mono_time();
+    const double t_step0 = runlog_mono_time(), comm0 = dist_comm_seconds(t->comm);
     double t_gen = 0, t_score = 0, t_ref = 0, t_train = 0;
     int rc = -1, rounds = 0, dropped = 0;
     rollouts b = {0}, round = {0};
     packed p = {0};
     float *adv_seq = NULL;
     int32_t *offs = NULL;
+    const int W = t->world;
+    dp_layout L = {0};
+    int *lex = NULL;                /* this rank's example indices (W > 1) */
+    double *rec = NULL, *grec = NULL; /* per-completion metric records, local / global */
+    rl_agg_denoms *dens = NULL;
     int *ex = malloc((size_t)P * sizeof(int));
     uint8_t *drop = malloc((size_t)P + 1), *keep = malloc((size_t)P + 1),
             *take = malloc((size_t)P + 1);
@@ -434,7 +624,28 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
     const int dyn = c->algorithm.dynamic_sampling.enabled;
     if (dyn && rl_fill_init(&fill, P, c->algorithm.dynamic_sampling.max_tries, err, errlen))
         goto done;
-    for (;;) {
+    dist_test_fault_point(t->comm, step);
+    if (W > 1) { /* every rank draws the same P prompts and generates its share */
+        int got = dataset_next_batch(t->data, P, ex, err, errlen);
+        if (got < 0) goto done;
+        if (got < P) { /* the last, partial batch of finite data is dropped with W > 1 */
+            rc = 1;
+            goto done;
+        }
+        const int mbg = c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < got
+                            ? c->algorithm.mini_batch_size
+                            : got;
+        if (dp_layout_make(&L, got, mbg, W, t->rank)) goto oom;
+        const int f = L.first[t->rank], nloc = L.first[t->rank + 1] - f;
+        if (!(lex = malloc((size_t)nloc * sizeof(int)))) goto oom;
+        for (int i = 0; i < nloc; i++) lex[i] = ex[L.order[f + i]];
+        if (rollout_round(t, lex, nloc, step, &round, &t_gen, &t_score, err, errlen)) goto done;
+        rounds++;
+        memset(take, 1, (size_t)nloc);
+        if (rollouts_take(&b, &round, take)) goto oom;
+        rollouts_free(&round);
+    }
+    for (; W == 1;) {
         int got = dataset_next_batch(t->data, P, ex, err, errlen);
         if (got < 0) goto done;
         if (got == 0) {
@@ -467,6 +678,12 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
         metrics_rec_add(r, "time/step", runlog_mono_time() - t_step0);
         rc = 0;
         goto done;
+    }
+    if (W == 1) { /* one process: the identity layout over the groups it kept */
+        const int mbg = c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < b.P
+                            ? c->algorithm.mini_batch_size
+                            : b.P;
+        if (dp_layout_make(&L, b.P, mbg, 1, 0)) goto oom;
     }
     /* ---- rewards → advantages ------------------------------------------------------ */
     if (pack(t, &b, &p, err, errlen)) goto done;
@@ -502,7 +719,7 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
     }
     /* reference (and old) log-probs */
     const int multi = c->algorithm.ppo_epochs > 1 ||
-                      (c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < b.P);
+                      (c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < L.got);
     const int kl_in_reward = c->algorithm.kl.in == TC_KL_IN_REWARD && need_ref(t);
     double t0 = runlog_mono_time();
     if (need_ref(t) && logprobs_all(t, t->ref, &p, p.ref_lp, err, errlen)) goto fail_rr;
@@ -528,30 +745,42 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
     }
     adv_seq = calloc((size_t)n + 1, sizeof(float));
     if (!adv_seq) goto fail_rr_oom;
-    if (advantages(t, &b, &p, adv_seq, err, errlen)) goto fail_rr;
+    if (advantages(t, &L, &b, &p, adv_seq, err, errlen)) goto fail_rr;
 
     /* ---- μ epochs over mini-batches of micro-batches ------------------------------- */
-    const int groups = n / G;
-    const int mb_groups = c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < groups
-                              ? c->algorithm.mini_batch_size
-                              : groups;
     rl_agg_mode mode = c->algorithm.loss_agg == TC_AGG_TOKEN_MEAN ? RL_AGG_TOKEN_MEAN
                        : c->algorithm.loss_agg == TC_AGG_SEQ_MEAN_TOKEN_MEAN
                            ? RL_AGG_SEQ_MEAN_TOKEN_MEAN
                            : RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM;
-    /* weights per mini-batch: the denominator is global to its optimizer step */
-    for (int g0 = 0; g0 < groups; g0 += mb_groups) {
-        const int s0 = g0 * G, s1 = (g0 + mb_groups < groups ? g0 + mb_groups : groups) * G;
-        const int base = p.offsets[s0];
-        int32_t *st = malloc((size_t)(s1 - s0) * sizeof(int32_t));
-        if (!st) goto fail_rr_oom;
-        for (int i = s0; i < s1; i++) st[i - s0] = p.start[i] - base;
-        rl_spans msp = {p.offsets[s1] - base, s1 - s0, st, p.len + s0};
-        rl_agg_denoms den = {0, 0, c->rollout.max_new_tokens};
-        int e = rl_agg_count(&den.n_tokens, &den.n_seqs, &msp, p.mask + base, err, errlen) ||
-                rl_agg_weights(p.w + base, mode, &msp, p.mask + base, &den, err, errlen);
-        free(st);
-        if (e) goto fail_rr;
+    /* weights per mini-batch: the denominator is global to its optimizer step (summed
+     * over the ranks' shares of the mini-batch) */
+    if (!(dens = calloc((size_t)L.n_mb + 1, sizeof *dens))) goto fail_rr_oom;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int k = 0; k < L.n_mb; k++) {
+            const int s0 = L.mb_local[k] * G, s1 = L.mb_local[k + 1] * G;
+            const int base = p.offsets[s0];
+            int32_t *st = malloc((size_t)(s1 - s0 + 1) * sizeof(int32_t));
+            if (!st) goto fail_rr_oom;
+            for (int i = s0; i < s1; i++) st[i - s0] = p.start[i] - base;
+            rl_spans msp = {p.offsets[s1] - base, s1 - s0, st, p.len + s0};
+            rl_agg_denoms *den = &dens[k];
+            den->max_len = c->rollout.max_new_tokens;
+            int e = pass == 0
+                        ? rl_agg_count(&den->n_tokens, &den->n_seqs, &msp, p.mask + base, err,
+                                       errlen)
+                        : rl_agg_weights(p.w + base, mode, &msp, p.mask + base, den, err, errlen);
+            free(st);
+            if (e) goto fail_rr;
+        }
+        if (pass == 0 && W > 1) { /* (n_tokens, n_seqs) of every mini-batch, summed */
+            double *cnt = malloc(((size_t)L.n_mb * 2 + 1) * sizeof(double));
+            if (!cnt) goto fail_rr_oom;
+            for (int k = 0; k < L.n_mb; k++) cnt[2 * k] = dens[k].n_tokens, cnt[2 * k + 1] = dens[k].n_seqs;
+            int e = dist_allreduce_f64(t->comm, cnt, (size_t)L.n_mb * 2, DIST_SUM, err, errlen);
+            for (int k = 0; k < L.n_mb; k++) dens[k].n_tokens = cnt[2 * k], dens[k].n_seqs = cnt[2 * k + 1];
+            free(cnt);
+            if (e) goto fail_rr;
+        }
     }
     offs = malloc(((size_t)n + 1) * sizeof(int32_t));
     if (!offs || scratch_reserve(t, p.T, err, errlen)) goto fail_rr;
@@ -566,9 +795,9 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
     int n_updates = 0;
     t0 = runlog_mono_time();
     for (int epoch = 0; epoch < c->algorithm.ppo_epochs; epoch++) {
-        for (int g0 = 0; g0 < groups; g0 += mb_groups) {
-            const int ms1 = (g0 + mb_groups < groups ? g0 + mb_groups : groups) * G;
-            for (int s0 = g0 * G; s0 < ms1;) {
+        for (int k = 0; k < L.n_mb; k++) {
+            const int ms1 = L.mb_local[k + 1] * G;
+            for (int s0 = L.mb_local[k] * G; s0 < ms1;) {
                 const int s1 = micro_end(&p, s0, ms1, c->schedule.micro_batch_tokens);
                 const int base = p.offsets[s0], Tm = p.offsets[s1] - base;
                 if (forward_micro(t->policy, &p, s0, s1, inv_temp, 1, offs, err, errlen))
@@ -603,6 +832,9 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
                 for (int k = 0; k < Tm; k++) loss_total += (double)p.w[base + k] * p.loss[base + k];
                 s0 = s1;
             }
+            if (W > 1 && dist_allreduce_backend_f32(t->comm, be, t->policy->grads,
+                                                    t->policy->n_weights, err, errlen))
+                goto fail_rr;
             if (optim_step(&t->opt, t->policy, (float)lr, 1.0f, &grad_norm, err, errlen))
                 goto fail_rr;
             model_zero_grads(t->policy);
@@ -614,39 +846,57 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
 
     /* ---- metrics ------------------------------------------------------------------- */
     {
-        rl_summary s;
-        rl_summarize(&s, raw_reward, NULL, n, err, errlen);
-        metrics_rec_add(r, "reward/mean", s.mean);
-        metrics_rec_add(r, "reward/std", s.std);
-        double acc;
-        int binary;
-        if (!rl_binary_accuracy(&acc, &binary, raw_reward, n, err, errlen) && binary)
-            metrics_rec_add(r, "reward/accuracy", acc);
-        for (int k = 0; k < R; k++) {
-            double m = 0;
-            for (int i = 0; i < n; i++) m += b.scores[(size_t)i * R + k];
-            char name[128];
-            snprintf(name, sizeof name, "reward/%s", reward_host_reward_name(t->rewards, k));
-            metrics_rec_add(r, name, m / n);
-        }
-        metrics_rec_add(r, "reward/ok_fraction", (double)n_ok / n);
-        if (c->algorithm.overlong.mode == TC_OVERLONG_PENALTY || kl_in_reward) {
-            rl_summarize(&s, b.reward, NULL, n, err, errlen);
-            metrics_rec_add(r, "reward/shaped_mean", s.mean);
-        }
-        if (!isnan(kl_reward_mean)) metrics_rec_add(r, "kl/in_reward_mean", kl_reward_mean);
-        rl_summarize(&s, adv_seq, NULL, n, err, errlen);
-        metrics_rec_add(r, "adv/mean", s.mean);
-        metrics_rec_add(r, "adv/std", s.std);
-        metrics_rec_add(r, "adv/min", s.min);
-        metrics_rec_add(r, "adv/max", s.max);
-        rl_groups rg = {n, G, NULL};
-        double zv = 0;
-        rl_zero_variance_fraction(&zv, raw_reward, &rg, err, errlen);
-        metrics_rec_add(r, "groups/zero_variance_fraction", zv);
-        if (dyn) {
-            metrics_rec_add_int(r, "dyn/rounds", rounds);
-            metrics_rec_add_int(r, "dyn/dropped_groups", dropped);
+        /* per-completion values of the whole step (all-gathered in global order when
+         * W > 1): raw reward, shaped reward, advantage, length, ok, truncated, R scores */
+        const int K = 6 + R;
+        int nm = n, nm_ok = n_ok;
+        const float *m_raw = raw_reward, *m_shaped = b.reward, *m_adv = adv_seq;
+        const double *m_scores = b.scores;
+        const uint8_t *m_trunc = b.truncated;
+        float *g_raw = NULL, *g_shaped = NULL, *g_adv = NULL;
+        double *g_scores = NULL;
+        uint8_t *g_trunc = NULL;
+        int32_t *lens = malloc(((size_t)L.got * G + 1) * sizeof(int32_t));
+        if (!lens) goto fail_rr_oom;
+        for (int i = 0; i < n; i++) lens[i] = b.c[i].n;
+        if (W > 1) {
+            if (!(rec = malloc(((size_t)n * K + 1) * sizeof(double)))) {
+                free(lens);
+                goto fail_rr_oom;
+            }
+            for (int i = 0; i < n; i++) {
+                double *x = rec + (size_t)i * K;
+                x[0] = raw_reward[i], x[1] = b.reward[i], x[2] = adv_seq[i], x[3] = b.c[i].n;
+                x[4] = b.ok[i], x[5] = b.truncated[i];
+                for (int k = 0; k < R; k++) x[6 + k] = b.scores[(size_t)i * R + k];
+            }
+            nm = L.got * G;
+            g_raw = malloc(((size_t)nm + 1) * sizeof(float));
+            g_shaped = malloc(((size_t)nm + 1) * sizeof(float));
+            g_adv = malloc(((size_t)nm + 1) * sizeof(float));
+            g_scores = malloc(((size_t)nm * R + 1) * sizeof(double));
+            g_trunc = malloc((size_t)nm + 1);
+            int e = !g_raw || !g_shaped || !g_adv || !g_scores || !g_trunc;
+            if (e) snprintf(err, errlen, "trainer: out of host memory");
+            if (!e) e = dp_gather(t, &L, rec, G * K, &grec, err, errlen);
+            if (!e) {
+                nm_ok = 0;
+                for (int i = 0; i < nm; i++) {
+                    const double *x = grec + (size_t)i * K;
+                    g_raw[i] = (float)x[0], g_shaped[i] = (float)x[1], g_adv[i] = (float)x[2];
+                    lens[i] = (int32_t)x[3];
+                    nm_ok += x[4] != 0;
+                    g_trunc[i] = (uint8_t)x[5];
+                    for (int k = 0; k < R; k++) g_scores[(size_t)i * R + k] = x[6 + k];
+                }
+                m_raw = g_raw, m_shaped = g_shaped, m_adv = g_adv, m_scores = g_scores;
+                m_trunc = g_trunc;
+            }
+            if (e) {
+                free(g_raw), free(g_shaped), free(g_adv), free(g_scores), free(g_trunc);
+                free(lens);
+                goto fail_rr;
+            }
         }
         double valid = 0, ent = 0, kl = 0, clip = 0, mm = 0, mx = 0;
         for (int k = 0; k < p.T; k++) {
@@ -659,16 +909,76 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
             mm += d;
             if (d > mx) mx = d;
         }
+        double lo = 0, hi = 0, du = 0;
+        const int have_clip = !rl_clip_fractions(&lo, &hi, &du, p.logp, p.old_lp, p.adv, p.mask,
+                                                 p.T, (float)c->algorithm.clip_low,
+                                                 (float)c->algorithm.clip_high,
+                                                 (float)c->algorithm.dual_clip, err, errlen);
+        double tokens_trained = (double)p.T;
+        if (W > 1) { /* token counts and sums over every rank */
+            double v[10] = {valid,
+                            ent,
+                            kl,
+                            clip,
+                            mm,
+                            loss_total,
+                            lo * valid,
+                            hi * valid,
+                            tokens_trained,
+                            isnan(kl_reward_mean) ? 0 : kl_reward_mean * valid};
+            if (dist_allreduce_f64(t->comm, v, 10, DIST_SUM, err, errlen) ||
+                dist_allreduce_f64(t->comm, &mx, 1, DIST_MAX, err, errlen)) {
+                free(g_raw), free(g_shaped), free(g_adv), free(g_scores), free(g_trunc);
+                free(lens);
+                goto fail_rr;
+            }
+            valid = v[0], ent = v[1], kl = v[2], clip = v[3], mm = v[4], loss_total = v[5];
+            lo = valid > 0 ? v[6] / valid : 0;
+            hi = valid > 0 ? v[7] / valid : 0;
+            tokens_trained = v[8];
+            if (!isnan(kl_reward_mean)) kl_reward_mean = valid > 0 ? v[9] / valid : 0;
+        }
+        rl_summary s;
+        rl_summarize(&s, m_raw, NULL, nm, err, errlen);
+        metrics_rec_add(r, "reward/mean", s.mean);
+        metrics_rec_add(r, "reward/std", s.std);
+        double acc;
+        int binary;
+        if (!rl_binary_accuracy(&acc, &binary, m_raw, nm, err, errlen) && binary)
+            metrics_rec_add(r, "reward/accuracy", acc);
+        for (int k = 0; k < R; k++) {
+            double m = 0;
+            for (int i = 0; i < nm; i++) m += m_scores[(size_t)i * R + k];
+            char name[128];
+            snprintf(name, sizeof name, "reward/%s", reward_host_reward_name(t->rewards, k));
+            metrics_rec_add(r, name, m / nm);
+        }
+        metrics_rec_add(r, "reward/ok_fraction", (double)nm_ok / nm);
+        if (c->algorithm.overlong.mode == TC_OVERLONG_PENALTY || kl_in_reward) {
+            rl_summarize(&s, m_shaped, NULL, nm, err, errlen);
+            metrics_rec_add(r, "reward/shaped_mean", s.mean);
+        }
+        if (!isnan(kl_reward_mean)) metrics_rec_add(r, "kl/in_reward_mean", kl_reward_mean);
+        rl_summarize(&s, m_adv, NULL, nm, err, errlen);
+        metrics_rec_add(r, "adv/mean", s.mean);
+        metrics_rec_add(r, "adv/std", s.std);
+        metrics_rec_add(r, "adv/min", s.min);
+        metrics_rec_add(r, "adv/max", s.max);
+        rl_groups rg = {nm, G, NULL};
+        double zv = 0;
+        rl_zero_variance_fraction(&zv, m_raw, &rg, err, errlen);
+        metrics_rec_add(r, "groups/zero_variance_fraction", zv);
+        if (dyn) {
+            metrics_rec_add_int(r, "dyn/rounds", rounds);
+            metrics_rec_add_int(r, "dyn/dropped_groups", dropped);
+        }
         valid = valid > 0 ? valid : 1;
         metrics_rec_add(r, "loss", loss_total / (n_updates ? n_updates : 1));
         if (need_ref(t)) {
             metrics_rec_add(r, "kl/mean", kl / valid);
             metrics_rec_add(r, "kl/beta", t->kl.beta);
         }
-        double lo = 0, hi = 0, du = 0;
-        if (!rl_clip_fractions(&lo, &hi, &du, p.logp, p.old_lp, p.adv, p.mask, p.T,
-                               (float)c->algorithm.clip_low, (float)c->algorithm.clip_high,
-                               (float)c->algorithm.dual_clip, err, errlen)) {
+        if (have_clip) {
             metrics_rec_add(r, "clip/low", lo);
             metrics_rec_add(r, "clip/high", hi);
         }
@@ -676,34 +986,33 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
         metrics_rec_add(r, "entropy/mean", ent / valid);
         metrics_rec_add(r, "logprob_mismatch/mean_abs", mm / valid);
         metrics_rec_add(r, "logprob_mismatch/max_abs", mx);
-        int32_t *lens = malloc((size_t)n * sizeof(int32_t));
         long gen_tokens = 0;
-        if (lens) {
-            for (int i = 0; i < n; i++) gen_tokens += (lens[i] = b.c[i].n);
-            rl_summarize_int(&s, lens, n, err, errlen);
-            metrics_rec_add(r, "len/mean", s.mean);
-            metrics_rec_add(r, "len/min", s.min);
-            metrics_rec_add(r, "len/max", s.max);
-            free(lens);
-        }
-        metrics_rec_add(r, "len/truncated_fraction", rl_truncation_rate(b.truncated, n));
+        for (int i = 0; i < nm; i++) gen_tokens += lens[i];
+        rl_summarize_int(&s, lens, nm, err, errlen);
+        metrics_rec_add(r, "len/mean", s.mean);
+        metrics_rec_add(r, "len/min", s.min);
+        metrics_rec_add(r, "len/max", s.max);
+        free(lens);
+        metrics_rec_add(r, "len/truncated_fraction", rl_truncation_rate(m_trunc, nm));
+        free(g_raw), free(g_shaped), free(g_adv), free(g_scores), free(g_trunc);
         metrics_rec_add(r, "grad_norm", grad_norm);
         metrics_rec_add(r, "lr", lr);
         metrics_rec_add_int(r, "updates", n_updates);
         const double t_all = runlog_mono_time() - t_step0;
         metrics_rec_add(r, "tokens/generated", (double)gen_tokens);
-        metrics_rec_add(r, "tokens/trained", (double)p.T * c->algorithm.ppo_epochs);
+        metrics_rec_add(r, "tokens/trained", tokens_trained * c->algorithm.ppo_epochs);
         metrics_rec_add(r, "throughput/gen_tokens_per_s", t_gen > 0 ? gen_tokens / t_gen : 0);
         metrics_rec_add(r, "throughput/train_tokens_per_s",
-                        t_train > 0 ? p.T * c->algorithm.ppo_epochs / t_train : 0);
+                        t_train > 0 ? tokens_trained * c->algorithm.ppo_epochs / t_train : 0);
         metrics_rec_add(r, "time/generate", t_gen);
         metrics_rec_add(r, "time/score", t_score);
         metrics_rec_add(r, "time/reference", t_ref);
         metrics_rec_add(r, "time/train", t_train);
+        if (W > 1) metrics_rec_add(r, "time/comm", dist_comm_seconds(t->comm) - comm0);
         metrics_rec_add(r, "time/step", t_all);
         /* adaptive β sees the KL of this batch */
         if (need_ref(t) && t->kl.adaptive &&
-            rl_kl_ctl_update(&t->kl, kl / valid, (double)n, err, errlen))
+            rl_kl_ctl_update(&t->kl, kl / valid, (double)nm, err, errlen))
             goto fail_rr;
     }
     /* ---- samples ----------------------------------------------------------------------- */
@@ -745,5 +1054,10 @@ done:
     free(drop);
     free(keep);
     free(take);
+    free(lex);
+    free(rec);
+    free(grec);
+    free(dens);
+    dp_layout_free(&L);
     return rc;
 }
