@@ -9,7 +9,8 @@ typedef const rlvr_reward_desc *(*entry_fn)(void);
 
 static const entry_fn k_builtins[] = {
     rlvr_builtin_math_answer, rlvr_builtin_format, rlvr_builtin_countdown,
-    rlvr_builtin_length,      rlvr_builtin_code,
+    rlvr_builtin_length,      rlvr_builtin_code,   rlvr_builtin_sat,
+    rlvr_builtin_external,
 };
 
 const rlvr_reward_desc *rlvr_builtin_find(const char *name) {
@@ -20,4 +21,4 @@ const rlvr_reward_desc *rlvr_builtin_find(const char *name) {
     return NULL;
 }
 
-const char *rlvr_builtin_names(void) { return "math_answer, format, countdown, length, code"; }
+const char *rlvr_builtin_names(void) { return "math_answer, format, countdown, length, code, sat, external"; }

@@ -12,6 +12,8 @@ const rlvr_reward_desc *rlvr_builtin_format(void);
 const rlvr_reward_desc *rlvr_builtin_countdown(void);
 const rlvr_reward_desc *rlvr_builtin_length(void);
 const rlvr_reward_desc *rlvr_builtin_code(void);
+const rlvr_reward_desc *rlvr_builtin_sat(void);
+const rlvr_reward_desc *rlvr_builtin_external(void);
 
 /* The built-in with this name, or NULL. */
 const rlvr_reward_desc *rlvr_builtin_find(const char *name);
