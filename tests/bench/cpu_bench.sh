@@ -63,7 +63,9 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  threads=$threads rounds=$rounds iters=$iters batch=${seqs}x${seqlen}  $coretype_note"
 for r in $(seq "$rounds"); do
-  line=$("$bench" --model "$weights" --threads "$threads" --seqs "$seqs" --seq-len "$seqlen" --iters "$iters")
+  # GOMP_SPINCOUNT=1000: what the rlvr CLI sets for its users (engine/cli/main.c)
+  line=$(GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000} "$bench" --model "$weights" --threads "$threads" \
+           --seqs "$seqs" --seq-len "$seqlen" --iters "$iters")
   echo "$line"; echo "rlvr $line" >>"$out"
   line=$(env -u OPENBLAS_CORETYPE python3 "$here/cpu_train_bench.py" --load "$weights" --threads "$threads" \
            --seqs "$seqs" --seq-len "$seqlen" --iters "$iters" 2>/dev/null | tail -n 1)
