@@ -7,7 +7,8 @@
 #      with std_scope batch + 2 mini-batches + μ = 2, and with REINFORCE++ (whitening over
 #      ranks); the step metrics agree;
 #   2. resume under 2 ranks (2 steps, then --resume to 3) equals the uninterrupted run bit
-#      for bit; rank 0 alone writes the logs;
+#      for bit; a 2-rank run resumed by one process matches too (within 1e-6); rank 0
+#      alone writes the logs;
 #   3. faults: rank 1 exits at step 2, or hangs at step 2 — the job exits non-zero within
 #      the timeout (RLVR_DIST_TIMEOUT_S=5) naming rank 1, and no process is left behind;
 #   4. dynamic sampling with 2 ranks is refused with a message.
@@ -52,6 +53,9 @@ mpi 2 "$rlvr" train --config cfg.json --set logging.run_dir=p2 $P > logp2 2>&1 |
 # resume under 2 ranks
 mpi 2 "$rlvr" train --config cfg.json --set logging.run_dir=s2 --set schedule.steps=2 > logs2 2>&1 || { cat logs2; fail "2 ranks, 2 steps"; }
 mpi 2 "$rlvr" train --resume s2 --set schedule.steps=3 > logs2r 2>&1 || { cat logs2r; fail "2 ranks, resume"; }
+# another world size: 2 ranks for 2 steps, then one process to 3 (replicated state)
+mpi 2 "$rlvr" train --config cfg.json --set logging.run_dir=x2 --set schedule.steps=2 > logx2 2>&1 || { cat logx2; fail "2 ranks, 2 steps (x)"; }
+"$rlvr" train --resume x2 --set schedule.steps=3 > logx1 2>&1 || { cat logx1; fail "resume 2 ranks' run in 1 process"; }
 grep -q "done after 3 steps (2 ranks, mpi)" log2 || { cat log2; fail "rank 0's summary line"; }
 [ "$(grep -c 'done after' log2)" = 1 ] || fail "more than one rank reported"
 python3 - <<'PY' || exit 1
@@ -72,7 +76,7 @@ def moved(a):
     t0 = tensors(a); return t0
 TOL = 1e-6
 out = []
-for one, many in (("r1", "r2"), ("r1", "r4"), ("b1", "b2"), ("p1", "p2")):
+for one, many in (("r1", "r2"), ("r1", "r4"), ("b1", "b2"), ("p1", "p2"), ("r1", "x2")):
     w = worst(one, many)
     out.append(f"{one} vs {many}: max |dw| = {w:.3g}")
     assert w <= TOL, f"{many} differs from {one} by {w}"
