@@ -131,12 +131,12 @@ int dist_init(const dist_opts *o, dist_comm **out, char *err, size_t errlen) {
 #ifdef RLVR_DIST_HAVE_NCCL
         c->kind = DIST_NCCL;
         if (dist_nccl_init(c, err, errlen)) {
-            dist_mpi_abort(c, 1); /* the other ranks may be inside NCCL's init */
+            /* MPI stays initialised and unfinalised: the caller exits non-zero and the
+             * launcher takes the job down (MPI_Finalize could wait for the other ranks) */
             return -1;
         }
 #else
         snprintf(err, errlen, "dist: kind 'nccl': this rlvr was built without NCCL");
-        dist_mpi_abort(c, 1);
         return -1;
 #endif
     }
@@ -225,8 +225,8 @@ int dist_allreduce_f32(dist_comm *c, float *x, size_t n, dist_op op, char *err, 
 
 int dist_allreduce_backend_f32(dist_comm *c, rlvr_backend *be, float *x, size_t n, char *err,
                                size_t errlen) {
-    if (dist_size(c) == 1) return 0;
 #ifdef RLVR_DIST_HAVE_NCCL
+    /* NCCL runs even for one rank, so a one-GPU job exercises it */
     if (c->nccl && strcmp(be->name, "cuda") == 0) {
         const double t0 = dist_now();
         int rc = dist_nccl_allreduce_f32(c, be, x, n, err, errlen);
@@ -234,6 +234,7 @@ int dist_allreduce_backend_f32(dist_comm *c, rlvr_backend *be, float *x, size_t 
         return rc;
     }
 #endif
+    if (dist_size(c) == 1) return 0;
     if (strcmp(be->name, "cpu") == 0) return dist_allreduce_f32(c, x, n, DIST_SUM, err, errlen);
     /* a device backend without NCCL: through host memory */
     float *h = malloc(n * sizeof(float) + 1);

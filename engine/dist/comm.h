@@ -51,7 +51,8 @@ dist_opts dist_opts_default(void);
  * malformed. */
 int dist_env(int *size, int *rank, int *local_rank, char *err, size_t errlen);
 
-/* Creates the communicator (MPI_Init for mpi/nccl). */
+/* Creates the communicator (MPI_Init for mpi/nccl). On failure after MPI_Init the
+ * process should exit non-zero (the launcher then stops the job). */
 int dist_init(const dist_opts *o, dist_comm **out, char *err, size_t errlen);
 /* Finalizes cleanly (call on success on every rank; after an error call dist_abort). */
 void dist_free(dist_comm *c);

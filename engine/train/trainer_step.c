@@ -832,7 +832,8 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
                 for (int k = 0; k < Tm; k++) loss_total += (double)p.w[base + k] * p.loss[base + k];
                 s0 = s1;
             }
-            if (W > 1 && dist_allreduce_backend_f32(t->comm, be, t->policy->grads,
+            if ((W > 1 || dist_kind_of(t->comm) == DIST_NCCL) &&
+                dist_allreduce_backend_f32(t->comm, be, t->policy->grads,
                                                     t->policy->n_weights, err, errlen))
                 goto fail_rr;
             if (optim_step(&t->opt, t->policy, (float)lr, 1.0f, &grad_norm, err, errlen))

@@ -6,6 +6,8 @@
  *                             fail within RLVR_DIST_TIMEOUT_S with a message naming rank 1,
  *                             then takes the job down with dist_abort(5)
  * Run under mpirun by test_dist_comm.sh; alone it checks the single-process implementation.
+ * On a GPU machine, RLVR_DIST=nccl mpirun -np 1 test_dist_comm also all-reduces a CUDA
+ * buffer through NCCL (one GPU hosts one NCCL rank).
  */
 #include <math.h>
 #include <stdio.h>
@@ -83,6 +85,27 @@ static int collectives(dist_comm *c) {
         be->free(be, g);
         free(h);
         be->destroy(be);
+    }
+    /* gradients in CUDA memory through NCCL (RLVR_DIST=nccl on a GPU machine) */
+    if (dist_kind_of(c) == DIST_NCCL) {
+        rlvr_backend *gb = rlvr_backend_create("cuda", 0, berr, sizeof berr);
+        CHECK(gb != NULL, "cuda backend: %s", berr);
+        if (gb) {
+            const size_t G = 1 << 20;
+            float *g = gb->alloc(gb, G * sizeof(float)), *h = malloc(G * sizeof(float));
+            for (size_t i = 0; i < G; i++) h[i] = (float)(R + 1) * (float)(i % 1000);
+            gb->to_device(gb, g, h, G * sizeof(float));
+            CHECK(!dist_allreduce_backend_f32(c, gb, g, G, err, sizeof err), "%s", err);
+            gb->to_host(gb, h, g, G * sizeof(float));
+            for (size_t i = 0; i < G; i++)
+                if (h[i] != (float)(W * (W + 1) / 2) * (float)(i % 1000)) {
+                    CHECK(0, "NCCL sum[%zu] = %g", i, h[i]);
+                    break;
+                }
+            gb->free(gb, g);
+            free(h);
+            gb->destroy(gb);
+        }
     }
     /* broadcast from the last rank */
     char msg[64];
