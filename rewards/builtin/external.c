@@ -531,7 +531,7 @@ static int ext_score(void *state, const rlvr_batch *b, rlvr_out *out) {
         }
         /* Whole lines → replies, in order. */
         size_t pos = 0;
-        while (answered < n) {
+        while (answered < n && pos < st->rlen) {
             char *nl = memchr(st->rbuf + pos, '\n', st->rlen - pos);
             if (!nl) break;
             size_t L = (size_t)(nl - (st->rbuf + pos));
@@ -570,8 +570,10 @@ static int ext_score(void *state, const rlvr_batch *b, rlvr_out *out) {
             answered++;
             item_deadline = now_s() + st->timeout_s;
         }
-        memmove(st->rbuf, st->rbuf + pos, st->rlen - pos);
-        st->rlen -= pos;
+        if (pos > 0) {
+            memmove(st->rbuf, st->rbuf + pos, st->rlen - pos);
+            st->rlen -= pos;
+        }
         if (!fail && st->rlen > st->max_reply) {
             mark_rest(out, answered, answered + 1, RLVR_STATUS_ERROR,
                       "reply line longer than max_reply_kb");
