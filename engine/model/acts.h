@@ -18,6 +18,7 @@ struct model_acts {
     void *block;               /* the one allocation */
     int T, B, max_len;         /* the current batch */
     int with_backward;
+    int head;                  /* the LM head ran (model_forward, not _hidden) */
     float inv_temp;
     int *ids, *pos, *targets, *offsets;   /* i32, backend memory */
     void **resid;              /* act [sets+1][T,C]: resid[l] is the input of layer l */

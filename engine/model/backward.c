@@ -9,20 +9,13 @@
 #include "engine/model/acts.h"
 
 
-int model_backward(model *m, const float *dlogp, const float *dentropy, char *err,
-                   size_t errlen) {
+/* From d(hidden states) in a->dln to every parameter below the LM head. */
+static int backward_trunk(model *m, char *err, size_t errlen) {
     model_acts *a = m->acts;
-    if (!a->block || !a->with_backward) {
-        snprintf(err, errlen, "model_backward: the last forward was not run with_backward");
-        return -1;
-    }
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     const int T = a->T, C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
     const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
-
-    be->lmhead_backward(be, a->dln, model_g(m, m->lm_head), dlogp, dentropy, a->lnf, model_w(m, m->lm_head),
-                        a->targets, a->lse_lm, a->entropy, T, C, c->vocab_size, a->inv_temp);
     be->rmsnorm_backward(be, a->dresid, model_g(m, m->final_norm), a->dln, a->resid[c->num_layers],
                          model_w(m, m->final_norm), a->rstdf, T, C, 0);
     for (int l = c->num_layers - 1; l >= 0; l--) {
@@ -70,4 +63,33 @@ int model_backward(model *m, const float *dlogp, const float *dentropy, char *er
         return -1;
     }
     return 0;
+}
+
+static int check_forward(const model *m, int head, char *err, size_t errlen) {
+    const model_acts *a = m->acts;
+    if (!a->block || !a->with_backward || a->head != head) {
+        snprintf(err, errlen, "%s: the last forward was not %s with_backward",
+                 head ? "model_backward" : "model_backward_hidden",
+                 head ? "model_forward" : "model_forward_hidden");
+        return -1;
+    }
+    return 0;
+}
+
+int model_backward(model *m, const float *dlogp, const float *dentropy, char *err,
+                   size_t errlen) {
+    if (check_forward(m, 1, err, errlen)) return -1;
+    model_acts *a = m->acts;
+    const model_config *c = &m->cfg;
+    m->be->lmhead_backward(m->be, a->dln, model_g(m, m->lm_head), dlogp, dentropy, a->lnf,
+                           model_w(m, m->lm_head), a->targets, a->lse_lm, a->entropy, a->T,
+                           c->hidden_size, c->vocab_size, a->inv_temp);
+    return backward_trunk(m, err, errlen);
+}
+
+int model_backward_hidden(model *m, const void *dhidden, char *err, size_t errlen) {
+    if (check_forward(m, 0, err, errlen)) return -1;
+    model_acts *a = m->acts;
+    m->be->copy(m->be, a->dln, dhidden, (size_t)a->T * m->cfg.hidden_size * m->be->act_size);
+    return backward_trunk(m, err, errlen);
 }

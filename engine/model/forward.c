@@ -71,8 +71,9 @@ static void packed_attention(model *m, int l, layer_acts *L, void *ctx) {
                              c->num_heads, c->num_kv_heads, c->head_dim, a->max_len);
 }
 
-int model_forward(model *m, const model_batch *b, float inv_temp, int with_backward, char *err,
-                  size_t errlen) {
+/* Embedding, decoder layers and the final norm: acts->lnf holds the hidden states. */
+static int forward_trunk(model *m, const model_batch *b, float inv_temp, int with_backward,
+                         char *err, size_t errlen) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     if (model_acts_reserve(m, b->T, b->B, with_backward, err, errlen)) return -1;
@@ -91,15 +92,39 @@ int model_forward(model *m, const model_batch *b, float inv_temp, int with_backw
                             packed_attention, NULL);
     void *xL = a->resid[with_backward ? c->num_layers : (c->num_layers & 1)];
     be->rmsnorm_forward(be, a->lnf, a->rstdf, xL, model_w(m, m->final_norm), T, C, eps);
-    be->lmhead_forward(be, a->logp, a->entropy, a->lse_lm, a->lnf, model_w(m, m->lm_head), a->targets,
-                       T, C, c->vocab_size, inv_temp);
-    const char *e = be->error(be);
+    a->head = 0;
+    return 0;
+}
+
+static int check_backend(model *m, const char *what, char *err, size_t errlen) {
+    const char *e = m->be->error(m->be);
     if (e) {
-        snprintf(err, errlen, "forward on %s: %s", be->name, e);
+        snprintf(err, errlen, "%s on %s: %s", what, m->be->name, e);
         return -1;
     }
     return 0;
 }
+
+int model_forward(model *m, const model_batch *b, float inv_temp, int with_backward, char *err,
+                  size_t errlen) {
+    if (forward_trunk(m, b, inv_temp, with_backward, err, errlen)) return -1;
+    model_acts *a = m->acts;
+    const model_config *c = &m->cfg;
+    m->be->lmhead_forward(m->be, a->logp, a->entropy, a->lse_lm, a->lnf,
+                          model_w(m, m->lm_head), a->targets, a->T, c->hidden_size,
+                          c->vocab_size, inv_temp);
+    a->head = 1;
+    return check_backend(m, "forward", err, errlen);
+}
+
+int model_forward_hidden(model *m, const model_batch *b, int with_backward, char *err,
+                         size_t errlen) {
+    if (forward_trunk(m, b, 1.0f, with_backward, err, errlen)) return -1;
+    return check_backend(m, "forward", err, errlen);
+}
+
+const void *model_hidden(const model *m) { return m->acts->lnf; }
+int model_tokens(const model *m) { return m->acts->T; }
 
 const float *model_logp(const model *m) { return m->acts->logp; }
 const float *model_entropy(const model *m) { return m->acts->entropy; }

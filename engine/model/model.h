@@ -97,6 +97,16 @@ const float *model_entropy(const model *m); /* f32 [T], backend memory */
 int model_backward(model *m, const float *dlogp, const float *dentropy, char *err,
                    size_t errlen);
 
+/* The trunk only (embedding, layers, final norm) — for a value head on top: the
+ * hidden states are model_hidden(m) (act [T, hidden_size]) until the next forward. */
+int model_forward_hidden(model *m, const model_batch *b, int with_backward, char *err,
+                         size_t errlen);
+const void *model_hidden(const model *m);
+/* Tokens of the last forward. */
+int model_tokens(const model *m);
+/* Backward of the last model_forward_hidden from d(hidden states) (act [T, hidden]). */
+int model_backward_hidden(model *m, const void *dhidden, char *err, size_t errlen);
+
 /* Bytes of activations a forward+backward of T tokens needs (for `inspect`). */
 size_t model_activation_bytes(const model_config *cfg, int T, size_t act_size);
 

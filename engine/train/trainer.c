@@ -104,6 +104,11 @@ static int resume(trainer *t, char *err, size_t errlen) {
     int bad = !j || rl_kl_ctl_from_json(&t->kl, j, err, errlen);
     cJSON_Delete(j);
     if (bad) goto done;
+    if (t->crit.m) {
+        if (checkpoint_get_blob(ck, "critic", &data, &len, err, errlen) ||
+            critic_state_load(&t->crit, data, len, err, errlen))
+            goto done;
+    }
     if (t->ref) { /* the reference is the run's initial weights, saved once */
         char ref_dir[4200];
         snprintf(ref_dir, sizeof ref_dir, "%s/reference", t->run_dir);
@@ -121,6 +126,8 @@ done:
 }
 
 static int save_checkpoint(trainer *t, char *err, size_t errlen) {
+    void *crit_state = NULL;
+    size_t crit_len = 0;
     dataset_cursor cur = dataset_get_cursor(t->data);
     char *cursor = dataset_cursor_to_json(&cur);
     cJSON *klj = rl_kl_ctl_to_json(&t->kl);
@@ -156,15 +163,17 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
         rc = dist_barrier(t->comm, err, errlen);
         goto done;
     }
-    checkpoint_blob blobs[3] = {{"data_cursor", cursor, strlen(cursor)},
+    if (t->crit.m && critic_state_bytes(&t->crit, &crit_state, &crit_len, err, errlen)) goto done;
+    checkpoint_blob blobs[4] = {{"data_cursor", cursor, strlen(cursor)},
                                 {"kl_controller", kl, strlen(kl)},
-                                {"resolved_config", cfg, strlen(cfg)}};
+                                {"resolved_config", cfg, strlen(cfg)},
+                                {"critic", crit_state, crit_len}};
     checkpoint_save_args a = {.step = t->step, .model = t->policy, .opt = &t->opt,
                               .weights_dtype = t->cfg.model.dtype == TC_DTYPE_F32 ? ST_F32
                                                : t->cfg.model.dtype == TC_DTYPE_F16 ? ST_F16
                                                                                    : ST_BF16,
                               .tokenizer_files = tok_files, .n_tokenizer_files = n_tok,
-                              .blobs = blobs, .n_blobs = 3};
+                              .blobs = blobs, .n_blobs = t->crit.m ? 4 : 3};
     checkpoint_scalar world = {"world_size", (double)t->world};
     if (t->world > 1) {
         a.scalars = &world;
@@ -180,6 +189,7 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
     if (t->world > 1 && dist_barrier(t->comm, err, errlen)) goto done;
     rc = 0;
 done:
+    free(crit_state);
     free(cursor);
     cJSON_free(kl);
     free(cfg);
@@ -239,10 +249,11 @@ int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *com
     t->world = dist_size(comm);
     t->t_start = runlog_mono_time();
     if (check_dist(c, t->world, err, errlen)) goto fail;
-    if (c->algorithm.advantage == TC_ADV_PPO) {
+    if (c->algorithm.advantage == TC_ADV_PPO && t->world > 1) {
         snprintf(err, errlen,
-                 "algorithm.advantage = \"ppo\" (a critic with GAE) is not implemented in this "
-                 "trainer yet; supported: grpo, drgrpo, rloo, reinforce++, reinforce++-baseline");
+                 "algorithm.advantage = \"ppo\" runs in one process only for now (the critic's "
+                 "GAE whitening and value updates are not data-parallel yet); use grpo, drgrpo, "
+                 "rloo or reinforce++ with several ranks");
         goto fail;
     }
     if (train_config_check_files(c, err, errlen)) goto fail;
@@ -304,6 +315,9 @@ int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *com
                        (float)c->optimizer.max_grad_norm};
     if (optim_create(&t->opt, t->policy, &oc, err, errlen)) goto fail;
     t->has_opt = 1;
+    if (c->algorithm.advantage == TC_ADV_PPO &&
+        critic_create(c->model.path, t->be, &oc, &t->crit, err, errlen))
+        goto fail;
     if (rl_kl_ctl_init(&t->kl, c->algorithm.kl.coef, c->algorithm.kl.adaptive.enabled,
                        c->algorithm.kl.adaptive.target, c->algorithm.kl.adaptive.horizon, err,
                        errlen))
@@ -351,6 +365,7 @@ void trainer_free(trainer *t) {
         for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) t->be->free(t->be, bufs[k]);
     }
     if (t->has_opt) optim_free(&t->opt, t->policy);
+    critic_free(&t->crit);
     sampler_free(t->smp);
     reward_host_free(t->rewards);
     if (t->cache && t->data)

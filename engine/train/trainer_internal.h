@@ -20,6 +20,7 @@
 #include "engine/text/chat_template.h"
 #include "engine/text/tokenizer.h"
 #include "engine/train/config.h"
+#include "engine/train/critic.h"
 #include "engine/train/optimizer.h"
 #include "engine/train/trainer.h"
 
@@ -49,6 +50,7 @@ struct trainer {
     reward_host *rewards;
     sampler *smp;
     optimizer opt;
+    critic crit;        /* PPO's value model (crit.m == NULL otherwise) */
     int has_opt;
     rl_kl_ctl kl;
     prompt_cache *cache; /* [dataset_size] */

@@ -235,9 +235,12 @@ typedef struct {
     int n, T;
     int32_t *ids, *offsets, *plen, *start, *len;
     float *mask, *adv, *old_lp, *ref_lp, *smp_lp, *logp, *ent, *w, *loss, *kl, *clipped;
+    float *values, *ret; /* PPO: critic values before the update, GAE returns */
 } packed;
 
 static void packed_free(packed *p) {
+    free(p->values);
+    free(p->ret);
     free(p->ids);
     free(p->offsets);
     free(p->plen);
@@ -271,7 +274,7 @@ static int pack(trainer *t, const rollouts *b, packed *p, char *err, size_t errl
     }
     const int T = p->T = p->offsets[b->n];
     p->ids = malloc((size_t)T * sizeof(int32_t));
-    float **arrs[] = {&p->mask, &p->adv, &p->old_lp, &p->ref_lp, &p->smp_lp, &p->logp,
+    float **arrs[] = {&p->values, &p->ret, &p->mask, &p->adv, &p->old_lp, &p->ref_lp, &p->smp_lp, &p->logp,
                       &p->ent, &p->w, &p->loss, &p->kl, &p->clipped};
     for (size_t k = 0; k < sizeof arrs / sizeof arrs[0]; k++)
         if (!(*arrs[k] = calloc((size_t)T + 1, sizeof(float)))) goto oom;
@@ -332,6 +335,26 @@ static int logprobs_all(trainer *t, model *m, const packed *p, float *out, char 
         const int base = p->offsets[s0];
         m->be->to_host(m->be, out + base, model_logp(m),
                        (size_t)(p->offsets[s1] - base) * sizeof(float));
+        s0 = s1;
+    }
+    free(offs);
+    return 0;
+}
+
+/* Critic values over the whole packed batch into out[T] (no gradients). */
+static int critic_values_all(trainer *t, const packed *p, float *out, char *err, size_t errlen) {
+    int32_t *offs = malloc(((size_t)p->n + 1) * sizeof(int32_t));
+    if (!offs) return -1;
+    for (int s0 = 0; s0 < p->n;) {
+        const int s1 = micro_end(p, s0, p->n, t->cfg.schedule.micro_batch_tokens);
+        const int base = p->offsets[s0];
+        for (int s = s0; s <= s1; s++) offs[s - s0] = p->offsets[s] - base;
+        model_batch mb = {.T = p->offsets[s1] - base, .B = s1 - s0, .ids = p->ids + base,
+                          .offsets = offs};
+        if (critic_values(&t->crit, &mb, 0, out + base, err, errlen)) {
+            free(offs);
+            return -1;
+        }
         s0 = s1;
     }
     free(offs);
@@ -587,8 +610,26 @@ static int advantages(trainer *t, const dp_layout *L, rollouts *b, packed *p, fl
         for (int i = 0; i < b->n; i++) adv_seq[i] = p->len[i] ? p->adv[p->start[i]] : 0.0f;
         return rc;
     }
-    case TC_ADV_PPO:
-        break;
+    case TC_ADV_PPO: {
+        /* GAE over the critic's values, reward on the last token (minus β·KL_t per token
+         * when the KL is in the reward), advantages whitened over the valid tokens. */
+        if (critic_values_all(t, p, p->values, err, errlen)) return -1;
+        float *tokr = calloc((size_t)p->T + 1, sizeof(float));
+        if (!tokr) return -1;
+        int rc = rl_place_seq_rewards(tokr, b->reward, &sp, err, errlen);
+        if (!rc && c->algorithm.kl.in == TC_KL_IN_REWARD && need_ref(t))
+            rc = rl_kl_shape_rewards(tokr, NULL, NULL, p->old_lp, p->ref_lp, p->mask, &sp,
+                                     (rlvr_kl_estimator)(c->algorithm.kl.estimator + 1),
+                                     (float)t->kl.beta, err, errlen);
+        if (!rc)
+            rc = rl_gae(p->adv, p->ret, tokr, p->values, &sp, (float)c->algorithm.gamma,
+                        (float)c->algorithm.lambda, err, errlen);
+        rl_whiten_params wp = {1, 1e-8f};
+        if (!rc) rc = rl_whiten(p->adv, p->mask, p->T, &wp, err, errlen);
+        free(tokr);
+        for (int i = 0; i < b->n; i++) adv_seq[i] = p->len[i] ? p->adv[p->start[i]] : 0.0f;
+        return rc;
+    }
     }
     snprintf(err, errlen, "trainer: advantage %s is not supported by this trainer",
              tc_advantage_name(c->algorithm.advantage));
@@ -596,6 +637,7 @@ static int advantages(trainer *t, const dp_layout *L, rollouts *b, packed *p, fl
 }
 
 int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
+    float *vbuf = NULL, *vloss = NULL, *vclip = NULL; /* PPO critic scratch */
     const train_config *c = &t->cfg;
     rlvr_backend *be = t->be;
     const long step = t->step + 1;
@@ -791,9 +833,15 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
                                   kl_in_loss ? (float)t->kl.beta : 0.0f,
                                   (int)c->algorithm.kl.estimator + 1};
     const double lr = trainer_lr(c, step);
-    double grad_norm = 0, loss_total = 0;
+    double grad_norm = 0, loss_total = 0, value_loss_total = 0, critic_norm = 0;
     int n_updates = 0;
     t0 = runlog_mono_time();
+    if (t->crit.m) {
+        vbuf = calloc((size_t)p.T * 2 + 1, sizeof(float));
+        vloss = calloc((size_t)p.T + 1, sizeof(float));
+        vclip = calloc((size_t)p.T + 1, sizeof(float));
+        if (!vbuf || !vloss || !vclip) goto fail_rr_oom;
+    }
     for (int epoch = 0; epoch < c->algorithm.ppo_epochs; epoch++) {
         for (int k = 0; k < L.n_mb; k++) {
             const int ms1 = L.mb_local[k + 1] * G;
@@ -830,7 +878,23 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
                 }
                 be->to_host(be, p.loss + base, t->ls.loss, (size_t)Tm * sizeof(float));
                 for (int k = 0; k < Tm; k++) loss_total += (double)p.w[base + k] * p.loss[base + k];
+                if (t->crit.m) { /* PPO critic: clipped value loss, same weights */
+                    model_batch vb = {.T = Tm, .B = s1 - s0, .ids = p.ids + base, .offsets = offs};
+                    float *v = vbuf + base, *dv = vbuf + p.T + base;
+                    if (critic_values(&t->crit, &vb, 1, v, err, errlen) ||
+                        rl_value_loss(vloss + base, dv, vclip + base, v, p.values + base,
+                                      p.ret + base, p.w + base, Tm, (float)c->algorithm.value_clip,
+                                      err, errlen) ||
+                        critic_backward(&t->crit, dv, err, errlen))
+                        goto fail_rr;
+                    for (int k = 0; k < Tm; k++)
+                        value_loss_total += (double)p.w[base + k] * vloss[base + k];
+                }
                 s0 = s1;
+            }
+            if (t->crit.m) {
+                const double clr = c->algorithm.critic_lr * lr / c->optimizer.lr;
+                if (critic_step(&t->crit, (float)clr, &critic_norm, err, errlen)) goto fail_rr;
             }
             if ((W > 1 || dist_kind_of(t->comm) == DIST_NCCL) &&
                 dist_allreduce_backend_f32(t->comm, be, t->policy->grads,
@@ -997,6 +1061,22 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
         metrics_rec_add(r, "len/truncated_fraction", rl_truncation_rate(m_trunc, nm));
         free(g_raw), free(g_shaped), free(g_adv), free(g_scores), free(g_trunc);
         metrics_rec_add(r, "grad_norm", grad_norm);
+        if (t->crit.m) { /* PPO critic (one process: these are this rank's tokens) */
+            double vv = 0, vr = 0, vc = 0, nv = 0;
+            for (int k = 0; k < p.T; k++)
+                if (p.mask[k] != 0) {
+                    nv++;
+                    vv += p.values[k];
+                    vr += p.ret[k];
+                    vc += vclip[k];
+                }
+            nv = nv > 0 ? nv : 1;
+            metrics_rec_add(r, "value/loss", value_loss_total / (n_updates ? n_updates : 1));
+            metrics_rec_add(r, "value/mean", vv / nv);
+            metrics_rec_add(r, "value/returns_mean", vr / nv);
+            metrics_rec_add(r, "value/clip_fraction", vc / nv);
+            metrics_rec_add(r, "value/grad_norm", critic_norm);
+        }
         metrics_rec_add(r, "lr", lr);
         metrics_rec_add_int(r, "updates", n_updates);
         const double t_all = runlog_mono_time() - t_step0;
@@ -1046,6 +1126,9 @@ fail_rr:
 oom:
     snprintf(err, errlen, "trainer: out of host memory");
 done:
+    free(vbuf);
+    free(vloss);
+    free(vclip);
     rollouts_free(&round);
     rollouts_free(&b);
     packed_free(&p);
