@@ -126,3 +126,14 @@ void bu_add_str(cJSON *obj, const char *key, const char *s, size_t n, size_t max
     cJSON_AddStringToObject(obj, key, t);
     free(t);
 }
+
+int bu_score_each(const void *state, const rlvr_batch *b, rlvr_out *out, bu_item_fn one) {
+    for (size_t i = 0; i < b->n_items; i++) {
+        cJSON *info = cJSON_CreateObject();
+        double s = 0;
+        out->status[i] = info ? one(state, &b->items[i], &s, info) : RLVR_STATUS_ERROR;
+        out->scores[i] = s;
+        bu_set_info(out, i, info);
+    }
+    return 0;
+}

@@ -26,6 +26,11 @@ int bu_get_str(const char *reward, const cJSON *cfg, const char *key, const char
                const char **out, char *err, size_t errlen);
 /* Attaches an info object to item i (and deletes it). */
 void bu_set_info(rlvr_out *out, size_t i, cJSON *info);
+/* Scores a batch item by item: one(state, item, &score, info) returns the item's
+ * status and fills its score and info (an info object is made for each item; an
+ * allocation failure makes that item an error). The common score() of the built-ins. */
+typedef int (*bu_item_fn)(const void *state, const rlvr_item *it, double *score, cJSON *info);
+int bu_score_each(const void *state, const rlvr_batch *b, rlvr_out *out, bu_item_fn one);
 /* Adds a string field, truncated to max bytes (at a UTF-8 boundary). */
 void bu_add_str(cJSON *obj, const char *key, const char *s, size_t n, size_t max);
 

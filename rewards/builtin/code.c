@@ -336,7 +336,8 @@ static int run_stdio(const code_state *st, const char *prog, size_t plen, const 
 
 #define MAX_TESTS 256
 
-static int code_one(const code_state *st, const rlvr_item *it, double *score, cJSON *info) {
+static int code_one(const void *state, const rlvr_item *it, double *score, cJSON *info) {
+    const code_state *st = state;
     *score = 0.0;
     cJSON *ex = cJSON_Parse(it->extra_json);
     const char *ins[MAX_TESTS], *outs[MAX_TESTS], *asserts[MAX_TESTS];
@@ -442,14 +443,7 @@ done:
 }
 
 static int code_score(void *state, const rlvr_batch *b, rlvr_out *out) {
-    for (size_t i = 0; i < b->n_items; i++) {
-        cJSON *info = cJSON_CreateObject();
-        double s = 0;
-        out->status[i] = info ? code_one(state, &b->items[i], &s, info) : RLVR_STATUS_ERROR;
-        out->scores[i] = s;
-        bu_set_info(out, i, info);
-    }
-    return 0;
+    return bu_score_each(state, b, out, code_one);
 }
 
 const rlvr_reward_desc *rlvr_builtin_code(void) {

@@ -200,7 +200,8 @@ static void cd_find(const char *s, size_t n, size_t *st, size_t *len) {
     *len = 0;
 }
 
-static int cd_one(const cd_state *st, const rlvr_item *it, double *score, cJSON *info) {
+static int cd_one(const void *state, const rlvr_item *it, double *score, cJSON *info) {
+    const cd_state *st = state;
     *score = 0.0;
     cJSON *ex = cJSON_Parse(it->extra_json);
     const cJSON *nums = ex ? cJSON_GetObjectItemCaseSensitive(ex, "nums") : NULL;
@@ -273,14 +274,7 @@ static int cd_one(const cd_state *st, const rlvr_item *it, double *score, cJSON 
 }
 
 static int cd_score(void *state, const rlvr_batch *b, rlvr_out *out) {
-    for (size_t i = 0; i < b->n_items; i++) {
-        cJSON *info = cJSON_CreateObject();
-        double s = 0;
-        out->status[i] = info ? cd_one(state, &b->items[i], &s, info) : RLVR_STATUS_ERROR;
-        out->scores[i] = s;
-        bu_set_info(out, i, info);
-    }
-    return 0;
+    return bu_score_each(state, b, out, cd_one);
 }
 
 const rlvr_reward_desc *rlvr_builtin_countdown(void) {

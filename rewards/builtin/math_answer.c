@@ -65,7 +65,8 @@ static const char *kind_name(int k) {
 }
 
 /* Scores one item; returns the status and sets *score. */
-static int score_item(const math_state *st, const rlvr_item *it, double *score, cJSON *info) {
+static int score_item(const void *state, const rlvr_item *it, double *score, cJSON *info) {
+    const math_state *st = state;
     *score = 0.0;
     /* The reference: a full solution (boxed / ####) or the bare answer. */
     size_t gs = 0, gl = it->answer_len;
@@ -131,16 +132,7 @@ static int score_item(const math_state *st, const rlvr_item *it, double *score, 
 }
 
 static int math_score(void *state, const rlvr_batch *b, rlvr_out *out) {
-    const math_state *st = state;
-    for (size_t i = 0; i < b->n_items; i++) {
-        cJSON *info = cJSON_CreateObject();
-        double s = 0.0;
-        int status = info ? score_item(st, &b->items[i], &s, info) : RLVR_STATUS_ERROR;
-        out->scores[i] = s;
-        out->status[i] = status;
-        bu_set_info(out, i, info);
-    }
-    return 0;
+    return bu_score_each(state, b, out, score_item);
 }
 
 const rlvr_reward_desc *rlvr_builtin_math_answer(void) {

@@ -441,7 +441,8 @@ static int sat_init(const rlvr_host *host, const char *config, void **state, cha
 
 static void sat_destroy(void *s) { free(s); }
 
-static int sat_one(const sat_state *st, const rlvr_item *it, double *score, cJSON *info) {
+static int sat_one(const void *state, const rlvr_item *it, double *score, cJSON *info) {
+    const sat_state *st = state;
     *score = 0.0;
     sat_cnf f = {0};
     const char *src = "", *why = "";
@@ -526,14 +527,7 @@ static int sat_one(const sat_state *st, const rlvr_item *it, double *score, cJSO
 }
 
 static int sat_score(void *state, const rlvr_batch *b, rlvr_out *out) {
-    for (size_t i = 0; i < b->n_items; i++) {
-        cJSON *info = cJSON_CreateObject();
-        double s = 0;
-        out->status[i] = info ? sat_one(state, &b->items[i], &s, info) : RLVR_STATUS_ERROR;
-        out->scores[i] = s;
-        bu_set_info(out, i, info);
-    }
-    return 0;
+    return bu_score_each(state, b, out, sat_one);
 }
 
 const rlvr_reward_desc *rlvr_builtin_sat(void) {
