@@ -186,6 +186,13 @@ int dist_local_rank(const dist_comm *c) { return c ? c->local_rank : 0; }
 int dist_device_index(const dist_comm *c) { return c ? c->gpu : 0; }
 double dist_timeout_s(const dist_comm *c) { return c ? c->timeout_s : 600; }
 double dist_comm_seconds(const dist_comm *c) { return c ? c->t_comm : 0; }
+void dist_set_timeout(dist_comm *c, double timeout_s) {
+    if (c && timeout_s > 0) c->timeout_s = timeout_s;
+}
+int dist_device_nccl(const dist_comm *c) { return c && c->nccl && !c->nccl_off; }
+void dist_set_device_nccl(dist_comm *c, int on) {
+    if (c) c->nccl_off = !on;
+}
 
 /* ---- collectives: single process, or forward to MPI --------------------------------- */
 
@@ -227,7 +234,7 @@ int dist_allreduce_backend_f32(dist_comm *c, rlvr_backend *be, float *x, size_t 
                                size_t errlen) {
 #ifdef RLVR_DIST_HAVE_NCCL
     /* NCCL runs even for one rank, so a one-GPU job exercises it */
-    if (c->nccl && strcmp(be->name, "cuda") == 0) {
+    if (dist_device_nccl(c) && strcmp(be->name, "cuda") == 0) {
         const double t0 = dist_now();
         int rc = dist_nccl_allreduce_f32(c, be, x, n, err, errlen);
         c->t_comm += dist_now() - t0;
@@ -276,6 +283,105 @@ int dist_allgatherv(dist_comm *c, const void *mine, size_t len, void **all, size
     lens[0] = len;
     offs[0] = 0;
     return 0;
+}
+
+/* ---- ZeRO-1: sharded vectors -------------------------------------------------------- */
+
+void dist_shard_range(size_t n, int size, int rank, size_t *lo, size_t *hi) {
+    if (size < 1) size = 1;
+    const size_t q = n / (size_t)size;
+    *lo = (size_t)rank * q;
+    *hi = rank == size - 1 ? n : *lo + q;
+}
+
+int dist_reduce_scatter_backend_f32(dist_comm *c, rlvr_backend *be, float *x, size_t n,
+                                    char *err, size_t errlen) {
+#ifdef RLVR_DIST_HAVE_NCCL
+    if (dist_device_nccl(c) && strcmp(be->name, "cuda") == 0) {
+        const double t0 = dist_now();
+        int rc = dist_nccl_reduce_scatter_f32(c, be, x, n, err, errlen);
+        c->t_comm += dist_now() - t0;
+        return rc;
+    }
+#endif
+    if (dist_size(c) == 1) return 0;
+#ifdef RLVR_DIST_HAVE_MPI
+    int rc = -1;
+    const double t0 = dist_now();
+    if (strcmp(be->name, "cpu") == 0) {
+        rc = dist_mpi_reduce_scatter_f32(c, x, n, err, errlen);
+    } else { /* a device backend without NCCL: through host memory */
+        size_t lo, hi;
+        dist_shard_range(n, c->size, c->rank, &lo, &hi);
+        float *h = malloc(n * sizeof(float) + 1);
+        if (!h) {
+            snprintf(err, errlen, "dist: out of host memory staging %zu gradients", n);
+        } else {
+            be->to_host(be, h, x, n * sizeof(float));
+            rc = dist_mpi_reduce_scatter_f32(c, h, n, err, errlen);
+            if (!rc) be->to_device(be, x + lo, h + lo, (hi - lo) * sizeof(float));
+            free(h);
+            const char *e = be->error(be);
+            if (!rc && e) {
+                snprintf(err, errlen, "dist: staging gradients on %s: %s", be->name, e);
+                rc = -1;
+            }
+        }
+    }
+    c->t_comm += dist_now() - t0;
+    return rc;
+#else
+    (void)be, (void)x, (void)n;
+    snprintf(err, errlen, "dist: reduce-scatter over %d ranks: built without MPI", dist_size(c));
+    return -1;
+#endif
+}
+
+int dist_allgather_backend(dist_comm *c, rlvr_backend *be, void *x, size_t n, size_t elem,
+                           char *err, size_t errlen) {
+    if (elem != 2 && elem != 4) {
+        snprintf(err, errlen, "dist: all-gather of %zu-byte elements (expected 2 or 4)", elem);
+        return -1;
+    }
+#ifdef RLVR_DIST_HAVE_NCCL
+    if (dist_device_nccl(c) && strcmp(be->name, "cuda") == 0) {
+        const double t0 = dist_now();
+        int rc = dist_nccl_allgather_shards(c, be, x, n, elem, err, errlen);
+        c->t_comm += dist_now() - t0;
+        return rc;
+    }
+#endif
+    if (dist_size(c) == 1) return 0;
+#ifdef RLVR_DIST_HAVE_MPI
+    int rc = -1;
+    const double t0 = dist_now();
+    if (strcmp(be->name, "cpu") == 0) {
+        rc = dist_mpi_allgather_shards(c, x, n, elem, err, errlen);
+    } else { /* a device backend without NCCL: through host memory */
+        size_t lo, hi;
+        dist_shard_range(n, c->size, c->rank, &lo, &hi);
+        char *h = malloc(n * elem + 1);
+        if (!h) {
+            snprintf(err, errlen, "dist: out of host memory staging %zu values", n);
+        } else {
+            be->to_host(be, h + lo * elem, (char *)x + lo * elem, (hi - lo) * elem);
+            rc = dist_mpi_allgather_shards(c, h, n, elem, err, errlen);
+            if (!rc) be->to_device(be, x, h, n * elem);
+            free(h);
+            const char *e = be->error(be);
+            if (!rc && e) {
+                snprintf(err, errlen, "dist: staging the all-gather on %s: %s", be->name, e);
+                rc = -1;
+            }
+        }
+    }
+    c->t_comm += dist_now() - t0;
+    return rc;
+#else
+    (void)be, (void)x, (void)n;
+    snprintf(err, errlen, "dist: all-gather over %d ranks: built without MPI", dist_size(c));
+    return -1;
+#endif
 }
 
 /* ---- test hook ------------------------------------------------------------------------ */

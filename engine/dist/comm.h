@@ -20,6 +20,13 @@
  * rank, on a side channel). The caller (the CLI) then calls dist_abort, which takes the
  * whole job down (MPI_Abort) with a non-zero status. Library functions return -1 with a
  * message in err and never exit.
+ *
+ * ZeRO-1 (sharded optimizer state): dist_shard_range splits a flat vector of n elements
+ * into one contiguous shard per rank; dist_reduce_scatter_backend_f32 sums gradients so
+ * that each rank holds the sum of its own shard, and dist_allgather_backend copies every
+ * rank's shard to every rank (MPI: MPI_Ireduce_scatter / MPI_Iallgatherv on host memory;
+ * NCCL: ncclReduceScatter + ncclReduce of the remainder / ncclAllGather + ncclBroadcast of
+ * the remainder, grouped, on device memory).
  */
 #ifndef RLVR_DIST_COMM_H
 #define RLVR_DIST_COMM_H
@@ -71,6 +78,14 @@ double dist_timeout_s(const dist_comm *c);
 int dist_device_index(const dist_comm *c);
 /* Seconds spent inside collectives since dist_init (waiting included). */
 double dist_comm_seconds(const dist_comm *c);
+/* Sets the deadline of every later blocking call (seconds > 0; ignored otherwise). */
+void dist_set_timeout(dist_comm *c, double timeout_s);
+/* 1 when collectives on backend memory of a CUDA backend run on NCCL (the nccl kind,
+ * unless dist_set_device_nccl(c, 0) turned that off). */
+int dist_device_nccl(const dist_comm *c);
+/* on = 0: backend memory goes through host memory and MPI even on the nccl kind
+ * (dist.backend = "mpi" when the communicator was created with NCCL). */
+void dist_set_device_nccl(dist_comm *c, int on);
 
 /* ---- collectives (every rank calls each one, in the same order) --------------------- */
 int dist_barrier(dist_comm *c, char *err, size_t errlen);
@@ -90,6 +105,21 @@ int dist_bcast(dist_comm *c, void *buf, size_t bytes, int root, char *err, size_
  * arrays of dist_size entries) the length and offset of each rank's part. */
 int dist_allgatherv(dist_comm *c, const void *mine, size_t len, void **all, size_t *lens,
                     size_t *offs, char *err, size_t errlen);
+
+/* ---- ZeRO-1: sharded vectors (every rank calls each one, in the same order) --------- */
+/* The shard of rank `rank` of a flat vector of n elements split over `size` ranks:
+ * [lo, hi) = [rank·q, (rank+1)·q) with q = n / size, the last rank also taking the
+ * n − size·q remaining elements (so the shards are contiguous, in rank order). */
+void dist_shard_range(size_t n, int size, int rank, size_t *lo, size_t *hi);
+/* Reduce-scatter (sum) of n f32 values in backend memory of be: on return x[lo, hi) of
+ * this rank's shard holds the sum over all ranks of their x[lo, hi); the rest of x is
+ * left unspecified (this rank's own values or partial sums). One rank: nothing to do. */
+int dist_reduce_scatter_backend_f32(dist_comm *c, rlvr_backend *be, float *x, size_t n,
+                                    char *err, size_t errlen);
+/* All-gather in place of n elements of elem bytes (2 or 4) in backend memory of be: each
+ * rank's shard x[lo_r, hi_r) (dist_shard_range) is copied to every rank. */
+int dist_allgather_backend(dist_comm *c, rlvr_backend *be, void *x, size_t n, size_t elem,
+                           char *err, size_t errlen);
 
 /* ---- test hook ------------------------------------------------------------------------ */
 /* TEST ONLY (fault-injection for tests/dist): when the environment variable

@@ -16,6 +16,7 @@ struct dist_comm {
     int gpu; /* the CUDA device of this rank: local rank (modulo visible GPUs with NCCL) */
     double timeout_s;
     double t_comm; /* seconds inside collectives */
+    int nccl_off;  /* dist_set_device_nccl(c, 0): backend memory through host + MPI */
     struct dist_mpi *mpi;   /* mpi and nccl kinds */
     struct dist_nccl *nccl; /* nccl kind */
 };
@@ -31,6 +32,11 @@ int dist_mpi_barrier(dist_comm *c, char *err, size_t errlen);
 int dist_mpi_allreduce(dist_comm *c, void *x, size_t n, int f64, dist_op op, char *err,
                        size_t errlen);
 int dist_mpi_bcast(dist_comm *c, void *buf, size_t bytes, int root, char *err, size_t errlen);
+/* ZeRO-1 on host memory (comm.h): x[lo, hi) of this rank receives the sum of its shard;
+ * the all-gather copies every rank's shard of n elements of elem bytes in place. */
+int dist_mpi_reduce_scatter_f32(dist_comm *c, float *x, size_t n, char *err, size_t errlen);
+int dist_mpi_allgather_shards(dist_comm *c, void *x, size_t n, size_t elem, char *err,
+                              size_t errlen);
 int dist_mpi_allgatherv(dist_comm *c, const void *mine, size_t len, void **all, size_t *lens,
                         size_t *offs, char *err, size_t errlen);
 /* The side channel: announce entering collective `what` (returns its sequence number),
@@ -45,5 +51,10 @@ void dist_nccl_abort(dist_comm *c);
 /* In-place sum of n floats in device memory of the CUDA backend be. */
 int dist_nccl_allreduce_f32(dist_comm *c, rlvr_backend *be, float *x, size_t n, char *err,
                             size_t errlen);
+/* ZeRO-1 on device memory (comm.h semantics of the backend versions). */
+int dist_nccl_reduce_scatter_f32(dist_comm *c, rlvr_backend *be, float *x, size_t n, char *err,
+                                 size_t errlen);
+int dist_nccl_allgather_shards(dist_comm *c, rlvr_backend *be, void *x, size_t n, size_t elem,
+                               char *err, size_t errlen);
 
 #endif

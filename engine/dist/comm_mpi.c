@@ -327,3 +327,78 @@ done:
     free(dsp);
     return rc;
 }
+
+/* ---- ZeRO-1: reduce-scatter and all-gather of contiguous shards ------------------------ */
+
+/* Per-rank counts and displacements of the shards of n elements (MPI int counts). */
+static int shard_counts(dist_comm *c, size_t n, int *cnt, int *dsp, const char *what, char *err,
+                        size_t errlen) {
+    if (n > INT_MAX) {
+        snprintf(err, errlen,
+                 "rank %d: %s of %zu elements: the MPI implementation takes at most %d (use "
+                 "NCCL on GPUs)",
+                 c->rank, what, n, INT_MAX);
+        return -1;
+    }
+    for (int r = 0; r < c->size; r++) {
+        size_t lo, hi;
+        dist_shard_range(n, c->size, r, &lo, &hi);
+        cnt[r] = (int)(hi - lo);
+        dsp[r] = (int)lo;
+    }
+    return 0;
+}
+
+int dist_mpi_reduce_scatter_f32(dist_comm *c, float *x, size_t n, char *err, size_t errlen) {
+    const int W = c->size;
+    int *cnt = calloc((size_t)W, sizeof *cnt), *dsp = calloc((size_t)W, sizeof *dsp);
+    float *mine = NULL;
+    int rc = -1;
+    if (!cnt || !dsp) {
+        snprintf(err, errlen, "dist: out of host memory");
+        goto done;
+    }
+    if (shard_counts(c, n, cnt, dsp, "reduce-scatter", err, errlen)) goto done;
+    mine = malloc((size_t)cnt[c->rank] * sizeof(float) + 1);
+    if (!mine) {
+        snprintf(err, errlen, "dist: out of host memory for a shard of %d values", cnt[c->rank]);
+        goto done;
+    }
+    unsigned long long seq = dist_mpi_announce(c, err, errlen);
+    if (!seq) goto done;
+    MPI_Request req;
+    int e = MPI_Ireduce_scatter(x, mine, cnt, MPI_FLOAT, MPI_SUM, c->mpi->coll, &req);
+    if (wait_req(c, &req, e, seq, "reduce-scatter", err, errlen)) goto done;
+    memcpy(x + dsp[c->rank], mine, (size_t)cnt[c->rank] * sizeof(float));
+    rc = 0;
+done:
+    free(mine);
+    free(cnt);
+    free(dsp);
+    return rc;
+}
+
+int dist_mpi_allgather_shards(dist_comm *c, void *x, size_t n, size_t elem, char *err,
+                              size_t errlen) {
+    const int W = c->size;
+    int *cnt = calloc((size_t)W, sizeof *cnt), *dsp = calloc((size_t)W, sizeof *dsp);
+    int rc = -1;
+    if (!cnt || !dsp) {
+        snprintf(err, errlen, "dist: out of host memory");
+        goto done;
+    }
+    if (shard_counts(c, n, cnt, dsp, "all-gather", err, errlen)) goto done;
+    unsigned long long seq = dist_mpi_announce(c, err, errlen);
+    if (!seq) goto done;
+    /* unsigned integers: the bytes travel unchanged whatever they encode (f32, bf16) */
+    MPI_Datatype type = elem == 4 ? MPI_UINT32_T : MPI_UINT16_T;
+    MPI_Request req;
+    int e = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, cnt, dsp, type, c->mpi->coll,
+                            &req);
+    if (wait_req(c, &req, e, seq, "all-gather (shards)", err, errlen)) goto done;
+    rc = 0;
+done:
+    free(cnt);
+    free(dsp);
+    return rc;
+}

@@ -1,7 +1,7 @@
 /*
  * engine/train/config.h — the run configuration of `rlvr train`: one JSON file with
  * sections (model, tokenizer, template, data, rollout, rewards, algorithm, optimizer,
- * schedule, checkpoint, logging, eval, seed), `--set section.key=value` overrides, and
+ * schedule, checkpoint, logging, eval, dist, seed), `--set section.key=value` overrides, and
  * validation before any work starts.
  *
  * Life of a config:
@@ -65,6 +65,8 @@ typedef enum { TC_KL_IN_LOSS, TC_KL_IN_REWARD } tc_kl_in;
 typedef enum { TC_OVERLONG_NONE, TC_OVERLONG_PENALTY, TC_OVERLONG_MASK } tc_overlong;
 typedef enum { TC_SCHED_CONSTANT, TC_SCHED_COSINE } tc_schedule_kind;
 typedef enum { TC_PROGRESS_AUTO, TC_PROGRESS_ON, TC_PROGRESS_OFF } tc_progress;
+/* Library of the collectives on device memory (gradients) of a data-parallel run. */
+typedef enum { TC_DIST_AUTO, TC_DIST_MPI, TC_DIST_NCCL } tc_dist_backend;
 
 /* One reward component (rewards[i]). */
 typedef struct {
@@ -200,6 +202,13 @@ typedef struct {
         int k;           /* k of pass@k / maj@k (k <= n); default 1 */
         int max_prompts; /* first N prompts of data.eval; 0 = all (default) */
     } eval;
+    struct {                     /* data-parallel runs (docs/multinode.md) */
+        int zero1;               /* shard the AdamW state over the ranks; default false */
+        double timeout_s;        /* deadline of every wait for another rank, seconds; 600
+                                  * (the environment variable RLVR_DIST_TIMEOUT_S wins) */
+        tc_dist_backend backend; /* auto (default: nccl for cuda when built with NCCL,
+                                  * else mpi) | mpi | nccl; RLVR_DIST wins */
+    } dist;
     uint64_t seed; /* default 42 */
 } train_config;
 

@@ -28,6 +28,7 @@ static const char *const KL_IN_NAMES[] = {"loss", "reward", NULL};
 static const char *const OVERLONG_NAMES[] = {"none", "penalty", "mask", NULL};
 static const char *const SCHED_NAMES[] = {"constant", "cosine", NULL};
 static const char *const PROGRESS_NAMES[] = {"auto", "on", "off", NULL};
+static const char *const DIST_BACKEND_NAMES[] = {"auto", "mpi", "nccl", NULL};
 
 const char *tc_advantage_name(tc_advantage a) {
     return ADVANTAGE_NAMES[a];
@@ -245,6 +246,11 @@ static const tc_field EVAL[] = {
     INT_("k", OFF(eval.k), 1, 1, 1 << 20),
     INT_("max_prompts", OFF(eval.max_prompts), 0, 0, 1 << 30), END_};
 
+static const tc_field DIST[] = {
+    BOOL_("zero1", OFF(dist.zero1), 0),
+    NUM_("timeout_s", OFF(dist.timeout_s), 600.0, 0, 1e7, TCF_LO_OPEN),
+    ENUM_("backend", OFF(dist.backend), TC_DIST_AUTO, DIST_BACKEND_NAMES), END_};
+
 const tc_field tc_schema[] = {
     SECTION_("model", MODEL),
     SECTION_("tokenizer", TOKENIZER),
@@ -265,5 +271,6 @@ const tc_field tc_schema[] = {
     SECTION_("checkpoint", CHECKPOINT),
     SECTION_("logging", LOGGING),
     SECTION_("eval", EVAL),
+    SECTION_("dist", DIST),
     {.key = "seed", .type = TCF_SEED, .off = OFF(seed), .def = 42},
     END_};

@@ -8,14 +8,33 @@
  *
  * Data-parallel (t->world > 1): every rank builds the same trainer; rank 0 alone writes
  * the run directory (config.json, reference/, metrics, samples, TensorBoard, progress,
- * checkpoints) and the others wait at a barrier after each checkpoint. The optimizer state
- * is replicated (the same summed gradients on every rank), so rank 0's checkpoint is every
- * rank's state and a resume, with this or another world size, restores it on every rank.
+ * checkpoints) and the others wait at a barrier after each checkpoint. By default the
+ * optimizer state is replicated (the same summed gradients on every rank), so rank 0's
+ * checkpoint is every rank's state and a resume, with this or another world size,
+ * restores it on every rank.
+ *
+ * ZeRO-1 (dist.zero1, world > 1): rank r holds the AdamW moments of its contiguous shard
+ * [lo, hi) of the flat weight vector only (dist_shard_range). An update reduce-scatters
+ * the gradients (rank r gets the sum of its shard), takes the global norm from the
+ * all-reduced squared norms of the shards, runs AdamW on the shard (split at the decay
+ * boundary when the shard straddles it), and all-gathers the updated weights (the fp32
+ * masters when the backend keeps them, then rounded to the act dtype on every rank; the
+ * same rounding the AdamW kernel applies). Checkpoints: every rank writes its moments to
+ * CKPT_DIR/zero1-step-N/optimizer-rank<r>.safetensors ("optimizer.m", "optimizer.v",
+ * F32 [hi - lo], written atomically), then after a barrier rank 0's checkpoint_save copies
+ * these files into the checkpoint's .partial directory before its COMPLETE marker (so the
+ * checkpoint is complete with every shard or not at all) and removes the staging
+ * directory; trainer_state.json records "zero1_world_size" and "optimizer_step" in its
+ * scalars. A resume with any world size, zero1 or not, reads from the shard files the
+ * ranges it now holds (re-sharding), and a replicated checkpoint resumes into zero1 too.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/io/fileio.h"
 #include "engine/io/safetensors.h"
@@ -74,6 +93,163 @@ done:
     return rc;
 }
 
+/* ---- ZeRO-1: the update and the optimizer shards of checkpoints --------------------- */
+
+int trainer_update(trainer *t, double lr, double *grad_norm, char *err, size_t errlen) {
+    rlvr_backend *be = t->be;
+    model *m = t->policy;
+    if (!t->zero1) { /* replicated: summed gradients everywhere, the same AdamW step */
+        if ((t->world > 1 || dist_device_nccl(t->comm)) &&
+            dist_allreduce_backend_f32(t->comm, be, m->grads, m->n_weights, err, errlen))
+            return -1;
+        return optim_step(&t->opt, m, (float)lr, 1.0f, grad_norm, err, errlen);
+    }
+    const size_t lo = t->opt.lo, hi = t->opt.hi, n = m->n_weights;
+    if (dist_reduce_scatter_backend_f32(t->comm, be, m->grads, n, err, errlen)) return -1;
+    double ss = be->sumsq(be, m->grads + lo, hi - lo); /* this shard's part of |g|² */
+    if (dist_allreduce_f64(t->comm, &ss, 1, DIST_SUM, err, errlen)) return -1;
+    const double norm = sqrt(ss);
+    *grad_norm = norm;
+    if (!isfinite(norm)) {
+        snprintf(err, errlen, "optimizer: gradient norm is %g; update skipped", norm);
+        return -1;
+    }
+    if (optim_update(&t->opt, m, m->grads + lo, (float)lr, optim_clip_scale(&t->opt, norm, 1.0f),
+                     err, errlen))
+        return -1;
+    if (m->master) { /* exact fp32 weights travel; every rank rounds them the same way */
+        if (dist_allgather_backend(t->comm, be, m->master, n, sizeof(float), err, errlen))
+            return -1;
+        be->cast_f32_to_act(be, m->weights, m->master, n);
+    } else if (dist_allgather_backend(t->comm, be, m->weights, n, be->act_size, err, errlen)) {
+        return -1;
+    }
+    const char *e = be->error(be);
+    if (e) {
+        snprintf(err, errlen, "ZeRO-1 update on %s: %s", be->name, e);
+        return -1;
+    }
+    return 0;
+}
+
+static void shard_path(char *buf, size_t len, const char *dir, int rank) {
+    snprintf(buf, len, "%s/optimizer-rank%d.safetensors", dir, rank);
+}
+
+static void zero1_stage_dir(const trainer *t, char *buf, size_t len) {
+    snprintf(buf, len, "%s/zero1-step-%06ld", t->ckpt_dir, t->step);
+}
+
+/* Writes this rank's moments to the staging directory (every rank). */
+static int zero1_write_shard(trainer *t, char *err, size_t errlen) {
+    char dir[4200], path[4300];
+    zero1_stage_dir(t, dir, sizeof dir);
+    shard_path(path, sizeof path, dir, t->rank);
+    const size_t k = t->opt.hi - t->opt.lo;
+    float *h = malloc(2 * k * sizeof(float));
+    if (!h) {
+        snprintf(err, errlen, "checkpoint: out of host memory for %zu optimizer values", 2 * k);
+        return -1;
+    }
+    t->be->to_host(t->be, h, t->opt.m, k * sizeof(float));
+    t->be->to_host(t->be, h + k, t->opt.v, k * sizeof(float));
+    st_write_tensor ts[2] = {{"optimizer.m", 1, {(int64_t)k}, h},
+                             {"optimizer.v", 1, {(int64_t)k}, h + k}};
+    const char *be_err = t->be->error(t->be);
+    int rc = -1;
+    if (be_err)
+        snprintf(err, errlen, "checkpoint: reading the optimizer shard on %s: %s", t->be->name,
+                 be_err);
+    else if (!fio_mkdirs(dir, err, errlen))
+        rc = st_write_file(path, ts, 2, ST_F32, err, errlen);
+    free(h);
+    return rc;
+}
+
+/* Removes the staging directory and the shard files in it (rank 0, after the save). */
+static void zero1_remove_stage(trainer *t) {
+    char dir[4200], path[4300];
+    zero1_stage_dir(t, dir, sizeof dir);
+    for (int r = 0; r < t->world; r++) {
+        shard_path(path, sizeof path, dir, r);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* 1 when the checkpoint directory holds sharded optimizer state. */
+static int checkpoint_is_zero1(const char *dir) {
+    char path[4300];
+    shard_path(path, sizeof path, dir, 0);
+    return access(path, F_OK) == 0;
+}
+
+/* Restores the moments of the weights this rank's optimizer holds ([opt.lo, opt.hi): a
+ * shard, or all of them) from a checkpoint written with ZeRO-1 on any world size, or from
+ * a replicated one. */
+static int zero1_load(trainer *t, const checkpoint *ck, char *err, size_t errlen) {
+    rlvr_backend *be = t->be;
+    const model *m = t->policy;
+    const size_t n = m->n_weights, lo = t->opt.lo, hi = t->opt.hi;
+    const char *dir = checkpoint_dir(ck);
+    double zw = 0, ostep = 0;
+    if (checkpoint_get_scalar(ck, "zero1_world_size", &zw, err, errlen)) {
+        /* a replicated checkpoint: take this rank's slice of the whole state */
+        optimizer full;
+        if (optim_create(&full, m, &t->opt.cfg, err, errlen)) return -1;
+        int rc = checkpoint_load_optimizer(ck, &full, m, err, errlen);
+        if (!rc) {
+            be->copy(be, t->opt.m, full.m + lo, (hi - lo) * sizeof(float));
+            be->copy(be, t->opt.v, full.v + lo, (hi - lo) * sizeof(float));
+            t->opt.step = full.step;
+        }
+        optim_free(&full, m);
+        return rc;
+    }
+    if (zw < 1 || zw > 1 << 24 || zw != floor(zw) ||
+        checkpoint_get_scalar(ck, "optimizer_step", &ostep, err, errlen) || ostep < 0 ||
+        ostep > 2147483647.0) {
+        if (zw < 1 || zw > 1 << 24 || zw != floor(zw))
+            snprintf(err, errlen, "%s: trainer_state.json scalar zero1_world_size = %g: expected "
+                     "a world size >= 1", dir, zw);
+        return -1;
+    }
+    const int W0 = (int)zw;
+    for (int q = 0; q < W0; q++) { /* the old shards that overlap [lo, hi) */
+        size_t qlo, qhi;
+        dist_shard_range(n, W0, q, &qlo, &qhi);
+        const size_t a = qlo > lo ? qlo : lo, b = qhi < hi ? qhi : hi;
+        if (a >= b) continue;
+        char path[4300];
+        shard_path(path, sizeof path, dir, q);
+        st_set *st = NULL;
+        if (st_open_file(path, &st, err, errlen)) return -1;
+        const char *names[2] = {"optimizer.m", "optimizer.v"};
+        float *dst[2] = {t->opt.m, t->opt.v};
+        for (int i = 0; i < 2; i++) {
+            const st_tensor *x = st_find(st, names[i]);
+            if (!x || x->dtype != ST_F32 || x->numel != (int64_t)(qhi - qlo)) {
+                snprintf(err, errlen,
+                         "%s: tensor \"%s\": expected F32 [%zu] (rank %d's shard of %zu weights "
+                         "over %d ranks)%s",
+                         path, names[i], qhi - qlo, q, n, W0, x ? "" : "; it is missing");
+                st_close(st);
+                return -1;
+            }
+            be->to_device(be, dst[i] + (a - lo), (const float *)x->data + (a - qlo),
+                          (b - a) * sizeof(float));
+        }
+        st_close(st);
+    }
+    t->opt.step = (int)ostep;
+    const char *e = be->error(be);
+    if (e) {
+        snprintf(err, errlen, "%s: loading optimizer shards on %s: %s", dir, be->name, e);
+        return -1;
+    }
+    return 0;
+}
+
 /* Restores the newest complete checkpoint of the run. */
 static int resume(trainer *t, char *err, size_t errlen) {
     char dir[4096];
@@ -85,11 +261,13 @@ static int resume(trainer *t, char *err, size_t errlen) {
         return -1;
     }
     checkpoint *ck = NULL;
-    if (checkpoint_load(dir, t->policy, &t->opt, &ck, err, errlen)) return -1;
+    const int whole = !t->zero1 && !checkpoint_is_zero1(dir);
+    if (checkpoint_load(dir, t->policy, whole ? &t->opt : NULL, &ck, err, errlen)) return -1;
     const void *data;
     size_t len;
     int rc = -1;
     char *text = NULL;
+    if (!whole && zero1_load(t, ck, err, errlen)) goto done;
     if (checkpoint_get_blob(ck, "data_cursor", &data, &len, err, errlen)) goto done;
     text = strndup(data, len);
     dataset_cursor cur;
@@ -126,6 +304,9 @@ done:
 }
 
 static int save_checkpoint(trainer *t, char *err, size_t errlen) {
+    char (*shards)[4300] = NULL; /* [world] ZeRO-1 shard files (rank 0) */
+    const char *tok_files[3];
+    const char **files = tok_files; /* tokenizer files, then the shard files */
     void *crit_state = NULL;
     size_t crit_len = 0;
     dataset_cursor cur = dataset_get_cursor(t->data);
@@ -139,7 +320,6 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
         snprintf(err, errlen, "checkpoint: out of host memory");
         goto done;
     }
-    const char *tok_files[3];
     int n_tok = 0;
     char paths[3][4200];
     const char *tp = tok_path(t->tok);
@@ -159,6 +339,22 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
             }
         }
     }
+    files = tok_files;
+    if (t->zero1) { /* every rank stages its optimizer shard; rank 0 copies them in */
+        if (zero1_write_shard(t, err, errlen) || dist_barrier(t->comm, err, errlen)) goto done;
+        if (t->rank == 0) {
+            shards = malloc((size_t)t->world * sizeof *shards);
+            files = malloc(((size_t)t->world + 3) * sizeof *files);
+            if (!shards || !files) goto oom;
+            for (int i = 0; i < n_tok; i++) files[i] = tok_files[i];
+            char dir[4200];
+            zero1_stage_dir(t, dir, sizeof dir);
+            for (int r = 0; r < t->world; r++) {
+                shard_path(shards[r], sizeof shards[r], dir, r);
+                files[n_tok + r] = shards[r];
+            }
+        }
+    }
     if (t->rank != 0) { /* rank 0 writes the (replicated) state; wait until it is done */
         rc = dist_barrier(t->comm, err, errlen);
         goto done;
@@ -168,19 +364,26 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
                                 {"kl_controller", kl, strlen(kl)},
                                 {"resolved_config", cfg, strlen(cfg)},
                                 {"critic", crit_state, crit_len}};
-    checkpoint_save_args a = {.step = t->step, .model = t->policy, .opt = &t->opt,
+    /* with ZeRO-1 the optimizer state is the shard files (copied in with the tokenizer's) */
+    checkpoint_save_args a = {.step = t->step, .model = t->policy,
+                              .opt = t->zero1 ? NULL : &t->opt,
                               .weights_dtype = t->cfg.model.dtype == TC_DTYPE_F32 ? ST_F32
                                                : t->cfg.model.dtype == TC_DTYPE_F16 ? ST_F16
                                                                                    : ST_BF16,
-                              .tokenizer_files = tok_files, .n_tokenizer_files = n_tok,
+                              .tokenizer_files = files,
+                              .n_tokenizer_files = n_tok + (t->zero1 ? t->world : 0),
                               .blobs = blobs, .n_blobs = t->crit.m ? 4 : 3};
-    checkpoint_scalar world = {"world_size", (double)t->world};
+    checkpoint_scalar scalars[3] = {{"world_size", (double)t->world},
+                                    {"zero1_world_size", (double)t->world},
+                                    {"optimizer_step", (double)t->opt.step}};
     if (t->world > 1) {
-        a.scalars = &world;
-        a.n_scalars = 1;
+        a.scalars = scalars;
+        a.n_scalars = t->zero1 ? 3 : 1;
     }
     char out[4096];
-    if (checkpoint_save(t->ckpt_dir, &a, out, sizeof out, err, errlen) ||
+    const int saved = checkpoint_save(t->ckpt_dir, &a, out, sizeof out, err, errlen);
+    if (t->zero1) zero1_remove_stage(t); /* copied into the checkpoint, or failed */
+    if (saved ||
         checkpoint_prune(t->ckpt_dir, t->cfg.checkpoint.keep_last, err, errlen) < 0 ||
         metrics_log_sync(t->metrics, err, errlen) ||
         (t->samples && samples_log_sync(t->samples, err, errlen)) ||
@@ -188,7 +391,12 @@ static int save_checkpoint(trainer *t, char *err, size_t errlen) {
         goto done;
     if (t->world > 1 && dist_barrier(t->comm, err, errlen)) goto done;
     rc = 0;
+    goto done;
+oom:
+    snprintf(err, errlen, "checkpoint: out of host memory");
 done:
+    free(shards);
+    if (files != tok_files) free((void *)files);
     free(crit_state);
     free(cursor);
     cJSON_free(kl);
@@ -227,6 +435,27 @@ static int check_dist(const train_config *c, int world, char *err, size_t errlen
     return 0;
 }
 
+/* The dist section on the communicator the launcher gave (the environment variables
+ * RLVR_DIST_TIMEOUT_S and RLVR_DIST win over dist.timeout_s and dist.backend). */
+static int apply_dist_config(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    const char *env_to = getenv("RLVR_DIST_TIMEOUT_S"), *env_kind = getenv("RLVR_DIST");
+    if (!env_to || !*env_to) dist_set_timeout(t->comm, c->dist.timeout_s);
+    t->zero1 = c->dist.zero1 && t->world > 1;
+    if (env_kind && *env_kind) return 0;
+    if (c->dist.backend == TC_DIST_MPI) dist_set_device_nccl(t->comm, 0);
+    if (c->dist.backend == TC_DIST_NCCL && t->world > 1 && !dist_device_nccl(t->comm)) {
+        snprintf(err, errlen,
+                 "dist.backend = \"nccl\" with %d ranks: the communicator is %s; NCCL needs "
+                 "model.device = \"cuda\" (it is \"%s\") and an rlvr built with NCCL; use "
+                 "\"auto\" or \"mpi\"",
+                 t->world, dist_kind_name(t->comm),
+                 c->model.device == TC_DEVICE_CUDA ? "cuda" : "cpu");
+        return -1;
+    }
+    return 0;
+}
+
 int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *comm, trainer **out,
                         char *err, size_t errlen) {
     *out = NULL;
@@ -249,6 +478,7 @@ int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *com
     t->world = dist_size(comm);
     t->t_start = runlog_mono_time();
     if (check_dist(c, t->world, err, errlen)) goto fail;
+    if (apply_dist_config(t, err, errlen)) goto fail;
     if (c->algorithm.advantage == TC_ADV_PPO && t->world > 1) {
         snprintf(err, errlen,
                  "algorithm.advantage = \"ppo\" runs in one process only for now (the critic's "
@@ -313,7 +543,18 @@ int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *com
     optim_config oc = {(float)c->optimizer.betas[0], (float)c->optimizer.betas[1],
                        (float)c->optimizer.eps, (float)c->optimizer.weight_decay,
                        (float)c->optimizer.max_grad_norm};
-    if (optim_create(&t->opt, t->policy, &oc, err, errlen)) goto fail;
+    if (t->zero1) {
+        size_t lo, hi;
+        dist_shard_range(t->policy->n_weights, t->world, t->rank, &lo, &hi);
+        if (optim_create_range(&t->opt, t->policy, &oc, lo, hi, err, errlen)) goto fail;
+        fprintf(stderr,
+                "rlvr train: rank %d/%d: ZeRO-1: AdamW state of weights [%zu, %zu): %zu bytes "
+                "(replicated: %zu)\n",
+                t->rank, t->world, lo, hi, optim_state_bytes(&t->opt),
+                t->policy->n_weights * 2 * sizeof(float));
+    } else if (optim_create(&t->opt, t->policy, &oc, err, errlen)) {
+        goto fail;
+    }
     t->has_opt = 1;
     if (c->algorithm.advantage == TC_ADV_PPO &&
         critic_create(c->model.path, t->be, &oc, &t->crit, err, errlen))

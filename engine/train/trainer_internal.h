@@ -49,7 +49,8 @@ struct trainer {
     dataset *eval_data; /* data.eval when eval.every > 0 */
     reward_host *rewards;
     sampler *smp;
-    optimizer opt;
+    optimizer opt;      /* the whole model, or this rank's shard [opt.lo, opt.hi) (zero1) */
+    int zero1;          /* dist.zero1 with world > 1: AdamW state sharded over the ranks */
     critic crit;        /* PPO's value model (crit.m == NULL otherwise) */
     int has_opt;
     rl_kl_ctl kl;
@@ -71,6 +72,12 @@ struct trainer {
 /* One RL step (step number t->step + 1), filling r with its metrics. Returns 0, 1 when
  * the data is exhausted (nothing done), -1 on error. */
 int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen);
+
+/* One optimizer step from the policy's accumulated gradients (this rank's; summed over
+ * the ranks here): all-reduce + replicated AdamW, or with ZeRO-1 reduce-scatter, AdamW on
+ * this rank's shard, all-gather of the updated weights. *grad_norm: the global norm of
+ * the summed gradient before clipping. Gradients are left as they are. */
+int trainer_update(trainer *t, double lr, double *grad_norm, char *err, size_t errlen);
 
 /* The learning rate of a step (1-based): linear warm-up, then constant or cosine. */
 double trainer_lr(const train_config *c, long step);

@@ -896,12 +896,7 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
                 const double clr = c->algorithm.critic_lr * lr / c->optimizer.lr;
                 if (critic_step(&t->crit, (float)clr, &critic_norm, err, errlen)) goto fail_rr;
             }
-            if ((W > 1 || dist_kind_of(t->comm) == DIST_NCCL) &&
-                dist_allreduce_backend_f32(t->comm, be, t->policy->grads,
-                                                    t->policy->n_weights, err, errlen))
-                goto fail_rr;
-            if (optim_step(&t->opt, t->policy, (float)lr, 1.0f, &grad_norm, err, errlen))
-                goto fail_rr;
+            if (trainer_update(t, lr, &grad_norm, err, errlen)) goto fail_rr;
             model_zero_grads(t->policy);
             n_updates++;
         }
@@ -1078,6 +1073,8 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
             metrics_rec_add(r, "value/grad_norm", critic_norm);
         }
         metrics_rec_add(r, "lr", lr);
+        /* AdamW state held by this rank (rank 0 logs): 8 bytes per weight, / W with zero1 */
+        metrics_rec_add(r, "memory/adamw_state_bytes", (double)optim_state_bytes(&t->opt));
         metrics_rec_add_int(r, "updates", n_updates);
         const double t_all = runlog_mono_time() - t_step0;
         metrics_rec_add(r, "tokens/generated", (double)gen_tokens);

@@ -6,10 +6,13 @@
  *                             fail within RLVR_DIST_TIMEOUT_S with a message naming rank 1,
  *                             then takes the job down with dist_abort(5)
  * Run under mpirun by test_dist_comm.sh; alone it checks the single-process implementation.
- * On a GPU machine, RLVR_DIST=nccl mpirun -np 1 test_dist_comm also all-reduces a CUDA
- * buffer through NCCL (one GPU hosts one NCCL rank).
+ * On a GPU machine, RLVR_DIST=nccl mpirun -np 1 test_dist_comm also all-reduces,
+ * reduce-scatters and all-gathers a CUDA buffer through NCCL (one GPU hosts one NCCL rank).
+ * The ZeRO-1 collectives (dist_shard_range, reduce-scatter, all-gather of 4- and 2-byte
+ * elements) are checked on the CPU backend on every world size.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +87,61 @@ static int collectives(dist_comm *c) {
             }
         be->free(be, g);
         free(h);
+    }
+    /* ZeRO-1: reduce-scatter then all-gather of shards (n not a multiple of W, so the
+     * last rank's shard takes the remainder) on the CPU backend */
+    if (be) {
+        const size_t n = 1003 + (size_t)W;
+        size_t lo, hi, prev_hi = 0;
+        for (int r = 0; r < W; r++) { /* the shards tile [0, n) in rank order */
+            dist_shard_range(n, W, r, &lo, &hi);
+            CHECK(lo == prev_hi && hi >= lo && (r < W - 1 || hi == n), "shard %d [%zu, %zu)", r,
+                  lo, hi);
+            prev_hi = hi;
+        }
+        dist_shard_range(n, W, R, &lo, &hi);
+        float *g = be->alloc(be, n * sizeof(float)), *h = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) h[i] = (float)(R + 1) * (float)(i % 101);
+        be->to_device(be, g, h, n * sizeof(float));
+        CHECK(!dist_reduce_scatter_backend_f32(c, be, g, n, err, sizeof err), "%s", err);
+        be->to_host(be, h, g, n * sizeof(float));
+        for (size_t i = lo; i < hi; i++)
+            if (h[i] != (float)(W * (W + 1) / 2) * (float)(i % 101)) {
+                CHECK(0, "reduce-scatter [%zu] = %g on rank %d", i, h[i], R);
+                break;
+            }
+        /* all-gather f32: every rank writes its own rank number into its shard */
+        for (size_t i = lo; i < hi; i++) h[i] = (float)R + 0.5f;
+        be->to_device(be, g, h, n * sizeof(float));
+        CHECK(!dist_allgather_backend(c, be, g, n, sizeof(float), err, sizeof err), "%s", err);
+        be->to_host(be, h, g, n * sizeof(float));
+        for (int r = 0; r < W; r++) {
+            size_t a, b;
+            dist_shard_range(n, W, r, &a, &b);
+            for (size_t i = a; i < b; i++)
+                if (h[i] != (float)r + 0.5f) {
+                    CHECK(0, "all-gather [%zu] = %g, want rank %d's", i, h[i], r);
+                    break;
+                }
+        }
+        /* all-gather of 2-byte elements (bf16 weights travel as bits) */
+        uint16_t *u = calloc(n, sizeof *u);
+        for (size_t i = lo; i < hi; i++) u[i] = (uint16_t)(0x3f80 + R);
+        CHECK(!dist_allgather_backend(c, be, u, n, 2, err, sizeof err), "%s", err);
+        for (int r = 0; r < W; r++) {
+            size_t a, b;
+            dist_shard_range(n, W, r, &a, &b);
+            for (size_t i = a; i < b; i++)
+                if (u[i] != (uint16_t)(0x3f80 + r)) {
+                    CHECK(0, "2-byte all-gather [%zu] = %#x", i, u[i]);
+                    break;
+                }
+        }
+        CHECK(dist_allgather_backend(c, be, u, n, 3, err, sizeof err) == -1,
+              "3-byte elements accepted");
+        free(u);
+        be->free(be, g);
+        free(h);
         be->destroy(be);
     }
     /* gradients in CUDA memory through NCCL (RLVR_DIST=nccl on a GPU machine) */
@@ -102,6 +160,33 @@ static int collectives(dist_comm *c) {
                     CHECK(0, "NCCL sum[%zu] = %g", i, h[i]);
                     break;
                 }
+            /* ZeRO-1 on device memory: reduce-scatter, then all-gather of the shards */
+            const size_t n = G - 3; /* not a multiple of W > 1: a remainder */
+            size_t lo, hi;
+            dist_shard_range(n, W, R, &lo, &hi);
+            for (size_t i = 0; i < n; i++) h[i] = (float)(R + 1) * (float)(i % 1000);
+            gb->to_device(gb, g, h, n * sizeof(float));
+            CHECK(!dist_reduce_scatter_backend_f32(c, gb, g, n, err, sizeof err), "%s", err);
+            gb->to_host(gb, h, g, n * sizeof(float));
+            for (size_t i = lo; i < hi; i++)
+                if (h[i] != (float)(W * (W + 1) / 2) * (float)(i % 1000)) {
+                    CHECK(0, "NCCL reduce-scatter [%zu] = %g", i, h[i]);
+                    break;
+                }
+            for (size_t i = lo; i < hi; i++) h[i] = (float)R + 0.25f;
+            gb->to_device(gb, g, h, n * sizeof(float));
+            CHECK(!dist_allgather_backend(c, gb, g, n, sizeof(float), err, sizeof err), "%s",
+                  err);
+            gb->to_host(gb, h, g, n * sizeof(float));
+            for (int r = 0; r < W; r++) {
+                size_t a, b;
+                dist_shard_range(n, W, r, &a, &b);
+                for (size_t i = a; i < b; i++)
+                    if (h[i] != (float)r + 0.25f) {
+                        CHECK(0, "NCCL all-gather [%zu] = %g, want rank %d's", i, h[i], r);
+                        break;
+                    }
+            }
             gb->free(gb, g);
             free(h);
             gb->destroy(gb);
