@@ -386,7 +386,7 @@ def main():
                       "measured_steps": tr["measured_steps"], "step_median_per_run": tr["step_per_run"]}))
     print(json.dumps({"ratio_trl_over_rlvr_step": round(tr["step"] / rl["step"], 2),
                       "ratio_trl_over_rlvr_step_min": round(tr["step_min"] / rl["step_min"], 2),
-                      "ratio_by_part": {k: (round(tr[k] / rl[k], 2) if rl[k] > 0 else None)
+                      "ratio_by_part": {k: (round(tr[k] / rl[k], 2) if rl[k] > 1e-4 else None)
                                         for k in ("generate", "score", "reference", "train")},
                       "load_end": load_avg()}))
 
