@@ -81,7 +81,7 @@ echo "run.sh: GPU: $GPU_NAME"
 # The GPU checks need the kernels, the model, the optimizer and their tests; the
 # tokenizer and reward modules (PCRE2, utf8proc, GMP, libuv) are left out so the GPU box
 # needs only cJSON and OpenBLAS.
-RLVR_GPU_CMAKE_ARGS="$RLVR_GPU_CMAKE_ARGS -DRLVR_SKIP_DIRS=engine/text;tests/text;engine/reward;rewards;tests/reward;engine/rl;engine/data;engine/runlog;tests/demo"
+RLVR_GPU_CMAKE_ARGS="$RLVR_GPU_CMAKE_ARGS -DRLVR_SKIP_DIRS=engine/text;tests/text;engine/reward;rewards;tests/reward;engine/rl;engine/data;engine/runlog;tests/demo;tests/train"
 export RLVR_GPU_CMAKE_ARGS
 # shellcheck disable=SC2317  # (called through bash -c)
 build_all() {
@@ -124,6 +124,23 @@ else
   record bench_attention fail 0 "not built (see build logs)"
 fi
 run_section torch_attention 120 python3 "$ROOT/tests/gpu/torch_attention_bench.py" "$OUT/torch_attention.json"
+
+# ---- NCCL collectives on one GPU (all-reduce, reduce-scatter, all-gather of CUDA
+# buffers through the data-parallel communicator; issue 10) ---------------------------
+nccl_check() {
+  local exe="$BUILD/engine/dist/test_dist_comm"
+  if [ ! -x "$exe" ]; then
+    record nccl_comm skip 0 "test_dist_comm not built (no MPI or NCCL here)"
+    return
+  fi
+  if command -v mpirun >/dev/null 2>&1; then
+    run_section nccl_comm 120 env RLVR_DIST=nccl OMPI_ALLOW_RUN_AS_ROOT=1 \
+      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 1 "$exe"
+  else
+    run_section nccl_comm 120 env RLVR_DIST=nccl "$exe"   # MPI singleton
+  fi
+}
+nccl_check
 
 # ---- whole-model checks ---------------------------------------------------------------
 # The place for the lead's model-level checks (CPU vs CUDA model parity, vs PyTorch, 10
