@@ -21,7 +21,7 @@ rc=$?; t1=$(date +%s)
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || { cat "$tmp/to"; fail "timeout test exited $rc (0 = no error, 124 = hang)"; }
 grep -q 'rank 1 did not arrive' "$tmp/to" || { cat "$tmp/to"; fail "message does not name rank 1"; }
 [ $((t1 - t0)) -le 30 ] || fail "took $((t1 - t0)) s for a 3 s timeout"
-sleep 1
+for _ in $(seq 15); do pgrep -f "$exe timeout" >/dev/null || break; sleep 1; done
 if pgrep -f "$exe timeout" >/dev/null; then fail "processes left behind: $(pgrep -af "$exe timeout")"; fi
 echo "dist comm: collectives on 2 and 4 ranks ok; hung rank 1 stopped the job in $((t1 - t0)) s (exit $rc)"
 grep 'did not arrive' "$tmp/to" | head -1

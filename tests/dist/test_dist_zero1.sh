@@ -143,6 +143,7 @@ rc=$?; t1=$(date +%s)
 grep -q 'timed out after 4 s' log_f || { cat log_f; fail "dist.timeout_s = 4 not applied"; }
 grep -q 'rank 1 did not arrive' log_f || { cat log_f; fail "no message naming rank 1"; }
 sleep 1
+for _ in $(seq 15); do pgrep -f "run_dir=f_hang" >/dev/null || break; sleep 1; done
 if pgrep -f "run_dir=f_hang" >/dev/null; then fail "hung rank: processes left behind"; fi
 echo "dist.timeout_s=4: hung rank 1 stopped the job in $((t1 - t0)) s (status $rc)"
 mpi 2 "$rlvr" train --config cfg.json --set logging.run_dir=nccl --set dist.backend=nccl > log_nccl 2>&1
