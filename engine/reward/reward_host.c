@@ -273,6 +273,10 @@ static void run_task(reward_host *h, int widx, task *t) {
     j->pending--;
     if (j->pending == 0 && !j->final) {
         job_finalize(j, warn, sizeof warn);
+        /* log before waking the waiters, so a caller that returns from the job has
+         * seen its warning (the log callback runs under the host lock) */
+        if (warn[0]) host_logf(h, RLVR_LOG_WARN, "%s", warn);
+        warn[0] = 0;
         uv_cond_broadcast(&j->cv);
     }
     if (j->pending == 0 && j->released) destroy = 1;
@@ -309,6 +313,8 @@ static void worker_main(void *arg) {
             j->pending--;
             if (!j->final && j->pending == 0) {
                 job_finalize(j, warn, sizeof warn);
+                if (warn[0]) host_logf(h, RLVR_LOG_WARN, "%s", warn); /* before the wake-up */
+                warn[0] = 0;
                 uv_cond_broadcast(&j->cv);
             }
             if (j->pending == 0 && j->released) destroy = 1;

@@ -43,6 +43,9 @@ typedef struct {
     double weight;           /* used when config has no "weight"; NAN means 1.0 */
 } reward_spec;
 
+/* Log sink. It may be called from any host thread, sometimes with the host's internal
+ * lock held (batch-level warnings are logged before waiters wake): it must not call back
+ * into the host. */
 typedef void (*reward_log_fn)(void *ctx, int level, const char *msg);
 
 typedef struct {

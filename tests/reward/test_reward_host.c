@@ -7,6 +7,7 @@
  * batch, with the worker restarted for the next one.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,14 @@ static rlvr_item item(const char *completion, const char *answer, long long g) {
 }
 
 static char g_log[4096];
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER; /* workers log concurrently */
 static void capture_log(void *ctx, int level, const char *msg) {
     (void)ctx;
     if (level >= RLVR_LOG_WARN) {
+        pthread_mutex_lock(&g_log_mu);
         strncat(g_log, msg, sizeof g_log - strlen(g_log) - 2);
         strcat(g_log, "\n");
+        pthread_mutex_unlock(&g_log_mu);
     }
 }
 
