@@ -79,16 +79,21 @@ int32_t sampling_pick(const float *logits, int V, const sampling_controls *c,
     float mx = -INFINITY;
     for (int i = 0; i < V; i++)
         if (z[i] > mx) mx = z[i];
-    for (int i = 0; i < V; i++) z[i] = expf((z[i] - mx) * inv);
+    double zsum = 0;
+    for (int i = 0; i < V; i++) zsum += (z[i] = expf((z[i] - mx) * inv));
+    /* The reported log-prob is over the unpenalised logits: without a repetition
+     * penalty, z already holds exp((l − max)/T) for them, so no second pass is needed. */
+    const int plain = c->repetition_penalty == 1.0f;
+#define PICK_LOGPROB(pick)                                                                   \
+    (plain ? (float)(((double)logits[pick] - mx) * inv - log(zsum))                         \
+           : sampling_logprob(logits, V, c->temperature, pick))
     int32_t *cand = s->cand;
     int n = 0;
     double nucleus_total = 0; /* mass the top-p fraction refers to */
     const int filtering = c->top_k > 0 || c->top_p < 1.0f || c->min_p > 0.0f;
     if (!filtering) {
         /* the full distribution, walked in id order */
-        double total = 0;
-        for (int i = 0; i < V; i++) total += z[i];
-        const double target = u * total;
+        const double target = u * zsum;
         double acc = 0;
         int32_t pick = V - 1;
         for (int i = 0; i < V; i++) {
@@ -99,7 +104,7 @@ int32_t sampling_pick(const float *logits, int V, const sampling_controls *c,
             }
         }
         while (z[pick] == 0.0f && pick > 0) pick--; /* never land on a zero-mass token */
-        *logprob = sampling_logprob(logits, V, c->temperature, pick);
+        *logprob = PICK_LOGPROB(pick);
         return pick;
     }
     if (c->top_k > 0 && c->top_k < V) {
@@ -132,8 +137,7 @@ int32_t sampling_pick(const float *logits, int V, const sampling_controls *c,
         if (n > c->top_k) n = c->top_k;
         for (int i = 0; i < n; i++) nucleus_total += z[cand[i]]; /* HF: top-p renormalises */
     } else if (c->top_p < 1.0f) {
-        double total = 0;
-        for (int i = 0; i < V; i++) total += z[i];
+        const double total = zsum;
         nucleus_total = total;
         float t = 1.0f; /* z is scaled so that its max is 1 */
         for (;;) {
@@ -181,6 +185,7 @@ int32_t sampling_pick(const float *logits, int V, const sampling_controls *c,
             break;
         }
     }
-    *logprob = sampling_logprob(logits, V, c->temperature, pick);
+    *logprob = PICK_LOGPROB(pick);
     return pick;
+#undef PICK_LOGPROB
 }
