@@ -31,6 +31,7 @@ enum {
     SCRATCH_LM_DX,      /* LM head dx accumulator [TC, C] f32 */
     SCRATCH_LM_STATS,   /* LM head per-row running stats 4·[TC] f32 */
     SCRATCH_SUMSQ,      /* sumsq block partials [nblk] f64 */
+    SCRATCH_EMB_SORT,   /* embedding backward: sorted (id, token) pairs + CUB temp */
     SCRATCH_COUNT
 };
 

@@ -5,8 +5,9 @@
  * [TC, VC] fp32 tile (cuBLAS GEMM into backend scratch; 128 MiB at the default
  * 1024 × 32768, whatever T and V are).
  *
- * Forward, per row, across vocabulary tiles: running max m, s = Σ e^{z−m} and
- * w = Σ e^{z−m}·(z−m) (better conditioned than Σ e^{z−m}·z); merging a tile with
+ * Forward, per row, one read of each logit: running max m, s = Σ e^{z−m} and
+ * w = Σ e^{z−m}·(z−m) (better conditioned than Σ e^{z−m}·z), kept online per thread,
+ * merged across threads and across vocabulary tiles the same way; merging (m,s,w) with
  * (cm, cs, cw) under M = max(m, cm):
  *   s ← e^{m−M}·s + e^{cm−M}·cs,   w ← e^{m−M}·(w + (m−M)·s) + e^{cm−M}·(cw + (cm−M)·cs).
  * Then lse = m + log s, entropy = log s − w/s, logp = z_target − lse (0 if target < 0).
@@ -20,24 +21,77 @@
 
 enum { LM_THREADS = 256 };
 
-/* stats[0..TC) m, [TC..2TC) s, [2TC..3TC) w, [3TC..4TC) z_target. One block per row. */
+/* Online softmax statistics of a set of values: max m, s = Σ e^{z−m}, w = Σ e^{z−m}(z−m).
+ * s == 0 marks the empty set. */
+static __device__ __forceinline__ void lm_acc_add(float &m, float &s, float &w, float z) {
+    if (z > m) { /* a new maximum (always true for the first value, m = −inf) */
+        if (s != 0.0f) {
+            const float a = expf(m - z);
+            w = a * (w + (m - z) * s);
+            s = a * s;
+        }
+        m = z;
+        s += 1.0f; /* e^0; w gains 0·1 */
+    } else {
+        const float d = z - m, e = expf(d);
+        s += e;
+        w += e * d;
+    }
+}
+
+/* (m, s, w) ← merge with (m2, s2, w2) under M = max(m, m2) (the formula of the header). */
+static __device__ __forceinline__ void lm_acc_merge(float &m, float &s, float &w, float m2,
+                                                    float s2, float w2) {
+    if (s2 == 0.0f) return;
+    if (s == 0.0f) {
+        m = m2;
+        s = s2;
+        w = w2;
+        return;
+    }
+    const float M = fmaxf(m, m2);
+    const float a = expf(m - M), b = expf(m2 - M);
+    w = a * (w + (m - M) * s) + b * (w2 + (m2 - M) * s2);
+    s = a * s + b * s2;
+    m = M;
+}
+
+/* One pass over each row of a logits tile (each value read once, float4 when the row
+ * allows): per-thread online statistics, merged in a fixed tree (deterministic).
+ * stats[0..TC) m, [TC..2TC) s, [2TC..3TC) w, [3TC..4TC) z_target. One block per row. */
 static __global__ void lm_stats_kernel(const float *logits, int W, int v0, const int *targets,
                                        float *stats, int TC, int first) {
-    __shared__ float sh[32];
+    __shared__ float sh_m[32], sh_s[32], sh_w[32];
     const int r = blockIdx.x;
     const float *z = logits + (size_t)r * W;
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < W; j += blockDim.x) mx = fmaxf(mx, z[j]);
-    const float cm = block_max(mx, sh);
-    float ps = 0.0f, pw = 0.0f;
-    for (int j = threadIdx.x; j < W; j += blockDim.x) {
-        const float d = z[j] - cm, e = expf(d);
-        ps += e;
-        pw += e * d;
+    float cm = -INFINITY, cs = 0.0f, cw = 0.0f;
+    if ((W & 3) == 0) { /* rows start 16-byte aligned (cudaMalloc base, W % 4 == 0) */
+        const float4 *z4 = reinterpret_cast<const float4 *>(z);
+        for (int j = threadIdx.x; j < W / 4; j += blockDim.x) {
+            const float4 q = z4[j];
+            lm_acc_add(cm, cs, cw, q.x);
+            lm_acc_add(cm, cs, cw, q.y);
+            lm_acc_add(cm, cs, cw, q.z);
+            lm_acc_add(cm, cs, cw, q.w);
+        }
+    } else {
+        for (int j = threadIdx.x; j < W; j += blockDim.x) lm_acc_add(cm, cs, cw, z[j]);
     }
-    const float cs = block_sum(ps, sh);
-    const float cw = block_sum(pw, sh);
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, cm, o);
+        const float s2 = __shfl_xor_sync(0xffffffffu, cs, o);
+        const float w2 = __shfl_xor_sync(0xffffffffu, cw, o);
+        lm_acc_merge(cm, cs, cw, m2, s2, w2);
+    }
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    if (lane == 0) {
+        sh_m[wid] = cm;
+        sh_s[wid] = cs;
+        sh_w[wid] = cw;
+    }
+    __syncthreads();
     if (threadIdx.x == 0) {
+        for (int i = 1; i < nw; i++) lm_acc_merge(cm, cs, cw, sh_m[i], sh_s[i], sh_w[i]);
         float *m = stats, *s = stats + TC, *w = stats + 2 * TC, *zt = stats + 3 * TC;
         if (first) {
             m[r] = cm;
@@ -45,11 +99,11 @@ static __global__ void lm_stats_kernel(const float *logits, int W, int v0, const
             w[r] = cw;
             zt[r] = __int_as_float(0x7fc00000); /* NaN until the target's tile is seen */
         } else {
-            const float M = fmaxf(m[r], cm);
-            const float a = expf(m[r] - M), b = expf(cm - M);
-            w[r] = a * (w[r] + (m[r] - M) * s[r]) + b * (cw + (cm - M) * cs);
-            s[r] = a * s[r] + b * cs;
-            m[r] = M;
+            float pm = m[r], ps = s[r], pw = w[r];
+            lm_acc_merge(pm, ps, pw, cm, cs, cw);
+            m[r] = pm;
+            s[r] = ps;
+            w[r] = pw;
         }
         const int tg = targets[r];
         if (tg >= v0 && tg < v0 + W) zt[r] = z[tg - v0];
@@ -80,6 +134,23 @@ static __global__ void lm_dz_kernel(bf16 *dz, const float *logits, int W, int v0
     const float l = lse[r];
     const float *z = logits + (size_t)r * W;
     bf16 *o = dz + (size_t)r * W;
+    if ((W & 3) == 0) { /* float4 in, 4 bf16 (8 bytes) out: rows are aligned */
+        const float4 *z4 = reinterpret_cast<const float4 *>(z);
+        for (int j = threadIdx.x; j < W / 4; j += blockDim.x) {
+            const float4 q = z4[j];
+            const float zz[4] = {q.x, q.y, q.z, q.w};
+            __align__(8) bf16 ob[4];
+            for (int k = 0; k < 4; k++) {
+                const float lp = zz[k] - l, p = expf(lp);
+                float d = -gl * p;
+                if (ge != 0.0f) d -= ge * p * (lp + H);
+                if (v0 + 4 * j + k == tg) d += gl;
+                ob[k] = f2bf(d);
+            }
+            *reinterpret_cast<uint2 *>(o + 4 * (size_t)j) = *reinterpret_cast<const uint2 *>(ob);
+        }
+        return;
+    }
     for (int j = threadIdx.x; j < W; j += blockDim.x) {
         const float lp = z[j] - l, p = expf(lp);
         float d = -gl * p;
