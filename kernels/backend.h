@@ -52,6 +52,15 @@ typedef struct {
     int kl_estimator;   /* rlvr_kl_estimator */
 } rlvr_policy_loss_params;
 
+/* Controls of one sampling decision (see lmhead_sample below). */
+typedef struct {
+    float temperature;        /* T; <= 0 = greedy (argmax, lowest id on ties) */
+    int top_k;                /* 0 (or >= V) = off */
+    float top_p;              /* >= 1 = off */
+    float min_p;              /* <= 0 = off */
+    float repetition_penalty; /* 1 = off */
+} rlvr_sample_params;
+
 typedef struct rlvr_backend rlvr_backend;
 
 struct rlvr_backend {
@@ -196,6 +205,31 @@ struct rlvr_backend {
                              const void *v_cache, const int *block_tables, int max_blocks,
                              int block_size, const int *seq, const int *pos, int N, int Hq,
                              int Hkv, int D, int max_ctx);
+
+    /* ---- fused LM head + sampling (generation) ------------------------------------ */
+    /* Draws one token per row from fp32 logits z[r,:] = x[r,:]·wᵀ that never leave the
+     * backend (x[R,C] act, w[V,C] act). Per row r:
+     *   penalty: z'_i = z_i > 0 ? z_i / rp : z_i · rp for each id i listed in
+     *            seen[seen_offsets[r] .. seen_offsets[r+1]) (duplicates count once; ids
+     *            outside [0, V) ignored); z' = z elsewhere. seen / seen_offsets[R+1]
+     *            (i32) may be NULL when rp == 1.
+     *   greedy (T <= 0): the lowest id among the maxima of z'.
+     *   else e_i = exp((z'_i − max z')/T), mass_i = ⌊e_i · 2^40⌋ (integer fixed point,
+     *   so every backend sums in the same exact arithmetic), and the kept set is
+     *     top-k: z'_i >= the k-th largest z' (ties at the threshold all kept),
+     *     top-p: z'_i >= the largest value v whose tail {z' >= v} within the top-k set
+     *            holds >= max(1, ⌊top_p · Σ_topk mass⌋) of the mass (HF order:
+     *            top-p renormalised over the top-k survivors; ties kept),
+     *     min-p: e_i >= min(min_p, 1) (HF: p_i >= min_p · p_max),
+     *   and the token is the first kept i, in vocabulary order, whose running kept mass
+     *   exceeds ⌊u[r] · Σ_kept mass⌋ (u[r] ∈ [0, 1), f32;
+     *   u may be NULL when greedy). Tokens with mass 0 (e < 2^-40)
+     *   are never drawn.
+     * Outputs: tokens[r] (i32) and logprobs[r] = log softmax(z/T)[token] over the full
+     * unpenalised, unfiltered row (T = 1 when greedy), f32. Synchronous only on CPU. */
+    void (*lmhead_sample)(rlvr_backend *be, int *tokens, float *logprobs, const void *x,
+                          const void *w, int R, int C, int V, const rlvr_sample_params *p,
+                          const float *u, const int *seen, const int *seen_offsets);
 };
 
 /* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */

@@ -77,5 +77,6 @@ rlvr_backend *rlvr_cpu_backend_create(int threads) {
     cpu_loss_register(be);
     cpu_optim_register(be);
     cpu_kvcache_register(be);
+    cpu_sample_register(be);
     return be;
 }

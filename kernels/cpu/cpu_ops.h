@@ -33,5 +33,6 @@ void cpu_lmhead_register(rlvr_backend *be);
 void cpu_loss_register(rlvr_backend *be);
 void cpu_optim_register(rlvr_backend *be);
 void cpu_kvcache_register(rlvr_backend *be);
+void cpu_sample_register(rlvr_backend *be);
 
 #endif
