@@ -126,6 +126,15 @@ else
 fi
 run_section torch_attention 120 python3 "$ROOT/tests/gpu/torch_attention_bench.py" "$OUT/torch_attention.json"
 
+# ---- the fused LM head at 8192 tokens x 151,936 vocabulary: time and memory, beside
+# PyTorch eager's unfused head on the same card (issue 8) -------------------------------
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_lmhead" ]; then
+  run_section bench_lmhead 120 "$BUILD/tests/gpu/bench_lmhead" "$OUT/bench_lmhead.json"
+else
+  record bench_lmhead fail 0 "not built (see build logs)"
+fi
+run_section torch_lmhead 120 python3 "$ROOT/tests/gpu/torch_lmhead_bench.py" "$OUT/torch_lmhead.json"
+
 # ---- NCCL collectives on one GPU (all-reduce, reduce-scatter, all-gather of CUDA
 # buffers through the data-parallel communicator; issue 10) ---------------------------
 nccl_check() {
