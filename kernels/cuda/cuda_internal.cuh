@@ -26,6 +26,7 @@ typedef __nv_bfloat16 bf16;
 enum {
     SCRATCH_COLSUM = 0, /* column-sum partials [RB, C] f32 (dbias, rmsnorm dw) */
     SCRATCH_ATTN,       /* attention backward Δ[T, Hq] f32 */
+    SCRATCH_ATTN_DKV,   /* attention backward per-query-head dK, dV partials 2·[T, Hq, D] f32 */
     SCRATCH_LM_LOGITS,  /* LM head logits chunk [TC, VC] f32 */
     SCRATCH_LM_DZ,      /* LM head dz chunk [TC, VC] bf16 */
     SCRATCH_LM_DX,      /* LM head dx accumulator [TC, C] f32 */

@@ -18,9 +18,13 @@
  *            the tensor cores; the S accumulators become the A operand of P·V in
  *            registers; online softmax in the log2 domain; lse = ln 2·(m + log2 l).
  *   delta    Δ[t,h] = dout·out, a warp per row.
- *   dK, dV   grid (key tiles, Hkv, B): BC = 64 keys per block held in shared memory,
- *            looping over every query head of the group and every query tile at or below
- *            the diagonal (BR = 64 for D = 64, 32 for D = 128). Each warp computes
+ *   dK, dV   grid (key tiles, Hq, B): BC = 64 keys per block held in shared memory,
+ *            one query head per block, looping over every query tile at or below the
+ *            diagonal (BR = 64 for D = 64, 32 for D = 128). With GQA (Hq > Hkv) each
+ *            block writes its head's share of dK, dV in fp32 to scratch [T, Hq, D], and
+ *            a reduction sums the heads of each group in head order (FlashAttention-2's
+ *            approach: Hq/Hkv times more blocks than one per KV head, which left most
+ *            of the GPU idle and serialised the group). Each warp computes
  *            Sᵀ = K_w·Qᵀ and dPᵀ = V_w·dOᵀ for its 16 keys, then Pᵀ = exp(Sᵀ − lse),
  *            dSᵀ = Pᵀ∘(dPᵀ − Δ), and accumulates dV += Pᵀ·dO, dK += dSᵀ·Q in registers
  *            (Q and dO are also stored transposed in shared memory for those B operands).
@@ -261,9 +265,10 @@ template <int D> struct fa_dkdv_shape {
 
 template <int D>
 static __global__ void __launch_bounds__(FA_THREADS)
-    flash_bwd_dkdv_kernel(bf16 *dk, bf16 *dv, const bf16 *dout, const bf16 *q, const bf16 *k,
-                          const bf16 *v, const float *lse, const float *delta,
-                          const int *offsets, int Hq, int Hkv, float scale, float scale_log2) {
+    flash_bwd_dkdv_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, const bf16 *dout,
+                          const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
+                          const float *delta, const int *offsets, int Hq, int Hkv, float scale,
+                          float scale_log2) {
     typedef fa_dkdv_shape<D> S_;
     constexpr int BC = S_::BC, BR = S_::BR, LDR = S_::LDR, LDT = S_::LDT;
     extern __shared__ __align__(16) unsigned char fa_smem[];
@@ -271,7 +276,9 @@ static __global__ void __launch_bounds__(FA_THREADS)
     bf16 *Vs = Ks + BC * LDR, *Qs = Vs + BC * LDR, *Ds = Qs + BR * LDR;
     bf16 *Qt = Ds + BR * LDR, *Dt = Qt + D * LDT;
     float *ls = reinterpret_cast<float *>(Dt + D * LDT), *dls = ls + BR;
-    const int hk = blockIdx.y, b = blockIdx.z, group = Hq / Hkv;
+    /* one query head per block; dkp/dvp (fp32 [T, Hq, D]) receive its share when
+     * non-NULL (GQA), else dk/dv (bf16 [T, Hkv, D]) the whole gradient (Hq == Hkv) */
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
     const int start = offsets[b], len = offsets[b + 1] - start;
     const int nkt = (len + BC - 1) / BC, nqt = (len + BR - 1) / BR;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -289,7 +296,7 @@ static __global__ void __launch_bounds__(FA_THREADS)
         for (int nd = 0; nd < D / 8; nd++)
 #pragma unroll
             for (int e = 0; e < 4; e++) dka[nd][e] = dva[nd][e] = 0.0f;
-        for (int h = hk * group; h < (hk + 1) * group; h++) {
+        { /* the query tiles of head h at or below the diagonal */
             for (int qt = k0 / BR; qt < nqt; qt++) {
                 const int q0 = qt * BR;
                 __syncthreads(); /* the previous query tile's readers are done */
@@ -356,6 +363,17 @@ static __global__ void __launch_bounds__(FA_THREADS)
         for (int r = 0; r < 2; r++) {
             const int key = r ? kr1 : kr0;
             if (key >= len) continue;
+            if (dkp) {
+                const size_t po = ((size_t)(start + key) * Hq + h) * D + 2 * t;
+#pragma unroll
+                for (int nd = 0; nd < D / 8; nd++) {
+                    *reinterpret_cast<float2 *>(dkp + po + nd * 8) =
+                        make_float2(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
+                    *reinterpret_cast<float2 *>(dvp + po + nd * 8) =
+                        make_float2(dva[nd][2 * r], dva[nd][2 * r + 1]);
+                }
+                continue;
+            }
             const size_t off = ((size_t)(start + key) * Hkv + hk) * D + 2 * t;
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++) {
@@ -366,6 +384,33 @@ static __global__ void __launch_bounds__(FA_THREADS)
             }
         }
     }
+}
+
+/* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
+ * for dv; one thread per pair of elements of dk. */
+static __global__ void flash_bwd_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
+                                                  const float *dvp, long long pairs, int Hkv,
+                                                  int group, int D) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= pairs) return;
+    const int half = D / 2;
+    const int d = (int)(i % half) * 2;
+    const long long th = i / half; /* t·Hkv + hk */
+    const int hk = (int)(th % Hkv);
+    const long long t = th / Hkv;
+    const size_t src = ((size_t)t * Hkv * group + (size_t)hk * group) * D + d;
+    float2 a = make_float2(0.0f, 0.0f), b = make_float2(0.0f, 0.0f);
+    for (int j = 0; j < group; j++) {
+        const float2 x = *reinterpret_cast<const float2 *>(dkp + src + (size_t)j * D);
+        const float2 y = *reinterpret_cast<const float2 *>(dvp + src + (size_t)j * D);
+        a.x += x.x;
+        a.y += x.y;
+        b.x += y.x;
+        b.y += y.y;
+    }
+    const size_t dst = (size_t)th * D + d;
+    *reinterpret_cast<uint32_t *>(dk + dst) = fa_pack(a.x, a.y);
+    *reinterpret_cast<uint32_t *>(dv + dst) = fa_pack(b.x, b.y);
 }
 
 /* ---- backward: dQ ------------------------------------------------------------------------------ */
@@ -523,14 +568,23 @@ int cuda_flash_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, con
     flash_delta_kernel<<<cuda_blocks((size_t)rows, FA_WARPS), FA_THREADS, 0, c->stream>>>(
         delta, dout, out, rows, D);
     CU_LAUNCH_CHECK(c, "flash_delta_kernel");
-    const dim3 gk(flash_tiles(max_len, 64), (unsigned)Hkv, (unsigned)B);
+    /* GQA: per-query-head fp32 partials of dK, dV, summed per group afterwards */
+    const int group = Hq / Hkv;
+    float *dkp = NULL, *dvp = NULL;
+    if (group > 1) {
+        const size_t n = (size_t)T * Hq * D;
+        dkp = (float *)cuda_scratch(c, SCRATCH_ATTN_DKV, 2 * n * sizeof(float));
+        if (!dkp) return 0; /* error recorded */
+        dvp = dkp + n;
+    }
+    const dim3 gk(flash_tiles(max_len, 64), (unsigned)Hq, (unsigned)B);
     const dim3 gq(flash_tiles(max_len, 64), (unsigned)Hq, (unsigned)B);
     if (D == 64) {
         const size_t sm = fa_dkdv_shape<64>::SMEM;
         CU_CHECK(c, cudaFuncSetAttribute(flash_bwd_dkdv_kernel<64>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
         flash_bwd_dkdv_kernel<64><<<gk, FA_THREADS, sm, c->stream>>>(
-            dk, dv, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+            dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
         CU_LAUNCH_CHECK(c, "flash_bwd_dkdv_kernel<64>");
         flash_bwd_dq_kernel<64><<<gq, FA_THREADS, 0, c->stream>>>(
             dq, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
@@ -540,11 +594,17 @@ int cuda_flash_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, con
         CU_CHECK(c, cudaFuncSetAttribute(flash_bwd_dkdv_kernel<128>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
         flash_bwd_dkdv_kernel<128><<<gk, FA_THREADS, sm, c->stream>>>(
-            dk, dv, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+            dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
         CU_LAUNCH_CHECK(c, "flash_bwd_dkdv_kernel<128>");
         flash_bwd_dq_kernel<128><<<gq, FA_THREADS, 0, c->stream>>>(
             dq, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
         CU_LAUNCH_CHECK(c, "flash_bwd_dq_kernel<128>");
+    }
+    if (group > 1) {
+        const long long pairs = (long long)T * Hkv * (D / 2);
+        flash_bwd_group_sum_kernel<<<cuda_blocks((size_t)pairs, 256), 256, 0, c->stream>>>(
+            dk, dv, dkp, dvp, pairs, Hkv, group, D);
+        CU_LAUNCH_CHECK(c, "flash_bwd_group_sum_kernel");
     }
     return 0;
 }
