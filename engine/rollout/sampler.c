@@ -68,6 +68,12 @@ sampling_params sampling_params_default(void) {
     return p;
 }
 
+/* The length limit of the prompt at position i of the call's array. */
+static int max_new_of(const sampling_params *p, int i) {
+    return p->max_new_tokens_each && p->max_new_tokens_each[i] > 0 ? p->max_new_tokens_each[i]
+                                                                   : p->max_new_tokens;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -212,7 +218,7 @@ static int push_token(seq_state *q, int32_t t, float lp, int plen, int max_ctx,
         }
     }
 #endif
-    if (!q->done && (q->n >= p->max_new_tokens || plen + q->n >= max_ctx)) {
+    if (!q->done && (q->n >= max_new_of(p, q->prompt) || plen + q->n >= max_ctx)) {
         q->done = 1;
         q->finish = FINISH_LENGTH;
     }
@@ -305,6 +311,13 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
                      prompts[i].index);
             return -1;
         }
+        if (p->max_new_tokens_each && p->max_new_tokens_each[i] < 0) {
+            snprintf(err, errlen,
+                     "sampler: prompt %d: max_new_tokens_each[%d] = %d (expected >= 0; 0 = the "
+                     "default %d)",
+                     prompts[i].index, i, p->max_new_tokens_each[i], p->max_new_tokens);
+            return -1;
+        }
         if (prompts[i].n >= max_ctx) {
             snprintf(err, errlen,
                      "sampler: prompt %d has %d tokens; the model's context is %d positions",
@@ -337,7 +350,8 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
         int admitted[MAX_PREFILL_TOKENS], n_adm = 0, N = 0;
         while (next < n) {
             const prompt_ref *pr = &prompts[next];
-            int max_new = p->max_new_tokens < max_ctx - pr->n ? p->max_new_tokens : max_ctx - pr->n;
+            const int lim = max_new_of(p, next);
+            int max_new = lim < max_ctx - pr->n ? lim : max_ctx - pr->n;
             const int need = pr->n / kv->block_size +
                              G * ((pr->n % kv->block_size + max_new + kv->block_size - 1) /
                                   kv->block_size);

@@ -53,6 +53,9 @@ typedef struct {
     int n_stop_strings;
     uint64_t seed;
     uint64_t step;            /* training step, part of the RNG counter */
+    /* Optional per-prompt length limits [n], by position in sampler_generate's prompts
+     * array: entry i > 0 replaces max_new_tokens for prompt i; NULL or 0 = max_new_tokens. */
+    const int *max_new_tokens_each;
 } sampling_params;
 
 /* Defaults: temperature 1, top_k 0, top_p 1, min_p 0, penalty 1, 256 new tokens. */

@@ -6,7 +6,8 @@
  *   3. greedy and seeded sampling give the same completion for a prompt whatever the
  *      batch size, the batch order and G; a different seed changes sampled output;
  *   4. the reported log-probabilities equal a full forward at the same temperature;
- *   5. EOS ids, stop ids and max length end generation with the right finish reason;
+ *   5. EOS ids, stop ids, max length and per-prompt length limits end generation with
+ *      the right finish reason;
  *   6. stop strings across token boundaries (with a real byte-level BPE tokenizer);
  *   7. empty prompts, prompts longer than the context, bad G: clear errors.
  * usage: test_sampler TOKENIZER_DIR (a GPT-2-style tokenizer.json, vocab ~2.3k)
@@ -225,6 +226,26 @@ static void test_stops(model *m, sampler *s, const tok_tokenizer *tok) {
     if (!base) return;
     CHECK(base[0].finish == FINISH_LENGTH && base[0].n == 40, "max length: finish %s n %d",
           finish_reason_name(base[0].finish), base[0].n);
+    /* Per-prompt limits: entry 7 cuts the same seeded completion to its first 7 tokens,
+     * entry 0 keeps the params' 40; a negative entry is an error naming it. */
+    {
+        prompt_ref two[2] = {pr, pr};
+        int lims[2] = {7, 0};
+        p.max_new_tokens_each = lims;
+        completion *cl = NULL;
+        CHECK(sampler_generate(s, two, 2, 1, &p, &cl, NULL, err, sizeof err) == 0, "%s", err);
+        CHECK(cl && cl[0].n == 7 && cl[0].finish == FINISH_LENGTH &&
+                  !memcmp(cl[0].ids, base[0].ids, 7 * sizeof(int32_t)),
+              "per-prompt limit 7: n %d", cl ? cl[0].n : -1);
+        CHECK(cl && cl[1].n == 40 && !memcmp(cl[1].ids, base[0].ids, 40 * sizeof(int32_t)),
+              "per-prompt limit 0 (default 40): n %d", cl ? cl[1].n : -1);
+        completions_free(cl, 2);
+        lims[0] = -1;
+        CHECK(sampler_generate(s, two, 2, 1, &p, &cl, NULL, err, sizeof err) != 0 &&
+                  strstr(err, "max_new_tokens_each[0] = -1"),
+              "negative per-prompt limit: %s", err);
+        p.max_new_tokens_each = NULL;
+    }
     /* EOS: declare the 6th generated token an EOS id → stops there, token kept */
     int32_t eos = base[0].ids[5];
     int first = 0;
