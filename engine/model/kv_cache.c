@@ -70,6 +70,13 @@ void kv_cache_free(kv_cache *kv) {
     be->free(be, kv->rows_dev);
     be->free(be, kv->ids_dev);
     be->free(be, kv->logits);
+    be->free(be, kv->u_dev);
+    be->free(be, kv->tok_dev);
+    be->free(be, kv->lp_dev);
+    be->free(be, kv->seen_dev);
+    be->free(be, kv->seen_off_dev);
+    be->free(be, kv->draw_dev);
+    be->free(be, kv->xdraw);
     free(kv->tables);
     free(kv->seq_len);
     free(kv->refcount);
@@ -157,13 +164,17 @@ void kv_seq_free(kv_cache *kv, int seq) {
 
 /* ---- the cached forward -------------------------------------------------------- */
 
-static int ensure_scratch(kv_cache *kv, int N, int R, char *err, size_t errlen) {
+/* Backend buffers for N tokens, R gathered rows, and (when logits_rows > 0) fp32
+ * logits of logits_rows rows. */
+static int ensure_scratch(kv_cache *kv, int N, int R, int logits_rows, char *err,
+                          size_t errlen) {
     rlvr_backend *be = kv->m->be;
     if (!kv->tables_dev) {
         kv->tables_dev = be->alloc(be, (size_t)kv->max_seqs * kv->max_blocks * sizeof(int));
         if (!kv->tables_dev) goto fail;
         memset(kv->dirty, 1, (size_t)kv->max_seqs);
     }
+    if (R > N) N = R; /* rows_dev holds R entries (the sampling path repeats rows) */
     if (N > kv->scratch_cap) {
         int cap = N > kv->scratch_cap * 2 ? N : kv->scratch_cap * 2;
         int **bufs[] = {&kv->seq_dev, &kv->pos_dev, &kv->slot_dev, &kv->rows_dev, &kv->ids_dev};
@@ -174,8 +185,8 @@ static int ensure_scratch(kv_cache *kv, int N, int R, char *err, size_t errlen) 
         }
         kv->scratch_cap = cap;
     }
-    if (R > kv->logits_cap) {
-        int cap = R > kv->logits_cap * 2 ? R : kv->logits_cap * 2;
+    if (logits_rows > kv->logits_cap) {
+        int cap = logits_rows > kv->logits_cap * 2 ? logits_rows : kv->logits_cap * 2;
         be->free(be, kv->logits);
         kv->logits = be->alloc(be, (size_t)cap * kv->m->cfg.vocab_size * be->act_size);
         if (!kv->logits) goto fail;
@@ -205,18 +216,27 @@ static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
                          c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
 }
 
-int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, const int *pos,
-                 int N, const int *rows, int R, float *logits_host, char *err, size_t errlen) {
+/* The layers over N new tokens, then the final norm of the R gathered rows rows[r]
+ * (into m->acts->lnf [R, C]). logits_rows: rows of fp32 logits scratch to provide. */
+static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *seq,
+                         const int *pos, int N, const int *rows, int R, int logits_rows,
+                         char *err, size_t errlen) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     if (!be->kv_store || !be->attention_cached) {
         snprintf(err, errlen, "model_decode: the %s backend has no KV-cache ops", be->name);
         return -1;
     }
-    if (N < 1 || R < 0 || R > N) {
+    if (N < 1 || R < 0) {
         snprintf(err, errlen, "model_decode: bad sizes N=%d R=%d", N, R);
         return -1;
     }
+    for (int r = 0; r < R; r++)
+        if (rows[r] < 0 || rows[r] >= N) {
+            snprintf(err, errlen, "model_decode: row %d selects token %d; there are %d tokens",
+                     r, rows[r], N);
+            return -1;
+        }
     int *slots = malloc((size_t)N * sizeof(int));
     if (!slots) {
         snprintf(err, errlen, "model_decode: out of host memory");
@@ -238,7 +258,8 @@ int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, con
                    p % kv->block_size;
         if (p + 1 > max_ctx) max_ctx = p + 1;
     }
-    if (model_acts_reserve(m, N, 1, 0, err, errlen) || ensure_scratch(kv, N, R, err, errlen)) {
+    if (model_acts_reserve(m, N > R ? N : R, 1, 0, err, errlen) ||
+        ensure_scratch(kv, N, R, logits_rows, err, errlen)) {
         free(slots);
         return -1;
     }
@@ -271,13 +292,110 @@ int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, con
         void *xL = a->resid[c->num_layers & 1];
         be->embedding_forward(be, L->ln1, kv->rows_dev, xL, R, C);
         be->rmsnorm_forward(be, a->lnf, a->rstdf, L->ln1, model_w(m, m->final_norm), R, C, eps);
-        be->matmul_forward(be, kv->logits, a->lnf, model_w(m, m->lm_head), NULL, R, C, c->vocab_size);
-        be->act_to_f32(be, logits_host, kv->logits, (size_t)R * c->vocab_size);
     }
+    return 0;
+}
+
+static int decode_check(rlvr_backend *be, const char *what, char *err, size_t errlen) {
     const char *e = be->error(be);
     if (e) {
-        snprintf(err, errlen, "model_decode on %s: %s", be->name, e);
+        snprintf(err, errlen, "%s on %s: %s", what, be->name, e);
         return -1;
     }
     return 0;
+}
+
+int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, const int *pos,
+                 int N, const int *rows, int R, float *logits_host, char *err, size_t errlen) {
+    const model_config *c = &m->cfg;
+    rlvr_backend *be = m->be;
+    if (decode_hidden(m, kv, ids, seq, pos, N, rows, R, R, err, errlen)) return -1;
+    if (R > 0) {
+        be->matmul_forward(be, kv->logits, m->acts->lnf, model_w(m, m->lm_head), NULL, R,
+                           c->hidden_size, c->vocab_size);
+        be->act_to_f32(be, logits_host, kv->logits, (size_t)R * c->vocab_size);
+    }
+    return decode_check(be, "model_decode", err, errlen);
+}
+
+/* Draws sampled per lmhead_sample call when draws read repeated rows. */
+enum { DRAW_CHUNK = 512 };
+
+/* Grows a backend buffer of `elem`-byte entries to hold n (doubling). */
+static int grow_dev(rlvr_backend *be, void **buf, size_t *cap, size_t n, size_t elem) {
+    if (n <= *cap) return 0;
+    size_t want = n > *cap * 2 ? n : *cap * 2;
+    be->free(be, *buf);
+    *buf = be->alloc(be, want * elem);
+    *cap = *buf ? want : 0;
+    return *buf ? 0 : -1;
+}
+
+int model_decode_sample(model *m, kv_cache *kv, const int32_t *ids, const int *seq,
+                        const int *pos, int N, const int *rows, int R, const int *draw_rows,
+                        int D, const rlvr_sample_params *sp, const float *u,
+                        const int32_t *seen, const int *seen_offsets, int32_t *tokens,
+                        float *logprobs, char *err, size_t errlen) {
+    const model_config *c = &m->cfg;
+    rlvr_backend *be = m->be;
+    const int C = c->hidden_size;
+    if (!be->lmhead_sample) {
+        snprintf(err, errlen, "model_decode_sample: the %s backend has no lmhead_sample op",
+                 be->name);
+        return -1;
+    }
+    if (D < 0 || (!draw_rows && D != R)) {
+        snprintf(err, errlen, "model_decode_sample: %d draws from %d rows (without draw_rows "
+                 "they must be equal)", D, R);
+        return -1;
+    }
+    for (int d = 0; draw_rows && d < D; d++)
+        if (draw_rows[d] < 0 || draw_rows[d] >= R) {
+            snprintf(err, errlen, "model_decode_sample: draw %d reads row %d; there are %d rows",
+                     d, draw_rows[d], R);
+            return -1;
+        }
+    const int pen = sp->repetition_penalty != 1.0f && seen && seen_offsets;
+    const size_t n_seen = pen && D > 0 ? (size_t)seen_offsets[D] : 0;
+    if (D > 0 && (grow_dev(be, (void **)&kv->u_dev, &kv->u_cap, (size_t)D, 4) ||
+                  grow_dev(be, (void **)&kv->tok_dev, &kv->tok_cap, (size_t)D, 4) ||
+                  grow_dev(be, (void **)&kv->lp_dev, &kv->lp_cap, (size_t)D, 4) ||
+                  (draw_rows && (grow_dev(be, (void **)&kv->draw_dev, &kv->draw_cap, (size_t)D,
+                                          4) ||
+                                 grow_dev(be, &kv->xdraw, &kv->xdraw_cap, (size_t)DRAW_CHUNK * C,
+                                          be->act_size))) ||
+                  (pen && (grow_dev(be, (void **)&kv->seen_off_dev, &kv->seen_off_cap,
+                                    (size_t)D + 1, 4) ||
+                           grow_dev(be, (void **)&kv->seen_dev, &kv->seen_cap,
+                                    n_seen ? n_seen : 1, 4))))) {
+        snprintf(err, errlen, "model_decode_sample: out of %s memory for %d draws", be->name, D);
+        return -1;
+    }
+    /* uploads first: to_device waits for the stream, which is idle before the forward */
+    if (D > 0 && sp->temperature > 0.0f)
+        be->to_device(be, kv->u_dev, u, (size_t)D * sizeof(float));
+    if (D > 0 && draw_rows) be->to_device(be, kv->draw_dev, draw_rows, (size_t)D * sizeof(int));
+    if (pen) {
+        be->to_device(be, kv->seen_off_dev, seen_offsets, ((size_t)D + 1) * sizeof(int));
+        if (n_seen) be->to_device(be, kv->seen_dev, seen, n_seen * sizeof(int32_t));
+    }
+    if (decode_hidden(m, kv, ids, seq, pos, N, rows, R, 0, err, errlen)) return -1;
+    if (D == 0) return decode_check(be, "model_decode_sample", err, errlen);
+    const void *wl = model_w(m, m->lm_head);
+    if (!draw_rows) {
+        be->lmhead_sample(be, kv->tok_dev, kv->lp_dev, m->acts->lnf, wl, D, C, c->vocab_size, sp,
+                          kv->u_dev, pen ? kv->seen_dev : NULL, pen ? kv->seen_off_dev : NULL);
+    } else {
+        /* gather the normed rows each chunk of draws reads, then sample the chunk */
+        for (int d0 = 0; d0 < D; d0 += DRAW_CHUNK) {
+            const int dc = D - d0 < DRAW_CHUNK ? D - d0 : DRAW_CHUNK;
+            be->embedding_forward(be, kv->xdraw, kv->draw_dev + d0, m->acts->lnf, dc, C);
+            be->lmhead_sample(be, kv->tok_dev + d0, kv->lp_dev + d0, kv->xdraw, wl, dc, C,
+                              c->vocab_size, sp, kv->u_dev + d0, pen ? kv->seen_dev : NULL,
+                              pen ? kv->seen_off_dev + d0 : NULL);
+        }
+    }
+    be->to_host(be, tokens, kv->tok_dev, (size_t)D * sizeof(int32_t));
+    be->to_host(be, logprobs, kv->lp_dev, (size_t)D * sizeof(float));
+    return decode_check(be, "model_decode_sample", err, errlen);
 }

@@ -9,6 +9,7 @@
  * prompt's blocks once); the parent's partial last block is copied for the child.
  * Freed sequences return their blocks. Block bookkeeping is on the host; the tables
  * are uploaded to the backend before each model_decode.
+ * model_decode_sample is the same forward ending in sampling on the backend.
  */
 #ifndef RLVR_MODEL_KV_CACHE_H
 #define RLVR_MODEL_KV_CACHE_H
@@ -34,6 +35,13 @@ typedef struct {
     int scratch_cap;        /* tokens the scratch above holds */
     void *logits;           /* act [logits_cap, V] */
     int logits_cap;
+    /* backend buffers for model_decode_sample, grown on demand (entries held) */
+    float *u_dev, *lp_dev;  /* f32 [D]: uniforms in, log-probabilities out */
+    int *tok_dev;           /* i32 [D]: sampled ids */
+    int *seen_dev, *seen_off_dev; /* i32: penalty ids, concatenated, and offsets [D+1] */
+    int *draw_dev;          /* i32 [D]: the gathered row each draw reads */
+    void *xdraw;            /* act [DRAW_CHUNK, C]: those rows, one chunk of draws */
+    size_t u_cap, lp_cap, tok_cap, seen_cap, seen_off_cap, draw_cap, xdraw_cap;
 } kv_cache;
 
 /* Sizes the pool to budget_bytes (at least one block per sequence), for sequences of up
@@ -59,5 +67,19 @@ size_t kv_cache_bytes(const kv_cache *kv);    /* the pool's size */
  * to logits_host[R, V] as fp32. */
 int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, const int *pos,
                  int N, const int *rows, int R, float *logits_host, char *err, size_t errlen);
+
+/* The same cached forward, ending in the backend's fused LM head + sampling op
+ * (backend.h: lmhead_sample) instead of logits: the logits stay in backend memory and
+ * only tokens[D] and logprobs[D] (host) come back. Draw d samples from gathered row
+ * draw_rows[d] ∈ [0, R) (the G first draws of a group read one prompt row); with
+ * draw_rows NULL, D = R and draw d reads row d. u[D] (host, each in [0, 1)) is read
+ * unless greedy; seen / seen_offsets[D+1] (host: draw d's penalty ids are
+ * seen[seen_offsets[d] .. seen_offsets[d+1])) are uploaded only when the repetition
+ * penalty is on, and may be NULL otherwise. */
+int model_decode_sample(model *m, kv_cache *kv, const int32_t *ids, const int *seq,
+                        const int *pos, int N, const int *rows, int R, const int *draw_rows,
+                        int D, const rlvr_sample_params *sp, const float *u,
+                        const int32_t *seen, const int *seen_offsets, int32_t *tokens,
+                        float *logprobs, char *err, size_t errlen);
 
 #endif

@@ -31,8 +31,17 @@ struct sampler {
     sampling_scratch scratch;
     float *logits;         /* host [rows, V] */
     int logits_rows;
-    int32_t *seen;         /* prompt + generated ids of one sequence */
+    int32_t *seen;         /* prompt + generated ids of one sequence (host draw), or of
+                              every draw of a step, concatenated (backend draw) */
     size_t seen_cap;
+    /* sampling on the backend (lmhead_sample; every backend but the CPU reference):
+     * host staging of one step's draws */
+    int on_device;
+    float *du;             /* [draws] Philox uniforms */
+    int *drow, *doff;      /* [draws] gathered row read; [draws + 1] offsets into seen */
+    int32_t *dtok;         /* [draws] drawn ids */
+    float *dlp;            /* [draws] their log-probabilities */
+    int draws_cap;
 };
 
 typedef struct {
@@ -90,6 +99,7 @@ int sampler_create(model *m, const struct tok_tokenizer *tok, size_t kv_budget_b
     }
     s->m = m;
     s->tok = tok;
+    s->on_device = strcmp(m->be->name, "cpu") != 0 && m->be->lmhead_sample != NULL;
     int max_ctx = m->cfg.max_position_embeddings < 32768 ? m->cfg.max_position_embeddings : 32768;
     if (kv_cache_create(m, kv_budget_bytes ? kv_budget_bytes : (size_t)1 << 30, BLOCK_SIZE,
                         MAX_SEQS, max_ctx, &s->kv, err, errlen)) {
@@ -106,6 +116,11 @@ void sampler_free(sampler *s) {
     sampling_scratch_free(&s->scratch);
     free(s->logits);
     free(s->seen);
+    free(s->du);
+    free(s->drow);
+    free(s->doff);
+    free(s->dtok);
+    free(s->dlp);
     free(s);
 }
 
@@ -249,6 +264,87 @@ static int draw(sampler *s, seq_state *q, const prompt_ref *pr, const float *row
     return *tok < 0 ? -1 : 0;
 }
 
+/* ---- drawing on the backend: only ids and log-probabilities come back ------------ */
+
+/* Stages draw d: the uniform of (prompt, sample, position n_gen) — the same key the
+ * host draw uses — and, with a repetition penalty, the ids it applies to (prompt +
+ * the n_gen generated ids), appended to the step's concatenated list. */
+static int stage_draw(sampler *s, int d, const prompt_ref *pr, int sample, const int32_t *gen,
+                      int n_gen, const sampling_params *p) {
+    if (d + 1 > s->draws_cap) {
+        const int cap = (d + 1) * 2;
+        float *du = realloc(s->du, (size_t)cap * sizeof *du);
+        if (du) s->du = du;
+        int *drow = realloc(s->drow, (size_t)cap * sizeof *drow);
+        if (drow) s->drow = drow;
+        int *doff = realloc(s->doff, ((size_t)cap + 1) * sizeof *doff);
+        if (doff) s->doff = doff;
+        int32_t *dtok = realloc(s->dtok, (size_t)cap * sizeof *dtok);
+        if (dtok) s->dtok = dtok;
+        float *dlp = realloc(s->dlp, (size_t)cap * sizeof *dlp);
+        if (dlp) s->dlp = dlp;
+        if (!du || !drow || !doff || !dtok || !dlp) return -1;
+        s->draws_cap = cap;
+    }
+    const double u = philox_uniform(p->seed, p->step, (uint32_t)pr->index, (uint32_t)sample,
+                                    (uint32_t)n_gen);
+    const float uf = (float)u;
+    s->du[d] = uf < 1.0f ? uf : 0x1.fffffep-1f; /* float rounding can reach 1 */
+    if (d == 0) s->doff[0] = 0;
+    s->doff[d + 1] = s->doff[d];
+    if (p->repetition_penalty != 1.0f) {
+        const size_t at = (size_t)s->doff[d], need = at + (size_t)pr->n + (size_t)n_gen;
+        if (need > s->seen_cap) {
+            int32_t *sn = realloc(s->seen, need * 2 * sizeof *sn);
+            if (!sn) return -1;
+            s->seen = sn;
+            s->seen_cap = need * 2;
+        }
+        memcpy(s->seen + at, pr->ids, (size_t)pr->n * sizeof(int32_t));
+        if (n_gen) memcpy(s->seen + at + pr->n, gen, (size_t)n_gen * sizeof(int32_t));
+        s->doff[d + 1] = (int)need;
+    }
+    return 0;
+}
+
+/* The cached forward + D staged draws on the backend (draw_rows NULL: D = R). */
+static int device_draws(sampler *s, const int32_t *ids, const int *sq, const int *ps, int N,
+                        const int *rows, int R, const int *draw_rows, int D,
+                        const sampling_params *p, char *err, size_t errlen) {
+    const rlvr_sample_params sp = {p->temperature, p->top_k, p->top_p, p->min_p,
+                                   p->repetition_penalty};
+    const int pen = p->repetition_penalty != 1.0f;
+    return model_decode_sample(s->m, s->kv, ids, sq, ps, N, rows, R, draw_rows, D, &sp, s->du,
+                               pen ? s->seen : NULL, pen ? s->doff : NULL, s->dtok, s->dlp, err,
+                               errlen);
+}
+
+/* Stages the G first draws of each admitted prompt (all read that prompt's last row). */
+static int stage_prefill(sampler *s, const prompt_ref *prompts, const int *admitted, int n_adm,
+                         int G, const sampling_params *p, char *err, size_t errlen) {
+    for (int a = 0; a < n_adm; a++)
+        for (int g = 0; g < G; g++) {
+            if (stage_draw(s, a * G + g, &prompts[admitted[a]], g, NULL, 0, p)) {
+                snprintf(err, errlen, "sampler: out of host memory");
+                return -1;
+            }
+            s->drow[a * G + g] = a;
+        }
+    return 0;
+}
+
+/* The result of staged draw d. */
+static int take_draw(sampler *s, int d, int32_t *tok, float *lp, char *err, size_t errlen) {
+    *tok = s->dtok[d];
+    *lp = s->dlp[d];
+    if (*tok < 0 || *tok >= s->m->cfg.vocab_size) {
+        snprintf(err, errlen, "sampler: the %s backend drew token %d (vocabulary %d)",
+                 s->m->be->name, *tok, s->m->cfg.vocab_size);
+        return -1;
+    }
+    return 0;
+}
+
 static int finalize(sampler *s, seq_state *q, completion *c, char *err, size_t errlen) {
 #ifdef RLVR_HAVE_TEXT
     if (q->stream) {
@@ -382,8 +478,13 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
         }
         if (n_adm > 0) {
             double t0 = now();
-            if (grow_logits(s, n_adm) ||
-                model_decode(m, kv, ids, sq, ps, N, rows, n_adm, s->logits, err, errlen))
+            if (s->on_device
+                    ? stage_prefill(s, prompts, admitted, n_adm, G, p, err, errlen) ||
+                          device_draws(s, ids, sq, ps, N, rows, n_adm, s->drow, n_adm * G, p,
+                                       err, errlen)
+                    : grow_logits(s, n_adm) ||
+                          model_decode(m, kv, ids, sq, ps, N, rows, n_adm, s->logits, err,
+                                       errlen))
                 goto done;
             st.prefill_s += now() - t0;
             st.prompt_tokens += N;
@@ -407,7 +508,8 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
 #endif
                     int32_t tok;
                     float lp;
-                    if (draw(s, q, pr, s->logits + (size_t)a * V, p, &tok, &lp) ||
+                    if ((s->on_device ? take_draw(s, a * G + g, &tok, &lp, err, errlen)
+                                      : draw(s, q, pr, s->logits + (size_t)a * V, p, &tok, &lp)) ||
                         push_token(q, tok, lp, pr->n, max_ctx, p, err, errlen))
                         goto done;
                     active[n_active++] = pi * G + g;
@@ -429,12 +531,18 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
                 sq[R] = q->kv_seq;
                 ps[R] = pos;
                 rows[R] = R;
+                if (s->on_device &&
+                    stage_draw(s, R, &prompts[q->prompt], q->sample, q->ids, q->n, p)) {
+                    snprintf(err, errlen, "sampler: out of host memory");
+                    goto done;
+                }
                 R++;
             }
             if (R == 0) continue;
             double t0 = now();
-            if (grow_logits(s, R) ||
-                model_decode(m, kv, ids, sq, ps, R, rows, R, s->logits, err, errlen))
+            if (s->on_device ? device_draws(s, ids, sq, ps, R, rows, R, NULL, R, p, err, errlen)
+                             : grow_logits(s, R) || model_decode(m, kv, ids, sq, ps, R, rows, R,
+                                                                 s->logits, err, errlen))
                 goto done;
             st.decode_s += now() - t0;
             if (R > st.max_active) st.max_active = R;
@@ -445,7 +553,9 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
                 int32_t tok;
                 float lp;
                 const prompt_ref *pr = &prompts[q->prompt];
-                if (draw(s, q, pr, s->logits + (size_t)r++ * V, p, &tok, &lp) ||
+                const int rr = r++;
+                if ((s->on_device ? take_draw(s, rr, &tok, &lp, err, errlen)
+                                  : draw(s, q, pr, s->logits + (size_t)rr * V, p, &tok, &lp)) ||
                     push_token(q, tok, lp, pr->n, max_ctx, p, err, errlen))
                     goto done;
             }

@@ -10,7 +10,8 @@
  *     where expf rounds differently on the two (a token at a threshold or a draw
  *     boundary within an ulp).
  * The reported log-probability is accumulated in double here (fp32 on CUDA).
- * Peak scratch: ROWS × V floats for the logits, plus 4 arrays of V per row.
+ * Rows are drawn in parallel (OpenMP), each thread with its own scratch; peak memory
+ * 64 MiB of logits plus ~21 bytes × V per thread.
  */
 #include <cblas.h>
 #include <math.h>
@@ -143,36 +144,45 @@ static void cpu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, co
     if (rows < 1) rows = 1;
     if (rows > R) rows = R;
     float *logits = malloc((size_t)rows * V * sizeof(float));
-    sample_scratch s;
-    s.z = malloc((size_t)V * sizeof(float));
-    s.e = malloc((size_t)V * sizeof(float));
-    s.key = malloc((size_t)V * sizeof(uint32_t));
-    s.mass = malloc((size_t)V * sizeof(uint64_t));
-    s.mask = malloc((size_t)((V + 31) / 32) * sizeof(uint32_t));
-    if (!logits || !s.z || !s.e || !s.key || !s.mass || !s.mask) {
+    if (!logits) {
         ((cpu_ctx *)be->ctx)->err = "cpu lmhead_sample: out of memory";
-        goto out;
+        return;
     }
     const int pen = p->repetition_penalty != 1.0f && seen && seen_offsets;
-    for (int r0 = 0; r0 < R; r0 += rows) {
+    int oom = 0;
+    for (int r0 = 0; r0 < R && !oom; r0 += rows) {
         const int rc = R - r0 < rows ? R - r0 : rows;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rc, V, C, 1.0f,
                     x + (size_t)r0 * C, C, w, C, 0.0f, logits, V);
-        for (int r = 0; r < rc; r++) {
-            const int g = r0 + r;
-            const int *sn = pen ? seen + seen_offsets[g] : NULL;
-            const int ns = pen ? seen_offsets[g + 1] - seen_offsets[g] : 0;
-            sample_row(logits + (size_t)r * V, V, p, u ? u[g] : 0.0f, sn, ns, &s, &tokens[g],
-                       &logprobs[g]);
+        /* rows are independent: one scratch per thread */
+#pragma omp parallel num_threads(cpu_threads_for(be, (size_t)rc * V * 8)) reduction(| : oom)
+        {
+            sample_scratch s;
+            s.z = malloc((size_t)V * sizeof(float));
+            s.e = malloc((size_t)V * sizeof(float));
+            s.key = malloc((size_t)V * sizeof(uint32_t));
+            s.mass = malloc((size_t)V * sizeof(uint64_t));
+            s.mask = malloc((size_t)((V + 31) / 32) * sizeof(uint32_t));
+            const int ok = s.z && s.e && s.key && s.mass && s.mask;
+            oom |= !ok;
+#pragma omp for schedule(static)
+            for (int r = 0; r < rc; r++) {
+                if (!ok) continue;
+                const int g = r0 + r;
+                const int *sn = pen ? seen + seen_offsets[g] : NULL;
+                const int ns = pen ? seen_offsets[g + 1] - seen_offsets[g] : 0;
+                sample_row(logits + (size_t)r * V, V, p, u ? u[g] : 0.0f, sn, ns, &s,
+                           &tokens[g], &logprobs[g]);
+            }
+            free(s.z);
+            free(s.e);
+            free(s.key);
+            free(s.mass);
+            free(s.mask);
         }
     }
-out:
+    if (oom) ((cpu_ctx *)be->ctx)->err = "cpu lmhead_sample: out of memory";
     free(logits);
-    free(s.z);
-    free(s.e);
-    free(s.key);
-    free(s.mass);
-    free(s.mask);
 }
 
 void cpu_sample_register(rlvr_backend *be) { be->lmhead_sample = cpu_lmhead_sample; }

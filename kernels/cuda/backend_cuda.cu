@@ -17,6 +17,8 @@
 
 /* kernels/cuda/kvcache.cu: kv_store and attention_cached. */
 void cuda_kvcache_register(rlvr_backend *be);
+/* kernels/cuda/sample.cu: lmhead_sample. */
+void cuda_sample_register(rlvr_backend *be);
 
 enum { LM_TCHUNK_DEFAULT = 1024, LM_VCHUNK_DEFAULT = 32768 };
 /* Host staging for act_from_f32 / act_to_f32: bf16 elements per round trip. */
@@ -296,6 +298,7 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     cuda_matmul_register(be);
     cuda_attention_register(be);
     cuda_kvcache_register(be);
+    cuda_sample_register(be);
     cuda_lmhead_register(be);
     cuda_optim_register(be);
     return be;

@@ -1,10 +1,26 @@
 /*
- * tests/gpu/sampler_check.c — generation on CUDA against the CPU sampler on the same
- * random-initialised model: greedy tokens agree until the first near-tie, and where
- * they agree the log-probabilities are within 0.05 (the CUDA path returns bf16 logits,
- * and a random model's logits are nearly flat, so ties come early: at least 30% of
- * tokens must agree before the first divergence). Also reports generation speed.
+ * tests/gpu/sampler_check.c — sampling on CUDA against the CPU, in two parts:
+ *
+ * 1. The lmhead_sample op (backend.h), CUDA vs the CPU reference, same inputs and the
+ *    same uniforms u, for every control (plain, temperature, top-k, top-p, min-p,
+ *    repetition penalty, all together, greedy):
+ *    a. exact logits (C = 1, x = 1, w = bf16-rounded logits, so both backends see the
+ *       same z): V = 50 with a grid of 20,000 uniforms and V = 151,936 (Qwen) with 512;
+ *       tokens must agree for >= 99% of draws (they can differ only where expf rounds
+ *       differently at a threshold or a draw boundary), log-probs within 2e-3, and the
+ *       CUDA token frequencies must match the CPU ones within 2/N + 1e-4 (the CPU op's
+ *       frequencies are proven equal to the requested distribution in
+ *       tests/rollout/test_lmhead_sample.c);
+ *    b. a real GEMM: x [256, 256] and w [151936, 256] random bf16 values (the logits
+ *       differ by fp32 summation order): tokens agree for >= 99%, log-probs within 2e-2.
+ *    One line per case: PASS/FAIL, agreement, worst |dlogprob|, worst |dfreq|.
+ * 2. Generation on CUDA (which now samples on the device) against the CPU sampler on
+ *    the same random-initialised model: greedy tokens agree until the first near-tie,
+ *    and where they agree the log-probabilities are within 0.05 (a random model's
+ *    logits are nearly flat, so ties come early: at least 30% of tokens must agree
+ *    before the first divergence). Also reports generation speed.
  * usage: sampler_check [--model builtin:tiny-qwen3] [--prompts 6] [-n 2] [--new 24]
+ *        [--skip-ops]   (--skip-ops: part 2 only, for a second model)
  */
 #include <math.h>
 #include <stdio.h>
@@ -13,17 +29,228 @@
 
 #include "engine/model/builtin.h"
 #include "engine/rollout/sampler.h"
+#include "kernels/backend.h"
+
+/* ---- part 1: the lmhead_sample op, CUDA vs CPU ------------------------------------ */
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static double rnd(void) { /* splitmix64 → [0, 1) */
+    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static float bf16_round(float f) { /* round to nearest even, as act_from_f32 does */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+typedef struct {
+    const char *name;
+    rlvr_sample_params p;
+} control;
+
+/* Runs the op on both backends: x [R,C], w [V,C] host fp32 (already bf16-exact), u [R],
+ * penalty lists seen/off (host). tok/lp [2][R] receive the results. Returns 0 or -1. */
+static int run_both(rlvr_backend *be[2], const float *x, const float *w, int R, int C, int V,
+                    const rlvr_sample_params *p, const float *u, const int *seen,
+                    const int *off, int *tok[2], float *lp[2]) {
+    const size_t nseen = off ? (size_t)off[R] : 0;
+    for (int k = 0; k < 2; k++) {
+        rlvr_backend *b = be[k];
+        void *dx = b->alloc(b, (size_t)R * C * b->act_size);
+        void *dw = b->alloc(b, (size_t)V * C * b->act_size);
+        float *du = b->alloc(b, (size_t)R * sizeof(float));
+        float *dlp = b->alloc(b, (size_t)R * sizeof(float));
+        int *dtok = b->alloc(b, (size_t)R * sizeof(int));
+        int *dseen = b->alloc(b, (nseen + 1) * sizeof(int));
+        int *doff = b->alloc(b, ((size_t)R + 1) * sizeof(int));
+        if (!dx || !dw || !du || !dlp || !dtok || !dseen || !doff) {
+            fprintf(stderr, "sampler_check: %s: out of memory for R=%d V=%d C=%d\n", b->name, R,
+                    V, C);
+            return -1;
+        }
+        b->act_from_f32(b, dx, x, (size_t)R * C);
+        b->act_from_f32(b, dw, w, (size_t)V * C);
+        b->to_device(b, du, u, (size_t)R * sizeof(float));
+        if (off) {
+            if (nseen) b->to_device(b, dseen, seen, nseen * sizeof(int));
+            b->to_device(b, doff, off, ((size_t)R + 1) * sizeof(int));
+        }
+        b->lmhead_sample(b, dtok, dlp, dx, dw, R, C, V, p, du, off ? dseen : NULL,
+                         off ? doff : NULL);
+        b->to_host(b, tok[k], dtok, (size_t)R * sizeof(int));
+        b->to_host(b, lp[k], dlp, (size_t)R * sizeof(float));
+        const char *e = b->error(b);
+        void *bufs[] = {dx, dw, du, dlp, dtok, dseen, doff};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) b->free(b, bufs[i]);
+        if (e) {
+            fprintf(stderr, "sampler_check: %s lmhead_sample: %s\n", b->name, e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* One case: agreement, log-prob difference and (when freq_tol > 0) frequencies. */
+static int compare(const char *what, const control *c, int *tok[2], float *lp[2], int R,
+                   int V, double lp_tol, double freq_tol) {
+    int same = 0, bad = -1;
+    double worst = 0, worst_f = 0;
+    for (int r = 0; r < R; r++) {
+        if (tok[1][r] < 0 || tok[1][r] >= V) bad = tok[1][r];
+        if (tok[0][r] == tok[1][r]) {
+            same++;
+            worst = fmax(worst, fabs(lp[0][r] - lp[1][r]));
+        }
+    }
+    if (freq_tol > 0 && bad < 0) {
+        double *f = calloc((size_t)V * 2, sizeof(double));
+        for (int r = 0; r < R; r++) f[tok[0][r]] += 1.0 / R, f[V + tok[1][r]] += 1.0 / R;
+        for (int i = 0; i < V; i++) worst_f = fmax(worst_f, fabs(f[i] - f[V + i]));
+        free(f);
+    }
+    const int ok = bad < 0 && same >= 0.99 * R && worst <= lp_tol && worst_f <= freq_tol + 1e-12;
+    printf("%s op %-6s %-28s tokens identical %5d/%-5d (need 99%%)  worst |dlogprob| %.2e "
+           "(tol %.0e)  worst |dfreq| %.2e (tol %.1e)%s\n",
+           ok ? "PASS" : "FAIL", what, c->name, same, R, worst, lp_tol, worst_f,
+           freq_tol > 0 ? freq_tol : 0.0, bad >= 0 ? "  CUDA TOKEN OUT OF RANGE" : "");
+    return ok ? 0 : 1;
+}
+
+static int op_checks(void) {
+    char err[512];
+    rlvr_backend *be[2] = {rlvr_backend_create("cpu", 0, err, sizeof err), NULL};
+    if (be[0]) be[1] = rlvr_backend_create("cuda", 0, err, sizeof err);
+    if (!be[0] || !be[1]) {
+        printf("FAIL op checks: cannot create the %s backend: %s\n", be[0] ? "cuda" : "cpu", err);
+        return 1;
+    }
+    if (!be[1]->lmhead_sample) {
+        printf("FAIL op checks: the cuda backend has no lmhead_sample op\n");
+        return 1;
+    }
+    const control ctl[] = {
+        {"plain T=1", {1, 0, 1, 0, 1}},
+        {"temperature 0.7", {0.7f, 0, 1, 0, 1}},
+        {"top-k 5", {1, 5, 1, 0, 1}},
+        {"top-p 0.8", {1, 0, 0.8f, 0, 1}},
+        {"min-p 0.1", {1, 0, 1, 0.1f, 1}},
+        {"penalty 1.3", {1, 0, 1, 0, 1.3f}},
+        {"all five", {1.2f, 12, 0.85f, 0.02f, 1.2f}},
+        {"greedy", {0, 0, 1, 0, 1}},
+        {"greedy + penalty", {0, 0, 1, 0, 1.5f}},
+    };
+    const int nctl = (int)(sizeof ctl / sizeof ctl[0]);
+    int fails = 0;
+    /* a. exact logits: C = 1, x = 1, w = logits */
+    const int Vs[2] = {50, 151936}, Ns[2] = {20000, 512};
+    for (int vi = 0; vi < 2; vi++) {
+        const int V = Vs[vi], N = Ns[vi];
+        float *w = malloc((size_t)V * sizeof(float)), *x = malloc((size_t)N * sizeof(float));
+        float *u = malloc((size_t)N * sizeof(float)), *lp[2];
+        int *tok[2], *seen = malloc((size_t)N * 4 * sizeof(int)), *off = malloc(((size_t)N + 1) * sizeof(int));
+        for (int k = 0; k < 2; k++) {
+            tok[k] = malloc((size_t)N * sizeof(int));
+            lp[k] = malloc((size_t)N * sizeof(float));
+        }
+        for (int i = 0; i < V; i++) w[i] = bf16_round((float)(rnd() * 8 - 4));
+        off[0] = 0;
+        for (int r = 0; r < N; r++) {
+            x[r] = 1.0f;
+            u[r] = (float)((r + 0.5) / N);
+            const int n = r % 5; /* 0..4 penalty ids per row, duplicates included */
+            for (int j = 0; j < n; j++) seen[off[r] + j] = (int)((r * 17 + (j % 3) * 7) % V);
+            off[r + 1] = off[r] + n;
+        }
+        char what[32];
+        snprintf(what, sizeof what, "V=%d", V);
+        for (int c = 0; c < nctl; c++) {
+            const int pen = ctl[c].p.repetition_penalty != 1.0f;
+            if (run_both(be, x, w, N, 1, V, &ctl[c].p, u, pen ? seen : NULL, pen ? off : NULL,
+                         tok, lp)) {
+                printf("FAIL op %s %s: backend error (above)\n", what, ctl[c].name);
+                fails++;
+                continue;
+            }
+            fails += compare(what, &ctl[c], tok, lp, N, V, 2e-3, V <= 1000 ? 2.0 / N + 1e-4 : 0);
+        }
+        free(w), free(x), free(u), free(seen), free(off);
+        for (int k = 0; k < 2; k++) free(tok[k]), free(lp[k]);
+    }
+    /* b. a real GEMM over Qwen's vocabulary */
+    {
+        const int R = 256, C = 256, V = 151936;
+        float *x = malloc((size_t)R * C * sizeof(float)), *w = malloc((size_t)V * C * sizeof(float));
+        float *u = malloc((size_t)R * sizeof(float)), *lp[2];
+        int *tok[2], *seen = malloc((size_t)R * 64 * sizeof(int)), *off = malloc(((size_t)R + 1) * sizeof(int));
+        for (int k = 0; k < 2; k++) {
+            tok[k] = malloc((size_t)R * sizeof(int));
+            lp[k] = malloc((size_t)R * sizeof(float));
+        }
+        for (size_t i = 0; i < (size_t)R * C; i++) x[i] = bf16_round((float)(rnd() * 2 - 1));
+        for (size_t i = 0; i < (size_t)V * C; i++) w[i] = bf16_round((float)(rnd() * 0.2 - 0.1));
+        off[0] = 0;
+        for (int r = 0; r < R; r++) {
+            u[r] = (float)rnd();
+            for (int j = 0; j < 64; j++) seen[off[r] + j] = (int)(rnd() * V);
+            off[r + 1] = off[r] + 64;
+        }
+        for (int c = 0; c < nctl; c++) {
+            const int pen = ctl[c].p.repetition_penalty != 1.0f;
+            if (run_both(be, x, w, R, C, V, &ctl[c].p, u, pen ? seen : NULL, pen ? off : NULL,
+                         tok, lp)) {
+                printf("FAIL op gemm %s: backend error (above)\n", ctl[c].name);
+                fails++;
+                continue;
+            }
+            fails += compare("gemm", &ctl[c], tok, lp, R, V, 2e-2, 0);
+        }
+        free(w), free(x), free(u), free(seen), free(off);
+        for (int k = 0; k < 2; k++) free(tok[k]), free(lp[k]);
+    }
+    be[0]->destroy(be[0]);
+    be[1]->destroy(be[1]);
+    printf("op checks: %d failure(s)\n", fails);
+    return fails ? 1 : 0;
+}
+
+/* ---- part 2: generation, CUDA sampler vs CPU sampler ---------------------------- */
 
 int main(int argc, char **argv) {
     const char *spec = "builtin:tiny-qwen3";
-    int P = 6, G = 2, new_tokens = 24;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    int P = 6, G = 2, new_tokens = 24, skip_ops = 0;
+    for (int i = 1; i < argc; i += 2) {
+        if (!strcmp(argv[i], "--skip-ops")) {
+            skip_ops = 1;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "sampler_check: %s needs a value\n", argv[i]);
+            return 2;
+        }
         if (!strcmp(argv[i], "--model")) spec = argv[i + 1];
         else if (!strcmp(argv[i], "--prompts")) P = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-n")) G = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--new")) new_tokens = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "sampler_check: unknown option %s (expected --model, --prompts, -n, "
+                    "--new, --skip-ops)\n", argv[i]);
+            return 2;
+        }
     }
-    if (P < 1 || P > 64 || G < 1) return 2;
+    if (P < 1 || P > 64 || G < 1) {
+        fprintf(stderr, "sampler_check: --prompts must be in [1, 64] and -n >= 1\n");
+        return 2;
+    }
+    const int op_fail = skip_ops ? 0 : op_checks();
     char err[2048];
     completion *out[2] = {NULL, NULL};
     sampler_stats st[2];
@@ -77,5 +304,5 @@ int main(int argc, char **argv) {
     completions_free(out[0], P * G);
     completions_free(out[1], P * G);
     for (int i = 0; i < P; i++) free(ids[i]);
-    return ok ? 0 : 1;
+    return ok && !op_fail ? 0 : 1;
 }

@@ -10,7 +10,9 @@
  *     distribution (same tolerance), so the GPU path samples what the CPU path samples;
  *   - logprob = log softmax(z/T)[token] over the full unpenalised row (T = 1 greedy);
  *   - greedy = argmax, lowest id on ties; ties at a top-k threshold are all kept;
- *   - V = 151,936 (Qwen's vocabulary) for the radix-select thresholds.
+ *   - V = 151,936 (Qwen's vocabulary) for the radix-select thresholds;
+ *   - model_decode_sample (the cached forward ending in the op, draws reading repeated
+ *     rows, per-draw penalty lists) draws what the op draws on model_decode's logits.
  * The logits enter exactly: C = 1, x = 1, w[:, 0] = logits, so z = x·wᵀ = logits.
  */
 #include <math.h>
@@ -18,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/model/builtin.h"
+#include "engine/model/kv_cache.h"
 #include "engine/rollout/sampling.h"
 #include "kernels/backend.h"
 
@@ -223,6 +227,76 @@ static void ties(rlvr_backend *be) {
     printf("ok   ties (greedy lowest id; top-k keeps ties)\n");
 }
 
+/* model_decode_sample (kv_cache.h) on the CPU backend: D draws that all read one prompt
+ * row (crossing the gather chunk), each with its own uniform and penalty list, against
+ * the op applied to that row's logits from model_decode. */
+static void decode_sample_plumbing(rlvr_backend *be) {
+    const char *name = "model_decode_sample";
+    char err[512];
+    model *m = NULL;
+    kv_cache *kv = NULL;
+    if (model_open("builtin:tiny-qwen3", be, &m, err, sizeof err) ||
+        kv_cache_create(m, 8 << 20, 16, 4, 256, &kv, err, sizeof err)) {
+        printf("FAIL %s: setup: %s\n", name, err);
+        failures++;
+        model_free(m);
+        return;
+    }
+    const int V = m->cfg.vocab_size, P = 7, D = 700;
+    int32_t ids[7];
+    int seq[7], pos[7], row = P - 1;
+    const int s0 = kv_seq_new(kv);
+    kv_seq_reserve(kv, s0, P);
+    for (int t = 0; t < P; t++) ids[t] = (int32_t)((13 * t + 5) % V), seq[t] = s0, pos[t] = t;
+    float *logits = malloc((size_t)V * sizeof(float)), *u = malloc(D * sizeof(float));
+    float *lp = malloc(D * sizeof(float)), one = 1.0f;
+    int32_t *tok = malloc(D * sizeof(int32_t)), *seen = malloc(3 * D * sizeof(int32_t));
+    int *rows0 = calloc(D, sizeof(int)), *off = malloc((D + 1) * sizeof(int));
+    const rlvr_sample_params sp = {0.9f, 20, 0.95f, 0.0f, 1.3f};
+    off[0] = 0;
+    for (int d = 0; d < D; d++) {
+        u[d] = (float)((d + 0.5) / D);
+        const int n = d % 4; /* 0..3 penalty ids, different per draw */
+        for (int j = 0; j < n; j++) seen[off[d] + j] = (int32_t)((d * 7 + j * 31) % V);
+        off[d + 1] = off[d] + n;
+    }
+    int same = 0;
+    double worst = 0;
+    if (model_decode(m, kv, ids, seq, pos, P, &row, 1, logits, err, sizeof err) ||
+        model_decode_sample(m, kv, ids, seq, pos, P, &row, 1, rows0, D, &sp, u, seen, off, tok,
+                            lp, err, sizeof err)) {
+        printf("FAIL %s: %s\n", name, err);
+        failures++;
+        goto out;
+    }
+    for (int d = 0; d < D; d++) {
+        int t1;
+        float l1;
+        be->lmhead_sample(be, &t1, &l1, &one, logits, 1, 1, V, &sp, &u[d], seen + off[d],
+                          (int[]){0, off[d + 1] - off[d]});
+        same += t1 == tok[d];
+        if (t1 == tok[d]) worst = fmax(worst, fabs(l1 - lp[d]));
+    }
+    if (same < D * 99 / 100 || worst > 1e-4) {
+        printf("FAIL %s: %d/%d draws agree with the op on model_decode's logits (need 99%%), "
+               "worst |dlogprob| %.3g (need <= 1e-4)\n", name, same, D, worst);
+        failures++;
+        goto out;
+    }
+    printf("ok   %-34s %d/%d draws as the op on model_decode's logits, |dlogprob| <= %.2g\n",
+           name, same, D, worst);
+out:
+    free(logits);
+    free(u);
+    free(lp);
+    free(tok);
+    free(seen);
+    free(rows0);
+    free(off);
+    kv_cache_free(kv);
+    model_free(m);
+}
+
 int main(void) {
     char err[256];
     rlvr_backend *be = rlvr_backend_create("cpu", 1, err, sizeof err);
@@ -254,6 +328,7 @@ int main(void) {
     run_case(be, "greedy", l, V, ctl(0, 0, 1, 0, 1), NULL, 0, 200);
     run_case(be, "greedy + penalty", l, V, ctl(0, 0, 1, 0, 1.5f), seen, ns, 200);
     ties(be);
+    decode_sample_plumbing(be);
     /* Qwen's vocabulary: the radix-select thresholds over 151,936 entries */
     enum { VQ = 151936 };
     float *lq = malloc(VQ * sizeof(float));
