@@ -193,7 +193,8 @@ struct rlvr_backend {
      * of a sequence lives in block block_table[p / block_size], row p % block_size;
      * a "slot" is block * block_size + row. Blocks may be shared between sequences
      * (the G completions of a group share their prompt's full blocks). */
-    /* Stores the keys/values of T new tokens: k[T,Hkv,D], v[T,Hkv,D] → cache slots[t]. */
+    /* Stores the keys/values of T new tokens: k[T,Hkv,D], v[T,Hkv,D] → cache slots[t];
+     * a negative slot stores nothing (padding tokens). */
     void (*kv_store)(rlvr_backend *be, void *k_cache, void *v_cache, const void *k,
                      const void *v, const int *slots, int T, int Hkv, int D);
     /* Causal attention of N query tokens against the cache. Query n belongs to the
@@ -230,6 +231,21 @@ struct rlvr_backend {
     void (*lmhead_sample)(rlvr_backend *be, int *tokens, float *logprobs, const void *x,
                           const void *w, int R, int C, int V, const rlvr_sample_params *p,
                           const float *u, const int *seen, const int *seen_offsets);
+
+    /* ---- graphs: record a sequence of ops once, replay it with one launch ---------- */
+    /* NULL where unsupported (the CPU backend). graph_begin: the ops issued from now on
+     * (by this thread) are recorded, not run; returns 0, or -1 with the error recorded.
+     * graph_end: stops recording and returns an executable graph, or NULL (error
+     * recorded) when an op could not be recorded. graph_launch: runs it, asynchronously,
+     * on the same memory (pointers and launch shapes are fixed at recording; the
+     * contents of the buffers are read when it runs). graph_free releases it.
+     * Recorded ops must not synchronise, allocate or read results back: run the same
+     * sequence once unrecorded first, so every buffer an op grows already exists, and
+     * do not call error() between graph_begin and graph_end. */
+    int (*graph_begin)(rlvr_backend *be);
+    void *(*graph_end)(rlvr_backend *be);
+    void (*graph_launch)(rlvr_backend *be, void *graph);
+    void (*graph_free)(rlvr_backend *be, void *graph);
 };
 
 /* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */

@@ -11,14 +11,14 @@
 enum {
     P_EMB_F, P_EMB_B, P_RMS_F, P_RMS_B, P_MM_F, P_MM_B, P_ROPE_F, P_ROPE_B, P_ATT_F, P_ATT_B,
     P_SWI_F, P_SWI_B, P_ADD, P_LM_F, P_LM_B, P_LOSS, P_SUMSQ, P_ADAMW, P_KV_STORE, P_ATT_C,
-    P_COUNT
+    P_LM_SAMPLE, P_COUNT
 };
 static const char *const NAMES[P_COUNT] = {
     "embedding_forward", "embedding_backward", "rmsnorm_forward", "rmsnorm_backward",
     "matmul_forward", "matmul_backward", "rope_forward", "rope_backward",
     "attention_forward", "attention_backward", "swiglu_forward", "swiglu_backward", "add",
     "lmhead_forward", "lmhead_backward", "policy_loss", "sumsq", "adamw", "kv_store",
-    "attention_cached"};
+    "attention_cached", "lmhead_sample"};
 
 typedef struct {
     rlvr_backend *inner;
@@ -120,6 +120,12 @@ TIMED(P_ATT_C, attention_cached,
        int Hkv, int D, int max_ctx),
       (c->inner, out, q, kc, vc, tables, max_blocks, bs, seq, pos, N, Hq, Hkv, D, max_ctx))
 
+TIMED(P_LM_SAMPLE, lmhead_sample,
+      (rlvr_backend * be, int *tokens, float *logprobs, const void *x, const void *w, int R,
+       int C, int V, const rlvr_sample_params *p, const float *u, const int *seen,
+       const int *seen_offsets),
+      (c->inner, tokens, logprobs, x, w, R, C, V, p, u, seen, seen_offsets))
+
 static double w_sumsq(rlvr_backend *be, const float *x, size_t n) {
     prof_ctx *c = be->ctx;
     double t0 = now();
@@ -204,6 +210,12 @@ rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner) {
     be->adamw = w_adamw;
     be->kv_store = inner->kv_store ? w_kv_store : NULL;
     be->attention_cached = inner->attention_cached ? w_attention_cached : NULL;
+    be->lmhead_sample = inner->lmhead_sample ? w_lmhead_sample : NULL;
+    /* no graphs: every wrapped op synchronises, which a recording cannot hold */
+    be->graph_begin = NULL;
+    be->graph_end = NULL;
+    be->graph_launch = NULL;
+    be->graph_free = NULL;
     return be;
 }
 

@@ -25,6 +25,12 @@ int kv_cache_create(model *m, size_t budget_bytes, int block_size, int max_seqs,
     kv_cache *kv = calloc(1, sizeof *kv);
     if (!kv) goto oom;
     kv->m = m;
+    const char *graphs = getenv("RLVR_CUDA_GRAPHS");
+    kv->graphs_off = !m->be->graph_begin || (graphs && !strcmp(graphs, "0"));
+    /* RLVR_DECODE_PAD=1: pad decode steps to their bucket without graphs (a check of the
+     * padding on backends without graph ops; tests/rollout uses it on the CPU) */
+    const char *pad = getenv("RLVR_DECODE_PAD");
+    kv->pad_only = pad && !strcmp(pad, "1");
     kv->block_size = block_size;
     kv->max_seqs = max_seqs;
     kv->max_blocks = (max_ctx + block_size - 1) / block_size;
@@ -77,6 +83,8 @@ void kv_cache_free(kv_cache *kv) {
     be->free(be, kv->seen_off_dev);
     be->free(be, kv->draw_dev);
     be->free(be, kv->xdraw);
+    for (int i = 0; i < kv->n_graphs; i++)
+        if (kv->graphs[i].exec) be->graph_free(be, kv->graphs[i].exec);
     free(kv->tables);
     free(kv->seq_len);
     free(kv->refcount);
@@ -216,6 +224,98 @@ static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
                          c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
 }
 
+/* The bucket a pure decode step of N tokens is padded to. */
+static int decode_bucket(int N) {
+    if (N <= 16) return N;
+    if (N <= 128) return (N + 15) / 16 * 16;
+    return (N + 63) / 64 * 64;
+}
+
+/* The ops of the forward over the uploaded tokens: embedding, the layers, the gather of
+ * the R rows and the final norm (into m->acts->lnf). Only backend ops: recordable. */
+static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx) {
+    const model_config *c = &m->cfg;
+    rlvr_backend *be = m->be;
+    model_acts *a = m->acts;
+    const int C = c->hidden_size;
+    const float eps = c->rms_norm_eps;
+    layer_acts *L = &a->layers[0];
+    be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
+    cached_ctx cc = {kv, N, max_ctx};
+    for (int l = 0; l < c->num_layers; l++)
+        model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
+                            cached_attention, &cc);
+    if (R > 0) {
+        /* Only the requested rows go through the final norm and the LM head: gather them
+         * (an embedding lookup with the residual stream as the table). */
+        void *xL = a->resid[c->num_layers & 1];
+        be->embedding_forward(be, L->ln1, kv->rows_dev, xL, R, C);
+        be->rmsnorm_forward(be, a->lnf, a->rstdf, L->ln1, model_w(m, m->final_norm), R, C, eps);
+    }
+}
+
+/* Every buffer a recorded decode graph reads or writes, by address and layout. */
+static void graph_key_now(const model *m, const kv_cache *kv, uintptr_t *key) {
+    const model_acts *a = m->acts;
+    const uintptr_t k[KV_GRAPH_KEY] = {
+        (uintptr_t)a->block, (uintptr_t)a->T_cap, (uintptr_t)a->B_cap, (uintptr_t)a->sets,
+        (uintptr_t)kv->pool, (uintptr_t)kv->tables_dev, (uintptr_t)kv->seq_dev,
+        (uintptr_t)kv->pos_dev, (uintptr_t)kv->slot_dev, (uintptr_t)kv->rows_dev,
+        (uintptr_t)kv->ids_dev, (uintptr_t)model_w((model *)m, m->embed),
+        (uintptr_t)model_w((model *)m, m->final_norm), (uintptr_t)m->inv_freq,
+        (uintptr_t)m->be, (uintptr_t)a->resid, (uintptr_t)a->layers};
+    memcpy(key, k, sizeof k);
+}
+
+static void graphs_drop(kv_cache *kv) {
+    rlvr_backend *be = kv->m->be;
+    for (int i = 0; i < kv->n_graphs; i++)
+        if (kv->graphs[i].exec) be->graph_free(be, kv->graphs[i].exec);
+    kv->n_graphs = 0;
+}
+
+/* Runs the layers of a padded decode step of Nb tokens: replays the bucket's graph,
+ * records it (second use), or runs the ops unrecorded (first use, no free slot). */
+static int decode_graph(model *m, kv_cache *kv, int Nb, char *err, size_t errlen) {
+    rlvr_backend *be = m->be;
+    uintptr_t key[KV_GRAPH_KEY];
+    graph_key_now(m, kv, key);
+    if (memcmp(key, kv->graph_key, sizeof key)) { /* a buffer moved: every graph is stale */
+        graphs_drop(kv);
+        memcpy(kv->graph_key, key, sizeof key);
+    }
+    int g = -1;
+    for (int i = 0; i < kv->n_graphs && g < 0; i++)
+        if (kv->graphs[i].n == Nb) g = i;
+    if (g < 0 && kv->n_graphs < KV_GRAPH_SLOTS) {
+        g = kv->n_graphs++;
+        kv->graphs[g].n = Nb;
+        kv->graphs[g].eager = 0;
+        kv->graphs[g].exec = NULL;
+    }
+    if (g < 0 || (!kv->graphs[g].exec && kv->graphs[g].eager < 1)) {
+        decode_layers(m, kv, Nb, Nb, 0);
+        if (g >= 0) kv->graphs[g].eager++;
+        return 0;
+    }
+    if (!kv->graphs[g].exec) {
+        if (be->graph_begin(be)) goto fail;
+        decode_layers(m, kv, Nb, Nb, 0);
+        kv->graphs[g].exec = be->graph_end(be);
+        if (!kv->graphs[g].exec) goto fail;
+        kv->graph_records++;
+    }
+    be->graph_launch(be, kv->graphs[g].exec);
+    kv->graph_launches++;
+    return 0;
+fail:
+    kv->graphs_off = 1;
+    snprintf(err, errlen, "model_decode: recording the decode step of %d tokens as a graph "
+             "failed: %s (RLVR_CUDA_GRAPHS=0 runs without graphs)", Nb,
+             be->error(be) ? be->error(be) : "unknown error");
+    return -1;
+}
+
 /* The layers over N new tokens, then the final norm of the R gathered rows rows[r]
  * (into m->acts->lnf [R, C]). logits_rows: rows of fp32 logits scratch to provide. */
 static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *seq,
@@ -237,11 +337,20 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
                      r, rows[r], N);
             return -1;
         }
-    int *slots = malloc((size_t)N * sizeof(int));
-    if (!slots) {
+    /* A pure decode step (every token a row, in order) may run padded to a bucket and
+     * through a recorded graph. */
+    int pure = R == N && (!kv->graphs_off || kv->pad_only);
+    for (int r = 0; pure && r < R; r++) pure = rows[r] == r;
+    /* (pad_only pads even small steps, to multiples of 16, so the tests exercise it) */
+    const int Nb = !pure ? N : kv->pad_only ? (N + 15) / 16 * 16 : decode_bucket(N);
+    const int Rb = pure ? Nb : R;
+    int *host = malloc((size_t)5 * (Nb > R ? Nb : R) * sizeof(int));
+    if (!host) {
         snprintf(err, errlen, "model_decode: out of host memory");
         return -1;
     }
+    int *slots = host, *pids = host + Nb, *pseq = host + 2 * Nb, *ppos = host + 3 * Nb;
+    int *prows = host + 4 * Nb;
     int max_ctx = 0;
     for (int t = 0; t < N; t++) {
         const int s = seq[t], p = pos[t];
@@ -251,16 +360,26 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
                      "model_decode: token %d (id %d, sequence %d, position %d) is out of range "
                      "or not reserved",
                      t, ids[t], s, p);
-            free(slots);
+            free(host);
             return -1;
         }
         slots[t] = kv->tables[(size_t)s * kv->max_blocks + p / kv->block_size] * kv->block_size +
                    p % kv->block_size;
+        pids[t] = ids[t];
+        pseq[t] = s;
+        ppos[t] = p;
         if (p + 1 > max_ctx) max_ctx = p + 1;
     }
-    if (model_acts_reserve(m, N > R ? N : R, 1, 0, err, errlen) ||
-        ensure_scratch(kv, N, R, logits_rows, err, errlen)) {
-        free(slots);
+    for (int t = N; t < Nb; t++) { /* padding: position 0 of the first sequence, no slot */
+        slots[t] = -1;
+        pids[t] = ids[0];
+        pseq[t] = seq[0];
+        ppos[t] = 0;
+    }
+    for (int r = 0; r < Rb; r++) prows[r] = r < R ? rows[r] : r;
+    if (model_acts_reserve(m, Nb > Rb ? Nb : Rb, 1, 0, err, errlen) ||
+        ensure_scratch(kv, Nb, Rb, logits_rows, err, errlen)) {
+        free(host);
         return -1;
     }
     const size_t row = (size_t)kv->max_blocks;
@@ -269,31 +388,19 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
             be->to_device(be, kv->tables_dev + s * row, kv->tables + s * row, row * sizeof(int));
             kv->dirty[s] = 0;
         }
-    be->to_device(be, kv->seq_dev, seq, (size_t)N * sizeof(int));
-    be->to_device(be, kv->pos_dev, pos, (size_t)N * sizeof(int));
-    be->to_device(be, kv->slot_dev, slots, (size_t)N * sizeof(int));
-    be->to_device(be, kv->ids_dev, ids, (size_t)N * sizeof(int));
-    be->to_device(be, kv->rows_dev, rows, (size_t)R * sizeof(int));
+    be->to_device(be, kv->seq_dev, pseq, (size_t)Nb * sizeof(int));
+    be->to_device(be, kv->pos_dev, ppos, (size_t)Nb * sizeof(int));
+    be->to_device(be, kv->slot_dev, slots, (size_t)Nb * sizeof(int));
+    be->to_device(be, kv->ids_dev, pids, (size_t)Nb * sizeof(int));
+    be->to_device(be, kv->rows_dev, prows, (size_t)Rb * sizeof(int));
     be->sync(be);
-    free(slots);
-
-    model_acts *a = m->acts;
-    const int C = c->hidden_size;
-    const float eps = c->rms_norm_eps;
-    layer_acts *L = &a->layers[0];
-    be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
-    cached_ctx cc = {kv, N, max_ctx};
-    for (int l = 0; l < c->num_layers; l++)
-        model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
-                            cached_attention, &cc);
-    if (R > 0) {
-        /* Only the requested rows go through the final norm and the LM head: gather them
-         * (an embedding lookup with the residual stream as the table). */
-        void *xL = a->resid[c->num_layers & 1];
-        be->embedding_forward(be, L->ln1, kv->rows_dev, xL, R, C);
-        be->rmsnorm_forward(be, a->lnf, a->rstdf, L->ln1, model_w(m, m->final_norm), R, C, eps);
+    free(host);
+    if (!pure || kv->graphs_off) { /* (pad_only: padded, unrecorded) */
+        decode_layers(m, kv, Nb, Rb, max_ctx);
+        return 0;
     }
-    return 0;
+    /* max_ctx only sizes CPU work; a recorded graph serves every context length */
+    return decode_graph(m, kv, Nb, err, errlen);
 }
 
 static int decode_check(rlvr_backend *be, const char *what, char *err, size_t errlen) {

@@ -10,6 +10,14 @@
  * Freed sequences return their blocks. Block bookkeeping is on the host; the tables
  * are uploaded to the backend before each model_decode.
  * model_decode_sample is the same forward ending in sampling on the backend.
+ *
+ * Graphs: on a backend with graph ops (CUDA), a decode step of N sequences (one new
+ * token each, every token a row) runs padded to a bucket size (N itself up to 16, then
+ * multiples of 16 up to 128, then of 64); padding tokens sit at position 0 of the
+ * first token's sequence with no cache slot (nothing stored, one key read) and their
+ * rows are never used. The bucket's layers are recorded as one graph on its second use
+ * and replayed afterwards: one launch instead of ~20 per layer. Prefill steps run
+ * unrecorded.
  */
 #ifndef RLVR_MODEL_KV_CACHE_H
 #define RLVR_MODEL_KV_CACHE_H
@@ -18,6 +26,8 @@
 #include <stdint.h>
 
 #include "engine/model/model.h"
+
+enum { KV_GRAPH_SLOTS = 48, KV_GRAPH_KEY = 20 };
 
 typedef struct {
     model *m;
@@ -42,6 +52,20 @@ typedef struct {
     int *draw_dev;          /* i32 [D]: the gathered row each draw reads */
     void *xdraw;            /* act [DRAW_CHUNK, C]: those rows, one chunk of draws */
     size_t u_cap, lp_cap, tok_cap, seen_cap, seen_off_cap, draw_cap, xdraw_cap;
+    /* Decode graphs (backends with graph ops; RLVR_CUDA_GRAPHS=0 turns them off): the
+     * layers of a pure decode step (one token and one row per sequence) padded to a
+     * bucket size, recorded on the bucket's second use and replayed after. Dropped
+     * when any buffer they read moves (graph_key). */
+    struct {
+        int n;      /* padded token count */
+        int eager;  /* unrecorded runs so far */
+        void *exec; /* the backend's graph, NULL until recorded */
+    } graphs[KV_GRAPH_SLOTS];
+    int n_graphs;
+    int graphs_off;
+    int pad_only;           /* RLVR_DECODE_PAD=1: padding without graphs (tests) */
+    uintptr_t graph_key[KV_GRAPH_KEY];
+    long graph_launches, graph_records; /* counters for benchmarks */
 } kv_cache;
 
 /* Sizes the pool to budget_bytes (at least one block per sequence), for sequences of up

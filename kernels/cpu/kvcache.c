@@ -16,6 +16,7 @@ static void kv_store(rlvr_backend *be, void *k_cache_, void *v_cache_, const voi
     const size_t row = (size_t)Hkv * D;
 #pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * Hkv * D)) schedule(static)
     for (int t = 0; t < T; t++) {
+        if (slots[t] < 0) continue; /* padding token: nothing stored (backend.h) */
         memcpy(kc + (size_t)slots[t] * row, k + (size_t)t * row, row * sizeof(float));
         memcpy(vc + (size_t)slots[t] * row, v + (size_t)t * row, row * sizeof(float));
     }

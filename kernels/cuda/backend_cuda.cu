@@ -86,6 +86,55 @@ static __global__ void cast_f32_to_bf16_kernel(bf16 *dst, const float *src, size
 
 /* ---- op table entries ------------------------------------------------------------ */
 
+/* Graphs: stream capture of the backend's stream (this thread's calls only), then an
+ * executable graph replayed on the same stream. */
+static int cu_graph_begin(rlvr_backend *be) {
+    cuda_ctx *c = cuda_get(be);
+    if (c->has_err) return -1;
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) {
+        cuda_record_error(c, __FILE__, __LINE__, "cudaStreamBeginCapture: %s",
+                          cudaGetErrorString(e));
+        return -1;
+    }
+    return 0;
+}
+
+static void *cu_graph_end(rlvr_backend *be) {
+    cuda_ctx *c = cuda_get(be);
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (e != cudaSuccess || !g) {
+        cuda_record_error(c, __FILE__, __LINE__, "cudaStreamEndCapture: %s",
+                          e != cudaSuccess ? cudaGetErrorString(e) : "no graph");
+        if (g) cudaGraphDestroy(g);
+        return NULL;
+    }
+    if (c->has_err) { /* an op failed while recording */
+        cudaGraphDestroy(g);
+        return NULL;
+    }
+    cudaGraphExec_t x = NULL;
+    e = cudaGraphInstantiate(&x, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        cuda_record_error(c, __FILE__, __LINE__, "cudaGraphInstantiate: %s",
+                          cudaGetErrorString(e));
+        return NULL;
+    }
+    return (void *)x;
+}
+
+static void cu_graph_launch(rlvr_backend *be, void *graph) {
+    cuda_ctx *c = cuda_get(be);
+    CU_CHECK(c, cudaGraphLaunch((cudaGraphExec_t)graph, c->stream));
+}
+
+static void cu_graph_free(rlvr_backend *be, void *graph) {
+    (void)be;
+    if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 static void cu_destroy(rlvr_backend *be) {
     if (!be) return;
     cuda_ctx *c = cuda_get(be);
@@ -292,6 +341,10 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     be->act_to_f32 = cu_act_to_f32;
     be->cast_f32_to_act = cu_cast_f32_to_act;
     be->sync = cu_sync;
+    be->graph_begin = cu_graph_begin;
+    be->graph_end = cu_graph_end;
+    be->graph_launch = cu_graph_launch;
+    be->graph_free = cu_graph_free;
     cuda_embedding_register(be);
     cuda_elementwise_register(be);
     cuda_rmsnorm_register(be);

@@ -84,6 +84,20 @@ timeout --kill-after=10 120 "$BENCH" --device "$DEVICE" --shape "$SHAPE" --n "$N
   2>&1 | tee "$OUT/bench_decode.log"
 RLVR_RC=${PIPESTATUS[0]}
 echo "decode_bench.sh: bench_decode exit $RLVR_RC in $(( $(date +%s) - T0 )) s"
+# The same batch-1 decode and a small batch without CUDA graphs (RLVR_CUDA_GRAPHS=0):
+# what recording the decode step as one graph saves.
+if [ "$DEVICE" = cuda ]; then
+  RLVR_CUDA_GRAPHS=0 timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
+    --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
+    --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_nographs.json" \
+    > "$OUT/bench_decode_nographs.log" 2>&1
+  timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
+    --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
+    --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_graphs.json" \
+    > "$OUT/bench_decode_graphs.log" 2>&1
+  echo "decode_bench.sh: without graphs:"; tail -n 6 "$OUT/bench_decode_nographs.log"
+  echo "decode_bench.sh: with graphs:"; tail -n 6 "$OUT/bench_decode_graphs.log"
+fi
 
 # ---- transformers --------------------------------------------------------------------
 T1=$(date +%s)
