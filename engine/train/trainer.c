@@ -413,14 +413,6 @@ int trainer_create(const train_config *cfg, int want_resume, trainer **out, char
 static int check_dist(const train_config *c, int world, char *err, size_t errlen) {
     if (world <= 1) return 0;
     const int P = c->schedule.prompts_per_step;
-    if (c->algorithm.dynamic_sampling.enabled) {
-        snprintf(err, errlen,
-                 "algorithm.dynamic_sampling.enabled = true with %d ranks: DAPO dynamic sampling "
-                 "is single-process only (its refill rounds would differ per rank); disable it "
-                 "or run one process",
-                 world);
-        return -1;
-    }
     const int mb = c->algorithm.mini_batch_size > 0 && c->algorithm.mini_batch_size < P
                        ? c->algorithm.mini_batch_size
                        : P;
@@ -479,13 +471,6 @@ int trainer_create_dist(const train_config *cfg, int want_resume, dist_comm *com
     t->t_start = runlog_mono_time();
     if (check_dist(c, t->world, err, errlen)) goto fail;
     if (apply_dist_config(t, err, errlen)) goto fail;
-    if (c->algorithm.advantage == TC_ADV_PPO && t->world > 1) {
-        snprintf(err, errlen,
-                 "algorithm.advantage = \"ppo\" runs in one process only for now (the critic's "
-                 "GAE whitening and value updates are not data-parallel yet); use grpo, drgrpo, "
-                 "rloo or reinforce++ with several ranks");
-        goto fail;
-    }
     if (train_config_check_files(c, err, errlen)) goto fail;
     snprintf(t->run_dir, sizeof t->run_dir, "%s", c->logging.run_dir);
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s", c->checkpoint.dir);

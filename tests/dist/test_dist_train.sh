@@ -11,7 +11,7 @@
 #      alone writes the logs;
 #   3. faults: rank 1 exits at step 2, or hangs at step 2 — the job exits non-zero within
 #      the timeout (RLVR_DIST_TIMEOUT_S=5) naming rank 1, and no process is left behind;
-#   4. dynamic sampling with 2 ranks is refused with a message.
+# (PPO, dynamic sampling and samples.jsonl over ranks: test_dist_ppo_dapo.sh.)
 # AdamW eps = 1 keeps the update proportional to the gradient, so the summation order of
 # the gradients (per rank, then across ranks) shows as rounding, not as lr-sized changes.
 # Skips (77) when mpirun is missing.
@@ -119,6 +119,4 @@ for mode in exit hang; do
   if pgrep -f "run_dir=f_$mode" >/dev/null; then fail "fault $mode: processes left behind: $(pgrep -af "run_dir=f_$mode")"; fi
   echo "fault $mode: job stopped in $((t1 - t0)) s with status $rc"; grep -v '^ *$' logf_$mode | grep -v TEST | head -4
 done
-mpi 2 "$rlvr" train --config cfg.json --set logging.run_dir=d2 --set algorithm.dynamic_sampling.enabled=true > logd 2>&1
-[ $? -ne 0 ] && grep -q 'dynamic_sampling' logd || { cat logd; fail "dynamic sampling with 2 ranks not refused"; }
 echo "rlvr dist train checks passed"
