@@ -41,6 +41,8 @@ install)
     export PKG_CONFIG_PATH="$lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
     export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
     export LD_LIBRARY_PATH="$lib:$lib/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # Debian's multiarch headers (gmp.h) sit where only /usr's compiler looks by default.
+    export CPATH="$prefix/usr/include/x86_64-linux-gnu:$prefix/usr/include${CPATH:+:$CPATH}"
     RLVR_GPU_CMAKE_ARGS="-DOPENBLAS_LIBRARY=$lib/openblas-openmp/libopenblas.so -DOPENBLAS_INCLUDE_DIR=$prefix/usr/include/x86_64-linux-gnu/openblas-openmp"
     echo "gpu-deps: unpacked $(ls "$here"/.gpu-deps/*.deb | wc -l) packages under $prefix"
     # OpenMPI, relocated: its wrappers and mpirun find their tree through OPAL_PREFIX.
