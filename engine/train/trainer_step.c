@@ -929,9 +929,8 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
     double *rec = NULL, *grec = NULL; /* per-completion metric records, local / global */
     rl_agg_denoms *dens = NULL;
     int *ex = malloc((size_t)P * sizeof(int));
-    uint8_t *drop = malloc((size_t)P + 1), *keep = malloc((size_t)P + 1),
-            *take = malloc((size_t)P + 1);
-    if (!ex || !drop || !keep || !take) {
+    uint8_t *drop = malloc((size_t)P + 1), *take = malloc((size_t)P + 1);
+    if (!ex || !drop || !take) {
         snprintf(err, errlen, "trainer: out of host memory");
         goto done;
     }
@@ -986,7 +985,7 @@ int trainer_do_step(trainer *t, metrics_rec *r, char *err, size_t errlen) {
         }
         rl_groups rg = {round.n, G, NULL};
         int ng = 0, nd = 0;
-        if (rl_equal_reward_groups(drop, keep, &ng, &nd, round.reward, &rg, 0.0f, err, errlen))
+        if (rl_equal_reward_groups(drop, NULL, &ng, &nd, round.reward, &rg, 0.0f, err, errlen))
             goto done;
         int status = rl_fill_offer(&fill, drop, got, take, err, errlen);
         if (status < 0) goto done;
@@ -1410,7 +1409,6 @@ done:
     free(offs);
     free(ex);
     free(drop);
-    free(keep);
     free(take);
     free(lex);
     free(rec);
