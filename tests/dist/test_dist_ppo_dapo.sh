@@ -4,7 +4,8 @@
 # test_dist_train.sh: random tiny Qwen3, GPT-2 byte-level BPE, a length reward):
 #   a. PPO (critic, GAE, whitening over the global batch) for 3 steps: 2 and 4 ranks, and
 #      2 ranks with dist.zero1 (the critic stays replicated), give the policy AND critic
-#      weights of one process within 1e-6; the value metrics agree;
+#      weights of one process within 1e-6; the value metrics agree; a 2-rank PPO run
+#      resumed at step 2 ends bit for bit like the uninterrupted one;
 #   b. dynamic sampling with a reward that makes some groups zero-variance (G = 2, a stop
 #      string and a length reward in tokens: equal lengths give equal rewards): 2 and 4
 #      ranks give one process's weights, rounds and dropped groups; also with
@@ -59,6 +60,8 @@ run 1 p1 ppo.json
 run 2 p2 ppo.json
 run 4 p4 ppo.json
 run 2 pz ppo.json --set dist.zero1=true
+run 2 ps ppo.json --set schedule.steps=2
+mpi 2 "$rlvr" train --resume ps --set schedule.steps=3 > log_psr 2>&1 || { cat log_psr; fail "PPO resume, 2 ranks"; }
 run 1 d1 dapo.json
 run 2 d2 dapo.json
 run 4 d4 dapo.json
@@ -109,6 +112,12 @@ for many in ("p2", "p4", "pz"):
         for k in ("value/loss", "value/mean", "value/returns_mean", "value/clip_fraction",
                   "value/grad_norm", "adv/std", "adv/mean", "loss", "grad_norm", "reward/mean"):
             close(x[k], y[k], k, f"{many} step {x['step']}")
+# a 2-rank PPO run resumed at step 2 (critic state from the checkpoint) ends bit for bit
+assert open("p2/checkpoints/step-000003/model.safetensors", "rb").read() == \
+       open("ps/checkpoints/step-000003/model.safetensors", "rb").read(), "PPO resume: policy differs"
+blob = lambda d: st(f"{d}/checkpoints/step-000003/trainer_state.safetensors")["blob.critic"]
+assert blob("p2") == blob("ps"), "PPO resume: critic state differs"
+out.append("2-rank PPO resume bit-identical")
 mv = moved("p1")
 assert mv > 100 * TOL and hm > 100 * TOL, f"PPO barely moved: policy {mv}, value head {hm}"
 out.append(f"(policy moved {mv:.3g}, value head {hm:.3g})")
