@@ -14,15 +14,20 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # NCCL bootstrap (mpirun, libmpi; relocated with OPAL_PREFIX).
 debs=(libcjson1 libcjson-dev libopenblas0-openmp libopenblas-openmp-dev libgfortran5
       libquadmath0 libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libpcre2-dev
-      libutf8proc2 libutf8proc-dev libgmp10 libgmpxx4ldbl libgmp-dev libuv1 libuv1-dev
-      libopenmpi3 libopenmpi-dev openmpi-bin openmpi-common libpmix2 libhwloc15
-      libevent-core-2.1-7 libevent-pthreads-2.1-7 libltdl7 libnuma1)
+      libutf8proc2 libutf8proc-dev libgmp10 libgmpxx4ldbl libgmp-dev libuv1 libuv1-dev)
+# OpenMPI and its libraries live apart (.gpu-deps/mpi): they are unpacked and put on the
+# library path only where the machine has no MPI of its own (a system OpenMPI's plugins
+# must not meet these libraries' older PMIx).
+mpi_debs=(libopenmpi3 libopenmpi-dev openmpi-bin openmpi-common libpmix2 libhwloc15
+          libevent-core-2.1-7 libevent-pthreads-2.1-7 libltdl7 libnuma1)
 dev_pkgs=(libcjson-dev libopenblas-openmp-dev libpcre2-dev libutf8proc-dev libgmp-dev
           libuv1-dev)
 case "${1:-}" in
 fetch)
   mkdir -p "$here/.gpu-deps"
   (cd "$here/.gpu-deps" && apt-get download "${debs[@]}")
+  mkdir -p "$here/.gpu-deps/mpi"
+  (cd "$here/.gpu-deps/mpi" && apt-get download "${mpi_debs[@]}")
   ;;
 install)
   prefix=/tmp/rlvr-deps
@@ -31,7 +36,7 @@ install)
   export RLVR_GPU_CMAKE_ARGS=""
   if [ $have_all = 0 ] || [ -n "${RLVR_GPU_DEPS_FORCE:-}" ]; then
     mkdir -p "$prefix"
-    for f in "$here"/.gpu-deps/*.deb; do
+    for f in "$here"/.gpu-deps/*.deb; do # (not mpi/: below)
       if command -v dpkg >/dev/null; then dpkg -x "$f" "$prefix"
       else (cd "$prefix" && ar p "$f" "$(ar t "$f" | grep '^data.tar')" | tar -xJ); fi
     done
@@ -45,18 +50,24 @@ install)
     export CPATH="$prefix/usr/include/x86_64-linux-gnu:$prefix/usr/include${CPATH:+:$CPATH}"
     RLVR_GPU_CMAKE_ARGS="-DOPENBLAS_LIBRARY=$lib/openblas-openmp/libopenblas.so -DOPENBLAS_INCLUDE_DIR=$prefix/usr/include/x86_64-linux-gnu/openblas-openmp"
     echo "gpu-deps: unpacked $(ls "$here"/.gpu-deps/*.deb | wc -l) packages under $prefix"
-    # OpenMPI, relocated: its wrappers and mpirun find their tree through OPAL_PREFIX.
-    if ! command -v mpicc >/dev/null && [ -x "$prefix/usr/bin/mpicc.openmpi" ]; then
-      export OPAL_PREFIX="$prefix/usr"
-      export PATH="$prefix/usr/bin:$PATH"
-      export LD_LIBRARY_PATH="$lib/openmpi/lib:$LD_LIBRARY_PATH"
-      ln -sf mpirun.openmpi "$prefix/usr/bin/mpirun"
-      ln -sf mpicc.openmpi "$prefix/usr/bin/mpicc"
-      RLVR_GPU_CMAKE_ARGS="$RLVR_GPU_CMAKE_ARGS -DMPI_C_COMPILER=$prefix/usr/bin/mpicc.openmpi"
-      echo "gpu-deps: OpenMPI from $prefix/usr (OPAL_PREFIX)"
-    fi
   else
     echo "gpu-deps: system packages present"
+  fi
+  # OpenMPI, relocated: its wrappers and mpirun find their tree through OPAL_PREFIX.
+  if command -v mpicc >/dev/null; then
+    echo "gpu-deps: MPI of the machine: $(command -v mpicc)"
+  elif ls "$here"/.gpu-deps/mpi/*.deb >/dev/null 2>&1; then
+    mp=/tmp/rlvr-mpi
+    mkdir -p "$mp"
+    for f in "$here"/.gpu-deps/mpi/*.deb; do dpkg -x "$f" "$mp"; done
+    mlib="$mp/usr/lib/x86_64-linux-gnu"
+    export OPAL_PREFIX="$mp/usr"
+    export PATH="$mp/usr/bin:$PATH"
+    export LD_LIBRARY_PATH="$mlib:$mlib/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    ln -sf mpirun.openmpi "$mp/usr/bin/mpirun"
+    ln -sf mpicc.openmpi "$mp/usr/bin/mpicc"
+    RLVR_GPU_CMAKE_ARGS="$RLVR_GPU_CMAKE_ARGS -DMPI_C_COMPILER=$mp/usr/bin/mpicc.openmpi"
+    echo "gpu-deps: OpenMPI from $mp/usr (OPAL_PREFIX)"
   fi
   # NCCL: the CUDA toolkit's when present, else the one PyTorch's wheels carry.
   if ! ls /usr/include/nccl.h /usr/local/cuda/include/nccl.h >/dev/null 2>&1; then

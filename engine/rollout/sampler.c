@@ -432,14 +432,18 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
     group_state *groups = calloc((size_t)n + 1, sizeof *groups);
     int *active = malloc(((size_t)n * G + 1) * sizeof(int));
     int32_t *ids = malloc((size_t)MAX_PREFILL_TOKENS * sizeof(int32_t) + 64);
-    int *sq = malloc(((size_t)MAX_PREFILL_TOKENS + MAX_DECODE_ROWS) * sizeof(int) * 3 + 64);
+    int *sq = malloc(((size_t)MAX_PREFILL_TOKENS + MAX_SEQS) * sizeof(int) * 3 + 64);
     int rc = -1;
     if (!res || !seqs || !groups || !active || !ids || !sq) {
         snprintf(err, errlen, "sampler: out of host memory");
         goto done;
     }
-    int *ps = sq + MAX_PREFILL_TOKENS + MAX_DECODE_ROWS;
-    int *rows = ps + MAX_PREFILL_TOKENS + MAX_DECODE_ROWS;
+    int *ps = sq + MAX_PREFILL_TOKENS + MAX_SEQS;
+    int *rows = ps + MAX_PREFILL_TOKENS + MAX_SEQS;
+    /* Rows per decode forward: host logits bound it on the CPU path (128 × V floats);
+     * sampling on the device keeps every active sequence in one forward (the weights
+     * are read once per step). */
+    const int drows = s->on_device ? MAX_SEQS : MAX_DECODE_ROWS;
     int next = 0, n_active = 0, committed = 0, finished = 0;
     while (finished < n * G) {
         /* ---- admit and prefill whole groups --------------------------------------- */
@@ -517,9 +521,9 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
             }
         }
         /* ---- one decode step over the active sequences (chunks of rows) ----------- */
-        for (int c0 = 0; c0 < n_active; c0 += MAX_DECODE_ROWS) {
+        for (int c0 = 0; c0 < n_active; c0 += drows) {
             int R = 0;
-            for (int i = c0; i < n_active && i < c0 + MAX_DECODE_ROWS; i++) {
+            for (int i = c0; i < n_active && i < c0 + drows; i++) {
                 seq_state *q = &seqs[active[i]];
                 if (q->done) continue;
                 const int pos = prompts[q->prompt].n + q->n - 1;
@@ -547,7 +551,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
             st.decode_s += now() - t0;
             if (R > st.max_active) st.max_active = R;
             int r = 0;
-            for (int i = c0; i < n_active && i < c0 + MAX_DECODE_ROWS; i++) {
+            for (int i = c0; i < n_active && i < c0 + drows; i++) {
                 seq_state *q = &seqs[active[i]];
                 if (q->done) continue;
                 int32_t tok;

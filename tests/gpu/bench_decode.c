@@ -37,7 +37,8 @@
  * usage: bench_decode [--device cuda|cpu] [--shape qwen2.5-0.5b] [--n 256] [--seed 1]
  *          [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]
  *          [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] [--threads 0]
- *          [--subset 0] [--max-s 0] [--json FILE]
+ *          [--subset 0] [--max-s 0] [--profile 0|1] [--json FILE]
+ * --profile 1 prints the time of every backend op (each synchronised: no graphs).
  * --groups 0 / --b1-new 0 skip those runs; --bw-gbs 0 leaves the bound out (null);
  * --kv-gib 0 sizes the cache to hold the whole workload at once. --max-s S > 0: a probe
  * (every sequence, 16 output tokens) predicts the G = 1 run's time from its prefill time
@@ -56,6 +57,7 @@
 #include "engine/model/builtin.h"
 #include "engine/model/kv_cache.h"
 #include "engine/rollout/sampler.h"
+#include "kernels/profile.h"
 
 enum { KV_BLOCK = 16 }; /* the sampler's block size, for sizing the cache */
 
@@ -234,7 +236,7 @@ static void usage(FILE *f) {
                "         [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]\n"
                "         [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] "
                "[--threads 0]\n"
-               "         [--subset 0] [--max-s 0] [--json FILE]\n");
+               "         [--subset 0] [--max-s 0] [--profile 0|1] [--json FILE]\n");
 }
 
 static int parse_int(const char *opt, const char *v, int lo, int *out) {
@@ -262,7 +264,7 @@ static int parse_num(const char *opt, const char *v, double *out) {
 int main(int argc, char **argv) {
     const char *device = "cuda", *shape = "qwen2.5-0.5b", *json = NULL;
     int n = 256, seed = 1, lo = 100, hi = 1024, groups = 8, b1_prompt = 512, b1_new = 256;
-    int threads = 0, subset = 0;
+    int threads = 0, subset = 0, profile = 0;
     double groups_max_s = 30, bw_gbs = 0, kv_gib = 0, max_s = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -307,6 +309,8 @@ int main(int argc, char **argv) {
             bad = parse_int(a, v, 0, &threads);
         else if (!strcmp(a, "--subset"))
             bad = parse_int(a, v, 0, &subset);
+        else if (!strcmp(a, "--profile"))
+            bad = parse_int(a, v, 0, &profile);
         else if (!strcmp(a, "--max-s"))
             bad = parse_num(a, v, &max_s);
         else {
@@ -343,6 +347,14 @@ int main(int argc, char **argv) {
     if (!be) {
         fprintf(stderr, "bench_decode: --device %s: %s\n", device, err);
         return 1;
+    }
+    if (profile) { /* per-op times, every op synchronised (so no decode graphs) */
+        rlvr_backend *wrapped = rlvr_profile_wrap(be);
+        if (!wrapped) {
+            fprintf(stderr, "bench_decode: out of host memory\n");
+            return 1;
+        }
+        be = wrapped;
     }
     model *m = NULL;
     if (model_open(spec, be, &m, err, sizeof err)) {
@@ -607,6 +619,7 @@ out:
     workload_free(&w);
     workload_free(&b1);
     model_free(m);
+    if (profile) rlvr_profile_report(be, stdout);
     be->destroy(be);
     return rc;
 }

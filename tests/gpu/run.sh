@@ -149,7 +149,8 @@ nccl_check() {
   fi
   if command -v mpirun >/dev/null 2>&1; then
     run_section nccl_comm 120 env RLVR_DIST=nccl OMPI_ALLOW_RUN_AS_ROOT=1 \
-      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 1 "$exe"
+      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader,tcp \
+      OMPI_MCA_btl_vader_single_copy_mechanism=none mpirun -np 1 "$exe"
   else
     run_section nccl_comm 120 env RLVR_DIST=nccl "$exe"   # MPI singleton
   fi
@@ -191,6 +192,19 @@ if [ -f "$ROOT/tests/gpu/decode_bench.sh" ] && [ $BUILT = 1 ]; then
   run_section decode_bench 300 bash "$ROOT/tests/gpu/decode_bench.sh" "$OUT" "$BUILD"
 else
   record decode_bench skip 0 "tests/gpu/decode_bench.sh or the build missing"
+fi
+
+# ---- where a decode step's time goes: every op timed (synchronised, so no graphs), on a
+# batch of 128 sequences and at batch 1 --------------------------------------------------
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_decode" ]; then
+  decode_profile() {
+    "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 128 --min-len 200 \
+      --max-len 260 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1 &&
+      "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 1 --min-len 512 \
+        --max-len 512 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1
+  }
+  export -f decode_profile
+  run_section decode_profile 120 bash -c decode_profile
 fi
 
 # ---- report ---------------------------------------------------------------------------

@@ -60,10 +60,11 @@ run zero1 "$rlvr" train --config $cfg "${common[@]}" --set schedule.steps=$short
   --set dist.zero1=true --set checkpoint.every=0 --set eval.every=0 \
   --set logging.run_dir="$work/zero1"
 nccl=0
-if command -v mpirun >/dev/null 2>&1 && nm -C "$rlvr" 2>/dev/null | grep -q ncclCommInitRank; then
+if command -v mpirun >/dev/null 2>&1 && ldd "$rlvr" 2>/dev/null | grep -q libnccl; then
   nccl=1
   run nccl env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
-    OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 300 mpirun -np 1 \
+    OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_pml=ob1 \
+    OMPI_MCA_btl=self,vader,tcp timeout 300 mpirun -np 1 \
     "$rlvr" train --config $cfg "${common[@]}" --set schedule.steps=$short \
     --set dist.zero1=true --set dist.backend=nccl --set checkpoint.every=0 \
     --set eval.every=0 --set logging.run_dir="$work/nccl"
