@@ -274,6 +274,12 @@ extern "C" int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int voc
     return 0;
 }
 
+extern "C" int rlvr_cuda_set_gemv(rlvr_backend *be, int on) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
+    cuda_get(be)->gemv = on != 0;
+    return 0;
+}
+
 extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t errlen) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -305,6 +311,10 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     c->device = device;
     c->lm_tchunk = LM_TCHUNK_DEFAULT;
     c->lm_vchunk = LM_VCHUNK_DEFAULT;
+    {
+        const char *g = getenv("RLVR_GEMV");
+        c->gemv = g && !strcmp(g, "1");
+    }
     be->ctx = c;
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
     if (e != cudaSuccess) {

@@ -17,6 +17,10 @@ extern "C" {
  * Returns 0, or -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab);
 
+/* matmul_forward with at most 8 rows through the GEMV kernel (on != 0) or cuBLAS (0, the
+ * default unless RLVR_GEMV=1); for tests and benchmarks. -1 when be is not CUDA. */
+int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
+
 #ifdef __cplusplus
 }
 #endif

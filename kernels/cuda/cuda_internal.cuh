@@ -46,6 +46,7 @@ typedef struct {
     size_t scratch_bytes[SCRATCH_COUNT];
     int lm_tchunk; /* LM head chunk: tokens per chunk */
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8) */
+    int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (RLVR_GEMV=1; opt-in) */
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_get(rlvr_backend *be) { return (cuda_ctx *)be->ctx; }

@@ -10,6 +10,8 @@
  *   dw[OC,IC] += doutᵀ·in → dw_cm[IC,OC] += in_cm[IC,N] · op_T(dout_cm[OC,N])
  * The bias is fused by filling out with the broadcast bias and running the GEMM with
  * beta = 1, so out is rounded to bf16 once. dw is fp32 (beta = 1 accumulates).
+ * Forward with at most 8 rows (decode) can instead run a GEMV kernel (RLVR_GEMV=1, or
+ * rlvr_cuda_set_gemv): opt-in until measured on a GPU.
  */
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -90,6 +92,72 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 
 /* ---- linear layer ------------------------------------------------------------------ */
 
+enum { GEMV_MAX_N = 8, GEMV_WARPS = 8 };
+
+/* out[n, o] = Σ_i in[n, i]·w[o, i] (+ bias[o]) for NR <= 8 rows (decode steps): one warp
+ * per output feature o, its lanes striding the row of w in 16-byte chunks (8 bf16) with
+ * the NR input rows' matching chunks, fp32 accumulators, a fixed shuffle tree (the same
+ * bits every run), rounded to bf16 once with the bias added in fp32 (as the cuBLAS path
+ * rounds once). IC % 8 == 0; in and w 16-byte aligned. */
+template <int NR>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32)
+    gemv_kernel(bf16 *out, const bf16 *in, const bf16 *w, const bf16 *bias, int IC, int OC) {
+    const int lane = threadIdx.x & 31;
+    const int o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (o >= OC) return; /* whole warps leave: no shuffle below loses a lane */
+    const bf16 *wr = w + (size_t)o * IC;
+    float acc[NR];
+#pragma unroll
+    for (int n = 0; n < NR; n++) acc[n] = 0.0f;
+    for (int k = lane * 8; k < IC; k += 32 * 8) {
+        float wf[8];
+        load_bf<8>(wr + k, wf);
+#pragma unroll
+        for (int n = 0; n < NR; n++) {
+            float xf[8];
+            load_bf<8>(in + (size_t)n * IC + k, xf);
+#pragma unroll
+            for (int j = 0; j < 8; j++) acc[n] += wf[j] * xf[j];
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < NR; n++) acc[n] = warp_sum(acc[n]);
+    if (lane == 0) {
+        const float b = bias ? bf2f(bias[o]) : 0.0f;
+#pragma unroll
+        for (int n = 0; n < NR; n++) out[(size_t)n * OC + o] = f2bf(acc[n] + b);
+    }
+}
+
+/* The GEMV path when it applies (opt-in, see cuda_ctx.gemv); 0 when it ran. */
+static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
+                        const bf16 *bias, int N, int IC, int OC) {
+    if (!c->gemv || N > GEMV_MAX_N || IC <= 0 || IC % 8 != 0 || !cuda_aligned16(in) ||
+        !cuda_aligned16(w))
+        return -1;
+    const unsigned blocks = cuda_blocks((size_t)OC, GEMV_WARPS);
+    const unsigned threads = GEMV_WARPS * 32;
+    switch (N) {
+#define GEMV_CASE(n)                                                                      \
+    case n:                                                                               \
+        gemv_kernel<n><<<blocks, threads, 0, c->stream>>>(out, in, w, bias, IC, OC);      \
+        break;
+        GEMV_CASE(1)
+        GEMV_CASE(2)
+        GEMV_CASE(3)
+        GEMV_CASE(4)
+        GEMV_CASE(5)
+        GEMV_CASE(6)
+        GEMV_CASE(7)
+        GEMV_CASE(8)
+#undef GEMV_CASE
+    default:
+        return -1;
+    }
+    CU_LAUNCH_CHECK(c, "gemv_kernel");
+    return 0;
+}
+
 /* out[n, :] = bias for every row n. */
 static __global__ void bias_fill_kernel(bf16 *out, const bf16 *bias, int N, int OC) {
     const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -100,6 +168,9 @@ static void matmul_forward(rlvr_backend *be, void *out, const void *in, const vo
                            const void *bias, int N, int IC, int OC) {
     cuda_ctx *c = cuda_get(be);
     if (N <= 0 || OC <= 0) return;
+    if (gemv_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w, (const bf16 *)bias, N,
+                     IC, OC) == 0)
+        return;
     float beta = 0.0f;
     if (bias) {
         bias_fill_kernel<<<cuda_blocks((size_t)N * OC, 256), 256, 0, c->stream>>>(

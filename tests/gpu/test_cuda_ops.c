@@ -351,9 +351,12 @@ static void test_rmsnorm(int N, int C, int accumulate) {
 
 /* ---- linear layer ---------------------------------------------------------------------- */
 
+static int g_gemv; /* the matmul cases run with the GEMV forward forced on */
+
 static void test_matmul(int N, int IC, int OC, int bias, int accumulate) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d IC=%d OC=%d bias=%d acc=%d", N, IC, OC, bias, accumulate);
+    snprintf(cs, sizeof cs, "N=%d IC=%d OC=%d bias=%d acc=%d%s", N, IC, OC, bias, accumulate,
+             g_gemv ? " gemv" : "");
     const float ws = 1.0f / sqrtf((float)IC);
     float *x = rand_bf((size_t)N * IC, 1.0f), *w = rand_bf((size_t)OC * IC, ws);
     float *b = rand_bf((size_t)OC, 1.0f), *dy = rand_bf((size_t)N * OC, 1.0f);
@@ -1051,6 +1054,18 @@ int main(int argc, char **argv) {
     const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
                          {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
     for (int i = 0; i < 6; i++) RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
+    {
+        /* the opt-in GEMV forward of <= 8 rows (RLVR_GEMV=1), forced on: decode shapes of
+         * Qwen2.5-0.5B, a bias, 8 rows, and shapes it must hand back to cuBLAS (IC % 8) */
+        const int gv[][5] = {{1, 896, 4864, 0, 0}, {3, 4864, 896, 1, 0}, {8, 896, 1152, 1, 1},
+                             {5, 64, 200, 1, 0},   {2, 67, 37, 1, 0},    {9, 64, 128, 0, 0}};
+        rlvr_cuda_set_gemv(S.gpu, 1);
+        g_gemv = 1;
+        for (int i = 0; i < 6; i++)
+            RUN(test_matmul(gv[i][0], gv[i][1], gv[i][2], gv[i][3], gv[i][4]));
+        g_gemv = 0;
+        rlvr_cuda_set_gemv(S.gpu, 0);
+    }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
     {
