@@ -404,14 +404,19 @@ static void dp_layout_free(dp_layout *L) {
     memset(L, 0, sizeof *L);
 }
 
-static int dp_layout_make(dp_layout *L, int got, int mbg, int W, int me) {
+/* The sizes and arrays of a layout of `got` groups in mini-batches of mbg over W ranks. */
+static int dp_layout_alloc(dp_layout *L, int got, int mbg, int W) {
     L->got = got;
     L->W = W;
     L->n_mb = got > 0 ? (got + mbg - 1) / mbg : 0;
     L->order = malloc(((size_t)got + 1) * sizeof(int));
     L->first = malloc(((size_t)W + 1) * sizeof(int));
     L->mb_local = malloc(((size_t)L->n_mb + 1) * sizeof(int));
-    if (!L->order || !L->first || !L->mb_local) return -1;
+    return L->order && L->first && L->mb_local ? 0 : -1;
+}
+
+static int dp_layout_make(dp_layout *L, int got, int mbg, int W, int me) {
+    if (dp_layout_alloc(L, got, mbg, W)) return -1;
     int j = 0;
     for (int r = 0; r < W; r++) {
         L->first[r] = j;
@@ -435,13 +440,7 @@ static int dp_layout_make(dp_layout *L, int got, int mbg, int W, int me) {
  * [k·mbg, (k+1)·mbg), as for one process; this rank's local groups are its own groups in
  * ascending global order. */
 static int dp_layout_owned(dp_layout *L, int got, int mbg, int W, int me, const int *owner) {
-    L->got = got;
-    L->W = W;
-    L->n_mb = got > 0 ? (got + mbg - 1) / mbg : 0;
-    L->order = malloc(((size_t)got + 1) * sizeof(int));
-    L->first = malloc(((size_t)W + 1) * sizeof(int));
-    L->mb_local = malloc(((size_t)L->n_mb + 1) * sizeof(int));
-    if (!L->order || !L->first || !L->mb_local) return -1;
+    if (dp_layout_alloc(L, got, mbg, W)) return -1;
     int j = 0;
     for (int r = 0; r < W; r++) {
         L->first[r] = j;
