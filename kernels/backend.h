@@ -201,7 +201,9 @@ struct rlvr_backend {
      * sequence with block table block_tables[seq[n] * max_blocks ..] (i32), sits at
      * position pos[n] and attends to positions 0..pos[n] of that sequence (its own K/V
      * already stored). q[N,Hq,D] → out[N,Hq,D]; scale 1/sqrt(D), GQA as above.
-     * max_ctx = 1 + max_n pos[n] (host int, for launch shapes and scratch). */
+     * max_ctx = 1 + max_n pos[n] (host int, for launch shapes and scratch; a backend
+     * with graph ops must not depend on it: decode graphs are recorded once and replayed
+     * as contexts grow, engine/model/kv_cache.c). */
     void (*attention_cached)(rlvr_backend *be, void *out, const void *q, const void *k_cache,
                              const void *v_cache, const int *block_tables, int max_blocks,
                              int block_size, const int *seq, const int *pos, int N, int Hq,
