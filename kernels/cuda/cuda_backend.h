@@ -21,6 +21,13 @@ int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab);
  * default unless RLVR_GEMV=1); for tests and benchmarks. -1 when be is not CUDA. */
 int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
 
+/* attention_cached through the split-K kernel (split > 0), the one-block-per-query-head
+ * kernel (0), or the choice of the environment (< 0: RLVR_DECODE_ATTN=split selects the
+ * split-K kernel, anything else the other; read at the next call). Shapes the split-K
+ * kernel does not cover (kvcache.cu) always take the other. For tests and benchmarks.
+ * Returns 0, or -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split);
+
 #ifdef __cplusplus
 }
 #endif

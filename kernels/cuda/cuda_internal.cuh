@@ -33,6 +33,7 @@ enum {
     SCRATCH_LM_STATS,   /* LM head per-row running stats 4·[TC] f32 */
     SCRATCH_SUMSQ,      /* sumsq block partials [nblk] f64 */
     SCRATCH_EMB_SORT,   /* embedding backward: sorted (id, token) pairs + CUB temp */
+    SCRATCH_KV_SPLIT,   /* split-K cached attention partials (fixed size, kvcache.cu) */
     SCRATCH_COUNT
 };
 
@@ -47,6 +48,8 @@ typedef struct {
     int lm_tchunk; /* LM head chunk: tokens per chunk */
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8) */
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (RLVR_GEMV=1; opt-in) */
+    int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
+                      * the first call), 1 = one block per query head, 2 = split-K */
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_get(rlvr_backend *be) { return (cuda_ctx *)be->ctx; }

@@ -15,8 +15,22 @@
  *   the warp keeps an online softmax (running max m, sum l) and accumulates p·v with
  *   lane l owning elements d = l + 32·i of the output (coalesced reads of v rows).
  *   The warps' partial (m, l, o) are then merged by warp 0 in warp order. Everything is
- *   a fixed-order reduction: the same bits every run. Any D ≤ 256.
+ *   a fixed-order reduction: the same bits every run. Any D ≤ 256. The default.
+ * attention_cached, split-K (flash-decoding; opt-in: RLVR_DECODE_ATTN=split, or
+ *   rlvr_cuda_set_decode_attention): one block of 4 warps per (split, KV head, query)
+ *   loads tiles of the split's K and V rows into shared memory once (16-byte cp.async,
+ *   the next tile prefetched while one is computed) and runs all Hq/Hkv query heads of
+ *   the group against them with an online softmax per head; the splits of a query are
+ *   merged in split order by a second kernel. The number of splits per query follows
+ *   pos[n] on the device (at most the launch's S, chosen from N·Hkv and the SM count),
+ *   so the launch shape and the fixed-size scratch do not depend on positions and a
+ *   recorded CUDA graph stays correct as contexts grow. D % 8 == 0, D ≤ 256, Hq/Hkv ≤ 8;
+ *   other shapes take the per-head kernel. Fixed-order reductions, no atomics.
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
 enum { CACHED_WARPS = 4, CACHED_MAX_D = 256 };
@@ -140,6 +154,345 @@ static __global__ void __launch_bounds__(CACHED_WARPS * 32)
     }
 }
 
+/* ---- attention over the cache: split-K, GQA-aware (opt-in) ------------------------------ */
+
+/* Block shape and limits of the split-K kernel (see the file comment). */
+enum {
+    SPLIT_THREADS = 128,        /* 4 warps */
+    SPLIT_UNIT = 64,            /* a split's keys are a multiple of this (the last one apart) */
+    SPLIT_MAX = 64,             /* splits per (query, KV head) */
+    SPLIT_GMAX = 8,             /* query heads per KV head */
+    SPLIT_SMEM = 48 * 1024,     /* dynamic shared memory per block, at most (no opt-in) */
+    SPLIT_BLOCKS_PER_SM = 4,    /* blocks wanted per SM when choosing the split count */
+};
+/* Partials scratch: always this size, so the buffer never moves once it exists (CUDA graphs
+ * recorded with it stay valid); the split count is capped to fit. */
+static const size_t SPLIT_SCRATCH_BYTES = (size_t)8 << 20;
+
+/* Keys per split of a context of len >= 1 keys cut into at most max_splits splits: a multiple
+ * of SPLIT_UNIT; the number of splits used is ceil(len / per) <= max_splits. Both kernels
+ * derive it from pos[n] on the device, so a recorded launch follows growing contexts. */
+static __device__ __forceinline__ int split_keys(int len, int max_splits) {
+    const int per = (len + max_splits - 1) / max_splits;
+    return (per + SPLIT_UNIT - 1) / SPLIT_UNIT * SPLIT_UNIT;
+}
+
+/* Byte offsets into the split kernel's dynamic shared memory:
+ *   kv  nbuf × (K tile, V tile), each [tile][row] bf16 (row = D rounded up to an odd number
+ *       of 16-byte chunks: 16-byte reads of different rows at the same column hit different
+ *       banks); reused after the last tile for the PV partials red[R][gmax][D] f32;
+ *   qs  the group's query rows [gmax][D] f32 (zero rows past the group);
+ *   ps  scores, then probabilities, of the current tile [tile][gmax] f32;
+ *   cs  per head: this tile's rescale factor, then the split's m and l: 3·[gmax] f32. */
+typedef struct {
+    int qs, ps, cs, total;
+} split_layout;
+
+static __host__ __device__ __forceinline__ split_layout split_layout_of(int D, int tile,
+                                                                         int gmax, int nbuf) {
+    const int dc = D / 8, row = (dc | 1) * 8;
+    const int kv = nbuf * 2 * tile * row * 2;
+    const int red = (SPLIT_THREADS / dc) * gmax * D * 4;
+    split_layout L;
+    L.qs = kv > red ? kv : red;
+    L.ps = L.qs + gmax * D * 4;
+    L.cs = L.ps + tile * gmax * 4;
+    L.total = L.cs + 3 * gmax * 4;
+    return L;
+}
+
+/* 16-byte global → shared copy, asynchronous on sm_80+ (cp.async), plain before. */
+static __device__ __forceinline__ void split_cp16(void *dst, const void *src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
+#else
+    *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+#endif
+}
+static __device__ __forceinline__ void split_cp_commit(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+/* Waits until at most PENDING of this thread's committed copy groups are still in flight. */
+template <int PENDING> static __device__ __forceinline__ void split_cp_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
+#endif
+}
+
+/* Issues the copies of key positions p0 .. p0+tile-1 (those < p1; zero rows beyond) of one
+ * KV head into the shared tiles sk, sv [tile][row]; kb, vb point at the head's first element
+ * in slot 0 of the caches. One 16-byte chunk per thread and step. */
+static __device__ __forceinline__ void split_load_tile(bf16 *sk, bf16 *sv, const bf16 *kb,
+                                                       const bf16 *vb, const int *table,
+                                                       int block_size, size_t krow, int p0,
+                                                       int p1, int tile, int dc, int row) {
+    for (int i = threadIdx.x; i < tile * dc; i += SPLIT_THREADS) {
+        const int r = i / dc, c = i - r * dc, p = p0 + r;
+        bf16 *dk = sk + r * row + c * 8, *dv = sv + r * row + c * 8;
+        if (p < p1) {
+            const size_t slot = (size_t)table[p / block_size] * block_size + p % block_size;
+            const size_t off = slot * krow + (size_t)c * 8;
+            split_cp16(dk, kb + off);
+            split_cp16(dv, vb + off);
+        } else {
+            *reinterpret_cast<uint4 *>(dk) = make_uint4(0u, 0u, 0u, 0u);
+            *reinterpret_cast<uint4 *>(dv) = make_uint4(0u, 0u, 0u, 0u);
+        }
+    }
+}
+
+/* One block per (split, KV head hk, query n), blockIdx.x = (n·Hkv + hk)·S + split: the keys
+ * [split·per, min(len, (split+1)·per)) of query n's sequence against the group = Hq/Hkv query
+ * heads hk·group .. hk·group+group-1 (group <= GMAX). TILE keys per shared-memory tile
+ * (TILE·(128/TILE) = 128 threads); nbuf = 2 prefetches the next tile while computing one.
+ *   scores:  thread (slice sl = tid / TILE, key j = tid % TILE) scores key j against heads
+ *            g = sl + (128/TILE)·i (K row and q rows from shared memory, fp32);
+ *   softmax: warp w keeps the running (m, l) of heads g = w + 4i and turns the tile's scores
+ *            into p = exp(s − m_new), with the rescale factor exp(m_old − m_new);
+ *   p·v:     thread (r = tid / DC, chunk c = tid % DC) owns elements 8c..8c+7 of every head's
+ *            output for the keys j ≡ r (mod R), R = 128 / DC, in registers; after the last
+ *            tile the R partials are summed in order r = 0..R-1.
+ * With one split (ns = 1) the block writes out (bf16, divided by l); otherwise the partials
+ * o (unnormalised, f32), m, l go to part_o [N, Hq, S, D] and part_ml [N, Hq, S, 2]. */
+template <int TILE, int GMAX>
+static __global__ void __launch_bounds__(SPLIT_THREADS)
+    attention_split_kernel(bf16 *out, float *part_o, float *part_ml, const bf16 *q,
+                           const bf16 *kc, const bf16 *vc, const int *block_tables,
+                           int max_blocks, int block_size, const int *seq, const int *pos,
+                           int Hq, int Hkv, int D, int S, int nbuf, float scale) {
+    enum { NSL = SPLIT_THREADS / TILE, HPS = (GMAX + NSL - 1) / NSL, HPW = (GMAX + 3) / 4 };
+    extern __shared__ __align__(16) unsigned char split_smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int split = (int)(blockIdx.x % (unsigned)S);
+    const int nh = (int)(blockIdx.x / (unsigned)S), n = nh / Hkv, hk = nh % Hkv;
+    const int group = Hq / Hkv;
+    const int len = pos[n] + 1;
+    if (len <= 0) return; /* outside the contract (pos >= 0) */
+    const int per = split_keys(len, S), ns = (len + per - 1) / per;
+    if (split >= ns) return; /* this context needs fewer splits */
+    const int k0 = split * per, k1 = min(len, k0 + per);
+    const int ntiles = (k1 - k0 + TILE - 1) / TILE;
+
+    const int dc = D / 8, row = (dc | 1) * 8, R = SPLIT_THREADS / dc;
+    const split_layout L = split_layout_of(D, TILE, GMAX, nbuf);
+    bf16 *kv = reinterpret_cast<bf16 *>(split_smem);
+    float *red = reinterpret_cast<float *>(split_smem);
+    float *qs = reinterpret_cast<float *>(split_smem + L.qs);
+    float *ps = reinterpret_cast<float *>(split_smem + L.ps);
+    float *cs = reinterpret_cast<float *>(split_smem + L.cs), *msh = cs + GMAX, *lsh = msh + GMAX;
+    const size_t tile_elems = (size_t)TILE * row; /* one K or V tile */
+
+    const int *table = block_tables + (size_t)seq[n] * max_blocks;
+    const size_t krow = (size_t)Hkv * D;
+    const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
+    const bf16 *qg = q + ((size_t)n * Hq + (size_t)hk * group) * D;
+    for (int i = tid; i < GMAX * D; i += SPLIT_THREADS) qs[i] = i < group * D ? bf2f(qg[i]) : 0.0f;
+    for (int i = tid; i < TILE * GMAX; i += SPLIT_THREADS) ps[i] = 0.0f;
+
+    const int sj = tid % TILE, sl = tid / TILE; /* scores */
+    const int vc8 = tid % dc, vr = tid / dc;    /* p·v; threads with vr >= R idle there */
+    float acc[GMAX][8];
+#pragma unroll
+    for (int g = 0; g < GMAX; g++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[g][e] = 0.0f;
+    float m_run[HPW], l_run[HPW];
+#pragma unroll
+    for (int i = 0; i < HPW; i++) {
+        m_run[i] = -INFINITY;
+        l_run[i] = 0.0f;
+    }
+
+    for (int t = 0; t < ntiles; t++) {
+        const int buf = nbuf == 2 ? (t & 1) : 0;
+        if (t == 0 || nbuf == 1) {
+            bf16 *sk = kv + (size_t)buf * 2 * tile_elems;
+            split_load_tile(sk, sk + tile_elems, kb, vb, table, block_size, krow,
+                            k0 + t * TILE, k1, TILE, dc, row);
+            split_cp_commit();
+        }
+        if (nbuf == 2 && t + 1 < ntiles) {
+            /* the other buffer was last read in iteration t-1, which ended in a barrier */
+            bf16 *sk = kv + (size_t)((t + 1) & 1) * 2 * tile_elems;
+            split_load_tile(sk, sk + tile_elems, kb, vb, table, block_size, krow,
+                            k0 + (t + 1) * TILE, k1, TILE, dc, row);
+            split_cp_commit();
+            split_cp_wait<1>(); /* tile t has landed, tile t+1 may be in flight */
+        } else {
+            split_cp_wait<0>();
+        }
+        __syncthreads();
+        const bf16 *sk = kv + (size_t)buf * 2 * tile_elems, *sv = sk + tile_elems;
+        const int nvalid = min(TILE, k1 - (k0 + t * TILE));
+
+        /* scores s = q·k · scale; −inf past the split's last key */
+        {
+            float s[HPS];
+#pragma unroll
+            for (int i = 0; i < HPS; i++) s[i] = 0.0f;
+            const bf16 *kr = sk + (size_t)sj * row;
+            for (int c = 0; c < dc; c++) {
+                float kf[8];
+                load_bf<8>(kr + c * 8, kf);
+#pragma unroll
+                for (int i = 0; i < HPS; i++) {
+                    const int g = sl + NSL * i;
+                    if (g < group) {
+                        const float4 qa = *reinterpret_cast<const float4 *>(qs + g * D + c * 8);
+                        const float4 qb =
+                            *reinterpret_cast<const float4 *>(qs + g * D + c * 8 + 4);
+                        s[i] += qa.x * kf[0] + qa.y * kf[1] + qa.z * kf[2] + qa.w * kf[3] +
+                                qb.x * kf[4] + qb.y * kf[5] + qb.z * kf[6] + qb.w * kf[7];
+                    }
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < HPS; i++) {
+                const int g = sl + NSL * i;
+                if (g < group) ps[sj * GMAX + g] = sj < nvalid ? s[i] * scale : -INFINITY;
+            }
+        }
+        __syncthreads();
+
+        /* online softmax, warp w owning heads w, w+4 */
+#pragma unroll
+        for (int i = 0; i < HPW; i++) {
+            const int g = warp + 4 * i;
+            if (g < group) {
+                float x[TILE / 32], mt = -INFINITY;
+#pragma unroll
+                for (int u = 0; u < TILE / 32; u++) {
+                    x[u] = ps[(lane + 32 * u) * GMAX + g];
+                    mt = fmaxf(mt, x[u]);
+                }
+                const float mn = fmaxf(m_run[i], warp_max(mt)); /* finite: key 0 is valid */
+                const float corr = expf(m_run[i] - mn);         /* 0 on the first tile */
+                float sum = 0.0f;
+#pragma unroll
+                for (int u = 0; u < TILE / 32; u++) {
+                    const float p = expf(x[u] - mn); /* 0 for −inf */
+                    ps[(lane + 32 * u) * GMAX + g] = p;
+                    sum += p;
+                }
+                l_run[i] = l_run[i] * corr + warp_sum(sum);
+                m_run[i] = mn;
+                if (lane == 0) cs[g] = corr;
+            }
+        }
+        __syncthreads();
+
+        /* o = o·corr + Σ_j p_j v_j over this thread's keys and chunk, every head */
+        if (vr < R) {
+#pragma unroll
+            for (int g = 0; g < GMAX; g++) {
+                if (g < group) {
+                    const float f = cs[g];
+#pragma unroll
+                    for (int e = 0; e < 8; e++) acc[g][e] *= f;
+                }
+            }
+            for (int j = vr; j < nvalid; j += R) {
+                float vf[8], pj[GMAX];
+                load_bf<8>(sv + (size_t)j * row + vc8 * 8, vf);
+#pragma unroll
+                for (int g = 0; g < GMAX; g += 2) {
+                    const float2 p2 = *reinterpret_cast<const float2 *>(ps + j * GMAX + g);
+                    pj[g] = p2.x;
+                    pj[g + 1] = p2.y;
+                }
+#pragma unroll
+                for (int g = 0; g < GMAX; g++) {
+                    if (g < group) {
+#pragma unroll
+                        for (int e = 0; e < 8; e++) acc[g][e] += pj[g] * vf[e];
+                    }
+                }
+            }
+        }
+        __syncthreads(); /* the tile buffer, ps and cs are free again */
+    }
+
+    /* the split's statistics, then its PV partials summed over r in order */
+#pragma unroll
+    for (int i = 0; i < HPW; i++) {
+        const int g = warp + 4 * i;
+        if (g < group && lane == 0) {
+            msh[g] = m_run[i];
+            lsh[g] = l_run[i];
+        }
+    }
+    if (vr < R) {
+#pragma unroll
+        for (int g = 0; g < GMAX; g++) {
+            if (g < group) {
+                float *dst = red + ((size_t)vr * GMAX + g) * D + vc8 * 8;
+                *reinterpret_cast<float4 *>(dst) =
+                    make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+                *reinterpret_cast<float4 *>(dst + 4) =
+                    make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
+            }
+        }
+    }
+    __syncthreads();
+    for (int e = tid; e < group * D; e += SPLIT_THREADS) {
+        const int g = e / D, d = e - g * D;
+        float o = 0.0f;
+        for (int r = 0; r < R; r++) o += red[((size_t)r * GMAX + g) * D + d];
+        const size_t nh_q = (size_t)n * Hq + (size_t)hk * group + g; /* row of out */
+        if (ns == 1) {
+            out[nh_q * D + d] = f2bf(o / lsh[g]);
+        } else {
+            const size_t idx = nh_q * S + split;
+            part_o[idx * D + d] = o;
+            if (d == 0) {
+                part_ml[2 * idx] = msh[g];
+                part_ml[2 * idx + 1] = lsh[g];
+            }
+        }
+    }
+}
+
+/* Merges the splits of each (n, h) in split order: M = max m_i, w_i = exp(m_i − M),
+ * out = Σ w_i o_i / Σ w_i l_i (bf16). One warp per (n, h), lane owning d = lane + 32k.
+ * Rows whose context used one split were written by the split kernel and are skipped. */
+static __global__ void __launch_bounds__(128)
+    attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
+                                   const int *pos, int N, int Hq, int D, int S) {
+    const long long item = (long long)blockIdx.x * 4 + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (item >= (long long)N * Hq) return;
+    const int n = (int)(item / Hq);
+    const int len = pos[n] + 1;
+    if (len <= 0) return;
+    const int per = split_keys(len, S), ns = (len + per - 1) / per;
+    if (ns <= 1) return;
+    const float *ml = part_ml + (size_t)item * S * 2;
+    const float *po = part_o + (size_t)item * S * D;
+    float M = -INFINITY;
+    for (int i = 0; i < ns; i++) M = fmaxf(M, ml[2 * i]);
+    float l = 0.0f, acc[CACHED_MAX_D / 32];
+#pragma unroll
+    for (int k = 0; k < CACHED_MAX_D / 32; k++) acc[k] = 0.0f;
+    for (int i = 0; i < ns; i++) {
+        const float w = expf(ml[2 * i] - M);
+        l += w * ml[2 * i + 1];
+#pragma unroll
+        for (int k = 0; k < CACHED_MAX_D / 32; k++) {
+            const int d = lane + 32 * k;
+            if (d < D) acc[k] += w * po[(size_t)i * D + d];
+        }
+    }
+    const float inv = 1.0f / l;
+#pragma unroll
+    for (int k = 0; k < CACHED_MAX_D / 32; k++) {
+        const int d = lane + 32 * k;
+        if (d < D) out[(size_t)item * D + d] = f2bf(acc[k] * inv);
+    }
+}
+
 /* ---- launchers ------------------------------------------------------------------------- */
 
 static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const void *k,
@@ -169,6 +522,75 @@ static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const vo
     CU_LAUNCH_CHECK(c, "kv_store_kernel");
 }
 
+/* The split-K kernel for this call when the backend selects it and the shape fits (D a
+ * multiple of 8 up to 256, group <= SPLIT_GMAX, 16-byte aligned caches); 0 when the caller
+ * should run the per-head kernel. Host work only: no synchronisation, and the scratch
+ * request is always SPLIT_SCRATCH_BYTES, so once it exists the call can be recorded in a
+ * CUDA graph and replayed with other positions (the split count per query is decided on
+ * the device from pos[n]; the grid depends on N, Hq, Hkv, D and the SM count only). */
+static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc,
+                           const bf16 *vc, const int *block_tables, int max_blocks,
+                           int block_size, const int *seq, const int *pos, int N, int Hq,
+                           int Hkv, int D, float scale) {
+    if (c->decode_attn == 0) {
+        const char *e = getenv("RLVR_DECODE_ATTN");
+        c->decode_attn = e && strcmp(e, "split") == 0 ? 2 : 1;
+    }
+    const int group = Hq / Hkv;
+    if (c->decode_attn != 2 || D % 8 != 0 || D > CACHED_MAX_D || group > SPLIT_GMAX ||
+        !cuda_aligned16(kc) || !cuda_aligned16(vc))
+        return 0;
+    const int gmax = group <= 2 ? 2 : group <= 4 ? 4 : 8;
+    const int tile = D <= 64 ? 64 : 32;
+    int nbuf = 2;
+    if (split_layout_of(D, tile, gmax, 2).total > SPLIT_SMEM) nbuf = 1;
+    const size_t smem = (size_t)split_layout_of(D, tile, gmax, nbuf).total;
+    if (smem > SPLIT_SMEM) return 0; /* not reached for D <= 256, gmax <= 8 */
+
+    /* splits per (n, hk): enough blocks for SPLIT_BLOCKS_PER_SM per SM, within SPLIT_MAX
+     * and the fixed scratch */
+    int sms = 0;
+    CU_CHECK(c, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->device));
+    if (sms <= 0) sms = 1;
+    const long long units = (long long)N * Hkv;
+    long long S = ((long long)SPLIT_BLOCKS_PER_SM * sms + units - 1) / units;
+    if (S > SPLIT_MAX) S = SPLIT_MAX;
+    const long long per_split = (long long)N * Hq * (D + 2) * (long long)sizeof(float);
+    if (S * per_split > (long long)SPLIT_SCRATCH_BYTES) S = (long long)SPLIT_SCRATCH_BYTES / per_split;
+    if (S < 2) S = 1;
+    if (units * S > 0x7fffffffLL) return 0; /* grid.x; not reached: S > 1 only when units is small */
+
+    float *part_o = NULL, *part_ml = NULL;
+    if (S > 1) {
+        part_o = (float *)cuda_scratch(c, SCRATCH_KV_SPLIT, SPLIT_SCRATCH_BYTES);
+        if (!part_o) return 1; /* error recorded */
+        part_ml = part_o + (size_t)N * Hq * S * D;
+    }
+    const unsigned grid = (unsigned)(units * S);
+#define SPLIT_LAUNCH(TV, GV)                                                               \
+    attention_split_kernel<TV, GV><<<grid, SPLIT_THREADS, smem, c->stream>>>(              \
+        out, part_o, part_ml, q, kc, vc, block_tables, max_blocks, block_size, seq, pos, Hq, \
+        Hkv, D, (int)S, nbuf, scale)
+    if (tile == 64) {
+        if (gmax == 2) SPLIT_LAUNCH(64, 2);
+        else if (gmax == 4) SPLIT_LAUNCH(64, 4);
+        else SPLIT_LAUNCH(64, 8);
+    } else {
+        if (gmax == 2) SPLIT_LAUNCH(32, 2);
+        else if (gmax == 4) SPLIT_LAUNCH(32, 4);
+        else SPLIT_LAUNCH(32, 8);
+    }
+#undef SPLIT_LAUNCH
+    CU_LAUNCH_CHECK(c, "attention_split_kernel");
+    if (S > 1) {
+        const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
+        attention_split_combine_kernel<<<cgrid, 128, 0, c->stream>>>(out, part_o, part_ml, pos,
+                                                                     N, Hq, D, (int)S);
+        CU_LAUNCH_CHECK(c, "attention_split_combine_kernel");
+    }
+    return 1;
+}
+
 static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, const void *k_cache,
                                 const void *v_cache, const int *block_tables, int max_blocks,
                                 int block_size, const int *seq, const int *pos, int N, int Hq,
@@ -186,6 +608,10 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
         return;
     }
     const float scale = 1.0f / sqrtf((float)D);
+    if (attention_split(c, (bf16 *)out, (const bf16 *)q, (const bf16 *)k_cache,
+                        (const bf16 *)v_cache, block_tables, max_blocks, block_size, seq, pos,
+                        N, Hq, Hkv, D, scale))
+        return;
     const int vec = D % 8 == 0 && cuda_aligned16(k_cache) && cuda_aligned16(v_cache);
     const unsigned grid = (unsigned)(N * Hq);
 #define CACHED_LAUNCH(NPLV, VECV)                                                          \
@@ -210,6 +636,12 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
 #undef CACHED_NPL
 #undef CACHED_LAUNCH
     CU_LAUNCH_CHECK(c, "attention_cached_kernel");
+}
+
+extern "C" int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
+    cuda_get(be)->decode_attn = split > 0 ? 2 : split == 0 ? 1 : 0;
+    return 0;
 }
 
 void cuda_kvcache_register(rlvr_backend *be) {

@@ -15,11 +15,13 @@
 #          --hf-max-s 60 --groups 8 --min-len 100 --max-len 1024 --b1-prompt 512
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
-# 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log.
+# 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
+# bench_decode_{nographs,graphs,split}.log (32 sequences and batch 1; split: the split-K
+# cached attention, RLVR_DECODE_ATTN=split).
 set -uo pipefail
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [ $# -ge 2 ] || usage
@@ -97,6 +99,13 @@ if [ "$DEVICE" = cuda ]; then
     > "$OUT/bench_decode_graphs.log" 2>&1
   echo "decode_bench.sh: without graphs:"; tail -n 6 "$OUT/bench_decode_nographs.log"
   echo "decode_bench.sh: with graphs:"; tail -n 6 "$OUT/bench_decode_graphs.log"
+  # The same run with the split-K cached attention (kernels/cuda/kvcache.cu, opt-in).
+  RLVR_DECODE_ATTN=split timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
+    --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
+    --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_split.json" \
+    > "$OUT/bench_decode_split.log" 2>&1
+  echo "decode_bench.sh: with graphs, RLVR_DECODE_ATTN=split:"
+  tail -n 6 "$OUT/bench_decode_split.log"
 fi
 
 # ---- transformers --------------------------------------------------------------------

@@ -586,11 +586,17 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
  * (1..40 of them) go into private blocks. Block ids are a random permutation of the
  * pool. Both caches start poisoned (NaN), so a read of a slot nobody wrote fails.
  * Checks: the written cache rows (exact) and attention_cached for each sequence's last
- * position (decode) plus three random positions (prefill-like rows). */
-static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G) {
+ * position (decode) plus, when qper = 4, three random positions (prefill-like rows); qper = 1
+ * queries the last positions only. attention_cached runs with both CUDA kernels (forced:
+ * per query head, split-K), each against the CPU, twice (same bits), and replayed from a
+ * CUDA graph recorded with shorter contexts (pos/4) after the real positions are uploaded:
+ * the recorded launch must follow the contexts as they grow. */
+static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
+                         int qper) {
     enum { BS = 16 };
     char cs[112];
-    int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d G=%d bs=%d prompts=", Hq, Hkv, D, G, BS);
+    int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d G=%d q/seq=%d prompts=", Hq, Hkv, D, G,
+                     qper);
     for (int i = 0; i < ngroups && k < (int)sizeof cs - 8; i++)
         k += snprintf(cs + k, sizeof cs - (size_t)k, "%s%d", i ? "," : "", prompt[i]);
     const int nseq = ngroups * G;
@@ -690,24 +696,64 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         free(vg);
         free(vc);
     }
-    /* queries: each sequence's last position and three random ones */
-    const int N = nseq * 4;
+    /* queries: each sequence's last position and qper − 1 random ones */
+    const int N = nseq * qper;
     int *seq = xmalloc((size_t)N * sizeof(int)), *pos = xmalloc((size_t)N * sizeof(int));
+    int *pos4 = xmalloc((size_t)N * sizeof(int));
     int max_ctx = 0;
     for (int n = 0; n < N; n++) {
-        seq[n] = n / 4;
-        pos[n] = n % 4 == 0 ? len[seq[n]] - 1 : irand(len[seq[n]]);
+        seq[n] = n / qper;
+        pos[n] = n % qper == 0 ? len[seq[n]] - 1 : irand(len[seq[n]]);
+        pos4[n] = pos[n] / 4;
         if (pos[n] + 1 > max_ctx) max_ctx = pos[n] + 1;
     }
-    float *q = rand_bf((size_t)N * Hq * D, 2.0f);
-    pair pq = pair_act(q, (size_t)N * Hq * D), po = pair_poison_act((size_t)N * Hq * D);
+    const size_t nout = (size_t)N * Hq * D;
+    float *q = rand_bf(nout, 2.0f);
+    pair pq = pair_act(q, nout), po = pair_poison_act(nout);
     pair pt = pair_i32(tables, (size_t)nseq * max_blocks);
     pair pseq = pair_i32(seq, (size_t)N), ppos = pair_i32(pos, (size_t)N);
+    void *o2 = S.gpu->alloc(S.gpu, nout * S.gpu->act_size);
     S.cpu->attention_cached(S.cpu, po.c, pq.c, pkc.c, pvc.c, pt.c, max_blocks, BS, pseq.c,
                             ppos.c, N, Hq, Hkv, D, max_ctx);
-    S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
-                            ppos.g, N, Hq, Hkv, D, max_ctx);
-    cmp_act("attention_cached", cs, po, NULL, (size_t)N * Hq * D, TOL_BF16);
+    static const char *const names[2][3] = {
+        {"attention_cached", "attention_cached bits", "attention_cached graph"},
+        {"attn_cached split", "attn_cached split bits", "attn_cached split graph"}};
+    for (int impl = 0; impl < 2 && !S.dead; impl++) {
+        rlvr_cuda_set_decode_attention(S.gpu, impl);
+        poison(S.gpu, po.g, nout * S.gpu->act_size);
+        poison(S.gpu, o2, nout * S.gpu->act_size);
+        S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
+                                ppos.g, N, Hq, Hkv, D, max_ctx);
+        S.gpu->attention_cached(S.gpu, o2, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
+                                ppos.g, N, Hq, Hkv, D, max_ctx);
+        cmp_act(names[impl][0], cs, po, NULL, nout, TOL_BF16);
+        cmp_bits(names[impl][1], cs, po.g, o2, nout * S.gpu->act_size);
+        check_backend(names[impl][0]);
+        if (S.dead) break;
+        /* recorded with contexts of pos/4 + 1 keys (run once unrecorded first, like
+         * engine/model/kv_cache.c), replayed with the real ones */
+        S.gpu->to_device(S.gpu, ppos.g, pos4, (size_t)N * sizeof(int));
+        S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
+                                ppos.g, N, Hq, Hkv, D, max_ctx / 4 + 1);
+        void *graph = NULL;
+        if (S.gpu->graph_begin(S.gpu) == 0) {
+            S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS,
+                                    pseq.g, ppos.g, N, Hq, Hkv, D, max_ctx / 4 + 1);
+            graph = S.gpu->graph_end(S.gpu);
+        }
+        S.gpu->to_device(S.gpu, ppos.g, pos, (size_t)N * sizeof(int));
+        poison(S.gpu, po.g, nout * S.gpu->act_size);
+        if (graph) {
+            S.gpu->graph_launch(S.gpu, graph);
+            cmp_act(names[impl][2], cs, po, NULL, nout, TOL_BF16);
+            S.gpu->graph_free(S.gpu, graph);
+        } else {
+            record(names[impl][2], "graph_begin/graph_end failed", INFINITY, INFINITY, 0);
+        }
+        check_backend(names[impl][2]);
+    }
+    rlvr_cuda_set_decode_attention(S.gpu, -1);
+    S.gpu->free(S.gpu, o2);
     pair_free(pkc);
     pair_free(pvc);
     pair_free(pq);
@@ -730,6 +776,7 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
     free(tables);
     free(seq);
     free(pos);
+    free(pos4);
     free(q);
     check_backend("kvcache");
 }
@@ -1091,11 +1138,20 @@ int main(int argc, char **argv) {
     }
     {
         const int p1[] = {1, 16, 17, 300}, p2[] = {45, 1, 33}, p3[] = {300, 2, 64, 100};
-        RUN(test_kvcache(14, 2, 64, p1, 4, 3));
-        RUN(test_kvcache(4, 1, 128, p2, 3, 4));
-        RUN(test_kvcache(14, 2, 128, p3, 4, 2));
-        RUN(test_kvcache(4, 1, 64, p1, 4, 1));
-        RUN(test_kvcache(6, 2, 33, p2, 3, 2)); /* row 66: scalar paths */
+        const int p4[] = {3000}, p5[] = {5000, 700}, p6[] = {2000, 1, 129};
+        RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
+        RUN(test_kvcache(4, 1, 128, p2, 3, 4, 4));
+        RUN(test_kvcache(14, 2, 128, p3, 4, 2, 4));
+        RUN(test_kvcache(4, 1, 64, p1, 4, 1, 4));
+        RUN(test_kvcache(6, 2, 33, p2, 3, 2, 4)); /* row 66: scalar paths, no split-K */
+        /* long contexts, N = 1 and few queries: many splits, several tiles per split */
+        RUN(test_kvcache(14, 2, 64, p4, 1, 1, 1));
+        RUN(test_kvcache(14, 2, 128, p4, 1, 1, 1));
+        RUN(test_kvcache(14, 2, 128, p5, 2, 2, 4));
+        RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));   /* group 8 */
+        RUN(test_kvcache(8, 2, 256, p6, 3, 1, 4));  /* D 256: one tile buffer */
+        RUN(test_kvcache(4, 4, 80, p6, 3, 2, 4));   /* group 1, D 80: 10 chunks a row */
+        RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
     }
     const size_t ew[] = {1, 37, 60000, 12347};
     for (int i = 0; i < 4; i++) {
