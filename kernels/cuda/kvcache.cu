@@ -282,14 +282,16 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     float *red = reinterpret_cast<float *>(split_smem);
     float *qs = reinterpret_cast<float *>(split_smem + L.qs);
     float *ps = reinterpret_cast<float *>(split_smem + L.ps);
-    float *cs = reinterpret_cast<float *>(split_smem + L.cs), *msh = cs + GMAX, *lsh = msh + GMAX;
+    float *cs = reinterpret_cast<float *>(split_smem + L.cs);
+    float *msh = cs + GMAX, *lsh = msh + GMAX;
     const size_t tile_elems = (size_t)TILE * row; /* one K or V tile */
 
     const int *table = block_tables + (size_t)seq[n] * max_blocks;
     const size_t krow = (size_t)Hkv * D;
     const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
     const bf16 *qg = q + ((size_t)n * Hq + (size_t)hk * group) * D;
-    for (int i = tid; i < GMAX * D; i += SPLIT_THREADS) qs[i] = i < group * D ? bf2f(qg[i]) : 0.0f;
+    for (int i = tid; i < GMAX * D; i += SPLIT_THREADS)
+        qs[i] = i < group * D ? bf2f(qg[i]) : 0.0f;
     for (int i = tid; i < TILE * GMAX; i += SPLIT_THREADS) ps[i] = 0.0f;
 
     const int sj = tid % TILE, sl = tid / TILE; /* scores */
@@ -556,9 +558,10 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     long long S = ((long long)SPLIT_BLOCKS_PER_SM * sms + units - 1) / units;
     if (S > SPLIT_MAX) S = SPLIT_MAX;
     const long long per_split = (long long)N * Hq * (D + 2) * (long long)sizeof(float);
-    if (S * per_split > (long long)SPLIT_SCRATCH_BYTES) S = (long long)SPLIT_SCRATCH_BYTES / per_split;
+    if (S * per_split > (long long)SPLIT_SCRATCH_BYTES)
+        S = (long long)SPLIT_SCRATCH_BYTES / per_split;
     if (S < 2) S = 1;
-    if (units * S > 0x7fffffffLL) return 0; /* grid.x; not reached: S > 1 only when units is small */
+    if (units * S > 0x7fffffffLL) return 0; /* grid.x; S > 1 only when units is small */
 
     float *part_o = NULL, *part_ml = NULL;
     if (S > 1) {
