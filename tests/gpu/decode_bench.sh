@@ -16,8 +16,8 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,split}.log (32 sequences and batch 1; split: the split-K
-# cached attention, RLVR_DECODE_ATTN=split).
+# bench_decode_{nographs,graphs,split,gemv,gemv_split}.log (32 sequences and batch 1;
+# split: the split-K cached attention, RLVR_DECODE_ATTN=split; gemv: RLVR_GEMV=1).
 set -uo pipefail
 
 usage() {
@@ -106,6 +106,19 @@ if [ "$DEVICE" = cuda ]; then
     > "$OUT/bench_decode_split.log" 2>&1
   echo "decode_bench.sh: with graphs, RLVR_DECODE_ATTN=split:"
   tail -n 6 "$OUT/bench_decode_split.log"
+  # ... with the GEMV forward for small batches (kernels/cuda/matmul.cu, opt-in), and both.
+  RLVR_GEMV=1 timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
+    --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
+    --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_gemv.json" \
+    > "$OUT/bench_decode_gemv.log" 2>&1
+  echo "decode_bench.sh: with graphs, RLVR_GEMV=1:"
+  tail -n 6 "$OUT/bench_decode_gemv.log"
+  RLVR_GEMV=1 RLVR_DECODE_ATTN=split timeout --kill-after=10 60 "$BENCH" --device cuda \
+    --shape "$SHAPE" --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 \
+    --b1-prompt "$B1_PROMPT" --b1-new "$B1_NEW" --bw-gbs "$BW" \
+    --json "$OUT/bench_decode_gemv_split.json" > "$OUT/bench_decode_gemv_split.log" 2>&1
+  echo "decode_bench.sh: with graphs, RLVR_GEMV=1 and RLVR_DECODE_ATTN=split:"
+  tail -n 6 "$OUT/bench_decode_gemv_split.log"
 fi
 
 # ---- transformers --------------------------------------------------------------------
