@@ -31,6 +31,9 @@ int kv_cache_create(model *m, size_t budget_bytes, int block_size, int max_seqs,
      * padding on backends without graph ops; tests/rollout uses it on the CPU) */
     const char *pad = getenv("RLVR_DECODE_PAD");
     kv->pad_only = pad && !strcmp(pad, "1");
+    /* RLVR_PREFILL_ATTN=cached: prompts attend through the cache as decode steps do */
+    const char *pf = getenv("RLVR_PREFILL_ATTN");
+    kv->prefill_cached = pf && !strcmp(pf, "cached");
     kv->block_size = block_size;
     kv->max_seqs = max_seqs;
     kv->max_blocks = (max_ctx + block_size - 1) / block_size;
@@ -209,6 +212,7 @@ fail:
 typedef struct {
     kv_cache *kv;
     int N, max_ctx;
+    int runs; /* prefill: sequences in the batch (0: cached attention) */
 } cached_ctx;
 
 /* Stores this layer's new keys/values, then attends over the cache. */
@@ -224,6 +228,23 @@ static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
                          c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
 }
 
+/* Prefill: the new tokens are whole sequences from position 0 (runs of the packed
+ * batch, m->acts->offsets on the backend): their keys/values are stored, and they attend
+ * among themselves with the packed causal attention of training (the fused flash
+ * kernel on CUDA) instead of query by query over the cache: the same result (the cache
+ * holds exactly these keys/values), at tensor-core speed. */
+static void prefill_attention(model *m, int l, layer_acts *L, void *ctx_) {
+    const cached_ctx *cc = ctx_;
+    kv_cache *kv = cc->kv;
+    const model_config *c = &m->cfg;
+    const model_acts *a = m->acts;
+    rlvr_backend *be = m->be;
+    be->kv_store(be, layer_k(kv, l), layer_v(kv, l), L->k, L->v, kv->slot_dev, cc->N,
+                 c->num_kv_heads, c->head_dim);
+    be->attention_forward(be, L->att, L->lse, L->q, L->k, L->v, a->offsets, cc->runs, cc->N,
+                          c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
+}
+
 /* The bucket a pure decode step of N tokens is padded to. */
 static int decode_bucket(int N) {
     if (N <= 16) return N;
@@ -233,7 +254,7 @@ static int decode_bucket(int N) {
 
 /* The ops of the forward over the uploaded tokens: embedding, the layers, the gather of
  * the R rows and the final norm (into m->acts->lnf). Only backend ops: recordable. */
-static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx) {
+static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int runs) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     model_acts *a = m->acts;
@@ -241,10 +262,10 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx) {
     const float eps = c->rms_norm_eps;
     layer_acts *L = &a->layers[0];
     be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
-    cached_ctx cc = {kv, N, max_ctx};
+    cached_ctx cc = {kv, N, max_ctx, runs};
     for (int l = 0; l < c->num_layers; l++)
         model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
-                            cached_attention, &cc);
+                            runs > 0 ? prefill_attention : cached_attention, &cc);
     if (R > 0) {
         /* Only the requested rows go through the final norm and the LM head: gather them
          * (an embedding lookup with the residual stream as the table). */
@@ -294,13 +315,13 @@ static int decode_graph(model *m, kv_cache *kv, int Nb, char *err, size_t errlen
         kv->graphs[g].exec = NULL;
     }
     if (g < 0 || (!kv->graphs[g].exec && kv->graphs[g].eager < 1)) {
-        decode_layers(m, kv, Nb, Nb, 0);
+        decode_layers(m, kv, Nb, Nb, 0, 0);
         if (g >= 0) kv->graphs[g].eager++;
         return 0;
     }
     if (!kv->graphs[g].exec) {
         if (be->graph_begin(be)) goto fail;
-        decode_layers(m, kv, Nb, Nb, 0);
+        decode_layers(m, kv, Nb, Nb, 0, 0);
         kv->graphs[g].exec = be->graph_end(be);
         if (!kv->graphs[g].exec) goto fail;
         kv->graph_records++;
@@ -377,7 +398,22 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         ppos[t] = 0;
     }
     for (int r = 0; r < Rb; r++) prows[r] = r < R ? rows[r] : r;
-    if (model_acts_reserve(m, Nb > Rb ? Nb : Rb, 1, 0, err, errlen) ||
+    /* A prefill: every token continues a run of its sequence that starts at position 0
+     * in this batch (prompts admitted together). Runs → packed offsets. */
+    int runs = 0, longest = 0;
+    if (!pure && N > 1 && !kv->prefill_cached) {
+        int start = 0;
+        for (int t = 0; t < N && runs >= 0; t++) {
+            if (t == 0 || seq[t] != seq[t - 1]) {
+                start = t;
+                runs++;
+            }
+            if (pos[t] != t - start) runs = -1;
+            else if (t - start + 1 > longest) longest = t - start + 1;
+        }
+        if (runs < 0) runs = 0;
+    }
+    if (model_acts_reserve(m, Nb > Rb ? Nb : Rb, runs > 0 ? runs : 1, 0, err, errlen) ||
         ensure_scratch(kv, Nb, Rb, logits_rows, err, errlen)) {
         free(host);
         return -1;
@@ -393,10 +429,24 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
     be->to_device(be, kv->slot_dev, slots, (size_t)Nb * sizeof(int));
     be->to_device(be, kv->ids_dev, pids, (size_t)Nb * sizeof(int));
     be->to_device(be, kv->rows_dev, prows, (size_t)Rb * sizeof(int));
+    if (runs > 0) { /* packed offsets of the runs, into the activations' offsets */
+        int *offs = malloc(((size_t)runs + 1) * sizeof(int));
+        if (!offs) {
+            free(host);
+            snprintf(err, errlen, "model_decode: out of host memory");
+            return -1;
+        }
+        int b = 0;
+        for (int t = 0; t < N; t++)
+            if (t == 0 || seq[t] != seq[t - 1]) offs[b++] = t;
+        offs[runs] = N;
+        be->to_device(be, m->acts->offsets, offs, ((size_t)runs + 1) * sizeof(int));
+        free(offs);
+    }
     be->sync(be);
     free(host);
     if (!pure || kv->graphs_off) { /* (pad_only: padded, unrecorded) */
-        decode_layers(m, kv, Nb, Rb, max_ctx);
+        decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs);
         return 0;
     }
     /* max_ctx only sizes CPU work; a recorded graph serves every context length */

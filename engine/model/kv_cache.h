@@ -18,6 +18,12 @@
  * rows are never used. The bucket's layers are recorded as one graph on its second use
  * and replayed afterwards: one launch instead of ~20 per layer. Prefill steps run
  * unrecorded.
+ *
+ * Prefill: a batch whose tokens are whole sequences from position 0 (the prompts the
+ * sampler admits together) attends with the packed causal attention of training
+ * (backend attention_forward: the fused flash kernel on CUDA) after storing its keys and
+ * values, instead of query by query over the cache; RLVR_PREFILL_ATTN=cached keeps the
+ * cache path.
  */
 #ifndef RLVR_MODEL_KV_CACHE_H
 #define RLVR_MODEL_KV_CACHE_H
@@ -64,6 +70,7 @@ typedef struct {
     int n_graphs;
     int graphs_off;
     int pad_only;           /* RLVR_DECODE_PAD=1: padding without graphs (tests) */
+    int prefill_cached;     /* RLVR_PREFILL_ATTN=cached: no packed prefill attention */
     uintptr_t graph_key[KV_GRAPH_KEY];
     long graph_launches, graph_records; /* counters for benchmarks */
 } kv_cache;
