@@ -18,21 +18,14 @@
 # a different gradient summation order shows as rounding. Skips (77) without mpirun.
 set -u
 rlvr=$1; make_model=$2; tokdir=$3
-command -v mpirun >/dev/null || { echo "SKIP: mpirun not found"; exit 77; }
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMPI_MCA_btl=self,vader,tcp OMPI_MCA_rmaps_base_oversubscribe=1
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-fail() { echo "FAIL: $*"; exit 1; }
-mpi() { local np=$1; shift; timeout 300 mpirun -np "$np" --oversubscribe "$@"; }
+# shellcheck source=tests/dist/lib.sh
+source "$(dirname "$0")/lib.sh"
 run() { # run NP DIR CONFIG [--set ...]: one process when NP = 1
   local np=$1 dir=$2 cfg=$3; shift 3
   if [ "$np" = 1 ]; then "$rlvr" train --config "$cfg" --set logging.run_dir="$dir" "$@" > "log_$dir" 2>&1
   else mpi "$np" "$rlvr" train --config "$cfg" --set logging.run_dir="$dir" "$@" > "log_$dir" 2>&1; fi \
     || { cat "log_$dir"; fail "$dir ($np ranks)"; }
 }
-"$make_model" tiny-qwen3 2338 m 3 >/dev/null || fail make_model
-cp "$tokdir"/tokenizer*.json m/
 python3 - <<'PY'
 import json
 with open("data.jsonl", "w") as f:
