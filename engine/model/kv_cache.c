@@ -297,7 +297,8 @@ static void graphs_drop(kv_cache *kv) {
 
 /* Runs the layers of a padded decode step of Nb tokens: replays the bucket's graph,
  * records it (second use), or runs the ops unrecorded (first use, no free slot). */
-static int decode_graph(model *m, kv_cache *kv, int Nb, char *err, size_t errlen) {
+static int decode_graph(model *m, kv_cache *kv, int Nb, int max_ctx, char *err,
+                        size_t errlen) {
     rlvr_backend *be = m->be;
     uintptr_t key[KV_GRAPH_KEY];
     graph_key_now(m, kv, key);
@@ -315,13 +316,14 @@ static int decode_graph(model *m, kv_cache *kv, int Nb, char *err, size_t errlen
         kv->graphs[g].exec = NULL;
     }
     if (g < 0 || (!kv->graphs[g].exec && kv->graphs[g].eager < 1)) {
-        decode_layers(m, kv, Nb, Nb, 0, 0);
+        decode_layers(m, kv, Nb, Nb, max_ctx, 0);
         if (g >= 0) kv->graphs[g].eager++;
         return 0;
     }
     if (!kv->graphs[g].exec) {
         if (be->graph_begin(be)) goto fail;
-        decode_layers(m, kv, Nb, Nb, 0, 0);
+        /* (max_ctx is recorded but must not matter: backend.h, attention_cached) */
+        decode_layers(m, kv, Nb, Nb, max_ctx, 0);
         kv->graphs[g].exec = be->graph_end(be);
         if (!kv->graphs[g].exec) goto fail;
         kv->graph_records++;
@@ -449,8 +451,7 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs);
         return 0;
     }
-    /* max_ctx only sizes CPU work; a recorded graph serves every context length */
-    return decode_graph(m, kv, Nb, err, errlen);
+    return decode_graph(m, kv, Nb, max_ctx, err, errlen);
 }
 
 static int decode_check(rlvr_backend *be, const char *what, char *err, size_t errlen) {
