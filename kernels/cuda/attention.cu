@@ -5,9 +5,11 @@
  *
  * Dispatch: head dims 64 and 128 (16-byte aligned tensors) go to the fused
  * tensor-core kernels of flash_attention.cu; every other shape, and every call while
- * the environment has RLVR_ATTENTION=simple, runs the simple kernels below. Both
- * save the same lse (natural log), so a forward of one and a backward of the other
- * combine freely.
+ * the environment has RLVR_ATTENTION=simple, runs the simple kernels below. With
+ * RLVR_ATTENTION=flash2 (opt-in, not yet run on a GPU) those head dims go to the second
+ * fused implementation, flash_attention2.cu (cp.async double buffering, ldmatrix)
+ * instead. The variable is read at every call. All save the same lse (natural log), so
+ * a forward of one and a backward of another combine freely.
  *
  * Shapes: q[T,Hq,D], k/v[T,Hkv,D], out[T,Hq,D], lse[T,Hq] (f32); offsets[B+1] on the
  * device. Query head h reads KV head h / (Hq/Hkv); scale = 1/sqrt(D); token t of
@@ -40,11 +42,24 @@ int cuda_flash_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, con
                                   const float *lse, const int *offsets, int B, int T, int Hq,
                                   int Hkv, int D, int max_len);
 
-/* RLVR_ATTENTION=simple forces the simple kernels (read at every call, so a test can
- * switch paths inside one process). */
-static int attn_force_simple(void) {
+/* kernels/cuda/flash_attention2.cu: the same contract (0 taken, -1 not theirs). */
+int cuda_flash2_attention_forward(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q,
+                                  const bf16 *k, const bf16 *v, const int *offsets, int B,
+                                  int Hq, int Hkv, int D, int max_len);
+int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout,
+                                   const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *out,
+                                   const float *lse, const int *offsets, int B, int T, int Hq,
+                                   int Hkv, int D, int max_len);
+
+/* The path RLVR_ATTENTION asks for, read at every call (so a test or benchmark can switch
+ * paths inside one process): "simple" forces the simple kernels, "flash2" selects
+ * flash_attention2.cu for the shapes it takes; unset or anything else, the default. */
+enum { ATTN_DEFAULT = 0, ATTN_SIMPLE, ATTN_FLASH2 };
+static int attn_path(void) {
     const char *e = getenv("RLVR_ATTENTION");
-    return e && strcmp(e, "simple") == 0;
+    if (e && strcmp(e, "simple") == 0) return ATTN_SIMPLE;
+    if (e && strcmp(e, "flash2") == 0) return ATTN_FLASH2;
+    return ATTN_DEFAULT;
 }
 
 enum { ATT_WARPS = 4, ATT_KB = 4, ATT_MAX_D = 256 };
@@ -303,7 +318,12 @@ static void attention_forward(rlvr_backend *be, void *out, float *lse, const voi
     (void)max_len; /* used only by the fused kernels */
     if (T <= 0) return;
     if (attn_check(c, B, T, Hq, Hkv, D, "attention_forward")) return;
-    if (!attn_force_simple() &&
+    const int path = attn_path();
+    if (path == ATTN_FLASH2 &&
+        cuda_flash2_attention_forward(c, (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
+                                      (const bf16 *)v, offsets, B, Hq, Hkv, D, max_len) == 0)
+        return;
+    if (path == ATTN_DEFAULT &&
         cuda_flash_attention_forward(c, (bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
                                      (const bf16 *)v, offsets, B, Hq, Hkv, D, max_len) == 0)
         return;
@@ -326,7 +346,14 @@ static void attention_backward(rlvr_backend *be, void *dq, void *dk, void *dv, c
     (void)max_len; /* used only by the fused kernels */
     if (T <= 0) return;
     if (attn_check(c, B, T, Hq, Hkv, D, "attention_backward")) return;
-    if (!attn_force_simple() &&
+    const int path = attn_path();
+    if (path == ATTN_FLASH2 &&
+        cuda_flash2_attention_backward(c, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv,
+                                       (const bf16 *)dout, (const bf16 *)q, (const bf16 *)k,
+                                       (const bf16 *)v, (const bf16 *)out, lse, offsets, B, T,
+                                       Hq, Hkv, D, max_len) == 0)
+        return;
+    if (path == ATTN_DEFAULT &&
         cuda_flash_attention_backward(c, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv,
                                       (const bf16 *)dout, (const bf16 *)q, (const bf16 *)k,
                                       (const bf16 *)v, (const bf16 *)out, lse, offsets, B, T,

@@ -1,7 +1,8 @@
 /*
  * tests/gpu/bench_attention.c — causal attention speed of the CUDA backend, forward and
- * backward, for the fused tensor-core kernels (the default for head dims 64/128) and the
- * simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model
+ * backward, for the fused tensor-core kernels (the default for head dims 64/128), the
+ * second fused implementation (RLVR_ATTENTION=flash2: cp.async + ldmatrix, opt-in) and
+ * the simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model
  * calls it.
  *
  * Shapes (FlashAttention-2's benchmark convention): hidden 2048 = Hq·D (32 heads of 64,
@@ -10,17 +11,17 @@
  * FLOPs, causal: forward 4·Σ_b len_b²·D·Hq / 2 (two matmuls of 2·len²·D, half the
  * square), backward 2.5 × forward, forward+backward 3.5 × forward.
  *
- * Method: random bf16 inputs (uniform in [-1, 1)); the fused and simple forwards are
- * compared once on the first shape (relative L2 error, a sanity check: test_cuda_ops is
- * the real check); then per shape and path WARMUP untimed runs and RUNS timed runs of
+ * Method: random bf16 inputs (uniform in [-1, 1)); the fused and flash2 forwards are
+ * compared with the simple one once on the first shape (relative L2 error, a sanity
+ * check: test_cuda_ops is the real check); then per shape and path WARMUP untimed runs and RUNS timed runs of
  * forward and of backward, each bracketed by be->sync() and timed with the host
  * monotonic clock (the backend's stream is private, so no CUDA events; at
  * millisecond-long kernels the sync costs microseconds); the median is reported.
  * The simple path gets fewer runs and skips the 4k shapes (it takes seconds there).
  *
  * Usage: bench_attention [report.json]. Prints a table; writes JSON (atomically) when a
- * path is given. Exit 0; 1 on a backend error or when the fused and simple forwards
- * differ by more than 2e-2 (relative L2); 77 when no GPU is usable.
+ * path is given. Exit 0; 1 on a backend error or when the fused or flash2 forward differs
+ * from the simple one by more than 2e-2 (relative L2); 77 when no GPU is usable.
  */
 #include <math.h>
 #include <stdint.h>
@@ -33,6 +34,11 @@
 
 enum { TOKENS = 16384, WARMUP = 3, RUNS = 10, SIMPLE_RUNS = 3, MAX_SHAPES = 8 };
 
+/* The timed paths, in table order, and their RLVR_ATTENTION values. */
+enum { P_FUSED = 0, P_FLASH2, P_SIMPLE, NPATH };
+static const char *const path_names[NPATH] = {"fused", "flash2", "simple"};
+static const char *const path_env[NPATH] = {NULL, "flash2", "simple"};
+
 typedef struct {
     int seq, Hq, Hkv, D;
     const char *what;
@@ -41,8 +47,8 @@ typedef struct {
 typedef struct {
     shape s;
     int batch;
-    double fwd_ms[2], bwd_ms[2]; /* [0] fused, [1] simple; < 0 when not run */
-    double fwd_tf[2], bwd_tf[2], all_tf[2];
+    double fwd_ms[NPATH], bwd_ms[NPATH]; /* indexed by P_*; < 0 when not run */
+    double fwd_tf[NPATH], bwd_tf[NPATH], all_tf[NPATH];
 } bench_row;
 
 static double now_ms(void) {
@@ -87,18 +93,19 @@ typedef struct {
     int *offsets;
 } buffers;
 
-static void set_path(int simple) {
-    if (simple) setenv("RLVR_ATTENTION", "simple", 1);
+static void set_path(int p) {
+    if (path_env[p]) setenv("RLVR_ATTENTION", path_env[p], 1);
     else unsetenv("RLVR_ATTENTION");
 }
 
 /* Times forward and backward on one path; medians into *fwd, *bwd (ms). */
-static void time_path(rlvr_backend *be, const buffers *b, const shape *s, int batch, int simple,
+static void time_path(rlvr_backend *be, const buffers *b, const shape *s, int batch, int p,
                       double *fwd, double *bwd) {
+    const int simple = p == P_SIMPLE;
     const int T = s->seq * batch, runs = simple ? SIMPLE_RUNS : RUNS;
     const int warm = simple ? 1 : WARMUP;
     double tf[RUNS], tb[RUNS];
-    set_path(simple);
+    set_path(p);
     for (int i = 0; i < warm + runs; i++) {
         be->sync(be);
         double t0 = now_ms();
@@ -115,38 +122,40 @@ static void time_path(rlvr_backend *be, const buffers *b, const shape *s, int ba
             tb[i - warm] = t2 - t1;
         }
     }
-    set_path(0);
+    set_path(P_FUSED);
     *fwd = median(tf, runs);
     *bwd = median(tb, runs);
 }
 
-/* Relative L2 difference of the fused and simple forward outputs on shape s. */
-static double check_paths(rlvr_backend *be, const buffers *b, const shape *s, int batch) {
+/* Relative L2 difference of path p's forward output from the simple path's on shape s. */
+static double check_path(rlvr_backend *be, const buffers *b, const shape *s, int batch, int p) {
     const int T = s->seq * batch;
     const size_t n = (size_t)T * s->Hq * s->D;
-    float *o[2];
-    for (int p = 0; p < 2; p++) {
-        set_path(p);
-        be->attention_forward(be, b->out, b->lse, b->q, b->k, b->v, b->offsets, batch, T, s->Hq,
-                              s->Hkv, s->D, s->seq);
-        o[p] = malloc(n * sizeof(float));
-        if (!o[p]) return INFINITY;
-        be->act_to_f32(be, o[p], b->out, n);
-    }
-    set_path(0);
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = (double)o[0][i] - o[1][i];
-        num += d * d;
-        den += (double)o[1][i] * o[1][i];
+    const int which[2] = {p, P_SIMPLE};
+    float *o[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    double rel = INFINITY, num = 0, den = 0;
+    if (o[0] && o[1]) {
+        for (int i = 0; i < 2; i++) {
+            set_path(which[i]);
+            be->attention_forward(be, b->out, b->lse, b->q, b->k, b->v, b->offsets, batch, T,
+                                  s->Hq, s->Hkv, s->D, s->seq);
+            be->act_to_f32(be, o[i], b->out, n);
+        }
+        set_path(P_FUSED);
+        for (size_t i = 0; i < n; i++) {
+            const double d = (double)o[0][i] - o[1][i];
+            num += d * d;
+            den += (double)o[1][i] * o[1][i];
+        }
+        rel = den > 0 ? sqrt(num / den) : sqrt(num);
     }
     free(o[0]);
     free(o[1]);
-    return den > 0 ? sqrt(num / den) : sqrt(num);
+    return rel;
 }
 
 static int write_json(const char *path, const char *device, const bench_row *r, int n,
-                      double check_rel) {
+                      const double *check_rel) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -158,24 +167,24 @@ static int write_json(const char *path, const char *device, const bench_row *r, 
             "{\n  \"bench\": \"bench_attention\",\n  \"backend\": \"%s\",\n"
             "  \"flops\": \"causal: fwd 4*sum(len^2)*D*Hq/2, bwd 2.5*fwd\",\n"
             "  \"timing\": \"median of %d (simple: %d) host-timed runs, synchronised\",\n"
-            "  \"fused_vs_simple_fwd_rel_l2\": %.3e,\n  \"results\": [\n",
-            device, RUNS, SIMPLE_RUNS, check_rel);
+            "  \"fused_vs_simple_fwd_rel_l2\": %.3e,\n"
+            "  \"flash2_vs_simple_fwd_rel_l2\": %.3e,\n  \"results\": [\n",
+            device, RUNS, SIMPLE_RUNS, check_rel[P_FUSED], check_rel[P_FLASH2]);
     for (int i = 0; i < n; i++) {
         const bench_row *x = &r[i];
         fprintf(f,
                 "    {\"what\": \"%s\", \"seq\": %d, \"batch\": %d, \"Hq\": %d, \"Hkv\": %d, "
                 "\"D\": %d",
                 x->s.what, x->s.seq, x->batch, x->s.Hq, x->s.Hkv, x->s.D);
-        const char *names[2] = {"fused", "simple"};
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < NPATH; p++) {
             if (x->fwd_ms[p] < 0) {
-                fprintf(f, ", \"%s\": null", names[p]);
+                fprintf(f, ", \"%s\": null", path_names[p]);
                 continue;
             }
             fprintf(f,
                     ", \"%s\": {\"fwd_ms\": %.4f, \"bwd_ms\": %.4f, \"fwd_tflops\": %.2f, "
                     "\"bwd_tflops\": %.2f, \"fwd_bwd_tflops\": %.2f}",
-                    names[p], x->fwd_ms[p], x->bwd_ms[p], x->fwd_tf[p], x->bwd_tf[p],
+                    path_names[p], x->fwd_ms[p], x->bwd_ms[p], x->fwd_tf[p], x->bwd_tf[p],
                     x->all_tf[p]);
         }
         fprintf(f, "}%s\n", i + 1 < n ? "," : "");
@@ -223,25 +232,29 @@ int main(int argc, char **argv) {
         return 1;
     }
     bench_row rows[MAX_SHAPES];
-    double check_rel = -1;
+    double check_rel[NPATH] = {-1, -1, -1}; /* [P_SIMPLE] unused */
     printf("bench_attention: causal, packed, bf16 in / fp32 accumulate; TFLOP/s with fwd = "
            "4*sum(len^2)*D*Hq/2, bwd = 2.5*fwd\n");
-    printf("%-14s %5s %5s %4s %4s %4s | %9s %9s %9s | %9s %9s %9s\n", "shape", "seq", "batch",
-           "Hq", "Hkv", "D", "fused:fwd", "bwd", "fwd+bwd", "simple:fwd", "bwd", "fwd+bwd");
+    printf("%-14s %5s %5s %4s %4s %4s | %9s %9s %9s | %9s %9s %9s | %9s %9s %9s\n", "shape",
+           "seq", "batch", "Hq", "Hkv", "D", "fused:fwd", "bwd", "fwd+bwd", "flash2:fwd", "bwd",
+           "fwd+bwd", "simple:fwd", "bwd", "fwd+bwd");
     for (int i = 0; i < nshapes; i++) {
         const shape *s = &shapes[i];
         const int batch = s->what[0] == 'q' ? 8 : TOKENS / s->seq;
         int off[TOKENS + 1];
         for (int j = 0; j <= batch; j++) off[j] = j * s->seq;
         be->to_device(be, b.offsets, off, (size_t)(batch + 1) * sizeof(int));
-        if (i == 0) check_rel = check_paths(be, &b, s, batch);
+        if (i == 0) {
+            check_rel[P_FUSED] = check_path(be, &b, s, batch, P_FUSED);
+            check_rel[P_FLASH2] = check_path(be, &b, s, batch, P_FLASH2);
+        }
         bench_row *r = &rows[i];
         r->s = *s;
         r->batch = batch;
         const double fwd_flop = 4.0 * batch * (double)s->seq * s->seq * s->D * s->Hq / 2.0;
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < NPATH; p++) {
             r->fwd_ms[p] = r->bwd_ms[p] = -1;
-            if (p == 1 && s->seq > 2048) continue;
+            if (p == P_SIMPLE && s->seq > 2048) continue;
             time_path(be, &b, s, batch, p, &r->fwd_ms[p], &r->bwd_ms[p]);
             r->fwd_tf[p] = fwd_flop / (r->fwd_ms[p] * 1e9);
             r->bwd_tf[p] = 2.5 * fwd_flop / (r->bwd_ms[p] * 1e9);
@@ -252,23 +265,28 @@ int main(int argc, char **argv) {
             be->destroy(be);
             return 1;
         }
-        printf("%-14s %5d %5d %4d %4d %4d | %9.1f %9.1f %9.1f |", s->what, s->seq, batch, s->Hq,
-               s->Hkv, s->D, r->fwd_tf[0], r->bwd_tf[0], r->all_tf[0]);
-        if (r->fwd_ms[1] >= 0)
-            printf(" %9.1f %9.1f %9.1f\n", r->fwd_tf[1], r->bwd_tf[1], r->all_tf[1]);
-        else
-            printf(" %9s %9s %9s\n", "-", "-", "-");
+        printf("%-14s %5d %5d %4d %4d %4d", s->what, s->seq, batch, s->Hq, s->Hkv, s->D);
+        for (int p = 0; p < NPATH; p++) {
+            if (r->fwd_ms[p] >= 0)
+                printf(" | %9.1f %9.1f %9.1f", r->fwd_tf[p], r->bwd_tf[p], r->all_tf[p]);
+            else
+                printf(" | %9s %9s %9s", "-", "-", "-");
+        }
+        printf("\n");
         fflush(stdout);
     }
-    printf("fused vs simple forward (%s, seq %d): relative L2 difference %.3e\n", shapes[0].what,
-           shapes[0].seq, check_rel);
+    for (int p = 0; p < P_SIMPLE; p++)
+        printf("%s vs simple forward (%s, seq %d): relative L2 difference %.3e\n", path_names[p],
+               shapes[0].what, shapes[0].seq, check_rel[p]);
     printf("(for scale: issue 8 quotes FlashAttention-2's H100 hd64 fwd+bwd figures, "
            "141/192/232 TFLOP/s at 0.5k/1k/2k)\n");
     int rc = 0;
-    if (!(check_rel <= 2e-2)) {
-        fprintf(stderr, "bench_attention: FAIL: fused and simple forwards differ (rel %.3e)\n",
-                check_rel);
-        rc = 1;
+    for (int p = 0; p < P_SIMPLE; p++) {
+        if (!(check_rel[p] <= 2e-2)) {
+            fprintf(stderr, "bench_attention: FAIL: %s and simple forwards differ (rel %.3e)\n",
+                    path_names[p], check_rel[p]);
+            rc = 1;
+        }
     }
     if (argc > 1 && write_json(argv[1], "cuda", rows, nshapes, check_rel) != 0) rc = 1;
     be->destroy(be);

@@ -480,9 +480,16 @@ static void attn_host_free(attn_host *h) {
     free(h->dv);
 }
 
-static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
+/* One attention case: the GPU path `impl` (NULL: the default dispatch; "flash2": the
+ * second fused implementation, RLVR_ATTENTION=flash2) against the CPU reference, its
+ * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
+ * with max_len understated, and (flash2) against the default fused kernels. */
+static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
     char cs[112];
-    int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d lens=", Hq, Hkv, D);
+    int k = snprintf(cs, sizeof cs, "%s%sHq=%d Hkv=%d D=%d lens=", impl ? impl : "",
+                     impl ? " " : "", Hq, Hkv, D);
+    if (impl) setenv("RLVR_ATTENTION", impl, 1);
+    else unsetenv("RLVR_ATTENTION");
     int *off = xmalloc((size_t)(B + 1) * sizeof(int));
     int T = 0, max_len = 0;
     off[0] = 0;
@@ -533,11 +540,11 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
         /* The fused tensor-core kernels (the default path for these head dims) against
          * the simple CUDA kernels, and with max_len understated (the fused kernels then
          * loop over the extra tiles: same bits). */
-        attn_host f = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv, D,
+        attn_host f = gpu_attention(impl, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv, D,
                                     max_len);
         attn_host sm = gpu_attention("simple", pq, pk, pv, poff, pdo, pout, plse, B, T, Hq,
                                      Hkv, D, max_len);
-        attn_host u = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv, D,
+        attn_host u = gpu_attention(impl, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv, D,
                                     1);
         compare("attention fused~simple out", cs, f.out, sm.out, NULL, nq, TOL_BF16);
         compare("attention fused~simple lse", cs, f.lse, sm.lse, NULL, (size_t)T * Hq,
@@ -545,6 +552,17 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
         compare("attention fused~simple dq", cs, f.dq, sm.dq, NULL, nq, TOL_BF16);
         compare("attention fused~simple dk", cs, f.dk, sm.dk, NULL, nk, TOL_BF16);
         compare("attention fused~simple dv", cs, f.dv, sm.dv, NULL, nk, TOL_BF16);
+        if (impl) { /* the second implementation against the verified default one */
+            attn_host d = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv,
+                                        D, max_len);
+            compare("attention flash2~fused out", cs, f.out, d.out, NULL, nq, TOL_BF16);
+            compare("attention flash2~fused lse", cs, f.lse, d.lse, NULL, (size_t)T * Hq,
+                    TOL_F32_LOOSE);
+            compare("attention flash2~fused dq", cs, f.dq, d.dq, NULL, nq, TOL_BF16);
+            compare("attention flash2~fused dk", cs, f.dk, d.dk, NULL, nk, TOL_BF16);
+            compare("attention flash2~fused dv", cs, f.dv, d.dv, NULL, nk, TOL_BF16);
+            attn_host_free(&d);
+        }
         char cu[112];
         snprintf(cu, sizeof cu, "%.80s max_len=1", cs);
         const int same = memcmp(f.out, u.out, nq * 4) == 0 &&
@@ -556,6 +574,7 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B) {
         attn_host_free(&sm);
         attn_host_free(&u);
     }
+    unsetenv("RLVR_ATTENTION");
     pair_free(poff);
     pair_free(pq);
     pair_free(pk);
@@ -1118,23 +1137,31 @@ int main(int argc, char **argv) {
     {
         const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
         const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
-        RUN(test_attention(4, 4, 64, l1, 1));
-        RUN(test_attention(4, 4, 64, l2, 1));
-        RUN(test_attention(6, 2, 128, l3, 4));
-        RUN(test_attention(14, 2, 64, l4, 1));
-        RUN(test_attention(14, 2, 64, l5, 3));
-        RUN(test_attention(4, 1, 80, l6, 4));
-        RUN(test_attention(2, 2, 33, l7, 2));
-        RUN(test_attention(8, 2, 256, l8, 2));
-        /* long packed sequences for the fused kernels: odd lengths, 1, up to 4096 */
-        const int f1[] = {4096}, f2[] = {1, 2501, 3}, f3[] = {2049, 1, 1000, 63, 65, 129, 7};
-        const int f4[] = {3001, 17, 1, 64}, f5[] = {777, 1, 1500}, f6[] = {128, 64, 2, 33};
-        RUN(test_attention(12, 2, 64, f1, 1));
-        RUN(test_attention(14, 2, 128, f2, 3));
-        RUN(test_attention(8, 8, 64, f3, 7));
-        RUN(test_attention(12, 2, 128, f4, 4));
-        RUN(test_attention(14, 2, 64, f5, 3));
-        RUN(test_attention(8, 8, 128, f6, 4));
+        /* every case on the default path, then the D = 64/128 ones again with
+         * RLVR_ATTENTION=flash2 (the other head dims fall back to the simple kernels
+         * there, which the default pass already covers) */
+        for (int pass = 0; pass < 2; pass++) {
+            const char *impl = pass ? "flash2" : NULL;
+            RUN(test_attention(4, 4, 64, l1, 1, impl));
+            RUN(test_attention(4, 4, 64, l2, 1, impl));
+            RUN(test_attention(6, 2, 128, l3, 4, impl));
+            RUN(test_attention(14, 2, 64, l4, 1, impl));
+            RUN(test_attention(14, 2, 64, l5, 3, impl));
+            if (!pass) {
+                RUN(test_attention(4, 1, 80, l6, 4, impl));
+                RUN(test_attention(2, 2, 33, l7, 2, impl));
+                RUN(test_attention(8, 2, 256, l8, 2, impl));
+            }
+            /* long packed sequences for the fused kernels: odd lengths, 1, up to 4096 */
+            const int f1[] = {4096}, f2[] = {1, 2501, 3}, f3[] = {2049, 1, 1000, 63, 65, 129, 7};
+            const int f4[] = {3001, 17, 1, 64}, f5[] = {777, 1, 1500}, f6[] = {128, 64, 2, 33};
+            RUN(test_attention(12, 2, 64, f1, 1, impl));
+            RUN(test_attention(14, 2, 128, f2, 3, impl));
+            RUN(test_attention(8, 8, 64, f3, 7, impl));
+            RUN(test_attention(12, 2, 128, f4, 4, impl));
+            RUN(test_attention(14, 2, 64, f5, 3, impl));
+            RUN(test_attention(8, 8, 128, f6, 4, impl));
+        }
     }
     {
         const int p1[] = {1, 16, 17, 300}, p2[] = {45, 1, 33}, p3[] = {300, 2, 64, 100};

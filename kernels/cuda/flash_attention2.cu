@@ -1,0 +1,791 @@
+/*
+ * kernels/cuda/flash_attention2.cu — the second fused attention implementation (opt-in:
+ * RLVR_ATTENTION=flash2, read by attention.cu at every call; not yet run on a GPU). Same
+ * function as flash_attention.cu (causal, packed varlen via offsets, GQA without
+ * replicating K/V, head dims 64 and 128, lse saved in natural log, deterministic), with
+ * the tile traffic reorganised for sm_80+ hardware:
+ *   - every tile goes global → shared by 16-byte `cp.async.cg` (no registers on the way,
+ *     zero-fill for rows past the sequence), and the tile the loop streams over (K/V in
+ *     the forward and dQ, Q/dO/lse/Δ in dK/dV) is double-buffered: tile i+1 is in flight
+ *     while tile i is computed;
+ *   - every mma operand comes from shared memory by `ldmatrix.x4` (four 8×8 matrices per
+ *     instruction, one per lane group of 8), and with `.trans` where the operand is the
+ *     transpose of a row-major tile (V in the forward, K in dQ, Q and dO in dK/dV), so no
+ *     tile is ever transposed element by element;
+ *   - the forward runs 8 warps per block over 128 query rows, so each K/V tile brought
+ *     into shared memory serves twice the queries of the first implementation;
+ *   - a warp whose rows (or keys) see nothing of the current tile under the causal mask
+ *     skips its mma work for that tile (it still loads and meets the barriers).
+ *
+ * Shapes (backend.h): q[T,Hq,D], k/v[T,Hkv,D], out/dout/dq[T,Hq,D], dk/dv[T,Hkv,D],
+ * lse[T,Hq] f32 = ln Σ_j exp(scale·q·k_j); offsets[B+1] on the device; query head h reads
+ * KV head h / (Hq/Hkv).
+ *
+ * Work:
+ *   forward  grid (query tiles, Hq, B), 8 warps, BR = 128 queries, BC = 64-key tiles;
+ *            S = Q·Kᵀ, online softmax in the log2 domain, O += P·V with the S
+ *            accumulators reused as the A operand; lse = ln 2·(m + log2 l).
+ *   delta    Δ[t,h] = dout·out, a warp per row, 16-byte loads.
+ *   dK, dV   grid (key tiles, Hq, B), 4 warps, BC = 64 keys per block (16 per warp) held
+ *            in shared memory; streams the query tiles at or below the diagonal (BR = 64
+ *            at D = 64, 32 at D = 128): Sᵀ = K_w·Qᵀ, dPᵀ = V_w·dOᵀ, Pᵀ, dSᵀ = Pᵀ∘(dPᵀ−Δ),
+ *            dV += Pᵀ·dO, dK += dSᵀ·Q. With GQA each block writes its query head's share
+ *            in fp32 to scratch and a reduction sums the group in head order.
+ *   dQ       grid (query tiles, Hq, B), 4 warps, BR = 64, key tiles of BC = 64 (D = 64)
+ *            or 32 (D = 128): S, dP, dS, dQ += dS·K.
+ * One owner per output element, fixed loop orders, no atomics: the same bits every run.
+ *
+ * Fragments of mma.sync m16n8k16 (g = lane/4, t = lane%4; see flash_attention.cu):
+ *   A (16×16): a0 (g, 2t), a1 (g+8, 2t), a2 (g, 2t+8), a3 (g+8, 2t+8)
+ *   B (16×8, k × n): b0 (k 2t..2t+1, n g), b1 (k 2t+8.., n g);  C: c0,c1 (g, 2t..), c2,c3 (g+8, ..)
+ * ldmatrix.x4: lanes 8i..8i+7 give the row addresses of matrix i; register i returns
+ * matrix i with lane (g, t) holding row g, columns 2t..2t+1 (with .trans: rows 2t..2t+1 of
+ * column g). Two lane-address patterns cover every operand here (r = lane%8):
+ *   P1: row (lane/8 & 1)·8 + r, column (lane/16)·8  → non-trans: the A fragment
+ *       (a0..a3) of a 16×16 block; .trans on a row-major [k][n] tile: {b0,b1} of n-tile
+ *       j and {b0,b1} of n-tile j+1 for 16 k and 16 n.
+ *   P2: row (lane/16)·8 + r, column (lane/8 & 1)·8 → non-trans on a row-major [n][k]
+ *       tile (Bᵀ stored): {b0,b1} of n-tile j and of n-tile j+1.
+ * Shared tiles are [rows][D + 8] bf16: the 16-byte pad moves each row 4 banks on, so the
+ * eight 16-byte rows one ldmatrix phase reads (and the eight a cp.async phase writes)
+ * fall in eight different bank quads: no conflicts, and every row start stays 16-byte
+ * aligned as cp.async and ldmatrix require.
+ */
+#include <string.h>
+
+#include "kernels/cuda/cuda_internal.cuh"
+
+enum { FA2_PAD = 8 };
+
+#define FA2_LOG2E 1.4426950408889634f
+#define FA2_LN2 0.6931471805599453f
+
+/* ---- device helpers ------------------------------------------------------------------- */
+
+/* c[16×8] += a[16×16] · b[16×8], bf16 inputs, fp32 accumulators. */
+static __device__ __forceinline__ void fa2_mma(float *c, const uint32_t *a, uint32_t b0,
+                                               uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ uint32_t fa2_pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    uint32_t u;
+    memcpy(&u, &h, 4);
+    return u;
+}
+
+/* The A fragment of k-chunk kc from the fp32 accumulators c[n-tile][4] of a 16-row tile. */
+static __device__ __forceinline__ void fa2_acc_to_a(uint32_t *a, const float (*c)[4], int kc) {
+    a[0] = fa2_pack(c[2 * kc][0], c[2 * kc][1]);
+    a[1] = fa2_pack(c[2 * kc][2], c[2 * kc][3]);
+    a[2] = fa2_pack(c[2 * kc + 1][0], c[2 * kc + 1][1]);
+    a[3] = fa2_pack(c[2 * kc + 1][2], c[2 * kc + 1][3]);
+}
+
+static __device__ __forceinline__ uint32_t fa2_smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+/* 16 bytes global → shared, bypassing L1; bytes < 16 zero-fills the rest (0: no read). */
+static __device__ __forceinline__ void fa2_cp16(bf16 *dst, const bf16 *src, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(fa2_smem_addr(dst)),
+                 "l"(src), "r"(bytes));
+}
+
+/* 4 bytes global → shared (the f32 lse/Δ rows); bytes 0 writes a zero. */
+static __device__ __forceinline__ void fa2_cp4(float *dst, const float *src, int bytes) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(fa2_smem_addr(dst)),
+                 "l"(src), "r"(bytes));
+}
+
+static __device__ __forceinline__ void fa2_commit(void) {
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+/* Waits until at most N committed groups of this thread are still in flight. The
+ * block-wide __syncthreads that follows every wait makes all threads' copies visible. */
+template <int N> static __device__ __forceinline__ void fa2_wait(void) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+/* Four 8×8 bf16 matrices from shared memory; p is this lane's row address. */
+static __device__ __forceinline__ void fa2_ldsm(uint32_t *r, const bf16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(fa2_smem_addr(p)));
+}
+
+static __device__ __forceinline__ void fa2_ldsm_t(uint32_t *r, const bf16 *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(fa2_smem_addr(p)));
+}
+
+/* Rows 0..R−1 of a global tile (row r at src + r·ld, D elements) into dst[R][D + PAD] by
+ * cp.async, rows >= nvalid zero-filled (and not read). All NT threads take part; the
+ * 16-byte chunks go row-major across the threads, so a warp reads whole rows (coalesced)
+ * and a phase of 8 threads writes one 128-byte run (D = 64) or half a row (D = 128). The
+ * caller commits. nvalid >= 1 (src itself is a readable row). */
+template <int R, int D, int NT>
+static __device__ __forceinline__ void fa2_load_tile(bf16 *dst, const bf16 *src, size_t ld,
+                                                     int nvalid) {
+    constexpr int CH = D / 8, LD = D + FA2_PAD;
+    static_assert((R * CH) % NT == 0, "tile chunks must divide among the threads");
+#pragma unroll
+    for (int i = 0; i < R * CH / NT; i++) {
+        const int idx = (int)threadIdx.x + i * NT;
+        const int r = idx / CH, c = idx % CH;
+        const bool ok = r < nvalid;
+        fa2_cp16(dst + r * LD + c * 8, ok ? src + (size_t)r * ld + c * 8 : src, ok ? 16 : 0);
+    }
+}
+
+/* lse and Δ ([T, Hq] f32) of R consecutive query rows of one head into ls[R], dls[R] by
+ * 4-byte cp.async: row r at index i0 + r·Hq, rows >= nvalid read as zero (nvalid >= 1).
+ * Threads 0..2R−1 take part (2R <= NT). */
+template <int R>
+static __device__ __forceinline__ void fa2_load_rows(float *ls, float *dls, const float *lse,
+                                                     const float *delta, size_t i0, int Hq,
+                                                     int nvalid) {
+    const int i = (int)threadIdx.x;
+    if (i >= 2 * R) return;
+    const int r = i % R;
+    const bool ok = r < nvalid;
+    const size_t off = i0 + (size_t)(ok ? r : 0) * Hq;
+    if (i < R) fa2_cp4(ls + r, lse + off, ok ? 4 : 0);
+    else fa2_cp4(dls + r, delta + off, ok ? 4 : 0);
+}
+
+/* Lane offsets (elements) of the two ldmatrix address patterns in a [rows][LD] tile. */
+template <int LD> static __device__ __forceinline__ int fa2_p1(int lane) {
+    return ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + ((lane >> 4) & 1) * 8;
+}
+template <int LD> static __device__ __forceinline__ int fa2_p2(int lane) {
+    return ((lane & 7) + ((lane >> 4) & 1) * 8) * LD + ((lane >> 3) & 1) * 8;
+}
+
+static __device__ __forceinline__ int fa2_rev(int ntiles, int i) { return ntiles - 1 - i; }
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+template <int D> struct fa2_fwd_shape {
+    static constexpr int NW = 8, NT = NW * 32, BR = 16 * NW, BC = 64, LD = D + FA2_PAD;
+    static constexpr int MINB = D == 64 ? 2 : 1; /* blocks per SM asked of ptxas */
+    /* Qs [BR][LD]; Ks, Vs [2][BC][LD] */
+    static constexpr size_t SMEM = (size_t)(BR + 4 * BC) * LD * 2;
+};
+
+template <int D>
+static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>::MINB)
+    fa2_fwd_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
+                   const int *offsets, int Hq, int Hkv, float scale_log2) {
+    typedef fa2_fwd_shape<D> S_;
+    constexpr int NT = S_::NT, BR = S_::BR, BC = S_::BC, LD = S_::LD;
+    extern __shared__ __align__(128) unsigned char fa2_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(fa2_smem);
+    bf16 *Ks = Qs + BR * LD, *Vs = Ks + 2 * BC * LD;
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int start = offsets[b], len = offsets[b + 1] - start;
+    const int ntiles = (len + BR - 1) / BR;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int p1 = fa2_p1<LD>(lane), p2 = fa2_p2<LD>(lane);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *kseq = k + (size_t)start * ldk + (size_t)hk * D;
+    const bf16 *vseq = v + (size_t)start * ldk + (size_t)hk * D;
+
+    for (int it = blockIdx.x; it < ntiles; it += gridDim.x) {
+        const int q0 = fa2_rev(ntiles, it) * BR;
+        const int w0 = q0 + warp * 16;         /* this warp's first query row */
+        const int r0 = w0 + g, r1 = r0 + 8;    /* this thread's two query rows */
+        const int kend = q0 + BR < len ? q0 + BR : len; /* keys 0..kend−1 are visible */
+        const int nkt = (kend + BC - 1) / BC;
+        __syncthreads(); /* the previous query tile's readers of Qs, Ks, Vs are done */
+        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)q0 * ldq, ldq, len - q0);
+        fa2_load_tile<BC, D, NT>(Ks, kseq, ldk, len);
+        fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
+        fa2_commit();
+        fa2_wait<0>();
+        __syncthreads();
+        /* Q's A fragments: held in registers at D = 128; at D = 64 re-read from Qs (resident
+         * for the whole query tile) at each use, to fit the 128 registers that two blocks
+         * of 8 warps per SM allow (ptxas, CUDA 13.0: 24 bytes of spill remain there, 64
+         * when Q is held) */
+        constexpr bool QREG = D == 128;
+        uint32_t qf[QREG ? D / 16 : 1][4];
+        if (QREG) {
+#pragma unroll
+            for (int kd = 0; kd < (QREG ? D / 16 : 0); kd++)
+                fa2_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
+        }
+        float o[D / 8][4];
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+        float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+        for (int kt = 0; kt < nkt; kt++) {
+            const int k0 = kt * BC, st = kt & 1;
+            if (kt + 1 < nkt) { /* the next tile into the other stage, in flight meanwhile */
+                fa2_load_tile<BC, D, NT>(Ks + (st ^ 1) * BC * LD, kseq + (size_t)(k0 + BC) * ldk,
+                                         ldk, len - k0 - BC);
+                fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk,
+                                         ldk, len - k0 - BC);
+                fa2_commit();
+                fa2_wait<1>(); /* this tile's group has landed */
+            } else {
+                fa2_wait<0>();
+            }
+            __syncthreads();
+            /* warps whose rows all precede key k0 (or lie past the sequence) see nothing */
+            if (k0 <= w0 + 15 && w0 < len) {
+                const bf16 *Kt = Ks + st * BC * LD, *Vt = Vs + st * BC * LD;
+                float s[BC / 8][4];
+#pragma unroll
+                for (int nt = 0; nt < BC / 8; nt++)
+                    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+                for (int kd = 0; kd < D / 16; kd++) {
+                    uint32_t qa[4];
+                    if (!QREG) fa2_ldsm(qa, Qs + warp * 16 * LD + kd * 16 + p1);
+                    const uint32_t *qk = QREG ? qf[QREG ? kd : 0] : qa;
+#pragma unroll
+                    for (int np = 0; np < BC / 16; np++) {
+                        uint32_t bk[4];
+                        fa2_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
+                        fa2_mma(s[2 * np], qk, bk[0], bk[1]);
+                        fa2_mma(s[2 * np + 1], qk, bk[2], bk[3]);
+                    }
+                }
+                /* causal mask (key <= row; rows >= len are never stored) and log2 scaling */
+#pragma unroll
+                for (int nt = 0; nt < BC / 8; nt++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int key = k0 + nt * 8 + 2 * t + (e & 1);
+                        const int row = e < 2 ? r0 : r1;
+                        s[nt][e] = key <= row ? s[nt][e] * scale_log2 : -INFINITY;
+                    }
+                }
+                /* online softmax; the four lanes of a quad share a row */
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    float mx = -INFINITY;
+#pragma unroll
+                    for (int nt = 0; nt < BC / 8; nt++)
+                        mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                    const float mn = fmaxf(m[r], mx);
+                    const float mu = mn == -INFINITY ? 0.0f : mn; /* no visible key yet */
+                    const float corr = exp2f(m[r] - mu);          /* 0 while m = −inf */
+                    float rs = 0.0f;
+#pragma unroll
+                    for (int nt = 0; nt < BC / 8; nt++) {
+                        const float e0 = exp2f(s[nt][2 * r] - mu);
+                        const float e1 = exp2f(s[nt][2 * r + 1] - mu);
+                        s[nt][2 * r] = e0;
+                        s[nt][2 * r + 1] = e1;
+                        rs += e0 + e1;
+                    }
+                    l[r] = l[r] * corr + rs; /* this lane's part of the row sum */
+                    m[r] = mn;
+#pragma unroll
+                    for (int nd = 0; nd < D / 8; nd++) {
+                        o[nd][2 * r] *= corr;
+                        o[nd][2 * r + 1] *= corr;
+                    }
+                }
+                /* O += P·V; V's B fragments by ldmatrix.trans from the row-major tile */
+#pragma unroll
+                for (int kc = 0; kc < BC / 16; kc++) {
+                    uint32_t a[4];
+                    fa2_acc_to_a(a, s, kc);
+#pragma unroll
+                    for (int np = 0; np < D / 16; np++) {
+                        uint32_t bv[4];
+                        fa2_ldsm_t(bv, Vt + kc * 16 * LD + np * 16 + p1);
+                        fa2_mma(o[2 * np], a, bv[0], bv[1]);
+                        fa2_mma(o[2 * np + 1], a, bv[2], bv[3]);
+                    }
+                }
+            }
+            __syncthreads(); /* stage st is read: the next iteration may refill it */
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+            const int row = r ? r1 : r0;
+            if (row >= len) continue;
+            const float inv = 1.0f / l[r];
+            bf16 *orow = out + ((size_t)(start + row) * Hq + h) * D + 2 * t;
+#pragma unroll
+            for (int nd = 0; nd < D / 8; nd++)
+                *reinterpret_cast<uint32_t *>(orow + nd * 8) =
+                    fa2_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+            if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA2_LN2 + logf(l[r]);
+        }
+    }
+}
+
+/* ---- backward: Δ = rowsum(dout ∘ out) ----------------------------------------------------- */
+
+/* A warp per row of D elements (D % 8 == 0, rows 16-byte aligned): 8 per lane per step. */
+static __global__ void fa2_delta_kernel(float *delta, const bf16 *dout, const bf16 *out,
+                                        long long rows, int D) {
+    const int lane = threadIdx.x & 31;
+    const long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    const bf16 *a = dout + (size_t)row * D, *o = out + (size_t)row * D;
+    float s = 0.0f;
+    for (int d = 8 * lane; d < D; d += 256) {
+        const uint4 x = *reinterpret_cast<const uint4 *>(a + d);
+        const uint4 y = *reinterpret_cast<const uint4 *>(o + d);
+        __nv_bfloat162 xa[4], ya[4];
+        memcpy(xa, &x, 16);
+        memcpy(ya, &y, 16);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const float2 xf = __bfloat1622float2(xa[i]), yf = __bfloat1622float2(ya[i]);
+            s += xf.x * yf.x + xf.y * yf.y;
+        }
+    }
+    s = warp_sum(s);
+    if (lane == 0) delta[row] = s;
+}
+
+/* ---- backward: dK, dV ----------------------------------------------------------------------- */
+
+template <int D> struct fa2_dkdv_shape {
+    static constexpr int NW = 4, NT = NW * 32, BC = 16 * NW, BR = D == 128 ? 32 : 64;
+    static constexpr int LD = D + FA2_PAD, MINB = 2; /* 3 at D = 64 would spill */
+    /* Ks, Vs [BC][LD]; Qs, Ds [2][BR][LD]; ls, dls [2][BR] f32 */
+    static constexpr size_t SMEM = (size_t)(2 * BC + 4 * BR) * LD * 2 + (size_t)4 * BR * 4;
+};
+
+template <int D>
+static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D>::MINB)
+    fa2_bwd_dkdv_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, const bf16 *dout,
+                        const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
+                        const float *delta, const int *offsets, int Hq, int Hkv, float scale,
+                        float scale_log2) {
+    typedef fa2_dkdv_shape<D> S_;
+    constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD;
+    extern __shared__ __align__(128) unsigned char fa2_smem[];
+    bf16 *Ks = reinterpret_cast<bf16 *>(fa2_smem);
+    bf16 *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *Ds = Qs + 2 * BR * LD;
+    float *ls = reinterpret_cast<float *>(Ds + 2 * BR * LD), *dls = ls + 2 * BR;
+    /* one query head per block; dkp/dvp (fp32 [T, Hq, D]) receive its share when
+     * non-NULL (GQA), else dk/dv (bf16 [T, Hkv, D]) the whole gradient (Hq == Hkv) */
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int start = offsets[b], len = offsets[b + 1] - start;
+    const int nkt = (len + BC - 1) / BC, nqt = (len + BR - 1) / BR;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int p1 = fa2_p1<LD>(lane), p2 = fa2_p2<LD>(lane);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
+    const size_t lrow0 = (size_t)start * Hq + h; /* lse/Δ index of the sequence's row 0 */
+
+    for (int kt = blockIdx.x; kt < nkt; kt += gridDim.x) {
+        const int k0 = kt * BC;
+        const int w0 = k0 + warp * 16;         /* this warp's first key */
+        const int kr0 = w0 + g, kr1 = kr0 + 8; /* this thread's two keys */
+        const int qt0 = k0 / BR;               /* the first query tile that sees a key here */
+        __syncthreads(); /* the previous key tile's readers are done */
+        const size_t koff = (size_t)(start + k0) * ldk + (size_t)hk * D;
+        fa2_load_tile<BC, D, NT>(Ks, k + koff, ldk, len - k0);
+        fa2_load_tile<BC, D, NT>(Vs, v + koff, ldk, len - k0);
+        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
+        fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
+        fa2_load_rows<BR>(ls, dls, lse, delta, lrow0 + (size_t)qt0 * BR * Hq, Hq,
+                          len - qt0 * BR);
+        fa2_commit();
+        float dka[D / 8][4], dva[D / 8][4];
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) dka[nd][e] = dva[nd][e] = 0.0f;
+        for (int qt = qt0; qt < nqt; qt++) {
+            const int q0 = qt * BR, st = (qt - qt0) & 1;
+            if (qt + 1 < nqt) { /* the next query tile into the other stage */
+                const int q1 = q0 + BR;
+                fa2_load_tile<BR, D, NT>(Qs + (st ^ 1) * BR * LD, qseq + (size_t)q1 * ldq, ldq,
+                                         len - q1);
+                fa2_load_tile<BR, D, NT>(Ds + (st ^ 1) * BR * LD, dseq + (size_t)q1 * ldq, ldq,
+                                         len - q1);
+                fa2_load_rows<BR>(ls + (st ^ 1) * BR, dls + (st ^ 1) * BR, lse, delta,
+                                  lrow0 + (size_t)q1 * Hq, Hq, len - q1);
+                fa2_commit();
+                fa2_wait<1>();
+            } else {
+                fa2_wait<0>();
+            }
+            __syncthreads();
+            /* a warp whose keys all follow the tile's last query (or lie past the
+             * sequence) gets nothing from it */
+            if (q0 + BR - 1 >= w0 && w0 < len) {
+                const bf16 *Qt = Qs + st * BR * LD, *Dt = Ds + st * BR * LD;
+                const float *lt = ls + st * BR, *dlt = dls + st * BR;
+                /* Sᵀ = K_w·Qᵀ and dPᵀ = V_w·dOᵀ: 16 keys × BR queries per warp */
+                float sa[BR / 8][4], dpa[BR / 8][4];
+#pragma unroll
+                for (int nt = 0; nt < BR / 8; nt++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) sa[nt][e] = dpa[nt][e] = 0.0f;
+#pragma unroll
+                for (int kd = 0; kd < D / 16; kd++) {
+                    uint32_t ak[4], av[4];
+                    fa2_ldsm(ak, Ks + warp * 16 * LD + kd * 16 + p1);
+                    fa2_ldsm(av, Vs + warp * 16 * LD + kd * 16 + p1);
+#pragma unroll
+                    for (int np = 0; np < BR / 16; np++) {
+                        uint32_t bq[4], bd[4];
+                        fa2_ldsm(bq, Qt + np * 16 * LD + kd * 16 + p2);
+                        fa2_ldsm(bd, Dt + np * 16 * LD + kd * 16 + p2);
+                        fa2_mma(sa[2 * np], ak, bq[0], bq[1]);
+                        fa2_mma(sa[2 * np + 1], ak, bq[2], bq[3]);
+                        fa2_mma(dpa[2 * np], av, bd[0], bd[1]);
+                        fa2_mma(dpa[2 * np + 1], av, bd[2], bd[3]);
+                    }
+                }
+                /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
+                 * dSᵀ = Pᵀ∘(dPᵀ − Δ) (the scale goes on dK at the end) */
+#pragma unroll
+                for (int nt = 0; nt < BR / 8; nt++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int key = e < 2 ? kr0 : kr1;
+                        const int qi = nt * 8 + 2 * t + (e & 1), qa = q0 + qi;
+                        const float p = (qa >= key && qa < len)
+                                            ? exp2f(sa[nt][e] * scale_log2 - lt[qi] * FA2_LOG2E)
+                                            : 0.0f;
+                        dpa[nt][e] = p * (dpa[nt][e] - dlt[qi]);
+                        sa[nt][e] = p;
+                    }
+                }
+                /* dV += Pᵀ·dO, dK += dSᵀ·Q (B fragments by ldmatrix.trans) */
+#pragma unroll
+                for (int kc = 0; kc < BR / 16; kc++) {
+                    uint32_t ap[4], ads[4];
+                    fa2_acc_to_a(ap, sa, kc);
+                    fa2_acc_to_a(ads, dpa, kc);
+#pragma unroll
+                    for (int np = 0; np < D / 16; np++) {
+                        uint32_t bd[4], bq[4];
+                        fa2_ldsm_t(bd, Dt + kc * 16 * LD + np * 16 + p1);
+                        fa2_ldsm_t(bq, Qt + kc * 16 * LD + np * 16 + p1);
+                        fa2_mma(dva[2 * np], ap, bd[0], bd[1]);
+                        fa2_mma(dva[2 * np + 1], ap, bd[2], bd[3]);
+                        fa2_mma(dka[2 * np], ads, bq[0], bq[1]);
+                        fa2_mma(dka[2 * np + 1], ads, bq[2], bq[3]);
+                    }
+                }
+            }
+            __syncthreads(); /* stage st is read: the next iteration may refill it */
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int key = r ? kr1 : kr0;
+            if (key >= len) continue;
+            if (dkp) {
+                const size_t po = ((size_t)(start + key) * Hq + h) * D + 2 * t;
+#pragma unroll
+                for (int nd = 0; nd < D / 8; nd++) {
+                    *reinterpret_cast<float2 *>(dkp + po + nd * 8) =
+                        make_float2(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
+                    *reinterpret_cast<float2 *>(dvp + po + nd * 8) =
+                        make_float2(dva[nd][2 * r], dva[nd][2 * r + 1]);
+                }
+                continue;
+            }
+            const size_t off = ((size_t)(start + key) * Hkv + hk) * D + 2 * t;
+#pragma unroll
+            for (int nd = 0; nd < D / 8; nd++) {
+                *reinterpret_cast<uint32_t *>(dk + off + nd * 8) =
+                    fa2_pack(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
+                *reinterpret_cast<uint32_t *>(dv + off + nd * 8) =
+                    fa2_pack(dva[nd][2 * r], dva[nd][2 * r + 1]);
+            }
+        }
+    }
+}
+
+/* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
+ * for dv; one thread per four elements of dk (D % 4 == 0). */
+static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
+                                            const float *dvp, long long quads, int Hkv,
+                                            int group, int D) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= quads) return;
+    const int per = D / 4;
+    const int d = (int)(i % per) * 4;
+    const long long th = i / per; /* t·Hkv + hk */
+    const int hk = (int)(th % Hkv);
+    const long long tok = th / Hkv;
+    const size_t src = ((size_t)tok * Hkv * group + (size_t)hk * group) * D + d;
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), c = a;
+    for (int j = 0; j < group; j++) {
+        const float4 x = *reinterpret_cast<const float4 *>(dkp + src + (size_t)j * D);
+        const float4 y = *reinterpret_cast<const float4 *>(dvp + src + (size_t)j * D);
+        a.x += x.x;
+        a.y += x.y;
+        a.z += x.z;
+        a.w += x.w;
+        c.x += y.x;
+        c.y += y.y;
+        c.z += y.z;
+        c.w += y.w;
+    }
+    const size_t dst = (size_t)th * D + d;
+    const uint2 ko = make_uint2(fa2_pack(a.x, a.y), fa2_pack(a.z, a.w));
+    const uint2 vo = make_uint2(fa2_pack(c.x, c.y), fa2_pack(c.z, c.w));
+    *reinterpret_cast<uint2 *>(dk + dst) = ko;
+    *reinterpret_cast<uint2 *>(dv + dst) = vo;
+}
+
+/* ---- backward: dQ ------------------------------------------------------------------------------ */
+
+template <int D> struct fa2_dq_shape {
+    static constexpr int NW = 4, NT = NW * 32, BR = 16 * NW, BC = D == 128 ? 32 : 64;
+    static constexpr int LD = D + FA2_PAD, MINB = D == 64 ? 3 : 2;
+    /* Qs, Ds [BR][LD]; Ks, Vs [2][BC][LD] */
+    static constexpr size_t SMEM = (size_t)(2 * BR + 4 * BC) * LD * 2;
+};
+
+template <int D>
+static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::MINB)
+    fa2_bwd_dq_kernel(bf16 *dq, const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
+                      const float *lse, const float *delta, const int *offsets, int Hq, int Hkv,
+                      float scale, float scale_log2) {
+    typedef fa2_dq_shape<D> S_;
+    constexpr int NT = S_::NT, BR = S_::BR, BC = S_::BC, LD = S_::LD;
+    extern __shared__ __align__(128) unsigned char fa2_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(fa2_smem);
+    bf16 *Ds = Qs + BR * LD, *Ks = Ds + BR * LD, *Vs = Ks + 2 * BC * LD;
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int start = offsets[b], len = offsets[b + 1] - start;
+    const int ntiles = (len + BR - 1) / BR;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int p1 = fa2_p1<LD>(lane), p2 = fa2_p2<LD>(lane);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *kseq = k + (size_t)start * ldk + (size_t)hk * D;
+    const bf16 *vseq = v + (size_t)start * ldk + (size_t)hk * D;
+
+    for (int it = blockIdx.x; it < ntiles; it += gridDim.x) {
+        const int q0 = fa2_rev(ntiles, it) * BR;
+        const int w0 = q0 + warp * 16;
+        const int r0 = w0 + g, r1 = r0 + 8;
+        const int kend = q0 + BR < len ? q0 + BR : len;
+        const int nkt = (kend + BC - 1) / BC;
+        __syncthreads(); /* the previous query tile's readers are done */
+        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)q0 * ldq, ldq, len - q0);
+        fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)q0 * ldq, ldq, len - q0);
+        fa2_load_tile<BC, D, NT>(Ks, kseq, ldk, len);
+        fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
+        fa2_commit();
+        float l2[2], dl[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int row = r ? r1 : r0;
+            const size_t i = (size_t)(start + row) * Hq + h;
+            l2[r] = row < len ? lse[i] * FA2_LOG2E : 0.0f;
+            dl[r] = row < len ? delta[i] : 0.0f;
+        }
+        fa2_wait<0>();
+        __syncthreads();
+        /* Q's A fragments stay in registers; dO's are re-read from Ds (resident for the
+         * whole query tile) at each use, which keeps D = 128 clear of spills */
+        uint32_t qf[D / 16][4];
+#pragma unroll
+        for (int kd = 0; kd < D / 16; kd++) fa2_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
+        float acc[D / 8][4];
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[nd][e] = 0.0f;
+        for (int kt = 0; kt < nkt; kt++) {
+            const int k0 = kt * BC, st = kt & 1;
+            if (kt + 1 < nkt) {
+                fa2_load_tile<BC, D, NT>(Ks + (st ^ 1) * BC * LD, kseq + (size_t)(k0 + BC) * ldk,
+                                         ldk, len - k0 - BC);
+                fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk,
+                                         ldk, len - k0 - BC);
+                fa2_commit();
+                fa2_wait<1>();
+            } else {
+                fa2_wait<0>();
+            }
+            __syncthreads();
+            if (k0 <= w0 + 15 && w0 < len) {
+                const bf16 *Kt = Ks + st * BC * LD, *Vt = Vs + st * BC * LD;
+                float s[BC / 8][4], dp[BC / 8][4];
+#pragma unroll
+                for (int nt = 0; nt < BC / 8; nt++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) s[nt][e] = dp[nt][e] = 0.0f;
+#pragma unroll
+                for (int kd = 0; kd < D / 16; kd++) {
+                    uint32_t df[4];
+                    fa2_ldsm(df, Ds + warp * 16 * LD + kd * 16 + p1);
+#pragma unroll
+                    for (int np = 0; np < BC / 16; np++) {
+                        uint32_t bk[4], bv[4];
+                        fa2_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
+                        fa2_ldsm(bv, Vt + np * 16 * LD + kd * 16 + p2);
+                        fa2_mma(s[2 * np], qf[kd], bk[0], bk[1]);
+                        fa2_mma(s[2 * np + 1], qf[kd], bk[2], bk[3]);
+                        fa2_mma(dp[2 * np], df, bv[0], bv[1]);
+                        fa2_mma(dp[2 * np + 1], df, bv[2], bv[3]);
+                    }
+                }
+#pragma unroll
+                for (int nt = 0; nt < BC / 8; nt++) {
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        const int key = k0 + nt * 8 + 2 * t + (e & 1);
+                        const int r = e >> 1, row = r ? r1 : r0;
+                        const float p = (key <= row && row < len)
+                                            ? exp2f(s[nt][e] * scale_log2 - l2[r])
+                                            : 0.0f;
+                        s[nt][e] = p * (dp[nt][e] - dl[r]); /* dS without the scale */
+                    }
+                }
+                /* dQ += dS·K; K's B fragments by ldmatrix.trans from the row-major tile */
+#pragma unroll
+                for (int kc = 0; kc < BC / 16; kc++) {
+                    uint32_t a[4];
+                    fa2_acc_to_a(a, s, kc);
+#pragma unroll
+                    for (int np = 0; np < D / 16; np++) {
+                        uint32_t bk[4];
+                        fa2_ldsm_t(bk, Kt + kc * 16 * LD + np * 16 + p1);
+                        fa2_mma(acc[2 * np], a, bk[0], bk[1]);
+                        fa2_mma(acc[2 * np + 1], a, bk[2], bk[3]);
+                    }
+                }
+            }
+            __syncthreads(); /* stage st is read: the next iteration may refill it */
+        }
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int row = r ? r1 : r0;
+            if (row >= len) continue;
+            bf16 *o = dq + ((size_t)(start + row) * Hq + h) * D + 2 * t;
+#pragma unroll
+            for (int nd = 0; nd < D / 8; nd++)
+                *reinterpret_cast<uint32_t *>(o + nd * 8) =
+                    fa2_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
+        }
+    }
+}
+
+/* ---- launchers ----------------------------------------------------------------------------------- */
+
+/* Whether these kernels take the call: head dim 64 or 128, every tensor 16-byte aligned
+ * (cp.async moves 16 bytes), B and Hq within a grid dimension. */
+static int fa2_supported(int B, int Hq, int Hkv, int D, const void *const *ptrs, int n) {
+    if (!(D == 64 || D == 128) || B <= 0 || B > 65535 || Hq <= 0 || Hq > 65535 || Hkv <= 0 ||
+        Hq % Hkv != 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (!cuda_aligned16(ptrs[i])) return 0;
+    return 1;
+}
+
+/* Blocks along x: one per tile of the longest sequence (the kernels loop over further
+ * tiles when a sequence is longer than max_len claims: a wrong max_len costs speed only). */
+static unsigned fa2_tiles(int max_len, int tile) {
+    const int L = max_len > 0 ? max_len : 1;
+    return (unsigned)((L + tile - 1) / tile);
+}
+
+template <int D>
+static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q,
+                               const bf16 *k, const bf16 *v, const int *offsets, int B, int Hq,
+                               int Hkv, int max_len) {
+    typedef fa2_fwd_shape<D> S_;
+    const float scale_log2 = FA2_LOG2E / sqrtf((float)D);
+    const dim3 grid(fa2_tiles(max_len, S_::BR), (unsigned)Hq, (unsigned)B);
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_fwd_kernel<D>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)S_::SMEM));
+    fa2_fwd_kernel<D><<<grid, S_::NT, S_::SMEM, c->stream>>>(out, lse, q, k, v, offsets, Hq,
+                                                              Hkv, scale_log2);
+    CU_LAUNCH_CHECK(c, "fa2_fwd_kernel");
+}
+
+template <int D>
+static void fa2_backward_launch(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float *dkp,
+                                float *dvp, const bf16 *dout, const bf16 *q, const bf16 *k,
+                                const bf16 *v, const float *lse, const float *delta,
+                                const int *offsets, int B, int Hq, int Hkv, int max_len) {
+    typedef fa2_dkdv_shape<D> SK;
+    typedef fa2_dq_shape<D> SQ;
+    const float scale = 1.0f / sqrtf((float)D), scale_log2 = FA2_LOG2E * scale;
+    const dim3 gk(fa2_tiles(max_len, SK::BC), (unsigned)Hq, (unsigned)B);
+    const dim3 gq(fa2_tiles(max_len, SQ::BR), (unsigned)Hq, (unsigned)B);
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)SK::SMEM));
+    fa2_bwd_dkdv_kernel<D><<<gk, SK::NT, SK::SMEM, c->stream>>>(
+        dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+    CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_kernel");
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)SQ::SMEM));
+    fa2_bwd_dq_kernel<D><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
+        dq, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+    CU_LAUNCH_CHECK(c, "fa2_bwd_dq_kernel");
+}
+
+int cuda_flash2_attention_forward(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q,
+                                  const bf16 *k, const bf16 *v, const int *offsets, int B,
+                                  int Hq, int Hkv, int D, int max_len) {
+    const void *ptrs[] = {out, q, k, v};
+    if (!fa2_supported(B, Hq, Hkv, D, ptrs, 4)) return -1;
+    if (D == 64) fa2_forward_launch<64>(c, out, lse, q, k, v, offsets, B, Hq, Hkv, max_len);
+    else fa2_forward_launch<128>(c, out, lse, q, k, v, offsets, B, Hq, Hkv, max_len);
+    return 0;
+}
+
+int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, const bf16 *dout,
+                                   const bf16 *q, const bf16 *k, const bf16 *v, const bf16 *out,
+                                   const float *lse, const int *offsets, int B, int T, int Hq,
+                                   int Hkv, int D, int max_len) {
+    const void *ptrs[] = {dq, dk, dv, dout, q, k, v, out};
+    if (!fa2_supported(B, Hq, Hkv, D, ptrs, 8)) return -1;
+    const long long rows = (long long)T * Hq;
+    float *delta = (float *)cuda_scratch(c, SCRATCH_ATTN, (size_t)rows * sizeof(float));
+    if (!delta) return 0; /* error recorded */
+    fa2_delta_kernel<<<cuda_blocks((size_t)rows, 4), 128, 0, c->stream>>>(delta, dout, out,
+                                                                           rows, D);
+    CU_LAUNCH_CHECK(c, "fa2_delta_kernel");
+    /* GQA: per-query-head fp32 partials of dK, dV, summed per group afterwards */
+    const int group = Hq / Hkv;
+    float *dkp = NULL, *dvp = NULL;
+    if (group > 1) {
+        const size_t n = (size_t)T * Hq * D;
+        dkp = (float *)cuda_scratch(c, SCRATCH_ATTN_DKV, 2 * n * sizeof(float));
+        if (!dkp) return 0; /* error recorded */
+        dvp = dkp + n;
+    }
+    if (D == 64)
+        fa2_backward_launch<64>(c, dq, dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, B,
+                                Hq, Hkv, max_len);
+    else
+        fa2_backward_launch<128>(c, dq, dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, B,
+                                 Hq, Hkv, max_len);
+    if (group > 1) {
+        const long long quads = (long long)T * Hkv * (D / 4);
+        fa2_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
+            dk, dv, dkp, dvp, quads, Hkv, group, D);
+        CU_LAUNCH_CHECK(c, "fa2_group_sum_kernel");
+    }
+    return 0;
+}
