@@ -79,4 +79,9 @@ print(f"ratio rlvr/torch = {r['tokens_per_s'] / t['tokens_per_s']:.3f}")
 if rate:
     print(f"MFU = {r['tflops']:.1f} / {rate:.1f} measured bf16 matmul TFLOP/s = {100 * r['tflops'] / rate:.1f}%")
 PY
+# The same step with the opt-in attention kernels (RLVR_ATTENTION=flash2, not yet the
+# default): tokens/s beside the default's, no per-op profile.
+RLVR_ATTENTION=flash2 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
+  --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_flash2.json" \
+  2> "$out/bench_rlvr_flash2.err" && echo "RLVR_ATTENTION=flash2: $(tail -n 1 "$out/bench_rlvr_flash2.json")"
 exit $status
