@@ -41,6 +41,7 @@ typedef struct {
     int device;
     cudaStream_t stream;
     cublasHandle_t cublas;
+    void *cublas_ws; /* cuBLAS workspace set with cublasSetWorkspace (NULL: the library's) */
     char err[512];
     int has_err;
     void *scratch[SCRATCH_COUNT];
