@@ -84,4 +84,9 @@ PY
 RLVR_ATTENTION=flash2 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
   --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_flash2.json" \
   2> "$out/bench_rlvr_flash2.err" && echo "RLVR_ATTENTION=flash2: $(tail -n 1 "$out/bench_rlvr_flash2.json")"
+# ... and with cuBLAS's own workspace instead of the explicit 32 MiB (the default's effect)
+RLVR_CUBLAS_WORKSPACE_MB=0 "$build/tests/bench/bench_step" --device cuda \
+  --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 --warmup 2 --iters 5 \
+  > "$out/bench_rlvr_ws0.json" 2> "$out/bench_rlvr_ws0.err" &&
+  echo "RLVR_CUBLAS_WORKSPACE_MB=0: $(tail -n 1 "$out/bench_rlvr_ws0.json")"
 exit $status
