@@ -34,7 +34,7 @@ static const char *USAGE =
     "  FILE       JSON lines with \"prompt\" (string), \"messages\" ([{role, content}]) or\n"
     "             \"prompt_ids\" ([ids], used as is); '-' reads stdin\n"
     "  NAME       chat template: auto (default when the tokenizer has one), chatml, llama3,\n"
-    "             qwen3, none, or a JSON file with a custom template\n"
+    "             llama3.1, qwen3, none, or a JSON file with a custom template\n"
     "  Defaults: -n 1, temperature 1 (0 = greedy), top-p 1, top-k 0 (off), min-p 0,\n"
     "  max-new-tokens 256, seed 0; EOS ids from generation_config.json / tokenizer_config.\n"
     "  Output: one JSON line per completion {prompt_index, sample_index, prompt_ids, ids,\n"

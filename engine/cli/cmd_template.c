@@ -1,8 +1,8 @@
 /*
  * engine/cli/cmd_template.c — `rlvr template`: render chat messages with a template.
  *   rlvr template --tokenizer PATH --template NAME   {"messages": [...]} -> {"text": "..."}
- * NAME: auto (from tokenizer_config.json), chatml, llama3, qwen3, none, or the path of a
- * JSON file with a custom prefix/suffix template. "messages" is an array of
+ * NAME: auto (from tokenizer_config.json), chatml, llama3, llama3.1, qwen3, none, or the
+ * path of a JSON file with a custom prefix/suffix template. "messages" is an array of
  * {"role", "content"} objects or a plain string (one user message); a line may also set
  * "enable_thinking" (qwen3) and "add_generation_prompt" (default: on, as for rollouts).
  * Exit status: 0, 1 for a bad line/file (the message names the line), 2 for bad arguments.
@@ -27,9 +27,9 @@ static void usage(FILE *f) {
             "  from stdin and writes {\"text\": \"...\"}\n"
             "  --tokenizer PATH       tokenizer.json or its directory (tokenizer_config.json "
             "beside it)\n"
-            "  --template NAME        auto (default), chatml, llama3, qwen3, none, or FILE.json\n"
-            "                         (custom: bos, system_/user_/assistant_prefix and _suffix,\n"
-            "                         generation_prompt, default_system)\n"
+            "  --template NAME        auto (default), chatml, llama3, llama3.1, qwen3, none, or\n"
+            "                         FILE.json (custom: bos, system_/user_/assistant_prefix\n"
+            "                         and _suffix, generation_prompt, default_system)\n"
             "  --no-generation-prompt do not append the assistant prompt\n"
             "  --enable-thinking B    qwen3: false adds the empty think block\n");
 }

@@ -14,6 +14,7 @@ struct chat_template {
     char *name;
     char *bos;            /* text put first (llama3, custom) */
     char *default_system; /* chatml/custom: system message used when none is given */
+    char *date_string;    /* llama3.1: the "Today Date" of the system header */
     char *prefix[CHAT_ROLE_COUNT], *suffix[CHAT_ROLE_COUNT]; /* custom */
     char *generation_prompt;                                 /* custom */
 };

@@ -204,6 +204,30 @@ static void render_llama3(sbuf *b, const chat_template *t, const chat_message *m
     if (o->add_generation_prompt) puts_(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
+/* Llama 3.1 (also 3.2/3.3 without tools): the system header always comes first, with the
+ * knowledge cutoff, the date and the trimmed system message (messages[0] when its role
+ * is system, else empty); the other messages as in llama3. */
+static void render_llama31(sbuf *b, const chat_template *t, const chat_message *m, size_t n,
+                           const chat_render_opts *o) {
+    puts_(b, t->bos);
+    puts_(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+    puts_(b, "Cutting Knowledge Date: December 2023\n");
+    puts_(b, "Today Date: ");
+    puts_(b, t->date_string);
+    puts_(b, "\n\n");
+    size_t i = 0;
+    if (n > 0 && !strcmp(m[0].role, "system")) put_v(b, strip_py(v_of(m[i++].content)));
+    puts_(b, "<|eot_id|>");
+    for (; i < n; i++) {
+        puts_(b, "<|start_header_id|>");
+        puts_(b, m[i].role);
+        puts_(b, "<|end_header_id|>\n\n");
+        put_v(b, strip_py(v_of(m[i].content)));
+        puts_(b, "<|eot_id|>");
+    }
+    if (o->add_generation_prompt) puts_(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
 static int role_index(const char *role) {
     if (!strcmp(role, "system")) return CHAT_ROLE_SYSTEM;
     if (!strcmp(role, "user")) return CHAT_ROLE_USER;
@@ -228,12 +252,23 @@ int chat_template_render(const chat_template *tpl, const chat_message *msgs, siz
             return -1;
         }
     }
+    for (size_t i = 0; tpl->kind == CHAT_TEMPLATE_LLAMA31 && i < n; i++)
+        if (!strcmp(msgs[i].role, "tool") || !strcmp(msgs[i].role, "ipython")) {
+            free(b.s);
+            snprintf(err, errlen,
+                     "messages[%zu].role: '%s': the llama3.1 template renders tool messages "
+                     "with the tool-calling format, which rlvr does not implement (expected "
+                     "system, user or assistant)",
+                     i, msgs[i].role);
+            return -1;
+        }
     switch (tpl->kind) {
     case CHAT_TEMPLATE_NONE:
         for (size_t i = 0; i < n; i++) puts_(&b, msgs[i].content);
         break;
     case CHAT_TEMPLATE_CHATML: render_chatml(&b, tpl, msgs, n, &o); break;
     case CHAT_TEMPLATE_LLAMA3: render_llama3(&b, tpl, msgs, n, &o); break;
+    case CHAT_TEMPLATE_LLAMA31: render_llama31(&b, tpl, msgs, n, &o); break;
     case CHAT_TEMPLATE_QWEN3: render_qwen3(&b, msgs, n, &o); break;
     case CHAT_TEMPLATE_CUSTOM:
         puts_(&b, or_empty(tpl->bos));

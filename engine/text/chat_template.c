@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/text/chat_internal.h"
 
@@ -28,6 +29,7 @@ void chat_template_free(chat_template *tpl) {
     free(tpl->name);
     free(tpl->bos);
     free(tpl->default_system);
+    free(tpl->date_string);
     for (int r = 0; r < CHAT_ROLE_COUNT; r++) {
         free(tpl->prefix[r]);
         free(tpl->suffix[r]);
@@ -60,17 +62,26 @@ int chat_template_builtin(const char *name, const char *bos_token, chat_template
     } known[] = {{"none", CHAT_TEMPLATE_NONE},
                  {"chatml", CHAT_TEMPLATE_CHATML},
                  {"llama3", CHAT_TEMPLATE_LLAMA3},
+                 {"llama3.1", CHAT_TEMPLATE_LLAMA31},
                  {"qwen3", CHAT_TEMPLATE_QWEN3}};
     *out = NULL;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (strcmp(name, known[i].name) != 0) continue;
-        *out = tpl_new(known[i].kind, name,
-                       known[i].kind == CHAT_TEMPLATE_LLAMA3 ? bos_token : NULL);
+        const int llama = known[i].kind == CHAT_TEMPLATE_LLAMA3 ||
+                          known[i].kind == CHAT_TEMPLATE_LLAMA31;
+        *out = tpl_new(known[i].kind, name, llama ? bos_token : NULL);
+        if (*out && known[i].kind == CHAT_TEMPLATE_LLAMA31) {
+            (*out)->date_string = strdup("26 Jul 2024");
+            if (!(*out)->date_string) {
+                chat_template_free(*out);
+                *out = NULL;
+            }
+        }
         return *out ? 0 : cerr(err, errlen, "out of memory");
     }
     return cerr(err, errlen,
-                "unknown chat template '%s' (expected chatml, llama3, qwen3, none, auto or the "
-                "path of a JSON file with a custom template)",
+                "unknown chat template '%s' (expected chatml, llama3, llama3.1, qwen3, none, "
+                "auto or the path of a JSON file with a custom template)",
                 name);
 }
 
@@ -102,13 +113,35 @@ static char *default_system_of(const char *src) {
     return NULL;
 }
 
+/* The "Today Date" a Llama 3.1+ template renders without a date_string argument: today's
+ * date when it calls strftime_now (Llama 3.2's; transformers gives it the local date, as
+ * "%d %b %Y"), else the literal of `set date_string = "..."` (3.1/3.3: "26 Jul 2024").
+ * Malloc'ed; NULL when out of memory. */
+static char *llama31_date_of(const char *src) {
+    if (strstr(src, "strftime_now")) {
+        char buf[64];
+        const time_t now = time(NULL);
+        struct tm tmv;
+        if (localtime_r(&now, &tmv) && strftime(buf, sizeof buf, "%d %b %Y", &tmv) > 0)
+            return strdup(buf);
+    }
+    const char *key = "set date_string = \"";
+    const char *p = strstr(src, key);
+    if (p) {
+        p += strlen(key);
+        const char *e = strchr(p, '"');
+        if (e && e - p > 0 && e - p < 64) return strndup(p, (size_t)(e - p));
+    }
+    return strdup("26 Jul 2024");
+}
+
 int chat_template_auto(const tok_tokenizer *t, chat_template **out, char *err, size_t errlen) {
     *out = NULL;
     const char *src = tok_chat_template_source(t);
     if (!src)
         return cerr(err, errlen,
                     "%s: no chat_template in tokenizer_config.json beside it; choose a "
-                    "template (chatml, llama3, qwen3, none or a custom JSON file)",
+                    "template (chatml, llama3, llama3.1, qwen3, none or a custom JSON file)",
                     tok_path(t));
     if (strstr(src, "<|im_start|>")) {
         if (strstr(src, "enable_thinking"))
@@ -118,18 +151,23 @@ int chat_template_auto(const tok_tokenizer *t, chat_template **out, char *err, s
         return 0;
     }
     if (strstr(src, "<|start_header_id|>") && strstr(src, "<|eot_id|>")) {
-        if (strstr(src, "Cutting Knowledge Date"))
-            return cerr(err, errlen,
-                        "%s: tokenizer_config.json chat_template is a Llama 3.1+ template "
-                        "(it adds a 'Cutting Knowledge Date' system header), which no built-in "
-                        "template renders; choose llama3 (the Llama 3.0 format) or a custom "
-                        "template explicitly",
-                        tok_path(t));
-        return chat_template_builtin("llama3", tok_bos_token(t), out, err, errlen);
+        if (!strstr(src, "Cutting Knowledge Date"))
+            return chat_template_builtin("llama3", tok_bos_token(t), out, err, errlen);
+        if (chat_template_builtin("llama3.1", tok_bos_token(t), out, err, errlen)) return -1;
+        char *date = llama31_date_of(src);
+        if (!date) {
+            chat_template_free(*out);
+            *out = NULL;
+            return cerr(err, errlen, "out of memory");
+        }
+        free((*out)->date_string);
+        (*out)->date_string = date;
+        return 0;
     }
     return cerr(err, errlen,
                 "%s: tokenizer_config.json chat_template is not one of the built-in formats "
-                "(chatml, llama3, qwen3); choose a template explicitly or write a custom one",
+                "(chatml, llama3, llama3.1, qwen3); choose a template explicitly or write a custom "
+                "one",
                 tok_path(t));
 }
 

@@ -57,6 +57,7 @@ typedef enum {
     CHAT_TEMPLATE_NONE,
     CHAT_TEMPLATE_CHATML,
     CHAT_TEMPLATE_LLAMA3,
+    CHAT_TEMPLATE_LLAMA31,
     CHAT_TEMPLATE_QWEN3,
     CHAT_TEMPLATE_CUSTOM
 } chat_template_kind;
@@ -68,8 +69,11 @@ typedef struct {
     int enable_thinking;       /* qwen3: -1 not given (thinking on), 0 off, 1 on */
 } chat_render_opts;
 
-/* A built-in template by name: "chatml", "llama3", "qwen3", "none". bos_token (may be
- * NULL: "") is what llama3 puts first. */
+/* A built-in template by name: "chatml", "llama3", "llama3.1", "qwen3", "none". bos_token
+ * (may be NULL: "") is what llama3 and llama3.1 put first. llama3.1 (also Llama 3.2/3.3
+ * without tools) always opens with a system header carrying "Cutting Knowledge Date:
+ * December 2023" and "Today Date: 26 Jul 2024" (the templates' default date_string),
+ * then the trimmed system message. */
 int chat_template_builtin(const char *name, const char *bos_token, chat_template **out,
                           char *err, size_t errlen);
 /* The built-in template matching t's tokenizer_config.json chat_template. */

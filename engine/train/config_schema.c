@@ -15,7 +15,7 @@
 static const char *const DEVICE_NAMES[] = {"cpu", "cuda", NULL};
 static const char *const DTYPE_NAMES[] = {"bf16", "f32", "f16", NULL};
 static const char *const TEMPLATE_NAMES[] = {"auto", "chatml", "qwen3", "llama3",
-                                             "none", "custom", NULL};
+                                             "llama3.1", "none", "custom", NULL};
 static const char *const BAD_LINE_NAMES[] = {"stop", "skip", NULL};
 static const char *const ISOLATION_NAMES[] = {"thread", "process", NULL};
 static const char *const ADVANTAGE_NAMES[] = {

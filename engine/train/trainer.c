@@ -56,6 +56,8 @@ static int make_template(trainer *t, char *err, size_t errlen) {
     case TC_TEMPLATE_QWEN3: return chat_template_builtin("qwen3", NULL, &t->tpl, err, errlen);
     case TC_TEMPLATE_LLAMA3:
         return chat_template_builtin("llama3", tok_bos_token(t->tok), &t->tpl, err, errlen);
+    case TC_TEMPLATE_LLAMA31:
+        return chat_template_builtin("llama3.1", tok_bos_token(t->tok), &t->tpl, err, errlen);
     case TC_TEMPLATE_NONE: return chat_template_builtin("none", NULL, &t->tpl, err, errlen);
     case TC_TEMPLATE_CUSTOM: {
         cJSON *j = train_config_custom_template_json(c);

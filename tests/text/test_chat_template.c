@@ -8,6 +8,7 @@
  *
  * usage: test_chat_template FIXTURES_DIR
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/text/chat_template.h"
@@ -159,6 +160,72 @@ static void custom_and_none(void) {
     expect_msg_error("[\"hi\"]", "messages[0]");
 }
 
+/* Llama 3.1+ detection: the date the template renders by default (a literal
+ * date_string, or today's date where it calls strftime_now, as transformers does), and
+ * tool messages refused. */
+static void llama31_dates(const char *fx) {
+    char dir[] = "/tmp/rlvr_chat_l31_XXXXXX", path[512], err[1024];
+    if (!mkdtemp(dir)) return;
+    char src[4096];
+    snprintf(src, sizeof src, "%s/llama31/tokenizer.json", fx);
+    size_t len;
+    char *data = tu_read(src, &len);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(data, 1, len, f);
+    fclose(f);
+    free(data);
+    char today[64];
+    const time_t now = time(NULL);
+    struct tm tmv;
+    localtime_r(&now, &tmv);
+    strftime(today, sizeof today, "%d %b %Y", &tmv);
+    const char *cases[][2] = {
+        {"{\"bos_token\": \"<|begin_of_text|>\", \"chat_template\": \"<|start_header_id|>"
+         "<|eot_id|>{%- set date_string = \\\"5 Jan 2025\\\" %}Cutting Knowledge Date\"}",
+         "5 Jan 2025"},
+        {"{\"bos_token\": \"<|begin_of_text|>\", \"chat_template\": \"<|start_header_id|>"
+         "<|eot_id|>{{ strftime_now('%d %b %Y') }} Cutting Knowledge Date\"}",
+         today},
+    };
+    chat_message msgs[2] = {{"system", "  sys  ", NULL}, {"user", "hi", NULL}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+        f = fopen(path, "wb");
+        fputs(cases[i][0], f);
+        fclose(f);
+        tok_tokenizer *t;
+        chat_template *tpl;
+        TU_CHECK(!tok_load(dir, &t, err, sizeof err), "%s", err);
+        if (chat_template_auto(t, &tpl, err, sizeof err)) {
+            TU_CHECK(0, "llama3.1 date case %zu: %s", i, err);
+            tok_free(t);
+            continue;
+        }
+        char want[256], *text;
+        size_t n;
+        snprintf(want, sizeof want,
+                 "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting "
+                 "Knowledge Date: December 2023\nToday Date: %s\n\nsys<|eot_id|>"
+                 "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>",
+                 cases[i][1]);
+        chat_render_opts o = {0, -1};
+        TU_CHECK(!chat_template_render(tpl, msgs, 2, &o, &text, &n, err, sizeof err), "%s", err);
+        TU_CHECK(!strcmp(text, want), "llama3.1 date case %zu:\n%s\nwant\n%s", i, text, want);
+        free(text);
+        chat_message tool[2] = {{"user", "q", NULL}, {"tool", "{}", NULL}};
+        TU_CHECK(chat_template_render(tpl, tool, 2, &o, &text, &n, err, sizeof err) != 0 &&
+                     strstr(err, "messages[1].role"),
+                 "llama3.1 must refuse tool messages, got '%s'", err);
+        chat_template_free(tpl);
+        tok_free(t);
+    }
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* Detection refuses templates it cannot render exactly. */
 static void detection_errors(const char *fx) {
     char dir[] = "/tmp/rlvr_chat_detect_XXXXXX", path[512], err[1024];
@@ -173,9 +240,6 @@ static void detection_errors(const char *fx) {
     fclose(f);
     free(data);
     const char *cases[][2] = {
-        {"{\"chat_template\": \"{{ bos_token }}<|start_header_id|>system<|end_header_id|>"
-         "Cutting Knowledge Date: December 2023<|eot_id|>\"}",
-         "Llama 3.1"},
         {"{\"chat_template\": \"{% for m in messages %}[INST] {{ m.content }} [/INST]{% endfor %}\"}",
          "not one of the built-in formats"},
         {"{}", "no chat_template"},
@@ -206,10 +270,12 @@ int main(int argc, char **argv) {
     }
     parity(argv[1], "qwen3", "qwen3");
     parity(argv[1], "llama3", "llama3");
+    parity(argv[1], "llama31", "llama3.1");
     parity(argv[1], "gpt2", "chatml");
     parity(argv[1], "gpt2_variant", "chatml");
     custom_and_none();
     detection_errors(argv[1]);
+    llama31_dates(argv[1]);
     if (tu_failures) fprintf(stderr, "%d failures\n", tu_failures);
     return tu_failures ? 1 : 0;
 }
