@@ -119,6 +119,15 @@ if [ "$DEVICE" = cuda ]; then
     --json "$OUT/bench_decode_gemv_split.json" > "$OUT/bench_decode_gemv_split.log" 2>&1
   echo "decode_bench.sh: with graphs, RLVR_GEMV=1 and RLVR_DECODE_ATTN=split:"
   tail -n 6 "$OUT/bench_decode_gemv_split.log"
+  # The 256-sequence workload (G = 1 only) with the split-K cached attention, and with the
+  # prefill through the cached attention instead of the packed flash attention (the default).
+  for v in split:RLVR_DECODE_ATTN=split prefill_cached:RLVR_PREFILL_ATTN=cached; do
+    env "${v#*:}" timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
+      --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
+      --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \
+      > "$OUT/bench_decode_256_${v%%:*}.log" 2>&1
+    echo "decode_bench.sh: 256 sequences, ${v#*:}:"; tail -n 4 "$OUT/bench_decode_256_${v%%:*}.log"
+  done
 fi
 
 # ---- transformers --------------------------------------------------------------------

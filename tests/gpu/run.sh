@@ -189,7 +189,7 @@ case "$GPU_NAME" in
 esac
 export BW_GBS
 if [ -f "$ROOT/tests/gpu/decode_bench.sh" ] && [ $BUILT = 1 ]; then
-  run_section decode_bench 300 bash "$ROOT/tests/gpu/decode_bench.sh" "$OUT" "$BUILD"
+  run_section decode_bench 360 bash "$ROOT/tests/gpu/decode_bench.sh" "$OUT" "$BUILD"
 else
   record decode_bench skip 0 "tests/gpu/decode_bench.sh or the build missing"
 fi
@@ -202,6 +202,9 @@ if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_decode" ]; then
       --max-len 260 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1 &&
       "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 1 --min-len 512 \
         --max-len 512 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1
+    echo "== the same 128-sequence batch with RLVR_DECODE_ATTN=split"
+    RLVR_DECODE_ATTN=split "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b \
+      --n 128 --min-len 200 --max-len 260 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1
   }
   export -f decode_profile
   run_section decode_profile 120 bash -c decode_profile
