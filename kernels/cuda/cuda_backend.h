@@ -17,13 +17,13 @@ extern "C" {
  * Returns 0, or -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab);
 
-/* matmul_forward with at most 8 rows through the GEMV kernel (on != 0) or cuBLAS (0, the
- * default unless RLVR_GEMV=1); for tests and benchmarks. -1 when be is not CUDA. */
+/* matmul_forward with at most 8 rows through the GEMV kernel (on != 0, the default
+ * unless RLVR_GEMV=0) or cuBLAS (0); for tests and benchmarks. -1 when be is not CUDA. */
 int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
 
 /* attention_cached through the split-K kernel (split > 0), the one-block-per-query-head
- * kernel (0), or the choice of the environment (< 0: RLVR_DECODE_ATTN=split selects the
- * split-K kernel, anything else the other; read at the next call). Shapes the split-K
+ * kernel (0), or the choice of the environment (< 0: RLVR_DECODE_ATTN=head selects the
+ * per-head kernel, anything else the split-K one, the default; read at the next call). Shapes the split-K
  * kernel does not cover (kvcache.cu) always take the other. For tests and benchmarks.
  * Returns 0, or -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split);

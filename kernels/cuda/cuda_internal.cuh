@@ -48,7 +48,7 @@ typedef struct {
     size_t scratch_bytes[SCRATCH_COUNT];
     int lm_tchunk; /* LM head chunk: tokens per chunk */
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8) */
-    int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (RLVR_GEMV=1; opt-in) */
+    int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K */
 } cuda_ctx;

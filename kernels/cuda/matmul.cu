@@ -11,7 +11,8 @@
  * The bias is fused by filling out with the broadcast bias and running the GEMM with
  * beta = 1, so out is rounded to bf16 once. dw is fp32 (beta = 1 accumulates).
  * Forward with at most 8 rows (decode) can instead run a GEMV kernel (RLVR_GEMV=1, or
- * rlvr_cuda_set_gemv): opt-in until measured on a GPU.
+ * rlvr_cuda_set_gemv): the default (RLVR_GEMV=0 turns it off); the fourth H200 run
+ * measured batch-1 decode 1.80 -> 1.62 ms/token with it.
  */
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -129,7 +130,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     }
 }
 
-/* The GEMV path when it applies (opt-in, see cuda_ctx.gemv); 0 when it ran. */
+/* The GEMV path when it applies (see cuda_ctx.gemv); 0 when it ran. */
 static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
                         const bf16 *bias, int N, int IC, int OC) {
     if (!c->gemv || N > GEMV_MAX_N || IC <= 0 || IC % 8 != 0 || !cuda_aligned16(in) ||

@@ -1,8 +1,8 @@
 /*
  * tests/gpu/bench_attention.c — causal attention speed of the CUDA backend, forward and
- * backward, for the fused tensor-core kernels (the default for head dims 64/128), the
- * second fused implementation (RLVR_ATTENTION=flash2: cp.async + ldmatrix, opt-in) and
- * the simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model
+ * backward, for the first fused tensor-core kernels (RLVR_ATTENTION=flash1), the second
+ * fused implementation (flash2: cp.async + ldmatrix, the default for head dims 64/128)
+ * and the simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model
  * calls it.
  *
  * Shapes (FlashAttention-2's benchmark convention): hidden 2048 = Hq·D (32 heads of 64,
@@ -11,7 +11,7 @@
  * FLOPs, causal: forward 4·Σ_b len_b²·D·Hq / 2 (two matmuls of 2·len²·D, half the
  * square), backward 2.5 × forward, forward+backward 3.5 × forward.
  *
- * Method: random bf16 inputs (uniform in [-1, 1)); the fused and flash2 forwards are
+ * Method: random bf16 inputs (uniform in [-1, 1)); the flash1 and flash2 forwards are
  * compared with the simple one once on the first shape (relative L2 error, a sanity
  * check: test_cuda_ops is the real check); then per shape and path WARMUP untimed runs and RUNS timed runs of
  * forward and of backward, each bracketed by be->sync() and timed with the host
@@ -20,7 +20,7 @@
  * The simple path gets fewer runs and skips the 4k shapes (it takes seconds there).
  *
  * Usage: bench_attention [report.json]. Prints a table; writes JSON (atomically) when a
- * path is given. Exit 0; 1 on a backend error or when the fused or flash2 forward differs
+ * path is given. Exit 0; 1 on a backend error or when the flash1 or flash2 forward differs
  * from the simple one by more than 2e-2 (relative L2); 77 when no GPU is usable.
  */
 #include <math.h>
@@ -35,9 +35,9 @@
 enum { TOKENS = 16384, WARMUP = 3, RUNS = 10, SIMPLE_RUNS = 3, MAX_SHAPES = 8 };
 
 /* The timed paths, in table order, and their RLVR_ATTENTION values. */
-enum { P_FUSED = 0, P_FLASH2, P_SIMPLE, NPATH };
-static const char *const path_names[NPATH] = {"fused", "flash2", "simple"};
-static const char *const path_env[NPATH] = {NULL, "flash2", "simple"};
+enum { P_FLASH1 = 0, P_FLASH2, P_SIMPLE, NPATH };
+static const char *const path_names[NPATH] = {"flash1", "flash2", "simple"};
+static const char *const path_env[NPATH] = {"flash1", NULL, "simple"};
 
 typedef struct {
     int seq, Hq, Hkv, D;
@@ -122,7 +122,7 @@ static void time_path(rlvr_backend *be, const buffers *b, const shape *s, int ba
             tb[i - warm] = t2 - t1;
         }
     }
-    set_path(P_FUSED);
+    set_path(P_FLASH1);
     *fwd = median(tf, runs);
     *bwd = median(tb, runs);
 }
@@ -141,7 +141,7 @@ static double check_path(rlvr_backend *be, const buffers *b, const shape *s, int
                                   s->Hq, s->Hkv, s->D, s->seq);
             be->act_to_f32(be, o[i], b->out, n);
         }
-        set_path(P_FUSED);
+        set_path(P_FLASH1);
         for (size_t i = 0; i < n; i++) {
             const double d = (double)o[0][i] - o[1][i];
             num += d * d;
@@ -167,9 +167,9 @@ static int write_json(const char *path, const char *device, const bench_row *r, 
             "{\n  \"bench\": \"bench_attention\",\n  \"backend\": \"%s\",\n"
             "  \"flops\": \"causal: fwd 4*sum(len^2)*D*Hq/2, bwd 2.5*fwd\",\n"
             "  \"timing\": \"median of %d (simple: %d) host-timed runs, synchronised\",\n"
-            "  \"fused_vs_simple_fwd_rel_l2\": %.3e,\n"
+            "  \"flash1_vs_simple_fwd_rel_l2\": %.3e,\n"
             "  \"flash2_vs_simple_fwd_rel_l2\": %.3e,\n  \"results\": [\n",
-            device, RUNS, SIMPLE_RUNS, check_rel[P_FUSED], check_rel[P_FLASH2]);
+            device, RUNS, SIMPLE_RUNS, check_rel[P_FLASH1], check_rel[P_FLASH2]);
     for (int i = 0; i < n; i++) {
         const bench_row *x = &r[i];
         fprintf(f,
@@ -236,7 +236,7 @@ int main(int argc, char **argv) {
     printf("bench_attention: causal, packed, bf16 in / fp32 accumulate; TFLOP/s with fwd = "
            "4*sum(len^2)*D*Hq/2, bwd = 2.5*fwd\n");
     printf("%-14s %5s %5s %4s %4s %4s | %9s %9s %9s | %9s %9s %9s | %9s %9s %9s\n", "shape",
-           "seq", "batch", "Hq", "Hkv", "D", "fused:fwd", "bwd", "fwd+bwd", "flash2:fwd", "bwd",
+           "seq", "batch", "Hq", "Hkv", "D", "flash1:fwd", "bwd", "fwd+bwd", "flash2:fwd", "bwd",
            "fwd+bwd", "simple:fwd", "bwd", "fwd+bwd");
     for (int i = 0; i < nshapes; i++) {
         const shape *s = &shapes[i];
@@ -245,7 +245,7 @@ int main(int argc, char **argv) {
         for (int j = 0; j <= batch; j++) off[j] = j * s->seq;
         be->to_device(be, b.offsets, off, (size_t)(batch + 1) * sizeof(int));
         if (i == 0) {
-            check_rel[P_FUSED] = check_path(be, &b, s, batch, P_FUSED);
+            check_rel[P_FLASH1] = check_path(be, &b, s, batch, P_FLASH1);
             check_rel[P_FLASH2] = check_path(be, &b, s, batch, P_FLASH2);
         }
         bench_row *r = &rows[i];

@@ -480,10 +480,10 @@ static void attn_host_free(attn_host *h) {
     free(h->dv);
 }
 
-/* One attention case: the GPU path `impl` (NULL: the default dispatch; "flash2": the
- * second fused implementation, RLVR_ATTENTION=flash2) against the CPU reference, its
+/* One attention case: the GPU path `impl` (NULL: the default dispatch, flash2; "flash1":
+ * the first fused implementation, RLVR_ATTENTION=flash1) against the CPU reference, its
  * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
- * with max_len understated, and (flash2) against the default fused kernels. */
+ * with max_len understated, and (flash1) against the default fused kernels. */
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
     char cs[112];
     int k = snprintf(cs, sizeof cs, "%s%sHq=%d Hkv=%d D=%d lens=", impl ? impl : "",
@@ -552,15 +552,15 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
         compare("attention fused~simple dq", cs, f.dq, sm.dq, NULL, nq, TOL_BF16);
         compare("attention fused~simple dk", cs, f.dk, sm.dk, NULL, nk, TOL_BF16);
         compare("attention fused~simple dv", cs, f.dv, sm.dv, NULL, nk, TOL_BF16);
-        if (impl) { /* the second implementation against the verified default one */
+        if (impl) { /* the first fused implementation against the default one */
             attn_host d = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv,
                                         D, max_len);
-            compare("attention flash2~fused out", cs, f.out, d.out, NULL, nq, TOL_BF16);
-            compare("attention flash2~fused lse", cs, f.lse, d.lse, NULL, (size_t)T * Hq,
+            compare("attention flash1~flash2 out", cs, f.out, d.out, NULL, nq, TOL_BF16);
+            compare("attention flash1~flash2 lse", cs, f.lse, d.lse, NULL, (size_t)T * Hq,
                     TOL_F32_LOOSE);
-            compare("attention flash2~fused dq", cs, f.dq, d.dq, NULL, nq, TOL_BF16);
-            compare("attention flash2~fused dk", cs, f.dk, d.dk, NULL, nk, TOL_BF16);
-            compare("attention flash2~fused dv", cs, f.dv, d.dv, NULL, nk, TOL_BF16);
+            compare("attention flash1~flash2 dq", cs, f.dq, d.dq, NULL, nq, TOL_BF16);
+            compare("attention flash1~flash2 dk", cs, f.dk, d.dk, NULL, nk, TOL_BF16);
+            compare("attention flash1~flash2 dv", cs, f.dv, d.dv, NULL, nk, TOL_BF16);
             attn_host_free(&d);
         }
         char cu[112];
@@ -1119,9 +1119,10 @@ int main(int argc, char **argv) {
         for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
     const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
                          {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
+    rlvr_cuda_set_gemv(S.gpu, 0); /* the cuBLAS path for every shape first */
     for (int i = 0; i < 6; i++) RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
     {
-        /* the opt-in GEMV forward of <= 8 rows (RLVR_GEMV=1), forced on: decode shapes of
+        /* the GEMV forward of <= 8 rows (the default), forced on: decode shapes of
          * Qwen2.5-0.5B, a bias, 8 rows, and shapes it must hand back to cuBLAS (IC % 8) */
         const int gv[][5] = {{1, 896, 4864, 0, 0}, {3, 4864, 896, 1, 0}, {8, 896, 1152, 1, 1},
                              {5, 64, 200, 1, 0},   {2, 67, 37, 1, 0},    {9, 64, 128, 0, 0}};
@@ -1130,18 +1131,18 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 6; i++)
             RUN(test_matmul(gv[i][0], gv[i][1], gv[i][2], gv[i][3], gv[i][4]));
         g_gemv = 0;
-        rlvr_cuda_set_gemv(S.gpu, 0);
+        rlvr_cuda_set_gemv(S.gpu, 1); /* the default for what follows */
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
     {
         const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
         const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
-        /* every case on the default path, then the D = 64/128 ones again with
-         * RLVR_ATTENTION=flash2 (the other head dims fall back to the simple kernels
+        /* every case on the default path (flash2), then the D = 64/128 ones again with
+         * RLVR_ATTENTION=flash1 (the other head dims fall back to the simple kernels
          * there, which the default pass already covers) */
         for (int pass = 0; pass < 2; pass++) {
-            const char *impl = pass ? "flash2" : NULL;
+            const char *impl = pass ? "flash1" : NULL;
             RUN(test_attention(4, 4, 64, l1, 1, impl));
             RUN(test_attention(4, 4, 64, l2, 1, impl));
             RUN(test_attention(6, 2, 128, l3, 4, impl));
