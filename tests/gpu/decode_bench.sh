@@ -10,14 +10,15 @@
 # Sized to finish within ~150 s on an H100 with the defaults.
 #
 # options: --bw-gbs X (default: from nvidia-smi's GPU name; 0 = unknown, no bound)
-#          --device cuda|cpu --shape qwen2.5-0.5b --n 256 --hf-n 64 --buckets 4
+#          --device cuda|cpu --shape qwen2.5-0.5b --n 256 --hf-n 64 (0: no transformers) --buckets 4
 #          --max-s 40 (rlvr's G = 1 run: longest prefix of the workload predicted to fit)
 #          --hf-max-s 60 --groups 8 --min-len 100 --max-len 1024 --b1-prompt 512
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,split,gemv,gemv_split}.log (32 sequences and batch 1;
-# split: the split-K cached attention, RLVR_DECODE_ATTN=split; gemv: RLVR_GEMV=1).
+# bench_decode_{nographs,graphs,head,gemv0}.log (32 sequences and batch 1; head: the
+# per-head cached attention, RLVR_DECODE_ATTN=head; gemv0: cuBLAS for <= 8 rows,
+# RLVR_GEMV=0) and bench_decode_256_{head,prefill_cached}.log (the 256-sequence workload).
 set -uo pipefail
 
 usage() {
@@ -99,29 +100,18 @@ if [ "$DEVICE" = cuda ]; then
     > "$OUT/bench_decode_graphs.log" 2>&1
   echo "decode_bench.sh: without graphs:"; tail -n 6 "$OUT/bench_decode_nographs.log"
   echo "decode_bench.sh: with graphs:"; tail -n 6 "$OUT/bench_decode_graphs.log"
-  # The same run with the split-K cached attention (kernels/cuda/kvcache.cu, opt-in).
-  RLVR_DECODE_ATTN=split timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
-    --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
-    --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_split.json" \
-    > "$OUT/bench_decode_split.log" 2>&1
-  echo "decode_bench.sh: with graphs, RLVR_DECODE_ATTN=split:"
-  tail -n 6 "$OUT/bench_decode_split.log"
-  # ... with the GEMV forward for small batches (kernels/cuda/matmul.cu, opt-in), and both.
-  RLVR_GEMV=1 timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
-    --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
-    --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_gemv.json" \
-    > "$OUT/bench_decode_gemv.log" 2>&1
-  echo "decode_bench.sh: with graphs, RLVR_GEMV=1:"
-  tail -n 6 "$OUT/bench_decode_gemv.log"
-  RLVR_GEMV=1 RLVR_DECODE_ATTN=split timeout --kill-after=10 60 "$BENCH" --device cuda \
-    --shape "$SHAPE" --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 \
-    --b1-prompt "$B1_PROMPT" --b1-new "$B1_NEW" --bw-gbs "$BW" \
-    --json "$OUT/bench_decode_gemv_split.json" > "$OUT/bench_decode_gemv_split.log" 2>&1
-  echo "decode_bench.sh: with graphs, RLVR_GEMV=1 and RLVR_DECODE_ATTN=split:"
-  tail -n 6 "$OUT/bench_decode_gemv_split.log"
-  # The 256-sequence workload (G = 1 only) with the split-K cached attention, and with the
+  # The same run with the per-head cached attention instead of the split-K one (the
+  # default), and with cuBLAS instead of the GEMV kernel for <= 8 rows (the default).
+  for v in head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0; do
+    env "${v#*:}" timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
+      --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
+      --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_${v%%:*}.json" \
+      > "$OUT/bench_decode_${v%%:*}.log" 2>&1
+    echo "decode_bench.sh: with graphs, ${v#*:}:"; tail -n 6 "$OUT/bench_decode_${v%%:*}.log"
+  done
+  # The 256-sequence workload (G = 1 only) with the per-head cached attention, and with the
   # prefill through the cached attention instead of the packed flash attention (the default).
-  for v in split:RLVR_DECODE_ATTN=split prefill_cached:RLVR_PREFILL_ATTN=cached; do
+  for v in head:RLVR_DECODE_ATTN=head prefill_cached:RLVR_PREFILL_ATTN=cached; do
     env "${v#*:}" timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
       --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \
@@ -133,7 +123,9 @@ fi
 # ---- transformers --------------------------------------------------------------------
 T1=$(date +%s)
 HF_RC=77
-if [ "$RLVR_RC" -eq 0 ]; then
+if [ "$HF_N" -eq 0 ]; then
+  echo "--hf-n 0: transformers not run" >"$OUT/hf_generate.log"
+elif [ "$RLVR_RC" -eq 0 ]; then
   # bench_decode caps its subset to the sequences it ran (--max-s): transformers runs the same
   HF_N="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["subset"]["prompts"])' \
           "$OUT/bench_decode.json" 2>/dev/null || echo "$HF_N")"

@@ -79,14 +79,14 @@ print(f"ratio rlvr/torch = {r['tokens_per_s'] / t['tokens_per_s']:.3f}")
 if rate:
     print(f"MFU = {r['tflops']:.1f} / {rate:.1f} measured bf16 matmul TFLOP/s = {100 * r['tflops'] / rate:.1f}%")
 PY
-# The same step with the opt-in attention kernels (RLVR_ATTENTION=flash2, not yet the
-# default): tokens/s beside the default's, no per-op profile.
-RLVR_ATTENTION=flash2 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
-  --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_flash2.json" \
-  2> "$out/bench_rlvr_flash2.err" && echo "RLVR_ATTENTION=flash2: $(tail -n 1 "$out/bench_rlvr_flash2.json")"
-# ... and with cuBLAS's own workspace instead of the explicit 32 MiB (the default's effect)
-RLVR_CUBLAS_WORKSPACE_MB=0 "$build/tests/bench/bench_step" --device cuda \
+# The same step with the first fused attention kernels (RLVR_ATTENTION=flash1, the
+# default before the fourth H200 run): tokens/s beside the default's, no per-op profile.
+RLVR_ATTENTION=flash1 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
+  --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_flash1.json" \
+  2> "$out/bench_rlvr_flash1.err" && echo "RLVR_ATTENTION=flash1: $(tail -n 1 "$out/bench_rlvr_flash1.json")"
+# ... and with an explicit 32 MiB cuBLAS workspace instead of cuBLAS's own (the default)
+RLVR_CUBLAS_WORKSPACE_MB=32 "$build/tests/bench/bench_step" --device cuda \
   --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 --warmup 2 --iters 5 \
-  > "$out/bench_rlvr_ws0.json" 2> "$out/bench_rlvr_ws0.err" &&
-  echo "RLVR_CUBLAS_WORKSPACE_MB=0: $(tail -n 1 "$out/bench_rlvr_ws0.json")"
+  > "$out/bench_rlvr_ws32.json" 2> "$out/bench_rlvr_ws32.err" &&
+  echo "RLVR_CUBLAS_WORKSPACE_MB=32: $(tail -n 1 "$out/bench_rlvr_ws32.json")"
 exit $status

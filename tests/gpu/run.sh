@@ -189,7 +189,9 @@ case "$GPU_NAME" in
 esac
 export BW_GBS
 if [ -f "$ROOT/tests/gpu/decode_bench.sh" ] && [ $BUILT = 1 ]; then
-  run_section decode_bench 360 bash "$ROOT/tests/gpu/decode_bench.sh" "$OUT" "$BUILD"
+  # RLVR_DECODE_BENCH_ARGS adds options (e.g. "--hf-n 0" leaves transformers out)
+  # shellcheck disable=SC2086
+  run_section decode_bench 360 bash "$ROOT/tests/gpu/decode_bench.sh" "$OUT" "$BUILD" ${RLVR_DECODE_BENCH_ARGS:-}
 else
   record decode_bench skip 0 "tests/gpu/decode_bench.sh or the build missing"
 fi
