@@ -248,6 +248,19 @@ struct rlvr_backend {
     void *(*graph_end)(rlvr_backend *be);
     void (*graph_launch)(rlvr_backend *be, void *graph);
     void (*graph_free)(rlvr_backend *be, void *graph);
+
+    /* ---- timeline markers: op times on the device without synchronising ---------- */
+    /* NULL where unsupported (the CPU backend); used by kernels/profile.c's mode 2.
+     * timer_mark: queues a timestamp marker on the op stream behind the work issued so
+     * far, without synchronising; returns its index (0, 1, ... in issue order among the
+     * markers held) or -1 when the pool of markers is full (CUDA: 8192 events) or on an
+     * error (recorded). timer_read: waits for marker n-1, writes the device time in ms
+     * from marker i to marker i+1 into ms_between[i] for i < n-1 (ms_between nullable:
+     * release without reading), then releases markers 0..n-1 (also on failure); markers
+     * issued after them are kept and renumbered from 0. 0 <= n <= the markers held.
+     * Returns 0, or -1 with the error recorded. Not while a graph is being recorded. */
+    int (*timer_mark)(rlvr_backend *be);
+    int (*timer_read)(rlvr_backend *be, int n, float *ms_between);
 };
 
 /* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */

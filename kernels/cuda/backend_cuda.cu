@@ -135,6 +135,86 @@ static void cu_graph_free(rlvr_backend *be, void *graph) {
     if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
 }
 
+/* Timeline markers (backend.h timer_mark / timer_read): a pool of timing events created
+ * at the first mark, ev[0..used) recorded in issue order. */
+enum { TIMER_POOL = 8192 };
+struct cuda_timer_pool {
+    cudaEvent_t ev[TIMER_POOL];
+    cudaEvent_t spare[TIMER_POOL]; /* timer_read's room for rotating ev */
+    int created; /* events created so far (all of them, unless creation failed) */
+    int used;    /* markers held */
+};
+
+static void timer_pool_destroy(struct cuda_timer_pool *t) {
+    if (!t) return;
+    for (int i = 0; i < t->created; i++) cudaEventDestroy(t->ev[i]);
+    free(t);
+}
+
+static int cu_timer_mark(rlvr_backend *be) {
+    cuda_ctx *c = cuda_get(be);
+    if (!c->timer) {
+        struct cuda_timer_pool *t = (struct cuda_timer_pool *)calloc(1, sizeof *t);
+        if (!t) {
+            cuda_record_error(c, __FILE__, __LINE__, "timer_mark: host out of memory");
+            return -1;
+        }
+        for (; t->created < TIMER_POOL; t->created++) {
+            cudaError_t e = cudaEventCreateWithFlags(&t->ev[t->created], cudaEventDefault);
+            if (e != cudaSuccess) {
+                cuda_record_error(c, __FILE__, __LINE__, "timer_mark: cudaEventCreate: %s",
+                                  cudaGetErrorString(e));
+                timer_pool_destroy(t);
+                return -1;
+            }
+        }
+        c->timer = t;
+    }
+    struct cuda_timer_pool *t = c->timer;
+    if (t->used == TIMER_POOL) return -1; /* full: the caller reads (releases) markers */
+    cudaError_t e = cudaEventRecord(t->ev[t->used], c->stream);
+    if (e != cudaSuccess) {
+        cuda_record_error(c, __FILE__, __LINE__, "timer_mark: cudaEventRecord: %s",
+                          cudaGetErrorString(e));
+        return -1;
+    }
+    return t->used++;
+}
+
+static int cu_timer_read(rlvr_backend *be, int n, float *ms_between) {
+    cuda_ctx *c = cuda_get(be);
+    struct cuda_timer_pool *t = c->timer;
+    const int held = t ? t->used : 0;
+    if (n < 0 || n > held) {
+        cuda_record_error(c, __FILE__, __LINE__, "timer_read: %d markers asked, %d held", n,
+                          held);
+        return -1;
+    }
+    if (n == 0) return 0;
+    int rc = 0;
+    cudaError_t e = cudaEventSynchronize(t->ev[n - 1]);
+    if (e != cudaSuccess) {
+        cuda_record_error(c, __FILE__, __LINE__, "timer_read: cudaEventSynchronize: %s",
+                          cudaGetErrorString(e));
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && ms_between && i + 1 < n; i++) {
+        e = cudaEventElapsedTime(&ms_between[i], t->ev[i], t->ev[i + 1]);
+        if (e != cudaSuccess) {
+            cuda_record_error(c, __FILE__, __LINE__, "timer_read: cudaEventElapsedTime: %s",
+                              cudaGetErrorString(e));
+            rc = -1;
+        }
+    }
+    /* Release 0..n-1: the later markers move to the front, the released events after. */
+    const int rest = held - n;
+    memcpy(t->spare, t->ev, (size_t)n * sizeof(cudaEvent_t));
+    memmove(t->ev, t->ev + n, (size_t)rest * sizeof(cudaEvent_t));
+    memcpy(t->ev + rest, t->spare, (size_t)n * sizeof(cudaEvent_t));
+    t->used = rest;
+    return rc;
+}
+
 static void cu_destroy(rlvr_backend *be) {
     if (!be) return;
     cuda_ctx *c = cuda_get(be);
@@ -144,6 +224,7 @@ static void cu_destroy(rlvr_backend *be) {
             if (c->scratch[i]) cudaFree(c->scratch[i]);
         if (c->cublas) cublasDestroy(c->cublas);
         if (c->cublas_ws) cudaFree(c->cublas_ws);
+        timer_pool_destroy(c->timer);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -388,6 +469,8 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     be->graph_end = cu_graph_end;
     be->graph_launch = cu_graph_launch;
     be->graph_free = cu_graph_free;
+    be->timer_mark = cu_timer_mark;
+    be->timer_read = cu_timer_read;
     cuda_embedding_register(be);
     cuda_elementwise_register(be);
     cuda_rmsnorm_register(be);

@@ -4,9 +4,12 @@
  * scripts time. A benchmark tool, not a test.
  *
  * usage: bench_step --model SPEC [--device cpu|cuda] [--threads N] [--seqs B]
- *                   [--seq-len L] [--warmup W] [--iters K] [--seed S] [--profile 1]
+ *                   [--seq-len L] [--warmup W] [--iters K] [--seed S] [--profile 1|2]
  * --profile 1 also runs one extra step with every op synchronised and timed and prints
  * the per-op breakdown to stderr (after the timed steps, so it does not affect them).
+ * --profile 2 times each op on the GPU timeline instead (markers on the stream, no
+ * synchronisation per op; kernels/profile.h); a backend without timer ops (cpu) falls
+ * back to 1 and says so. Both wrap the backend for the timed steps too.
  * Prints one JSON line: {"engine": "rlvr", "device", "tokens_per_s", "median_s",
  *   "params", "tokens_per_step", "flops_per_step", "tflops"} where flops count
  * 6·N·tokens for the matmuls (N excludes the input embedding lookup when untied,
@@ -47,7 +50,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--iters")) iters = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seed")) seed = (unsigned)atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--profile")) profile = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--profile")) {
+            char *end;
+            long v = strtol(argv[i + 1], &end, 10);
+            if (*end || end == argv[i + 1] || v < 0 || v > 2) {
+                fprintf(stderr, "bench_step: --profile '%s': expected 0 (off), 1 (synchronised "
+                                "per op) or 2 (GPU timeline)\n", argv[i + 1]);
+                return 2;
+            }
+            profile = (int)v;
+        }
         else {
             fprintf(stderr, "bench_step: unknown option %s\n", argv[i]);
             return 2;
@@ -59,10 +71,21 @@ int main(int argc, char **argv) {
     }
     char err[2048];
     rlvr_backend *be = rlvr_backend_create(device, threads, err, sizeof err);
-    if (be && profile) be = rlvr_profile_wrap(be);
     if (!be) {
         fprintf(stderr, "bench_step: %s\n", err);
         return 1;
+    }
+    if (profile) {
+        rlvr_backend *w = rlvr_profile_wrap_mode(be, profile, err, sizeof err);
+        if (!w) {
+            fprintf(stderr, "bench_step: --profile %d: %s\n", profile, err);
+            return 1;
+        }
+        if (rlvr_profile_mode(w) != profile)
+            fprintf(stderr, "bench_step: --profile %d: the %s backend has no timer ops; "
+                            "falling back to --profile 1 (synchronised per op)\n",
+                    profile, be->name);
+        be = w;
     }
     model *m = NULL;
     if (model_open(spec, be, &m, err, sizeof err) || model_enable_grads(m, err, sizeof err)) {
@@ -94,7 +117,7 @@ int main(int argc, char **argv) {
         be->sync(be);
         if (it >= warmup) times[it - warmup] = now() - t0;
     }
-    if (profile) { /* one more step, every op synchronised and timed */
+    if (profile) { /* one more step, every op timed (synchronised, or on the timeline) */
         rlvr_profile_reset(be);
         if (model_forward(m, &batch, 1.0f, 1, err, sizeof err) ||
             model_backward(m, dlogp, NULL, err, sizeof err)) {

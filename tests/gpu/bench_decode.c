@@ -37,8 +37,11 @@
  * usage: bench_decode [--device cuda|cpu] [--shape qwen2.5-0.5b] [--n 256] [--seed 1]
  *          [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]
  *          [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] [--threads 0]
- *          [--subset 0] [--max-s 0] [--profile 0|1] [--json FILE]
+ *          [--subset 0] [--max-s 0] [--profile 0|1|2] [--json FILE]
  * --profile 1 prints the time of every backend op (each synchronised: no graphs).
+ * --profile 2 the same on the GPU timeline: markers around each op on the stream, no
+ * synchronisation per op, still no graphs (kernels/profile.h); the cpu backend falls
+ * back to 1 and says so.
  * --groups 0 / --b1-new 0 skip those runs; --bw-gbs 0 leaves the bound out (null);
  * --kv-gib 0 sizes the cache to hold the whole workload at once. --max-s S > 0: a probe
  * (every sequence, 16 output tokens) predicts the G = 1 run's time from its prefill time
@@ -236,7 +239,9 @@ static void usage(FILE *f) {
                "         [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]\n"
                "         [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] "
                "[--threads 0]\n"
-               "         [--subset 0] [--max-s 0] [--profile 0|1] [--json FILE]\n");
+               "         [--subset 0] [--max-s 0] [--profile 0|1|2] [--json FILE]\n"
+               "--profile 1: per-op times, every op synchronised; 2: per-op times on the\n"
+               "GPU timeline, not synchronised (both without decode graphs)\n");
 }
 
 static int parse_int(const char *opt, const char *v, int lo, int *out) {
@@ -309,8 +314,14 @@ int main(int argc, char **argv) {
             bad = parse_int(a, v, 0, &threads);
         else if (!strcmp(a, "--subset"))
             bad = parse_int(a, v, 0, &subset);
-        else if (!strcmp(a, "--profile"))
+        else if (!strcmp(a, "--profile")) {
             bad = parse_int(a, v, 0, &profile);
+            if (!bad && profile > 2) {
+                fprintf(stderr, "bench_decode: --profile %d: expected 0 (off), 1 "
+                                "(synchronised per op) or 2 (GPU timeline)\n", profile);
+                bad = 1;
+            }
+        }
         else if (!strcmp(a, "--max-s"))
             bad = parse_num(a, v, &max_s);
         else {
@@ -348,12 +359,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_decode: --device %s: %s\n", device, err);
         return 1;
     }
-    if (profile) { /* per-op times, every op synchronised (so no decode graphs) */
-        rlvr_backend *wrapped = rlvr_profile_wrap(be);
+    if (profile) { /* per-op times (1: synchronised, 2: GPU timeline); no decode graphs */
+        rlvr_backend *wrapped = rlvr_profile_wrap_mode(be, profile, err, sizeof err);
         if (!wrapped) {
-            fprintf(stderr, "bench_decode: out of host memory\n");
+            fprintf(stderr, "bench_decode: --profile %d: %s\n", profile, err);
+            be->destroy(be);
             return 1;
         }
+        if (rlvr_profile_mode(wrapped) != profile)
+            fprintf(stderr, "bench_decode: --profile %d: the %s backend has no timer ops; "
+                            "falling back to --profile 1 (synchronised per op)\n",
+                    profile, be->name);
         be = wrapped;
     }
     model *m = NULL;

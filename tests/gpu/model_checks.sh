@@ -58,6 +58,10 @@ section "4. speed: Qwen2.5-0.5B shape, 8 x 1024 tokens, forward+backward"
 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 \
   --warmup 2 --iters 5 --profile 1 > "$out/bench_rlvr.json" 2> "$out/bench_rlvr.err" || status=1
 cat "$out/bench_rlvr.json" "$out/bench_rlvr.err"
+# the same step's per-op times on the GPU timeline (markers, no sync per op)
+"$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 \
+  --warmup 2 --iters 5 --profile 2 > "$out/bench_rlvr_prof2.json" 2> "$out/bench_rlvr_prof2.err" || status=1
+cat "$out/bench_rlvr_prof2.json" "$out/bench_rlvr_prof2.err"
 PYTHONUNBUFFERED=1 python3 tests/gpu/torch_train_bench.py --seqs 8 --seq-len 1024 > "$out/bench_torch.json" 2> "$out/bench_torch.err" || status=1
 tail -n 1 "$out/bench_torch.json"; tail -n 3 "$out/bench_torch.err"
 python3 - "$out/bench_rlvr.json" "$out/bench_torch.json" "$1" <<'PY' | tee "$out/speed_summary.txt"
