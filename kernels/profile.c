@@ -307,9 +307,13 @@ rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
     c->mode = mode == RLVR_PROFILE_TIMELINE && inner->timer_mark && inner->timer_read
                   ? RLVR_PROFILE_TIMELINE
                   : RLVR_PROFILE_SYNC;
-    /* name and dtype are copied; every function entry must be replaced below, since the
-     * inner implementations read their own ctx (a new op needs a wrapper here). */
-    *be = *inner;
+    /* Name and dtype are copied; every op entry is set below, since the inner
+     * implementations read their own ctx. An op this file does not know stays NULL (an
+     * optional op is then not used: callers fall back), never the inner's entry, which
+     * would run with the wrapper's ctx (a new op needs a wrapper here). */
+    be->name = inner->name;
+    be->act_dtype = inner->act_dtype;
+    be->act_size = inner->act_size;
     c->inner = inner;
     be->ctx = c;
     be->destroy = w_destroy;
