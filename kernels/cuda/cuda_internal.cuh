@@ -34,6 +34,7 @@ enum {
     SCRATCH_SUMSQ,      /* sumsq block partials [nblk] f64 */
     SCRATCH_EMB_SORT,   /* embedding backward: sorted (id, token) pairs + CUB temp */
     SCRATCH_KV_SPLIT,   /* split-K cached attention partials (fixed size, kvcache.cu) */
+    SCRATCH_SAMPLE_SPLIT, /* lmhead_sample split path: per-(row, chunk) partials (sample.cu) */
     SCRATCH_COUNT
 };
 

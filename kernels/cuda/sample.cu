@@ -21,8 +21,25 @@
  * and 5 run. Nothing uses float atomics: the result is the same bits every run.
  * Every __syncthreads sits in code that all threads of the block reach (the branches
  * around them depend only on kernel arguments).
+ *
+ * The split path (top-k off and top-p >= 1, min-p and the penalty allowed, and greedy):
+ * one block per row leaves ≤ 441 blocks streaming 600 KB each, so instead each row is
+ * cut into SPLIT_CHUNK-entry chunks (a function of V only) handled by separate blocks,
+ * with coalesced float4 loads where V % 4 == 0:
+ *   K1 (row, chunk): the chunk's seen-id bits (scanned from the row's list, kept in
+ *      scratch for K2/K3), raw max, penalised max and its lowest index;
+ *   K2 (row, chunk): the row's maxima from K1's partials, then the chunk's integer kept
+ *      mass Σ ⌊e·2^40⌋ (e >= min_p) and Σ exp((l − lmax)/T) (fixed order);
+ *   K3 (row): prefix of the chunk masses in chunk order, the chunk holding ⌊u·S⌋, then
+ *      a block-wide scan of that chunk in vocabulary order finds the token.
+ * The masses are the same integers as in the single-block kernel and the CPU twin, so
+ * the token is identical; the normaliser's float sum runs in another (fixed) order, so
+ * the log-prob may differ from the single-block kernel's in the last bits.
+ * RLVR_SAMPLE_SPLIT=0 (read at every call) forces the single-block kernel everywhere.
  */
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -247,6 +264,263 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS)
     }
 }
 
+/* ---- the split path: (row, chunk) blocks, no filters ------------------------------ */
+
+enum {
+    SPLIT_THREADS = 256,
+    SPLIT_CHUNK = 2048,              /* entries per chunk: 2 tiles of 4 per thread */
+    SPLIT_WORDS = SPLIT_CHUNK / 32,  /* seen-mask words per chunk */
+    SPLIT_TILE = 4 * SPLIT_THREADS   /* entries per block-wide step (4 per thread) */
+};
+
+/* Per-chunk partials of one group of rows, in scratch (SCRATCH_SAMPLE_SPLIT); every
+ * array is [rows, nch] except mask [rows, nch, SPLIT_WORDS]. */
+typedef struct {
+    unsigned long long *mass; /* kept fixed-point mass (K2) */
+    float *lmax;              /* raw max (K1) */
+    float *zmax;              /* penalised max (K1) */
+    int *zidx;                /* its lowest index; INT_MAX when none (K1) */
+    float *sl;                /* Σ exp((l − lmax)·inv_t) (K2) */
+    uint32_t *mask;           /* the chunk's seen-id bits (K1; only when a.pen) */
+} split_parts;
+
+static size_t split_bytes_per_row(int nch) {
+    return (size_t)nch * (sizeof(unsigned long long) + 4 * sizeof(float) +
+                          SPLIT_WORDS * sizeof(uint32_t));
+}
+
+static split_parts split_layout(void *base, int rows, int nch) {
+    split_parts p;
+    const size_t n = (size_t)rows * nch;
+    p.mass = (unsigned long long *)base;
+    p.lmax = (float *)(p.mass + n);
+    p.zmax = p.lmax + n;
+    p.zidx = (int *)(p.zmax + n);
+    p.sl = (float *)(p.zidx + n);
+    p.mask = (uint32_t *)(p.sl + n);
+    return p;
+}
+
+/* Four consecutive entries i..i+3 of a row (those at or past end read as −inf); one
+ * 16-byte load when vec (the row is 16-byte aligned and V % 4 == 0). */
+static __device__ __forceinline__ void split_load4(const float *z, int i, int end, bool vec,
+                                                   float v[4]) {
+    if (vec && i + 3 < end) {
+        const float4 q = *reinterpret_cast<const float4 *>(z + i);
+        v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    } else {
+#pragma unroll
+        for (int j = 0; j < 4; j++) v[j] = i + j < end ? z[i + j] : -INFINITY;
+    }
+}
+
+/* The penalised logit of entry c0 + k of a chunk whose seen bits are mk. */
+static __device__ __forceinline__ float split_pen(float l, int k, const uint32_t *mk,
+                                                  const sample_args &a) {
+    if (a.pen && ((mk[k >> 5] >> (k & 31)) & 1u)) return l > 0.0f ? l / a.rp : l * a.rp;
+    return l;
+}
+
+/* The row's raw and penalised maxima from its nch chunk partials (same in every block). */
+static __device__ void split_row_max(const split_parts &P, int rl, int nch, float *lmax,
+                                     float *zmax, float *shf) {
+    float lm = -INFINITY, zm = -INFINITY;
+    for (int k = threadIdx.x; k < nch; k += blockDim.x) {
+        lm = fmaxf(lm, P.lmax[(size_t)rl * nch + k]);
+        zm = fmaxf(zm, P.zmax[(size_t)rl * nch + k]);
+    }
+    *lmax = block_max(lm, shf);
+    *zmax = block_max(zm, shf);
+}
+
+/* K1: the chunk's seen bits, raw max, penalised max and its lowest index. */
+static __global__ void __launch_bounds__(SPLIT_THREADS)
+    split_max_kernel(split_parts P, const float *logits /* [rows, V] */, int V, int nch,
+                     int row0, sample_args a, const int *seen, const int *seen_off, int vec) {
+    __shared__ uint32_t mk[SPLIT_WORDS];
+    __shared__ float shf[32];
+    __shared__ int shi[32];
+    const int tid = threadIdx.x, ch = blockIdx.x, rl = blockIdx.y, r = row0 + rl;
+    const int c0 = ch * SPLIT_CHUNK, c1 = min(V, c0 + SPLIT_CHUNK);
+    const float *z = logits + (size_t)rl * V;
+    if (a.pen) {
+        for (int j = tid; j < SPLIT_WORDS; j += blockDim.x) mk[j] = 0u;
+        __syncthreads();
+        const int s1 = seen_off[r + 1];
+        for (int j = seen_off[r] + tid; j < s1; j += blockDim.x) {
+            const int id = seen[j];
+            if (id >= c0 && id < c1) atomicOr(&mk[(id - c0) >> 5], 1u << ((id - c0) & 31));
+        }
+        __syncthreads();
+        for (int j = tid; j < SPLIT_WORDS; j += blockDim.x)
+            P.mask[((size_t)rl * nch + ch) * SPLIT_WORDS + j] = mk[j];
+    }
+    float lmax = -INFINITY, zmax = -INFINITY;
+    int best = INT_MAX;
+    for (int t0 = 0; t0 < SPLIT_CHUNK; t0 += SPLIT_TILE) { /* ascending per thread */
+        const int k = t0 + 4 * tid;
+        float v[4];
+        split_load4(z, c0 + k, c1, vec, v);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            if (c0 + k + j >= c1) break;
+            const float zp = split_pen(v[j], k + j, mk, a);
+            lmax = fmaxf(lmax, v[j]);
+            if (zp > zmax) zmax = zp, best = c0 + k + j;
+        }
+    }
+    lmax = block_max(lmax, shf);
+    sample_block_argmax(zmax, best, shf, shi);
+    if (tid == 0) {
+        const size_t o = (size_t)rl * nch + ch;
+        P.lmax[o] = lmax;
+        P.zmax[o] = zmax;
+        P.zidx[o] = best;
+    }
+}
+
+/* K2: the chunk's kept mass (not when greedy) and its log-prob normaliser partial. */
+static __global__ void __launch_bounds__(SPLIT_THREADS)
+    split_mass_kernel(split_parts P, const float *logits, int V, int nch, sample_args a,
+                      int vec) {
+    __shared__ uint32_t mk[SPLIT_WORDS];
+    __shared__ float shf[32];
+    __shared__ unsigned long long sh64[32];
+    const int tid = threadIdx.x, ch = blockIdx.x, rl = blockIdx.y;
+    const int c0 = ch * SPLIT_CHUNK, c1 = min(V, c0 + SPLIT_CHUNK);
+    const float *z = logits + (size_t)rl * V;
+    float lmax, zmax;
+    split_row_max(P, rl, nch, &lmax, &zmax, shf);
+    if (a.pen) {
+        for (int j = tid; j < SPLIT_WORDS; j += blockDim.x)
+            mk[j] = P.mask[((size_t)rl * nch + ch) * SPLIT_WORDS + j];
+        __syncthreads();
+    }
+    float sl = 0.0f;
+    unsigned long long mass = 0;
+    for (int t0 = 0; t0 < SPLIT_CHUNK; t0 += SPLIT_TILE) {
+        const int k = t0 + 4 * tid;
+        float v[4];
+        split_load4(z, c0 + k, c1, vec, v);
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            if (c0 + k + j >= c1) break;
+            sl += expf((v[j] - lmax) * a.inv_t);
+            if (!a.greedy) {
+                const float e = expf((split_pen(v[j], k + j, mk, a) - zmax) * a.inv_t);
+                if (e >= a.min_p) mass += sample_mass(e);
+            }
+        }
+    }
+    sl = block_sum(sl, shf);
+    unsigned long long tot;
+    (void)sample_block_scan(mass, sh64, &tot);
+    if (tid == 0) {
+        const size_t o = (size_t)rl * nch + ch;
+        P.sl[o] = sl;
+        P.mass[o] = tot;
+    }
+}
+
+/* K3: the row's token: the chunk holding ⌊u·S⌋ (chunk order), then the entry inside it
+ * (vocabulary order), as the single-block kernel's walk; greedy: the argmax. */
+static __global__ void __launch_bounds__(SPLIT_THREADS)
+    split_pick_kernel(int *tokens, float *logprobs, split_parts P, const float *logits, int V,
+                      int nch, int row0, sample_args a, const float *u, int vec) {
+    __shared__ uint32_t mk[SPLIT_WORDS];
+    __shared__ float shf[32];
+    __shared__ int shi[32];
+    __shared__ unsigned long long sh64[32];
+    __shared__ int ch_sh, pick_sh;
+    __shared__ unsigned long long tin_sh;
+    const int tid = threadIdx.x, nt = blockDim.x, rl = blockIdx.x, r = row0 + rl;
+    const float *z = logits + (size_t)rl * V;
+    const size_t o = (size_t)rl * nch;
+    float lmax = -INFINITY, zmax = -INFINITY, sl = 0.0f;
+    int best = INT_MAX;
+    for (int k = tid; k < nch; k += nt) { /* ascending k: the lowest index on ties */
+        lmax = fmaxf(lmax, P.lmax[o + k]);
+        sl += P.sl[o + k];
+        if (P.zmax[o + k] > zmax) zmax = P.zmax[o + k], best = P.zidx[o + k];
+    }
+    lmax = block_max(lmax, shf);
+    sl = block_sum(sl, shf);
+    sample_block_argmax(zmax, best, shf, shi);
+    if (best >= V) best = 0; /* a row of −inf or NaN */
+    if (tid == 0) pick_sh = best, ch_sh = -1;
+    if (!a.greedy) {
+        unsigned long long total = 0, t;
+        for (int k0 = 0; k0 < nch; k0 += nt) {
+            (void)sample_block_scan(tid + k0 < nch ? P.mass[o + k0 + tid] : 0ull, sh64, &t);
+            total += t;
+        }
+        if (total > 0ull) {
+            unsigned long long target = (unsigned long long)((double)u[r] * (double)total);
+            if (target >= total) target = total - 1ull;
+            unsigned long long carry = 0;
+            for (int k0 = 0; k0 < nch; k0 += nt) {
+                const unsigned long long m = tid + k0 < nch ? P.mass[o + k0 + tid] : 0ull;
+                const unsigned long long before = carry + sample_block_scan(m, sh64, &t);
+                if (before <= target && target < before + m) /* exactly one thread */
+                    ch_sh = k0 + tid, tin_sh = target - before;
+                carry += t;
+            }
+        }
+        __syncthreads();
+        const int ch = ch_sh;
+        if (ch >= 0) { /* uniform: every thread read the same ch_sh */
+            const unsigned long long tin = tin_sh;
+            const int c0 = ch * SPLIT_CHUNK, c1 = min(V, c0 + SPLIT_CHUNK);
+            if (a.pen) {
+                for (int j = tid; j < SPLIT_WORDS; j += nt)
+                    mk[j] = P.mask[(o + ch) * SPLIT_WORDS + j];
+                __syncthreads();
+            }
+            unsigned long long carry = 0;
+            for (int t0 = 0; t0 < SPLIT_CHUNK; t0 += SPLIT_TILE) {
+                const int k = t0 + 4 * tid;
+                float v[4];
+                unsigned long long m[4], s = 0;
+                split_load4(z, c0 + k, c1, vec, v);
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    m[j] = 0ull;
+                    if (c0 + k + j < c1) {
+                        const float e = expf((split_pen(v[j], k + j, mk, a) - zmax) * a.inv_t);
+                        if (e >= a.min_p) m[j] = sample_mass(e);
+                    }
+                    s += m[j];
+                }
+                unsigned long long tt;
+                const unsigned long long before = carry + sample_block_scan(s, sh64, &tt);
+                if (before <= tin && tin < before + s) { /* exactly one thread, once */
+                    unsigned long long acc = before;
+                    for (int j = 0; j < 4; j++) {
+                        acc += m[j];
+                        if (acc > tin) {
+                            pick_sh = c0 + k + j;
+                            break;
+                        }
+                    }
+                }
+                carry += tt;
+            }
+        }
+    }
+    __syncthreads();
+    if (tid == 0) {
+        const int pick = pick_sh;
+        tokens[r] = pick;
+        logprobs[r] = (z[pick] - lmax) * a.inv_t - logf(sl);
+    }
+}
+
+/* RLVR_SAMPLE_SPLIT=0 forces the single-block kernel (for A/B runs); read every call. */
+static int sample_split_enabled(void) {
+    const char *e = getenv("RLVR_SAMPLE_SPLIT");
+    return !(e && strcmp(e, "0") == 0);
+}
+
 /* ---- launcher --------------------------------------------------------------------- */
 
 static void cu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, const void *x,
@@ -268,6 +542,34 @@ static void cu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, con
                           (double)p->temperature);
         return;
     }
+    size_t rows = SAMPLE_MAX_SCRATCH / ((size_t)V * sizeof(float));
+    if (rows < 1) rows = 1;
+    if (rows > (size_t)R) rows = (size_t)R;
+    const bf16 *xb = (const bf16 *)x;
+    if (sample_split_enabled() && (a.greedy || (a.top_k == 0 && !(a.top_p < 1.0f)))) {
+        /* the split path; scratch sizes depend only on R and V (graph-safe) */
+        const int nch = (V + SPLIT_CHUNK - 1) / SPLIT_CHUNK;
+        float *logits = (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, rows * V * sizeof(float));
+        void *pb = cuda_scratch(c, SCRATCH_SAMPLE_SPLIT, rows * split_bytes_per_row(nch));
+        if (!logits || !pb) return;
+        const split_parts P = split_layout(pb, (int)rows, nch);
+        const int vec = V % 4 == 0 && cuda_aligned16(logits);
+        for (int r0 = 0; r0 < R; r0 += (int)rows) {
+            const int rc = R - r0 < (int)rows ? R - r0 : (int)rows;
+            cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, V, rc, C, 1.0f, w, C, xb + (size_t)r0 * C,
+                      C, 0.0f, logits, CUDA_R_32F, V, "lmhead_sample logits");
+            split_max_kernel<<<dim3(nch, rc), SPLIT_THREADS, 0, c->stream>>>(
+                P, logits, V, nch, r0, a, seen, seen_offsets, vec);
+            CU_LAUNCH_CHECK(c, "split_max_kernel");
+            split_mass_kernel<<<dim3(nch, rc), SPLIT_THREADS, 0, c->stream>>>(P, logits, V, nch,
+                                                                              a, vec);
+            CU_LAUNCH_CHECK(c, "split_mass_kernel");
+            split_pick_kernel<<<rc, SPLIT_THREADS, 0, c->stream>>>(tokens, logprobs, P, logits,
+                                                                   V, nch, r0, a, u, vec);
+            CU_LAUNCH_CHECK(c, "split_pick_kernel");
+        }
+        return;
+    }
     const size_t shmem = a.pen ? (size_t)((V + 31) / 32) * sizeof(uint32_t) : 0;
     if (shmem > 48 * 1024) { /* beyond the default: opt in, up to the device's limit */
         int optin = 0;
@@ -285,12 +587,8 @@ static void cu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, con
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)shmem));
     }
-    size_t rows = SAMPLE_MAX_SCRATCH / ((size_t)V * sizeof(float));
-    if (rows < 1) rows = 1;
-    if (rows > (size_t)R) rows = (size_t)R;
     float *logits = (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, rows * V * sizeof(float));
     if (!logits) return;
-    const bf16 *xb = (const bf16 *)x;
     for (int r0 = 0; r0 < R; r0 += (int)rows) {
         const int rc = R - r0 < (int)rows ? R - r0 : (int)rows;
         cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, V, rc, C, 1.0f, w, C, xb + (size_t)r0 * C, C,

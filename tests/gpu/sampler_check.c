@@ -18,18 +18,34 @@
  *       mass, so a few draws legitimately differ; measured on an H200: 253/256 with
  *       min-p 0.1, 255/256 with top-p 0.8, 256/256 otherwise.)
  *    One line per case: PASS/FAIL, agreement, worst |dlogprob|, worst |dfreq|.
+ *    c. the split path (kernels/cuda/sample.cu: (row, chunk) blocks, used when top-k is
+ *       off and top-p is 1) at many rows with different exact logits per row (C = R,
+ *       x = the identity, so z[r, v] = w[v, r] exactly): R = 1, 7, 128, 300, V = 50,
+ *       20000, 151936, plain / temperature / min-p / penalty / both / greedy (+ penalty).
+ *       Each case runs the CPU op, CUDA with the split path and CUDA with
+ *       RLVR_SAMPLE_SPLIT=0 (the single-block kernel): split and single-block tokens must
+ *       be identical for every row (same device, same integer masses) with log-probs
+ *       within 1e-4 (the normaliser is summed in another order); split vs CPU tokens
+ *       identical but for ⌊R/100⌋ rows (every row when R < 100), log-probs within 2e-3.
+ *    d. timing: per-call time of both CUDA paths (sync + host clock around 20 calls
+ *       after 3 warm-ups) at V = 151,936, C = 896, R = 1, 128, 256, plain T=1, greedy
+ *       and min-p 0.05 + penalty 1.3 (256 seen ids per row); their tokens must agree.
  * 2. Generation on CUDA (which now samples on the device) against the CPU sampler on
  *    the same random-initialised model: greedy tokens agree until the first near-tie,
  *    and where they agree the log-probabilities are within 0.05 (a random model's
  *    logits are nearly flat, so ties come early: at least 30% of tokens must agree
  *    before the first divergence). Also reports generation speed.
  * usage: sampler_check [--model builtin:tiny-qwen3] [--prompts 6] [-n 2] [--new 24]
- *        [--skip-ops]   (--skip-ops: part 2 only, for a second model)
+ *        [--skip-ops] [--split-only]
+ *   --skip-ops: part 2 only, for a second model; --split-only: parts 1c and 1d only.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/model/builtin.h"
 #include "engine/rollout/sampler.h"
@@ -226,14 +242,277 @@ static int op_checks(void) {
     return fails ? 1 : 0;
 }
 
+/* ---- part 1c/1d: the split path, many rows, and its speed ---------------------- */
+
+/* One backend's buffers for the op: x [R,C] act, w [V,C] act, u/lp/tok [R], seen/off. */
+typedef struct {
+    void *x, *w;
+    float *u, *lp;
+    int *tok, *seen, *off;
+} op_bufs;
+
+static void bufs_free(rlvr_backend *b, op_bufs *d) {
+    void *p[] = {d->x, d->w, d->u, d->lp, d->tok, d->seen, d->off};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if (p[i]) b->free(b, p[i]);
+    memset(d, 0, sizeof *d);
+}
+
+static int bufs_init(rlvr_backend *b, op_bufs *d, const float *x, const float *w, int R, int C,
+                     int V, const float *u, const int *seen, const int *off) {
+    const size_t nseen = (size_t)off[R];
+    memset(d, 0, sizeof *d);
+    d->x = b->alloc(b, (size_t)R * C * b->act_size);
+    d->w = b->alloc(b, (size_t)V * C * b->act_size);
+    d->u = b->alloc(b, (size_t)R * sizeof(float));
+    d->lp = b->alloc(b, (size_t)R * sizeof(float));
+    d->tok = b->alloc(b, (size_t)R * sizeof(int));
+    d->seen = b->alloc(b, (nseen + 1) * sizeof(int));
+    d->off = b->alloc(b, ((size_t)R + 1) * sizeof(int));
+    if (!d->x || !d->w || !d->u || !d->lp || !d->tok || !d->seen || !d->off) {
+        fprintf(stderr, "sampler_check: %s: out of memory for R=%d V=%d C=%d\n", b->name, R, V,
+                C);
+        bufs_free(b, d);
+        return -1;
+    }
+    b->act_from_f32(b, d->x, x, (size_t)R * C);
+    b->act_from_f32(b, d->w, w, (size_t)V * C);
+    b->to_device(b, d->u, u, (size_t)R * sizeof(float));
+    if (nseen) b->to_device(b, d->seen, seen, nseen * sizeof(int));
+    b->to_device(b, d->off, off, ((size_t)R + 1) * sizeof(int));
+    return 0;
+}
+
+/* RLVR_SAMPLE_SPLIT for the next CUDA calls (the op reads it at every call). */
+static void set_split(int on) { setenv("RLVR_SAMPLE_SPLIT", on ? "1" : "0", 1); }
+
+/* Runs the op on the buffers (not synchronised on CUDA). */
+static void op_call(rlvr_backend *b, op_bufs *d, int R, int C, int V,
+                    const rlvr_sample_params *p) {
+    const int pen = p->repetition_penalty != 1.0f;
+    b->lmhead_sample(b, d->tok, d->lp, d->x, d->w, R, C, V, p, d->u, pen ? d->seen : NULL,
+                     pen ? d->off : NULL);
+}
+
+static int op_result(rlvr_backend *b, op_bufs *d, int R, int *tok, float *lp) {
+    b->to_host(b, tok, d->tok, (size_t)R * sizeof(int));
+    b->to_host(b, lp, d->lp, (size_t)R * sizeof(float));
+    const char *e = b->error(b);
+    if (e) fprintf(stderr, "sampler_check: %s lmhead_sample: %s\n", b->name, e);
+    return e ? -1 : 0;
+}
+
+/* Rows equal in a and b (tokens), worst |dlogprob| over them, tokens out of range. */
+static int agree(const int *ta, const float *la, const int *tb, const float *lb, int R, int V,
+                 double *worst, int *bad) {
+    int same = 0;
+    *worst = 0;
+    for (int r = 0; r < R; r++) {
+        if (tb[r] < 0 || tb[r] >= V) (*bad)++;
+        if (ta[r] == tb[r]) {
+            same++;
+            *worst = fmax(*worst, fabs((double)la[r] - lb[r]));
+        }
+    }
+    return same;
+}
+
+static const control split_ctl[] = {
+    {"plain T=1", {1, 0, 1, 0, 1}},
+    {"temperature 0.7", {0.7f, 0, 1, 0, 1}},
+    {"min-p 0.1", {1, 0, 1, 0.1f, 1}},
+    {"penalty 1.3", {1, 0, 1, 0, 1.3f}},
+    {"min-p 0.05 + penalty 1.3", {1, 0, 1, 0.05f, 1.3f}},
+    {"greedy", {0, 0, 1, 0, 1}},
+    {"greedy + penalty 1.5", {0, 0, 1, 0, 1.5f}},
+};
+
+static int split_checks(rlvr_backend *be[2]) {
+    /* R = 1, 7, 128, 300 at each V, then V = 600,001: 293 chunks (more than one block's
+     * worth in the chunk search) and V % 4 != 0 (scalar loads) */
+    const int Rs[4] = {1, 7, 128, 300}, Vs[3] = {50, 20000, 151936}, ncase = 13;
+    const int nctl = (int)(sizeof split_ctl / sizeof split_ctl[0]);
+    int fails = 0;
+    for (int ci = 0; ci < ncase; ci++) {
+        const int V = ci < 12 ? Vs[ci / 4] : 600001, R = ci < 12 ? Rs[ci % 4] : 7, C = R;
+        float *x = calloc((size_t)R * C, sizeof(float));
+        float *w = malloc((size_t)V * C * sizeof(float));
+        float *u = malloc((size_t)R * sizeof(float)), *lp[3];
+        int *tok[3], *seen = malloc((size_t)R * 64 * sizeof(int));
+        int *off = malloc(((size_t)R + 1) * sizeof(int));
+        for (int k = 0; k < 3; k++) {
+            tok[k] = malloc((size_t)R * sizeof(int));
+            lp[k] = malloc((size_t)R * sizeof(float));
+        }
+        for (int r = 0; r < R; r++)
+            x[(size_t)r * C + r] = 1.0f; /* z[r, v] = w[v, r] */
+        for (int r = 0; r < R; r++) {
+            const double scale = 2.0 + 3.0 * (r % 4); /* flat to peaky rows */
+            for (int v = 0; v < V; v++) /* every fifth row: integers, many exact ties */
+                w[(size_t)v * C + r] = r % 5 == 4
+                                           ? (float)(floor(rnd() * 6) - 3)
+                                           : bf16_round((float)((rnd() * 2 - 1) * scale));
+        }
+        off[0] = 0;
+        for (int r = 0; r < R; r++) {
+            u[r] = r == 0 ? 0.0f : r == 1 ? 0.99999994f : (float)rnd();
+            const int n = (r * 7) % 65; /* 0..64 ids, duplicates included */
+            for (int j = 0; j < n; j++)
+                seen[off[r] + j] = j % 4 == 3 ? seen[off[r] + j - 1] : (int)(rnd() * V);
+            off[r + 1] = off[r] + n;
+        }
+        op_bufs d[2];
+        if (bufs_init(be[0], &d[0], x, w, R, C, V, u, seen, off)) {
+            fails++;
+            goto next;
+        }
+        if (bufs_init(be[1], &d[1], x, w, R, C, V, u, seen, off)) {
+            bufs_free(be[0], &d[0]);
+            fails++;
+            goto next;
+        }
+        for (int c = 0; c < nctl; c++) {
+            const rlvr_sample_params *p = &split_ctl[c].p;
+            op_call(be[0], &d[0], R, C, V, p);
+            int err = op_result(be[0], &d[0], R, tok[0], lp[0]);
+            set_split(1);
+            op_call(be[1], &d[1], R, C, V, p);
+            err |= op_result(be[1], &d[1], R, tok[1], lp[1]);
+            set_split(0);
+            op_call(be[1], &d[1], R, C, V, p);
+            err |= op_result(be[1], &d[1], R, tok[2], lp[2]);
+            if (err) {
+                printf("FAIL op split R=%d V=%d %s: backend error (above)\n", R, V,
+                       split_ctl[c].name);
+                fails++;
+                continue;
+            }
+            double w_ss, w_sc;
+            int bad = 0;
+            const int ss = agree(tok[2], lp[2], tok[1], lp[1], R, V, &w_ss, &bad);
+            const int sc = agree(tok[0], lp[0], tok[1], lp[1], R, V, &w_sc, &bad);
+            const int allow = R / 100; /* all of R = 1 and 7 */
+            const int ok = !bad && ss == R && w_ss <= 1e-4 && sc >= R - allow && w_sc <= 2e-3;
+            printf("%s op split R=%-3d V=%-6d %-26s split=single %3d/%-3d |dlp| %.1e (tol "
+                   "1e-4)  split=cpu %3d/%-3d (need %d) |dlp| %.1e (tol 2e-3)%s\n",
+                   ok ? "PASS" : "FAIL", R, V, split_ctl[c].name, ss, R, w_ss, sc, R, R - allow,
+                   w_sc, bad ? "  TOKEN OUT OF RANGE" : "");
+            fails += !ok;
+        }
+        bufs_free(be[0], &d[0]);
+        bufs_free(be[1], &d[1]);
+    next:
+        free(x), free(w), free(u), free(seen), free(off);
+        for (int k = 0; k < 3; k++)
+            free(tok[k]), free(lp[k]);
+    }
+    return fails;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Per-call time of the split and the single-block path on the CUDA backend. */
+static int split_timing(rlvr_backend *b) {
+    const int V = 151936, C = 896, Rmax = 256, Rs[3] = {1, 128, 256}, NS = 256;
+    const int iters = 20, warm = 3;
+    const control tctl[3] = {split_ctl[0], split_ctl[5], split_ctl[4]};
+    float *x = malloc((size_t)Rmax * C * sizeof(float));
+    float *w = malloc((size_t)V * C * sizeof(float)), *u = malloc(Rmax * sizeof(float));
+    int *seen = malloc((size_t)Rmax * NS * sizeof(int)), *off = malloc((Rmax + 1) * sizeof(int));
+    int *tok[2] = {malloc(Rmax * sizeof(int)), malloc(Rmax * sizeof(int))};
+    float *lp[2] = {malloc(Rmax * sizeof(float)), malloc(Rmax * sizeof(float))};
+    int fails = 0;
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < (size_t)V * C; i++) { /* cheap hash: ±0.1 */
+        h ^= h >> 29, h *= 0xbf58476d1ce4e5b9ull, h ^= h >> 32;
+        w[i] = bf16_round((float)((double)(h >> 11) * (0.2 / 9007199254740992.0) - 0.1));
+    }
+    for (size_t i = 0; i < (size_t)Rmax * C; i++) x[i] = bf16_round((float)(rnd() * 2 - 1));
+    off[0] = 0;
+    for (int r = 0; r < Rmax; r++) {
+        u[r] = (float)rnd();
+        for (int j = 0; j < NS; j++) seen[off[r] + j] = (int)(rnd() * V);
+        off[r + 1] = off[r] + NS;
+    }
+    op_bufs d;
+    if (bufs_init(b, &d, x, w, Rmax, C, V, u, seen, off)) {
+        fails = 1;
+        goto out;
+    }
+    for (int ri = 0; ri < 3; ri++)
+        for (int c = 0; c < 3; c++) {
+            const int R = Rs[ri];
+            double ms[2];
+            for (int k = 0; k < 2; k++) { /* k = 0: split, 1: single block */
+                set_split(k == 0);
+                for (int i = 0; i < warm; i++) op_call(b, &d, R, C, V, &tctl[c].p);
+                b->sync(b);
+                const double t0 = now_s();
+                for (int i = 0; i < iters; i++) op_call(b, &d, R, C, V, &tctl[c].p);
+                b->sync(b);
+                ms[k] = (now_s() - t0) * 1e3 / iters;
+                if (op_result(b, &d, R, tok[k], lp[k])) {
+                    fails++;
+                    goto out;
+                }
+            }
+            double worst;
+            int bad = 0;
+            const int same = agree(tok[1], lp[1], tok[0], lp[0], R, V, &worst, &bad);
+            const int ok = same == R && !bad && worst <= 1e-4;
+            printf("%s time lmhead_sample R=%-3d V=%d C=%d %-26s split %.3f ms  single-block "
+                   "%.3f ms  (x%.2f)  tokens equal %d/%d |dlp| %.1e\n",
+                   ok ? "PASS" : "FAIL", R, V, C, tctl[c].name, ms[0], ms[1], ms[1] / ms[0],
+                   same, R, worst);
+            fails += !ok;
+        }
+out:
+    if (d.x) bufs_free(b, &d);
+    free(x), free(w), free(u), free(seen), free(off);
+    for (int k = 0; k < 2; k++) free(tok[k]), free(lp[k]);
+    return fails;
+}
+
+/* Parts 1c and 1d; RLVR_SAMPLE_SPLIT is restored afterwards. */
+static int split_part(void) {
+    char err[512];
+    const char *env = getenv("RLVR_SAMPLE_SPLIT");
+    char saved[64] = "";
+    if (env) snprintf(saved, sizeof saved, "%s", env);
+    rlvr_backend *be[2] = {rlvr_backend_create("cpu", 0, err, sizeof err), NULL};
+    if (be[0]) be[1] = rlvr_backend_create("cuda", 0, err, sizeof err);
+    if (!be[0] || !be[1]) {
+        printf("FAIL split checks: cannot create the %s backend: %s\n", be[0] ? "cuda" : "cpu",
+               err);
+        return 1;
+    }
+    int fails = split_checks(be);
+    fails += split_timing(be[1]);
+    if (env) setenv("RLVR_SAMPLE_SPLIT", saved, 1);
+    else unsetenv("RLVR_SAMPLE_SPLIT");
+    be[0]->destroy(be[0]);
+    be[1]->destroy(be[1]);
+    printf("split checks: %d failure(s)\n", fails);
+    return fails ? 1 : 0;
+}
+
 /* ---- part 2: generation, CUDA sampler vs CPU sampler ---------------------------- */
 
 int main(int argc, char **argv) {
     const char *spec = "builtin:tiny-qwen3";
-    int P = 6, G = 2, new_tokens = 24, skip_ops = 0;
+    int P = 6, G = 2, new_tokens = 24, skip_ops = 0, split_only = 0;
     for (int i = 1; i < argc; i += 2) {
         if (!strcmp(argv[i], "--skip-ops")) {
             skip_ops = 1;
+            i--;
+            continue;
+        }
+        if (!strcmp(argv[i], "--split-only")) {
+            split_only = 1;
             i--;
             continue;
         }
@@ -247,7 +526,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--new")) new_tokens = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "sampler_check: unknown option %s (expected --model, --prompts, -n, "
-                    "--new, --skip-ops)\n", argv[i]);
+                    "--new, --skip-ops, --split-only)\n", argv[i]);
             return 2;
         }
     }
@@ -255,7 +534,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sampler_check: --prompts must be in [1, 64] and -n >= 1\n");
         return 2;
     }
-    const int op_fail = skip_ops ? 0 : op_checks();
+    if (split_only) return split_part();
+    int op_fail = 0;
+    if (!skip_ops) {
+        op_fail = op_checks();
+        op_fail |= split_part();
+    }
     char err[2048];
     completion *out[2] = {NULL, NULL};
     sampler_stats st[2];
