@@ -28,7 +28,8 @@ enum { MARKS_MAX = 8192 };
 
 typedef struct {
     rlvr_backend *inner;
-    int mode; /* RLVR_PROFILE_SYNC or RLVR_PROFILE_TIMELINE (what runs) */
+    int mode;   /* RLVR_PROFILE_SYNC or RLVR_PROFILE_TIMELINE (what runs) */
+    int paused; /* rlvr_profile_pause: ops pass straight through */
     double seconds[P_COUNT];
     long calls[P_COUNT];
     /* mode 2 */
@@ -124,6 +125,7 @@ typedef struct {
 
 static op_tok op_begin(prof_ctx *c) {
     op_tok k = {0, -1};
+    if (c->paused) return k;
     if (c->mode == RLVR_PROFILE_TIMELINE) {
         k.start = tl_begin(c);
     } else {
@@ -134,6 +136,7 @@ static op_tok op_begin(prof_ctx *c) {
 }
 
 static void op_end(prof_ctx *c, int id, op_tok k) {
+    if (c->paused) return;
     if (c->mode == RLVR_PROFILE_TIMELINE) {
         tl_end(c, id, k.start);
     } else {
@@ -237,6 +240,7 @@ TIMED(P_LM_SAMPLE, lmhead_sample,
  * untimed work still queued, as before); mode 2 reads the markers after it. */
 static double w_sumsq(rlvr_backend *be, const float *x, size_t n) {
     prof_ctx *c = be->ctx;
+    if (c->paused) return c->inner->sumsq(c->inner, x, n);
     op_tok k = {now(), -1};
     if (c->mode == RLVR_PROFILE_TIMELINE) k.start = tl_begin(c);
     const double r = c->inner->sumsq(c->inner, x, n);
@@ -367,6 +371,10 @@ rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner) {
 }
 
 int rlvr_profile_mode(rlvr_backend *be) { return ((prof_ctx *)be->ctx)->mode; }
+
+void rlvr_profile_pause(rlvr_backend *be, int paused) {
+    ((prof_ctx *)be->ctx)->paused = paused != 0;
+}
 
 /* Mode 2: every held marker read, so the totals are complete. */
 static void settle(prof_ctx *c) {

@@ -37,6 +37,9 @@ rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
                                      size_t errlen);
 /* The mode the wrapper actually runs in (1 or 2). */
 int rlvr_profile_mode(rlvr_backend *wrapped);
+/* paused != 0: ops pass straight through, neither timed nor counted (no sync, no
+ * markers), e.g. while a benchmark times its steps; 0 resumes. Starts unpaused. */
+void rlvr_profile_pause(rlvr_backend *wrapped, int paused);
 /* Prints per-op calls, total ms and share of the profiled time, largest first (mode 2
  * reads the outstanding markers first, which synchronises). */
 void rlvr_profile_report(rlvr_backend *wrapped, FILE *f);

@@ -9,7 +9,8 @@
  * the per-op breakdown to stderr (after the timed steps, so it does not affect them).
  * --profile 2 times each op on the GPU timeline instead (markers on the stream, no
  * synchronisation per op; kernels/profile.h); a backend without timer ops (cpu) falls
- * back to 1 and says so. Both wrap the backend for the timed steps too.
+ * back to 1 and says so. The profiler is paused during the warm-up and timed steps, so
+ * tokens_per_s is the same with and without --profile.
  * Prints one JSON line: {"engine": "rlvr", "device", "tokens_per_s", "median_s",
  *   "params", "tokens_per_step", "flops_per_step", "tflops"} where flops count
  * 6·N·tokens for the matmuls (N excludes the input embedding lookup when untied,
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_step: --profile %d: the %s backend has no timer ops; "
                             "falling back to --profile 1 (synchronised per op)\n",
                     profile, be->name);
+        rlvr_profile_pause(w, 1); /* until the extra step */
         be = w;
     }
     model *m = NULL;
@@ -119,6 +121,7 @@ int main(int argc, char **argv) {
     }
     if (profile) { /* one more step, every op timed (synchronised, or on the timeline) */
         rlvr_profile_reset(be);
+        rlvr_profile_pause(be, 0);
         if (model_forward(m, &batch, 1.0f, 1, err, sizeof err) ||
             model_backward(m, dlogp, NULL, err, sizeof err)) {
             fprintf(stderr, "bench_step: %s\n", err);

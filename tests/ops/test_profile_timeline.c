@@ -204,6 +204,15 @@ static void test_steps(int cap, int expect_mid_reads) {
     w->add(w, NULL, NULL, NULL, 0);
     w->sync(w);
     CHECK(fc->used == 0, "%s: sync: %d markers held", what, fc->used);
+    /* paused: no markers, nothing counted; resumed: counted again */
+    rlvr_profile_pause(w, 1);
+    step(w);
+    CHECK(fc->used == 0, "%s: paused: %d markers held", what, fc->used);
+    expect_op(w, "add", 3 * STEPS + 2, (3 * STEPS + 2) * T_ADD, what);
+    expect_op(w, "sumsq", STEPS, STEPS * T_SUMSQ, what);
+    rlvr_profile_pause(w, 0);
+    w->add(w, NULL, NULL, NULL, 0);
+    expect_op(w, "add", 3 * STEPS + 3, (3 * STEPS + 3) * T_ADD, what);
     /* reset discards held markers and totals */
     w->matmul_forward(w, NULL, NULL, NULL, NULL, 1, 1, 1);
     rlvr_profile_reset(w);
