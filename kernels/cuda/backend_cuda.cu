@@ -396,6 +396,8 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     {
         const char *g = getenv("RLVR_GEMV");
         c->gemv = !(g && !strcmp(g, "0")); /* on unless RLVR_GEMV=0 */
+        const char *sk = getenv("RLVR_SKINNY");
+        c->skinny = sk && !strcmp(sk, "1"); /* off unless RLVR_SKINNY=1 */
     }
     be->ctx = c;
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);

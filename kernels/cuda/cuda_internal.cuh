@@ -34,6 +34,7 @@ enum {
     SCRATCH_SUMSQ,      /* sumsq block partials [nblk] f64 */
     SCRATCH_EMB_SORT,   /* embedding backward: sorted (id, token) pairs + CUB temp */
     SCRATCH_KV_SPLIT,   /* split-K cached attention partials (fixed size, kvcache.cu) */
+    SCRATCH_SKINNY,     /* skinny GEMM split-K partials (fixed size, skinny_gemm.cu) */
     SCRATCH_SAMPLE_SPLIT, /* lmhead_sample split path: per-(row, chunk) partials (sample.cu) */
     SCRATCH_COUNT
 };
@@ -50,6 +51,7 @@ typedef struct {
     int lm_tchunk; /* LM head chunk: tokens per chunk */
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8) */
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
+    int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu (on: RLVR_SKINNY=1) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K */
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
@@ -193,5 +195,10 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                float alpha, const void *A, int lda, const void *B, int ldb, float beta,
                void *Cm, cudaDataType_t ctype, int ldc, const char *what);
+
+/* matmul_forward on the tensor cores for 1..64 rows (skinny_gemm.cu): 0 when it ran,
+ * -1 when the shape or alignment is not covered (the caller falls back to cuBLAS). */
+int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
+                        const bf16 *bias, int N, int IC, int OC);
 
 #endif /* RLVR_KERNELS_CUDA_INTERNAL_CUH */

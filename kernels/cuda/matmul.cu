@@ -12,7 +12,9 @@
  * beta = 1, so out is rounded to bf16 once. dw is fp32 (beta = 1 accumulates).
  * Forward with at most 8 rows (decode) can instead run a GEMV kernel (RLVR_GEMV=1, or
  * rlvr_cuda_set_gemv): the default (RLVR_GEMV=0 turns it off); the fourth H200 run
- * measured batch-1 decode 1.80 -> 1.62 ms/token with it.
+ * measured batch-1 decode 1.80 -> 1.62 ms/token with it. Forward with at most 64 rows can
+ * run the tensor-core skinny GEMM of skinny_gemm.cu (opt-in: RLVR_SKINNY=1 or
+ * rlvr_cuda_set_skinny), tried after the GEMV.
  */
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -171,6 +173,9 @@ static void matmul_forward(rlvr_backend *be, void *out, const void *in, const vo
     if (N <= 0 || OC <= 0) return;
     if (gemv_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w, (const bf16 *)bias, N,
                      IC, OC) == 0)
+        return;
+    if (c->skinny && cuda_skinny_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w,
+                                         (const bf16 *)bias, N, IC, OC) == 0)
         return;
     float beta = 0.0f;
     if (bias) {

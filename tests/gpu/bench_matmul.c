@@ -5,6 +5,14 @@
  * L2), 5 warm-up runs, then 30 runs timed one by one with CUDA events; the median is
  * reported as TFLOP/s = 2·M·N·K / time.
  *
+ * Decode section: the four projections of a Qwen2.5-0.5B decode step (stacked q|k|v
+ * with bias, o, stacked gate|up, down) at N = 16, 32, 64 rows through the CUDA backend's
+ * matmul_forward, cuBLAS against the tensor-core skinny GEMM (kernels/cuda/skinny_gemm.cu,
+ * rlvr_cuda_set_skinny). Per call: the median over DEC_REPS of (sync, host clock, 100
+ * back-to-back calls, sync, host clock) / 100; the weights rotate through copies filling
+ * 256 MiB so they come from memory, not L2, as in a real step. Printed as µs per call and
+ * GB/s of weight traffic (OC·IC·2 bytes per call).
+ *
  * Usage: bench_matmul [report.json]. Exit 77 when no GPU is usable.
  */
 #include <cublas_v2.h>
@@ -13,6 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda_backend.h"
 
 enum { WARMUP = 5, RUNS = 30 };
 
@@ -115,6 +127,75 @@ static int run_shape(cublasHandle_t h, cudaStream_t st, bench_result *r) {
     return rc;
 }
 
+/* ---- decode shapes: cuBLAS vs the skinny GEMM ------------------------------------------ */
+
+enum { DEC_BATCH = 100, DEC_REPS = 21, DEC_MAX_COPIES = 1024 };
+#define DEC_ROTATE_BYTES ((size_t)256 << 20)
+
+typedef struct {
+    int n, ic, oc, bias;
+    const char *what;
+    double us[2], gbs[2]; /* [0] cuBLAS, [1] skinny */
+    int ok;
+} dec_result;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Times r's shape both ways on be (a CUDA backend); 0 on success. */
+static int run_decode(rlvr_backend *be, dec_result *r) {
+    const size_t welems = (size_t)r->oc * r->ic, wbytes = welems * 2;
+    size_t copies = DEC_ROTATE_BYTES / wbytes;
+    if (copies < 1) copies = 1;
+    if (copies > DEC_MAX_COPIES) copies = DEC_MAX_COPIES;
+    uint16_t *w = be->alloc(be, copies * wbytes);
+    uint16_t *in = be->alloc(be, (size_t)r->n * r->ic * 2);
+    uint16_t *out = be->alloc(be, (size_t)r->n * r->oc * 2);
+    uint16_t *bias = be->alloc(be, (size_t)r->oc * 2);
+    int rc = -1;
+    if (w && in && out && bias && fill(w, copies * welems) == 0 &&
+        fill(in, (size_t)r->n * r->ic) == 0 && fill(bias, (size_t)r->oc) == 0) {
+        rc = 0;
+        size_t k = 0; /* the rotation runs on across batches */
+        for (int mode = 0; mode < 2 && rc == 0; mode++) {
+            rlvr_cuda_set_skinny(be, mode);
+            double t[DEC_REPS];
+            for (int rep = -1; rep < DEC_REPS; rep++) { /* rep −1: warm-up */
+                be->sync(be);
+                const double t0 = now_s();
+                for (int i = 0; i < DEC_BATCH; i++, k++)
+                    be->matmul_forward(be, out, in, w + (k % copies) * welems,
+                                       r->bias ? bias : NULL, r->n, r->ic, r->oc);
+                be->sync(be);
+                if (rep >= 0) t[rep] = (now_s() - t0) / DEC_BATCH;
+            }
+            if (be->error(be)) {
+                fprintf(stderr, "bench_matmul: %s\n", be->error(be));
+                rc = -1;
+                break;
+            }
+            qsort(t, DEC_REPS, sizeof(double), cmp_double);
+            r->us[mode] = 1e6 * t[DEC_REPS / 2];
+            r->gbs[mode] = (double)wbytes / t[DEC_REPS / 2] / 1e9;
+        }
+        rlvr_cuda_set_skinny(be, 0);
+    }
+    if (w) be->free(be, w);
+    if (in) be->free(be, in);
+    if (out) be->free(be, out);
+    if (bias) be->free(be, bias);
+    r->ok = rc == 0;
+    return rc;
+}
+
 int main(int argc, char **argv) {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
@@ -151,6 +232,45 @@ int main(int argc, char **argv) {
         if (res[i].ok && res[i].tflops > best) best = res[i].tflops;
     }
     printf("bench_matmul: best %.1f TFLOP/s\n", best);
+
+    dec_result dec[12];
+    const int dn[] = {16, 32, 64};
+    const struct {
+        int ic, oc, bias;
+        const char *what;
+    } dsh[] = {{896, 1152, 1, "q|k|v + bias"},
+               {896, 896, 0, "o-proj"},
+               {896, 9728, 0, "gate|up"},
+               {4864, 896, 0, "down"}};
+    int ndec = 0;
+    char berr[512];
+    rlvr_backend *be = rlvr_cuda_backend_create(0, berr, sizeof berr);
+    if (!be) {
+        fprintf(stderr, "bench_matmul: %s\n", berr);
+        fails++;
+    } else {
+        rlvr_cuda_set_gemv(be, 0);
+        printf("decode shapes (Qwen2.5-0.5B), matmul_forward: cuBLAS vs skinny GEMM, median of "
+               "%d batches of %d calls, weights rotating over %zu MiB\n",
+               DEC_REPS, DEC_BATCH, DEC_ROTATE_BYTES >> 20);
+        printf("%-14s %4s %5s %5s %12s %12s %12s %12s\n", "shape", "N", "IC", "OC", "cuBLAS us",
+               "GB/s", "skinny us", "GB/s");
+        for (int si = 0; si < 4; si++)
+            for (int ni = 0; ni < 3; ni++) {
+                dec_result *d = &dec[ndec++];
+                memset(d, 0, sizeof *d);
+                d->n = dn[ni];
+                d->ic = dsh[si].ic;
+                d->oc = dsh[si].oc;
+                d->bias = dsh[si].bias;
+                d->what = dsh[si].what;
+                if (run_decode(be, d) != 0) fails++;
+                printf("%-14s %4d %5d %5d %12.2f %12.1f %12.2f %12.1f%s\n", d->what, d->n,
+                       d->ic, d->oc, d->us[0], d->gbs[0], d->us[1], d->gbs[1],
+                       d->ok ? "" : "  FAILED");
+            }
+        be->destroy(be);
+    }
     if (argc > 1) {
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
@@ -168,6 +288,15 @@ int main(int argc, char **argv) {
                     res[i].s.what, res[i].s.m, res[i].s.n, res[i].s.k,
                     res[i].s.f32_out ? "true" : "false", res[i].ms, res[i].tflops,
                     res[i].ok ? "true" : "false", i + 1 < n ? "," : "");
+        fprintf(f, "  ],\n  \"decode\": [\n");
+        for (int i = 0; i < ndec; i++)
+            fprintf(f,
+                    "    {\"what\": \"%s\", \"n\": %d, \"ic\": %d, \"oc\": %d, \"bias\": %s, "
+                    "\"cublas_us\": %.3f, \"cublas_gbs\": %.1f, \"skinny_us\": %.3f, "
+                    "\"skinny_gbs\": %.1f, \"ok\": %s}%s\n",
+                    dec[i].what, dec[i].n, dec[i].ic, dec[i].oc, dec[i].bias ? "true" : "false",
+                    dec[i].us[0], dec[i].gbs[0], dec[i].us[1], dec[i].gbs[1],
+                    dec[i].ok ? "true" : "false", i + 1 < ndec ? "," : "");
         fprintf(f, "  ]\n}\n");
         if (fclose(f) != 0 || rename(tmp, argv[1]) != 0) {
             fprintf(stderr, "bench_matmul: cannot write %s\n", argv[1]);

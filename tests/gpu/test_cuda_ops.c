@@ -404,6 +404,35 @@ static void test_matmul(int N, int IC, int OC, int bias, int accumulate) {
     check_backend("matmul");
 }
 
+/* The skinny GEMM forward (kernels/cuda/skinny_gemm.cu, forced on by the caller) against
+ * the CPU, then again into a fresh buffer: the same bits (split-K partials are summed in a
+ * fixed order, no atomics). Shapes it does not cover must come back right from cuBLAS. */
+static void test_skinny(int N, int IC, int OC, int bias) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "N=%d IC=%d OC=%d bias=%d skinny", N, IC, OC, bias);
+    const float ws = 1.0f / sqrtf((float)IC);
+    float *x = rand_bf((size_t)N * IC, 1.0f), *w = rand_bf((size_t)OC * IC, ws);
+    float *b = rand_bf((size_t)OC, 1.0f);
+    pair px = pair_act(x, (size_t)N * IC), pw = pair_act(w, (size_t)OC * IC);
+    pair pb = pair_act(b, (size_t)OC), po = pair_poison_act((size_t)N * OC);
+    pair again = pair_poison_act((size_t)N * OC);
+    S.cpu->matmul_forward(S.cpu, po.c, px.c, pw.c, bias ? pb.c : NULL, N, IC, OC);
+    S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, bias ? pb.g : NULL, N, IC, OC);
+    S.gpu->matmul_forward(S.gpu, again.g, px.g, pw.g, bias ? pb.g : NULL, N, IC, OC);
+    cmp_act("matmul_forward", cs, po, NULL, (size_t)N * OC, TOL_BF16);
+    cmp_bits("matmul_forward", strcat(cs, " determinism"), po.g, again.g,
+             (size_t)N * OC * S.gpu->act_size);
+    pair_free(px);
+    pair_free(pw);
+    pair_free(pb);
+    pair_free(po);
+    pair_free(again);
+    free(x);
+    free(w);
+    free(b);
+    check_backend("matmul skinny");
+}
+
 /* ---- rotary embedding ------------------------------------------------------------------ */
 
 static void test_rope(int T, int H, int D) {
@@ -1132,6 +1161,27 @@ int main(int argc, char **argv) {
             RUN(test_matmul(gv[i][0], gv[i][1], gv[i][2], gv[i][3], gv[i][4]));
         g_gemv = 0;
         rlvr_cuda_set_gemv(S.gpu, 1); /* the default for what follows */
+    }
+    {
+        /* the tensor-core skinny GEMM forward (opt-in, RLVR_SKINNY=1) forced on, the GEMV
+         * off so it takes every N <= 64: Qwen2.5-0.5B's decode projections (stacked q|k|v
+         * with its bias, o, stacked gate|up, down), odd shapes (a partial slab of OC, a
+         * partial k-tile of IC, IC = 8), and shapes it must hand back to cuBLAS (N = 65,
+         * IC % 8 != 0); then off again */
+        const int skn[] = {1, 8, 9, 16, 17, 32, 33, 48, 64};
+        const int skd[][2] = {{896, 1152}, {896, 896}, {896, 9728}, {4864, 896}};
+        const int sko[][4] = {{20, 200, 100, 1}, {9, 1000, 1037, 1}, {64, 8, 37, 0},
+                              {65, 896, 896, 1}, {17, 67, 37, 1}};
+        rlvr_cuda_set_gemv(S.gpu, 0);
+        rlvr_cuda_set_skinny(S.gpu, 1);
+        for (int i = 0; i < 4; i++)
+            for (int n = 0; n < 9; n++)
+                for (int bias = 0; bias < 2; bias++)
+                    RUN(test_skinny(skn[n], skd[i][0], skd[i][1], bias));
+        for (int i = 0; i < 5; i++)
+            RUN(test_skinny(sko[i][0], sko[i][1], sko[i][2], sko[i][3]));
+        rlvr_cuda_set_skinny(S.gpu, 0);
+        rlvr_cuda_set_gemv(S.gpu, 1);
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
