@@ -97,6 +97,12 @@ struct rlvr_backend {
     /* out[N,C], rstd[N] (f32, saved for backward), in[N,C], w[C]. */
     void (*rmsnorm_forward)(rlvr_backend *be, void *out, float *rstd, const void *in,
                             const void *w, int N, int C, float eps);
+    /* The residual add and the RMSNorm that follows it, in one pass: sum[N,C] = a + b
+     * (rounded to the act dtype; sum may alias a or b), then out, rstd = rmsnorm_forward
+     * of that rounded sum — the same values as add followed by rmsnorm_forward. */
+    void (*add_rmsnorm_forward)(rlvr_backend *be, void *sum, void *out, float *rstd,
+                                const void *a, const void *b, const void *w, int N, int C,
+                                float eps);
     /* din[N,C] (= or += per accumulate), dw[C] += (nullable). */
     void (*rmsnorm_backward)(rlvr_backend *be, void *din, float *dw, const void *dout,
                              const void *in, const void *w, const float *rstd, int N, int C,
@@ -122,6 +128,19 @@ struct rlvr_backend {
     void (*rope_backward)(rlvr_backend *be, void *dx, const int *pos, const float *inv_freq,
                           int T, int H, int D);
 
+    /* ---- the stacked q/k/v projection: its output split, its gradient merged ------ */
+    /* qkv[T, (Hq+2·Hkv)·D], row t = [q_t | k_t | v_t] (one GEMM over the q, k and v
+     * weights stacked) → q[T,Hq,D], k[T,Hkv,D], v[T,Hkv,D]; q and k rotated exactly as
+     * rope_forward rotates them when pos != NULL, copied when pos == NULL. */
+    void (*qkv_split)(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,
+                      const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D);
+    /* The transpose: dqkv[T, (Hq+2·Hkv)·D] = [dq' | dk' | dv] (=), with dq' and dk' what
+     * rope_backward makes of dq and dk when pos != NULL, dq and dk when NULL; the inputs
+     * are not modified. */
+    void (*qkv_merge)(rlvr_backend *be, void *dqkv, const void *dq, const void *dk,
+                      const void *dv, const int *pos, const float *inv_freq, int T, int Hq,
+                      int Hkv, int D);
+
     /* ---- causal attention over packed variable-length sequences, GQA -------------- */
     /* q[T,Hq,D], k[T,Hkv,D], v[T,Hkv,D] → out[T,Hq,D]; lse[T,Hq] (f32, natural-log
      * log-sum-exp of the scaled scores, saved for backward). Token t of sequence b
@@ -143,6 +162,12 @@ struct rlvr_backend {
     /* dgate, dup written (=). */
     void (*swiglu_backward)(rlvr_backend *be, void *dgate, void *dup, const void *dout,
                             const void *gate, const void *up, size_t n);
+    /* gu[T, 2F], row t = [gate_t | up_t] (one GEMM over the gate and up weights stacked;
+     * F = the intermediate size) → out[T, F] = silu(gate)·up, as swiglu_forward. */
+    void (*swiglu_packed_forward)(rlvr_backend *be, void *out, const void *gu, int T, int F);
+    /* dgu[T, 2F] = [dgate | dup] (=), as swiglu_backward computes them. */
+    void (*swiglu_packed_backward)(rlvr_backend *be, void *dgu, const void *dout,
+                                   const void *gu, int T, int F);
     /* out[n] = a[n] + b[n]; out may alias a or b. */
     void (*add)(rlvr_backend *be, void *out, const void *a, const void *b, size_t n);
 

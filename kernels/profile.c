@@ -14,14 +14,15 @@
 enum {
     P_EMB_F, P_EMB_B, P_RMS_F, P_RMS_B, P_MM_F, P_MM_B, P_ROPE_F, P_ROPE_B, P_ATT_F, P_ATT_B,
     P_SWI_F, P_SWI_B, P_ADD, P_LM_F, P_LM_B, P_LOSS, P_SUMSQ, P_ADAMW, P_KV_STORE, P_ATT_C,
-    P_LM_SAMPLE, P_COUNT
+    P_LM_SAMPLE, P_QKV_SPLIT, P_QKV_MERGE, P_SWP_F, P_SWP_B, P_ADD_RMS, P_COUNT
 };
 static const char *const NAMES[P_COUNT] = {
     "embedding_forward", "embedding_backward", "rmsnorm_forward", "rmsnorm_backward",
     "matmul_forward", "matmul_backward", "rope_forward", "rope_backward",
     "attention_forward", "attention_backward", "swiglu_forward", "swiglu_backward", "add",
     "lmhead_forward", "lmhead_backward", "policy_loss", "sumsq", "adamw", "kv_store",
-    "attention_cached", "lmhead_sample"};
+    "attention_cached", "lmhead_sample", "qkv_split", "qkv_merge", "swiglu_packed_forward",
+    "swiglu_packed_backward", "add_rmsnorm_forward"};
 
 /* Mode 2: markers the wrapper lets pile up before it reads them (the CUDA pool's size). */
 enum { MARKS_MAX = 8192 };
@@ -230,6 +231,24 @@ TIMED(P_ATT_C, attention_cached,
        int Hkv, int D, int max_ctx),
       (c->inner, out, q, kc, vc, tables, max_blocks, bs, seq, pos, N, Hq, Hkv, D, max_ctx))
 
+TIMED(P_QKV_SPLIT, qkv_split,
+      (rlvr_backend * be, void *q, void *k, void *v, const void *qkv, const int *pos,
+       const float *f, int T, int Hq, int Hkv, int D),
+      (c->inner, q, k, v, qkv, pos, f, T, Hq, Hkv, D))
+TIMED(P_QKV_MERGE, qkv_merge,
+      (rlvr_backend * be, void *dqkv, const void *dq, const void *dk, const void *dv,
+       const int *pos, const float *f, int T, int Hq, int Hkv, int D),
+      (c->inner, dqkv, dq, dk, dv, pos, f, T, Hq, Hkv, D))
+TIMED(P_SWP_F, swiglu_packed_forward,
+      (rlvr_backend * be, void *out, const void *gu, int T, int F), (c->inner, out, gu, T, F))
+TIMED(P_SWP_B, swiglu_packed_backward,
+      (rlvr_backend * be, void *dgu, const void *dout, const void *gu, int T, int F),
+      (c->inner, dgu, dout, gu, T, F))
+TIMED(P_ADD_RMS, add_rmsnorm_forward,
+      (rlvr_backend * be, void *sum, void *out, float *rstd, const void *a, const void *b,
+       const void *w, int N, int C, float eps),
+      (c->inner, sum, out, rstd, a, b, w, N, C, eps))
+
 TIMED(P_LM_SAMPLE, lmhead_sample,
       (rlvr_backend * be, int *tokens, float *logprobs, const void *x, const void *w, int R,
        int C, int V, const rlvr_sample_params *p, const float *u, const int *seen,
@@ -353,6 +372,11 @@ rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
     be->kv_store = inner->kv_store ? w_kv_store : NULL;
     be->attention_cached = inner->attention_cached ? w_attention_cached : NULL;
     be->lmhead_sample = inner->lmhead_sample ? w_lmhead_sample : NULL;
+    be->qkv_split = inner->qkv_split ? w_qkv_split : NULL;
+    be->qkv_merge = inner->qkv_merge ? w_qkv_merge : NULL;
+    be->swiglu_packed_forward = inner->swiglu_packed_forward ? w_swiglu_packed_forward : NULL;
+    be->swiglu_packed_backward = inner->swiglu_packed_backward ? w_swiglu_packed_backward : NULL;
+    be->add_rmsnorm_forward = inner->add_rmsnorm_forward ? w_add_rmsnorm_forward : NULL;
     /* No graphs: mode 1 synchronises every op, which a recording cannot hold; mode 2's
      * markers inside a recorded graph would time its replay, not the ops. */
     be->graph_begin = NULL;
@@ -433,7 +457,7 @@ void rlvr_profile_report(rlvr_backend *be, FILE *f) {
             order[j - 1] = t;
         }
     const int tl = c->mode == RLVR_PROFILE_TIMELINE;
-    fprintf(f, "%-20s %8s %10s %7s   (%s backend, %s)\n", "op", "calls", "ms", "share",
+    fprintf(f, "%-24s %8s %10s %7s   (%s backend, %s)\n", "op", "calls", "ms", "share",
             c->inner->name,
             tl ? "GPU timeline per op, not synchronised" : "synchronised per op");
     if (tl)
@@ -443,16 +467,16 @@ void rlvr_profile_report(rlvr_backend *be, FILE *f) {
     for (int i = 0; i < P_COUNT; i++) {
         const int k = order[i];
         if (!c->calls[k]) continue;
-        fprintf(f, "%-20s %8ld %10.3f %6.1f%%\n", NAMES[k], c->calls[k], c->seconds[k] * 1e3,
+        fprintf(f, "%-24s %8ld %10.3f %6.1f%%\n", NAMES[k], c->calls[k], c->seconds[k] * 1e3,
                 total > 0 ? 100 * c->seconds[k] / total : 0);
     }
-    fprintf(f, "%-20s %8s %10.3f\n", "total", "", total * 1e3);
+    fprintf(f, "%-24s %8s %10.3f\n", "total", "", total * 1e3);
     if (tl) {
-        fprintf(f, "%-20s %8s %10.3f   (stream time between ops: untimed copies, GPU idle "
+        fprintf(f, "%-24s %8s %10.3f   (stream time between ops: untimed copies, GPU idle "
                    "while the host works; within each of %ld marker reads)\n",
                 "between ops", "", c->between_s * 1e3, c->reads);
         if (c->untimed)
-            fprintf(f, "%-20s %8ld %10s   (calls whose markers failed: counted, not timed)\n",
+            fprintf(f, "%-24s %8ld %10s   (calls whose markers failed: counted, not timed)\n",
                     "untimed", c->untimed, "");
     }
 }

@@ -51,8 +51,7 @@ static void layout(model_acts *a, const model_config *cfg, size_t as, int T, int
         L->att = carve(c, t * qd * as);
         L->mid = carve(c, t * C * as);
         L->ln2 = carve(c, t * C * as);
-        L->gate = carve(c, t * I * as);
-        L->up = carve(c, t * I * as);
+        L->gu = carve(c, t * 2 * I * as);
         L->h = carve(c, t * I * as);
         L->rstd1 = carve(c, t * f);
         L->rstdq = cfg->qk_norm ? carve(c, t * cfg->num_heads * f) : NULL;
@@ -61,6 +60,7 @@ static void layout(model_acts *a, const model_config *cfg, size_t as, int T, int
         L->rstd2 = carve(c, t * f);
     }
     a->lnf = carve(c, t * C * as);
+    a->qkv = carve(c, t * (qd + 2 * kvd) * as);
     a->rstdf = carve(c, t * f);
     a->logp = carve(c, t * f);
     a->entropy = carve(c, t * f);
@@ -75,8 +75,8 @@ static void layout(model_acts *a, const model_config *cfg, size_t as, int T, int
     a->dqpre = bw && cfg->qk_norm ? carve(c, t * qd * as) : NULL;
     a->dkpre = bw && cfg->qk_norm ? carve(c, t * kvd * as) : NULL;
     a->dh = bw ? carve(c, t * I * as) : NULL;
-    a->dgate = bw ? carve(c, t * I * as) : NULL;
-    a->dup = bw ? carve(c, t * I * as) : NULL;
+    a->dgu = bw ? carve(c, t * 2 * I * as) : NULL;
+    a->dqkv = bw ? carve(c, t * (qd + 2 * kvd) * as) : NULL;
 }
 
 size_t model_activation_bytes(const model_config *cfg, int T, size_t act_size) {

@@ -8,9 +8,11 @@
 
 #include "engine/model/model.h"
 
+/* gu holds the MLP's gate and up projections: [T, 2I] rows [gate_t | up_t] when the
+ * model stacks them (model.stacked_gate_up), else gate [T, I] then up [T, I]. */
 typedef struct {
-    void *ln1, *q, *k, *v, *qpre, *kpre, *att, *mid, *ln2, *gate, *up, *h; /* act */
-    float *rstd1, *rstdq, *rstdk, *lse, *rstd2;                              /* f32 */
+    void *ln1, *q, *k, *v, *qpre, *kpre, *att, *mid, *ln2, *gu, *h; /* act */
+    float *rstd1, *rstdq, *rstdk, *lse, *rstd2;                     /* f32 */
 } layer_acts;
 
 struct model_acts {
@@ -24,9 +26,10 @@ struct model_acts {
     void **resid;              /* act [sets+1][T,C]: resid[l] is the input of layer l */
     layer_acts *layers;        /* [sets] */
     void *lnf;                 /* act [T,C] */
+    void *qkv;                 /* act [T, qd + 2·kvd]: the stacked q/k/v GEMM's output */
     float *rstdf, *logp, *entropy, *lse_lm; /* f32 [T] */
-    /* backward scratch */
-    void *dresid, *dln, *datt, *dq, *dk, *dv, *dqpre, *dkpre, *dh, *dgate, *dup;
+    /* backward scratch; dgu is laid out as layer_acts.gu, dqkv as qkv */
+    void *dresid, *dln, *datt, *dq, *dk, *dv, *dqpre, *dkpre, *dh, *dgu, *dqkv;
 };
 
 model_acts *model_acts_create(void);
@@ -40,12 +43,29 @@ static inline float *model_g(const model *m, int idx) {
     return idx < 0 || !m->grads ? NULL : m->grads + m->params[idx].offset;
 }
 
+/* The up projection in the separate layout of layer_acts.gu (gate is gu itself). */
+static inline void *model_up_of(const model *m, void *gu, int T) {
+    return (char *)gu + (size_t)T * m->cfg.intermediate_size * m->be->act_size;
+}
+
 /* The attention step of one layer: reads L->q, L->k, L->v, writes L->att. */
 typedef void (*model_attention_fn)(model *m, int layer, layer_acts *L, void *ctx);
+/* Where an RMSNorm of a layer's output goes: the next layer's ln1/rstd1 or the final
+ * norm's lnf/rstdf, with its weight. */
+typedef struct {
+    void *out;
+    float *rstd;
+    const void *w;
+} model_norm_dst;
+
 /* One decoder layer's forward over T tokens at positions pos (backend memory), reading
- * the residual stream x and writing x_next (layer.c). */
-void model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
-                         const int *pos, model_attention_fn attention, void *ctx);
+ * the residual stream x and writing x_next (layer.c). ln1_ready: L->ln1 and L->rstd1
+ * already hold x's input norm (the previous layer wrote them through its next). next,
+ * when not NULL and the backend has add_rmsnorm_forward: x_next's norm is also written
+ * there, by the op that makes x_next; returns 1 then, 0 when next was not written. */
+int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
+                        const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
+                        const model_norm_dst *next);
 
 /* Makes room for T tokens and B sequences. */
 int model_acts_reserve(model *m, int T, int B, int with_backward, char *err, size_t errlen);

@@ -24,11 +24,18 @@ static int backward_trunk(model *m, char *err, size_t errlen) {
         /* x' = mid + down(h): dresid is d x' and, through the skip, part of d mid */
         be->matmul_backward(be, a->dh, model_g(m, P->down), NULL, a->dresid, L->h, model_w(m, P->down), T, I,
                             C, 0);
-        be->swiglu_backward(be, a->dgate, a->dup, a->dh, L->gate, L->up, (size_t)T * I);
-        be->matmul_backward(be, a->dln, model_g(m, P->gate), NULL, a->dgate, L->ln2, model_w(m, P->gate), T,
-                            C, I, 0);
-        be->matmul_backward(be, a->dln, model_g(m, P->up), NULL, a->dup, L->ln2, model_w(m, P->up), T, C, I,
-                            1);
+        if (m->stacked_gate_up) { /* one GEMM pair over the stacked gate|up weights */
+            be->swiglu_packed_backward(be, a->dgu, a->dh, L->gu, T, I);
+            be->matmul_backward(be, a->dln, model_g(m, P->gate), NULL, a->dgu, L->ln2,
+                                model_w(m, P->gate), T, C, 2 * I, 0);
+        } else {
+            void *up = model_up_of(m, L->gu, T), *dup = model_up_of(m, a->dgu, T);
+            be->swiglu_backward(be, a->dgu, dup, a->dh, L->gu, up, (size_t)T * I);
+            be->matmul_backward(be, a->dln, model_g(m, P->gate), NULL, a->dgu, L->ln2,
+                                model_w(m, P->gate), T, C, I, 0);
+            be->matmul_backward(be, a->dln, model_g(m, P->up), NULL, dup, L->ln2,
+                                model_w(m, P->up), T, C, I, 1);
+        }
         be->rmsnorm_backward(be, a->dresid, model_g(m, P->ln2), a->dln, L->mid, model_w(m, P->ln2), L->rstd2,
                              T, C, 1);
         /* mid = x + o(att): dresid is now d mid */
@@ -36,8 +43,11 @@ static int backward_trunk(model *m, char *err, size_t errlen) {
                             T, qd, C, 0);
         be->attention_backward(be, a->dq, a->dk, a->dv, a->datt, L->q, L->k, L->v, L->att, L->lse,
                                a->offsets, a->B, T, Hq, Hkv, D, a->max_len);
-        be->rope_backward(be, a->dq, a->pos, m->inv_freq, T, Hq, D);
-        be->rope_backward(be, a->dk, a->pos, m->inv_freq, T, Hkv, D);
+        const int merge_rope = m->stacked_qkv && !c->qk_norm; /* rotated by qkv_merge */
+        if (!merge_rope) {
+            be->rope_backward(be, a->dq, a->pos, m->inv_freq, T, Hq, D);
+            be->rope_backward(be, a->dk, a->pos, m->inv_freq, T, Hkv, D);
+        }
         void *dq = a->dq, *dk = a->dk;
         if (c->qk_norm) {
             be->rmsnorm_backward(be, a->dqpre, model_g(m, P->q_norm), a->dq, L->qpre, model_w(m, P->q_norm),
@@ -47,12 +57,19 @@ static int backward_trunk(model *m, char *err, size_t errlen) {
             dq = a->dqpre;
             dk = a->dkpre;
         }
-        be->matmul_backward(be, a->dln, model_g(m, P->q), model_g(m, P->q_b), dq, L->ln1, model_w(m, P->q), T, C,
-                            qd, 0);
-        be->matmul_backward(be, a->dln, model_g(m, P->k), model_g(m, P->k_b), dk, L->ln1, model_w(m, P->k), T, C,
-                            kvd, 1);
-        be->matmul_backward(be, a->dln, model_g(m, P->v), model_g(m, P->v_b), a->dv, L->ln1, model_w(m, P->v), T, C,
-                            kvd, 1);
+        if (m->stacked_qkv) { /* one GEMM pair over the stacked q|k|v weights */
+            be->qkv_merge(be, a->dqkv, dq, dk, a->dv, merge_rope ? a->pos : NULL, m->inv_freq,
+                          T, Hq, Hkv, D);
+            be->matmul_backward(be, a->dln, model_g(m, P->q), model_g(m, P->q_b), a->dqkv,
+                                L->ln1, model_w(m, P->q), T, C, qd + 2 * kvd, 0);
+        } else {
+            be->matmul_backward(be, a->dln, model_g(m, P->q), model_g(m, P->q_b), dq, L->ln1,
+                                model_w(m, P->q), T, C, qd, 0);
+            be->matmul_backward(be, a->dln, model_g(m, P->k), model_g(m, P->k_b), dk, L->ln1,
+                                model_w(m, P->k), T, C, kvd, 1);
+            be->matmul_backward(be, a->dln, model_g(m, P->v), model_g(m, P->v_b), a->dv,
+                                L->ln1, model_w(m, P->v), T, C, kvd, 1);
+        }
         be->rmsnorm_backward(be, a->dresid, model_g(m, P->ln1), a->dln, a->resid[l], model_w(m, P->ln1),
                              L->rstd1, T, C, 1);
     }

@@ -85,13 +85,21 @@ static int forward_trunk(model *m, const model_batch *b, float inv_temp, int wit
     const float eps = c->rms_norm_eps;
 
     be->embedding_forward(be, a->resid[0], a->ids, model_w(m, m->embed), T, C);
-    for (int l = 0; l < c->num_layers; l++)
-        model_layer_forward(m, l, &a->layers[with_backward ? l : 0],
-                            a->resid[with_backward ? l : (l & 1)],
-                            a->resid[with_backward ? l + 1 : ((l + 1) & 1)], T, a->pos,
-                            packed_attention, NULL);
+    int ready = 0; /* the layer's input norm was written by the layer before */
+    for (int l = 0; l < c->num_layers; l++) {
+        const int last = l + 1 == c->num_layers;
+        layer_acts *L = &a->layers[with_backward ? l : 0];
+        layer_acts *Ln = &a->layers[with_backward && !last ? l + 1 : 0];
+        const model_norm_dst next =
+            last ? (model_norm_dst){a->lnf, a->rstdf, model_w(m, m->final_norm)}
+                 : (model_norm_dst){Ln->ln1, Ln->rstd1, model_w(m, m->layers[l + 1].ln1)};
+        ready = model_layer_forward(m, l, L, a->resid[with_backward ? l : (l & 1)],
+                                    a->resid[with_backward ? l + 1 : ((l + 1) & 1)], T, a->pos,
+                                    packed_attention, NULL, ready, &next);
+    }
     void *xL = a->resid[with_backward ? c->num_layers : (c->num_layers & 1)];
-    be->rmsnorm_forward(be, a->lnf, a->rstdf, xL, model_w(m, m->final_norm), T, C, eps);
+    if (!ready)
+        be->rmsnorm_forward(be, a->lnf, a->rstdf, xL, model_w(m, m->final_norm), T, C, eps);
     a->head = 0;
     return 0;
 }

@@ -263,9 +263,16 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int
     layer_acts *L = &a->layers[0];
     be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
     cached_ctx cc = {kv, N, max_ctx, runs};
-    for (int l = 0; l < c->num_layers; l++)
-        model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
-                            runs > 0 ? prefill_attention : cached_attention, &cc);
+    int ready = 0; /* L->ln1 holds the layer's input norm, written by the layer before */
+    for (int l = 0; l < c->num_layers; l++) {
+        /* the final norm is taken of the R gathered rows only, below */
+        const model_norm_dst next = {L->ln1, L->rstd1, l + 1 < c->num_layers
+                                                           ? model_w(m, m->layers[l + 1].ln1)
+                                                           : NULL};
+        ready = model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N,
+                                    kv->pos_dev, runs > 0 ? prefill_attention : cached_attention,
+                                    &cc, ready, l + 1 < c->num_layers ? &next : NULL);
+    }
     if (R > 0) {
         /* Only the requested rows go through the final norm and the LM head: gather them
          * (an embedding lookup with the residual stream as the table). */

@@ -5,36 +5,70 @@
  *   ln1 = rmsnorm(x); q,k,v = ln1·Wᵀ (+b); [Qwen3: q,k = rmsnorm per head]; rope(q,k)
  *   att = attention(q,k,v); mid = x + att·Woᵀ (+b)
  *   ln2 = rmsnorm(mid); h = silu(ln2·Wgᵀ) ⊙ (ln2·Wuᵀ); x' = mid + h·Wdᵀ
+ * With stacked projections (model.stacked_qkv / stacked_gate_up) q, k, v come from one
+ * GEMM over the stacked weights, split (and rotated) by qkv_split, and gate, up from one
+ * GEMM read by swiglu_packed_forward: 4 GEMMs per layer instead of 7. The two residual
+ * adds are fused with the RMSNorm that follows each (add_rmsnorm_forward): ln2 here, and
+ * the next layer's ln1 (or the final norm) through `next`.
  */
 #include "engine/model/acts.h"
 
 
-void model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
-                         const int *pos, model_attention_fn attention, void *ctx) {
+int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
+                        const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
+                        const model_norm_dst *next) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     const model_layer_params *P = &m->layers[l];
     const int C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
     const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
     const float eps = c->rms_norm_eps;
-    be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
+    if (!ln1_ready) be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
     void *q_out = c->qk_norm ? L->qpre : L->q, *k_out = c->qk_norm ? L->kpre : L->k;
-    be->matmul_forward(be, q_out, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C, qd);
-    be->matmul_forward(be, k_out, L->ln1, model_w(m, P->k), model_w(m, P->k_b), T, C, kvd);
-    be->matmul_forward(be, L->v, L->ln1, model_w(m, P->v), model_w(m, P->v_b), T, C, kvd);
+    if (m->stacked_qkv) {
+        void *qkv = m->acts->qkv;
+        be->matmul_forward(be, qkv, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C,
+                           qd + 2 * kvd);
+        /* rotated here unless the per-head norms come first */
+        be->qkv_split(be, q_out, k_out, L->v, qkv, c->qk_norm ? NULL : pos, m->inv_freq, T,
+                      Hq, Hkv, D);
+    } else {
+        be->matmul_forward(be, q_out, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C, qd);
+        be->matmul_forward(be, k_out, L->ln1, model_w(m, P->k), model_w(m, P->k_b), T, C, kvd);
+        be->matmul_forward(be, L->v, L->ln1, model_w(m, P->v), model_w(m, P->v_b), T, C, kvd);
+    }
     if (c->qk_norm) {
         be->rmsnorm_forward(be, L->q, L->rstdq, L->qpre, model_w(m, P->q_norm), T * Hq, D, eps);
         be->rmsnorm_forward(be, L->k, L->rstdk, L->kpre, model_w(m, P->k_norm), T * Hkv, D, eps);
     }
-    be->rope_forward(be, L->q, pos, m->inv_freq, T, Hq, D);
-    be->rope_forward(be, L->k, pos, m->inv_freq, T, Hkv, D);
+    if (c->qk_norm || !m->stacked_qkv) {
+        be->rope_forward(be, L->q, pos, m->inv_freq, T, Hq, D);
+        be->rope_forward(be, L->k, pos, m->inv_freq, T, Hkv, D);
+    }
     attention(m, l, L, ctx); /* q, k, v → att */
     be->matmul_forward(be, L->mid, L->att, model_w(m, P->o), model_w(m, P->o_b), T, qd, C);
-    be->add(be, L->mid, L->mid, x, (size_t)T * C);
-    be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
-    be->matmul_forward(be, L->gate, L->ln2, model_w(m, P->gate), NULL, T, C, I);
-    be->matmul_forward(be, L->up, L->ln2, model_w(m, P->up), NULL, T, C, I);
-    be->swiglu_forward(be, L->h, L->gate, L->up, (size_t)T * I);
+    if (be->add_rmsnorm_forward) {
+        be->add_rmsnorm_forward(be, L->mid, L->ln2, L->rstd2, L->mid, x, model_w(m, P->ln2), T,
+                                C, eps);
+    } else {
+        be->add(be, L->mid, L->mid, x, (size_t)T * C);
+        be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
+    }
+    if (m->stacked_gate_up) {
+        be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, 2 * I);
+        be->swiglu_packed_forward(be, L->h, L->gu, T, I);
+    } else {
+        void *up = model_up_of(m, L->gu, T);
+        be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, I);
+        be->matmul_forward(be, up, L->ln2, model_w(m, P->up), NULL, T, C, I);
+        be->swiglu_forward(be, L->h, L->gu, up, (size_t)T * I);
+    }
     be->matmul_forward(be, x_next, L->h, model_w(m, P->down), NULL, T, I, C);
+    if (next && be->add_rmsnorm_forward) {
+        be->add_rmsnorm_forward(be, x_next, next->out, next->rstd, x_next, L->mid, next->w, T,
+                                C, eps);
+        return 1;
+    }
     be->add(be, x_next, x_next, L->mid, (size_t)T * C);
+    return 0;
 }

@@ -75,6 +75,31 @@ static void build_table(model *m) {
     m->final_norm = add_param(m, "model.norm.weight", 1, C, 0);
 }
 
+/* Whether params b and c follow a directly (a, b, c >= 0; c < 0: only a and b). */
+static int back_to_back(const model *m, int a, int b, int c) {
+    if (a < 0 || b < 0) return 0;
+    const model_param *p = m->params;
+    if (p[b].offset != p[a].offset + p[a].numel) return 0;
+    return c < 0 || p[c].offset == p[b].offset + p[b].numel;
+}
+
+/* Sets m->stacked_qkv / stacked_gate_up: the table lays every layer's groups out back to
+ * back (build_table), the backend can split/merge, and RLVR_STACKED_PROJ is not 0. */
+static void choose_stacking(model *m) {
+    const char *e = getenv("RLVR_STACKED_PROJ");
+    const rlvr_backend *be = m->be;
+    int qkv = !(e && !strcmp(e, "0")) && be->qkv_split && be->qkv_merge;
+    int gu = !(e && !strcmp(e, "0")) && be->swiglu_packed_forward && be->swiglu_packed_backward;
+    for (int l = 0; l < m->cfg.num_layers; l++) {
+        const model_layer_params *P = &m->layers[l];
+        qkv = qkv && back_to_back(m, P->q, P->k, P->v) &&
+              (P->q_b < 0 ? P->k_b < 0 && P->v_b < 0 : back_to_back(m, P->q_b, P->k_b, P->v_b));
+        gu = gu && back_to_back(m, P->gate, P->up, -1);
+    }
+    m->stacked_qkv = qkv;
+    m->stacked_gate_up = gu;
+}
+
 int model_create(const model_config *cfg, rlvr_backend *be, model **out, char *err,
                  size_t errlen) {
     *out = NULL;
@@ -86,6 +111,7 @@ int model_create(const model_config *cfg, rlvr_backend *be, model **out, char *e
     m->layers = calloc((size_t)cfg->num_layers, sizeof *m->layers);
     if (!m->params || !m->layers) goto oom;
     build_table(m);
+    choose_stacking(m);
     m->weights = be->alloc(be, m->n_weights * be->act_size);
     m->inv_freq = be->alloc(be, (size_t)cfg->head_dim / 2 * sizeof(float));
     if (be->act_dtype != RLVR_DTYPE_F32) m->master = be->alloc(be, m->n_weights * sizeof(float));

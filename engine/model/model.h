@@ -52,6 +52,10 @@ typedef struct {
     model_layer_params *layers;
     model_acts *acts;
     char *config_json;      /* config.json as loaded (kept verbatim on save), or NULL */
+    /* Stacked projections: every layer's q, k, v weights (and biases) lie back to back,
+     * as do gate and up, so one GEMM computes each group (layer.c) when the backend has
+     * the split/merge ops; RLVR_STACKED_PROJ=0 turns it off (separate GEMMs). */
+    int stacked_qkv, stacked_gate_up;
 } model;
 
 /* Builds an empty parameter table for cfg and allocates weights on be. */

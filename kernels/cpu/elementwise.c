@@ -30,6 +30,41 @@ static void swiglu_backward(rlvr_backend *be, void *dgate_, void *dup_, const vo
     }
 }
 
+/* The stacked layout: row t of gu[T, 2I] is [gate_t | up_t]. */
+static void swiglu_packed_forward(rlvr_backend *be, void *out_, const void *gu_, int T,
+                                  int I) {
+    float *out = out_;
+    const float *gu = gu_;
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * I)) schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *gate = gu + (size_t)t * 2 * I, *up = gate + I;
+        float *o = out + (size_t)t * I;
+#pragma omp simd
+        for (int i = 0; i < I; i++) {
+            float g = gate[i];
+            o[i] = g / (1.0f + cpu_expf(-g)) * up[i];
+        }
+    }
+}
+
+static void swiglu_packed_backward(rlvr_backend *be, void *dgu_, const void *dout_,
+                                   const void *gu_, int T, int I) {
+    float *dgu = dgu_;
+    const float *dout = dout_, *gu = gu_;
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * I)) schedule(static)
+    for (int t = 0; t < T; t++) {
+        const float *gate = gu + (size_t)t * 2 * I, *up = gate + I, *dy = dout + (size_t)t * I;
+        float *dgate = dgu + (size_t)t * 2 * I, *dup = dgate + I;
+#pragma omp simd
+        for (int i = 0; i < I; i++) {
+            float g = gate[i], sig = 1.0f / (1.0f + cpu_expf(-g));
+            float d = dy[i], u = up[i]; /* read before writing: dgu may alias gu */
+            dgate[i] = d * u * sig * (1.0f + g * (1.0f - sig));
+            dup[i] = d * (g * sig);
+        }
+    }
+}
+
 static void add(rlvr_backend *be, void *out_, const void *a_, const void *b_, size_t n) {
     float *out = out_;
     const float *a = a_, *b = b_;
@@ -40,5 +75,7 @@ static void add(rlvr_backend *be, void *out_, const void *a_, const void *b_, si
 void cpu_elementwise_register(rlvr_backend *be) {
     be->swiglu_forward = swiglu_forward;
     be->swiglu_backward = swiglu_backward;
+    be->swiglu_packed_forward = swiglu_packed_forward;
+    be->swiglu_packed_backward = swiglu_packed_backward;
     be->add = add;
 }

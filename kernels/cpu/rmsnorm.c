@@ -26,6 +26,18 @@ static void rmsnorm_forward(rlvr_backend *be, void *out_, float *rstd, const voi
     }
 }
 
+/* The add (as kernels/cpu/elementwise.c's), then rmsnorm_forward of the sum. */
+static void add_rmsnorm_forward(rlvr_backend *be, void *sum_, void *out, float *rstd,
+                                const void *a_, const void *b_, const void *w, int N, int C,
+                                float eps) {
+    float *sum = sum_;
+    const float *a = a_, *b = b_;
+    const size_t n = (size_t)N * C;
+#pragma omp parallel for simd num_threads(cpu_threads_for(be, n)) schedule(static)
+    for (size_t i = 0; i < n; i++) sum[i] = a[i] + b[i];
+    rmsnorm_forward(be, out, rstd, sum, w, N, C, eps);
+}
+
 static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void *dout_,
                              const void *in_, const void *w_, const float *rstd, int N, int C,
                              int accumulate) {
@@ -64,6 +76,7 @@ static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void
 }
 
 void cpu_rmsnorm_register(rlvr_backend *be) {
+    be->add_rmsnorm_forward = add_rmsnorm_forward;
     be->rmsnorm_forward = rmsnorm_forward;
     be->rmsnorm_backward = rmsnorm_backward;
 }

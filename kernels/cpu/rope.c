@@ -3,8 +3,11 @@
  * for i < D/2, angle = (float)pos·inv_freq[i] (fp32, as transformers computes it),
  * (x_i, x_{i+D/2}) → (x_i·cos − x_{i+D/2}·sin, x_{i+D/2}·cos + x_i·sin).
  * The backward is the transpose rotation (−angle). In place on x[T,H,D].
+ * Also the stacked projection's split and merge (backend.h: qkv_split, qkv_merge): row
+ * copies between qkv[T, (Hq+2·Hkv)·D] and q/k/v, then the same rotation in place.
  */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/cpu/cpu_ops.h"
 
@@ -47,7 +50,57 @@ static void rope_backward(rlvr_backend *be, void *dx, const int *pos, const floa
     rope_apply(be, dx, pos, inv_freq, T, H, D, -1.0f);
 }
 
+/* Copies rows between the stacked [T, (Hq+2·Hkv)·D] layout and q/k/v (to_stacked: into
+ * qkv). */
+static void qkv_copy(rlvr_backend *be, float *qkv, float *q, float *k, float *v, int T,
+                     int Hq, int Hkv, int D, int to_stacked) {
+    const size_t qd = (size_t)Hq * D, kvd = (size_t)Hkv * D, row = qd + 2 * kvd;
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * row)) schedule(static)
+    for (int t = 0; t < T; t++) {
+        float *s = qkv + (size_t)t * row;
+        float *parts[3] = {q + (size_t)t * qd, k + (size_t)t * kvd, v + (size_t)t * kvd};
+        const size_t off[3] = {0, qd, qd + kvd}, len[3] = {qd, kvd, kvd};
+        for (int p = 0; p < 3; p++) {
+            if (to_stacked) memcpy(s + off[p], parts[p], len[p] * sizeof(float));
+            else memcpy(parts[p], s + off[p], len[p] * sizeof(float));
+        }
+    }
+}
+
+static void qkv_split(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,
+                      const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D) {
+    qkv_copy(be, (float *)qkv, q, k, v, T, Hq, Hkv, D, 0);
+    if (!pos) return;
+    rope_apply(be, q, pos, inv_freq, T, Hq, D, 1.0f);
+    rope_apply(be, k, pos, inv_freq, T, Hkv, D, 1.0f);
+}
+
+static void qkv_merge(rlvr_backend *be, void *dqkv, const void *dq, const void *dk,
+                      const void *dv, const int *pos, const float *inv_freq, int T, int Hq,
+                      int Hkv, int D) {
+    qkv_copy(be, dqkv, (float *)dq, (float *)dk, (float *)dv, T, Hq, Hkv, D, 1);
+    if (!pos) return;
+    /* rotate the q and k parts in place: heads 0..Hq-1 and Hq..Hq+Hkv-1 of each row,
+     * seen as a [T, Hq+2·Hkv, D] tensor whose first Hq+Hkv heads are rotated */
+    const int half = D / 2, H = Hq + Hkv, stride = Hq + 2 * Hkv;
+    float *x = dqkv;
+#pragma omp parallel for num_threads(cpu_threads_for(be, (size_t)T * H * D)) schedule(static)
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < half; i++) {
+            const float angle = (float)pos[t] * inv_freq[i];
+            const float c = cosf(angle), s = -sinf(angle);
+            for (int h = 0; h < H; h++) {
+                float *x1 = x + ((size_t)t * stride + h) * D + i, *x2 = x1 + half;
+                const float a = *x1, b = *x2;
+                *x1 = a * c - b * s;
+                *x2 = b * c + a * s;
+            }
+        }
+}
+
 void cpu_rope_register(rlvr_backend *be) {
     be->rope_forward = rope_forward;
     be->rope_backward = rope_backward;
+    be->qkv_split = qkv_split;
+    be->qkv_merge = qkv_merge;
 }

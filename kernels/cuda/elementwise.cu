@@ -1,6 +1,8 @@
 /*
- * kernels/cuda/elementwise.cu — SwiGLU (silu(gate)·up) forward/backward, the residual
- * add, and the rotary embedding (HF half-split convention) forward/backward.
+ * kernels/cuda/elementwise.cu — SwiGLU (silu(gate)·up) forward/backward (separate or
+ * stacked gate|up rows), the residual add, the rotary embedding (HF half-split
+ * convention) forward/backward, and the stacked q/k/v projection's split (+ rope) and
+ * its gradient's merge (+ inverse rope).
  *
  * Elementwise ops take the 16-byte path (8 bf16 per access) when every pointer is
  * 16-byte aligned; the n % 8 tail and unaligned inputs go element by element.
@@ -77,6 +79,31 @@ template <class Op> static void ew_launch(cuda_ctx *c, const Op &op, size_t n, i
     CU_LAUNCH_CHECK(c, name);
 }
 
+/* The stacked layout: element e = t·I + i of out reads gate = gu[t·2I + i] and
+ * up = gu[t·2I + I + i]; with I % 8 == 0 a group of 8 never crosses a row. */
+struct swiglu_packed_fwd_op {
+    bf16 *out;
+    const bf16 *gu;
+    size_t I;
+    template <int W> __device__ void run(size_t e) const {
+        const size_t t = e / I, i = e - t * I;
+        swiglu_fwd_op op = {out + t * I, gu + t * 2 * I, gu + t * 2 * I + I};
+        op.template run<W>(i);
+    }
+};
+
+struct swiglu_packed_bwd_op {
+    bf16 *dgu;
+    const bf16 *dout, *gu;
+    size_t I;
+    template <int W> __device__ void run(size_t e) const {
+        const size_t t = e / I, i = e - t * I;
+        swiglu_bwd_op op = {dgu + t * 2 * I, dgu + t * 2 * I + I, dout + t * I, gu + t * 2 * I,
+                            gu + t * 2 * I + I};
+        op.template run<W>(i);
+    }
+};
+
 static void swiglu_forward(rlvr_backend *be, void *out, const void *gate, const void *up,
                            size_t n) {
     swiglu_fwd_op op = {(bf16 *)out, (const bf16 *)gate, (const bf16 *)up};
@@ -91,6 +118,22 @@ static void swiglu_backward(rlvr_backend *be, void *dgate, void *dup, const void
     const int vec = cuda_aligned16(dgate) && cuda_aligned16(dup) && cuda_aligned16(dout) &&
                     cuda_aligned16(gate) && cuda_aligned16(up);
     ew_launch(cuda_get(be), op, n, vec, "swiglu_backward");
+}
+
+static void swiglu_packed_forward(rlvr_backend *be, void *out, const void *gu, int T, int I) {
+    if (T <= 0 || I <= 0) return;
+    swiglu_packed_fwd_op op = {(bf16 *)out, (const bf16 *)gu, (size_t)I};
+    const int vec = I % 8 == 0 && cuda_aligned16(out) && cuda_aligned16(gu);
+    ew_launch(cuda_get(be), op, (size_t)T * I, vec, "swiglu_packed_forward");
+}
+
+static void swiglu_packed_backward(rlvr_backend *be, void *dgu, const void *dout,
+                                   const void *gu, int T, int I) {
+    if (T <= 0 || I <= 0) return;
+    swiglu_packed_bwd_op op = {(bf16 *)dgu, (const bf16 *)dout, (const bf16 *)gu, (size_t)I};
+    const int vec = I % 8 == 0 && cuda_aligned16(dgu) && cuda_aligned16(dout) &&
+                    cuda_aligned16(gu);
+    ew_launch(cuda_get(be), op, (size_t)T * I, vec, "swiglu_packed_backward");
 }
 
 static void add(rlvr_backend *be, void *out, const void *a, const void *b, size_t n) {
@@ -141,10 +184,75 @@ static void rope_backward(rlvr_backend *be, void *dx, const int *pos, const floa
     rope_launch(be, dx, pos, inv_freq, T, H, D, -1.0f);
 }
 
+/* ---- the stacked q/k/v rows ----------------------------------------------------------
+ * One thread per (t, head h of the Hq+2·Hkv heads of a stacked row, i < ⌈D/2⌉): i < D/2
+ * moves the pair (i, i + D/2), rotated as rope_kernel rotates it (same arithmetic) when
+ * the head is a q or k head and pos != NULL; i = D/2 (odd D only) moves the last element
+ * unrotated. to_stacked = 0: qkv → q, k, v (split); 1: q, k, v → qkv (merge). */
+static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, const int *pos,
+                                       const float *inv_freq, int T, int Hq, int Hkv, int D,
+                                       float sign, int to_stacked) {
+    const int half = D / 2, slots = (D + 1) / 2, H = Hq + 2 * Hkv;
+    const size_t n = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (n >= (size_t)T * H * slots) return;
+    const int i = (int)(n % slots);
+    const size_t th = n / slots;
+    const int h = (int)(th % H), t = (int)(th / H);
+    bf16 *s = qkv + th * D; /* the head's D elements in the stacked row */
+    bf16 *p = h < Hq         ? q + ((size_t)t * Hq + h) * D
+              : h < Hq + Hkv ? k + ((size_t)t * Hkv + (h - Hq)) * D
+                             : v + ((size_t)t * Hkv + (h - Hq - Hkv)) * D;
+    bf16 *src = to_stacked ? p : s, *dst = to_stacked ? s : p;
+    if (i == half) { /* odd D: the last element */
+        dst[D - 1] = src[D - 1];
+        return;
+    }
+    if (!pos || h >= Hq + Hkv) {
+        dst[i] = src[i];
+        dst[i + half] = src[i + half];
+        return;
+    }
+    const float angle = (float)pos[t] * inv_freq[i];
+    float sn, co;
+    sincosf(angle, &sn, &co);
+    sn *= sign;
+    const float x1 = bf2f(src[i]), x2 = bf2f(src[i + half]);
+    dst[i] = f2bf(x1 * co - x2 * sn);
+    dst[i + half] = f2bf(x2 * co + x1 * sn);
+}
+
+static void qkv_move(rlvr_backend *be, bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, const int *pos,
+                     const float *inv_freq, int T, int Hq, int Hkv, int D, float sign,
+                     int to_stacked, const char *name) {
+    cuda_ctx *c = cuda_get(be);
+    if (T <= 0 || D <= 0 || Hq + 2 * Hkv <= 0) return;
+    const size_t total = (size_t)T * (Hq + 2 * Hkv) * ((D + 1) / 2);
+    qkv_move_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
+        qkv, q, k, v, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
+    CU_LAUNCH_CHECK(c, name);
+}
+
+static void qkv_split(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,
+                      const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D) {
+    qkv_move(be, (bf16 *)qkv, (bf16 *)q, (bf16 *)k, (bf16 *)v, pos, inv_freq, T, Hq, Hkv, D,
+             1.0f, 0, "qkv_split");
+}
+
+static void qkv_merge(rlvr_backend *be, void *dqkv, const void *dq, const void *dk,
+                      const void *dv, const int *pos, const float *inv_freq, int T, int Hq,
+                      int Hkv, int D) {
+    qkv_move(be, (bf16 *)dqkv, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv, pos, inv_freq, T, Hq, Hkv,
+             D, -1.0f, 1, "qkv_merge");
+}
+
 void cuda_elementwise_register(rlvr_backend *be) {
     be->swiglu_forward = swiglu_forward;
     be->swiglu_backward = swiglu_backward;
+    be->swiglu_packed_forward = swiglu_packed_forward;
+    be->swiglu_packed_backward = swiglu_packed_backward;
     be->add = add;
+    be->qkv_split = qkv_split;
+    be->qkv_merge = qkv_merge;
     be->rope_forward = rope_forward;
     be->rope_backward = rope_backward;
 }

@@ -4,6 +4,8 @@
  * Backward with x̂ = x·rstd, g = dy ⊙ w: dx = rstd·(g − x̂·mean(g ⊙ x̂)) (= or +=),
  * dw += Σ_rows dy ⊙ x̂ through the deterministic column sum (matmul.cu).
  * One block per row; rows of any width C (strided loops), fixed-order block sums.
+ * add_rmsnorm_forward: the residual add in the same pass (sum stored as bf16, the norm
+ * taken of the rounded sum with the same thread layout: the bits of add + rmsnorm).
  */
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -21,6 +23,25 @@ static __global__ void rmsnorm_forward_kernel(bf16 *out, float *rstd, const bf16
     if (threadIdx.x == 0 && rstd) rstd[blockIdx.x] = r;
     for (int i = threadIdx.x; i < C; i += blockDim.x)
         out[row + i] = f2bf(bf2f(w[i]) * (bf2f(in[row + i]) * r));
+}
+
+static __global__ void add_rmsnorm_forward_kernel(bf16 *sum, bf16 *out, float *rstd,
+                                                  const bf16 *a, const bf16 *b, const bf16 *w,
+                                                  int C, float eps) {
+    __shared__ float sh[32];
+    const size_t row = (size_t)blockIdx.x * C;
+    float ss = 0.0f;
+    for (int i = threadIdx.x; i < C; i += blockDim.x) {
+        const bf16 s = f2bf(bf2f(a[row + i]) + bf2f(b[row + i]));
+        sum[row + i] = s; /* read back below by this same thread */
+        const float x = bf2f(s);
+        ss += x * x;
+    }
+    ss = block_sum(ss, sh);
+    const float r = 1.0f / sqrtf(ss / (float)C + eps);
+    if (threadIdx.x == 0 && rstd) rstd[blockIdx.x] = r;
+    for (int i = threadIdx.x; i < C; i += blockDim.x)
+        out[row + i] = f2bf(bf2f(w[i]) * (bf2f(sum[row + i]) * r));
 }
 
 static __global__ void rmsnorm_backward_kernel(bf16 *din, const bf16 *dout, const bf16 *in,
@@ -57,6 +78,17 @@ static void rmsnorm_forward(rlvr_backend *be, void *out, float *rstd, const void
     CU_LAUNCH_CHECK(c, "rmsnorm_forward_kernel");
 }
 
+static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *rstd,
+                                const void *a, const void *b, const void *w, int N, int C,
+                                float eps) {
+    cuda_ctx *c = cuda_get(be);
+    if (N <= 0 || C <= 0) return;
+    add_rmsnorm_forward_kernel<<<N, row_threads(C), 0, c->stream>>>(
+        (bf16 *)sum, (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b, (const bf16 *)w, C,
+        eps);
+    CU_LAUNCH_CHECK(c, "add_rmsnorm_forward_kernel");
+}
+
 static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void *dout,
                              const void *in, const void *w, const float *rstd, int N, int C,
                              int accumulate) {
@@ -73,5 +105,6 @@ static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void 
 
 void cuda_rmsnorm_register(rlvr_backend *be) {
     be->rmsnorm_forward = rmsnorm_forward;
+    be->add_rmsnorm_forward = add_rmsnorm_forward;
     be->rmsnorm_backward = rmsnorm_backward;
 }

@@ -30,7 +30,7 @@
 
 /* ---- the recording backend ---------------------------------------------------------- */
 
-enum { OP_EMB, OP_RMS, OP_MM, OP_ROPE, OP_KV, OP_ATT, OP_SWI, OP_ADD };
+enum { OP_EMB, OP_RMS, OP_MM, OP_ROPE, OP_KV, OP_ATT, OP_SWI, OP_ADD, OP_QKV, OP_SWP, OP_ARN };
 
 typedef struct {
     int op;
@@ -116,6 +116,27 @@ static void r_add(rlvr_backend *be, void *out, const void *a, const void *b, siz
     x->p[0] = out, x->p[1] = (void *)a, x->p[2] = (void *)b, x->n = n;
 }
 
+static void r_qkv(rlvr_backend *be, void *q, void *k, void *v, const void *qkv, const int *pos,
+                  const float *inv_freq, int T, int Hq, int Hkv, int D) {
+    if (!rec_now) return inner.qkv_split(be, q, k, v, qkv, pos, inv_freq, T, Hq, Hkv, D);
+    rec *x = push(OP_QKV);
+    x->p[0] = q, x->p[1] = k, x->p[2] = v, x->p[3] = (void *)qkv, x->p[4] = (void *)pos;
+    x->p[5] = (void *)inv_freq, x->i[0] = T, x->i[1] = Hq, x->i[2] = Hkv, x->i[3] = D;
+}
+static void r_swp(rlvr_backend *be, void *out, const void *gu, int T, int I) {
+    if (!rec_now) return inner.swiglu_packed_forward(be, out, gu, T, I);
+    rec *x = push(OP_SWP);
+    x->p[0] = out, x->p[1] = (void *)gu, x->i[0] = T, x->i[1] = I;
+}
+
+static void r_arn(rlvr_backend *be, void *sum, void *out, float *rstd, const void *a,
+                  const void *b, const void *w, int N, int C, float eps) {
+    if (!rec_now) return inner.add_rmsnorm_forward(be, sum, out, rstd, a, b, w, N, C, eps);
+    rec *x = push(OP_ARN);
+    x->p[0] = sum, x->p[1] = out, x->p[2] = rstd, x->p[3] = (void *)a, x->p[4] = (void *)b;
+    x->p[5] = (void *)w, x->i[0] = N, x->i[1] = C, x->f = eps;
+}
+
 static int g_begin(rlvr_backend *be) {
     (void)be;
     rec_now = calloc(1, sizeof *rec_now);
@@ -156,6 +177,15 @@ static void g_launch(rlvr_backend *be, void *graph) {
         }
         case OP_SWI: inner.swiglu_forward(be, x->p[0], x->p[1], x->p[2], x->n); break;
         case OP_ADD: inner.add(be, x->p[0], x->p[1], x->p[2], x->n); break;
+        case OP_QKV:
+            inner.qkv_split(be, x->p[0], x->p[1], x->p[2], x->p[3], x->p[4], x->p[5], ip[0],
+                            ip[1], ip[2], ip[3]);
+            break;
+        case OP_SWP: inner.swiglu_packed_forward(be, x->p[0], x->p[1], ip[0], ip[1]); break;
+        case OP_ARN:
+            inner.add_rmsnorm_forward(be, x->p[0], x->p[1], x->p[2], x->p[3], x->p[4], x->p[5],
+                                      ip[0], ip[1], x->f);
+            break;
         }
     }
 }
@@ -181,6 +211,9 @@ static rlvr_backend *recording_backend(rlvr_backend *cpu) {
     be->attention_cached = r_att;
     be->swiglu_forward = r_swi;
     be->add = r_add;
+    be->qkv_split = r_qkv;
+    be->swiglu_packed_forward = r_swp;
+    be->add_rmsnorm_forward = r_arn;
     be->graph_begin = g_begin;
     be->graph_end = g_end;
     be->graph_launch = g_launch;
