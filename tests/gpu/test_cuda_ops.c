@@ -831,6 +831,77 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
 
 /* ---- SwiGLU and add -------------------------------------------------------------------- */
 
+/* The stacked projections' ops (qkv_split / qkv_merge with and without the rotation,
+ * swiglu_packed_forward/backward) against the CPU: T tokens, Hq/Hkv heads of D, F the
+ * intermediate size (F % 8 != 0 takes the element-wise path). */
+static void test_stacked(int T, int Hq, int Hkv, int D, int F) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d Hq=%d Hkv=%d D=%d F=%d", T, Hq, Hkv, D, F);
+    const size_t nq = (size_t)T * Hq * D, nk = (size_t)T * Hkv * D, nqkv = nq + 2 * nk;
+    int *pos = xmalloc((size_t)T * sizeof(int));
+    for (int t = 0; t < T; t++) pos[t] = irand(4096);
+    float *inv = xmalloc((size_t)(D / 2 + 1) * sizeof(float));
+    for (int i = 0; i < D / 2; i++) inv[i] = powf(1e6f, -2.0f * (float)i / (float)D);
+    float *x = rand_bf(nqkv, 1.0f);
+    pair pp = pair_i32(pos, T), pf = pair_f32(inv, (size_t)(D / 2 + 1)), px = pair_act(x, nqkv);
+    for (int rot = 0; rot < 2; rot++) {
+        const int *pc = rot ? pp.c : NULL, *pg = rot ? pp.g : NULL;
+        const int tol = rot ? TOL_BF16 : TOL_EXACT;
+        char c2[128];
+        snprintf(c2, sizeof c2, "%.100s%s", cs, rot ? " rope" : "");
+        pair q = pair_poison_act(nq), k = pair_poison_act(nk), v = pair_poison_act(nk);
+        S.cpu->qkv_split(S.cpu, q.c, k.c, v.c, px.c, pc, pf.c, T, Hq, Hkv, D);
+        S.gpu->qkv_split(S.gpu, q.g, k.g, v.g, px.g, pg, pf.g, T, Hq, Hkv, D);
+        cmp_act("qkv_split q", c2, q, NULL, nq, tol);
+        cmp_act("qkv_split k", c2, k, NULL, nk, tol);
+        cmp_act("qkv_split v", c2, v, NULL, nk, TOL_EXACT);
+        /* the merge of what the split made (an independent input would do as well) */
+        pair d = pair_poison_act(nqkv);
+        S.cpu->qkv_merge(S.cpu, d.c, q.c, k.c, v.c, pc, pf.c, T, Hq, Hkv, D);
+        S.gpu->qkv_merge(S.gpu, d.g, q.g, k.g, v.g, pg, pf.g, T, Hq, Hkv, D);
+        cmp_act("qkv_merge", c2, d, NULL, nqkv, tol);
+        if (rot) { /* the split's rotation against rope_forward's on the GPU */
+            pair r = pair_poison_act(nq), r2 = pair_poison_act(nk), r3 = pair_poison_act(nk);
+            S.gpu->qkv_split(S.gpu, r.g, r2.g, r3.g, px.g, NULL, pf.g, T, Hq, Hkv, D);
+            S.gpu->rope_forward(S.gpu, r.g, pp.g, pf.g, T, Hq, D);
+            float *a = down_act(S.gpu, r.g, nq), *b = down_act(S.gpu, q.g, nq);
+            compare("qkv_split q ~ rope_forward", c2, b, a, NULL, nq, TOL_BF16);
+            free(a);
+            free(b);
+            pair_free(r);
+            pair_free(r2);
+            pair_free(r3);
+        }
+        pair_free(q);
+        pair_free(k);
+        pair_free(v);
+        pair_free(d);
+    }
+    const size_t nh = (size_t)T * F;
+    float *gu = rand_bf(2 * nh, 3.0f), *dy = rand_bf(nh, 1.0f);
+    pair pgu = pair_act(gu, 2 * nh), pdy = pair_act(dy, nh);
+    pair ph = pair_poison_act(nh), pdgu = pair_poison_act(2 * nh);
+    S.cpu->swiglu_packed_forward(S.cpu, ph.c, pgu.c, T, F);
+    S.gpu->swiglu_packed_forward(S.gpu, ph.g, pgu.g, T, F);
+    cmp_act("swiglu_packed_forward", cs, ph, NULL, nh, TOL_BF16);
+    S.cpu->swiglu_packed_backward(S.cpu, pdgu.c, pdy.c, pgu.c, T, F);
+    S.gpu->swiglu_packed_backward(S.gpu, pdgu.g, pdy.g, pgu.g, T, F);
+    cmp_act("swiglu_packed_backward", cs, pdgu, NULL, 2 * nh, TOL_BF16);
+    pair_free(pgu);
+    pair_free(pdy);
+    pair_free(ph);
+    pair_free(pdgu);
+    free(gu);
+    free(dy);
+    pair_free(pp);
+    pair_free(pf);
+    pair_free(px);
+    free(pos);
+    free(inv);
+    free(x);
+    check_backend("stacked projections");
+}
+
 /* misalign: pointers offset by one element so the 16-byte path must fall back. */
 static void test_elementwise(size_t n, int misalign) {
     char cs[112];
@@ -1185,6 +1256,12 @@ int main(int argc, char **argv) {
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
+    {
+        /* Qwen2.5-0.5B's shape, decode-sized and odd ones, D 128, odd D, F % 8 != 0 */
+        const int st[][5] = {{300, 14, 2, 64, 4864}, {1, 14, 2, 64, 4864}, {37, 6, 2, 128, 200},
+                             {5, 3, 1, 65, 37}, {17, 4, 4, 1, 9}};
+        for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
+    }
     {
         const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
         const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
