@@ -349,6 +349,43 @@ static void test_rmsnorm(int N, int C, int accumulate) {
     check_backend("rmsnorm");
 }
 
+/* The residual add fused with the norm after it: against the CPU, and bit for bit against
+ * add then rmsnorm_forward on the GPU (its promise); in place (sum aliasing a) as the
+ * model calls it. */
+static void test_add_rmsnorm(int N, int C) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "N=%d C=%d", N, C);
+    const size_t n = (size_t)N * C;
+    float *a = rand_bf(n, 2.0f), *b = rand_bf(n, 1.0f), *w = rand_bf((size_t)C, 1.0f);
+    pair pa = pair_act(a, n), pb = pair_act(b, n), pw = pair_act(w, (size_t)C);
+    pair po = pair_poison_act(n), pr = pair_poison_f32((size_t)N);
+    pair ref_sum = pair_poison_act(n), ref_out = pair_poison_act(n);
+    pair ref_r = pair_poison_f32((size_t)N);
+    S.gpu->add(S.gpu, ref_sum.g, pa.g, pb.g, n);
+    S.gpu->rmsnorm_forward(S.gpu, ref_out.g, ref_r.g, ref_sum.g, pw.g, N, C, 1e-6f);
+    S.cpu->add_rmsnorm_forward(S.cpu, pa.c, po.c, pr.c, pa.c, pb.c, pw.c, N, C, 1e-6f);
+    S.gpu->add_rmsnorm_forward(S.gpu, pa.g, po.g, pr.g, pa.g, pb.g, pw.g, N, C, 1e-6f);
+    cmp_act("add_rmsnorm_forward sum", cs, pa, NULL, n, TOL_BF16);
+    cmp_act("add_rmsnorm_forward out", cs, po, NULL, n, TOL_BF16);
+    cmp_f32("add_rmsnorm_forward rstd", cs, pr, NULL, (size_t)N, TOL_F32);
+    const size_t as = S.gpu->act_size;
+    cmp_bits("add_rmsnorm_forward sum = add", cs, pa.g, ref_sum.g, n * as);
+    cmp_bits("add_rmsnorm_forward out = add+rmsnorm", cs, po.g, ref_out.g, n * as);
+    cmp_bits("add_rmsnorm_forward rstd = add+rmsnorm", cs, pr.g, ref_r.g, (size_t)N * 4);
+    pair_free(pa);
+    pair_free(pb);
+    pair_free(pw);
+    pair_free(po);
+    pair_free(pr);
+    pair_free(ref_sum);
+    pair_free(ref_out);
+    pair_free(ref_r);
+    free(a);
+    free(b);
+    free(w);
+    check_backend("add_rmsnorm");
+}
+
 /* ---- linear layer ---------------------------------------------------------------------- */
 
 static int g_gemv; /* the matmul cases run with the GEMV forward forced on */
@@ -1217,6 +1254,10 @@ int main(int argc, char **argv) {
     const int rms[][2] = {{1, 64}, {37, 200}, {300, 67}, {300, 896}, {5, 4096}};
     for (int i = 0; i < 5; i++)
         for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
+    {
+        const int ar[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}};
+        for (int i = 0; i < 5; i++) RUN(test_add_rmsnorm(ar[i][0], ar[i][1]));
+    }
     const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
                          {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
     rlvr_cuda_set_gemv(S.gpu, 0); /* the cuBLAS path for every shape first */
