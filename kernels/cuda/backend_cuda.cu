@@ -20,7 +20,6 @@ void cuda_kvcache_register(rlvr_backend *be);
 /* kernels/cuda/sample.cu: lmhead_sample. */
 void cuda_sample_register(rlvr_backend *be);
 
-enum { LM_TCHUNK_DEFAULT = 1024, LM_VCHUNK_DEFAULT = 32768 };
 /* Host staging for act_from_f32 / act_to_f32: bf16 elements per round trip. */
 static const size_t STAGE_ELEMS = (size_t)1 << 20;
 
@@ -351,8 +350,8 @@ static void cu_sync(rlvr_backend *be) {
 extern "C" int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab) {
     if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
     cuda_ctx *c = cuda_get(be);
-    c->lm_tchunk = tokens > 0 ? tokens : LM_TCHUNK_DEFAULT;
-    c->lm_vchunk = vocab > 0 ? (vocab + 7) / 8 * 8 : LM_VCHUNK_DEFAULT;
+    c->lm_tchunk = tokens > 0 ? tokens : 0;
+    c->lm_vchunk = vocab > 0 ? (vocab + 7) / 8 * 8 : 0;
     return 0;
 }
 
@@ -391,8 +390,22 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         return NULL;
     }
     c->device = device;
-    c->lm_tchunk = LM_TCHUNK_DEFAULT;
-    c->lm_vchunk = LM_VCHUNK_DEFAULT;
+    /* LM head chunks: 0 = the automatic shape (lmhead.cu); RLVR_LM_CHUNKS=TxV fixes them */
+    if (const char *lc = getenv("RLVR_LM_CHUNKS")) {
+        int t = 0, v = 0;
+        char tail = 0;
+        if (sscanf(lc, "%dx%d%c", &t, &v, &tail) != 2 || t <= 0 || v <= 0) {
+            snprintf(err, errlen,
+                     "environment variable RLVR_LM_CHUNKS = '%s': expected TOKENSxVOCAB, "
+                     "two positive integers (e.g. 1024x32768)",
+                     lc);
+            free(be);
+            free(c);
+            return NULL;
+        }
+        c->lm_tchunk = t;
+        c->lm_vchunk = (v + 7) / 8 * 8;
+    }
     {
         const char *g = getenv("RLVR_GEMV");
         c->gemv = !(g && !strcmp(g, "0")); /* on unless RLVR_GEMV=0 */

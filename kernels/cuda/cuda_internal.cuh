@@ -48,8 +48,8 @@ typedef struct {
     int has_err;
     void *scratch[SCRATCH_COUNT];
     size_t scratch_bytes[SCRATCH_COUNT];
-    int lm_tchunk; /* LM head chunk: tokens per chunk */
-    int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8) */
+    int lm_tchunk; /* LM head chunk: tokens per chunk (0: automatic, lmhead.cu) */
+    int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8; 0: auto) */
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
     int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu (on: RLVR_SKINNY=1) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at

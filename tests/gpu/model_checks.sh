@@ -83,14 +83,15 @@ print(f"ratio rlvr/torch = {r['tokens_per_s'] / t['tokens_per_s']:.3f}")
 if rate:
     print(f"MFU = {r['tflops']:.1f} / {rate:.1f} measured bf16 matmul TFLOP/s = {100 * r['tflops'] / rate:.1f}%")
 PY
-# The same step with the first fused attention kernels (RLVR_ATTENTION=flash1, the
-# default before the fourth H200 run): tokens/s beside the default's, no per-op profile.
-RLVR_ATTENTION=flash1 "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
-  --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_flash1.json" \
-  2> "$out/bench_rlvr_flash1.err" && echo "RLVR_ATTENTION=flash1: $(tail -n 1 "$out/bench_rlvr_flash1.json")"
-# ... and with an explicit 32 MiB cuBLAS workspace instead of cuBLAS's own (the default)
-RLVR_CUBLAS_WORKSPACE_MB=32 "$build/tests/bench/bench_step" --device cuda \
-  --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 --warmup 2 --iters 5 \
-  > "$out/bench_rlvr_ws32.json" 2> "$out/bench_rlvr_ws32.err" &&
-  echo "RLVR_CUBLAS_WORKSPACE_MB=32: $(tail -n 1 "$out/bench_rlvr_ws32.json")"
+# The same step with one default changed back at a time: tokens/s beside the default's
+# (no per-op profile). flash1: the first fused attention kernels (the default before the
+# fourth H200 run); ws32: an explicit 32 MiB cuBLAS workspace instead of cuBLAS's own;
+# lm1024: the LM head's former 1024 x 32768 tiles instead of the automatic 4096 x 8192;
+# separate: separate q/k/v and gate/up GEMMs instead of the stacked ones.
+for v in flash1:RLVR_ATTENTION=flash1 ws32:RLVR_CUBLAS_WORKSPACE_MB=32 \
+         lm1024:RLVR_LM_CHUNKS=1024x32768 separate:RLVR_STACKED_PROJ=0; do
+  env "${v#*:}" "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
+    --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_${v%%:*}.json" \
+    2> "$out/bench_rlvr_${v%%:*}.err" && echo "${v#*:}: $(tail -n 1 "$out/bench_rlvr_${v%%:*}.json")"
+done
 exit $status
