@@ -13,8 +13,9 @@ extern "C" {
 
 /* Sets the LM head chunk shape (tokens per chunk, vocabulary entries per chunk; the
  * latter is rounded up to a multiple of 8). Values <= 0 restore the automatic shape
- * (up to 4096 tokens, entries to fill 2^25 elements: 128 MiB of fp32 logits scratch at
- * most; lmhead.cu), also the default unless RLVR_LM_CHUNKS=TxV sets one.
+ * (up to 1024 tokens forward, 4096 backward, entries to fill 2^25 elements: 128 MiB of
+ * fp32 logits scratch at most; lmhead.cu), also the default unless RLVR_LM_CHUNKS=TxV
+ * sets one.
  * Returns 0, or -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab);
 

@@ -165,17 +165,19 @@ static __global__ void lm_cast_kernel(bf16 *dst, const float *src, size_t n) {
     if (i < n) dst[i] = f2bf(src[i]);
 }
 
-/* The tile shape. Automatic (unless set): up to LM_AUTO_T tokens, and as many vocabulary
- * entries as keep the tile within LM_TILE_ELEMS (128 MiB of fp32 logits, 64 MiB of bf16
- * dz). Why not few tokens and many entries: the backward's dw[V,C] (fp32) is read and
- * written once per token chunk and dx's fp32 accumulator [T,C] once per vocabulary
- * chunk, so at T = 8192, V = 151,936, C = 896 the traffic is 8.7 + 0.3 GB with
- * 1024 × 32768 tiles (the shape before) and 2.2 + 1.1 GB with 4096 × 8192; the dw GEMMs
- * also get a longer K (the token chunk). */
-enum { LM_AUTO_T = 4096, LM_TILE_ELEMS = 1 << 25 };
-static void lm_chunks(const cuda_ctx *c, int T, int V, int *TC, int *VC) {
+/* The tile shape. Automatic (unless set): up to LM_AUTO_T_FWD / LM_AUTO_T_BWD tokens,
+ * and as many vocabulary entries as keep the tile within LM_TILE_ELEMS (128 MiB of fp32
+ * logits, 64 MiB of bf16 dz). The backward takes more tokens and fewer entries: its
+ * dw[V,C] (fp32) is read and written once per token chunk and dx's fp32 accumulator
+ * [T,C] once per vocabulary chunk, so at T = 8192, V = 151,936, C = 896 the traffic is
+ * 8.7 + 0.3 GB with 1024 × 32768 tiles and 2.2 + 1.1 GB with 4096 × 8192, and the dw
+ * GEMMs get a longer K (the token chunk). Fifth H200 run, 8192 × 896 × 151,936:
+ * backward 14.6 -> 11.5 ms with 4096 × 8192, but forward 6.6 -> 7.3 ms, so the forward
+ * keeps 1024 × 32768. */
+enum { LM_AUTO_T_FWD = 1024, LM_AUTO_T_BWD = 4096, LM_TILE_ELEMS = 1 << 25 };
+static void lm_chunks(const cuda_ctx *c, int T, int V, int backward, int *TC, int *VC) {
     int tc = c->lm_tchunk, vc = c->lm_vchunk;
-    if (tc <= 0) tc = LM_AUTO_T;
+    if (tc <= 0) tc = backward ? LM_AUTO_T_BWD : LM_AUTO_T_FWD;
     if (tc > T) tc = T;
     if (vc <= 0) vc = LM_TILE_ELEMS / tc / 8 * 8;
     if (vc < 8) vc = 8;
@@ -194,7 +196,7 @@ static void lmhead_forward(rlvr_backend *be, float *logp, float *entropy, float 
         return;
     }
     int TC, VC;
-    lm_chunks(c, T, V, &TC, &VC);
+    lm_chunks(c, T, V, 0, &TC, &VC);
     float *logits =
         (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
     float *stats = (float *)cuda_scratch(c, SCRATCH_LM_STATS, (size_t)4 * TC * sizeof(float));
@@ -228,7 +230,7 @@ static void lmhead_backward(rlvr_backend *be, void *dx, float *dw, const float *
         return;
     }
     int TC, VC;
-    lm_chunks(c, T, V, &TC, &VC);
+    lm_chunks(c, T, V, 1, &TC, &VC);
     float *logits =
         (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
     bf16 *dz = (bf16 *)cuda_scratch(c, SCRATCH_LM_DZ, (size_t)TC * VC * sizeof(bf16));
