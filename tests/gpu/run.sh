@@ -205,10 +205,6 @@ if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_decode" ]; then
       --max-len 260 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1 &&
       "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 1 --min-len 512 \
         --max-len 512 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1 || rc=1
-    echo "== the same 128-sequence batch with RLVR_DECODE_ATTN=split"
-    RLVR_DECODE_ATTN=split "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b \
-      --n 128 --min-len 200 --max-len 260 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 1 ||
-      rc=1
     echo "== the 128-sequence batch and batch 1 on the GPU timeline (--profile 2: no sync per op)"
     "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 128 --min-len 200 \
       --max-len 260 --groups 0 --b1-new 0 --bw-gbs "$BW_GBS" --profile 2 || rc=1
