@@ -9,9 +9,11 @@
  * with bias, o, stacked gate|up, down) at N = 16, 32, 64 rows through the CUDA backend's
  * matmul_forward, cuBLAS against the tensor-core skinny GEMM (kernels/cuda/skinny_gemm.cu,
  * rlvr_cuda_set_skinny). Per call: the median over DEC_REPS of (sync, host clock, 100
- * back-to-back calls, sync, host clock) / 100; the weights rotate through copies filling
- * 256 MiB so they come from memory, not L2, as in a real step. Printed as µs per call and
- * GB/s of weight traffic (OC·IC·2 bytes per call).
+ * back-to-back calls, sync, host clock) / 100 — which at these sizes is mostly the host's
+ * launch cost — and the same 100 calls recorded once as a CUDA graph and replayed (the
+ * GPU's own time, as in a decode step, which runs as a graph); the weights rotate through
+ * copies filling 256 MiB so they come from memory, not L2, as in a real step. Printed as
+ * µs per call and GB/s of weight traffic (OC·IC·2 bytes per call).
  *
  * Usage: bench_matmul [report.json]. Exit 77 when no GPU is usable.
  */
@@ -135,7 +137,8 @@ enum { DEC_BATCH = 100, DEC_REPS = 21, DEC_MAX_COPIES = 1024 };
 typedef struct {
     int n, ic, oc, bias;
     const char *what;
-    double us[2], gbs[2]; /* [0] cuBLAS, [1] skinny */
+    double us[2], gbs[2]; /* [0] cuBLAS, [1] skinny: host-timed back-to-back calls */
+    double gus[2];        /* the same calls replayed from a CUDA graph (< 0: not run) */
     int ok;
 } dec_result;
 
@@ -185,6 +188,32 @@ static int run_decode(rlvr_backend *be, dec_result *r) {
             qsort(t, DEC_REPS, sizeof(double), cmp_double);
             r->us[mode] = 1e6 * t[DEC_REPS / 2];
             r->gbs[mode] = (double)wbytes / t[DEC_REPS / 2] / 1e9;
+            /* the same DEC_BATCH calls (weights k = 0..DEC_BATCH-1 of the rotation) as one
+             * recorded graph, replayed: no host launch cost per call */
+            r->gus[mode] = -1.0;
+            if (be->graph_begin && be->graph_begin(be) == 0) {
+                for (int i = 0; i < DEC_BATCH; i++)
+                    be->matmul_forward(be, out, in, w + ((size_t)i % copies) * welems,
+                                       r->bias ? bias : NULL, r->n, r->ic, r->oc);
+                void *g = be->graph_end(be);
+                if (g) {
+                    for (int rep = -1; rep < DEC_REPS; rep++) {
+                        be->sync(be);
+                        const double t0 = now_s();
+                        be->graph_launch(be, g);
+                        be->sync(be);
+                        if (rep >= 0) t[rep] = (now_s() - t0) / DEC_BATCH;
+                    }
+                    be->graph_free(be, g);
+                    qsort(t, DEC_REPS, sizeof(double), cmp_double);
+                    r->gus[mode] = 1e6 * t[DEC_REPS / 2];
+                }
+            }
+            if (be->error(be)) {
+                fprintf(stderr, "bench_matmul: graph replay: %s\n", be->error(be));
+                rc = -1;
+                break;
+            }
         }
         rlvr_cuda_set_skinny(be, 0);
     }
@@ -253,8 +282,8 @@ int main(int argc, char **argv) {
         printf("decode shapes (Qwen2.5-0.5B), matmul_forward: cuBLAS vs skinny GEMM, median of "
                "%d batches of %d calls, weights rotating over %zu MiB\n",
                DEC_REPS, DEC_BATCH, DEC_ROTATE_BYTES >> 20);
-        printf("%-14s %4s %5s %5s %12s %12s %12s %12s\n", "shape", "N", "IC", "OC", "cuBLAS us",
-               "GB/s", "skinny us", "GB/s");
+        printf("%-14s %4s %5s %5s %12s %12s %12s %12s %14s %14s\n", "shape", "N", "IC", "OC",
+               "cuBLAS us", "GB/s", "skinny us", "GB/s", "graph cuBLAS", "graph skinny");
         for (int si = 0; si < 4; si++)
             for (int ni = 0; ni < 3; ni++) {
                 dec_result *d = &dec[ndec++];
@@ -265,9 +294,9 @@ int main(int argc, char **argv) {
                 d->bias = dsh[si].bias;
                 d->what = dsh[si].what;
                 if (run_decode(be, d) != 0) fails++;
-                printf("%-14s %4d %5d %5d %12.2f %12.1f %12.2f %12.1f%s\n", d->what, d->n,
-                       d->ic, d->oc, d->us[0], d->gbs[0], d->us[1], d->gbs[1],
-                       d->ok ? "" : "  FAILED");
+                printf("%-14s %4d %5d %5d %12.2f %12.1f %12.2f %12.1f %14.2f %14.2f%s\n",
+                       d->what, d->n, d->ic, d->oc, d->us[0], d->gbs[0], d->us[1], d->gbs[1],
+                       d->gus[0], d->gus[1], d->ok ? "" : "  FAILED");
             }
         be->destroy(be);
     }
@@ -293,9 +322,11 @@ int main(int argc, char **argv) {
             fprintf(f,
                     "    {\"what\": \"%s\", \"n\": %d, \"ic\": %d, \"oc\": %d, \"bias\": %s, "
                     "\"cublas_us\": %.3f, \"cublas_gbs\": %.1f, \"skinny_us\": %.3f, "
-                    "\"skinny_gbs\": %.1f, \"ok\": %s}%s\n",
+                    "\"skinny_gbs\": %.1f, \"graph_cublas_us\": %.3f, \"graph_skinny_us\": %.3f, "
+                    "\"ok\": %s}%s\n",
                     dec[i].what, dec[i].n, dec[i].ic, dec[i].oc, dec[i].bias ? "true" : "false",
-                    dec[i].us[0], dec[i].gbs[0], dec[i].us[1], dec[i].gbs[1],
+                    dec[i].us[0], dec[i].gbs[0], dec[i].us[1], dec[i].gbs[1], dec[i].gus[0],
+                    dec[i].gus[1],
                     dec[i].ok ? "true" : "false", i + 1 < ndec ? "," : "");
         fprintf(f, "  ]\n}\n");
         if (fclose(f) != 0 || rename(tmp, argv[1]) != 0) {
