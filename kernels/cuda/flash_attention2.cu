@@ -1,6 +1,7 @@
 /*
- * kernels/cuda/flash_attention2.cu — the second fused attention implementation (opt-in:
- * RLVR_ATTENTION=flash2, read by attention.cu at every call; not yet run on a GPU). Same
+ * kernels/cuda/flash_attention2.cu — the second fused attention implementation (the
+ * default for D 64/128 since the fourth H200 run; RLVR_ATTENTION=flash1 selects the first,
+ * read by attention.cu at every call). Same
  * function as flash_attention.cu (causal, packed varlen via offsets, GQA without
  * replicating K/V, head dims 64 and 128, lse saved in natural log, deterministic), with
  * the tile traffic reorganised for sm_80+ hardware:

@@ -25,13 +25,20 @@ record() { SECTIONS+=("$1|$2|$3|$4"); echo "run.sh: [$1] $2 (${3}s) $4"; }
 
 # run_section NAME TIMEOUT_S CMD...: runs CMD with a timeout, output to OUTDIR/NAME.log.
 # Status: pass (0), skip (77), timeout (124/137), fail (anything else).
-# RLVR_GPU_SKIP="name ..." leaves sections out (recorded as skip), to fit a short lease.
+# RLVR_GPU_SKIP="name ..." leaves sections out (recorded as skip), to fit a short lease;
+# RLVR_GPU_ONLY="name ..." runs only those (nvidia-smi and the build always run).
 run_section() {
   local name="$1" limit="$2"; shift 2
   local t0 rc status
   case " ${RLVR_GPU_SKIP:-} " in
     *" $name "*) record "$name" skip 0 "left out by RLVR_GPU_SKIP"; return 0 ;;
   esac
+  if [ -n "${RLVR_GPU_ONLY:-}" ]; then
+    case " $RLVR_GPU_ONLY nvidia_smi build build_gpu_targets " in
+      *" $name "*) ;;
+      *) record "$name" skip 0 "not in RLVR_GPU_ONLY"; return 0 ;;
+    esac
+  fi
   t0=$(date +%s)
   echo "run.sh: [$name] $*"
   timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
