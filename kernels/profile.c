@@ -31,6 +31,7 @@ typedef struct {
     rlvr_backend *inner;
     int mode;   /* RLVR_PROFILE_SYNC or RLVR_PROFILE_TIMELINE (what runs) */
     int paused; /* rlvr_profile_pause: ops pass straight through */
+    unsigned char skip[P_COUNT]; /* ablation: ops not run */
     double seconds[P_COUNT];
     long calls[P_COUNT];
     /* mode 2 */
@@ -126,7 +127,7 @@ typedef struct {
 
 static op_tok op_begin(prof_ctx *c) {
     op_tok k = {0, -1};
-    if (c->paused) return k;
+    if (c->paused || c->mode == RLVR_PROFILE_ABLATE) return k;
     if (c->mode == RLVR_PROFILE_TIMELINE) {
         k.start = tl_begin(c);
     } else {
@@ -138,6 +139,10 @@ static op_tok op_begin(prof_ctx *c) {
 
 static void op_end(prof_ctx *c, int id, op_tok k) {
     if (c->paused) return;
+    if (c->mode == RLVR_PROFILE_ABLATE) {
+        c->calls[id]++;
+        return;
+    }
     if (c->mode == RLVR_PROFILE_TIMELINE) {
         tl_end(c, id, k.start);
     } else {
@@ -147,12 +152,12 @@ static void op_end(prof_ctx *c, int id, op_tok k) {
     c->calls[id]++;
 }
 
-/* Timed op returning void. */
+/* Timed op returning void (skipped, only counted, when an ablation names it). */
 #define TIMED(id, fname, PARAMS, ARGS)                                                       \
     static void w_##fname PARAMS {                                                           \
         prof_ctx *c = be->ctx;                                                               \
         const op_tok k_ = op_begin(c);                                                       \
-        c->inner->fname ARGS;                                                                \
+        if (!c->skip[id]) c->inner->fname ARGS;                                              \
         op_end(c, id, k_);                                                                   \
     }
 
@@ -249,17 +254,28 @@ TIMED(P_ADD_RMS, add_rmsnorm_forward,
        const void *w, int N, int C, float eps),
       (c->inner, sum, out, rstd, a, b, w, N, C, eps))
 
-TIMED(P_LM_SAMPLE, lmhead_sample,
-      (rlvr_backend * be, int *tokens, float *logprobs, const void *x, const void *w, int R,
-       int C, int V, const rlvr_sample_params *p, const float *u, const int *seen,
-       const int *seen_offsets),
-      (c->inner, tokens, logprobs, x, w, R, C, V, p, u, seen, seen_offsets))
+/* Not through TIMED: skipped by an ablation, it still writes token 0 and log-prob 0, so
+ * the next step embeds a valid id. */
+static void w_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, const void *x,
+                            const void *w, int R, int C, int V, const rlvr_sample_params *p,
+                            const float *u, const int *seen, const int *seen_offsets) {
+    prof_ctx *c = be->ctx;
+    const op_tok k = op_begin(c);
+    if (!c->skip[P_LM_SAMPLE]) {
+        c->inner->lmhead_sample(c->inner, tokens, logprobs, x, w, R, C, V, p, u, seen,
+                                seen_offsets);
+    } else if (R > 0) {
+        c->inner->zero(c->inner, tokens, (size_t)R * sizeof(int));
+        c->inner->zero(c->inner, logprobs, (size_t)R * sizeof(float));
+    }
+    op_end(c, P_LM_SAMPLE, k);
+}
 
 /* sumsq is synchronous: mode 1 does not synchronise before it (its time includes any
  * untimed work still queued, as before); mode 2 reads the markers after it. */
 static double w_sumsq(rlvr_backend *be, const float *x, size_t n) {
     prof_ctx *c = be->ctx;
-    if (c->paused) return c->inner->sumsq(c->inner, x, n);
+    if (c->paused || c->mode == RLVR_PROFILE_ABLATE) return c->inner->sumsq(c->inner, x, n);
     op_tok k = {now(), -1};
     if (c->mode == RLVR_PROFILE_TIMELINE) k.start = tl_begin(c);
     const double r = c->inner->sumsq(c->inner, x, n);
@@ -389,6 +405,46 @@ rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
     return be;
 }
 
+/* Ablation: graphs pass through (the skipped ops are simply absent from a recording). */
+static int w_graph_begin(rlvr_backend *be) { return INNER(be)->graph_begin(INNER(be)); }
+static void *w_graph_end(rlvr_backend *be) { return INNER(be)->graph_end(INNER(be)); }
+static void w_graph_launch(rlvr_backend *be, void *g) { INNER(be)->graph_launch(INNER(be), g); }
+static void w_graph_free(rlvr_backend *be, void *g) { INNER(be)->graph_free(INNER(be), g); }
+
+rlvr_backend *rlvr_profile_ablate(rlvr_backend *inner, const char *ops, char *err,
+                                  size_t errlen) {
+    unsigned char skip[P_COUNT] = {0};
+    const char *p = ops ? ops : "";
+    while (*p) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        int found = -1;
+        for (int i = 0; i < P_COUNT && found < 0; i++)
+            if (strlen(NAMES[i]) == len && !strncmp(NAMES[i], p, len)) found = i;
+        if (found < 0 || found == P_SUMSQ) {
+            snprintf(err, errlen,
+                     "ablate: '%.*s' is not an op that can be skipped (expected op names as "
+                     "the profile prints them, e.g. matmul_forward,attention_cached; not sumsq)",
+                     (int)(len > 64 ? 64 : len), p);
+            return NULL;
+        }
+        skip[found] = 1;
+        p = e ? e + 1 : p + len;
+    }
+    rlvr_backend *be = rlvr_profile_wrap_mode(inner, RLVR_PROFILE_SYNC, err, errlen);
+    if (!be) return NULL;
+    prof_ctx *c = be->ctx;
+    c->mode = RLVR_PROFILE_ABLATE;
+    memcpy(c->skip, skip, sizeof skip);
+    if (inner->graph_begin && inner->graph_end && inner->graph_launch && inner->graph_free) {
+        be->graph_begin = w_graph_begin;
+        be->graph_end = w_graph_end;
+        be->graph_launch = w_graph_launch;
+        be->graph_free = w_graph_free;
+    }
+    return be;
+}
+
 rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner) {
     char err[128];
     return rlvr_profile_wrap_mode(inner, RLVR_PROFILE_SYNC, err, sizeof err);
@@ -443,6 +499,14 @@ void rlvr_profile_get_totals(rlvr_backend *be, rlvr_profile_totals *out) {
 
 void rlvr_profile_report(rlvr_backend *be, FILE *f) {
     prof_ctx *c = be->ctx;
+    if (c->mode == RLVR_PROFILE_ABLATE) {
+        fprintf(f, "ablation (%s backend): skipped ops, and the calls they did not run "
+                   "(issued by the host: a recorded graph's replays are not counted)\n",
+                c->inner->name);
+        for (int i = 0; i < P_COUNT; i++)
+            if (c->skip[i]) fprintf(f, "%-24s %8ld\n", NAMES[i], c->calls[i]);
+        return;
+    }
     settle(c);
     int order[P_COUNT];
     double total = 0;

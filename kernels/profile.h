@@ -18,6 +18,11 @@
  * Neither mode allows graphs: the wrapper's graph ops are NULL (a recording cannot hold
  * a synchronisation, and markers inside a recorded graph would time the replay, not the
  * ops). The wrapper's own timer ops are NULL too (the wrapper uses the inner pool).
+ *
+ * A third use, ablation (rlvr_profile_ablate): nothing is timed or synchronised and the
+ * graph ops pass through, but the named ops are skipped (not run at all). A benchmark's
+ * time with and without an op, graphs included, is that op's cost where per-op timing
+ * cannot see (inside a CUDA graph). The results are wrong by design: for timing only.
  */
 #ifndef RLVR_KERNELS_PROFILE_H
 #define RLVR_KERNELS_PROFILE_H
@@ -27,7 +32,7 @@
 
 #include "kernels/backend.h"
 
-enum { RLVR_PROFILE_SYNC = 1, RLVR_PROFILE_TIMELINE = 2 };
+enum { RLVR_PROFILE_SYNC = 1, RLVR_PROFILE_TIMELINE = 2, RLVR_PROFILE_ABLATE = 3 };
 
 /* Mode 1 wrapper; destroying the wrapper destroys inner too. NULL on out of memory. */
 rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner);
@@ -35,7 +40,14 @@ rlvr_backend *rlvr_profile_wrap(rlvr_backend *inner);
  * message in err on a bad mode or out of memory (inner is then left as it was). */
 rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
                                      size_t errlen);
-/* The mode the wrapper actually runs in (1 or 2). */
+/* Ablation wrapper: the ops named in `ops` (comma-separated report names, e.g.
+ * "attention_cached,lmhead_sample"; sumsq cannot be skipped) do nothing; every other call
+ * and the graph ops pass through untimed. Destroying it destroys inner. NULL with a
+ * message in err on an unknown name or out of memory. rlvr_profile_report lists the
+ * skipped ops and their call counts. */
+rlvr_backend *rlvr_profile_ablate(rlvr_backend *inner, const char *ops, char *err,
+                                  size_t errlen);
+/* The mode the wrapper actually runs in (1, 2, or 3 for an ablation wrapper). */
 int rlvr_profile_mode(rlvr_backend *wrapped);
 /* paused != 0: ops pass straight through, neither timed nor counted (no sync, no
  * markers), e.g. while a benchmark times its steps; 0 resumes. Starts unpaused. */

@@ -37,8 +37,12 @@
  * usage: bench_decode [--device cuda|cpu] [--shape qwen2.5-0.5b] [--n 256] [--seed 1]
  *          [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]
  *          [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] [--threads 0]
- *          [--subset 0] [--max-s 0] [--profile 0|1|2] [--json FILE]
+ *          [--subset 0] [--max-s 0] [--profile 0|1|2] [--ablate OPS] [--json FILE]
  * --profile 1 prints the time of every backend op (each synchronised: no graphs).
+ * --ablate OPS (comma-separated op names as the profile prints them) runs with those ops
+ * skipped (kernels/profile.h: rlvr_profile_ablate; decode graphs kept): the drop in wall
+ * time against a plain run is their cost inside the graphs. Tokens are garbage then (a
+ * skipped lmhead_sample writes token 0); the counts, and so the steps, stay the same.
  * --profile 2 the same on the GPU timeline: markers around each op on the stream, no
  * synchronisation per op, still no graphs (kernels/profile.h); the cpu backend falls
  * back to 1 and says so.
@@ -239,9 +243,12 @@ static void usage(FILE *f) {
                "         [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]\n"
                "         [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] "
                "[--threads 0]\n"
-               "         [--subset 0] [--max-s 0] [--profile 0|1|2] [--json FILE]\n"
+               "         [--subset 0] [--max-s 0] [--profile 0|1|2] [--ablate OPS] "
+               "[--json FILE]\n"
                "--profile 1: per-op times, every op synchronised; 2: per-op times on the\n"
-               "GPU timeline, not synchronised (both without decode graphs)\n");
+               "GPU timeline, not synchronised (both without decode graphs)\n"
+               "--ablate OPS: skip these ops (comma-separated, e.g. attention_cached), for\n"
+               "their cost with decode graphs on (the tokens are then meaningless)\n");
 }
 
 static int parse_int(const char *opt, const char *v, int lo, int *out) {
@@ -267,7 +274,7 @@ static int parse_num(const char *opt, const char *v, double *out) {
 }
 
 int main(int argc, char **argv) {
-    const char *device = "cuda", *shape = "qwen2.5-0.5b", *json = NULL;
+    const char *device = "cuda", *shape = "qwen2.5-0.5b", *json = NULL, *ablate = NULL;
     int n = 256, seed = 1, lo = 100, hi = 1024, groups = 8, b1_prompt = 512, b1_new = 256;
     int threads = 0, subset = 0, profile = 0;
     double groups_max_s = 30, bw_gbs = 0, kv_gib = 0, max_s = 0;
@@ -290,6 +297,8 @@ int main(int argc, char **argv) {
             shape = v;
         else if (!strcmp(a, "--json"))
             json = v;
+        else if (!strcmp(a, "--ablate"))
+            ablate = v;
         else if (!strcmp(a, "--n"))
             bad = parse_int(a, v, 1, &n);
         else if (!strcmp(a, "--seed"))
@@ -358,6 +367,20 @@ int main(int argc, char **argv) {
     if (!be) {
         fprintf(stderr, "bench_decode: --device %s: %s\n", device, err);
         return 1;
+    }
+    if (ablate && profile) {
+        fprintf(stderr, "bench_decode: --ablate and --profile exclude each other\n");
+        be->destroy(be);
+        return 2;
+    }
+    if (ablate) { /* the named ops skipped, graphs kept */
+        rlvr_backend *wrapped = rlvr_profile_ablate(be, ablate, err, sizeof err);
+        if (!wrapped) {
+            fprintf(stderr, "bench_decode: --ablate %s: %s\n", ablate, err);
+            be->destroy(be);
+            return 2;
+        }
+        be = wrapped;
     }
     if (profile) { /* per-op times (1: synchronised, 2: GPU timeline); no decode graphs */
         rlvr_backend *wrapped = rlvr_profile_wrap_mode(be, profile, err, sizeof err);
@@ -588,6 +611,7 @@ int main(int argc, char **argv) {
                                 "x0 = seed, draw(lo,hi) = lo + (x>>33) % (hi-lo+1); per "
                                 "sequence: prompt len, output len, prompt ids in [0,V)");
         cJSON_AddStringToObject(wl, "sampling", "temperature 1, no top-k/top-p, EOS disabled");
+        if (ablate) cJSON_AddStringToObject(wl, "ablated_ops", ablate);
         cJSON_AddItemToObject(wl, "prompt_lens", int_array(w.plen, n));
         cJSON_AddItemToObject(wl, "output_lens", int_array(w.olen, n));
         cJSON_AddNumberToObject(wl, "n_run", nr);
@@ -635,7 +659,7 @@ out:
     workload_free(&w);
     workload_free(&b1);
     model_free(m);
-    if (profile) rlvr_profile_report(be, stdout);
+    if (profile || ablate) rlvr_profile_report(be, stdout);
     be->destroy(be);
     return rc;
 }
