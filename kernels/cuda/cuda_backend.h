@@ -36,6 +36,13 @@ int rlvr_cuda_set_skinny(rlvr_backend *be, int on);
  * Returns 0, or -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split);
 
+/* rmsnorm_backward through the fused kernel of rmsnorm.cu (fused > 0: din and the dw
+ * partials in one pass, then a fixed-order sum; shapes wider than it covers take the
+ * two-pass kernels), the two-pass kernels (0), or the environment's choice (< 0:
+ * RLVR_RMSNORM_BWD=fused selects the fused one, read at the next call; the default is
+ * two-pass). For tests and benchmarks. -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_rmsnorm_backward(rlvr_backend *be, int fused);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,6 +36,7 @@ enum {
     SCRATCH_KV_SPLIT,   /* split-K cached attention partials (fixed size, kvcache.cu) */
     SCRATCH_SKINNY,     /* skinny GEMM split-K partials (fixed size, skinny_gemm.cu) */
     SCRATCH_SAMPLE_SPLIT, /* lmhead_sample split path: per-(row, chunk) partials (sample.cu) */
+    SCRATCH_RMS_BWD,    /* fused rmsnorm backward dw partials [groups, C] f32 (rmsnorm.cu) */
     SCRATCH_COUNT
 };
 
@@ -54,6 +55,7 @@ typedef struct {
     int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu (on: RLVR_SKINNY=1) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K */
+    int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
 } cuda_ctx;
 

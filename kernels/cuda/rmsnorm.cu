@@ -4,9 +4,16 @@
  * Backward with x̂ = x·rstd, g = dy ⊙ w: dx = rstd·(g − x̂·mean(g ⊙ x̂)) (= or +=),
  * dw += Σ_rows dy ⊙ x̂ through the deterministic column sum (matmul.cu).
  * One block per row; rows of any width C (strided loops), fixed-order block sums.
+ * Fused backward (opt-in: RLVR_RMSNORM_BWD=fused or rlvr_cuda_set_rmsnorm_backward): one
+ * pass over dy and x per row group computes din and the group's dw partial, then a
+ * fixed-order sum over groups: 2 launches instead of 3, dy and x read once instead of twice.
  * add_rmsnorm_forward: the residual add in the same pass (sum stored as bf16, the norm
  * taken of the rounded sum with the same thread layout: the bits of add + rmsnorm).
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
 static __global__ void rmsnorm_forward_kernel(bf16 *out, float *rstd, const bf16 *in,
@@ -63,6 +70,225 @@ static __global__ void rmsnorm_backward_kernel(bf16 *din, const bf16 *dout, cons
     }
 }
 
+/* ---- fused backward ------------------------------------------------------------------
+ * Layout (depends on N and C only, so the same shapes give the same bits):
+ *   chunk = VEC consecutive columns (VEC = 8: one 16-byte access; 1: scalar), chunks =
+ *   ceil(C / VEC); a row is owned by L lanes (L = the power of two >= chunks, at most 32),
+ *   lane `sub` of a row taking chunks q = k·L + sub, k < K; a warp holds 32/L rows at a
+ *   time; the block's S = RMSF_WARPS·32/L row slots take the group's rows i·S + slot,
+ *   i < RMSF_RPS, so a group is R = S·RMSF_RPS consecutive rows, group g = blockIdx.x.
+ *   dw partial: each lane accumulates dy·(x·rstd) over its rows in fp32 registers (rows in
+ *   ascending order); the 32/L segments of a warp are combined by an xor butterfly, the
+ *   warps of the block in ascending order through shared memory [C]; part[g, C] holds the
+ *   group's sum. The final kernel adds Σ_g part[g, c] (double) into dw[c]. */
+enum { RMSF_WARPS = 8, RMSF_RPS = 4, RMSF_FIN_TY = 16 };
+
+template <int VEC, int K>
+static __global__ void __launch_bounds__(RMSF_WARPS * 32)
+    rmsnorm_backward_fused_kernel(bf16 *din, float *part, const bf16 *dout, const bf16 *in,
+                                  const bf16 *w, const float *rstd, int N, int C, int L,
+                                  int accumulate) {
+    constexpr bool HOLD = K * VEC <= 32; /* the row stays in registers between the passes */
+    extern __shared__ float sacc[];      /* [C] when part != NULL */
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int segs = 32 / L, seg = lane / L, sub = lane & (L - 1);
+    const int S = RMSF_WARPS * segs, slot = warp * segs + seg;
+    const long long r0 = (long long)blockIdx.x * S * RMSF_RPS;
+    float acc[K][VEC];
+#pragma unroll
+    for (int k = 0; k < K; k++)
+#pragma unroll
+        for (int j = 0; j < VEC; j++) acc[k][j] = 0.0f;
+    for (int i = 0; i < RMSF_RPS; i++) {
+        const long long row = r0 + (long long)i * S + slot;
+        const bool live = row < N; /* uniform over the row's L lanes */
+        const float r = live ? rstd[row] : 0.0f;
+        const bf16 *dyr = dout + (live ? row : 0) * (long long)C;
+        const bf16 *xr = in + (live ? row : 0) * (long long)C;
+        float hdy[HOLD ? K : 1][VEC], hx[HOLD ? K : 1][VEC];
+        if (HOLD) {
+#pragma unroll
+            for (int k = 0; k < K; k++) {
+                const int c0 = (k * L + sub) * VEC;
+                if (live && c0 < C) {
+                    load_bf<VEC>(dyr + c0, hdy[HOLD ? k : 0]);
+                    load_bf<VEC>(xr + c0, hx[HOLD ? k : 0]);
+                } else {
+#pragma unroll
+                    for (int j = 0; j < VEC; j++) hdy[HOLD ? k : 0][j] = 0.0f;
+#pragma unroll
+                    for (int j = 0; j < VEC; j++) hx[HOLD ? k : 0][j] = 0.0f;
+                }
+            }
+        }
+        float mean = 0.0f;
+        if (din) { /* uniform: every lane takes the shuffles below */
+            float dot = 0.0f;
+#pragma unroll
+            for (int k = 0; k < K; k++) {
+                const int c0 = (k * L + sub) * VEC;
+                if (!live || c0 >= C) continue;
+                float dy[VEC], x[VEC], wv[VEC];
+                if (HOLD) {
+#pragma unroll
+                    for (int j = 0; j < VEC; j++) {
+                        dy[j] = hdy[HOLD ? k : 0][j];
+                        x[j] = hx[HOLD ? k : 0][j];
+                    }
+                } else {
+                    load_bf<VEC>(dyr + c0, dy);
+                    load_bf<VEC>(xr + c0, x);
+                }
+                load_bf<VEC>(w + c0, wv);
+#pragma unroll
+                for (int j = 0; j < VEC; j++) dot += dy[j] * wv[j] * (x[j] * r);
+            }
+            for (int o = L >> 1; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            mean = dot / (float)C;
+        }
+#pragma unroll
+        for (int k = 0; k < K; k++) {
+            const int c0 = (k * L + sub) * VEC;
+            if (!live || c0 >= C) continue;
+            float dy[VEC], x[VEC];
+            if (HOLD) {
+#pragma unroll
+                for (int j = 0; j < VEC; j++) {
+                    dy[j] = hdy[HOLD ? k : 0][j];
+                    x[j] = hx[HOLD ? k : 0][j];
+                }
+            } else {
+                load_bf<VEC>(dyr + c0, dy);
+                load_bf<VEC>(xr + c0, x);
+            }
+            if (din) {
+                bf16 *dr = din + row * (long long)C + c0;
+                float wv[VEC], v[VEC], old[VEC];
+                load_bf<VEC>(w + c0, wv);
+                if (accumulate) load_bf<VEC>(dr, old);
+#pragma unroll
+                for (int j = 0; j < VEC; j++) {
+                    v[j] = r * (dy[j] * wv[j] - x[j] * r * mean);
+                    if (accumulate) v[j] += old[j];
+                }
+                store_bf<VEC>(dr, v);
+            }
+            if (part) {
+#pragma unroll
+                for (int j = 0; j < VEC; j++) acc[k][j] += dy[j] * (x[j] * r);
+            }
+        }
+    }
+    if (!part) return;
+    /* The warp's segments hold the same columns: xor butterfly (fixed order). */
+    for (int o = L; o < 32; o <<= 1)
+#pragma unroll
+        for (int k = 0; k < K; k++)
+#pragma unroll
+            for (int j = 0; j < VEC; j++)
+                acc[k][j] += __shfl_xor_sync(0xffffffffu, acc[k][j], o);
+    /* Then the warps in ascending order. */
+    for (int wi = 0; wi < RMSF_WARPS; wi++) {
+        if (warp == wi && seg == 0) {
+#pragma unroll
+            for (int k = 0; k < K; k++) {
+                const int c0 = (k * L + sub) * VEC;
+#pragma unroll
+                for (int j = 0; j < VEC; j++)
+                    if (c0 + j < C)
+                        sacc[c0 + j] = wi == 0 ? acc[k][j] : sacc[c0 + j] + acc[k][j];
+            }
+        }
+        __syncthreads();
+    }
+    float *pg = part + (size_t)blockIdx.x * C;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) pg[c] = sacc[c];
+}
+
+/* grid ceil(C/32), block (32, RMSF_FIN_TY): dw[c] += Σ_g part[g, c], thread row ty summing
+ * groups ty, ty + RMSF_FIN_TY, ... in double, the rows then in ascending order. */
+static __global__ void rmsnorm_backward_final_kernel(float *dw, const float *part, int G,
+                                                     int C) {
+    __shared__ double sh[RMSF_FIN_TY][32];
+    const int c = blockIdx.x * 32 + threadIdx.x;
+    double s = 0.0;
+    if (c < C)
+        for (int g = threadIdx.y; g < G; g += RMSF_FIN_TY) s += part[(size_t)g * C + c];
+    sh[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        double t = 0.0;
+        for (int i = 0; i < RMSF_FIN_TY; i++) t += sh[i][threadIdx.x];
+        dw[c] += (float)t;
+    }
+}
+
+typedef void (*rmsf_kernel_fn)(bf16 *, float *, const bf16 *, const bf16 *, const bf16 *,
+                               const float *, int, int, int, int);
+
+/* The instantiation for VEC and at least `need` chunks per lane (NULL: none that wide). */
+static rmsf_kernel_fn rmsf_pick(int vec, int need, int *K) {
+    static const int k8[] = {1, 2, 3, 4, 6, 8, 12, 16};
+    static const rmsf_kernel_fn f8[] = {
+        rmsnorm_backward_fused_kernel<8, 1>,  rmsnorm_backward_fused_kernel<8, 2>,
+        rmsnorm_backward_fused_kernel<8, 3>,  rmsnorm_backward_fused_kernel<8, 4>,
+        rmsnorm_backward_fused_kernel<8, 6>,  rmsnorm_backward_fused_kernel<8, 8>,
+        rmsnorm_backward_fused_kernel<8, 12>, rmsnorm_backward_fused_kernel<8, 16>};
+    static const int k1[] = {1, 2, 4, 8, 16, 32};
+    static const rmsf_kernel_fn f1[] = {
+        rmsnorm_backward_fused_kernel<1, 1>,  rmsnorm_backward_fused_kernel<1, 2>,
+        rmsnorm_backward_fused_kernel<1, 4>,  rmsnorm_backward_fused_kernel<1, 8>,
+        rmsnorm_backward_fused_kernel<1, 16>, rmsnorm_backward_fused_kernel<1, 32>};
+    const int *ks = vec == 8 ? k8 : k1;
+    const rmsf_kernel_fn *fs = vec == 8 ? f8 : f1;
+    const int n = vec == 8 ? 8 : 6;
+    for (int i = 0; i < n; i++)
+        if (ks[i] >= need) {
+            *K = ks[i];
+            return fs[i];
+        }
+    return NULL;
+}
+
+/* The fused backward; 0 when it ran, -1 when the shape is wider than its instantiations
+ * (C > 4096, or C > 1024 when C % 8 != 0 or a pointer is not 16-byte aligned). */
+static int rmsnorm_backward_fused(cuda_ctx *c, bf16 *din, float *dw, const bf16 *dout,
+                                  const bf16 *in, const bf16 *w, const float *rstd, int N,
+                                  int C, int accumulate) {
+    const int vec = C % 8 == 0 && cuda_aligned16(dout) && cuda_aligned16(in) &&
+                            cuda_aligned16(w) && (!din || cuda_aligned16(din))
+                        ? 8
+                        : 1;
+    const int chunks = (C + vec - 1) / vec;
+    int L = 1;
+    while (L < chunks && L < 32) L <<= 1;
+    int K = 0;
+    rmsf_kernel_fn fn = rmsf_pick(vec, (chunks + L - 1) / L, &K);
+    if (!fn) return -1;
+    const int S = RMSF_WARPS * (32 / L), R = S * RMSF_RPS;
+    const int G = (int)(((long long)N + R - 1) / R);
+    float *part = NULL;
+    if (dw) {
+        part = (float *)cuda_scratch(c, SCRATCH_RMS_BWD, (size_t)G * C * sizeof(float));
+        if (!part) return 0; /* error recorded */
+    }
+    fn<<<G, RMSF_WARPS * 32, dw ? (size_t)C * sizeof(float) : 0, c->stream>>>(
+        din, part, dout, in, w, rstd, N, C, L, accumulate);
+    CU_LAUNCH_CHECK(c, "rmsnorm_backward_fused_kernel");
+    if (dw) {
+        rmsnorm_backward_final_kernel<<<cuda_blocks((size_t)C, 32), dim3(32, RMSF_FIN_TY), 0,
+                                        c->stream>>>(dw, part, G, C);
+        CU_LAUNCH_CHECK(c, "rmsnorm_backward_final_kernel");
+    }
+    return 0;
+}
+
+extern "C" int rlvr_cuda_set_rmsnorm_backward(rlvr_backend *be, int fused) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
+    cuda_get(be)->rms_bwd = fused > 0 ? 2 : fused == 0 ? 1 : 0;
+    return 0;
+}
+
 static int row_threads(int C) {
     if (C >= 1024) return 512;
     if (C >= 256) return 256;
@@ -94,6 +320,14 @@ static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void 
                              int accumulate) {
     cuda_ctx *c = cuda_get(be);
     if (N <= 0 || C <= 0) return;
+    if (c->rms_bwd == 0) {
+        const char *e = getenv("RLVR_RMSNORM_BWD");
+        c->rms_bwd = e && strcmp(e, "fused") == 0 ? 2 : 1;
+    }
+    if (c->rms_bwd == 2 &&
+        rmsnorm_backward_fused(c, (bf16 *)din, dw, (const bf16 *)dout, (const bf16 *)in,
+                               (const bf16 *)w, rstd, N, C, accumulate) == 0)
+        return;
     if (din) {
         rmsnorm_backward_kernel<<<N, row_threads(C), 0, c->stream>>>(
             (bf16 *)din, (const bf16 *)dout, (const bf16 *)in, (const bf16 *)w, rstd, C,

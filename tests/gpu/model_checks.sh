@@ -87,9 +87,11 @@ PY
 # (no per-op profile). flash1: the first fused attention kernels (the default before the
 # fourth H200 run); ws32: an explicit 32 MiB cuBLAS workspace instead of cuBLAS's own;
 # lm1024: the LM head's former 1024 x 32768 tiles instead of the automatic 4096 x 8192;
-# separate: separate q/k/v and gate/up GEMMs instead of the stacked ones.
+# separate: separate q/k/v and gate/up GEMMs instead of the stacked ones; rmsfused: the
+# opt-in fused RMSNorm backward (one pass for din and dw) instead of the two-pass default.
 for v in flash1:RLVR_ATTENTION=flash1 ws32:RLVR_CUBLAS_WORKSPACE_MB=32 \
-         lm1024:RLVR_LM_CHUNKS=1024x32768 separate:RLVR_STACKED_PROJ=0; do
+         lm1024:RLVR_LM_CHUNKS=1024x32768 separate:RLVR_STACKED_PROJ=0 \
+         rmsfused:RLVR_RMSNORM_BWD=fused; do
   env "${v#*:}" "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
     --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_${v%%:*}.json" \
     2> "$out/bench_rlvr_${v%%:*}.err" && echo "${v#*:}: $(tail -n 1 "$out/bench_rlvr_${v%%:*}.json")"

@@ -307,9 +307,12 @@ static void test_embedding(int T, int C, int V) {
 
 /* ---- RMSNorm --------------------------------------------------------------------------- */
 
+static int g_rms_fused; /* the rmsnorm cases run with the fused backward forced on */
+
 static void test_rmsnorm(int N, int C, int accumulate) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d C=%d acc=%d", N, C, accumulate);
+    snprintf(cs, sizeof cs, "N=%d C=%d acc=%d%s", N, C, accumulate,
+             g_rms_fused ? " fused" : "");
     const size_t n = (size_t)N * C;
     float *x = rand_bf(n, 2.0f), *w = rand_bf((size_t)C, 1.5f), *dy = rand_bf(n, 1.0f);
     float *din0 = rand_bf(n, 1.0f), *dw0 = rand_bf((size_t)C, 1.0f);
@@ -1255,6 +1258,20 @@ int main(int argc, char **argv) {
     const int rms[][2] = {{1, 64}, {37, 200}, {300, 67}, {300, 896}, {5, 4096}};
     for (int i = 0; i < 5; i++)
         for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
+    {
+        /* the fused backward (opt-in, RLVR_RMSNORM_BWD=fused) forced on: the cases above,
+         * Qwen2.5-0.5B at 8k tokens and one row more, an unaligned width (scalar path),
+         * Qwen3's per-head q/k norm shape; then the environment's choice again */
+        const int rf[][2] = {{8192, 896}, {8193, 896}, {7, 1000}, {114688, 64}};
+        rlvr_cuda_set_rmsnorm_backward(S.gpu, 1);
+        g_rms_fused = 1;
+        for (int i = 0; i < 5; i++)
+            for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
+        for (int i = 0; i < 4; i++)
+            for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rf[i][0], rf[i][1], acc));
+        g_rms_fused = 0;
+        rlvr_cuda_set_rmsnorm_backward(S.gpu, -1);
+    }
     {
         const int ar[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}};
         for (int i = 0; i < 5; i++) RUN(test_add_rmsnorm(ar[i][0], ar[i][1]));
