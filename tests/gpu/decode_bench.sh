@@ -22,7 +22,8 @@
 # separate: separate q/k/v and gate/up GEMMs, RLVR_STACKED_PROJ=0; sample1: the
 # single-block sampling kernel, RLVR_SAMPLE_SPLIT=0) and
 # bench_decode_256_{head,prefill_cached,skinny,separate,sample1}.log (the 256-sequence
-# workload).
+# workload) and bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
+# with op groups skipped: their cost inside the decode graphs).
 set -uo pipefail
 
 usage() {
@@ -123,6 +124,19 @@ if [ "$DEVICE" = cuda ]; then
       --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \
       > "$OUT/bench_decode_256_${v%%:*}.log" 2>&1
     echo "decode_bench.sh: 256 sequences, ${v#*:}:"; tail -n 4 "$OUT/bench_decode_256_${v%%:*}.log"
+  done
+  # Where the graph-mode decode step goes: the same workload with op groups skipped
+  # (bench_decode --ablate; the tokens are meaningless, the step count is the same). The
+  # drop in decode-forward time against the default run is the group's cost in the graphs.
+  for v in matmul:matmul_forward attention:attention_cached sample:lmhead_sample \
+           small:add_rmsnorm_forward,qkv_split,kv_store,swiglu_packed_forward,embedding_forward; do
+    timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
+      --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
+      --bw-gbs "$BW" --max-s "$MAX_S" --ablate "${v#*:}" \
+      --json "$OUT/bench_decode_256_ablate_${v%%:*}.json" \
+      > "$OUT/bench_decode_256_ablate_${v%%:*}.log" 2>&1
+    echo "decode_bench.sh: 256 sequences without ${v#*:}:"
+    grep -E "^G=1" "$OUT/bench_decode_256_ablate_${v%%:*}.log"
   done
 fi
 
