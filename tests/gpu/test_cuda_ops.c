@@ -1260,8 +1260,9 @@ int main(int argc, char **argv) {
         for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
     {
         /* the fused backward (opt-in, RLVR_RMSNORM_BWD=fused) forced on: the cases above,
-         * Qwen2.5-0.5B at 8k tokens and one row more, an unaligned width (scalar path),
-         * Qwen3's per-head q/k norm shape; then the environment's choice again */
+         * Qwen2.5-0.5B at 8k tokens and one row more, a width that leaves lanes' last
+         * chunks idle (C = 67 above takes the scalar path), Qwen3's per-head q/k norm
+         * shape; then the environment's choice again */
         const int rf[][2] = {{8192, 896}, {8193, 896}, {7, 1000}, {114688, 64}};
         rlvr_cuda_set_rmsnorm_backward(S.gpu, 1);
         g_rms_fused = 1;
