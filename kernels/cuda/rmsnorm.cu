@@ -83,6 +83,24 @@ static __global__ void rmsnorm_backward_kernel(bf16 *din, const bf16 *dout, cons
  *   group's sum. The final kernel adds Σ_g part[g, c] (double) into dw[c]. */
 enum { RMSF_WARPS = 8, RMSF_RPS = 4, RMSF_FIN_TY = 16 };
 
+/* A chunk of the row (columns c0..c0+VEC) as floats: copied from the registers that
+ * hold it (HOLD: hdy/hx are that chunk's) or loaded from memory. */
+template <int VEC, bool HOLD>
+static __device__ __forceinline__ void rmsf_chunk(float *dy, float *x, const float *hdy,
+                                                  const float *hx, const bf16 *dyr,
+                                                  const bf16 *xr, int c0) {
+    if (HOLD) {
+#pragma unroll
+        for (int j = 0; j < VEC; j++) {
+            dy[j] = hdy[j];
+            x[j] = hx[j];
+        }
+    } else {
+        load_bf<VEC>(dyr + c0, dy);
+        load_bf<VEC>(xr + c0, x);
+    }
+}
+
 template <int VEC, int K>
 static __global__ void __launch_bounds__(RMSF_WARPS * 32)
     rmsnorm_backward_fused_kernel(bf16 *din, float *part, const bf16 *dout, const bf16 *in,
@@ -129,16 +147,7 @@ static __global__ void __launch_bounds__(RMSF_WARPS * 32)
                 const int c0 = (k * L + sub) * VEC;
                 if (!live || c0 >= C) continue;
                 float dy[VEC], x[VEC], wv[VEC];
-                if (HOLD) {
-#pragma unroll
-                    for (int j = 0; j < VEC; j++) {
-                        dy[j] = hdy[HOLD ? k : 0][j];
-                        x[j] = hx[HOLD ? k : 0][j];
-                    }
-                } else {
-                    load_bf<VEC>(dyr + c0, dy);
-                    load_bf<VEC>(xr + c0, x);
-                }
+                rmsf_chunk<VEC, HOLD>(dy, x, hdy[HOLD ? k : 0], hx[HOLD ? k : 0], dyr, xr, c0);
                 load_bf<VEC>(w + c0, wv);
 #pragma unroll
                 for (int j = 0; j < VEC; j++) dot += dy[j] * wv[j] * (x[j] * r);
@@ -151,16 +160,7 @@ static __global__ void __launch_bounds__(RMSF_WARPS * 32)
             const int c0 = (k * L + sub) * VEC;
             if (!live || c0 >= C) continue;
             float dy[VEC], x[VEC];
-            if (HOLD) {
-#pragma unroll
-                for (int j = 0; j < VEC; j++) {
-                    dy[j] = hdy[HOLD ? k : 0][j];
-                    x[j] = hx[HOLD ? k : 0][j];
-                }
-            } else {
-                load_bf<VEC>(dyr + c0, dy);
-                load_bf<VEC>(xr + c0, x);
-            }
+            rmsf_chunk<VEC, HOLD>(dy, x, hdy[HOLD ? k : 0], hx[HOLD ? k : 0], dyr, xr, c0);
             if (din) {
                 bf16 *dr = din + row * (long long)C + c0;
                 float wv[VEC], v[VEC], old[VEC];
