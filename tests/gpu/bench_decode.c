@@ -37,7 +37,10 @@
  * usage: bench_decode [--device cuda|cpu] [--shape qwen2.5-0.5b] [--n 256] [--seed 1]
  *          [--min-len 100] [--max-len 1024] [--groups 8] [--groups-max-s 30]
  *          [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] [--threads 0]
- *          [--subset 0] [--max-s 0] [--profile 0|1|2] [--ablate OPS] [--json FILE]
+ *          [--subset 0] [--max-s 0] [--profile 0|1|2] [--ablate OPS] [--sample-probe R]
+ *          [--json FILE]
+ * --sample-probe R (after the runs, not with --profile/--ablate): lmhead_sample timed
+ * alone at R rows on the model's final-norm rows and on random rows (sample_probe).
  * --profile 1 prints the time of every backend op (each synchronised: no graphs).
  * --ablate OPS (comma-separated op names as the profile prints them) runs with those ops
  * skipped (kernels/profile.h: rlvr_profile_ablate; decode graphs kept): the drop in wall
@@ -61,6 +64,7 @@
 #include <time.h>
 
 #include "engine/io/fileio.h"
+#include "engine/model/acts.h" /* sample_probe reads the final-norm rows */
 #include "engine/model/builtin.h"
 #include "engine/model/kv_cache.h"
 #include "engine/rollout/sampler.h"
@@ -207,6 +211,64 @@ static int run_workload(sampler *s, model *m, const workload *w, const int *olen
 
 /* ---- report -------------------------------------------------------------------------- */
 
+/* --sample-probe R: lmhead_sample timed alone (sync, 20 calls, sync; after 3 warm-up
+ * calls) on this model's own buffers — the final-norm rows the last forward left, the
+ * LM head weights — then on fresh random rows of the same shape, temperature 1. Inside
+ * the decode runs the op measured ~3x sampler_check's isolated time at the same R: this
+ * tells whether the rows or the surroundings make the difference. 0, or -1 (err). */
+static int sample_probe(rlvr_backend *be, model *m, int R, char *err, size_t errlen) {
+    const int C = m->cfg.hidden_size, V = m->cfg.vocab_size, iters = 20;
+    if (R > m->acts->T_cap) R = m->acts->T_cap;
+    if (R <= 0 || !be->lmhead_sample) {
+        snprintf(err, errlen, "sample probe: no rows or no lmhead_sample on %s", be->name);
+        return -1;
+    }
+    float *h = malloc((size_t)R * C * sizeof(float)), *u = malloc((size_t)R * sizeof(float));
+    void *xr = be->alloc(be, (size_t)R * C * be->act_size);
+    int *tok = be->alloc(be, (size_t)R * sizeof(int));
+    float *lp = be->alloc(be, (size_t)R * sizeof(float)), *ud = be->alloc(be, R * sizeof(float));
+    int rc = -1;
+    if (h && u && xr && tok && lp && ud) {
+        lcg g = {12345};
+        for (size_t i = 0; i < (size_t)R * C; i++) /* about N(0, 1): what a norm leaves */
+            h[i] = (float)(lcg_draw(&g, 0, 2000) + lcg_draw(&g, 0, 2000) - 2000) / 816.0f;
+        for (int r = 0; r < R; r++) u[r] = (float)(r + 1) / (float)(R + 2);
+        be->act_from_f32(be, xr, h, (size_t)R * C);
+        be->to_device(be, ud, u, (size_t)R * sizeof(float));
+        const rlvr_sample_params sp = {1.0f, 0, 1.0f, 0.0f, 1.0f};
+        const void *w = model_w(m, m->lm_head);
+        const void *xs[2] = {m->acts->lnf, xr};
+        double ms[2];
+        for (int k = 0; k < 2; k++) {
+            for (int i = 0; i < 3; i++)
+                be->lmhead_sample(be, tok, lp, xs[k], w, R, C, V, &sp, ud, NULL, NULL);
+            be->sync(be);
+            const double t0 = now();
+            for (int i = 0; i < iters; i++)
+                be->lmhead_sample(be, tok, lp, xs[k], w, R, C, V, &sp, ud, NULL, NULL);
+            be->sync(be);
+            ms[k] = (now() - t0) * 1e3 / iters;
+        }
+        if (be->error(be)) {
+            snprintf(err, errlen, "sample probe: %s", be->error(be));
+        } else {
+            printf("sample probe: lmhead_sample R=%d V=%d C=%d, temperature 1: %.3f ms/call on "
+                   "the model's final-norm rows, %.3f ms/call on random rows\n",
+                   R, V, C, ms[0], ms[1]);
+            rc = 0;
+        }
+    } else {
+        snprintf(err, errlen, "sample probe: out of memory");
+    }
+    free(h);
+    free(u);
+    if (xr) be->free(be, xr);
+    if (tok) be->free(be, tok);
+    if (lp) be->free(be, lp);
+    if (ud) be->free(be, ud);
+    return rc;
+}
+
 static cJSON *num_or_null(double v, int ok) {
     return ok ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
@@ -244,7 +306,7 @@ static void usage(FILE *f) {
                "         [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] "
                "[--threads 0]\n"
                "         [--subset 0] [--max-s 0] [--profile 0|1|2] [--ablate OPS] "
-               "[--json FILE]\n"
+               "[--sample-probe R] [--json FILE]\n"
                "--profile 1: per-op times, every op synchronised; 2: per-op times on the\n"
                "GPU timeline, not synchronised (both without decode graphs)\n"
                "--ablate OPS: skip these ops (comma-separated, e.g. attention_cached), for\n"
@@ -276,7 +338,7 @@ static int parse_num(const char *opt, const char *v, double *out) {
 int main(int argc, char **argv) {
     const char *device = "cuda", *shape = "qwen2.5-0.5b", *json = NULL, *ablate = NULL;
     int n = 256, seed = 1, lo = 100, hi = 1024, groups = 8, b1_prompt = 512, b1_new = 256;
-    int threads = 0, subset = 0, profile = 0;
+    int threads = 0, subset = 0, profile = 0, probe_rows = 0;
     double groups_max_s = 30, bw_gbs = 0, kv_gib = 0, max_s = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -299,6 +361,8 @@ int main(int argc, char **argv) {
             json = v;
         else if (!strcmp(a, "--ablate"))
             ablate = v;
+        else if (!strcmp(a, "--sample-probe"))
+            bad = parse_int(a, v, 0, &probe_rows);
         else if (!strcmp(a, "--n"))
             bad = parse_int(a, v, 1, &n);
         else if (!strcmp(a, "--seed"))
@@ -531,6 +595,11 @@ int main(int argc, char **argv) {
         }
     }
     if (rc) goto out;
+    if (probe_rows > 0 && !profile && !ablate && sample_probe(be, m, probe_rows, err, sizeof err)) {
+        fprintf(stderr, "bench_decode: %s\n", err);
+        rc = 1;
+        goto out;
+    }
 
     /* ---- bounds and the report ---- */
     const double bound1 = bound_bytes(w.plen, w.olen, nr, 1, W, K) / (BW > 0 ? BW : 1);

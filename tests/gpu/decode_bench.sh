@@ -89,6 +89,7 @@ timeout --kill-after=10 120 "$BENCH" --device "$DEVICE" --shape "$SHAPE" --n "$N
   --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups "$NGROUPS" \
   --groups-max-s 25 --subset "$HF_N" --b1-prompt "$B1_PROMPT" --b1-new "$B1_NEW" \
   --bw-gbs "$BW" --threads "$THREADS" --max-s "$MAX_S" --json "$OUT/bench_decode.json" \
+  $([ "$DEVICE" = cuda ] && echo --sample-probe 128) \
   2>&1 | tee "$OUT/bench_decode.log"
 RLVR_RC=${PIPESTATUS[0]}
 echo "decode_bench.sh: bench_decode exit $RLVR_RC in $(( $(date +%s) - T0 )) s"
