@@ -43,6 +43,12 @@ int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split);
  * two-pass). For tests and benchmarks. -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_rmsnorm_backward(rlvr_backend *be, int fused);
 
+/* qkv_split/qkv_merge and add_rmsnorm_forward through 16-byte row kernels (on > 0; the
+ * shapes they cover: D % 16 == 0, C % 8 == 0 and C <= 4096, 16-byte aligned tensors), the
+ * element-wise kernels (0, the default), or the environment's choice (< 0: RLVR_ROW_VEC=1
+ * selects the row kernels, read at the next call). -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_row_vec(rlvr_backend *be, int on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "kernels/backend.h"
 
@@ -37,6 +38,7 @@ enum {
     SCRATCH_SKINNY,     /* skinny GEMM split-K partials (fixed size, skinny_gemm.cu) */
     SCRATCH_SAMPLE_SPLIT, /* lmhead_sample split path: per-(row, chunk) partials (sample.cu) */
     SCRATCH_RMS_BWD,    /* fused rmsnorm backward dw partials [groups, C] f32 (rmsnorm.cu) */
+    SCRATCH_ATTN_DQP,   /* flash2 dQ partials: per-sequence bases + [row-slots, Hq, D] f32 */
     SCRATCH_COUNT
 };
 
@@ -56,6 +58,8 @@ typedef struct {
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K */
     int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */
+    int row_vec; /* qkv_split/merge, add_rmsnorm_forward: 0 unset (RLVR_ROW_VEC read),
+                  * 1 the element-wise kernels, 2 the 16-byte row kernels */
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
 } cuda_ctx;
 
@@ -176,6 +180,16 @@ template <int W> static __device__ __forceinline__ void store_bf(bf16 *p, const 
 #pragma unroll
         for (int i = 0; i < W; i++) p[i] = f2bf(f[i]);
     }
+}
+
+/* Whether the 16-byte row kernels of qkv_split/merge and add_rmsnorm_forward are on
+ * (cuda_ctx.row_vec; RLVR_ROW_VEC=1 at the first call, or rlvr_cuda_set_row_vec). */
+static inline int cuda_row_vec(cuda_ctx *c) {
+    if (c->row_vec == 0) {
+        const char *e = getenv("RLVR_ROW_VEC");
+        c->row_vec = e && e[0] == '1' && e[1] == 0 ? 2 : 1;
+    }
+    return c->row_vec == 2;
 }
 
 /* Registration of each family's entries into the op table. */

@@ -8,6 +8,9 @@
  * 16-byte aligned; the n % 8 tail and unaligned inputs go element by element.
  * Outputs may alias inputs: each element is read before it is written, by one thread.
  */
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
 /* silu(g) = g·σ(g); d silu/dg = σ(g)·(1 + g·(1 − σ(g))) (as kernels/cpu/elementwise.c) */
@@ -221,11 +224,57 @@ static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, con
     dst[i + half] = f2bf(x2 * co + x1 * sn);
 }
 
+/* The 16-byte form (cuda_row_vec; D % 16 == 0, every pointer 16-byte aligned): one
+ * thread per (t, head, chunk of 8 pairs): the chunk at i0 = 8·c of the first half and its
+ * partner at i0 + D/2, each one 16-byte access, rotated element by element with the
+ * arithmetic above. */
+static __global__ void qkv_move_vec_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v,
+                                           const int *pos, const float *inv_freq, int T,
+                                           int Hq, int Hkv, int D, float sign,
+                                           int to_stacked) {
+    const int half = D / 2, cph = half / 8, H = Hq + 2 * Hkv;
+    const size_t n = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (n >= (size_t)T * H * cph) return;
+    const int i0 = (int)(n % cph) * 8;
+    const size_t th = n / cph;
+    const int h = (int)(th % H), t = (int)(th / H);
+    bf16 *s = qkv + th * D;
+    bf16 *p = h < Hq         ? q + ((size_t)t * Hq + h) * D
+              : h < Hq + Hkv ? k + ((size_t)t * Hkv + (h - Hq)) * D
+                             : v + ((size_t)t * Hkv + (h - Hq - Hkv)) * D;
+    bf16 *src = to_stacked ? p : s, *dst = to_stacked ? s : p;
+    float x1[8], x2[8];
+    load_bf<8>(src + i0, x1);
+    load_bf<8>(src + i0 + half, x2);
+    if (pos && h < Hq + Hkv) {
+        const float tp = (float)pos[t];
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            float sn, co;
+            sincosf(tp * inv_freq[i0 + j], &sn, &co);
+            sn *= sign;
+            const float a = x1[j], b = x2[j];
+            x1[j] = a * co - b * sn;
+            x2[j] = b * co + a * sn;
+        }
+    }
+    store_bf<8>(dst + i0, x1);
+    store_bf<8>(dst + i0 + half, x2);
+}
+
 static void qkv_move(rlvr_backend *be, bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, const int *pos,
                      const float *inv_freq, int T, int Hq, int Hkv, int D, float sign,
                      int to_stacked, const char *name) {
     cuda_ctx *c = cuda_get(be);
     if (T <= 0 || D <= 0 || Hq + 2 * Hkv <= 0) return;
+    if (cuda_row_vec(c) && D % 16 == 0 && cuda_aligned16(qkv) && cuda_aligned16(q) &&
+        cuda_aligned16(k) && cuda_aligned16(v)) {
+        const size_t total = (size_t)T * (Hq + 2 * Hkv) * (D / 16);
+        qkv_move_vec_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
+            qkv, q, k, v, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
+        CU_LAUNCH_CHECK(c, name);
+        return;
+    }
     const size_t total = (size_t)T * (Hq + 2 * Hkv) * ((D + 1) / 2);
     qkv_move_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
         qkv, q, k, v, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
@@ -243,6 +292,12 @@ static void qkv_merge(rlvr_backend *be, void *dqkv, const void *dq, const void *
                       int Hkv, int D) {
     qkv_move(be, (bf16 *)dqkv, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv, pos, inv_freq, T, Hq, Hkv,
              D, -1.0f, 1, "qkv_merge");
+}
+
+extern "C" int rlvr_cuda_set_row_vec(rlvr_backend *be, int on) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
+    cuda_get(be)->row_vec = on > 0 ? 2 : on == 0 ? 1 : 0;
+    return 0;
 }
 
 void cuda_elementwise_register(rlvr_backend *be) {

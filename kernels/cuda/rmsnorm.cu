@@ -304,11 +304,69 @@ static void rmsnorm_forward(rlvr_backend *be, void *out, float *rstd, const void
     CU_LAUNCH_CHECK(c, "rmsnorm_forward_kernel");
 }
 
+/* The 16-byte row form of add_rmsnorm_forward (cuda_row_vec; C % 8 == 0, C <= 8·ARV_T·CPT,
+ * 16-byte aligned tensors): one block of ARV_T threads per row, thread i owning the 8-wide
+ * chunks i, i + ARV_T, ... (CPT at most), which it keeps in registers: a and b read once,
+ * the bf16-rounded sum stored and squared, the norm written from the same registers.
+ * The sum of squares is taken per thread then block-wide, so rstd may differ from the
+ * element-wise kernel's in the last bits (not bit-equal to add + rmsnorm_forward). */
+enum { ARV_T = 128, ARV_MAX_CPT = 4 };
+template <int CPT>
+static __global__ void __launch_bounds__(ARV_T)
+    add_rmsnorm_vec_kernel(bf16 *sum, bf16 *out, float *rstd, const bf16 *a, const bf16 *b,
+                           const bf16 *w, int C, float eps) {
+    __shared__ float sh[32];
+    const size_t row = (size_t)blockIdx.x * C;
+    float s[CPT][8];
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < CPT; k++) {
+        const int c0 = (k * ARV_T + (int)threadIdx.x) * 8;
+        if (c0 >= C) continue;
+        float y[8];
+        load_bf<8>(a + row + c0, s[k]);
+        load_bf<8>(b + row + c0, y);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            s[k][j] = bf2f(f2bf(s[k][j] + y[j])); /* the stored (rounded) sum */
+            ss += s[k][j] * s[k][j];
+        }
+        store_bf<8>(sum + row + c0, s[k]);
+    }
+    ss = block_sum(ss, sh);
+    const float r = 1.0f / sqrtf(ss / (float)C + eps);
+    if (threadIdx.x == 0 && rstd) rstd[blockIdx.x] = r;
+#pragma unroll
+    for (int k = 0; k < CPT; k++) {
+        const int c0 = (k * ARV_T + (int)threadIdx.x) * 8;
+        if (c0 >= C) continue;
+        float wv[8], o[8];
+        load_bf<8>(w + c0, wv);
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = wv[j] * (s[k][j] * r);
+        store_bf<8>(out + row + c0, o);
+    }
+}
+
 static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *rstd,
                                 const void *a, const void *b, const void *w, int N, int C,
                                 float eps) {
     cuda_ctx *c = cuda_get(be);
     if (N <= 0 || C <= 0) return;
+    const int cpt = (C / 8 + ARV_T - 1) / ARV_T;
+    if (cuda_row_vec(c) && C % 8 == 0 && cpt <= ARV_MAX_CPT && cuda_aligned16(sum) &&
+        cuda_aligned16(out) && cuda_aligned16(a) && cuda_aligned16(b) && cuda_aligned16(w)) {
+        typedef void (*kernel)(bf16 *, bf16 *, float *, const bf16 *, const bf16 *,
+                               const bf16 *, int, float);
+        static const kernel by_cpt[ARV_MAX_CPT] = {
+            add_rmsnorm_vec_kernel<1>, add_rmsnorm_vec_kernel<2>, add_rmsnorm_vec_kernel<3>,
+            add_rmsnorm_vec_kernel<4>};
+        by_cpt[cpt - 1]<<<N, ARV_T, 0, c->stream>>>((bf16 *)sum, (bf16 *)out, rstd,
+                                                     (const bf16 *)a, (const bf16 *)b,
+                                                     (const bf16 *)w, C, eps);
+        CU_LAUNCH_CHECK(c, "add_rmsnorm_vec_kernel");
+        return;
+    }
     add_rmsnorm_forward_kernel<<<N, row_threads(C), 0, c->stream>>>(
         (bf16 *)sum, (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b, (const bf16 *)w, C,
         eps);

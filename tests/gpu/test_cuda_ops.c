@@ -355,9 +355,11 @@ static void test_rmsnorm(int N, int C, int accumulate) {
 /* The residual add fused with the norm after it: against the CPU, and bit for bit against
  * add then rmsnorm_forward on the GPU (its promise); in place (sum aliasing a) as the
  * model calls it. */
+static int g_rowvec; /* the 16-byte row kernels forced on (rlvr_cuda_set_row_vec) */
+
 static void test_add_rmsnorm(int N, int C) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d C=%d", N, C);
+    snprintf(cs, sizeof cs, "N=%d C=%d%s", N, C, g_rowvec ? " rowvec" : "");
     const size_t n = (size_t)N * C;
     float *a = rand_bf(n, 2.0f), *b = rand_bf(n, 1.0f), *w = rand_bf((size_t)C, 1.0f);
     pair pa = pair_act(a, n), pb = pair_act(b, n), pw = pair_act(w, (size_t)C);
@@ -374,8 +376,30 @@ static void test_add_rmsnorm(int N, int C) {
     cmp_f32("add_rmsnorm_forward rstd", cs, pr, NULL, (size_t)N, TOL_BF16);
     const size_t as = S.gpu->act_size;
     cmp_bits("add_rmsnorm_forward sum = add", cs, pa.g, ref_sum.g, n * as);
-    cmp_bits("add_rmsnorm_forward out = add+rmsnorm", cs, po.g, ref_out.g, n * as);
-    cmp_bits("add_rmsnorm_forward rstd = add+rmsnorm", cs, pr.g, ref_r.g, (size_t)N * 4);
+    if (!g_rowvec) { /* the element-wise kernel promises add + rmsnorm's bits */
+        cmp_bits("add_rmsnorm_forward out = add+rmsnorm", cs, po.g, ref_out.g, n * as);
+        cmp_bits("add_rmsnorm_forward rstd = add+rmsnorm", cs, pr.g, ref_r.g, (size_t)N * 4);
+    } else { /* the row kernel sums squares in another order */
+        float *x = down_act(S.gpu, po.g, n), *y = down_act(S.gpu, ref_out.g, n);
+        compare("add_rmsnorm_forward out ~ add+rmsnorm", cs, x, y, NULL, n, TOL_BF16);
+        free(x);
+        free(y);
+        x = down_f32(S.gpu, pr.g, (size_t)N);
+        y = down_f32(S.gpu, ref_r.g, (size_t)N);
+        compare("add_rmsnorm_forward rstd ~ add+rmsnorm", cs, x, y, NULL, (size_t)N, TOL_F32);
+        free(x);
+        free(y);
+        /* and the same bits when run again on the same inputs */
+        pair p2 = pair_poison_act(n), r2 = pair_poison_f32((size_t)N);
+        S.gpu->add_rmsnorm_forward(S.gpu, ref_sum.g, p2.g, r2.g, pa.g, pb.g, pw.g, N, C, 1e-6f);
+        pair p3 = pair_poison_act(n), r3 = pair_poison_f32((size_t)N);
+        S.gpu->add_rmsnorm_forward(S.gpu, ref_sum.g, p3.g, r3.g, pa.g, pb.g, pw.g, N, C, 1e-6f);
+        cmp_bits("add_rmsnorm_forward out determinism", cs, p2.g, p3.g, n * as);
+        pair_free(p2);
+        pair_free(r2);
+        pair_free(p3);
+        pair_free(r3);
+    }
     pair_free(pa);
     pair_free(pb);
     pair_free(pw);
@@ -877,7 +901,8 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
  * intermediate size (F % 8 != 0 takes the element-wise path). */
 static void test_stacked(int T, int Hq, int Hkv, int D, int F) {
     char cs[112];
-    snprintf(cs, sizeof cs, "T=%d Hq=%d Hkv=%d D=%d F=%d", T, Hq, Hkv, D, F);
+    snprintf(cs, sizeof cs, "T=%d Hq=%d Hkv=%d D=%d F=%d%s", T, Hq, Hkv, D, F,
+             g_rowvec ? " rowvec" : "");
     const size_t nq = (size_t)T * Hq * D, nk = (size_t)T * Hkv * D, nqkv = nq + 2 * nk;
     int *pos = xmalloc((size_t)T * sizeof(int));
     for (int t = 0; t < T; t++) pos[t] = irand(4096);
@@ -1276,6 +1301,14 @@ int main(int argc, char **argv) {
     {
         const int ar[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}};
         for (int i = 0; i < 5; i++) RUN(test_add_rmsnorm(ar[i][0], ar[i][1]));
+        /* the 16-byte row kernel (RLVR_ROW_VEC=1), forced on; C 33 and 1000 (> 4096
+         * never here) check its hand-back (33: C % 8) and a partial last chunk pass */
+        rlvr_cuda_set_row_vec(S.gpu, 1);
+        g_rowvec = 1;
+        const int av[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}, {2, 4096}};
+        for (int i = 0; i < 6; i++) RUN(test_add_rmsnorm(av[i][0], av[i][1]));
+        g_rowvec = 0;
+        rlvr_cuda_set_row_vec(S.gpu, 0);
     }
     const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
                          {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
@@ -1321,6 +1354,13 @@ int main(int argc, char **argv) {
         const int st[][5] = {{300, 14, 2, 64, 4864}, {1, 14, 2, 64, 4864}, {37, 6, 2, 128, 200},
                              {5, 3, 1, 65, 37}, {17, 4, 4, 1, 9}};
         for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
+        /* again with the 16-byte row kernels forced on (D % 16 == 0 takes them; D 65 and 1
+         * hand back to the element-wise kernel) */
+        rlvr_cuda_set_row_vec(S.gpu, 1);
+        g_rowvec = 1;
+        for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
+        g_rowvec = 0;
+        rlvr_cuda_set_row_vec(S.gpu, 0);
     }
     {
         const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
