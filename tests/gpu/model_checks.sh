@@ -86,13 +86,17 @@ PY
 # The same step with one default changed back at a time: tokens/s beside the default's
 # (no per-op profile). flash1: the first fused attention kernels (the default before the
 # fourth H200 run); ws32: an explicit 32 MiB cuBLAS workspace instead of cuBLAS's own;
-# lm1024: the LM head's former 1024 x 32768 tiles instead of the automatic 4096 x 8192;
-# separate: separate q/k/v and gate/up GEMMs instead of the stacked ones; rmsfused: the
-# opt-in fused RMSNorm backward (one pass for din and dw) instead of the two-pass default.
+# lm1024: the LM head's 1024 x 32768 tiles in the backward too (automatic: 4096 x 8192
+# there); separate: separate q/k/v and gate/up GEMMs instead of the stacked ones; the
+# opt-in kernels not yet measured: rmsfused, the fused RMSNorm backward (one pass for din
+# and dw); rowvec, the 16-byte row kernels of qkv_split/merge and add+RMSNorm; optins,
+# those two and flash2's dQ from the dK/dV kernel together.
 for v in flash1:RLVR_ATTENTION=flash1 ws32:RLVR_CUBLAS_WORKSPACE_MB=32 \
          lm1024:RLVR_LM_CHUNKS=1024x32768 separate:RLVR_STACKED_PROJ=0 \
-         rmsfused:RLVR_RMSNORM_BWD=fused; do
-  env "${v#*:}" "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
+         rmsfused:RLVR_RMSNORM_BWD=fused rowvec:RLVR_ROW_VEC=1 \
+         optins:RLVR_RMSNORM_BWD=fused,RLVR_ROW_VEC=1,RLVR_ATTN_DQ=partials; do
+  # shellcheck disable=SC2046 # the commas separate assignments
+  env $(echo "${v#*:}" | tr ',' ' ') "$build/tests/bench/bench_step" --device cuda --model builtin:qwen2.5-0.5b \
     --seqs 8 --seq-len 1024 --warmup 2 --iters 5 > "$out/bench_rlvr_${v%%:*}.json" \
     2> "$out/bench_rlvr_${v%%:*}.err" && echo "${v#*:}: $(tail -n 1 "$out/bench_rlvr_${v%%:*}.json")"
 done
