@@ -36,6 +36,27 @@
  *            or 32 (D = 128): S, dP, dS, dQ += dS·K.
  * One owner per output element, fixed loop orders, no atomics: the same bits every run.
  *
+ * dQ partials (opt-in: RLVR_ATTN_DQ=partials, read at every call): the dK/dV kernel also
+ * computes dQ, so S and dP are computed once instead of twice (5 tile matmuls per
+ * (query tile, key tile) pair instead of 7). For each pair the block already holds dSᵀ
+ * (its 64 keys × the query tile) in registers; it writes dSᵀ in bf16 (the values the dK
+ * product rounds to) to shared memory, meets a barrier, and each warp computes 16 query
+ * rows × 64 columns of dQ_part(i, j) = dS_ij·K_j (K_j is resident) into fp32 scratch.
+ * A row i of a sequence has one partial per key tile j = 0..i/64 (the tiles the dK/dV
+ * grid visits for it), so the partials are stored compactly: row-slot
+ *   base[b] + tri(i) + j,  tri(i) = Σ_{i' < i} (i'/64 + 1) = 32·R(R+1) + r·(R+1)
+ * (R = i/64, r = i%64), each row-slot [Hq][D] f32, base[b] = Σ_{b' < b} tri(len_b')
+ * computed on the device (fa2_dq_base_kernel). fa2_dq_reduce_kernel then sums a row's
+ * partials in increasing j (fixed order, deterministic) and writes scale·Σ in bf16.
+ * Sizing: the host bounds Σ_b tri(len_b) from T and max_len (tri is convex, so the
+ * bound is T/M sequences of M = max_len plus one of T % M, exact when every sequence is
+ * M long); when the bytes exceed FA2_DQP_CAP the call takes the two-kernel backward.
+ * An understated max_len makes the bound too small: the base kernel marks every
+ * sequence whose partials would not fit (base −1), the dK/dV kernel skips its dQ work,
+ * and the dQ kernel (launched in that mode with a skip test) computes it instead —
+ * correct, the same bits every run for a given max_len, but dq's bits then depend on
+ * max_len (dk, dv's do not).
+ *
  * Fragments of mma.sync m16n8k16 (g = lane/4, t = lane%4; see flash_attention.cu):
  *   A (16×16): a0 (g, 2t), a1 (g+8, 2t), a2 (g, 2t+8), a3 (g+8, 2t+8)
  *   B (16×8, k × n): b0 (k 2t..2t+1, n g), b1 (k 2t+8.., n g);  C: c0,c1 (g, 2t..), c2,c3 (g+8, ..)
@@ -52,6 +73,7 @@
  * fall in eight different bank quads: no conflicts, and every row start stays 16-byte
  * aligned as cp.async and ldmatrix require.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda/cuda_internal.cuh"
@@ -365,20 +387,79 @@ template <int D> struct fa2_dkdv_shape {
     static constexpr int LD = D + FA2_PAD, MINB = 2; /* 3 at D = 64 would spill */
     /* Ks, Vs [BC][LD]; Qs, Ds [2][BR][LD]; ls, dls [2][BR] f32 */
     static constexpr size_t SMEM = (size_t)(2 * BC + 4 * BR) * LD * 2 + (size_t)4 * BR * 4;
+    /* dQ partials: dSᵀ [BC][LDS] bf16 after dls; each warp's dQ_part share is 16 query
+     * rows (block MB of the tile) × DW columns (64 at both head dims) */
+    static constexpr int LDS = BR + FA2_PAD, NMB = BR / 16, DW = D * NMB / NW;
+    static constexpr size_t SMEM_DQP = SMEM + (size_t)BC * LDS * 2;
 };
 
+/* Row-slots of dQ partials before row i of a sequence (and the count for a sequence of
+ * length i): Σ_{i' < i} (i'/64 + 1), one partial per 64-key tile j <= i'/64. */
+static __host__ __device__ __forceinline__ long long fa2_tri(long long i) {
+    if (i <= 0) return 0;
+    const long long R = i / 64, r = i % 64;
+    return 32 * R * (R + 1) + r * (R + 1);
+}
+
+/* The dK/dV block's dQ partial for query tile q0 and key tile kt: dQ_part = dS·K_j with
+ * dS (BR queries × BC keys) read from dSt, stored transposed ([key][query], LDS), and K_j
+ * from Ks ([key][d], LD), both resident. Warp w takes query block MB = w % NMB (16 rows)
+ * and columns (w / NMB)·DW..+DW−1. A fragments of dS by ldmatrix.trans on dSᵀ with
+ * pattern P2 (matrix i: keys (i/2)·8.., queries (i%2)·8..; each lane gets dSᵀ rows 2t,
+ * 2t+1 of column g = dS[g][2t..2t+1], the A layout), K's B fragments by ldmatrix.trans
+ * with P1 as in the dQ kernel. Rows of the tile past len are not stored. Unscaled
+ * (fa2_dq_reduce_kernel multiplies the sum by the softmax scale). */
 template <int D>
-static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D>::MINB)
-    fa2_bwd_dkdv_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, const bf16 *dout,
-                        const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
-                        const float *delta, const int *offsets, int Hq, int Hkv, float scale,
-                        float scale_log2) {
+static __device__ __forceinline__ void fa2_dq_part(float *dqp, long long base,
+                                                   const bf16 *dSt, const bf16 *Ks, int q0,
+                                                   int kt, int len, int Hq, int h) {
     typedef fa2_dkdv_shape<D> S_;
-    constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD;
+    constexpr int BC = S_::BC, LD = S_::LD, LDS = S_::LDS, NMB = S_::NMB, DW = S_::DW;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int mb = warp % NMB, c0 = (warp / NMB) * DW, qr = q0 + mb * 16;
+    if (qr >= len) return; /* all 16 rows past the sequence */
+    float acc[DW / 8][4];
+#pragma unroll
+    for (int nd = 0; nd < DW / 8; nd++) acc[nd][0] = acc[nd][1] = acc[nd][2] = acc[nd][3] = 0.0f;
+#pragma unroll
+    for (int kc = 0; kc < BC / 16; kc++) {
+        uint32_t a[4];
+        fa2_ldsm_t(a, dSt + kc * 16 * LDS + mb * 16 + fa2_p2<LDS>(lane));
+#pragma unroll
+        for (int np = 0; np < DW / 16; np++) {
+            uint32_t bk[4];
+            fa2_ldsm_t(bk, Ks + kc * 16 * LD + c0 + np * 16 + fa2_p1<LD>(lane));
+            fa2_mma(acc[2 * np], a, bk[0], bk[1]);
+            fa2_mma(acc[2 * np + 1], a, bk[2], bk[3]);
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = qr + g + 8 * r;
+        if (row >= len) continue;
+        float *o = dqp + ((size_t)(base + fa2_tri(row) + kt) * Hq + h) * D + c0 + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < DW / 8; nd++)
+            *reinterpret_cast<float2 *>(o + nd * 8) = make_float2(acc[nd][2 * r], acc[nd][2 * r + 1]);
+    }
+}
+
+/* DQP: also the dQ partials (the header's "dQ partials"): dqp the row-slots, dqbase[b]
+ * the sequence's first row-slot or −1 (its dQ left to the dQ kernel). Without DQP both
+ * are unused and the kernel is the plain dK/dV one. */
+template <int D, bool DQP>
+static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D>::MINB)
+    fa2_bwd_dkdv_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, float *dqp,
+                        const long long *dqbase, const bf16 *dout, const bf16 *q,
+                        const bf16 *k, const bf16 *v, const float *lse, const float *delta,
+                        const int *offsets, int Hq, int Hkv, float scale, float scale_log2) {
+    typedef fa2_dkdv_shape<D> S_;
+    constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD, LDS = S_::LDS;
     extern __shared__ __align__(128) unsigned char fa2_smem[];
     bf16 *Ks = reinterpret_cast<bf16 *>(fa2_smem);
     bf16 *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *Ds = Qs + 2 * BR * LD;
     float *ls = reinterpret_cast<float *>(Ds + 2 * BR * LD), *dls = ls + 2 * BR;
+    bf16 *dSt = reinterpret_cast<bf16 *>(dls + 2 * BR); /* DQP: dSᵀ [BC keys][LDS queries] */
     /* one query head per block; dkp/dvp (fp32 [T, Hq, D]) receive its share when
      * non-NULL (GQA), else dk/dv (bf16 [T, Hkv, D]) the whole gradient (Hq == Hkv) */
     const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
@@ -390,6 +471,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
     const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
     const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
     const size_t lrow0 = (size_t)start * Hq + h; /* lse/Δ index of the sequence's row 0 */
+    /* DQP: whether this sequence's dQ partials fit (the same for the whole block) */
+    const bool dqw = DQP && dqbase[b] >= 0;
 
     for (int kt = blockIdx.x; kt < nkt; kt += gridDim.x) {
         const int k0 = kt * BC;
@@ -468,6 +551,18 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                         sa[nt][e] = p;
                     }
                 }
+                if (dqw) { /* dSᵀ in bf16: rows (keys) warp·16 + g (+8), queries 16kc + 2t (+8) */
+                    bf16 *o = dSt + (warp * 16 + g) * LDS + 2 * t;
+#pragma unroll
+                    for (int kc = 0; kc < BR / 16; kc++) {
+                        uint32_t ads[4];
+                        fa2_acc_to_a(ads, dpa, kc);
+                        *reinterpret_cast<uint32_t *>(o + kc * 16) = ads[0];
+                        *reinterpret_cast<uint32_t *>(o + kc * 16 + 8 * LDS) = ads[1];
+                        *reinterpret_cast<uint32_t *>(o + kc * 16 + 8) = ads[2];
+                        *reinterpret_cast<uint32_t *>(o + kc * 16 + 8 * LDS + 8) = ads[3];
+                    }
+                }
                 /* dV += Pᵀ·dO, dK += dSᵀ·Q (B fragments by ldmatrix.trans) */
 #pragma unroll
                 for (int kc = 0; kc < BR / 16; kc++) {
@@ -485,8 +580,16 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                         fa2_mma(dka[2 * np + 1], ads, bq[2], bq[3]);
                     }
                 }
+            } else if (dqw) { /* this warp's keys see none of the tile: dS rows of zeros */
+                for (int e = lane; e < 16 * BR / 2; e += 32)
+                    *reinterpret_cast<uint32_t *>(dSt + (warp * 16 + e / (BR / 2)) * LDS +
+                                                  2 * (e % (BR / 2))) = 0u;
             }
-            __syncthreads(); /* stage st is read: the next iteration may refill it */
+            if (dqw) {
+                __syncthreads(); /* dSᵀ of the whole tile is in place */
+                fa2_dq_part<D>(dqp, dqbase[b], dSt, Ks, q0, kt, len, Hq, h);
+            }
+            __syncthreads(); /* stage st (and dSᵀ) is read: the next iteration may refill it */
         }
 #pragma unroll
         for (int r = 0; r < 2; r++) {
@@ -557,17 +660,20 @@ template <int D> struct fa2_dq_shape {
     static constexpr size_t SMEM = (size_t)(2 * BR + 4 * BC) * LD * 2;
 };
 
-template <int D>
+/* SKIP (dQ partials mode): sequences with dqbase[b] >= 0 have their dQ from the
+ * partials; the kernel takes only the others (whole blocks return: no barrier is split). */
+template <int D, bool SKIP>
 static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::MINB)
     fa2_bwd_dq_kernel(bf16 *dq, const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
-                      const float *lse, const float *delta, const int *offsets, int Hq, int Hkv,
-                      float scale, float scale_log2) {
+                      const float *lse, const float *delta, const int *offsets,
+                      const long long *dqbase, int Hq, int Hkv, float scale, float scale_log2) {
     typedef fa2_dq_shape<D> S_;
     constexpr int NT = S_::NT, BR = S_::BR, BC = S_::BC, LD = S_::LD;
     extern __shared__ __align__(128) unsigned char fa2_smem[];
     bf16 *Qs = reinterpret_cast<bf16 *>(fa2_smem);
     bf16 *Ds = Qs + BR * LD, *Ks = Ds + BR * LD, *Vs = Ks + 2 * BC * LD;
     const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    if (SKIP && dqbase[b] >= 0) return;
     const int start = offsets[b], len = offsets[b + 1] - start;
     const int ntiles = (len + BR - 1) / BR;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
@@ -686,6 +792,68 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
     }
 }
 
+/* ---- backward: dQ from the partials ------------------------------------------------------------ */
+
+/* dqbase[b] = Σ_{b' < b} tri(len_b') (row-slots before sequence b), or −1 when sequence
+ * b's partials would end past cap row-slots (an understated max_len). One warp: lane l
+ * takes sequences l·per..(l+1)·per−1, an exclusive shuffle scan of the lane sums gives
+ * each lane its start. Integer sums: exact, any order. */
+static __global__ void fa2_dq_base_kernel(long long *dqbase, const int *offsets, int B,
+                                          long long cap) {
+    const int lane = threadIdx.x & 31, per = (B + 31) / 32;
+    const int b0 = lane * per, b1 = b0 + per < B ? b0 + per : B;
+    long long own = 0;
+    for (int b = b0; b < b1; b++) own += fa2_tri(offsets[b + 1] - offsets[b]);
+    long long incl = own;
+    for (int o = 1; o < 32; o <<= 1) {
+        const long long x = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += x;
+    }
+    long long run = incl - own;
+    for (int b = b0; b < b1; b++) {
+        const long long n = fa2_tri(offsets[b + 1] - offsets[b]);
+        dqbase[b] = run + n <= cap ? run : -1;
+        run += n;
+    }
+}
+
+/* dq[t, h, d..d+3] = scale · Σ_{j = 0..i/64} dqp[base + tri(i) + j, h, d..d+3] in
+ * increasing j (i = t − start of t's sequence); one thread per four elements of dq
+ * (D % 4 == 0). Tokens of sequences whose partials did not fit (dqbase −1) are left to
+ * the dQ kernel, tokens outside every sequence untouched. */
+static __global__ void fa2_dq_reduce_kernel(bf16 *dq, const float *dqp, const long long *dqbase,
+                                            const int *offsets, int B, long long quads, int Hq,
+                                            int D, float scale) {
+    const long long x = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (x >= quads) return;
+    const int per = D / 4;
+    const int d = (int)(x % per) * 4;
+    const long long th = x / per; /* t·Hq + h */
+    const int h = (int)(th % Hq), tok = (int)(th / Hq);
+    int lo = 0, hi = B - 1; /* the last sequence with offsets[b] <= tok (empty ones skipped) */
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) >> 1;
+        if (offsets[mid] <= tok) lo = mid;
+        else hi = mid - 1;
+    }
+    const int i = tok - offsets[lo];
+    if (i < 0 || i >= offsets[lo + 1] - offsets[lo]) return;
+    const long long base = dqbase[lo];
+    if (base < 0) return;
+    const size_t stride = (size_t)Hq * D;
+    const float *p = dqp + (size_t)(base + fa2_tri(i)) * stride + (size_t)h * D + d;
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int j = 0; j <= i / 64; j++) {
+        const float4 y = *reinterpret_cast<const float4 *>(p + (size_t)j * stride);
+        a.x += y.x;
+        a.y += y.y;
+        a.z += y.z;
+        a.w += y.w;
+    }
+    *reinterpret_cast<uint2 *>(dq + (size_t)th * D + d) =
+        make_uint2(fa2_pack(a.x * scale, a.y * scale), fa2_pack(a.z * scale, a.w * scale));
+}
+
 /* ---- launchers ----------------------------------------------------------------------------------- */
 
 /* Whether these kernels take the call: head dim 64 or 128, every tensor 16-byte aligned
@@ -721,28 +889,76 @@ static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q
     CU_LAUNCH_CHECK(c, "fa2_fwd_kernel");
 }
 
+/* dqp/dqbase non-NULL: the dQ partials mode (dqbase already written by
+ * fa2_dq_base_kernel); else the two-kernel backward. */
 template <int D>
 static void fa2_backward_launch(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float *dkp,
-                                float *dvp, const bf16 *dout, const bf16 *q, const bf16 *k,
-                                const bf16 *v, const float *lse, const float *delta,
-                                const int *offsets, int B, int Hq, int Hkv, int max_len) {
+                                float *dvp, float *dqp, const long long *dqbase,
+                                const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
+                                const float *lse, const float *delta, const int *offsets, int B,
+                                int T, int Hq, int Hkv, int max_len) {
     typedef fa2_dkdv_shape<D> SK;
     typedef fa2_dq_shape<D> SQ;
     const float scale = 1.0f / sqrtf((float)D), scale_log2 = FA2_LOG2E * scale;
     const dim3 gk(fa2_tiles(max_len, SK::BC), (unsigned)Hq, (unsigned)B);
     const dim3 gq(fa2_tiles(max_len, SQ::BR), (unsigned)Hq, (unsigned)B);
-    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D>,
+    if (!dqp) {
+        CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, false>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)SK::SMEM));
+        fa2_bwd_dkdv_kernel<D, false><<<gk, SK::NT, SK::SMEM, c->stream>>>(
+            dk, dv, dkp, dvp, NULL, NULL, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
+            scale_log2);
+        CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_kernel");
+        CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, false>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)SQ::SMEM));
+        fa2_bwd_dq_kernel<D, false><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
+            dq, dout, q, k, v, lse, delta, offsets, NULL, Hq, Hkv, scale, scale_log2);
+        CU_LAUNCH_CHECK(c, "fa2_bwd_dq_kernel");
+        return;
+    }
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, true>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     (int)SK::SMEM));
-    fa2_bwd_dkdv_kernel<D><<<gk, SK::NT, SK::SMEM, c->stream>>>(
-        dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
-    CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_kernel");
-    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D>,
+                                     (int)SK::SMEM_DQP));
+    fa2_bwd_dkdv_kernel<D, true><<<gk, SK::NT, SK::SMEM_DQP, c->stream>>>(
+        dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
+        scale_log2);
+    CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_kernel (dQ partials)");
+    /* only the sequences whose partials did not fit (none unless max_len is understated) */
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, true>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      (int)SQ::SMEM));
-    fa2_bwd_dq_kernel<D><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
-        dq, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
-    CU_LAUNCH_CHECK(c, "fa2_bwd_dq_kernel");
+    fa2_bwd_dq_kernel<D, true><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
+        dq, dout, q, k, v, lse, delta, offsets, dqbase, Hq, Hkv, scale, scale_log2);
+    CU_LAUNCH_CHECK(c, "fa2_bwd_dq_kernel (skip)");
+    const long long quads = (long long)T * Hq * (D / 4);
+    fa2_dq_reduce_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
+        dq, dqp, dqbase, offsets, B, quads, Hq, D, scale);
+    CU_LAUNCH_CHECK(c, "fa2_dq_reduce_kernel");
+}
+
+/* RLVR_ATTN_DQ=partials asks for the dQ partials mode (read at every call, so a test or
+ * benchmark can switch inside one process); anything else, the two-kernel backward. */
+static int fa2_dq_partials_wanted(void) {
+    const char *e = getenv("RLVR_ATTN_DQ");
+    return e && strcmp(e, "partials") == 0;
+}
+
+/* The most scratch the dQ partials may take; a call that would need more (from its
+ * shapes) takes the two-kernel backward. Once grown, a scratch slot is kept. */
+static const size_t FA2_DQP_CAP = (size_t)2 << 30;
+
+/* Bytes of the partials region before the row-slots: dqbase[B] int64, 256-aligned. */
+static size_t fa2_dqp_header(int B) { return ((size_t)B * 8 + 255) / 256 * 256; }
+
+/* Row-slots the partials of T tokens in sequences of at most M = max_len tokens can need:
+ * tri is convex, so Σ tri(len_b) under Σ len_b = T, len_b <= M is largest with T / M
+ * sequences of M and one of T % M. An understated max_len gives too few: the device
+ * side then leaves the sequences that do not fit to the dQ kernel. */
+static long long fa2_dqp_rows(int T, int max_len) {
+    const int M = max_len < 1 ? 1 : max_len > T ? T : max_len;
+    return (long long)(T / M) * fa2_tri(M) + fa2_tri(T % M);
 }
 
 int cuda_flash2_attention_forward(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q,
@@ -776,12 +992,27 @@ int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, co
         if (!dkp) return 0; /* error recorded */
         dvp = dkp + n;
     }
+    /* dQ partials: chosen from the environment and the shapes only */
+    float *dqp = NULL;
+    long long *dqbase = NULL;
+    if (fa2_dq_partials_wanted()) {
+        const long long rows = fa2_dqp_rows(T, max_len);
+        const size_t slot = (size_t)Hq * D * sizeof(float), hdr = fa2_dqp_header(B);
+        if ((size_t)rows <= (FA2_DQP_CAP - hdr) / slot) {
+            char *buf = (char *)cuda_scratch(c, SCRATCH_ATTN_DQP, hdr + (size_t)rows * slot);
+            if (!buf) return 0; /* error recorded */
+            dqbase = (long long *)buf;
+            dqp = (float *)(buf + hdr);
+            fa2_dq_base_kernel<<<1, 32, 0, c->stream>>>(dqbase, offsets, B, rows);
+            CU_LAUNCH_CHECK(c, "fa2_dq_base_kernel");
+        }
+    }
     if (D == 64)
-        fa2_backward_launch<64>(c, dq, dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, B,
-                                Hq, Hkv, max_len);
+        fa2_backward_launch<64>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta,
+                                offsets, B, T, Hq, Hkv, max_len);
     else
-        fa2_backward_launch<128>(c, dq, dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, B,
-                                 Hq, Hkv, max_len);
+        fa2_backward_launch<128>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse,
+                                 delta, offsets, B, T, Hq, Hkv, max_len);
     if (group > 1) {
         const long long quads = (long long)T * Hkv * (D / 4);
         fa2_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(

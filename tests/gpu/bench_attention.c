@@ -1,9 +1,10 @@
 /*
  * tests/gpu/bench_attention.c — causal attention speed of the CUDA backend, forward and
  * backward, for the first fused tensor-core kernels (RLVR_ATTENTION=flash1), the second
- * fused implementation (flash2: cp.async + ldmatrix, the default for head dims 64/128)
- * and the simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model
- * calls it.
+ * fused implementation (flash2: cp.async + ldmatrix, the default for head dims 64/128),
+ * flash2 with dQ computed inside its dK/dV kernel (RLVR_ATTN_DQ=partials, "dqpart": its
+ * forward is flash2's, its backward the one to compare) and the simple kernels
+ * (RLVR_ATTENTION=simple), through the op table exactly as the model calls it.
  *
  * Shapes (FlashAttention-2's benchmark convention): hidden 2048 = Hq·D (32 heads of 64,
  * 16 of 128), Hkv = Hq, sequences of 1k/2k/4k packed end to end, batch = 16384 / seq,
@@ -12,16 +13,20 @@
  * square), backward 2.5 × forward, forward+backward 3.5 × forward.
  *
  * Method: random bf16 inputs (uniform in [-1, 1)); the flash1 and flash2 forwards are
- * compared with the simple one once on the first shape (relative L2 error, a sanity
- * check: test_cuda_ops is the real check); then per shape and path WARMUP untimed runs and RUNS timed runs of
+ * compared with the simple one once on the first shape, and dqpart's backward (dq, dk,
+ * dv) with flash2's on the first and the last shape (relative L2 error, a sanity
+ * check: test_cuda_ops is the real check); dqpart needs Σ_b tri(len_b)·Hq·D·4 bytes of
+ * partials (tri(L) = Σ_{i<L} (i/64 + 1)) and takes flash2's two-kernel backward where
+ * that exceeds its 2 GiB cap (marked "two-kernel" in the table); then per shape and path WARMUP untimed runs and RUNS timed runs of
  * forward and of backward, each bracketed by be->sync() and timed with the host
  * monotonic clock (the backend's stream is private, so no CUDA events; at
  * millisecond-long kernels the sync costs microseconds); the median is reported.
  * The simple path gets fewer runs and skips the 4k shapes (it takes seconds there).
  *
  * Usage: bench_attention [report.json]. Prints a table; writes JSON (atomically) when a
- * path is given. Exit 0; 1 on a backend error or when the flash1 or flash2 forward differs
- * from the simple one by more than 2e-2 (relative L2); 77 when no GPU is usable.
+ * path is given. Exit 0; 1 on a backend error, when the flash1 or flash2 forward differs
+ * from the simple one or dqpart's backward from flash2's by more than 2e-2 (relative
+ * L2); 77 when no GPU is usable.
  */
 #include <math.h>
 #include <stdint.h>
@@ -34,10 +39,20 @@
 
 enum { TOKENS = 16384, WARMUP = 3, RUNS = 10, SIMPLE_RUNS = 3, MAX_SHAPES = 8 };
 
-/* The timed paths, in table order, and their RLVR_ATTENTION values. */
-enum { P_FLASH1 = 0, P_FLASH2, P_SIMPLE, NPATH };
-static const char *const path_names[NPATH] = {"flash1", "flash2", "simple"};
-static const char *const path_env[NPATH] = {"flash1", NULL, "simple"};
+/* The timed paths, in table order, and their RLVR_ATTENTION values (dqpart: flash2 with
+ * RLVR_ATTN_DQ=partials). */
+enum { P_FLASH1 = 0, P_FLASH2, P_DQPART, P_SIMPLE, NPATH };
+static const char *const path_names[NPATH] = {"flash1", "flash2", "flash2+dQpartials", "simple"};
+static const char *const path_env[NPATH] = {"flash1", NULL, NULL, "simple"};
+
+/* flash_attention2.cu's cap on the dQ partials scratch (FA2_DQP_CAP). */
+static const double DQP_CAP_BYTES = 2147483648.0;
+
+/* Row-slots of dQ partials for one sequence of L tokens: Σ_{i<L} (i/64 + 1). */
+static double dqp_tri(long long L) {
+    const long long R = L / 64, r = L % 64;
+    return (double)(32 * R * (R + 1) + r * (R + 1));
+}
 
 typedef struct {
     int seq, Hq, Hkv, D;
@@ -49,6 +64,7 @@ typedef struct {
     int batch;
     double fwd_ms[NPATH], bwd_ms[NPATH]; /* indexed by P_*; < 0 when not run */
     double fwd_tf[NPATH], bwd_tf[NPATH], all_tf[NPATH];
+    int dqp_fits; /* whether dqpart's partials fit its cap (else it ran flash2's backward) */
 } bench_row;
 
 static double now_ms(void) {
@@ -94,8 +110,10 @@ typedef struct {
 } buffers;
 
 static void set_path(int p) {
+    unsetenv("RLVR_ATTN_DQ");
     if (path_env[p]) setenv("RLVR_ATTENTION", path_env[p], 1);
     else unsetenv("RLVR_ATTENTION");
+    if (p == P_DQPART) setenv("RLVR_ATTN_DQ", "partials", 1);
 }
 
 /* Times forward and backward on one path; medians into *fwd, *bwd (ms). */
@@ -154,8 +172,54 @@ static double check_path(rlvr_backend *be, const buffers *b, const shape *s, int
     return rel;
 }
 
+/* Largest relative L2 difference of dqpart's backward (dq, dk, dv) from flash2's on shape
+ * s, from one flash2 forward's out and lse. */
+static double check_dqpart(rlvr_backend *be, const buffers *b, const shape *s, int batch) {
+    const int T = s->seq * batch;
+    const size_t nq = (size_t)T * s->Hq * s->D, nk = (size_t)T * s->Hkv * s->D;
+    float *g[2][3];
+    double worst = 0;
+    int ok = 1;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++) {
+            g[i][j] = malloc((j ? nk : nq) * sizeof(float));
+            ok = ok && g[i][j];
+        }
+    if (ok) {
+        set_path(P_FLASH2);
+        be->attention_forward(be, b->out, b->lse, b->q, b->k, b->v, b->offsets, batch, T, s->Hq,
+                              s->Hkv, s->D, s->seq);
+        const int which[2] = {P_FLASH2, P_DQPART};
+        for (int i = 0; i < 2; i++) {
+            set_path(which[i]);
+            be->attention_backward(be, b->dq, b->dk, b->dv, b->dout, b->q, b->k, b->v, b->out,
+                                   b->lse, b->offsets, batch, T, s->Hq, s->Hkv, s->D, s->seq);
+            be->act_to_f32(be, g[i][0], b->dq, nq);
+            be->act_to_f32(be, g[i][1], b->dk, nk);
+            be->act_to_f32(be, g[i][2], b->dv, nk);
+        }
+        set_path(P_FLASH1);
+        for (int j = 0; j < 3; j++) {
+            const size_t n = j ? nk : nq;
+            double num = 0, den = 0;
+            for (size_t i = 0; i < n; i++) {
+                const double d = (double)g[1][j][i] - g[0][j][i];
+                num += d * d;
+                den += (double)g[0][j][i] * g[0][j][i];
+            }
+            const double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+            if (!(rel <= worst)) worst = rel; /* NaN sticks */
+        }
+    } else {
+        worst = INFINITY;
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++) free(g[i][j]);
+    return worst;
+}
+
 static int write_json(const char *path, const char *device, const bench_row *r, int n,
-                      const double *check_rel) {
+                      const double *check_rel, const double *dqp_rel) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
@@ -168,14 +232,17 @@ static int write_json(const char *path, const char *device, const bench_row *r, 
             "  \"flops\": \"causal: fwd 4*sum(len^2)*D*Hq/2, bwd 2.5*fwd\",\n"
             "  \"timing\": \"median of %d (simple: %d) host-timed runs, synchronised\",\n"
             "  \"flash1_vs_simple_fwd_rel_l2\": %.3e,\n"
-            "  \"flash2_vs_simple_fwd_rel_l2\": %.3e,\n  \"results\": [\n",
-            device, RUNS, SIMPLE_RUNS, check_rel[P_FLASH1], check_rel[P_FLASH2]);
+            "  \"flash2_vs_simple_fwd_rel_l2\": %.3e,\n"
+            "  \"dqpart_vs_flash2_bwd_rel_l2\": [%.3e, %.3e],\n  \"results\": [\n",
+            device, RUNS, SIMPLE_RUNS, check_rel[P_FLASH1], check_rel[P_FLASH2], dqp_rel[0],
+            dqp_rel[1]);
     for (int i = 0; i < n; i++) {
         const bench_row *x = &r[i];
         fprintf(f,
                 "    {\"what\": \"%s\", \"seq\": %d, \"batch\": %d, \"Hq\": %d, \"Hkv\": %d, "
-                "\"D\": %d",
-                x->s.what, x->s.seq, x->batch, x->s.Hq, x->s.Hkv, x->s.D);
+                "\"D\": %d, \"dqpart_partials_fit\": %s",
+                x->s.what, x->s.seq, x->batch, x->s.Hq, x->s.Hkv, x->s.D,
+                x->dqp_fits ? "true" : "false");
         for (int p = 0; p < NPATH; p++) {
             if (x->fwd_ms[p] < 0) {
                 fprintf(f, ", \"%s\": null", path_names[p]);
@@ -232,12 +299,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     bench_row rows[MAX_SHAPES];
-    double check_rel[NPATH] = {-1, -1, -1}; /* [P_SIMPLE] unused */
+    double check_rel[NPATH] = {-1, -1, -1, -1}; /* [P_DQPART], [P_SIMPLE] unused */
+    double dqp_rel[2] = {-1, -1};               /* first and last shape */
     printf("bench_attention: causal, packed, bf16 in / fp32 accumulate; TFLOP/s with fwd = "
            "4*sum(len^2)*D*Hq/2, bwd = 2.5*fwd\n");
-    printf("%-14s %5s %5s %4s %4s %4s | %9s %9s %9s | %9s %9s %9s | %9s %9s %9s\n", "shape",
-           "seq", "batch", "Hq", "Hkv", "D", "flash1:fwd", "bwd", "fwd+bwd", "flash2:fwd", "bwd",
-           "fwd+bwd", "simple:fwd", "bwd", "fwd+bwd");
+    printf("%-14s %5s %5s %4s %4s %4s | %9s %9s %9s | %9s %9s %9s | %9s %9s %9s | %9s %9s "
+           "%9s\n",
+           "shape", "seq", "batch", "Hq", "Hkv", "D", "flash1:fwd", "bwd", "fwd+bwd",
+           "flash2:fwd", "bwd", "fwd+bwd", "dqpart:fwd", "bwd", "fwd+bwd", "simple:fwd", "bwd",
+           "fwd+bwd");
     for (int i = 0; i < nshapes; i++) {
         const shape *s = &shapes[i];
         const int batch = s->what[0] == 'q' ? 8 : TOKENS / s->seq;
@@ -248,9 +318,12 @@ int main(int argc, char **argv) {
             check_rel[P_FLASH1] = check_path(be, &b, s, batch, P_FLASH1);
             check_rel[P_FLASH2] = check_path(be, &b, s, batch, P_FLASH2);
         }
+        if (i == 0 || i == nshapes - 1) dqp_rel[i != 0] = check_dqpart(be, &b, s, batch);
         bench_row *r = &rows[i];
         r->s = *s;
         r->batch = batch;
+        r->dqp_fits = batch * dqp_tri(s->seq) * s->Hq * s->D * 4.0 + batch * 8.0 + 256.0 <=
+                      DQP_CAP_BYTES;
         const double fwd_flop = 4.0 * batch * (double)s->seq * s->seq * s->D * s->Hq / 2.0;
         for (int p = 0; p < NPATH; p++) {
             r->fwd_ms[p] = r->bwd_ms[p] = -1;
@@ -272,23 +345,34 @@ int main(int argc, char **argv) {
             else
                 printf(" | %9s %9s %9s", "-", "-", "-");
         }
-        printf("\n");
+        printf("%s\n", r->dqp_fits ? "" : "  (dqpart: partials > 2 GiB, two-kernel)");
         fflush(stdout);
     }
-    for (int p = 0; p < P_SIMPLE; p++)
+    for (int p = 0; p < P_DQPART; p++)
         printf("%s vs simple forward (%s, seq %d): relative L2 difference %.3e\n", path_names[p],
                shapes[0].what, shapes[0].seq, check_rel[p]);
+    printf("dqpart vs flash2 backward, worst of dq/dk/dv (%s seq %d; %s seq %d): relative L2 "
+           "difference %.3e, %.3e\n",
+           shapes[0].what, shapes[0].seq, shapes[nshapes - 1].what, shapes[nshapes - 1].seq,
+           dqp_rel[0], dqp_rel[1]);
     printf("(for scale: issue 8 quotes FlashAttention-2's H100 hd64 fwd+bwd figures, "
            "141/192/232 TFLOP/s at 0.5k/1k/2k)\n");
     int rc = 0;
-    for (int p = 0; p < P_SIMPLE; p++) {
+    for (int i = 0; i < 2; i++) {
+        if (!(dqp_rel[i] <= 2e-2)) {
+            fprintf(stderr, "bench_attention: FAIL: dqpart and flash2 backwards differ (rel %.3e)\n",
+                    dqp_rel[i]);
+            rc = 1;
+        }
+    }
+    for (int p = 0; p < P_DQPART; p++) {
         if (!(check_rel[p] <= 2e-2)) {
             fprintf(stderr, "bench_attention: FAIL: %s and simple forwards differ (rel %.3e)\n",
                     path_names[p], check_rel[p]);
             rc = 1;
         }
     }
-    if (argc > 1 && write_json(argv[1], "cuda", rows, nshapes, check_rel) != 0) rc = 1;
+    if (argc > 1 && write_json(argv[1], "cuda", rows, nshapes, check_rel, dqp_rel) != 0) rc = 1;
     be->destroy(be);
     return rc;
 }

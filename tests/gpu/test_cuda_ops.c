@@ -530,9 +530,19 @@ static void test_rope(int T, int H, int D) {
 
 /* ---- attention ------------------------------------------------------------------------- */
 
-/* One GPU attention forward and backward on the path `path` (RLVR_ATTENTION value, NULL
- * for the default dispatch), outputs on the host as floats. The backward takes the
- * given out/lse (the CPU forward's), so only the backward kernels differ. */
+/* Selects the attention path of the next calls: NULL the default dispatch (flash2 with
+ * its two-kernel backward), "dqpartials" flash2 with dQ from the dK/dV kernel
+ * (RLVR_ATTN_DQ=partials), anything else that RLVR_ATTENTION value. */
+static void attn_set_path(const char *impl) {
+    unsetenv("RLVR_ATTENTION");
+    unsetenv("RLVR_ATTN_DQ");
+    if (impl && strcmp(impl, "dqpartials") == 0) setenv("RLVR_ATTN_DQ", "partials", 1);
+    else if (impl) setenv("RLVR_ATTENTION", impl, 1);
+}
+
+/* One GPU attention forward and backward on the path `path` (attn_set_path), outputs on
+ * the host as floats. The backward takes the given out/lse (the CPU forward's), so only
+ * the backward kernels differ. */
 typedef struct {
     float *out, *lse, *dq, *dk, *dv;
 } attn_host;
@@ -541,8 +551,7 @@ static attn_host gpu_attention(const char *path, pair pq, pair pk, pair pv, pair
                                pair pdo, pair pout, pair plse, int B, int T, int Hq, int Hkv,
                                int D, int max_len) {
     const size_t nq = (size_t)T * Hq * D, nk = (size_t)T * Hkv * D, nl = (size_t)T * Hq;
-    if (path) setenv("RLVR_ATTENTION", path, 1);
-    else unsetenv("RLVR_ATTENTION");
+    attn_set_path(path);
     const size_t as = S.gpu->act_size;
     void *o = S.gpu->alloc(S.gpu, nq * as), *dq = S.gpu->alloc(S.gpu, nq * as);
     void *dk = S.gpu->alloc(S.gpu, nk * as), *dv = S.gpu->alloc(S.gpu, nk * as);
@@ -555,7 +564,7 @@ static attn_host gpu_attention(const char *path, pair pq, pair pk, pair pv, pair
     S.gpu->attention_forward(S.gpu, o, l, pq.g, pk.g, pv.g, poff.g, B, T, Hq, Hkv, D, max_len);
     S.gpu->attention_backward(S.gpu, dq, dk, dv, pdo.g, pq.g, pk.g, pv.g, pout.g, plse.g,
                               poff.g, B, T, Hq, Hkv, D, max_len);
-    unsetenv("RLVR_ATTENTION");
+    attn_set_path(NULL);
     attn_host h = {down_act(S.gpu, o, nq), down_f32(S.gpu, l, nl), down_act(S.gpu, dq, nq),
                    down_act(S.gpu, dk, nk), down_act(S.gpu, dv, nk)};
     S.gpu->free(S.gpu, o);
@@ -575,15 +584,16 @@ static void attn_host_free(attn_host *h) {
 }
 
 /* One attention case: the GPU path `impl` (NULL: the default dispatch, flash2; "flash1":
- * the first fused implementation, RLVR_ATTENTION=flash1) against the CPU reference, its
+ * the first fused implementation, RLVR_ATTENTION=flash1; "dqpartials": flash2 with dQ
+ * from the dK/dV kernel, RLVR_ATTN_DQ=partials) against the CPU reference, its
  * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
- * with max_len understated, and (flash1) against the default fused kernels. */
+ * with max_len understated, and (impl given) against the default fused kernels. */
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
     char cs[112];
     int k = snprintf(cs, sizeof cs, "%s%sHq=%d Hkv=%d D=%d lens=", impl ? impl : "",
                      impl ? " " : "", Hq, Hkv, D);
-    if (impl) setenv("RLVR_ATTENTION", impl, 1);
-    else unsetenv("RLVR_ATTENTION");
+    const int dqp = impl && strcmp(impl, "dqpartials") == 0;
+    attn_set_path(impl);
     int *off = xmalloc((size_t)(B + 1) * sizeof(int));
     int T = 0, max_len = 0;
     off[0] = 0;
@@ -646,29 +656,37 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
         compare("attention fused~simple dq", cs, f.dq, sm.dq, NULL, nq, TOL_BF16);
         compare("attention fused~simple dk", cs, f.dk, sm.dk, NULL, nk, TOL_BF16);
         compare("attention fused~simple dv", cs, f.dv, sm.dv, NULL, nk, TOL_BF16);
-        if (impl) { /* the first fused implementation against the default one */
+        if (impl) { /* flash1, or flash2 with dQ partials, against the default path */
             attn_host d = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv,
                                         D, max_len);
-            compare("attention flash1~flash2 out", cs, f.out, d.out, NULL, nq, TOL_BF16);
-            compare("attention flash1~flash2 lse", cs, f.lse, d.lse, NULL, (size_t)T * Hq,
-                    TOL_F32_LOOSE);
-            compare("attention flash1~flash2 dq", cs, f.dq, d.dq, NULL, nq, TOL_BF16);
-            compare("attention flash1~flash2 dk", cs, f.dk, d.dk, NULL, nk, TOL_BF16);
-            compare("attention flash1~flash2 dv", cs, f.dv, d.dv, NULL, nk, TOL_BF16);
+            const char *w[5] = {"out", "lse", "dq", "dk", "dv"};
+            char nm[5][48];
+            for (int i = 0; i < 5; i++)
+                snprintf(nm[i], sizeof nm[i], "attention %s~flash2 %s",
+                         dqp ? "dqpartials" : "flash1", w[i]);
+            compare(nm[0], cs, f.out, d.out, NULL, nq, TOL_BF16);
+            compare(nm[1], cs, f.lse, d.lse, NULL, (size_t)T * Hq, TOL_F32_LOOSE);
+            compare(nm[2], cs, f.dq, d.dq, NULL, nq, TOL_BF16);
+            compare(nm[3], cs, f.dk, d.dk, NULL, nk, TOL_BF16);
+            compare(nm[4], cs, f.dv, d.dv, NULL, nk, TOL_BF16);
             attn_host_free(&d);
         }
         char cu[112];
         snprintf(cu, sizeof cu, "%.80s max_len=1", cs);
+        /* dQ partials: with max_len understated the partials of the sequences that do
+         * not fit the buffer sized from it are left to the dQ kernel, so dq is only
+         * close to the full run's (dk, dv, out, lse: the same bits) */
         const int same = memcmp(f.out, u.out, nq * 4) == 0 &&
                          memcmp(f.lse, u.lse, (size_t)T * Hq * 4) == 0 &&
-                         memcmp(f.dq, u.dq, nq * 4) == 0 && memcmp(f.dk, u.dk, nk * 4) == 0 &&
-                         memcmp(f.dv, u.dv, nk * 4) == 0;
+                         (dqp || memcmp(f.dq, u.dq, nq * 4) == 0) &&
+                         memcmp(f.dk, u.dk, nk * 4) == 0 && memcmp(f.dv, u.dv, nk * 4) == 0;
         record("attention fused bits", cu, same ? 0.0 : 1.0, same ? 0.0 : 1.0, same);
+        if (dqp) compare("attention dqpartials max_len=1 dq", cu, u.dq, f.dq, NULL, nq, TOL_BF16);
         attn_host_free(&f);
         attn_host_free(&sm);
         attn_host_free(&u);
     }
-    unsetenv("RLVR_ATTENTION");
+    attn_set_path(NULL);
     pair_free(poff);
     pair_free(pq);
     pair_free(pk);
@@ -1366,10 +1384,11 @@ int main(int argc, char **argv) {
         const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
         const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
         /* every case on the default path (flash2), then the D = 64/128 ones again with
-         * RLVR_ATTENTION=flash1 (the other head dims fall back to the simple kernels
-         * there, which the default pass already covers) */
-        for (int pass = 0; pass < 2; pass++) {
-            const char *impl = pass ? "flash1" : NULL;
+         * RLVR_ATTENTION=flash1 and with RLVR_ATTN_DQ=partials (flash2's dQ from the
+         * dK/dV kernel; the other head dims fall back to the simple kernels there, which
+         * the default pass already covers) */
+        for (int pass = 0; pass < 3; pass++) {
+            const char *impl = pass == 1 ? "flash1" : pass == 2 ? "dqpartials" : NULL;
             RUN(test_attention(4, 4, 64, l1, 1, impl));
             RUN(test_attention(4, 4, 64, l2, 1, impl));
             RUN(test_attention(6, 2, 128, l3, 4, impl));
