@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "kernels/cuda/cuda_internal.cuh"
+#include "kernels/cuda/tensor_core.cuh"
 
 enum { FA_WARPS = 4, FA_THREADS = FA_WARPS * 32, FA_PAD = 8 };
 
@@ -53,23 +54,6 @@ enum { FA_WARPS = 4, FA_THREADS = FA_WARPS * 32, FA_PAD = 8 };
 #define FA_LN2 0.6931471805599453f
 
 /* ---- device helpers -------------------------------------------------------------------- */
-
-/* c[16×8] += a[16×16] · b[16×8], bf16 inputs, fp32 accumulators. */
-static __device__ __forceinline__ void fa_mma(float *c, const uint32_t *a, uint32_t b0,
-                                              uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/* Two floats → one register of two bf16 (lo in the low half), rounding to nearest even. */
-static __device__ __forceinline__ uint32_t fa_pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    uint32_t u;
-    memcpy(&u, &h, 4);
-    return u;
-}
 
 /* Two consecutive bf16 (4-byte aligned) as one register. */
 static __device__ __forceinline__ uint32_t fa_ld32(const bf16 *p) {
@@ -84,14 +68,6 @@ static __device__ __forceinline__ void fa_load_a(uint32_t *a, const bf16 *p, siz
     a[1] = valid1 ? fa_ld32(p + 8 * ld) : 0u;
     a[2] = valid0 ? fa_ld32(p + 8) : 0u;
     a[3] = valid1 ? fa_ld32(p + 8 * ld + 8) : 0u;
-}
-
-/* The A fragment of k-chunk kc from the fp32 accumulators c[n-tile][4] of a 16-row tile. */
-static __device__ __forceinline__ void fa_acc_to_a(uint32_t *a, const float (*c)[4], int kc) {
-    a[0] = fa_pack(c[2 * kc][0], c[2 * kc][1]);
-    a[1] = fa_pack(c[2 * kc][2], c[2 * kc][3]);
-    a[2] = fa_pack(c[2 * kc + 1][0], c[2 * kc + 1][1]);
-    a[3] = fa_pack(c[2 * kc + 1][2], c[2 * kc + 1][3]);
 }
 
 /* Rows 0..R−1 of a global tile (row r at src + r·ld, D elements, rows >= nvalid read as
@@ -166,7 +142,7 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
                 for (int nt = 0; nt < BC / 8; nt++) {
                     const bf16 *kp = Ks + (nt * 8 + g) * LDK + kd * 16 + 2 * t;
-                    fa_mma(s[nt], qf[kd], fa_ld32(kp), fa_ld32(kp + 8));
+                    tc_mma(s[nt], qf[kd], fa_ld32(kp), fa_ld32(kp + 8));
                 }
             }
             /* causal mask (key <= row; rows >= len are never stored) and log2 scaling */
@@ -211,11 +187,11 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
             for (int kc = 0; kc < BC / 16; kc++) {
                 uint32_t a[4];
-                fa_acc_to_a(a, s, kc);
+                tc_acc_to_a(a, s, kc);
 #pragma unroll
                 for (int nd = 0; nd < D / 8; nd++) {
                     const bf16 *vp = Vt + (nd * 8 + g) * LDV + kc * 16 + 2 * t;
-                    fa_mma(o[nd], a, fa_ld32(vp), fa_ld32(vp + 8));
+                    tc_mma(o[nd], a, fa_ld32(vp), fa_ld32(vp + 8));
                 }
             }
         }
@@ -230,7 +206,7 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++)
                 *reinterpret_cast<uint32_t *>(orow + nd * 8) =
-                    fa_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+                    tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
             if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA_LN2 + logf(l[r]);
         }
     }
@@ -325,8 +301,8 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
                     for (int nt = 0; nt < BR / 8; nt++) {
                         const int boff = (nt * 8 + g) * LDR + kd * 16 + 2 * t;
-                        fa_mma(st[nt], ak, fa_ld32(Qs + boff), fa_ld32(Qs + boff + 8));
-                        fa_mma(dpt[nt], av, fa_ld32(Ds + boff), fa_ld32(Ds + boff + 8));
+                        tc_mma(st[nt], ak, fa_ld32(Qs + boff), fa_ld32(Qs + boff + 8));
+                        tc_mma(dpt[nt], av, fa_ld32(Ds + boff), fa_ld32(Ds + boff + 8));
                     }
                 }
                 /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
@@ -348,13 +324,13 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
                 for (int kc = 0; kc < BR / 16; kc++) {
                     uint32_t ap[4], ads[4];
-                    fa_acc_to_a(ap, st, kc);
-                    fa_acc_to_a(ads, dpt, kc);
+                    tc_acc_to_a(ap, st, kc);
+                    tc_acc_to_a(ads, dpt, kc);
 #pragma unroll
                     for (int nd = 0; nd < D / 8; nd++) {
                         const int boff = (nd * 8 + g) * LDT + kc * 16 + 2 * t;
-                        fa_mma(dva[nd], ap, fa_ld32(Dt + boff), fa_ld32(Dt + boff + 8));
-                        fa_mma(dka[nd], ads, fa_ld32(Qt + boff), fa_ld32(Qt + boff + 8));
+                        tc_mma(dva[nd], ap, fa_ld32(Dt + boff), fa_ld32(Dt + boff + 8));
+                        tc_mma(dka[nd], ads, fa_ld32(Qt + boff), fa_ld32(Qt + boff + 8));
                     }
                 }
             }
@@ -378,9 +354,9 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++) {
                 *reinterpret_cast<uint32_t *>(dk + off + nd * 8) =
-                    fa_pack(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
+                    tc_pack(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
                 *reinterpret_cast<uint32_t *>(dv + off + nd * 8) =
-                    fa_pack(dva[nd][2 * r], dva[nd][2 * r + 1]);
+                    tc_pack(dva[nd][2 * r], dva[nd][2 * r + 1]);
             }
         }
     }
@@ -409,8 +385,8 @@ static __global__ void flash_bwd_group_sum_kernel(bf16 *dk, bf16 *dv, const floa
         b.y += y.y;
     }
     const size_t dst = (size_t)th * D + d;
-    *reinterpret_cast<uint32_t *>(dk + dst) = fa_pack(a.x, a.y);
-    *reinterpret_cast<uint32_t *>(dv + dst) = fa_pack(b.x, b.y);
+    *reinterpret_cast<uint32_t *>(dk + dst) = tc_pack(a.x, a.y);
+    *reinterpret_cast<uint32_t *>(dv + dst) = tc_pack(b.x, b.y);
 }
 
 /* ---- backward: dQ ------------------------------------------------------------------------------ */
@@ -477,8 +453,8 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
                 for (int nt = 0; nt < BC / 8; nt++) {
                     const int boff = (nt * 8 + g) * LDR + kd * 16 + 2 * t;
-                    fa_mma(s[nt], qf[kd], fa_ld32(Ks + boff), fa_ld32(Ks + boff + 8));
-                    fa_mma(dp[nt], df[kd], fa_ld32(Vs + boff), fa_ld32(Vs + boff + 8));
+                    tc_mma(s[nt], qf[kd], fa_ld32(Ks + boff), fa_ld32(Ks + boff + 8));
+                    tc_mma(dp[nt], df[kd], fa_ld32(Vs + boff), fa_ld32(Vs + boff + 8));
                 }
             }
 #pragma unroll
@@ -497,11 +473,11 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
             for (int kc = 0; kc < BC / 16; kc++) {
                 uint32_t a[4];
-                fa_acc_to_a(a, s, kc);
+                tc_acc_to_a(a, s, kc);
 #pragma unroll
                 for (int nd = 0; nd < D / 8; nd++) {
                     const int boff = (nd * 8 + g) * LDT + kc * 16 + 2 * t;
-                    fa_mma(acc[nd], a, fa_ld32(Kt + boff), fa_ld32(Kt + boff + 8));
+                    tc_mma(acc[nd], a, fa_ld32(Kt + boff), fa_ld32(Kt + boff + 8));
                 }
             }
         }
@@ -513,7 +489,7 @@ static __global__ void __launch_bounds__(FA_THREADS)
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++)
                 *reinterpret_cast<uint32_t *>(o + nd * 8) =
-                    fa_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
+                    tc_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
         }
     }
 }

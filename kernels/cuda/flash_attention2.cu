@@ -77,6 +77,7 @@
 #include <string.h>
 
 #include "kernels/cuda/cuda_internal.cuh"
+#include "kernels/cuda/tensor_core.cuh"
 
 enum { FA2_PAD = 8 };
 
@@ -84,69 +85,6 @@ enum { FA2_PAD = 8 };
 #define FA2_LN2 0.6931471805599453f
 
 /* ---- device helpers ------------------------------------------------------------------- */
-
-/* c[16×8] += a[16×16] · b[16×8], bf16 inputs, fp32 accumulators. */
-static __device__ __forceinline__ void fa2_mma(float *c, const uint32_t *a, uint32_t b0,
-                                               uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-static __device__ __forceinline__ uint32_t fa2_pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    uint32_t u;
-    memcpy(&u, &h, 4);
-    return u;
-}
-
-/* The A fragment of k-chunk kc from the fp32 accumulators c[n-tile][4] of a 16-row tile. */
-static __device__ __forceinline__ void fa2_acc_to_a(uint32_t *a, const float (*c)[4], int kc) {
-    a[0] = fa2_pack(c[2 * kc][0], c[2 * kc][1]);
-    a[1] = fa2_pack(c[2 * kc][2], c[2 * kc][3]);
-    a[2] = fa2_pack(c[2 * kc + 1][0], c[2 * kc + 1][1]);
-    a[3] = fa2_pack(c[2 * kc + 1][2], c[2 * kc + 1][3]);
-}
-
-static __device__ __forceinline__ uint32_t fa2_smem_addr(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-/* 16 bytes global → shared, bypassing L1; bytes < 16 zero-fills the rest (0: no read). */
-static __device__ __forceinline__ void fa2_cp16(bf16 *dst, const bf16 *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(fa2_smem_addr(dst)),
-                 "l"(src), "r"(bytes));
-}
-
-/* 4 bytes global → shared (the f32 lse/Δ rows); bytes 0 writes a zero. */
-static __device__ __forceinline__ void fa2_cp4(float *dst, const float *src, int bytes) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(fa2_smem_addr(dst)),
-                 "l"(src), "r"(bytes));
-}
-
-static __device__ __forceinline__ void fa2_commit(void) {
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-
-/* Waits until at most N committed groups of this thread are still in flight. The
- * block-wide __syncthreads that follows every wait makes all threads' copies visible. */
-template <int N> static __device__ __forceinline__ void fa2_wait(void) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-/* Four 8×8 bf16 matrices from shared memory; p is this lane's row address. */
-static __device__ __forceinline__ void fa2_ldsm(uint32_t *r, const bf16 *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(fa2_smem_addr(p)));
-}
-
-static __device__ __forceinline__ void fa2_ldsm_t(uint32_t *r, const bf16 *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(fa2_smem_addr(p)));
-}
 
 /* Rows 0..R−1 of a global tile (row r at src + r·ld, D elements) into dst[R][D + PAD] by
  * cp.async, rows >= nvalid zero-filled (and not read). All NT threads take part; the
@@ -163,7 +101,7 @@ static __device__ __forceinline__ void fa2_load_tile(bf16 *dst, const bf16 *src,
         const int idx = (int)threadIdx.x + i * NT;
         const int r = idx / CH, c = idx % CH;
         const bool ok = r < nvalid;
-        fa2_cp16(dst + r * LD + c * 8, ok ? src + (size_t)r * ld + c * 8 : src, ok ? 16 : 0);
+        tc_cp16(dst + r * LD + c * 8, ok ? src + (size_t)r * ld + c * 8 : src, ok ? 16 : 0);
     }
 }
 
@@ -179,16 +117,8 @@ static __device__ __forceinline__ void fa2_load_rows(float *ls, float *dls, cons
     const int r = i % R;
     const bool ok = r < nvalid;
     const size_t off = i0 + (size_t)(ok ? r : 0) * Hq;
-    if (i < R) fa2_cp4(ls + r, lse + off, ok ? 4 : 0);
-    else fa2_cp4(dls + r, delta + off, ok ? 4 : 0);
-}
-
-/* Lane offsets (elements) of the two ldmatrix address patterns in a [rows][LD] tile. */
-template <int LD> static __device__ __forceinline__ int fa2_p1(int lane) {
-    return ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + ((lane >> 4) & 1) * 8;
-}
-template <int LD> static __device__ __forceinline__ int fa2_p2(int lane) {
-    return ((lane & 7) + ((lane >> 4) & 1) * 8) * LD + ((lane >> 3) & 1) * 8;
+    if (i < R) tc_cp4(ls + r, lse + off, ok ? 4 : 0);
+    else tc_cp4(dls + r, delta + off, ok ? 4 : 0);
 }
 
 static __device__ __forceinline__ int fa2_rev(int ntiles, int i) { return ntiles - 1 - i; }
@@ -215,7 +145,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
     const int start = offsets[b], len = offsets[b + 1] - start;
     const int ntiles = (len + BR - 1) / BR;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int p1 = fa2_p1<LD>(lane), p2 = fa2_p2<LD>(lane);
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
     const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
     const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
     const bf16 *kseq = k + (size_t)start * ldk + (size_t)hk * D;
@@ -231,8 +161,8 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
         fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)q0 * ldq, ldq, len - q0);
         fa2_load_tile<BC, D, NT>(Ks, kseq, ldk, len);
         fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
-        fa2_commit();
-        fa2_wait<0>();
+        tc_commit();
+        tc_wait<0>();
         __syncthreads();
         /* Q's A fragments: held in registers at D = 128; at D = 64 re-read from Qs (resident
          * for the whole query tile) at each use, to fit the 128 registers that two blocks
@@ -243,7 +173,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
         if (QREG) {
 #pragma unroll
             for (int kd = 0; kd < (QREG ? D / 16 : 0); kd++)
-                fa2_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
+                tc_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
         }
         float o[D / 8][4];
 #pragma unroll
@@ -256,10 +186,10 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
                                          ldk, len - k0 - BC);
                 fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk,
                                          ldk, len - k0 - BC);
-                fa2_commit();
-                fa2_wait<1>(); /* this tile's group has landed */
+                tc_commit();
+                tc_wait<1>(); /* this tile's group has landed */
             } else {
-                fa2_wait<0>();
+                tc_wait<0>();
             }
             __syncthreads();
             /* warps whose rows all precede key k0 (or lie past the sequence) see nothing */
@@ -272,14 +202,14 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
 #pragma unroll
                 for (int kd = 0; kd < D / 16; kd++) {
                     uint32_t qa[4];
-                    if (!QREG) fa2_ldsm(qa, Qs + warp * 16 * LD + kd * 16 + p1);
+                    if (!QREG) tc_ldsm(qa, Qs + warp * 16 * LD + kd * 16 + p1);
                     const uint32_t *qk = QREG ? qf[QREG ? kd : 0] : qa;
 #pragma unroll
                     for (int np = 0; np < BC / 16; np++) {
                         uint32_t bk[4];
-                        fa2_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
-                        fa2_mma(s[2 * np], qk, bk[0], bk[1]);
-                        fa2_mma(s[2 * np + 1], qk, bk[2], bk[3]);
+                        tc_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
+                        tc_mma(s[2 * np], qk, bk[0], bk[1]);
+                        tc_mma(s[2 * np + 1], qk, bk[2], bk[3]);
                     }
                 }
                 /* causal mask (key <= row; rows >= len are never stored) and log2 scaling */
@@ -325,13 +255,13 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
 #pragma unroll
                 for (int kc = 0; kc < BC / 16; kc++) {
                     uint32_t a[4];
-                    fa2_acc_to_a(a, s, kc);
+                    tc_acc_to_a(a, s, kc);
 #pragma unroll
                     for (int np = 0; np < D / 16; np++) {
                         uint32_t bv[4];
-                        fa2_ldsm_t(bv, Vt + kc * 16 * LD + np * 16 + p1);
-                        fa2_mma(o[2 * np], a, bv[0], bv[1]);
-                        fa2_mma(o[2 * np + 1], a, bv[2], bv[3]);
+                        tc_ldsm_t(bv, Vt + kc * 16 * LD + np * 16 + p1);
+                        tc_mma(o[2 * np], a, bv[0], bv[1]);
+                        tc_mma(o[2 * np + 1], a, bv[2], bv[3]);
                     }
                 }
             }
@@ -348,7 +278,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++)
                 *reinterpret_cast<uint32_t *>(orow + nd * 8) =
-                    fa2_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+                    tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
             if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA2_LN2 + logf(l[r]);
         }
     }
@@ -424,13 +354,13 @@ static __device__ __forceinline__ void fa2_dq_part(float *dqp, long long base,
 #pragma unroll
     for (int kc = 0; kc < BC / 16; kc++) {
         uint32_t a[4];
-        fa2_ldsm_t(a, dSt + kc * 16 * LDS + mb * 16 + fa2_p2<LDS>(lane));
+        tc_ldsm_t(a, dSt + kc * 16 * LDS + mb * 16 + tc_p2<LDS>(lane));
 #pragma unroll
         for (int np = 0; np < DW / 16; np++) {
             uint32_t bk[4];
-            fa2_ldsm_t(bk, Ks + kc * 16 * LD + c0 + np * 16 + fa2_p1<LD>(lane));
-            fa2_mma(acc[2 * np], a, bk[0], bk[1]);
-            fa2_mma(acc[2 * np + 1], a, bk[2], bk[3]);
+            tc_ldsm_t(bk, Ks + kc * 16 * LD + c0 + np * 16 + tc_p1<LD>(lane));
+            tc_mma(acc[2 * np], a, bk[0], bk[1]);
+            tc_mma(acc[2 * np + 1], a, bk[2], bk[3]);
         }
     }
 #pragma unroll
@@ -466,7 +396,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
     const int start = offsets[b], len = offsets[b + 1] - start;
     const int nkt = (len + BC - 1) / BC, nqt = (len + BR - 1) / BR;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int p1 = fa2_p1<LD>(lane), p2 = fa2_p2<LD>(lane);
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
     const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
     const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
     const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
@@ -487,7 +417,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
         fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
         fa2_load_rows<BR>(ls, dls, lse, delta, lrow0 + (size_t)qt0 * BR * Hq, Hq,
                           len - qt0 * BR);
-        fa2_commit();
+        tc_commit();
         float dka[D / 8][4], dva[D / 8][4];
 #pragma unroll
         for (int nd = 0; nd < D / 8; nd++)
@@ -503,10 +433,10 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                                          len - q1);
                 fa2_load_rows<BR>(ls + (st ^ 1) * BR, dls + (st ^ 1) * BR, lse, delta,
                                   lrow0 + (size_t)q1 * Hq, Hq, len - q1);
-                fa2_commit();
-                fa2_wait<1>();
+                tc_commit();
+                tc_wait<1>();
             } else {
-                fa2_wait<0>();
+                tc_wait<0>();
             }
             __syncthreads();
             /* a warp whose keys all follow the tile's last query (or lie past the
@@ -523,17 +453,17 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
 #pragma unroll
                 for (int kd = 0; kd < D / 16; kd++) {
                     uint32_t ak[4], av[4];
-                    fa2_ldsm(ak, Ks + warp * 16 * LD + kd * 16 + p1);
-                    fa2_ldsm(av, Vs + warp * 16 * LD + kd * 16 + p1);
+                    tc_ldsm(ak, Ks + warp * 16 * LD + kd * 16 + p1);
+                    tc_ldsm(av, Vs + warp * 16 * LD + kd * 16 + p1);
 #pragma unroll
                     for (int np = 0; np < BR / 16; np++) {
                         uint32_t bq[4], bd[4];
-                        fa2_ldsm(bq, Qt + np * 16 * LD + kd * 16 + p2);
-                        fa2_ldsm(bd, Dt + np * 16 * LD + kd * 16 + p2);
-                        fa2_mma(sa[2 * np], ak, bq[0], bq[1]);
-                        fa2_mma(sa[2 * np + 1], ak, bq[2], bq[3]);
-                        fa2_mma(dpa[2 * np], av, bd[0], bd[1]);
-                        fa2_mma(dpa[2 * np + 1], av, bd[2], bd[3]);
+                        tc_ldsm(bq, Qt + np * 16 * LD + kd * 16 + p2);
+                        tc_ldsm(bd, Dt + np * 16 * LD + kd * 16 + p2);
+                        tc_mma(sa[2 * np], ak, bq[0], bq[1]);
+                        tc_mma(sa[2 * np + 1], ak, bq[2], bq[3]);
+                        tc_mma(dpa[2 * np], av, bd[0], bd[1]);
+                        tc_mma(dpa[2 * np + 1], av, bd[2], bd[3]);
                     }
                 }
                 /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
@@ -556,7 +486,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
 #pragma unroll
                     for (int kc = 0; kc < BR / 16; kc++) {
                         uint32_t ads[4];
-                        fa2_acc_to_a(ads, dpa, kc);
+                        tc_acc_to_a(ads, dpa, kc);
                         *reinterpret_cast<uint32_t *>(o + kc * 16) = ads[0];
                         *reinterpret_cast<uint32_t *>(o + kc * 16 + 8 * LDS) = ads[1];
                         *reinterpret_cast<uint32_t *>(o + kc * 16 + 8) = ads[2];
@@ -567,17 +497,17 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
 #pragma unroll
                 for (int kc = 0; kc < BR / 16; kc++) {
                     uint32_t ap[4], ads[4];
-                    fa2_acc_to_a(ap, sa, kc);
-                    fa2_acc_to_a(ads, dpa, kc);
+                    tc_acc_to_a(ap, sa, kc);
+                    tc_acc_to_a(ads, dpa, kc);
 #pragma unroll
                     for (int np = 0; np < D / 16; np++) {
                         uint32_t bd[4], bq[4];
-                        fa2_ldsm_t(bd, Dt + kc * 16 * LD + np * 16 + p1);
-                        fa2_ldsm_t(bq, Qt + kc * 16 * LD + np * 16 + p1);
-                        fa2_mma(dva[2 * np], ap, bd[0], bd[1]);
-                        fa2_mma(dva[2 * np + 1], ap, bd[2], bd[3]);
-                        fa2_mma(dka[2 * np], ads, bq[0], bq[1]);
-                        fa2_mma(dka[2 * np + 1], ads, bq[2], bq[3]);
+                        tc_ldsm_t(bd, Dt + kc * 16 * LD + np * 16 + p1);
+                        tc_ldsm_t(bq, Qt + kc * 16 * LD + np * 16 + p1);
+                        tc_mma(dva[2 * np], ap, bd[0], bd[1]);
+                        tc_mma(dva[2 * np + 1], ap, bd[2], bd[3]);
+                        tc_mma(dka[2 * np], ads, bq[0], bq[1]);
+                        tc_mma(dka[2 * np + 1], ads, bq[2], bq[3]);
                     }
                 }
             } else if (dqw) { /* this warp's keys see none of the tile: dS rows of zeros */
@@ -610,9 +540,9 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++) {
                 *reinterpret_cast<uint32_t *>(dk + off + nd * 8) =
-                    fa2_pack(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
+                    tc_pack(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
                 *reinterpret_cast<uint32_t *>(dv + off + nd * 8) =
-                    fa2_pack(dva[nd][2 * r], dva[nd][2 * r + 1]);
+                    tc_pack(dva[nd][2 * r], dva[nd][2 * r + 1]);
             }
         }
     }
@@ -645,8 +575,8 @@ static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp
         c.w += y.w;
     }
     const size_t dst = (size_t)th * D + d;
-    const uint2 ko = make_uint2(fa2_pack(a.x, a.y), fa2_pack(a.z, a.w));
-    const uint2 vo = make_uint2(fa2_pack(c.x, c.y), fa2_pack(c.z, c.w));
+    const uint2 ko = make_uint2(tc_pack(a.x, a.y), tc_pack(a.z, a.w));
+    const uint2 vo = make_uint2(tc_pack(c.x, c.y), tc_pack(c.z, c.w));
     *reinterpret_cast<uint2 *>(dk + dst) = ko;
     *reinterpret_cast<uint2 *>(dv + dst) = vo;
 }
@@ -677,7 +607,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
     const int start = offsets[b], len = offsets[b + 1] - start;
     const int ntiles = (len + BR - 1) / BR;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
-    const int p1 = fa2_p1<LD>(lane), p2 = fa2_p2<LD>(lane);
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
     const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
     const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
     const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
@@ -695,7 +625,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
         fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)q0 * ldq, ldq, len - q0);
         fa2_load_tile<BC, D, NT>(Ks, kseq, ldk, len);
         fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
-        fa2_commit();
+        tc_commit();
         float l2[2], dl[2];
 #pragma unroll
         for (int r = 0; r < 2; r++) {
@@ -704,13 +634,13 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
             l2[r] = row < len ? lse[i] * FA2_LOG2E : 0.0f;
             dl[r] = row < len ? delta[i] : 0.0f;
         }
-        fa2_wait<0>();
+        tc_wait<0>();
         __syncthreads();
         /* Q's A fragments stay in registers; dO's are re-read from Ds (resident for the
          * whole query tile) at each use, which keeps D = 128 clear of spills */
         uint32_t qf[D / 16][4];
 #pragma unroll
-        for (int kd = 0; kd < D / 16; kd++) fa2_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
+        for (int kd = 0; kd < D / 16; kd++) tc_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
         float acc[D / 8][4];
 #pragma unroll
         for (int nd = 0; nd < D / 8; nd++)
@@ -723,10 +653,10 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
                                          ldk, len - k0 - BC);
                 fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk,
                                          ldk, len - k0 - BC);
-                fa2_commit();
-                fa2_wait<1>();
+                tc_commit();
+                tc_wait<1>();
             } else {
-                fa2_wait<0>();
+                tc_wait<0>();
             }
             __syncthreads();
             if (k0 <= w0 + 15 && w0 < len) {
@@ -739,16 +669,16 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
 #pragma unroll
                 for (int kd = 0; kd < D / 16; kd++) {
                     uint32_t df[4];
-                    fa2_ldsm(df, Ds + warp * 16 * LD + kd * 16 + p1);
+                    tc_ldsm(df, Ds + warp * 16 * LD + kd * 16 + p1);
 #pragma unroll
                     for (int np = 0; np < BC / 16; np++) {
                         uint32_t bk[4], bv[4];
-                        fa2_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
-                        fa2_ldsm(bv, Vt + np * 16 * LD + kd * 16 + p2);
-                        fa2_mma(s[2 * np], qf[kd], bk[0], bk[1]);
-                        fa2_mma(s[2 * np + 1], qf[kd], bk[2], bk[3]);
-                        fa2_mma(dp[2 * np], df, bv[0], bv[1]);
-                        fa2_mma(dp[2 * np + 1], df, bv[2], bv[3]);
+                        tc_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
+                        tc_ldsm(bv, Vt + np * 16 * LD + kd * 16 + p2);
+                        tc_mma(s[2 * np], qf[kd], bk[0], bk[1]);
+                        tc_mma(s[2 * np + 1], qf[kd], bk[2], bk[3]);
+                        tc_mma(dp[2 * np], df, bv[0], bv[1]);
+                        tc_mma(dp[2 * np + 1], df, bv[2], bv[3]);
                     }
                 }
 #pragma unroll
@@ -767,13 +697,13 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
 #pragma unroll
                 for (int kc = 0; kc < BC / 16; kc++) {
                     uint32_t a[4];
-                    fa2_acc_to_a(a, s, kc);
+                    tc_acc_to_a(a, s, kc);
 #pragma unroll
                     for (int np = 0; np < D / 16; np++) {
                         uint32_t bk[4];
-                        fa2_ldsm_t(bk, Kt + kc * 16 * LD + np * 16 + p1);
-                        fa2_mma(acc[2 * np], a, bk[0], bk[1]);
-                        fa2_mma(acc[2 * np + 1], a, bk[2], bk[3]);
+                        tc_ldsm_t(bk, Kt + kc * 16 * LD + np * 16 + p1);
+                        tc_mma(acc[2 * np], a, bk[0], bk[1]);
+                        tc_mma(acc[2 * np + 1], a, bk[2], bk[3]);
                     }
                 }
             }
@@ -787,7 +717,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
 #pragma unroll
             for (int nd = 0; nd < D / 8; nd++)
                 *reinterpret_cast<uint32_t *>(o + nd * 8) =
-                    fa2_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
+                    tc_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
         }
     }
 }
@@ -851,7 +781,7 @@ static __global__ void fa2_dq_reduce_kernel(bf16 *dq, const float *dqp, const lo
         a.w += y.w;
     }
     *reinterpret_cast<uint2 *>(dq + (size_t)th * D + d) =
-        make_uint2(fa2_pack(a.x * scale, a.y * scale), fa2_pack(a.z * scale, a.w * scale));
+        make_uint2(tc_pack(a.x * scale, a.y * scale), tc_pack(a.z * scale, a.w * scale));
 }
 
 /* ---- launchers ----------------------------------------------------------------------------------- */

@@ -49,6 +49,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
+#include "kernels/cuda/tensor_core.cuh"
 
 enum {
     SK_BO = 64,           /* output features per block (4 warps × 16) */
@@ -74,51 +75,7 @@ template <int NP> struct sk_shape {
     static_assert((size_t)NP * SK_CLD * 4 <= SMEM, "the epilogue tile must fit the stages");
 };
 
-/* ---- device helpers ------------------------------------------------------------------- */
-
-/* c[16×8] += a[16×16] · b[16×8], bf16 inputs, fp32 accumulators. */
-static __device__ __forceinline__ void sk_mma(float *c, const uint32_t *a, uint32_t b0,
-                                              uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
-        "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-static __device__ __forceinline__ uint32_t sk_smem_addr(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-
-/* 16 bytes global → shared, bypassing L1; bytes 0 writes zeros and reads nothing. */
-static __device__ __forceinline__ void sk_cp16(bf16 *dst, const bf16 *src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sk_smem_addr(dst)),
-                 "l"(src), "r"(bytes));
-}
-
-static __device__ __forceinline__ void sk_commit(void) {
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-
-/* Waits until at most N committed groups of this thread are still in flight; the
- * __syncthreads that follows makes every thread's copies visible. */
-template <int N> static __device__ __forceinline__ void sk_wait(void) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-/* Four 8×8 bf16 matrices from shared memory; p is this lane's row address. */
-static __device__ __forceinline__ void sk_ldsm(uint32_t *r, const bf16 *p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(sk_smem_addr(p)));
-}
-
-/* Lane offsets (elements) of the two ldmatrix address patterns in a [rows][SK_LD] tile. */
-static __device__ __forceinline__ int sk_p1(int lane) {
-    return ((lane & 7) + ((lane >> 3) & 1) * 8) * SK_LD + ((lane >> 4) & 1) * 8;
-}
-static __device__ __forceinline__ int sk_p2(int lane) {
-    return ((lane & 7) + ((lane >> 4) & 1) * 8) * SK_LD + ((lane >> 3) & 1) * 8;
-}
+/* ---- device helpers (tensor_core.cuh has the PTX wrappers) ------------------------------ */
 
 /* The k-tile at k0 of the block's weight slab (rows o0..o0+63 of w) and of the NP input
  * rows into one stage, by cp.async (the caller commits). 16-byte chunks row-major across
@@ -136,7 +93,7 @@ static __device__ __forceinline__ void sk_load_stage(bf16 *st, const bf16 *in, c
         const int idx = (int)threadIdx.x + i * SK_THREADS;
         const int r = idx / CH, k = k0 + (idx % CH) * 8;
         const bool ok = o0 + r < OC && k < IC;
-        sk_cp16(Ws + r * SK_LD + (idx % CH) * 8, ok ? w + (size_t)(o0 + r) * IC + k : w,
+        tc_cp16(Ws + r * SK_LD + (idx % CH) * 8, ok ? w + (size_t)(o0 + r) * IC + k : w,
                 ok ? 16 : 0);
     }
 #pragma unroll
@@ -144,7 +101,7 @@ static __device__ __forceinline__ void sk_load_stage(bf16 *st, const bf16 *in, c
         const int idx = (int)threadIdx.x + i * SK_THREADS;
         const int r = idx / CH, k = k0 + (idx % CH) * 8;
         const bool ok = r < N && k < IC;
-        sk_cp16(Xs + r * SK_LD + (idx % CH) * 8, ok ? in + (size_t)r * IC + k : in,
+        tc_cp16(Xs + r * SK_LD + (idx % CH) * 8, ok ? in + (size_t)r * IC + k : in,
                 ok ? 16 : 0);
     }
 }
@@ -166,7 +123,7 @@ static __global__ void __launch_bounds__(SK_THREADS, sk_shape<NP>::MINB)
     const int kt0 = (int)((long long)s * KT / S), kt1 = (int)((long long)(s + 1) * KT / S);
     const int nk = kt1 - kt0;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int p1 = sk_p1(lane), p2 = sk_p2(lane);
+    const int p1 = tc_p1<SK_LD>(lane), p2 = tc_p2<SK_LD>(lane);
 
     float acc[NP / 8][4];
 #pragma unroll
@@ -178,33 +135,33 @@ static __global__ void __launch_bounds__(SK_THREADS, sk_shape<NP>::MINB)
     for (int i = 0; i < SK_STAGES - 1; i++) {
         if (i < nk)
             sk_load_stage<NP>(sm + i * S_::STAGE, in, w, N, IC, OC, o0, (kt0 + i) * SK_BK);
-        sk_commit();
+        tc_commit();
     }
     for (int it = 0; it < nk; it++) {
-        sk_wait<SK_STAGES - 2>(); /* groups 0..it have landed (this thread's) */
+        tc_wait<SK_STAGES - 2>(); /* groups 0..it have landed (this thread's) */
         __syncthreads();          /* everyone's have; stage (it−1) % SK_STAGES is read */
         {
             const int nx = it + SK_STAGES - 1; /* refill the stage read last iteration */
             if (nx < nk)
                 sk_load_stage<NP>(sm + (nx % SK_STAGES) * S_::STAGE, in, w, N, IC, OC, o0,
                                   (kt0 + nx) * SK_BK);
-            sk_commit();
+            tc_commit();
         }
         const bf16 *Ws = sm + (it % SK_STAGES) * S_::STAGE, *Xs = Ws + SK_BO * SK_LD;
 #pragma unroll
         for (int kk = 0; kk < SK_BK / 16; kk++) {
             uint32_t a[4];
-            sk_ldsm(a, Ws + warp * 16 * SK_LD + kk * 16 + p1);
+            tc_ldsm(a, Ws + warp * 16 * SK_LD + kk * 16 + p1);
 #pragma unroll
             for (int np = 0; np < NP / 16; np++) {
                 uint32_t b[4];
-                sk_ldsm(b, Xs + np * 16 * SK_LD + kk * 16 + p2);
-                sk_mma(acc[2 * np], a, b[0], b[1]);
-                sk_mma(acc[2 * np + 1], a, b[2], b[3]);
+                tc_ldsm(b, Xs + np * 16 * SK_LD + kk * 16 + p2);
+                tc_mma(acc[2 * np], a, b[0], b[1]);
+                tc_mma(acc[2 * np + 1], a, b[2], b[3]);
             }
         }
     }
-    sk_wait<0>();
+    tc_wait<0>();
     __syncthreads(); /* every warp is done with the stages: reuse them for the epilogue */
 
     /* acc[j]: features f = 16·warp + g (+8 for c2, c3), rows n = 8j + 2t (+1 for c1, c3) */
