@@ -390,6 +390,7 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         return NULL;
     }
     c->device = device;
+    c->lm_keep_cap = -1; /* RLVR_LM_KEEP_GB read at the first LM head call */
     /* LM head chunks: 0 = the automatic shape (lmhead.cu); RLVR_LM_CHUNKS=TxV fixes them */
     if (const char *lc = getenv("RLVR_LM_CHUNKS")) {
         int t = 0, v = 0;

@@ -49,6 +49,13 @@ int rlvr_cuda_set_rmsnorm_backward(rlvr_backend *be, int fused);
  * selects the row kernels, read at the next call). -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_row_vec(rlvr_backend *be, int on);
 
+/* The LM head's forward keeps its fp32 logits [T, V] for the backward that follows, which
+ * then skips the logits GEMM, when T·V·4 <= bytes (0: off, the default; < 0: the
+ * environment's RLVR_LM_KEEP_GB, read at the next call). The backward uses them only when
+ * its x, w, T, C, V and inv_temp are the latest forward's (callers must not change x or w
+ * in between; the model never does). -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes);
+
 #ifdef __cplusplus
 }
 #endif

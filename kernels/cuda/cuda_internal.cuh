@@ -39,6 +39,7 @@ enum {
     SCRATCH_SAMPLE_SPLIT, /* lmhead_sample split path: per-(row, chunk) partials (sample.cu) */
     SCRATCH_RMS_BWD,    /* fused rmsnorm backward dw partials [groups, C] f32 (rmsnorm.cu) */
     SCRATCH_ATTN_DQP,   /* flash2 dQ partials: per-sequence bases + [row-slots, Hq, D] f32 */
+    SCRATCH_LM_KEEP,    /* LM head logits [T, V] f32 kept from forward to backward (opt-in) */
     SCRATCH_COUNT
 };
 
@@ -60,6 +61,13 @@ typedef struct {
     int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */
     int row_vec; /* qkv_split/merge, add_rmsnorm_forward: 0 unset (RLVR_ROW_VEC read),
                   * 1 the element-wise kernels, 2 the 16-byte row kernels */
+    /* LM head logits kept from the forward for the backward (lmhead.cu): the cap in bytes
+     * (0 off; < 0 not read yet: RLVR_LM_KEEP_GB) and what the kept ones were computed from */
+    long long lm_keep_cap;
+    int lm_keep_valid;
+    const void *lm_keep_x, *lm_keep_w;
+    int lm_keep_T, lm_keep_C, lm_keep_V;
+    float lm_keep_it;
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
 } cuda_ctx;
 

@@ -17,6 +17,10 @@
  *   dw += inv_temp·dzᵀ·x (fp32, beta = 1).
  * All reductions are fixed-order block reductions: deterministic.
  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
 enum { LM_THREADS = 256 };
@@ -59,13 +63,13 @@ static __device__ __forceinline__ void lm_acc_merge(float &m, float &s, float &w
 /* One pass over each row of a logits tile (each value read once, float4 when the row
  * allows): per-thread online statistics, merged in a fixed tree (deterministic).
  * stats[0..TC) m, [TC..2TC) s, [2TC..3TC) w, [3TC..4TC) z_target. One block per row. */
-static __global__ void lm_stats_kernel(const float *logits, int W, int v0, const int *targets,
-                                       float *stats, int TC, int first) {
+static __global__ void lm_stats_kernel(const float *logits, int W, size_t ld, int v0,
+                                       const int *targets, float *stats, int TC, int first) {
     __shared__ float sh_m[32], sh_s[32], sh_w[32];
     const int r = blockIdx.x;
-    const float *z = logits + (size_t)r * W;
+    const float *z = logits + (size_t)r * ld;
     float cm = -INFINITY, cs = 0.0f, cw = 0.0f;
-    if ((W & 3) == 0) { /* rows start 16-byte aligned (cudaMalloc base, W % 4 == 0) */
+    if (((W | ld) & 3) == 0) { /* rows 16-byte aligned (cudaMalloc base, W, ld, v0 % 4 == 0) */
         const float4 *z4 = reinterpret_cast<const float4 *>(z);
         for (int j = threadIdx.x; j < W / 4; j += blockDim.x) {
             const float4 q = z4[j];
@@ -122,8 +126,8 @@ static __global__ void lm_finish_kernel(float *logp, float *entropy, float *lse,
     logp[r] = targets[r] >= 0 ? zt - l : 0.0f;
 }
 
-/* logits tile → dz tile (bf16), one block per row. */
-static __global__ void lm_dz_kernel(bf16 *dz, const float *logits, int W, int v0,
+/* logits tile (rows ld apart) → dz tile [R, W] (bf16), one block per row. */
+static __global__ void lm_dz_kernel(bf16 *dz, const float *logits, int W, size_t ld, int v0,
                                     const int *targets, const float *lse, const float *entropy,
                                     const float *dlogp, const float *dentropy) {
     const int r = blockIdx.x;
@@ -132,9 +136,9 @@ static __global__ void lm_dz_kernel(bf16 *dz, const float *logits, int W, int v0
     const float ge = dentropy ? dentropy[r] : 0.0f;
     const float H = dentropy ? entropy[r] : 0.0f;
     const float l = lse[r];
-    const float *z = logits + (size_t)r * W;
+    const float *z = logits + (size_t)r * ld;
     bf16 *o = dz + (size_t)r * W;
-    if ((W & 3) == 0) { /* float4 in, 4 bf16 (8 bytes) out: rows are aligned */
+    if (((W | ld) & 3) == 0) { /* float4 in, 4 bf16 (8 bytes) out: rows are aligned */
         const float4 *z4 = reinterpret_cast<const float4 *>(z);
         for (int j = threadIdx.x; j < W / 4; j += blockDim.x) {
             const float4 q = z4[j];
@@ -185,6 +189,34 @@ static void lm_chunks(const cuda_ctx *c, int T, int V, int backward, int *TC, in
     *VC = V < vc ? V : vc;
 }
 
+/* Kept logits (opt-in, cuda_ctx.lm_keep_*): the forward writes its logits into one
+ * [T, V] fp32 buffer instead of a reused tile when T·V·4 fits the cap, and the backward
+ * that follows with the same x, w, T, C, V and inv_temp reads them instead of redoing the
+ * logits GEMM (one of its three; 2·T·V·C FLOPs). The traffic is the same as the tiles':
+ * every logit is written once and read once by each pass either way. */
+static long long lm_keep_cap(cuda_ctx *c) {
+    if (c->lm_keep_cap < 0) {
+        const char *e = getenv("RLVR_LM_KEEP_GB");
+        const double gb = e ? atof(e) : 0.0;
+        c->lm_keep_cap = gb > 0 ? (long long)(gb * 1073741824.0) : 0;
+    }
+    return c->lm_keep_cap;
+}
+
+static int lm_keep_match(const cuda_ctx *c, const void *x, const void *w, int T, int C, int V,
+                         float it) {
+    return c->lm_keep_valid && c->lm_keep_x == x && c->lm_keep_w == w && c->lm_keep_T == T &&
+           c->lm_keep_C == C && c->lm_keep_V == V && c->lm_keep_it == it;
+}
+
+extern "C" int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes) {
+    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
+    cuda_ctx *c = cuda_get(be);
+    c->lm_keep_cap = bytes < 0 ? -1 : bytes;
+    c->lm_keep_valid = 0;
+    return 0;
+}
+
 static void lmhead_forward(rlvr_backend *be, float *logp, float *entropy, float *lse,
                            const void *x, const void *w, const int *targets, int T, int C,
                            int V, float inv_temp) {
@@ -197,24 +229,48 @@ static void lmhead_forward(rlvr_backend *be, float *logp, float *entropy, float 
     }
     int TC, VC;
     lm_chunks(c, T, V, 0, &TC, &VC);
+    const size_t keep_bytes = (size_t)T * V * sizeof(float);
+    c->lm_keep_valid = 0;
+    float *kept = NULL;
+    if (lm_keep_cap(c) > 0 && keep_bytes <= (size_t)lm_keep_cap(c)) {
+        /* only where it fits with 1 GiB to spare: otherwise the tiles, and no error */
+        size_t free_b = 0, total_b = 0;
+        if (c->scratch_bytes[SCRATCH_LM_KEEP] >= keep_bytes ||
+            (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess &&
+             free_b >= keep_bytes + ((size_t)1 << 30)))
+            kept = (float *)cuda_scratch(c, SCRATCH_LM_KEEP, keep_bytes);
+    }
     float *logits =
-        (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
+        kept ? NULL
+             : (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
     float *stats = (float *)cuda_scratch(c, SCRATCH_LM_STATS, (size_t)4 * TC * sizeof(float));
-    if (!logits || !stats) return;
+    if ((!kept && !logits) || !stats) return;
     const bf16 *xb = (const bf16 *)x, *wb = (const bf16 *)w;
     for (int t0 = 0; t0 < T; t0 += TC) {
         const int R = T - t0 < TC ? T - t0 : TC;
         for (int v0 = 0; v0 < V; v0 += VC) {
             const int W = V - v0 < VC ? V - v0 : VC;
+            /* the tile: the scratch [R, W], or its place in the kept [T, V] */
+            float *tile = kept ? kept + (size_t)t0 * V + v0 : logits;
+            const size_t ld = kept ? (size_t)V : (size_t)W;
             cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, W, R, C, inv_temp, wb + (size_t)v0 * C, C,
-                      xb + (size_t)t0 * C, C, 0.0f, logits, CUDA_R_32F, W, "lmhead logits");
-            lm_stats_kernel<<<R, LM_THREADS, 0, c->stream>>>(logits, W, v0, targets + t0,
+                      xb + (size_t)t0 * C, C, 0.0f, tile, CUDA_R_32F, (int)ld, "lmhead logits");
+            lm_stats_kernel<<<R, LM_THREADS, 0, c->stream>>>(tile, W, ld, v0, targets + t0,
                                                              stats, TC, v0 == 0);
             CU_LAUNCH_CHECK(c, "lm_stats_kernel");
         }
         lm_finish_kernel<<<cuda_blocks((size_t)R, 256), 256, 0, c->stream>>>(
             logp + t0, entropy ? entropy + t0 : NULL, lse + t0, targets + t0, stats, TC, R);
         CU_LAUNCH_CHECK(c, "lm_finish_kernel");
+    }
+    if (kept) {
+        c->lm_keep_valid = 1;
+        c->lm_keep_x = x;
+        c->lm_keep_w = w;
+        c->lm_keep_T = T;
+        c->lm_keep_C = C;
+        c->lm_keep_V = V;
+        c->lm_keep_it = inv_temp;
     }
 }
 
@@ -231,21 +287,29 @@ static void lmhead_backward(rlvr_backend *be, void *dx, float *dw, const float *
     }
     int TC, VC;
     lm_chunks(c, T, V, 1, &TC, &VC);
+    const float *kept = lm_keep_match(c, x, w, T, C, V, inv_temp)
+                            ? (const float *)c->scratch[SCRATCH_LM_KEEP]
+                            : NULL;
     float *logits =
-        (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
+        kept ? NULL
+             : (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, (size_t)TC * VC * sizeof(float));
     bf16 *dz = (bf16 *)cuda_scratch(c, SCRATCH_LM_DZ, (size_t)TC * VC * sizeof(bf16));
     float *dxacc =
         dx ? (float *)cuda_scratch(c, SCRATCH_LM_DX, (size_t)TC * C * sizeof(float)) : NULL;
-    if (!logits || !dz || (dx && !dxacc)) return;
+    if ((!kept && !logits) || !dz || (dx && !dxacc)) return;
     const bf16 *xb = (const bf16 *)x, *wb = (const bf16 *)w;
     for (int t0 = 0; t0 < T; t0 += TC) {
         const int R = T - t0 < TC ? T - t0 : TC;
         for (int v0 = 0; v0 < V; v0 += VC) {
             const int W = V - v0 < VC ? V - v0 : VC;
-            cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, W, R, C, inv_temp, wb + (size_t)v0 * C, C,
-                      xb + (size_t)t0 * C, C, 0.0f, logits, CUDA_R_32F, W, "lmhead logits");
+            const float *tile = kept ? kept + (size_t)t0 * V + v0 : logits;
+            const size_t ld = kept ? (size_t)V : (size_t)W;
+            if (!kept)
+                cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, W, R, C, inv_temp, wb + (size_t)v0 * C,
+                          C, xb + (size_t)t0 * C, C, 0.0f, logits, CUDA_R_32F, W,
+                          "lmhead logits");
             lm_dz_kernel<<<R, LM_THREADS, 0, c->stream>>>(
-                dz, logits, W, v0, targets + t0, lse + t0, entropy ? entropy + t0 : NULL,
+                dz, tile, W, ld, v0, targets + t0, lse + t0, entropy ? entropy + t0 : NULL,
                 dlogp ? dlogp + t0 : NULL, dentropy ? dentropy + t0 : NULL);
             CU_LAUNCH_CHECK(c, "lm_dz_kernel");
             if (dx)

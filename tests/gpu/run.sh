@@ -141,6 +141,9 @@ run_section torch_attention 120 python3 "$ROOT/tests/gpu/torch_attention_bench.p
 # PyTorch eager's unfused head on the same card (issue 8) -------------------------------
 if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_lmhead" ]; then
   run_section bench_lmhead 120 "$BUILD/tests/gpu/bench_lmhead" "$OUT/bench_lmhead.json"
+  # ... with the forward's logits kept for the backward (opt-in)
+  run_section bench_lmhead_keep 120 env RLVR_LM_KEEP_GB=8 "$BUILD/tests/gpu/bench_lmhead" \
+    "$OUT/bench_lmhead_keep.json"
 else
   record bench_lmhead fail 0 "not built (see build logs)"
 fi

@@ -1051,11 +1051,13 @@ static void test_elementwise(size_t n, int misalign) {
 
 /* ---- LM head --------------------------------------------------------------------------- */
 
+static int g_lmkeep; /* the forward keeps its logits for the backward (set_lmhead_keep) */
+
 static void test_lmhead(int T, int C, int V, float inv_temp, int tchunk, int vchunk,
                         int with_entropy) {
     char cs[112];
-    snprintf(cs, sizeof cs, "T=%d C=%d V=%d 1/temp=%.3g chunk=%dx%d ent=%d", T, C, V,
-             (double)inv_temp, tchunk, vchunk, with_entropy);
+    snprintf(cs, sizeof cs, "T=%d C=%d V=%d 1/temp=%.3g chunk=%dx%d ent=%d%s", T, C, V,
+             (double)inv_temp, tchunk, vchunk, with_entropy, g_lmkeep ? " keep" : "");
     rlvr_cuda_set_lmhead_chunks(S.gpu, tchunk, vchunk);
     int *tg = xmalloc((size_t)T * sizeof(int));
     for (int t = 0; t < T; t++) tg[t] = (t % 7 == 3) ? -1 : irand(V);
@@ -1113,6 +1115,47 @@ static void test_lmhead(int T, int C, int V, float inv_temp, int tchunk, int vch
     free(lse);
     free(ent);
     check_backend("lmhead");
+}
+
+/* Kept logits must not serve a backward of other inputs: forward on x1 (kept), then a
+ * backward on x2 (another buffer) and one with another 1/temperature — both must
+ * recompute and match the CPU's backward of what they were given. */
+static void test_lmhead_keep_mismatch(int T, int C, int V) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d C=%d V=%d keep, backward of other inputs", T, C, V);
+    int *tg = xmalloc((size_t)T * sizeof(int));
+    for (int t = 0; t < T; t++) tg[t] = irand(V);
+    float *x1 = rand_bf((size_t)T * C, 1.0f), *x2 = rand_bf((size_t)T * C, 1.0f);
+    float *w = rand_bf((size_t)V * C, 4.0f / sqrtf((float)C));
+    float *dlp = xmalloc((size_t)T * sizeof(float));
+    for (int t = 0; t < T; t++) dlp[t] = srand1();
+    pair pt = pair_i32(tg, T), p1 = pair_act(x1, (size_t)T * C), p2 = pair_act(x2, (size_t)T * C);
+    pair pw = pair_act(w, (size_t)V * C), pdl = pair_f32(dlp, (size_t)T);
+    pair plp = pair_poison_f32(T), pen = pair_poison_f32(T), pls = pair_poison_f32(T);
+    for (int k = 0; k < 2; k++) { /* k = 0: x2 at 1/temp 1; k = 1: x1 at 1/temp 0.5 */
+        const float it = k ? 0.5f : 1.0f;
+        pair px = k ? p1 : p2;
+        S.gpu->lmhead_forward(S.gpu, plp.g, pen.g, pls.g, p1.g, pw.g, pt.g, T, C, V, 1.0f);
+        /* the lse this backward needs: its own inputs' (CPU) */
+        S.cpu->lmhead_forward(S.cpu, plp.c, pen.c, pls.c, px.c, pw.c, pt.c, T, C, V, it);
+        float *lse = down_f32(S.cpu, pls.c, (size_t)T);
+        pair pl2 = pair_f32(lse, (size_t)T);
+        pair pdx = pair_poison_act((size_t)T * C);
+        S.cpu->lmhead_backward(S.cpu, pdx.c, NULL, pdl.c, NULL, px.c, pw.c, pt.c, pl2.c, NULL, T,
+                               C, V, it);
+        S.gpu->lmhead_backward(S.gpu, pdx.g, NULL, pdl.g, NULL, px.g, pw.g, pt.g, pl2.g, NULL, T,
+                               C, V, it);
+        char c2[128];
+        snprintf(c2, sizeof c2, "%.100s %s", cs, k ? "(1/temp)" : "(x)");
+        cmp_act("lmhead_backward dx", c2, pdx, NULL, (size_t)T * C, TOL_BF16);
+        pair_free(pl2);
+        pair_free(pdx);
+        free(lse);
+    }
+    pair_free(pt), pair_free(p1), pair_free(p2), pair_free(pw), pair_free(pdl);
+    pair_free(plp), pair_free(pen), pair_free(pls);
+    free(tg), free(x1), free(x2), free(w), free(dlp);
+    check_backend("lmhead keep");
 }
 
 /* ---- policy loss ------------------------------------------------------------------------ */
@@ -1437,6 +1480,18 @@ int main(int argc, char **argv) {
     RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
     RUN(test_lmhead(300, 200, 5000, 1.0f, 0, 0, 1));
     RUN(test_lmhead(300, 64, 5000, 1.0f, 100, 999, 1));
+    /* the same with the forward's logits kept for the backward (opt-in RLVR_LM_KEEP_GB) */
+    rlvr_cuda_set_lmhead_keep(S.gpu, (long long)1 << 30);
+    g_lmkeep = 1;
+    RUN(test_lmhead(1, 64, 1037, 1.0f, 0, 0, 1));
+    RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
+    RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
+    RUN(test_lmhead(300, 200, 5000, 1.0f, 0, 0, 1));
+    RUN(test_lmhead(300, 64, 5000, 1.0f, 100, 999, 1));
+    RUN(test_lmhead(2048, 896, 20011, 1.0f, 0, 0, 1)); /* T·V·4 = 164 MB kept, odd V */
+    RUN(test_lmhead_keep_mismatch(300, 64, 5000));
+    g_lmkeep = 0;
+    rlvr_cuda_set_lmhead_keep(S.gpu, 0);
     {
         rlvr_policy_loss_params p1 = {0.2f, 0.2f, 3.0f, 0.04f, RLVR_KL_K3};
         rlvr_policy_loss_params p2 = {0.2f, 0.28f, 0.0f, 0.1f, RLVR_KL_K1};
