@@ -1320,6 +1320,34 @@ static int write_report(const char *path, uint64_t seed) {
         if (!S.dead) call; \
     } while (0)
 
+/* The attention cases on path impl (NULL: the default dispatch, flash2; "flash1";
+ * "dqpartials": flash2 with RLVR_ATTN_DQ=partials, dQ from the dK/dV kernel). The head
+ * dims other than 64/128 run only on the default path (elsewhere they fall back to the
+ * simple kernels, which it already covers). */
+static void attention_cases(const char *impl) {
+    const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
+    const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
+    RUN(test_attention(4, 4, 64, l1, 1, impl));
+    RUN(test_attention(4, 4, 64, l2, 1, impl));
+    RUN(test_attention(6, 2, 128, l3, 4, impl));
+    RUN(test_attention(14, 2, 64, l4, 1, impl));
+    RUN(test_attention(14, 2, 64, l5, 3, impl));
+    if (!impl) {
+        RUN(test_attention(4, 1, 80, l6, 4, impl));
+        RUN(test_attention(2, 2, 33, l7, 2, impl));
+        RUN(test_attention(8, 2, 256, l8, 2, impl));
+    }
+    /* long packed sequences for the fused kernels: odd lengths, 1, up to 4096 */
+    const int f1[] = {4096}, f2[] = {1, 2501, 3}, f3[] = {2049, 1, 1000, 63, 65, 129, 7};
+    const int f4[] = {3001, 17, 1, 64}, f5[] = {777, 1, 1500}, f6[] = {128, 64, 2, 33};
+    RUN(test_attention(12, 2, 64, f1, 1, impl));
+    RUN(test_attention(14, 2, 128, f2, 3, impl));
+    RUN(test_attention(8, 8, 64, f3, 7, impl));
+    RUN(test_attention(12, 2, 128, f4, 4, impl));
+    RUN(test_attention(14, 2, 64, f5, 3, impl));
+    RUN(test_attention(8, 8, 128, f6, 4, impl));
+}
+
 int main(int argc, char **argv) {
     char err[512];
     const char *env = getenv("RLVR_TEST_SEED");
@@ -1345,31 +1373,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 5; i++)
         for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
     {
-        /* the fused backward (opt-in, RLVR_RMSNORM_BWD=fused) forced on: the cases above,
-         * Qwen2.5-0.5B at 8k tokens and one row more, a width that leaves lanes' last
-         * chunks idle (C = 67 above takes the scalar path), Qwen3's per-head q/k norm
-         * shape; then the environment's choice again */
-        const int rf[][2] = {{8192, 896}, {8193, 896}, {7, 1000}, {114688, 64}};
-        rlvr_cuda_set_rmsnorm_backward(S.gpu, 1);
-        g_rms_fused = 1;
-        for (int i = 0; i < 5; i++)
-            for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
-        for (int i = 0; i < 4; i++)
-            for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rf[i][0], rf[i][1], acc));
-        g_rms_fused = 0;
-        rlvr_cuda_set_rmsnorm_backward(S.gpu, -1);
-    }
-    {
         const int ar[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}};
         for (int i = 0; i < 5; i++) RUN(test_add_rmsnorm(ar[i][0], ar[i][1]));
-        /* the 16-byte row kernel (RLVR_ROW_VEC=1), forced on; C 33 and 1000 (> 4096
-         * never here) check its hand-back (33: C % 8) and a partial last chunk pass */
-        rlvr_cuda_set_row_vec(S.gpu, 1);
-        g_rowvec = 1;
-        const int av[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}, {2, 4096}};
-        for (int i = 0; i < 6; i++) RUN(test_add_rmsnorm(av[i][0], av[i][1]));
-        g_rowvec = 0;
-        rlvr_cuda_set_row_vec(S.gpu, 0);
     }
     const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
                          {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
@@ -1387,27 +1392,6 @@ int main(int argc, char **argv) {
         g_gemv = 0;
         rlvr_cuda_set_gemv(S.gpu, 1); /* the default for what follows */
     }
-    {
-        /* the tensor-core skinny GEMM forward (opt-in, RLVR_SKINNY=1) forced on, the GEMV
-         * off so it takes every N <= 64: Qwen2.5-0.5B's decode projections (stacked q|k|v
-         * with its bias, o, stacked gate|up, down), odd shapes (a partial slab of OC, a
-         * partial k-tile of IC, IC = 8), and shapes it must hand back to cuBLAS (N = 65,
-         * IC % 8 != 0); then off again */
-        const int skn[] = {1, 8, 9, 16, 17, 32, 33, 48, 64};
-        const int skd[][2] = {{896, 1152}, {896, 896}, {896, 9728}, {4864, 896}};
-        const int sko[][4] = {{20, 200, 100, 1}, {9, 1000, 1037, 1}, {64, 8, 37, 0},
-                              {65, 896, 896, 1}, {17, 67, 37, 1}};
-        rlvr_cuda_set_gemv(S.gpu, 0);
-        rlvr_cuda_set_skinny(S.gpu, 1);
-        for (int i = 0; i < 4; i++)
-            for (int n = 0; n < 9; n++)
-                for (int bias = 0; bias < 2; bias++)
-                    RUN(test_skinny(skn[n], skd[i][0], skd[i][1], bias));
-        for (int i = 0; i < 5; i++)
-            RUN(test_skinny(sko[i][0], sko[i][1], sko[i][2], sko[i][3]));
-        rlvr_cuda_set_skinny(S.gpu, 0);
-        rlvr_cuda_set_gemv(S.gpu, 1);
-    }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
     {
@@ -1415,44 +1399,10 @@ int main(int argc, char **argv) {
         const int st[][5] = {{300, 14, 2, 64, 4864}, {1, 14, 2, 64, 4864}, {37, 6, 2, 128, 200},
                              {5, 3, 1, 65, 37}, {17, 4, 4, 1, 9}};
         for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
-        /* again with the 16-byte row kernels forced on (D % 16 == 0 takes them; D 65 and 1
-         * hand back to the element-wise kernel) */
-        rlvr_cuda_set_row_vec(S.gpu, 1);
-        g_rowvec = 1;
-        for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
-        g_rowvec = 0;
-        rlvr_cuda_set_row_vec(S.gpu, 0);
     }
-    {
-        const int l1[] = {1}, l2[] = {37}, l3[] = {1, 36, 5, 100}, l4[] = {300};
-        const int l5[] = {1, 120, 179}, l6[] = {17, 1, 1, 40}, l7[] = {9, 30}, l8[] = {40, 3};
-        /* every case on the default path (flash2), then the D = 64/128 ones again with
-         * RLVR_ATTENTION=flash1 and with RLVR_ATTN_DQ=partials (flash2's dQ from the
-         * dK/dV kernel; the other head dims fall back to the simple kernels there, which
-         * the default pass already covers) */
-        for (int pass = 0; pass < 3; pass++) {
-            const char *impl = pass == 1 ? "flash1" : pass == 2 ? "dqpartials" : NULL;
-            RUN(test_attention(4, 4, 64, l1, 1, impl));
-            RUN(test_attention(4, 4, 64, l2, 1, impl));
-            RUN(test_attention(6, 2, 128, l3, 4, impl));
-            RUN(test_attention(14, 2, 64, l4, 1, impl));
-            RUN(test_attention(14, 2, 64, l5, 3, impl));
-            if (!pass) {
-                RUN(test_attention(4, 1, 80, l6, 4, impl));
-                RUN(test_attention(2, 2, 33, l7, 2, impl));
-                RUN(test_attention(8, 2, 256, l8, 2, impl));
-            }
-            /* long packed sequences for the fused kernels: odd lengths, 1, up to 4096 */
-            const int f1[] = {4096}, f2[] = {1, 2501, 3}, f3[] = {2049, 1, 1000, 63, 65, 129, 7};
-            const int f4[] = {3001, 17, 1, 64}, f5[] = {777, 1, 1500}, f6[] = {128, 64, 2, 33};
-            RUN(test_attention(12, 2, 64, f1, 1, impl));
-            RUN(test_attention(14, 2, 128, f2, 3, impl));
-            RUN(test_attention(8, 8, 64, f3, 7, impl));
-            RUN(test_attention(12, 2, 128, f4, 4, impl));
-            RUN(test_attention(14, 2, 64, f5, 3, impl));
-            RUN(test_attention(8, 8, 128, f6, 4, impl));
-        }
-    }
+    /* every case on the default path (flash2), then the D = 64/128 ones with flash1 */
+    attention_cases(NULL);
+    attention_cases("flash1");
     {
         const int p1[] = {1, 16, 17, 300}, p2[] = {45, 1, 33}, p3[] = {300, 2, 64, 100};
         const int p4[] = {3000}, p5[] = {5000, 700}, p6[] = {2000, 1, 129};
@@ -1480,18 +1430,6 @@ int main(int argc, char **argv) {
     RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
     RUN(test_lmhead(300, 200, 5000, 1.0f, 0, 0, 1));
     RUN(test_lmhead(300, 64, 5000, 1.0f, 100, 999, 1));
-    /* the same with the forward's logits kept for the backward (opt-in RLVR_LM_KEEP_GB) */
-    rlvr_cuda_set_lmhead_keep(S.gpu, (long long)1 << 30);
-    g_lmkeep = 1;
-    RUN(test_lmhead(1, 64, 1037, 1.0f, 0, 0, 1));
-    RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
-    RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
-    RUN(test_lmhead(300, 200, 5000, 1.0f, 0, 0, 1));
-    RUN(test_lmhead(300, 64, 5000, 1.0f, 100, 999, 1));
-    RUN(test_lmhead(2048, 896, 20011, 1.0f, 0, 0, 1)); /* T·V·4 = 164 MB kept, odd V */
-    RUN(test_lmhead_keep_mismatch(300, 64, 5000));
-    g_lmkeep = 0;
-    rlvr_cuda_set_lmhead_keep(S.gpu, 0);
     {
         rlvr_policy_loss_params p1 = {0.2f, 0.2f, 3.0f, 0.04f, RLVR_KL_K3};
         rlvr_policy_loss_params p2 = {0.2f, 0.28f, 0.0f, 0.1f, RLVR_KL_K1};
@@ -1509,6 +1447,82 @@ int main(int argc, char **argv) {
         RUN(test_adamw(ad[i], 1));
         RUN(test_adamw(ad[i], 0));
     }
+
+
+    /* ---- opt-in kernels (all but the skinny GEMM not yet verified on a GPU) ----------
+     * Last, so that a failure of one of them (a sticky CUDA error ends the run) cannot
+     * hide a result of the cases above. */
+    {
+        /* the fused backward (opt-in, RLVR_RMSNORM_BWD=fused) forced on: the cases above,
+         * Qwen2.5-0.5B at 8k tokens and one row more, a width that leaves lanes' last
+         * chunks idle (C = 67 above takes the scalar path), Qwen3's per-head q/k norm
+         * shape; then the environment's choice again */
+        const int rf[][2] = {{8192, 896}, {8193, 896}, {7, 1000}, {114688, 64}};
+        rlvr_cuda_set_rmsnorm_backward(S.gpu, 1);
+        g_rms_fused = 1;
+        for (int i = 0; i < 5; i++)
+            for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
+        for (int i = 0; i < 4; i++)
+            for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rf[i][0], rf[i][1], acc));
+        g_rms_fused = 0;
+        rlvr_cuda_set_rmsnorm_backward(S.gpu, -1);
+    }
+    {
+        /* the 16-byte row kernel (RLVR_ROW_VEC=1), forced on; C 33 and 1000 (> 4096
+         * never here) check its hand-back (33: C % 8) and a partial last chunk pass */
+        rlvr_cuda_set_row_vec(S.gpu, 1);
+        g_rowvec = 1;
+        const int av[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}, {2, 4096}};
+        for (int i = 0; i < 6; i++) RUN(test_add_rmsnorm(av[i][0], av[i][1]));
+        g_rowvec = 0;
+        rlvr_cuda_set_row_vec(S.gpu, 0);
+    }
+    {
+        /* the tensor-core skinny GEMM forward (opt-in, RLVR_SKINNY=1) forced on, the GEMV
+         * off so it takes every N <= 64: Qwen2.5-0.5B's decode projections (stacked q|k|v
+         * with its bias, o, stacked gate|up, down), odd shapes (a partial slab of OC, a
+         * partial k-tile of IC, IC = 8), and shapes it must hand back to cuBLAS (N = 65,
+         * IC % 8 != 0); then off again */
+        const int skn[] = {1, 8, 9, 16, 17, 32, 33, 48, 64};
+        const int skd[][2] = {{896, 1152}, {896, 896}, {896, 9728}, {4864, 896}};
+        const int sko[][4] = {{20, 200, 100, 1}, {9, 1000, 1037, 1}, {64, 8, 37, 0},
+                              {65, 896, 896, 1}, {17, 67, 37, 1}};
+        rlvr_cuda_set_gemv(S.gpu, 0);
+        rlvr_cuda_set_skinny(S.gpu, 1);
+        for (int i = 0; i < 4; i++)
+            for (int n = 0; n < 9; n++)
+                for (int bias = 0; bias < 2; bias++)
+                    RUN(test_skinny(skn[n], skd[i][0], skd[i][1], bias));
+        for (int i = 0; i < 5; i++)
+            RUN(test_skinny(sko[i][0], sko[i][1], sko[i][2], sko[i][3]));
+        rlvr_cuda_set_skinny(S.gpu, 0);
+        rlvr_cuda_set_gemv(S.gpu, 1);
+    }
+    {
+        const int st[][5] = {{300, 14, 2, 64, 4864}, {1, 14, 2, 64, 4864}, {37, 6, 2, 128, 200},
+                             {5, 3, 1, 65, 37}, {17, 4, 4, 1, 9}};
+        /* again with the 16-byte row kernels forced on (D % 16 == 0 takes them; D 65 and 1
+         * hand back to the element-wise kernel) */
+        rlvr_cuda_set_row_vec(S.gpu, 1);
+        g_rowvec = 1;
+        for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
+        g_rowvec = 0;
+        rlvr_cuda_set_row_vec(S.gpu, 0);
+    }
+    /* flash2 with RLVR_ATTN_DQ=partials (dQ from the dK/dV kernel) */
+    attention_cases("dqpartials");
+    /* the same with the forward's logits kept for the backward (opt-in RLVR_LM_KEEP_GB) */
+    rlvr_cuda_set_lmhead_keep(S.gpu, (long long)1 << 30);
+    g_lmkeep = 1;
+    RUN(test_lmhead(1, 64, 1037, 1.0f, 0, 0, 1));
+    RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
+    RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
+    RUN(test_lmhead(300, 200, 5000, 1.0f, 0, 0, 1));
+    RUN(test_lmhead(300, 64, 5000, 1.0f, 100, 999, 1));
+    RUN(test_lmhead(2048, 896, 20011, 1.0f, 0, 0, 1)); /* T·V·4 = 164 MB kept, odd V */
+    RUN(test_lmhead_keep_mismatch(300, 64, 5000));
+    g_lmkeep = 0;
+    rlvr_cuda_set_lmhead_keep(S.gpu, 0);
 
     printf("test_cuda_ops: %d cases, %d failed\n", S.nres, S.fails);
     int rc = S.fails ? 1 : 0;
