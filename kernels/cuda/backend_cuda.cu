@@ -411,7 +411,8 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         const char *g = getenv("RLVR_GEMV");
         c->gemv = !(g && !strcmp(g, "0")); /* on unless RLVR_GEMV=0 */
         const char *sk = getenv("RLVR_SKINNY");
-        c->skinny = sk && !strcmp(sk, "1"); /* off unless RLVR_SKINNY=1 */
+        /* off unless RLVR_SKINNY=1 (every shape it takes) or 2 (OC <= 1.5·IC only) */
+        c->skinny = sk && !strcmp(sk, "1") ? 1 : sk && !strcmp(sk, "2") ? 2 : 0;
     }
     be->ctx = c;
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);

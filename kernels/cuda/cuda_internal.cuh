@@ -55,7 +55,8 @@ typedef struct {
     int lm_tchunk; /* LM head chunk: tokens per chunk (0: automatic, lmhead.cu) */
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8; 0: auto) */
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
-    int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu (on: RLVR_SKINNY=1) */
+    int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu: 0 off, 1 every shape
+                    * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K */
     int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */

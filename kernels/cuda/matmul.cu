@@ -174,8 +174,11 @@ static void matmul_forward(rlvr_backend *be, void *out, const void *in, const vo
     if (gemv_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w, (const bf16 *)bias, N,
                      IC, OC) == 0)
         return;
-    if (c->skinny && cuda_skinny_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w,
-                                         (const bf16 *)bias, N, IC, OC) == 0)
+    /* skinny 2: only where the output is not much wider than the input (q|k|v, o, down;
+     * cuBLAS won the wide gate|up on the fifth H200 run) */
+    if ((c->skinny == 1 || (c->skinny == 2 && 2 * (long long)OC <= 3 * (long long)IC)) &&
+        cuda_skinny_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w,
+                            (const bf16 *)bias, N, IC, OC) == 0)
         return;
     float beta = 0.0f;
     if (bias) {
