@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "kernels/cuda/cuda_internal.cuh"
+#include "kernels/cuda/flash_common.cuh"
 #include "kernels/cuda/tensor_core.cuh"
 
 enum { FA_WARPS = 4, FA_THREADS = FA_WARPS * 32, FA_PAD = 8 };
@@ -335,30 +336,8 @@ static __global__ void __launch_bounds__(FA_THREADS)
                 }
             }
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const int key = r ? kr1 : kr0;
-            if (key >= len) continue;
-            if (dkp) {
-                const size_t po = ((size_t)(start + key) * Hq + h) * D + 2 * t;
-#pragma unroll
-                for (int nd = 0; nd < D / 8; nd++) {
-                    *reinterpret_cast<float2 *>(dkp + po + nd * 8) =
-                        make_float2(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
-                    *reinterpret_cast<float2 *>(dvp + po + nd * 8) =
-                        make_float2(dva[nd][2 * r], dva[nd][2 * r + 1]);
-                }
-                continue;
-            }
-            const size_t off = ((size_t)(start + key) * Hkv + hk) * D + 2 * t;
-#pragma unroll
-            for (int nd = 0; nd < D / 8; nd++) {
-                *reinterpret_cast<uint32_t *>(dk + off + nd * 8) =
-                    tc_pack(dka[nd][2 * r] * scale, dka[nd][2 * r + 1] * scale);
-                *reinterpret_cast<uint32_t *>(dv + off + nd * 8) =
-                    tc_pack(dva[nd][2 * r], dva[nd][2 * r + 1]);
-            }
-        }
+        flash_store_dkdv<D>(dk, dv, dkp, dvp, dka, dva, kr0, kr1, len, start, Hq, Hkv, h, hk, t,
+                            scale);
     }
 }
 
