@@ -348,16 +348,17 @@ static void cu_sync(rlvr_backend *be) {
 /* ---- creation --------------------------------------------------------------------- */
 
 extern "C" int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_ctx *c = cuda_get(be);
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
     c->lm_tchunk = tokens > 0 ? tokens : 0;
     c->lm_vchunk = vocab > 0 ? (vocab + 7) / 8 * 8 : 0;
     return 0;
 }
 
 extern "C" int rlvr_cuda_set_gemv(rlvr_backend *be, int on) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_get(be)->gemv = on != 0;
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->gemv = on != 0;
     return 0;
 }
 

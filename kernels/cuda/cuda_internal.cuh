@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/backend.h"
 
@@ -73,6 +74,16 @@ typedef struct {
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_get(rlvr_backend *be) { return (cuda_ctx *)be->ctx; }
+
+/* be's context, or NULL when be is not a CUDA backend (the guard of cuda_backend.h's
+ * setters, which return -1 then). */
+static inline cuda_ctx *cuda_ctx_of(rlvr_backend *be) {
+    return be && be->name && strcmp(be->name, "cuda") == 0 ? cuda_get(be) : NULL;
+}
+
+/* A setter's tri-state argument (> 0 on, 0 off, < 0 the environment's choice) as the
+ * cuda_ctx switches store it: 2 on, 1 off, 0 not chosen yet (read at the next call). */
+static inline int cuda_switch(int v) { return v > 0 ? 2 : v == 0 ? 1 : 0; }
 
 /* Records the first error (printf-style message, prefixed with file:line). */
 void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt, ...)

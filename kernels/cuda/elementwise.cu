@@ -295,8 +295,9 @@ static void qkv_merge(rlvr_backend *be, void *dqkv, const void *dq, const void *
 }
 
 extern "C" int rlvr_cuda_set_row_vec(rlvr_backend *be, int on) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_get(be)->row_vec = on > 0 ? 2 : on == 0 ? 1 : 0;
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->row_vec = cuda_switch(on);
     return 0;
 }
 

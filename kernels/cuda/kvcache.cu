@@ -643,8 +643,9 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
 }
 
 extern "C" int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_get(be)->decode_attn = split > 0 ? 2 : split == 0 ? 1 : 0;
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->decode_attn = cuda_switch(split);
     return 0;
 }
 

@@ -210,8 +210,8 @@ static int lm_keep_match(const cuda_ctx *c, const void *x, const void *w, int T,
 }
 
 extern "C" int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_ctx *c = cuda_get(be);
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
     c->lm_keep_cap = bytes < 0 ? -1 : bytes;
     c->lm_keep_valid = 0;
     return 0;

@@ -284,8 +284,9 @@ static int rmsnorm_backward_fused(cuda_ctx *c, bf16 *din, float *dw, const bf16 
 }
 
 extern "C" int rlvr_cuda_set_rmsnorm_backward(rlvr_backend *be, int fused) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_get(be)->rms_bwd = fused > 0 ? 2 : fused == 0 ? 1 : 0;
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->rms_bwd = cuda_switch(fused);
     return 0;
 }
 

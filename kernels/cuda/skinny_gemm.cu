@@ -261,7 +261,8 @@ int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
 }
 
 extern "C" int rlvr_cuda_set_skinny(rlvr_backend *be, int on) {
-    if (!be || !be->name || strcmp(be->name, "cuda") != 0) return -1;
-    cuda_get(be)->skinny = on == 2 ? 2 : on != 0;
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->skinny = on == 2 ? 2 : on != 0;
     return 0;
 }
