@@ -213,45 +213,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
                         tc_mma(s[2 * np + 1], qk, bk[2], bk[3]);
                     }
                 }
-                /* causal mask (key <= row; rows >= len are never stored) and log2 scaling */
-#pragma unroll
-                for (int nt = 0; nt < BC / 8; nt++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int key = k0 + nt * 8 + 2 * t + (e & 1);
-                        const int row = e < 2 ? r0 : r1;
-                        s[nt][e] = key <= row ? s[nt][e] * scale_log2 : -INFINITY;
-                    }
-                }
-                /* online softmax; the four lanes of a quad share a row */
-#pragma unroll
-                for (int r = 0; r < 2; r++) {
-                    float mx = -INFINITY;
-#pragma unroll
-                    for (int nt = 0; nt < BC / 8; nt++)
-                        mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
-                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                    const float mn = fmaxf(m[r], mx);
-                    const float mu = mn == -INFINITY ? 0.0f : mn; /* no visible key yet */
-                    const float corr = exp2f(m[r] - mu);          /* 0 while m = −inf */
-                    float rs = 0.0f;
-#pragma unroll
-                    for (int nt = 0; nt < BC / 8; nt++) {
-                        const float e0 = exp2f(s[nt][2 * r] - mu);
-                        const float e1 = exp2f(s[nt][2 * r + 1] - mu);
-                        s[nt][2 * r] = e0;
-                        s[nt][2 * r + 1] = e1;
-                        rs += e0 + e1;
-                    }
-                    l[r] = l[r] * corr + rs; /* this lane's part of the row sum */
-                    m[r] = mn;
-#pragma unroll
-                    for (int nd = 0; nd < D / 8; nd++) {
-                        o[nd][2 * r] *= corr;
-                        o[nd][2 * r + 1] *= corr;
-                    }
-                }
+                flash_softmax_step<BC, D>(s, m, l, o, k0, r0, r1, t, scale_log2);
                 /* O += P·V; V's B fragments by ldmatrix.trans from the row-major tile */
 #pragma unroll
                 for (int kc = 0; kc < BC / 16; kc++) {

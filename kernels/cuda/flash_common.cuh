@@ -1,12 +1,62 @@
 /*
  * kernels/cuda/flash_common.cuh — device code the two fused attention implementations
- * (flash_attention.cu, flash_attention2.cu) share: the dK/dV kernels' epilogue.
+ * (flash_attention.cu, flash_attention2.cu) share: the forward's masked online-softmax
+ * step and the dK/dV kernels' epilogue.
  */
 #ifndef RLVR_KERNELS_CUDA_FLASH_COMMON_CUH
 #define RLVR_KERNELS_CUDA_FLASH_COMMON_CUH
 
 #include "kernels/cuda/cuda_internal.cuh"
 #include "kernels/cuda/tensor_core.cuh"
+
+/* One key tile of the forward, after S = Q·Kᵀ: s[BC/8][4] (C fragments of this warp's 16
+ * query rows r0 = row g, r1 = row g + 8, keys k0 + nt·8 + 2t..) is causally masked (key <=
+ * row) and scaled to the log2 domain, then folded into the running max m[2], the lane's
+ * part of the row sum l[2] and the output accumulators o[D/8][4] (rescaled by
+ * 2^(m_old − m_new)); s is left holding P = 2^(s − m) for O += P·V. A row with no visible
+ * key yet keeps m = −inf and contributes nothing. The four lanes of a quad share a row. */
+template <int BC, int D>
+static __device__ __forceinline__ void flash_softmax_step(float (*s)[4], float *m, float *l,
+                                                          float (*o)[4], int k0, int r0, int r1,
+                                                          int t, float scale_log2) {
+#pragma unroll
+    for (int nt = 0; nt < BC / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int key = k0 + nt * 8 + 2 * t + (e & 1);
+            const int row = e < 2 ? r0 : r1;
+            s[nt][e] = key <= row ? s[nt][e] * scale_log2 : -INFINITY;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int nt = 0; nt < BC / 8; nt++)
+            mx = fmaxf(mx, fmaxf(s[nt][2 * r], s[nt][2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mn = fmaxf(m[r], mx);
+        const float mu = mn == -INFINITY ? 0.0f : mn; /* no visible key yet */
+        const float corr = exp2f(m[r] - mu);          /* 0 while m = −inf */
+        float rs = 0.0f;
+#pragma unroll
+        for (int nt = 0; nt < BC / 8; nt++) {
+            const float e0 = exp2f(s[nt][2 * r] - mu);
+            const float e1 = exp2f(s[nt][2 * r + 1] - mu);
+            s[nt][2 * r] = e0;
+            s[nt][2 * r + 1] = e1;
+            rs += e0 + e1;
+        }
+        l[r] = l[r] * corr + rs; /* this lane's part of the row sum */
+        m[r] = mn;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++) {
+            o[nd][2 * r] *= corr;
+            o[nd][2 * r + 1] *= corr;
+        }
+    }
+}
 
 /* A dK/dV block's result for this thread's two key rows kr0, kr1 (of a sequence of len
  * keys starting at token `start`) from its mma accumulators dka/dva[D/8][4] (C fragment
