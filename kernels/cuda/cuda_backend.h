@@ -30,12 +30,14 @@ int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
  * benchmarks. -1 when be is not CUDA. */
 int rlvr_cuda_set_skinny(rlvr_backend *be, int on);
 
-/* attention_cached through the split-K kernel (split > 0), the one-block-per-query-head
- * kernel (0), or the choice of the environment (< 0: RLVR_DECODE_ATTN=head selects the
- * per-head kernel, anything else the split-K one, the default; read at the next call). Shapes the split-K
- * kernel does not cover (kvcache.cu) always take the other. For tests and benchmarks.
- * Returns 0, or -1 when be is not a CUDA backend. */
-int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split);
+/* attention_cached through the split-K kernel on tensor cores (mode 2; opt-in, not yet
+ * verified on a GPU), the scalar split-K kernel (1), the one-block-per-query-head kernel
+ * (0), or the choice of the environment (< 0: RLVR_DECODE_ATTN=head selects the per-head
+ * kernel, =mma the tensor-core one, anything else the scalar split-K one, the default;
+ * read at the next call). Shapes a kernel does not cover (kvcache.cu) take the next one
+ * down (mma → split → head). For tests and benchmarks. Returns 0, or -1 when be is not a
+ * CUDA backend. */
+int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode);
 
 /* rmsnorm_backward through the fused kernel of rmsnorm.cu (fused > 0: din and the dw
  * partials in one pass, then a fixed-order sum; shapes wider than it covers take the

@@ -59,7 +59,8 @@ typedef struct {
     int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu: 0 off, 1 every shape
                     * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
-                      * the first call), 1 = one block per query head, 2 = split-K */
+                      * the first call), 1 = one block per query head, 2 = split-K,
+                      * 3 = split-K on tensor cores (RLVR_DECODE_ATTN=mma) */
     int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */
     int row_vec; /* qkv_split/merge, add_rmsnorm_forward: 0 unset (RLVR_ROW_VEC read),
                   * 1 the element-wise kernels, 2 the 16-byte row kernels */

@@ -27,12 +27,18 @@
  *   so the launch shape and the fixed-size scratch do not depend on positions and a
  *   recorded CUDA graph stays correct as contexts grow. D % 8 == 0, D ≤ 256, Hq/Hkv ≤ 8;
  *   other shapes take the per-head kernel. Fixed-order reductions, no atomics.
+ * attention_cached, split-K on tensor cores (opt-in, RLVR_DECODE_ATTN=mma; not yet run on
+ *   a GPU): the same splits, grid and combine kernel, but the group's query heads are the
+ *   rows of an mma.sync tile, so scores and p·v of a 16-key tile are a few tensor-core
+ *   instructions instead of 16·D·group scalar FMAs; see attention_split_mma_kernel.
+ *   D 64 or 128, Hq/Hkv <= 16; other shapes take the scalar split-K or per-head kernel.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
+#include "kernels/cuda/flash_common.cuh"
 
 enum { CACHED_WARPS = 4, CACHED_MAX_D = 256 };
 
@@ -496,6 +502,189 @@ static __global__ void __launch_bounds__(128)
     }
 }
 
+/* ---- attention over the cache: split-K on tensor cores (opt-in, RLVR_DECODE_ATTN=mma) --- */
+
+/* The group's query heads are the 16 rows of an mma.sync A operand (rows past the group are
+ * zero), so S = Q·Kᵀ and O += P·V of a 16-key tile take 2·D/16 + D/16·2 tensor-core
+ * instructions where the split kernel above spends 16·D·group scalar FMAs per key on the
+ * CUDA cores. One block of MMA_WARPS warps per (split, KV head, query n), the same grid,
+ * split count and partials as the split kernel (so the same combine kernel); inside the
+ * split, warp w takes the 16-key tiles w, w + 4, ... with its own double-buffered shared
+ * tiles (cp.async, zero rows past the split), its own online softmax (flash_softmax_step,
+ * log2 domain, the split's end as the mask) and its own O[16][D]; the four warps' (m, l, O)
+ * are merged in warp order at the end. D = 64 or 128, group <= 16. Fixed-order reductions,
+ * no atomics. */
+enum { MMA_WARPS = 4, MMA_KEYS = 16, MMA_PAD = 8, MMA_GMAX = 16 };
+#define MMA_LN2 0.6931471805599453f
+
+template <int D> struct mma_shape {
+    static constexpr int LD = D + MMA_PAD; /* elements per shared row (16-byte reads of 8
+                                            * rows at one column hit different banks) */
+    static constexpr int TILE = MMA_KEYS * LD; /* elements of one K or V tile */
+    /* per warp: 2 stages × (K tile, V tile); reused after the loop for the merge:
+     * per warp O [16][D], m [16], l [16] f32 */
+    static constexpr size_t TILES = (size_t)MMA_WARPS * 2 * 2 * TILE * 2;
+    static constexpr size_t MERGE = (size_t)MMA_WARPS * (16 * D + 32) * 4;
+    static constexpr size_t SMEM = TILES > MERGE ? TILES : MERGE;
+};
+
+/* Copies key positions p0 .. p0+15 (those < p1; zero rows beyond) of one KV head into the
+ * warp's tiles sk, sv [16][LD] by 16-byte cp.async, lane-strided; kb, vb point at the
+ * head's first element in slot 0 of the caches. */
+template <int D>
+static __device__ __forceinline__ void mma_load_tile(bf16 *sk, bf16 *sv, const bf16 *kb,
+                                                     const bf16 *vb, const int *table,
+                                                     int block_size, size_t krow, int p0,
+                                                     int p1, int lane) {
+    constexpr int CH = D / 8, LD = mma_shape<D>::LD;
+#pragma unroll
+    for (int i = lane; i < MMA_KEYS * CH; i += 32) {
+        const int r = i / CH, c = i % CH, p = p0 + r;
+        const bool ok = p < p1;
+        size_t off = 0;
+        if (ok) off = ((size_t)table[p / block_size] * block_size + p % block_size) * krow;
+        tc_cp16(sk + r * LD + c * 8, kb + off + c * 8, ok ? 16 : 0);
+        tc_cp16(sv + r * LD + c * 8, vb + off + c * 8, ok ? 16 : 0);
+    }
+}
+
+template <int D>
+static __global__ void __launch_bounds__(MMA_WARPS * 32)
+    attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, const bf16 *q,
+                               const bf16 *kc, const bf16 *vc, const int *block_tables,
+                               int max_blocks, int block_size, const int *seq, const int *pos,
+                               int Hq, int Hkv, int S, float scale_log2) {
+    typedef mma_shape<D> SH;
+    constexpr int LD = SH::LD;
+    extern __shared__ __align__(128) unsigned char mma_smem[];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    const int split = (int)(blockIdx.x % (unsigned)S);
+    const int nh = (int)(blockIdx.x / (unsigned)S), n = nh / Hkv, hk = nh % Hkv;
+    const int group = Hq / Hkv;
+    const int len = pos[n] + 1;
+    if (len <= 0) return; /* outside the contract (pos >= 0) */
+    const int per = split_keys(len, S), ns = (len + per - 1) / per;
+    if (split >= ns) return; /* this context needs fewer splits */
+    const int k0 = split * per, k1 = min(len, k0 + per);
+    const int ntiles = (k1 - k0 + MMA_KEYS - 1) / MMA_KEYS;
+
+    const int *table = block_tables + (size_t)seq[n] * max_blocks;
+    const size_t krow = (size_t)Hkv * D;
+    const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
+    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * 4 * SH::TILE; /* stages */
+
+    /* Q's A fragments (rows g and g + 8 = query heads hk·group + row; zero past the group),
+     * straight from global memory: a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8,
+     * 2t+8..) of each 16-column chunk kd */
+    const bf16 *qg = q + ((size_t)n * Hq + (size_t)hk * group) * D;
+    uint32_t qf[D / 16][4];
+#pragma unroll
+    for (int kd = 0; kd < D / 16; kd++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const int row = g + 8 * r;
+            const bf16 *src = qg + (size_t)row * D + kd * 16 + 2 * t;
+            qf[kd][r] = row < group ? *reinterpret_cast<const uint32_t *>(src) : 0u;
+            qf[kd][r + 2] = row < group ? *reinterpret_cast<const uint32_t *>(src + 8) : 0u;
+        }
+    }
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int nd = 0; nd < D / 8; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
+    if (warp < ntiles) {
+        mma_load_tile<D>(wt, wt + SH::TILE, kb, vb, table, block_size, krow,
+                         k0 + warp * MMA_KEYS, k1, lane);
+        tc_commit();
+    }
+    for (int tl = warp, st = 0; tl < ntiles; tl += MMA_WARPS, st ^= 1) {
+        const int kt0 = k0 + tl * MMA_KEYS;
+        if (tl + MMA_WARPS < ntiles) { /* the warp's next tile into the other stage */
+            bf16 *nk = wt + (st ^ 1) * 2 * SH::TILE;
+            mma_load_tile<D>(nk, nk + SH::TILE, kb, vb, table, block_size, krow,
+                             kt0 + MMA_WARPS * MMA_KEYS, k1, lane);
+            tc_commit();
+            tc_wait<1>(); /* this tile's group has landed */
+        } else {
+            tc_wait<0>();
+        }
+        __syncwarp(); /* every lane's copies are visible to the warp */
+        const bf16 *Kt = wt + st * 2 * SH::TILE, *Vt = Kt + SH::TILE;
+        float s[MMA_KEYS / 8][4];
+#pragma unroll
+        for (int nt = 0; nt < MMA_KEYS / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+        for (int kd = 0; kd < D / 16; kd++) {
+            uint32_t bk[4];
+            tc_ldsm(bk, Kt + kd * 16 + p2);
+            tc_mma(s[0], qf[kd], bk[0], bk[1]);
+            tc_mma(s[1], qf[kd], bk[2], bk[3]);
+        }
+        /* keys >= k1 masked: the causal mask of a query row at k1 − 1 */
+        flash_softmax_step<MMA_KEYS, D>(s, m, l, o, kt0, k1 - 1, k1 - 1, t, scale_log2);
+        uint32_t a[4];
+        tc_acc_to_a(a, s, 0);
+#pragma unroll
+        for (int np = 0; np < D / 16; np++) {
+            uint32_t bv[4];
+            tc_ldsm_t(bv, Vt + np * 16 + p1);
+            tc_mma(o[2 * np], a, bv[0], bv[1]);
+            tc_mma(o[2 * np + 1], a, bv[2], bv[3]);
+        }
+        __syncwarp(); /* stage st is read before the next iteration refills it */
+    }
+
+    /* each warp's (m, l, O) into shared memory (the tiles are free after the barrier) */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+    __syncthreads();
+    float *mo = reinterpret_cast<float *>(mma_smem);           /* [warp][16][D] */
+    float *mm = mo + (size_t)MMA_WARPS * 16 * D, *ml = mm + MMA_WARPS * 16; /* [warp][16] */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = g + 8 * r;
+        float *dst = mo + ((size_t)warp * 16 + row) * D + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+            *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
+        if (t == 0) {
+            mm[warp * 16 + row] = m[r];
+            ml[warp * 16 + row] = l[r];
+        }
+    }
+    __syncthreads();
+    for (int e = tid; e < group * D; e += MMA_WARPS * 32) {
+        const int row = e / D, d = e - row * D;
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < MMA_WARPS; w++) M = fmaxf(M, mm[w * 16 + row]); /* warp 0: finite */
+        float O = 0.0f, L = 0.0f;
+#pragma unroll
+        for (int w = 0; w < MMA_WARPS; w++) {
+            const float mw = mm[w * 16 + row];
+            const float f = mw == -INFINITY ? 0.0f : exp2f(mw - M); /* a warp with no keys */
+            O += f * mo[((size_t)w * 16 + row) * D + d];
+            L += f * ml[w * 16 + row];
+        }
+        const size_t nh_q = (size_t)n * Hq + (size_t)hk * group + row; /* row of out */
+        if (ns == 1) {
+            out[nh_q * D + d] = f2bf(O / L);
+        } else { /* the combine kernel's units: natural-log max, unnormalised O */
+            const size_t idx = nh_q * S + split;
+            part_o[idx * D + d] = O;
+            if (d == 0) {
+                part_ml[2 * idx] = M * MMA_LN2;
+                part_ml[2 * idx + 1] = L;
+            }
+        }
+    }
+}
+
 /* ---- launchers ------------------------------------------------------------------------- */
 
 static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const void *k,
@@ -526,8 +715,9 @@ static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const vo
 }
 
 /* The split-K kernel for this call when the backend selects it and the shape fits (D a
- * multiple of 8 up to 256, group <= SPLIT_GMAX, 16-byte aligned caches); 0 when the caller
- * should run the per-head kernel. Host work only: no synchronisation, and the scratch
+ * multiple of 8 up to 256, group <= SPLIT_GMAX, 16-byte aligned caches) — its tensor-core
+ * form when that is selected and fits (D 64 or 128, group <= MMA_GMAX, 16-byte aligned q),
+ * else the scalar one; 0 when the caller should run the per-head kernel. Host work only: no synchronisation, and the scratch
  * request is always SPLIT_SCRATCH_BYTES, so once it exists the call can be recorded in a
  * CUDA graph and replayed with other positions (the split count per query is decided on
  * the device from pos[n]; the grid depends on N, Hq, Hkv, D and the SM count only). */
@@ -537,11 +727,13 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
                            int Hkv, int D, float scale) {
     if (c->decode_attn == 0) {
         const char *e = getenv("RLVR_DECODE_ATTN");
-        c->decode_attn = e && strcmp(e, "head") == 0 ? 1 : 2;
+        c->decode_attn = !e ? 2 : strcmp(e, "head") == 0 ? 1 : strcmp(e, "mma") == 0 ? 3 : 2;
     }
     const int group = Hq / Hkv;
-    if (c->decode_attn != 2 || D % 8 != 0 || D > CACHED_MAX_D || group > SPLIT_GMAX ||
-        !cuda_aligned16(kc) || !cuda_aligned16(vc))
+    const int mma = c->decode_attn == 3 && (D == 64 || D == 128) && group <= MMA_GMAX &&
+                    cuda_aligned16(kc) && cuda_aligned16(vc) && cuda_aligned16(q);
+    if (!mma && (c->decode_attn < 2 || D % 8 != 0 || D > CACHED_MAX_D || group > SPLIT_GMAX ||
+                 !cuda_aligned16(kc) || !cuda_aligned16(vc)))
         return 0;
     const int gmax = group <= 2 ? 2 : group <= 4 ? 4 : 8;
     const int tile = D <= 64 ? 64 : 32;
@@ -571,21 +763,40 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
         part_ml = part_o + (size_t)N * Hq * S * D;
     }
     const unsigned grid = (unsigned)(units * S);
+    if (mma) {
+        const float scale_log2 = scale * 1.4426950408889634f;
+#define MMA_LAUNCH(DV)                                                                     \
+    do {                                                                                   \
+        const size_t sm_ = mma_shape<DV>::SMEM;                                            \
+        if (sm_ > 48 * 1024)                                                               \
+            CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<DV>,               \
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,  \
+                                             (int)sm_));                                   \
+        attention_split_mma_kernel<DV><<<grid, MMA_WARPS * 32, sm_, c->stream>>>(          \
+            out, part_o, part_ml, q, kc, vc, block_tables, max_blocks, block_size, seq, pos, \
+            Hq, Hkv, (int)S, scale_log2);                                                  \
+    } while (0)
+        if (D == 64) MMA_LAUNCH(64);
+        else MMA_LAUNCH(128);
+#undef MMA_LAUNCH
+        CU_LAUNCH_CHECK(c, "attention_split_mma_kernel");
+    } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     attention_split_kernel<TV, GV><<<grid, SPLIT_THREADS, smem, c->stream>>>(              \
         out, part_o, part_ml, q, kc, vc, block_tables, max_blocks, block_size, seq, pos, Hq, \
         Hkv, D, (int)S, nbuf, scale)
-    if (tile == 64) {
-        if (gmax == 2) SPLIT_LAUNCH(64, 2);
-        else if (gmax == 4) SPLIT_LAUNCH(64, 4);
-        else SPLIT_LAUNCH(64, 8);
-    } else {
-        if (gmax == 2) SPLIT_LAUNCH(32, 2);
-        else if (gmax == 4) SPLIT_LAUNCH(32, 4);
-        else SPLIT_LAUNCH(32, 8);
-    }
+        if (tile == 64) {
+            if (gmax == 2) SPLIT_LAUNCH(64, 2);
+            else if (gmax == 4) SPLIT_LAUNCH(64, 4);
+            else SPLIT_LAUNCH(64, 8);
+        } else {
+            if (gmax == 2) SPLIT_LAUNCH(32, 2);
+            else if (gmax == 4) SPLIT_LAUNCH(32, 4);
+            else SPLIT_LAUNCH(32, 8);
+        }
 #undef SPLIT_LAUNCH
-    CU_LAUNCH_CHECK(c, "attention_split_kernel");
+        CU_LAUNCH_CHECK(c, "attention_split_kernel");
+    }
     if (S > 1) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
         attention_split_combine_kernel<<<cgrid, 128, 0, c->stream>>>(out, part_o, part_ml, pos,
@@ -642,10 +853,10 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
     CU_LAUNCH_CHECK(c, "attention_cached_kernel");
 }
 
-extern "C" int rlvr_cuda_set_decode_attention(rlvr_backend *be, int split) {
+extern "C" int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c) return -1;
-    c->decode_attn = cuda_switch(split);
+    c->decode_attn = mode >= 2 ? 3 : cuda_switch(mode);
     return 0;
 }
 

@@ -16,14 +16,15 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,head,gemv0,skinny,skinny2,separate,sample1,rowvec}.log (32 seqs,
-# batch 1; head: the per-head cached attention, RLVR_DECODE_ATTN=head; gemv0: cuBLAS for
+# bench_decode_{nographs,graphs,head,mma,gemv0,skinny,skinny2,separate,sample1,rowvec}.log (32
+# seqs, batch 1; head: the per-head cached attention, RLVR_DECODE_ATTN=head; mma: the
+# tensor-core split-K cached attention, RLVR_DECODE_ATTN=mma; gemv0: cuBLAS for
 # <= 8 rows, RLVR_GEMV=0; skinny: the tensor-core GEMM for <= 64 rows, RLVR_SKINNY=1,
 # skinny2: the same where OC <= 1.5·IC only, RLVR_SKINNY=2;
 # separate: separate q/k/v and gate/up GEMMs, RLVR_STACKED_PROJ=0; sample1: the
 # single-block sampling kernel, RLVR_SAMPLE_SPLIT=0; rowvec: the 16-byte row kernels,
 # RLVR_ROW_VEC=1) and
-# bench_decode_256_{head,prefill_cached,skinny,skinny2,separate,sample1,rowvec}.log (256 seqs.
+# bench_decode_256_{head,mma,prefill_cached,skinny,skinny2,separate,sample1,rowvec}.log (256 seqs.
 # workload) and bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
 # with op groups skipped: their cost inside the decode graphs).
 set -uo pipefail
@@ -110,7 +111,7 @@ if [ "$DEVICE" = cuda ]; then
   echo "decode_bench.sh: with graphs:"; tail -n 6 "$OUT/bench_decode_graphs.log"
   # The same run with the per-head cached attention instead of the split-K one (the
   # default), and with cuBLAS instead of the GEMV kernel for <= 8 rows (the default).
-  for v in head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0 skinny:RLVR_SKINNY=1 \
+  for v in head:RLVR_DECODE_ATTN=head mma:RLVR_DECODE_ATTN=mma gemv0:RLVR_GEMV=0 skinny:RLVR_SKINNY=1 \
            skinny2:RLVR_SKINNY=2 separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0 \
            rowvec:RLVR_ROW_VEC=1; do
     env "${v#*:}" timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
@@ -121,7 +122,8 @@ if [ "$DEVICE" = cuda ]; then
   done
   # The 256-sequence workload (G = 1 only) with the per-head cached attention, and with the
   # prefill through the cached attention instead of the packed flash attention (the default).
-  for v in head:RLVR_DECODE_ATTN=head prefill_cached:RLVR_PREFILL_ATTN=cached skinny:RLVR_SKINNY=1 \
+  for v in head:RLVR_DECODE_ATTN=head mma:RLVR_DECODE_ATTN=mma prefill_cached:RLVR_PREFILL_ATTN=cached \
+           skinny:RLVR_SKINNY=1 \
            skinny2:RLVR_SKINNY=2 separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0 \
            rowvec:RLVR_ROW_VEC=1; do
     env "${v#*:}" timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \

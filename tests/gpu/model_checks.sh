@@ -38,6 +38,8 @@ run check_qwen05b "$build/tests/gpu/model_check" --model builtin:qwen2.5-0.5b --
 section "2b. generation on CUDA: greedy tokens and log-probs vs the CPU sampler"
 run generate_cuda "$build/tests/gpu/sampler_check" --model builtin:tiny-qwen3 --prompts 6 -n 2 --new 24
 run generate_cuda_05b "$build/tests/gpu/sampler_check" --skip-ops --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
+# the same with the opt-in tensor-core cached attention (RLVR_DECODE_ATTN=mma)
+run generate_cuda_05b_mma env RLVR_DECODE_ATTN=mma "$build/tests/gpu/sampler_check" --skip-ops --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
 
 [ "$quick" != 1 ] && section "3. 10 training steps, CPU vs CUDA"
 for m in $([ "$quick" != 1 ] && echo tiny-qwen2 tiny-qwen3); do

@@ -718,10 +718,15 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
  * pool. Both caches start poisoned (NaN), so a read of a slot nobody wrote fails.
  * Checks: the written cache rows (exact) and attention_cached for each sequence's last
  * position (decode) plus, when qper = 4, three random positions (prefill-like rows); qper = 1
- * queries the last positions only. attention_cached runs with both CUDA kernels (forced:
- * per query head, split-K), each against the CPU, twice (same bits), and replayed from a
+ * queries the last positions only. attention_cached runs with the CUDA kernels
+ * g_kv_impl0..g_kv_impl1 (forced: per query head, split-K; tensor-core split-K in the
+ * opt-in pass), each against the CPU, twice (same bits), and replayed from a
  * CUDA graph recorded with shorter contexts (pos/4) after the real positions are uploaded:
  * the recorded launch must follow the contexts as they grow. */
+/* The attention_cached kernels test_kvcache runs (rlvr_cuda_set_decode_attention modes):
+ * 0 per head and 1 split-K by default; 2 (tensor-core split-K, opt-in) in its own pass. */
+static int g_kv_impl0 = 0, g_kv_impl1 = 1;
+
 static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
                          int qper) {
     enum { BS = 16 };
@@ -846,10 +851,11 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
     void *o2 = S.gpu->alloc(S.gpu, nout * S.gpu->act_size);
     S.cpu->attention_cached(S.cpu, po.c, pq.c, pkc.c, pvc.c, pt.c, max_blocks, BS, pseq.c,
                             ppos.c, N, Hq, Hkv, D, max_ctx);
-    static const char *const names[2][3] = {
+    static const char *const names[3][3] = {
         {"attention_cached", "attention_cached bits", "attention_cached graph"},
-        {"attn_cached split", "attn_cached split bits", "attn_cached split graph"}};
-    for (int impl = 0; impl < 2 && !S.dead; impl++) {
+        {"attn_cached split", "attn_cached split bits", "attn_cached split graph"},
+        {"attn_cached mma", "attn_cached mma bits", "attn_cached mma graph"}};
+    for (int impl = g_kv_impl0; impl <= g_kv_impl1 && !S.dead; impl++) {
         rlvr_cuda_set_decode_attention(S.gpu, impl);
         poison(S.gpu, po.g, nout * S.gpu->act_size);
         poison(S.gpu, o2, nout * S.gpu->act_size);
@@ -1348,6 +1354,26 @@ static void attention_cases(const char *impl) {
     RUN(test_attention(8, 8, 128, f6, 4, impl));
 }
 
+/* The paged-cache cases: Qwen2.5-0.5B's and other head shapes, groups of G sharing a
+ * prompt, long contexts (many splits), odd D (scalar paths). */
+static void kvcache_cases(void) {
+    const int p1[] = {1, 16, 17, 300}, p2[] = {45, 1, 33}, p3[] = {300, 2, 64, 100};
+    const int p4[] = {3000}, p5[] = {5000, 700}, p6[] = {2000, 1, 129};
+    RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
+    RUN(test_kvcache(4, 1, 128, p2, 3, 4, 4));
+    RUN(test_kvcache(14, 2, 128, p3, 4, 2, 4));
+    RUN(test_kvcache(4, 1, 64, p1, 4, 1, 4));
+    RUN(test_kvcache(6, 2, 33, p2, 3, 2, 4)); /* row 66: scalar paths, no split-K */
+    /* long contexts, N = 1 and few queries: many splits, several tiles per split */
+    RUN(test_kvcache(14, 2, 64, p4, 1, 1, 1));
+    RUN(test_kvcache(14, 2, 128, p4, 1, 1, 1));
+    RUN(test_kvcache(14, 2, 128, p5, 2, 2, 4));
+    RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));   /* group 8 */
+    RUN(test_kvcache(8, 2, 256, p6, 3, 1, 4));  /* D 256: one tile buffer */
+    RUN(test_kvcache(4, 4, 80, p6, 3, 2, 4));   /* group 1, D 80: 10 chunks a row */
+    RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
+}
+
 int main(int argc, char **argv) {
     char err[512];
     const char *env = getenv("RLVR_TEST_SEED");
@@ -1403,23 +1429,7 @@ int main(int argc, char **argv) {
     /* every case on the default path (flash2), then the D = 64/128 ones with flash1 */
     attention_cases(NULL);
     attention_cases("flash1");
-    {
-        const int p1[] = {1, 16, 17, 300}, p2[] = {45, 1, 33}, p3[] = {300, 2, 64, 100};
-        const int p4[] = {3000}, p5[] = {5000, 700}, p6[] = {2000, 1, 129};
-        RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
-        RUN(test_kvcache(4, 1, 128, p2, 3, 4, 4));
-        RUN(test_kvcache(14, 2, 128, p3, 4, 2, 4));
-        RUN(test_kvcache(4, 1, 64, p1, 4, 1, 4));
-        RUN(test_kvcache(6, 2, 33, p2, 3, 2, 4)); /* row 66: scalar paths, no split-K */
-        /* long contexts, N = 1 and few queries: many splits, several tiles per split */
-        RUN(test_kvcache(14, 2, 64, p4, 1, 1, 1));
-        RUN(test_kvcache(14, 2, 128, p4, 1, 1, 1));
-        RUN(test_kvcache(14, 2, 128, p5, 2, 2, 4));
-        RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));   /* group 8 */
-        RUN(test_kvcache(8, 2, 256, p6, 3, 1, 4));  /* D 256: one tile buffer */
-        RUN(test_kvcache(4, 4, 80, p6, 3, 2, 4));   /* group 1, D 80: 10 chunks a row */
-        RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
-    }
+    kvcache_cases();
     const size_t ew[] = {1, 37, 60000, 12347};
     for (int i = 0; i < 4; i++) {
         RUN(test_elementwise(ew[i], 0));
@@ -1509,6 +1519,14 @@ int main(int argc, char **argv) {
         g_rowvec = 0;
         rlvr_cuda_set_row_vec(S.gpu, 0);
     }
+    /* the tensor-core split-K cached attention (opt-in RLVR_DECODE_ATTN=mma) forced on:
+     * the paged-cache cases again (D 33, 80 and 256 hand back to the scalar kernels; group
+     * 16 is its own) */
+    g_kv_impl0 = g_kv_impl1 = 2;
+    kvcache_cases();
+    g_kv_impl0 = 0;
+    g_kv_impl1 = 1;
+    rlvr_cuda_set_decode_attention(S.gpu, -1);
     /* flash2 with RLVR_ATTN_DQ=partials (dQ from the dK/dV kernel) */
     attention_cases("dqpartials");
     /* the same with the forward's logits kept for the backward (opt-in RLVR_LM_KEEP_GB) */
