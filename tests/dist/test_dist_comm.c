@@ -19,17 +19,7 @@
 #include <unistd.h>
 
 #include "engine/dist/comm.h"
-
-static int fails;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            fails++;                                                                           \
-        }                                                                                      \
-    } while (0)
+#include "tests/common/check.h"
 
 static int collectives(dist_comm *c) {
     char err[2048];
@@ -53,7 +43,7 @@ static int collectives(dist_comm *c) {
         CHECK(x[i] == want, "sum[%d] = %.17g, want %.17g", i, x[i], want);
         CHECK(mn[i] == i + 0.25, "min[%d] = %g", i, mn[i]);
         CHECK(mx[i] == (W - 1) * 1000.0 + i + 0.25, "max[%d] = %g", i, mx[i]);
-        if (fails) break;
+        if (check_failures) break;
     }
     free(x);
     free(mn);
@@ -221,7 +211,7 @@ static int collectives(dist_comm *c) {
     free(offs);
     CHECK(dist_comm_seconds(c) >= 0, "comm seconds");
     CHECK(!dist_barrier(c, err, sizeof err), "final barrier: %s", err);
-    return fails;
+    return check_failures;
 }
 
 int main(int argc, char **argv) {

@@ -22,19 +22,10 @@
 #include "engine/io/fileio.h"
 #include "engine/io/safetensors.h"
 #include "engine/model/model.h"
+#include "tests/common/check.h"
 
-static int failures;
 static const char *device = "cpu";
 static double lp_tol = 1e-4, grad_tol = 1e-3;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            printf("FAIL: " __VA_ARGS__);                                                      \
-            printf("\n");                                                                      \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
 
 static cJSON *read_json(const char *dir, const char *name) {
     char path[4096], err[512];
@@ -43,7 +34,7 @@ static cJSON *read_json(const char *dir, const char *name) {
     size_t len;
     if (fio_read_file(path, &text, &len, err, sizeof err)) {
         printf("FAIL: %s\n", err);
-        failures++;
+        check_failures++;
         return NULL;
     }
     cJSON *j = cJSON_Parse(text);
@@ -78,14 +69,14 @@ static void check_fixture(const char *dir) {
     rlvr_backend *be = rlvr_backend_create(device, 0, err, sizeof err);
     if (!be) {
         printf("FAIL: %s\n", err);
-        failures++;
+        check_failures++;
         return;
     }
     model *m = NULL;
     snprintf(path, sizeof path, "%s/model", dir);
     if (model_load(path, be, &m, err, sizeof err)) {
         printf("FAIL: %s: %s\n", dir, err);
-        failures++;
+        check_failures++;
         be->destroy(be);
         return;
     }
@@ -131,7 +122,7 @@ static void check_fixture(const char *dir) {
     snprintf(path, sizeof path, "%s/grads.safetensors", dir);
     if (st_open_file(path, &gs, err, sizeof err)) {
         printf("FAIL: %s\n", err);
-        failures++;
+        check_failures++;
     } else {
         double worst = 0;
         const char *worst_name = "";
@@ -171,7 +162,7 @@ static void check_fixture(const char *dir) {
         model *m2 = NULL;
         if (model_load(tmp, be, &m2, err, sizeof err)) {
             printf("FAIL: reload %s: %s\n", tmp, err);
-            failures++;
+            check_failures++;
         } else {
             size_t bytes = m->n_weights * sizeof(float);
             CHECK(m2->n_weights == m->n_weights && memcmp(m->weights, m2->weights, bytes) == 0,
@@ -214,6 +205,7 @@ int main(int argc, char **argv) {
     printf("device %s: tolerances log-prob %g abs, gradient %g relative\n", device, lp_tol,
            grad_tol);
     for (int i = first; i < argc; i++) check_fixture(argv[i]);
-    printf(failures ? "%d check(s) failed\n" : "all parity checks passed\n", failures);
-    return failures ? 1 : 0;
+    printf(check_failures ? "%d check(s) failed\n" : "all parity checks passed\n",
+           check_failures);
+    return check_failures ? 1 : 0;
 }

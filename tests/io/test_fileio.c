@@ -4,7 +4,7 @@
  * Usage: test_fileio WORKDIR
  */
 #include "engine/io/fileio.h"
-#include "tests/io/io_test.h"
+#include "tests/common/check.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -82,19 +82,16 @@ int main(int argc, char **argv) {
 
     /* errors name the path */
     snprintf(path, sizeof path, "%s/does-not-exist", dir);
-    int rc = fio_read_file(path, &data, &len, err, sizeof err);
-    CHECK_ERR(rc, err, "does-not-exist");
+    CHECK_ERR(fio_read_file(path, &data, &len, err, sizeof err), -1, err, "does-not-exist");
     CHECK(data == NULL);
     snprintf(path, sizeof path, "%s/no/such/dir/f", dir);
-    rc = fio_write_file(path, "x", 1, err, sizeof err);
-    CHECK_ERR(rc, err, "no/such/dir/f");
+    CHECK_ERR(fio_write_file(path, "x", 1, err, sizeof err), -1, err, "no/such/dir/f");
     snprintf(path, sizeof path, "%s/a.bin/sub", dir); /* a.bin is a file */
-    rc = fio_mkdirs(path, err, sizeof err);
-    CHECK_ERR(rc, err, "a.bin");
+    CHECK_ERR(fio_mkdirs(path, err, sizeof err), -1, err, "a.bin");
 
-    if (io_test_failures)
-        fprintf(stderr, "test_fileio: %d failures\n", io_test_failures);
+    if (check_failures)
+        fprintf(stderr, "test_fileio: %d failures\n", check_failures);
     else
         printf("test_fileio: ok\n");
-    return io_test_failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

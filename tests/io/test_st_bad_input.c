@@ -6,7 +6,7 @@
  */
 #include "engine/io/fileio.h"
 #include "engine/io/safetensors.h"
-#include "tests/io/io_test.h"
+#include "tests/common/check.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ static void expect_bad(const char *path, const char *substr, int line) {
                 "line %d: %s: expected error containing \"%s\" (and the path), got "
                 "rc=%d err=\"%s\"\n",
                 line, path, substr, rc, err);
-        io_test_failures++;
+        check_failures++;
         if (rc == 0 && s) st_close(s);
     }
 }
@@ -213,7 +213,7 @@ static void expect_dir_bad(const char *dir, const char *substr, int line) {
     if (rc != -1 || s != NULL || !strstr(err, substr)) {
         fprintf(stderr, "line %d: %s: expected error containing \"%s\", got rc=%d err=\"%s\"\n",
                 line, dir, substr, rc, err);
-        io_test_failures++;
+        check_failures++;
         if (rc == 0 && s) st_close(s);
     }
 }
@@ -288,19 +288,18 @@ static void test_writer_args(void) {
     snprintf(path, sizeof path, "%s/w.safetensors", work);
     static float v[4];
     st_write_tensor ok = {.name = "a", .ndim = 1, .shape = {4}, .data = v};
-    int rc = st_write_file(path, &ok, 1, ST_I64, err, sizeof err);
-    CHECK_ERR(rc, err, "cannot write dtype I64 (expected F32, BF16 or F16)");
+    CHECK_ERR(st_write_file(path, &ok, 1, ST_I64, err, sizeof err), -1, err,
+              "cannot write dtype I64 (expected F32, BF16 or F16)");
     st_write_tensor dup[2] = {ok, ok};
-    rc = st_write_file(path, dup, 2, ST_F32, err, sizeof err);
-    CHECK_ERR(rc, err, "tensor name 'a' given twice");
-    rc = st_write_dir(path, dup, 2, ST_F32, 0, err, sizeof err);
-    CHECK_ERR(rc, err, "tensor name 'a' given twice");
+    CHECK_ERR(st_write_file(path, dup, 2, ST_F32, err, sizeof err), -1, err,
+              "tensor name 'a' given twice");
+    CHECK_ERR(st_write_dir(path, dup, 2, ST_F32, 0, err, sizeof err), -1, err,
+              "tensor name 'a' given twice");
     st_write_tensor neg = {.name = "n", .ndim = 2, .shape = {4, -1}, .data = v};
-    rc = st_write_file(path, &neg, 1, ST_BF16, err, sizeof err);
-    CHECK_ERR(rc, err, "tensor 'n': shape[1] = -1 is negative");
+    CHECK_ERR(st_write_file(path, &neg, 1, ST_BF16, err, sizeof err), -1, err,
+              "tensor 'n': shape[1] = -1 is negative");
     st_write_tensor meta = {.name = "__metadata__", .ndim = 1, .shape = {4}, .data = v};
-    rc = st_write_file(path, &meta, 1, ST_F32, err, sizeof err);
-    CHECK_ERR(rc, err, "reserved");
+    CHECK_ERR(st_write_file(path, &meta, 1, ST_F32, err, sizeof err), -1, err, "reserved");
     CHECK(access(path, F_OK) != 0); /* nothing written on error */
 }
 
@@ -380,9 +379,9 @@ int main(int argc, char **argv) {
     test_dirs();
     test_writer_args();
     test_mutations();
-    if (io_test_failures)
-        fprintf(stderr, "test_st_bad_input: %d failures\n", io_test_failures);
+    if (check_failures)
+        fprintf(stderr, "test_st_bad_input: %d failures\n", check_failures);
     else
         printf("test_st_bad_input: ok\n");
-    return io_test_failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

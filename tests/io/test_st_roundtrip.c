@@ -7,7 +7,7 @@
  */
 #include "engine/io/fileio.h"
 #include "engine/io/safetensors.h"
-#include "tests/io/io_test.h"
+#include "tests/common/check.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -306,8 +306,8 @@ static void test_python_fixture(const char *fixdir) {
         memcpy(ids, t->data, sizeof ids);
         CHECK(ids[0] == 1 && ids[3] == 4);
         float f[4];
-        int rc = st_to_f32(t, f, err, sizeof err);
-        CHECK_ERR(rc, err, "tensor 'ids': dtype I64 cannot be converted to fp32");
+        CHECK_ERR(st_to_f32(t, f, err, sizeof err), -1, err,
+                  "tensor 'ids': dtype I64 cannot be converted to fp32");
     }
     st_close(s);
 }
@@ -325,9 +325,9 @@ int main(int argc, char **argv) {
     test_file_roundtrip(argv[1], ST_F16);
     test_dir_roundtrip(argv[1]);
     test_python_fixture(argv[2]);
-    if (io_test_failures)
-        fprintf(stderr, "test_st_roundtrip: %d failures\n", io_test_failures);
+    if (check_failures)
+        fprintf(stderr, "test_st_roundtrip: %d failures\n", check_failures);
     else
         printf("test_st_roundtrip: ok\n");
-    return io_test_failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

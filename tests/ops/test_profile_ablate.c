@@ -12,17 +12,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/profile.h"
-
-static int fails;
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            printf(__VA_ARGS__);                                                          \
-            printf("\n");                                                                 \
-            fails++;                                                                      \
-        }                                                                                 \
-    } while (0)
+#include "tests/common/check.h"
 
 int main(void) {
     char err[256];
@@ -102,6 +92,6 @@ int main(void) {
     be->free(be, da), be->free(be, db), be->free(be, dout), be->free(be, dw), be->free(be, dr);
     be->free(be, dwv), be->free(be, dlp), be->free(be, dtok);
     be->destroy(be); /* destroys the CPU backend too */
-    printf("test_profile_ablate: %s\n", fails ? "FAIL" : "ok");
-    return fails ? 1 : 0;
+    printf("test_profile_ablate: %s\n", check_failures ? "FAIL" : "ok");
+    return check_failures ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/profile.h"
+#include "tests/common/check.h"
 
 /* Fake device time per op, ms (exact in binary). */
 #define T_RMS 0.5
@@ -30,17 +31,6 @@ typedef struct {
     int fail_marks;  /* 1: timer_mark fails as on an error */
     int bad_read;    /* 1: a timer_read asked for more markers than held */
 } fake_ctx;
-
-static int failures;
-#define CHECK(cond, ...)                                                                    \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            failures++;                                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                            \
-            fprintf(stderr, __VA_ARGS__);                                                   \
-            fputc('\n', stderr);                                                            \
-        }                                                                                   \
-    } while (0)
 
 static fake_ctx *F(rlvr_backend *be) { return be->ctx; }
 
@@ -327,8 +317,8 @@ int main(void) {
     test_wrapper_limit();
     test_failing_marks();
     test_fallback();
-    if (failures) {
-        fprintf(stderr, "test_profile_timeline: %d failure(s)\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "test_profile_timeline: %d failure(s)\n", check_failures);
         return 1;
     }
     printf("test_profile_timeline: all checks passed\n");

@@ -19,17 +19,7 @@
 #include <unistd.h>
 
 #include "engine/reward/reward_host.h"
-
-static int g_fail = 0;
-#define CHECK(c, ...)                                                                      \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                   \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fprintf(stderr, "\n");                                                         \
-            g_fail++;                                                                      \
-        }                                                                                  \
-    } while (0)
+#include "tests/common/check.h"
 
 typedef struct {
     const char *name;
@@ -161,8 +151,8 @@ int main(void) {
         printf("not root: leftover-process scan skipped\n");
     }
     for (size_t i = 0; i < n; i++) free(comps[i]);
-    if (g_fail) {
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (check_failures) {
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
         return 1;
     }
     printf("code sandbox: all %zu cases passed\n", n);

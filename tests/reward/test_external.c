@@ -20,19 +20,9 @@
 #include <unistd.h>
 
 #include "rewards/builtin/builtins.h"
+#include "tests/common/check.h"
 
-static int g_fail = 0;
 static const char *g_example, *g_faults;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                           \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fprintf(stderr, "\n");                                                         \
-            g_fail++;                                                                      \
-        }                                                                                  \
-    } while (0)
 
 #define MAXN 8
 
@@ -69,7 +59,7 @@ static void *make(const char *cfg) {
     char err[512] = "";
     if (D()->init(NULL, cfg, &st, err, sizeof err)) {
         fprintf(stderr, "FAIL init %s: %s\n", cfg, err);
-        g_fail++;
+        check_failures++;
         return NULL;
     }
     return st;
@@ -320,8 +310,8 @@ int main(int argc, char **argv) {
     test_garbage_double_badscore();
     test_hang();
     test_exit_between_batches();
-    if (g_fail) {
-        fprintf(stderr, "%d failure(s)\n", g_fail);
+    if (check_failures) {
+        fprintf(stderr, "%d failure(s)\n", check_failures);
         return 1;
     }
     printf("external: all cases passed\n");

@@ -14,17 +14,7 @@
 #include <time.h>
 
 #include "engine/reward/reward_host.h"
-
-static int g_fail = 0;
-#define CHECK(c, ...)                                                                      \
-    do {                                                                                   \
-        if (!(c)) {                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                   \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fprintf(stderr, "\n");                                                         \
-            g_fail++;                                                                      \
-        }                                                                                  \
-    } while (0)
+#include "tests/common/check.h"
 
 static double now_s(void) {
     struct timespec t;
@@ -268,8 +258,8 @@ int main(void) {
     test_loader_errors();
     test_inprocess_faults();
     test_isolated_faults();
-    if (g_fail) {
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (check_failures) {
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
         return 1;
     }
     printf("reward host: all checks passed\n");

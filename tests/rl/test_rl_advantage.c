@@ -4,7 +4,7 @@
  * worked out by hand (arithmetic in the comments).
  */
 #include "engine/rl/advantage.h"
-#include "rl_test.h"
+#include "tests/common/check.h"
 
 static char err[512];
 
@@ -19,7 +19,7 @@ static void test_grpo_group(void) {
     rl_groups g = {.n = 6, .group_size = 3};
     rl_grpo_params p = rl_grpo_defaults();
     CHECK(p.scale == RL_SCALE_GROUP && p.unbiased_std == 1 && p.eps == 1e-4f);
-    CHECK_OK(rl_grpo_advantages(A, M, S, R, &g, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, M, S, R, &g, &p, err, sizeof err), err);
     const double s0 = sqrt(1.0 / 3.0), s1 = sqrt(0.75);
     CHECK_NEAR(A[0], (2.0 / 3.0) / (s0 + 1e-4), 1e-6);
     CHECK_NEAR(A[0], 1.1545006, 1e-6);
@@ -37,7 +37,7 @@ static void test_grpo_group(void) {
      *   A0 = 0.666666667/0.471405521 = 1.414210562 */
     p.unbiased_std = 0;
     p.eps = 1e-6f;
-    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err), err);
     CHECK_NEAR(A[0], (2.0 / 3.0) / (sqrt(2.0 / 9.0) + 1e-6), 1e-6);
     CHECK_NEAR(A[0], 1.4142106, 1e-6);
     CHECK_NEAR(A[5], 1.0 / (sqrt(1.5 / 3.0) + 1e-6), 1e-6); /* 1/0.707107781 = 1.414212 */
@@ -49,7 +49,7 @@ static void test_grpo_group(void) {
      * A0 = (2/3)/(0.752872653) = 0.885497 ; A5 = 1/(0.752872653) = 1.328246 */
     p = rl_grpo_defaults();
     p.scale = RL_SCALE_BATCH;
-    CHECK_OK(rl_grpo_advantages(A, NULL, S, R, &g, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, S, R, &g, &p, err, sizeof err), err);
     const double sb = sqrt(51.0 / 18.0 / 5.0);
     CHECK_NEAR(A[0], (2.0 / 3.0) / (sb + 1e-4), 1e-6);
     CHECK_NEAR(A[5], 1.0 / (sb + 1e-4), 1e-6);
@@ -58,7 +58,7 @@ static void test_grpo_group(void) {
 
     /* none (Dr.GRPO): A = R − group mean: 2/3, −1/3, −1/3, −0.5, −0.5, 1 */
     p.scale = RL_SCALE_NONE;
-    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err), err);
     const double want[6] = {2.0 / 3, -1.0 / 3, -1.0 / 3, -0.5, -0.5, 1.0};
     for (int i = 0; i < 6; i++)
         CHECK_NEAR(A[i], want[i], 1e-7);
@@ -71,11 +71,11 @@ static void test_grpo_edges(void) {
     for (int sc = 0; sc < 3; sc++) {
         rl_grpo_params p = rl_grpo_defaults();
         p.scale = (rl_std_scale)sc;
-        CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
+        CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err), err);
         for (int i = 0; i < 4; i++)
             CHECK(A[i] == 0.0f);
     }
-    CHECK_OK(rl_rloo_advantages(A, R, &g, err, sizeof err));
+    CHECK_OK(rl_rloo_advantages(A, R, &g, err, sizeof err), err);
     for (int i = 0; i < 4; i++)
         CHECK(A[i] == 0.0f);
 
@@ -83,16 +83,17 @@ static void test_grpo_edges(void) {
     float R1[3] = {1, 0, 5};
     rl_groups g1 = {.n = 3, .group_size = 1};
     rl_grpo_params p = rl_grpo_defaults();
-    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R1, &g1, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R1, &g1, &p, err, sizeof err), err);
     for (int i = 0; i < 3; i++)
         CHECK(A[i] == 0.0f);
-    CHECK_OK(rl_rloo_advantages(A, R1, &g1, err, sizeof err));
+    CHECK_OK(rl_rloo_advantages(A, R1, &g1, err, sizeof err), err);
     for (int i = 0; i < 3; i++)
         CHECK(A[i] == 0.0f);
 
     /* n = 0: nothing to do, not an error */
     CHECK_OK(rl_grpo_advantages(NULL, NULL, NULL, NULL, &(rl_groups){.n = 0, .group_size = 4},
-                                &p, err, sizeof err));
+                                &p, err, sizeof err),
+             err);
 }
 
 static void test_rloo(void) {
@@ -101,7 +102,7 @@ static void test_rloo(void) {
     float R[6] = {1, 0, 0, 1, 2, 4}, A[6];
     int32_t gid[6] = {0, 0, 0, 0, 5, 5}; /* explicit ids, slot 5 */
     rl_groups g = {.n = 6, .group_id = gid};
-    CHECK_OK(rl_rloo_advantages(A, R, &g, err, sizeof err));
+    CHECK_OK(rl_rloo_advantages(A, R, &g, err, sizeof err), err);
     const double want[6] = {2.0 / 3, -2.0 / 3, -2.0 / 3, 2.0 / 3, -2, 2};
     for (int i = 0; i < 6; i++)
         CHECK_NEAR(A[i], want[i], 1e-7);
@@ -117,23 +118,23 @@ static void test_explicit_ids(void) {
     rl_groups g = {.n = 4, .group_id = gid};
     rl_grpo_params p = rl_grpo_defaults();
     p.scale = RL_SCALE_NONE;
-    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err), err);
     CHECK_NEAR(A[0], -1, 1e-7);
     CHECK_NEAR(A[1], -5, 1e-7);
     CHECK_NEAR(A[2], 1, 1e-7);
     CHECK_NEAR(A[3], 5, 1e-7);
     p.scale = RL_SCALE_GROUP;
-    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &p, err, sizeof err), err);
     CHECK_NEAR(A[0], -1.0 / (sqrt(2.0) + 1e-4), 1e-6);
     CHECK_NEAR(A[3], 5.0 / (sqrt(50.0) + 1e-4), 1e-6);
     float Rc[4] = {3, 5, 10, 20}, Ac[4];
     rl_groups gc = {.n = 4, .group_size = 2};
-    CHECK_OK(rl_grpo_advantages(Ac, NULL, NULL, Rc, &gc, &p, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(Ac, NULL, NULL, Rc, &gc, &p, err, sizeof err), err);
     CHECK(Ac[0] == A[0] && Ac[1] == A[2] && Ac[2] == A[1] && Ac[3] == A[3]);
 
     int cnt[4];
     double mean[4], sd[4];
-    CHECK_OK(rl_group_stats(cnt, mean, sd, R, &g, 1, err, sizeof err));
+    CHECK_OK(rl_group_stats(cnt, mean, sd, R, &g, 1, err, sizeof err), err);
     CHECK(cnt[0] == 2 && cnt[1] == 2 && cnt[2] == 0 && cnt[3] == 0);
     CHECK_NEAR(mean[0], 15, 0);
     CHECK_NEAR(mean[1], 4, 0);
@@ -148,19 +149,19 @@ static void test_broadcast_and_spans(void) {
      *   seq 1: prompt fills it       → start 7, len 0
      *   seq 2: completion tokens 9..11 → entries [8, 11): start 8, len 3 */
     int32_t off[4] = {0, 5, 8, 12}, pl[3] = {2, 3, 1}, st[3], ln[3];
-    CHECK_OK(rl_spans_from_packed(st, ln, off, pl, 3, err, sizeof err));
+    CHECK_OK(rl_spans_from_packed(st, ln, off, pl, 3, err, sizeof err), err);
     CHECK(st[0] == 1 && ln[0] == 3 && st[1] == 7 && ln[1] == 0 && st[2] == 8 && ln[2] == 3);
     rl_spans sp = {.T = 12, .B = 3, .start = st, .len = ln};
-    CHECK_OK(rl_spans_check(&sp, err, sizeof err));
+    CHECK_OK(rl_spans_check(&sp, err, sizeof err), err);
     float seq[3] = {0.5f, -1.0f, 2.0f}, tok[12];
-    CHECK_OK(rl_broadcast(tok, seq, &sp, err, sizeof err));
+    CHECK_OK(rl_broadcast(tok, seq, &sp, err, sizeof err), err);
     const float want[12] = {0, 0.5f, 0.5f, 0.5f, 0, 0, 0, 0, 2, 2, 2, 0};
     for (int t = 0; t < 12; t++)
         CHECK(tok[t] == want[t]);
     float valid[12], mask[12];
     for (int t = 0; t < 12; t++)
         mask[t] = t == 9 ? 0.0f : 1.0f;
-    CHECK_OK(rl_valid_mask(valid, mask, &sp, err, sizeof err));
+    CHECK_OK(rl_valid_mask(valid, mask, &sp, err, sizeof err), err);
     const float wv[12] = {0, 1, 1, 1, 0, 0, 0, 0, 1, 0, 1, 0};
     for (int t = 0; t < 12; t++)
         CHECK(valid[t] == wv[t]);
@@ -172,5 +173,5 @@ int main(void) {
     test_rloo();
     test_explicit_ids();
     test_broadcast_and_spans();
-    return rl_test_done("test_rl_advantage");
+    return check_done("test_rl_advantage");
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "engine/rl/loss_agg.h"
-#include "rl_test.h"
+#include "tests/common/check.h"
 
 static char err[512];
 
@@ -21,46 +21,50 @@ static void test_hand_values(void) {
     rl_spans sp = {.T = 7, .B = 2, .start = st, .len = ln};
     float loss[7] = {1, 3, 100, 2, 2, 2, 6}, w[7];
     double nt, ns;
-    CHECK_OK(rl_agg_count(&nt, &ns, &sp, NULL, err, sizeof err));
+    CHECK_OK(rl_agg_count(&nt, &ns, &sp, NULL, err, sizeof err), err);
     CHECK(nt == 6 && ns == 2);
     rl_agg_denoms d = {.n_tokens = nt, .n_seqs = ns, .max_len = 8};
-    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &sp, NULL, &d, err, sizeof err));
+    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &sp, NULL, &d, err, sizeof err), err);
     CHECK_NEAR(rl_agg_apply(w, loss, 7), 16.0 / 6.0, 1e-6);
     CHECK(w[2] == 0.0f);
-    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_MEAN, &sp, NULL, &d, err, sizeof err));
+    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_MEAN, &sp, NULL, &d, err, sizeof err),
+             err);
     CHECK_NEAR(rl_agg_apply(w, loss, 7), 2.5, 1e-6);
     CHECK_NEAR(w[0], 0.25, 0);  /* 1/(2 seqs · 2 tokens) */
     CHECK_NEAR(w[3], 0.125, 0); /* 1/(2 · 4) */
-    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, NULL, &d, err, sizeof err));
+    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, NULL, &d, err, sizeof err),
+             err);
     CHECK_NEAR(rl_agg_apply(w, loss, 7), 1.0, 1e-6);
 
     /* mask out the 6 (truncation or similar): token-mean 10/5 = 2; seq-mean-token-mean
      * (2 + 6/3)/2 = 2; sum-norm 10/16 = 0.625 */
     float mask[7] = {1, 1, 1, 1, 1, 1, 0};
-    CHECK_OK(rl_agg_count(&nt, &ns, &sp, mask, err, sizeof err));
+    CHECK_OK(rl_agg_count(&nt, &ns, &sp, mask, err, sizeof err), err);
     CHECK(nt == 5 && ns == 2);
     d.n_tokens = nt;
     d.n_seqs = ns;
-    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &sp, mask, &d, err, sizeof err));
+    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &sp, mask, &d, err, sizeof err), err);
     CHECK_NEAR(rl_agg_apply(w, loss, 7), 2.0, 1e-6);
-    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_MEAN, &sp, mask, &d, err, sizeof err));
+    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_MEAN, &sp, mask, &d, err, sizeof err),
+             err);
     CHECK_NEAR(rl_agg_apply(w, loss, 7), 2.0, 1e-6);
-    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, mask, &d, err, sizeof err));
+    CHECK_OK(rl_agg_weights(w, RL_AGG_SEQ_MEAN_TOKEN_SUM_NORM, &sp, mask, &d, err, sizeof err),
+             err);
     CHECK_NEAR(rl_agg_apply(w, loss, 7), 0.625, 1e-6);
 
     /* a fully masked completion does not count as a sequence */
     float mask2[7] = {0, 0, 1, 1, 1, 1, 1};
-    CHECK_OK(rl_agg_count(&nt, &ns, &sp, mask2, err, sizeof err));
+    CHECK_OK(rl_agg_count(&nt, &ns, &sp, mask2, err, sizeof err), err);
     CHECK(nt == 4 && ns == 1);
 
     /* names round-trip; unknown names list the choices */
     for (int m = 0; m < 3; m++) {
         rl_agg_mode got;
-        CHECK_OK(rl_agg_parse(rl_agg_name((rl_agg_mode)m), &got, err, sizeof err));
+        CHECK_OK(rl_agg_parse(rl_agg_name((rl_agg_mode)m), &got, err, sizeof err), err);
         CHECK((int)got == m);
     }
     rl_agg_mode got;
-    CHECK_ERR(rl_agg_parse("token_mean", &got, err, sizeof err), RL_EARG,
+    CHECK_ERR(rl_agg_parse("token_mean", &got, err, sizeof err), RL_EARG, err,
               "expected token-mean, seq-mean-token-mean or seq-mean-token-sum-norm");
 }
 
@@ -93,9 +97,10 @@ static void test_microbatch_invariance(void) {
             {
                 rl_spans sp = {.T = T, .B = B, .start = st, .len = ln};
                 rl_agg_denoms d = {.max_len = L_max};
-                CHECK_OK(rl_agg_count(&d.n_tokens, &d.n_seqs, &sp, mk, err, sizeof err));
+                CHECK_OK(rl_agg_count(&d.n_tokens, &d.n_seqs, &sp, mk, err, sizeof err), err);
                 CHECK_OK(
-                    rl_agg_weights(w_whole, (rl_agg_mode)mode, &sp, mk, &d, err, sizeof err));
+                    rl_agg_weights(w_whole, (rl_agg_mode)mode, &sp, mk, &d, err, sizeof err),
+                    err);
                 whole = rl_agg_apply(w_whole, loss, T);
             }
             for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
@@ -120,7 +125,8 @@ static void test_microbatch_invariance(void) {
                         .T = end - base[m], .B = b1 - b0, .start = mst[m], .len = mln[m]};
                     double nt, ns;
                     CHECK_OK(rl_agg_count(&nt, &ns, &mbs[m], mk ? mk + base[m] : NULL, err,
-                                          sizeof err));
+                                          sizeof err),
+                             err);
                     d.n_tokens += nt;
                     d.n_seqs += ns;
                 }
@@ -129,7 +135,8 @@ static void test_microbatch_invariance(void) {
                 for (int m = 0; m < nmb; m++) {
                     float w[MAXT];
                     CHECK_OK(rl_agg_weights(w, (rl_agg_mode)mode, &mbs[m],
-                                            mk ? mk + base[m] : NULL, &d, err, sizeof err));
+                                            mk ? mk + base[m] : NULL, &d, err, sizeof err),
+                             err);
                     total += rl_agg_apply(w, loss + base[m], mbs[m].T);
                     for (int t = 0; t < mbs[m].T; t++)
                         CHECK(w[t] == w_whole[base[m] + t]);
@@ -143,18 +150,18 @@ static void test_microbatch_invariance(void) {
     rl_spans a = {.T = st[2], .B = 2, .start = st, .len = ln};
     rl_agg_denoms da = {.max_len = L_max};
     float w[MAXT];
-    CHECK_OK(rl_agg_count(&da.n_tokens, &da.n_seqs, &a, NULL, err, sizeof err));
-    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &a, NULL, &da, err, sizeof err));
+    CHECK_OK(rl_agg_count(&da.n_tokens, &da.n_seqs, &a, NULL, err, sizeof err), err);
+    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &a, NULL, &da, err, sizeof err), err);
     double local = rl_agg_apply(w, loss, a.T);
     rl_spans all = {.T = T, .B = B, .start = st, .len = ln};
     rl_agg_denoms dall = {.max_len = L_max};
-    CHECK_OK(rl_agg_count(&dall.n_tokens, &dall.n_seqs, &all, NULL, err, sizeof err));
-    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &a, NULL, &dall, err, sizeof err));
+    CHECK_OK(rl_agg_count(&dall.n_tokens, &dall.n_seqs, &all, NULL, err, sizeof err), err);
+    CHECK_OK(rl_agg_weights(w, RL_AGG_TOKEN_MEAN, &a, NULL, &dall, err, sizeof err), err);
     CHECK(fabs(rl_agg_apply(w, loss, a.T) - local) > 1e-6);
 }
 
 int main(void) {
     test_hand_values();
     test_microbatch_invariance();
-    return rl_test_done("test_rl_loss_agg");
+    return check_done("test_rl_loss_agg");
 }

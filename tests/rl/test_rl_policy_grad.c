@@ -11,7 +11,7 @@
 #include "engine/rl/kl.h"
 #include "engine/rl/loss_agg.h"
 #include "kernels/backend.h"
-#include "rl_test.h"
+#include "tests/common/check.h"
 
 static char err[512];
 
@@ -64,8 +64,8 @@ int main(void) {
         R[i] = (float)(rand() % 2);
     rl_groups g = {.n = B, .group_size = G};
     rl_grpo_params gp = rl_grpo_defaults();
-    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &gp, err, sizeof err));
-    CHECK_OK(rl_broadcast(adv, A, &sp, err, sizeof err));
+    CHECK_OK(rl_grpo_advantages(A, NULL, NULL, R, &g, &gp, err, sizeof err), err);
+    CHECK_OK(rl_broadcast(adv, A, &sp, err, sizeof err), err);
     for (int t = 0; t < T; t++) {
         old[t] = -3.0f * rand() / RAND_MAX;
         lp[t] = old[t] + 0.6f * rand() / RAND_MAX - 0.3f; /* ρ within ±0.3 in log: clips */
@@ -81,8 +81,8 @@ int main(void) {
     for (int mode = 0; mode < 3; mode++) {
         rl_agg_denoms d = {.max_len = 20};
         float w[MAXT], dl_whole[MAXT], dl_mb[MAXT], kl[MAXT];
-        CHECK_OK(rl_agg_count(&d.n_tokens, &d.n_seqs, &sp, mask, err, sizeof err));
-        CHECK_OK(rl_agg_weights(w, (rl_agg_mode)mode, &sp, mask, &d, err, sizeof err));
+        CHECK_OK(rl_agg_count(&d.n_tokens, &d.n_seqs, &sp, mask, err, sizeof err), err);
+        CHECK_OK(rl_agg_weights(w, (rl_agg_mode)mode, &sp, mask, &d, err, sizeof err), err);
         double whole = run_op(be, &pp, dl_whole, kl, lp, old, ref, adv, w, 0, T);
 
         /* micro-batches: each its own packed array from the end of the previous one */
@@ -99,7 +99,7 @@ int main(void) {
             mbs[m] =
                 (rl_spans){.T = end[m] - base[m], .B = b1 - b0, .start = mst[m], .len = mln[m]};
             double nt, ns;
-            CHECK_OK(rl_agg_count(&nt, &ns, &mbs[m], mask + base[m], err, sizeof err));
+            CHECK_OK(rl_agg_count(&nt, &ns, &mbs[m], mask + base[m], err, sizeof err), err);
             dm.n_tokens += nt, dm.n_seqs += ns;
         }
         CHECK(dm.n_tokens == d.n_tokens && dm.n_seqs == d.n_seqs);
@@ -107,7 +107,8 @@ int main(void) {
         float wm[MAXT];
         for (int m = 0; m < ncut; m++) {
             CHECK_OK(rl_agg_weights(wm + base[m], (rl_agg_mode)mode, &mbs[m], mask + base[m],
-                                    &dm, err, sizeof err));
+                                    &dm, err, sizeof err),
+                     err);
             total += run_op(be, &pp, dl_mb, kl, lp, old, ref, adv, wm, base[m], mbs[m].T);
         }
         CHECK_NEAR(total, whole, 1e-9);
@@ -126,5 +127,5 @@ int main(void) {
         CHECK(kl_same);
     }
     be->destroy(be);
-    return rl_test_done("test_rl_policy_grad");
+    return check_done("test_rl_policy_grad");
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "engine/rl/returns.h"
-#include "rl_test.h"
+#include "tests/common/check.h"
 
 static char err[512];
 
@@ -19,9 +19,9 @@ static void test_returns_and_rpp(void) {
     int32_t st[2] = {0, 4}, ln[2] = {3, 2};
     rl_spans sp = {.T = 7, .B = 2, .start = st, .len = ln};
     float R[2] = {1, -1}, r[7] = {0}, G[7], A[7];
-    CHECK_OK(rl_place_seq_rewards(r, R, &sp, err, sizeof err));
+    CHECK_OK(rl_place_seq_rewards(r, R, &sp, err, sizeof err), err);
     CHECK(r[2] == 1 && r[5] == -1 && r[0] == 0 && r[4] == 0);
-    CHECK_OK(rl_discounted_returns(G, r, &sp, 0.5f, err, sizeof err));
+    CHECK_OK(rl_discounted_returns(G, r, &sp, 0.5f, err, sizeof err), err);
     const float wantG[7] = {0.25f, 0.5f, 1, 0, -0.5f, -1, 0};
     for (int t = 0; t < 7; t++)
         CHECK(G[t] == wantG[t]);
@@ -31,7 +31,7 @@ static void test_returns_and_rpp(void) {
      * Σd² = 0.04 + 0.2025 + 0.9025 + 0.3025 + 1.1025 = 2.55; unbiased var = 0.6375,
      * std = 0.798435971 (eps 1e-8 negligible) → A0 = 0.2/0.798436 = 0.250489 */
     rl_whiten_params wp = rl_whiten_defaults();
-    CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, NULL, 0.5f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, NULL, 0.5f, &wp, err, sizeof err), err);
     const double sd = sqrt(0.6375 + 1e-8);
     const double wantA[7] = {0.2 / sd, 0.45 / sd, 0.95 / sd, 0, -0.55 / sd, -1.05 / sd, 0};
     for (int t = 0; t < 7; t++)
@@ -40,7 +40,7 @@ static void test_returns_and_rpp(void) {
 
     /* biased variance (OpenRLHF): var = 2.55/5 = 0.51 → A0 = 0.2/0.714142843 = 0.280056 */
     wp.unbiased = 0;
-    CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, NULL, 0.5f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, NULL, 0.5f, &wp, err, sizeof err), err);
     CHECK_NEAR(A[0], 0.2 / sqrt(0.51 + 1e-8), 1e-6);
     wp.unbiased = 1;
 
@@ -49,7 +49,7 @@ static void test_returns_and_rpp(void) {
      * d = 0.88, 0.78, 0.78, −1.22, −1.22; Σd² = 0.7744 + 2·0.6084 + 2·1.4884 = 4.968;
      * var = 1.242 → A0 = 0.88/1.114450 = 0.789627 */
     float tr[7] = {0.1f, 0, 0, 7, 0, 0, 7}; /* entries 3, 6 are outside spans: ignored */
-    CHECK_OK(rl_reinforce_pp(A, tr, R, &sp, NULL, NULL, 1.0f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(A, tr, R, &sp, NULL, NULL, 1.0f, &wp, err, sizeof err), err);
     CHECK_NEAR(A[0], 0.88 / sqrt(1.242 + 1e-8), 2e-6);
     CHECK_NEAR(A[4], -1.22 / sqrt(1.242 + 1e-8), 2e-6);
     CHECK(A[3] == 0 && A[6] == 0);
@@ -58,7 +58,7 @@ static void test_returns_and_rpp(void) {
      * the plain run; with R = {3, 1} (mean 2) it equals plain on {1, −1}. */
     float R2[2] = {3, 1}, A2[7];
     rl_groups g = {.n = 2, .group_size = 2};
-    CHECK_OK(rl_reinforce_pp(A2, NULL, R2, &sp, &g, NULL, 0.5f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(A2, NULL, R2, &sp, &g, NULL, 0.5f, &wp, err, sizeof err), err);
     for (int t = 0; t < 7; t++)
         CHECK_NEAR(A2[t], wantA[t], 1e-6);
 
@@ -66,7 +66,7 @@ static void test_returns_and_rpp(void) {
      * mean 7/12, d = −1/3, −1/12, 5/12; Σd² = (16 + 1 + 25)/144 = 42/144; var = 21/144,
      * std = 0.381881308 → A0 = −0.872871 */
     float mask[7] = {1, 1, 1, 1, 0, 0, 1};
-    CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, mask, 0.5f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(A, NULL, R, &sp, NULL, mask, 0.5f, &wp, err, sizeof err), err);
     CHECK_NEAR(A[0], (-1.0 / 3) / sqrt(21.0 / 144 + 1e-8), 1e-6);
     CHECK(A[4] == 0 && A[5] == 0);
 
@@ -74,14 +74,15 @@ static void test_returns_and_rpp(void) {
     int32_t s1 = 0, l1 = 1;
     rl_spans one = {.T = 1, .B = 1, .start = &s1, .len = &l1};
     float R1 = 1, A1;
-    CHECK_OK(rl_reinforce_pp(&A1, NULL, &R1, &one, NULL, NULL, 1.0f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(&A1, NULL, &R1, &one, NULL, NULL, 1.0f, &wp, err, sizeof err),
+             err);
     CHECK(A1 == 0.0f);
 
     /* zero-length completion: no token carries its reward; nothing breaks */
     int32_t sz[2] = {0, 2}, lz[2] = {2, 0};
     rl_spans spz = {.T = 2, .B = 2, .start = sz, .len = lz};
     float Rz[2] = {1, 5}, Az[2];
-    CHECK_OK(rl_reinforce_pp(Az, NULL, Rz, &spz, NULL, NULL, 1.0f, &wp, err, sizeof err));
+    CHECK_OK(rl_reinforce_pp(Az, NULL, Rz, &spz, NULL, NULL, 1.0f, &wp, err, sizeof err), err);
     CHECK(Az[0] == 0.0f && Az[1] == 0.0f); /* returns {1, 1}: equal → whitened to 0 */
 }
 
@@ -109,7 +110,7 @@ static void test_gae(void) {
     int32_t s = 0, l = 3;
     rl_spans sp = {.T = 3, .B = 1, .start = &s, .len = &l};
     float r[3] = {0, 0, 1}, v[3] = {0.5f, 0.2f, 0.4f}, A[3], Rt[3];
-    CHECK_OK(rl_gae(A, Rt, r, v, &sp, 0.9f, 0.8f, err, sizeof err));
+    CHECK_OK(rl_gae(A, Rt, r, v, &sp, 0.9f, 0.8f, err, sizeof err), err);
     CHECK_NEAR(A[2], 0.6, 1e-6);
     CHECK_NEAR(A[1], 0.592, 1e-6);
     CHECK_NEAR(A[0], 0.10624, 1e-6);
@@ -117,7 +118,7 @@ static void test_gae(void) {
     CHECK_NEAR(Rt[2], 1.0, 1e-6);
     /* γ = λ = 1 (verl/OpenRLHF defaults): A_t = Σ_{u≥t} r_u − V_t → {0.5, 0.8, 0.6},
      * returns = the Monte-Carlo return 1 everywhere */
-    CHECK_OK(rl_gae(A, Rt, r, v, &sp, 1.0f, 1.0f, err, sizeof err));
+    CHECK_OK(rl_gae(A, Rt, r, v, &sp, 1.0f, 1.0f, err, sizeof err), err);
     CHECK_NEAR(A[0], 0.5, 1e-6);
     CHECK_NEAR(A[1], 0.8, 1e-6);
     for (int t = 0; t < 3; t++)
@@ -141,7 +142,7 @@ static void test_gae(void) {
         rr[t] = (float)rand() / RAND_MAX - 0.5f;
         vv[t] = (float)rand() / RAND_MAX;
     }
-    CHECK_OK(rl_gae(aa, re, rr, vv, &rs, 0.97f, 0.95f, err, sizeof err));
+    CHECK_OK(rl_gae(aa, re, rr, vv, &rs, 0.97f, 0.95f, err, sizeof err), err);
     double ra[T], rre[T];
     int covered[T] = {0};
     for (int i = 0; i < B; i++) {
@@ -157,11 +158,11 @@ static void test_gae(void) {
 
     /* whitening afterwards: mean 0 and unbiased std 1 over valid tokens */
     float valid[T];
-    CHECK_OK(rl_valid_mask(valid, NULL, &rs, err, sizeof err));
+    CHECK_OK(rl_valid_mask(valid, NULL, &rs, err, sizeof err), err);
     rl_whiten_params wp = rl_whiten_defaults();
-    CHECK_OK(rl_whiten(aa, valid, T, &wp, err, sizeof err));
+    CHECK_OK(rl_whiten(aa, valid, T, &wp, err, sizeof err), err);
     double cnt, mean, var;
-    CHECK_OK(rl_masked_moments(&cnt, &mean, &var, aa, valid, T, &wp, err, sizeof err));
+    CHECK_OK(rl_masked_moments(&cnt, &mean, &var, aa, valid, T, &wp, err, sizeof err), err);
     CHECK_NEAR(mean, 0.0, 1e-6);
     CHECK_NEAR(var, 1.0, 1e-5);
 }
@@ -178,7 +179,7 @@ static void test_value_loss(void) {
      *     clipped wins: loss 0.18, grad 0, clipped = 1 */
     float v[4] = {0.9f, 0.5f, 1.3f, 1.05f}, vo[4] = {0.8f, 0.9f, 0.5f, 0.2f};
     float R[4] = {1, 1, 1, 1}, w[4] = {1, 1, 1, 0.5f}, L[4], dv[4], cl[4];
-    CHECK_OK(rl_value_loss(L, dv, cl, v, vo, R, w, 4, 0.2f, err, sizeof err));
+    CHECK_OK(rl_value_loss(L, dv, cl, v, vo, R, w, 4, 0.2f, err, sizeof err), err);
     CHECK_NEAR(L[0], 0.005, 1e-6);
     CHECK_NEAR(dv[0], -0.1, 1e-6);
     CHECK_NEAR(L[1], 0.125, 1e-6);
@@ -187,7 +188,7 @@ static void test_value_loss(void) {
     CHECK_NEAR(L[3], 0.18, 1e-6);
     CHECK(dv[3] == 0.0f && cl[3] == 1.0f && cl[0] == 0.0f && cl[1] == 0.0f);
     /* c = 0: plain ½(V − R)², weight scales the gradient: t3 → 0.00125, dv = 0.5·0.05 */
-    CHECK_OK(rl_value_loss(L, dv, NULL, v, NULL, R, w, 4, 0.0f, err, sizeof err));
+    CHECK_OK(rl_value_loss(L, dv, NULL, v, NULL, R, w, 4, 0.0f, err, sizeof err), err);
     CHECK_NEAR(L[3], 0.00125, 1e-6);
     CHECK_NEAR(dv[3], 0.025, 1e-6);
 
@@ -200,9 +201,12 @@ static void test_value_loss(void) {
         const float h = 1e-3f;
         if (fabsf(fabsf(V - Vo) - 0.2f) < 3 * h) continue; /* clip boundary */
         float vp = V + h, vm = V - h;
-        CHECK_OK(rl_value_loss(&l0, &g0, NULL, &V, &Vo, &Rr, &one, 1, 0.2f, err, sizeof err));
-        CHECK_OK(rl_value_loss(&lp, &gd, NULL, &vp, &Vo, &Rr, &one, 1, 0.2f, err, sizeof err));
-        CHECK_OK(rl_value_loss(&lm, &gd, NULL, &vm, &Vo, &Rr, &one, 1, 0.2f, err, sizeof err));
+        CHECK_OK(rl_value_loss(&l0, &g0, NULL, &V, &Vo, &Rr, &one, 1, 0.2f, err, sizeof err),
+                 err);
+        CHECK_OK(rl_value_loss(&lp, &gd, NULL, &vp, &Vo, &Rr, &one, 1, 0.2f, err, sizeof err),
+                 err);
+        CHECK_OK(rl_value_loss(&lm, &gd, NULL, &vm, &Vo, &Rr, &one, 1, 0.2f, err, sizeof err),
+                 err);
         /* near the max() switch the loss has a kink too: skip when the two sides
          * disagree on the branch */
         float c0, cp, cm, t1, t2;
@@ -220,5 +224,5 @@ int main(void) {
     test_returns_and_rpp();
     test_gae();
     test_value_loss();
-    return rl_test_done("test_rl_returns");
+    return check_done("test_rl_returns");
 }

@@ -24,8 +24,7 @@
 #include "engine/model/kv_cache.h"
 #include "engine/rollout/sampling.h"
 #include "kernels/backend.h"
-
-static int failures;
+#include "tests/common/check.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static double rnd(void) { /* splitmix64 → [0, 1) */
@@ -112,17 +111,6 @@ static double logprob_ref(const float *l, int V, float T, int tok) {
     return (l[tok] - mx) * inv - lse;
 }
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            printf("FAIL %s: ", name);                                                     \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-            failures++;                                                                    \
-            return;                                                                        \
-        }                                                                                  \
-    } while (0)
-
 /* Draws N tokens from one row of logits with the op (grid and random u) and with
  * sampling_pick (grid), and compares all three with the reference distribution. */
 static void run_case(rlvr_backend *be, const char *name, const float *l, int V,
@@ -150,7 +138,7 @@ static void run_case(rlvr_backend *be, const char *name, const float *l, int V,
             be->lmhead_sample(be, tok, lps, x, l, N, 1, V, &p, u, sn, off);
             if (be->error(be)) {
                 printf("FAIL %s: backend error %s\n", name, be->error(be));
-                failures++;
+                check_failures++;
                 goto out;
             }
         } else {
@@ -165,7 +153,7 @@ static void run_case(rlvr_backend *be, const char *name, const float *l, int V,
         for (int j = 0; j < N; j++) {
             if (tok[j] < 0 || tok[j] >= V) {
                 printf("FAIL %s: token %d outside [0, %d)\n", name, tok[j], V);
-                failures++;
+                check_failures++;
                 goto out;
             }
             freq[tok[j]] += 1.0 / N;
@@ -180,7 +168,7 @@ static void run_case(rlvr_backend *be, const char *name, const float *l, int V,
                        name, mode == 0 ? "op, grid u" : mode == 1 ? "op, random u"
                                                                    : "sampling_pick, grid u",
                        i, freq[i], ref[i], tol);
-                failures++;
+                check_failures++;
                 goto out;
             }
             worst[mode] = fmax(worst[mode], d);
@@ -188,7 +176,7 @@ static void run_case(rlvr_backend *be, const char *name, const float *l, int V,
     }
     if (worst_lp > 2e-5) {
         printf("FAIL %s: logprob differs from log softmax(z/T)[token] by %.3g\n", name, worst_lp);
-        failures++;
+        check_failures++;
         goto out;
     }
     printf("ok   %-34s V=%-6d N=%d max|freq-target| grid %.2e random %.2e sampling_pick %.2e\n",
@@ -210,20 +198,20 @@ static rlvr_sample_params ctl(float T, int k, float top_p, float min_p, float rp
 
 /* Greedy picks the lowest id among equal maxima; top-k keeps every tie at the cut. */
 static void ties(rlvr_backend *be) {
-    const char *name = "ties";
     float l[8] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f, 2.0f, 0.0f, -3.0f};
     float one = 1.0f, u = 0.999f, lp;
     int tok;
     rlvr_sample_params g = ctl(0, 0, 1, 0, 1);
     be->lmhead_sample(be, &tok, &lp, &one, l, 1, 1, 8, &g, NULL, NULL, NULL);
-    CHECK(tok == 1, "greedy picked %d among the tied maxima 1, 3, 5 (want 1)", tok);
-    CHECK(fabs(lp - logprob_ref(l, 8, 1, 1)) < 1e-6, "greedy logprob %g", lp);
+    CHECK_OR_RETURN(tok == 1, "greedy picked %d among the tied maxima 1, 3, 5 (want 1)", tok);
+    CHECK_OR_RETURN(fabs(lp - logprob_ref(l, 8, 1, 1)) < 1e-6, "greedy logprob %g", lp);
     rlvr_sample_params k1 = ctl(1, 1, 1, 0, 1);
     be->lmhead_sample(be, &tok, &lp, &one, l, 1, 1, 8, &k1, &u, NULL, NULL);
-    CHECK(tok == 5, "top_k=1 with a 3-way tie at the top and u=0.999 picked %d (want 5)", tok);
+    CHECK_OR_RETURN(tok == 5,
+                    "top_k=1 with a 3-way tie at the top and u=0.999 picked %d (want 5)", tok);
     u = 0.5f;
     be->lmhead_sample(be, &tok, &lp, &one, l, 1, 1, 8, &k1, &u, NULL, NULL);
-    CHECK(tok == 3, "top_k=1 with a 3-way tie and u=0.5 picked %d (want 3)", tok);
+    CHECK_OR_RETURN(tok == 3, "top_k=1 with a 3-way tie and u=0.5 picked %d (want 3)", tok);
     printf("ok   ties (greedy lowest id; top-k keeps ties)\n");
 }
 
@@ -238,7 +226,7 @@ static void decode_sample_plumbing(rlvr_backend *be) {
     if (model_open("builtin:tiny-qwen3", be, &m, err, sizeof err) ||
         kv_cache_create(m, 8 << 20, 16, 4, 256, &kv, err, sizeof err)) {
         printf("FAIL %s: setup: %s\n", name, err);
-        failures++;
+        check_failures++;
         model_free(m);
         return;
     }
@@ -266,7 +254,7 @@ static void decode_sample_plumbing(rlvr_backend *be) {
         model_decode_sample(m, kv, ids, seq, pos, P, &row, 1, rows0, D, &sp, u, seen, off, tok,
                             lp, err, sizeof err)) {
         printf("FAIL %s: %s\n", name, err);
-        failures++;
+        check_failures++;
         goto out;
     }
     for (int d = 0; d < D; d++) {
@@ -280,7 +268,7 @@ static void decode_sample_plumbing(rlvr_backend *be) {
     if (same < D * 99 / 100 || worst > 1e-4) {
         printf("FAIL %s: %d/%d draws agree with the op on model_decode's logits (need 99%%), "
                "worst |dlogprob| %.3g (need <= 1e-4)\n", name, same, D, worst);
-        failures++;
+        check_failures++;
         goto out;
     }
     printf("ok   %-34s %d/%d draws as the op on model_decode's logits, |dlogprob| <= %.2g\n",
@@ -339,8 +327,8 @@ int main(void) {
              1000);
     free(lq);
     be->destroy(be);
-    if (failures) {
-        printf("%d case(s) FAILED\n", failures);
+    if (check_failures) {
+        printf("%d case(s) FAILED\n", check_failures);
         return 1;
     }
     printf("all lmhead_sample cases passed\n");

@@ -22,17 +22,7 @@
 #include "engine/rollout/sampler.h"
 #include "engine/rollout/sampling.h"
 #include "engine/text/tokenizer.h"
-
-static int failures;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
+#include "tests/common/check.h"
 
 static void test_philox(void) {
     static const uint32_t ctr[3][4] = {{0, 0, 0, 0},
@@ -353,6 +343,6 @@ int main(int argc, char **argv) {
     model_free(m);
     be->destroy(be);
     tok_free(tok);
-    printf(failures ? "%d failure(s)\n" : "all sampler checks passed\n", failures);
-    return failures != 0;
+    printf(check_failures ? "%d failure(s)\n" : "all sampler checks passed\n", check_failures);
+    return check_failures != 0;
 }

@@ -283,7 +283,7 @@ int main(int argc, char **argv) {
     optim_free(&o, m);
     model_free(m);
     be->destroy(be);
-    if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
+    if (check_failures) fprintf(stderr, "%d failures\n", check_failures);
     else printf("runlog checkpoint: ok\n");
-    return test_failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

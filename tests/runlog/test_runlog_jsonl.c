@@ -177,7 +177,7 @@ int main(int argc, char **argv) {
     CHECK(n == 0, "samples after trim %d", n);
     CHECK(samples_log_open(&s, path, -1, 0, err, sizeof err) == -1 && strstr(err, "-1"), "%s", err);
 
-    if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
+    if (check_failures) fprintf(stderr, "%d failures\n", check_failures);
     else printf("runlog jsonl: ok\n");
-    return test_failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

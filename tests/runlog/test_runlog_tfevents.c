@@ -170,7 +170,7 @@ int main(int argc, char **argv) {
     tfevents_close(t);
     metrics_rec_free(&r);
 
-    if (test_failures) fprintf(stderr, "%d failures\n", test_failures);
+    if (check_failures) fprintf(stderr, "%d failures\n", check_failures);
     else printf("runlog tfevents: ok\n");
-    return test_failures ? 1 : 0;
+    return check_failures ? 1 : 0;
 }

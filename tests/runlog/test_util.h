@@ -1,24 +1,14 @@
 /*
- * tests/runlog/test_util.h — CHECK macro and scratch-directory helpers for the runlog
- * tests.
+ * tests/runlog/test_util.h — the shared check macros (tests/common/check.h) and a
+ * scratch-directory helper for the runlog tests.
  */
 #ifndef RLVR_TESTS_RUNLOG_TEST_UTIL_H
 #define RLVR_TESTS_RUNLOG_TEST_UTIL_H
 
+#include "tests/common/check.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-
-static int test_failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);           \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fprintf(stderr, "\n");                                                             \
-            test_failures++;                                                                   \
-        }                                                                                      \
-    } while (0)
 
 /* rm -rf dir && mkdir -p dir (the scratch directory given on the command line). */
 static void test_fresh_dir(const char *dir) {

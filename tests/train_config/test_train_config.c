@@ -15,18 +15,7 @@
 
 #include "engine/io/fileio.h"
 #include "engine/train/config.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            failures++;                                                                        \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                    \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fprintf(stderr, "\n");                                                             \
-        }                                                                                      \
-    } while (0)
+#include "tests/common/check.h"
 
 static const char *BASE = "{\"model\": {\"path\": \"models/m\"},\n"
                           " \"data\": {\"train\": \"train.jsonl\"},\n"
@@ -47,7 +36,7 @@ static void bad_cfg(int line, const char *text, const char *const *sets, int n, 
     train_config c;
     int rc = train_config_parse(text, "cfg.json", sets, n, &c, err, sizeof(err));
     if (rc == 0) {
-        failures++;
+        check_failures++;
         fprintf(stderr, "FAIL line %d: expected an error containing '%s'\n", line, n1);
         train_config_free(&c);
         return;
@@ -55,7 +44,7 @@ static void bad_cfg(int line, const char *text, const char *const *sets, int n, 
     const char *needles[3] = {n1, n2, n3};
     for (int i = 0; i < 3; i++)
         if (needles[i] && !strstr(err, needles[i])) {
-            failures++;
+            check_failures++;
             fprintf(stderr, "FAIL line %d: error lacks '%s':\n  %s\n", line, needles[i], err);
         }
     /* the struct is left zeroed on failure */
@@ -652,8 +641,8 @@ int main(int argc, char **argv) {
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (check_failures) {
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
         return 1;
     }
     printf("train_config: all checks passed\n");
