@@ -72,6 +72,9 @@
  * eight 16-byte rows one ldmatrix phase reads (and the eight a cp.async phase writes)
  * fall in eight different bank quads: no conflicts, and every row start stays 16-byte
  * aligned as cp.async and ldmatrix require.
+ * The pieces the kernels share (tile loads by cp.async, the forward/dQ key-tile pipeline
+ * step, zeroed accumulators, and the ldmatrix + mma loops over the n-blocks of one k-chunk,
+ * fa2_mma_nk/kn and their paired forms) are the device helpers below.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +126,96 @@ static __device__ __forceinline__ void fa2_load_rows(float *ls, float *dls, cons
 }
 
 static __device__ __forceinline__ int fa2_rev(int ntiles, int i) { return ntiles - 1 - i; }
+
+/* The key-tile pipeline step of the forward and dQ kernels, before key tile kt of nkt
+ * (first key k0, in stage st of Ks, Vs [2][BC][D + PAD]): tile kt + 1 of K and V (rows
+ * of kseq, vseq at stride ldk; the sequence has len keys) goes into the other stage and
+ * stays in flight while this one is waited for; then the block barrier. */
+template <int BC, int D, int NT>
+static __device__ __forceinline__ void fa2_kv_step(bf16 *Ks, bf16 *Vs, const bf16 *kseq,
+                                                   const bf16 *vseq, size_t ldk, int kt,
+                                                   int nkt, int k0, int st, int len) {
+    constexpr int LD = D + FA2_PAD;
+    if (kt + 1 < nkt) { /* the next tile into the other stage, in flight meanwhile */
+        fa2_load_tile<BC, D, NT>(Ks + (st ^ 1) * BC * LD, kseq + (size_t)(k0 + BC) * ldk, ldk,
+                                 len - k0 - BC);
+        fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk, ldk,
+                                 len - k0 - BC);
+        tc_commit();
+        tc_wait<1>(); /* this tile's group has landed */
+    } else {
+        tc_wait<0>();
+    }
+    __syncthreads();
+}
+
+/* c[N][4] = 0: a thread's share of N mma accumulator n-tiles. */
+template <int N> static __device__ __forceinline__ void fa2_zero(float (&c)[N][4]) {
+#pragma unroll
+    for (int i = 0; i < N; i++) c[i][0] = c[i][1] = c[i][2] = c[i][3] = 0.0f;
+}
+
+/* c[0], c[1] (two neighbouring n-tiles) += a · B, b = {b0,b1} of each from one ldmatrix.x4. */
+static __device__ __forceinline__ void fa2_mma2(float (*c)[4], const uint32_t *a,
+                                                const uint32_t *b) {
+    tc_mma(c[0], a, b[0], b[1]);
+    tc_mma(c[1], a, b[2], b[3]);
+}
+
+/* c[N/8][4] += a · B for one 16-wide k-chunk and N columns (N/16 ldmatrix.x4, each giving
+ * {b0,b1} of two neighbouring n-tiles), B in shared memory as
+ *   nk: Bᵀ row-major [n][k] (K in S = Q·Kᵀ, Q and dO in Sᵀ, dPᵀ): p = tile + 16kd + P2,
+ *       n-block np at p + 16np·LD;
+ *   kn: B row-major [k][n] by .trans (V in P·V, K in dS·K, dO and Q in dV, dK): n-block
+ *       np at p + off + 16np + lo, off = 16kc·LD (+ a column offset), lo = P1.
+ * The ...2 forms run two products side by side (both ldmatrix, then the four mma). */
+template <int N, int LD>
+static __device__ __forceinline__ void fa2_mma_nk(float (*c)[4], const uint32_t *a,
+                                                  const bf16 *p) {
+#pragma unroll
+    for (int np = 0; np < N / 16; np++) {
+        uint32_t b[4];
+        tc_ldsm(b, p + np * 16 * LD);
+        fa2_mma2(c + 2 * np, a, b);
+    }
+}
+template <int N>
+static __device__ __forceinline__ void fa2_mma_kn(float (*c)[4], const uint32_t *a, const bf16 *p,
+                                                  int off, int lo) {
+#pragma unroll
+    for (int np = 0; np < N / 16; np++) {
+        uint32_t b[4];
+        tc_ldsm_t(b, p + off + np * 16 + lo);
+        fa2_mma2(c + 2 * np, a, b);
+    }
+}
+template <int N, int LD>
+static __device__ __forceinline__ void fa2_mma_nk2(float (*c)[4], const uint32_t *a,
+                                                   const bf16 *p, float (*c2)[4],
+                                                   const uint32_t *a2, const bf16 *p2) {
+#pragma unroll
+    for (int np = 0; np < N / 16; np++) {
+        uint32_t b[4], b2[4];
+        tc_ldsm(b, p + np * 16 * LD);
+        tc_ldsm(b2, p2 + np * 16 * LD);
+        fa2_mma2(c + 2 * np, a, b);
+        fa2_mma2(c2 + 2 * np, a2, b2);
+    }
+}
+template <int N>
+static __device__ __forceinline__ void fa2_mma_kn2(float (*c)[4], const uint32_t *a,
+                                                   const bf16 *p, float (*c2)[4],
+                                                   const uint32_t *a2, const bf16 *p2, int off,
+                                                   int lo) {
+#pragma unroll
+    for (int np = 0; np < N / 16; np++) {
+        uint32_t b[4], b2[4];
+        tc_ldsm_t(b, p + off + np * 16 + lo);
+        tc_ldsm_t(b2, p2 + off + np * 16 + lo);
+        fa2_mma2(c + 2 * np, a, b);
+        fa2_mma2(c2 + 2 * np, a2, b2);
+    }
+}
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
@@ -177,41 +270,21 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
                 tc_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
         }
         float o[D / 8][4];
-#pragma unroll
-        for (int nd = 0; nd < D / 8; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+        fa2_zero(o);
         float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
         for (int kt = 0; kt < nkt; kt++) {
             const int k0 = kt * BC, st = kt & 1;
-            if (kt + 1 < nkt) { /* the next tile into the other stage, in flight meanwhile */
-                fa2_load_tile<BC, D, NT>(Ks + (st ^ 1) * BC * LD, kseq + (size_t)(k0 + BC) * ldk,
-                                         ldk, len - k0 - BC);
-                fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk,
-                                         ldk, len - k0 - BC);
-                tc_commit();
-                tc_wait<1>(); /* this tile's group has landed */
-            } else {
-                tc_wait<0>();
-            }
-            __syncthreads();
+            fa2_kv_step<BC, D, NT>(Ks, Vs, kseq, vseq, ldk, kt, nkt, k0, st, len);
             /* warps whose rows all precede key k0 (or lie past the sequence) see nothing */
             if (k0 <= w0 + 15 && w0 < len) {
                 const bf16 *Kt = Ks + st * BC * LD, *Vt = Vs + st * BC * LD;
                 float s[BC / 8][4];
-#pragma unroll
-                for (int nt = 0; nt < BC / 8; nt++)
-                    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+                fa2_zero(s);
 #pragma unroll
                 for (int kd = 0; kd < D / 16; kd++) {
                     uint32_t qa[4];
                     if (!QREG) tc_ldsm(qa, Qs + warp * 16 * LD + kd * 16 + p1);
-                    const uint32_t *qk = QREG ? qf[QREG ? kd : 0] : qa;
-#pragma unroll
-                    for (int np = 0; np < BC / 16; np++) {
-                        uint32_t bk[4];
-                        tc_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
-                        tc_mma(s[2 * np], qk, bk[0], bk[1]);
-                        tc_mma(s[2 * np + 1], qk, bk[2], bk[3]);
-                    }
+                    fa2_mma_nk<BC, LD>(s, QREG ? qf[QREG ? kd : 0] : qa, Kt + kd * 16 + p2);
                 }
                 flash_softmax_step<BC, D>(s, m, l, o, k0, r0, r1, t, scale_log2);
                 /* O += P·V; V's B fragments by ldmatrix.trans from the row-major tile */
@@ -219,13 +292,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
                 for (int kc = 0; kc < BC / 16; kc++) {
                     uint32_t a[4];
                     tc_acc_to_a(a, s, kc);
-#pragma unroll
-                    for (int np = 0; np < D / 16; np++) {
-                        uint32_t bv[4];
-                        tc_ldsm_t(bv, Vt + kc * 16 * LD + np * 16 + p1);
-                        tc_mma(o[2 * np], a, bv[0], bv[1]);
-                        tc_mma(o[2 * np + 1], a, bv[2], bv[3]);
-                    }
+                    fa2_mma_kn<D>(o, a, Vt, kc * 16 * LD, p1);
                 }
             }
             __syncthreads(); /* stage st is read: the next iteration may refill it */
@@ -312,19 +379,12 @@ static __device__ __forceinline__ void fa2_dq_part(float *dqp, long long base,
     const int mb = warp % NMB, c0 = (warp / NMB) * DW, qr = q0 + mb * 16;
     if (qr >= len) return; /* all 16 rows past the sequence */
     float acc[DW / 8][4];
-#pragma unroll
-    for (int nd = 0; nd < DW / 8; nd++) acc[nd][0] = acc[nd][1] = acc[nd][2] = acc[nd][3] = 0.0f;
+    fa2_zero(acc);
 #pragma unroll
     for (int kc = 0; kc < BC / 16; kc++) {
         uint32_t a[4];
         tc_ldsm_t(a, dSt + kc * 16 * LDS + mb * 16 + tc_p2<LDS>(lane));
-#pragma unroll
-        for (int np = 0; np < DW / 16; np++) {
-            uint32_t bk[4];
-            tc_ldsm_t(bk, Ks + kc * 16 * LD + c0 + np * 16 + tc_p1<LD>(lane));
-            tc_mma(acc[2 * np], a, bk[0], bk[1]);
-            tc_mma(acc[2 * np + 1], a, bk[2], bk[3]);
-        }
+        fa2_mma_kn<DW>(acc, a, Ks + kc * 16 * LD, c0, tc_p1<LD>(lane));
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -382,10 +442,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                           len - qt0 * BR);
         tc_commit();
         float dka[D / 8][4], dva[D / 8][4];
-#pragma unroll
-        for (int nd = 0; nd < D / 8; nd++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) dka[nd][e] = dva[nd][e] = 0.0f;
+        fa2_zero(dka);
+        fa2_zero(dva);
         for (int qt = qt0; qt < nqt; qt++) {
             const int q0 = qt * BR, st = (qt - qt0) & 1;
             if (qt + 1 < nqt) { /* the next query tile into the other stage */
@@ -409,25 +467,14 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                 const float *lt = ls + st * BR, *dlt = dls + st * BR;
                 /* Sᵀ = K_w·Qᵀ and dPᵀ = V_w·dOᵀ: 16 keys × BR queries per warp */
                 float sa[BR / 8][4], dpa[BR / 8][4];
-#pragma unroll
-                for (int nt = 0; nt < BR / 8; nt++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) sa[nt][e] = dpa[nt][e] = 0.0f;
+                fa2_zero(sa);
+                fa2_zero(dpa);
 #pragma unroll
                 for (int kd = 0; kd < D / 16; kd++) {
                     uint32_t ak[4], av[4];
                     tc_ldsm(ak, Ks + warp * 16 * LD + kd * 16 + p1);
                     tc_ldsm(av, Vs + warp * 16 * LD + kd * 16 + p1);
-#pragma unroll
-                    for (int np = 0; np < BR / 16; np++) {
-                        uint32_t bq[4], bd[4];
-                        tc_ldsm(bq, Qt + np * 16 * LD + kd * 16 + p2);
-                        tc_ldsm(bd, Dt + np * 16 * LD + kd * 16 + p2);
-                        tc_mma(sa[2 * np], ak, bq[0], bq[1]);
-                        tc_mma(sa[2 * np + 1], ak, bq[2], bq[3]);
-                        tc_mma(dpa[2 * np], av, bd[0], bd[1]);
-                        tc_mma(dpa[2 * np + 1], av, bd[2], bd[3]);
-                    }
+                    fa2_mma_nk2<BR, LD>(sa, ak, Qt + kd * 16 + p2, dpa, av, Dt + kd * 16 + p2);
                 }
                 /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
                  * dSᵀ = Pᵀ∘(dPᵀ − Δ) (the scale goes on dK at the end) */
@@ -462,16 +509,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                     uint32_t ap[4], ads[4];
                     tc_acc_to_a(ap, sa, kc);
                     tc_acc_to_a(ads, dpa, kc);
-#pragma unroll
-                    for (int np = 0; np < D / 16; np++) {
-                        uint32_t bd[4], bq[4];
-                        tc_ldsm_t(bd, Dt + kc * 16 * LD + np * 16 + p1);
-                        tc_ldsm_t(bq, Qt + kc * 16 * LD + np * 16 + p1);
-                        tc_mma(dva[2 * np], ap, bd[0], bd[1]);
-                        tc_mma(dva[2 * np + 1], ap, bd[2], bd[3]);
-                        tc_mma(dka[2 * np], ads, bq[0], bq[1]);
-                        tc_mma(dka[2 * np + 1], ads, bq[2], bq[3]);
-                    }
+                    fa2_mma_kn2<D>(dva, ap, Dt, dka, ads, Qt, kc * 16 * LD, p1);
                 }
             } else if (dqw) { /* this warp's keys see none of the tile: dS rows of zeros */
                 for (int e = lane; e < 16 * BR / 2; e += 32)
@@ -583,44 +621,20 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
 #pragma unroll
         for (int kd = 0; kd < D / 16; kd++) tc_ldsm(qf[kd], Qs + warp * 16 * LD + kd * 16 + p1);
         float acc[D / 8][4];
-#pragma unroll
-        for (int nd = 0; nd < D / 8; nd++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[nd][e] = 0.0f;
+        fa2_zero(acc);
         for (int kt = 0; kt < nkt; kt++) {
             const int k0 = kt * BC, st = kt & 1;
-            if (kt + 1 < nkt) {
-                fa2_load_tile<BC, D, NT>(Ks + (st ^ 1) * BC * LD, kseq + (size_t)(k0 + BC) * ldk,
-                                         ldk, len - k0 - BC);
-                fa2_load_tile<BC, D, NT>(Vs + (st ^ 1) * BC * LD, vseq + (size_t)(k0 + BC) * ldk,
-                                         ldk, len - k0 - BC);
-                tc_commit();
-                tc_wait<1>();
-            } else {
-                tc_wait<0>();
-            }
-            __syncthreads();
+            fa2_kv_step<BC, D, NT>(Ks, Vs, kseq, vseq, ldk, kt, nkt, k0, st, len);
             if (k0 <= w0 + 15 && w0 < len) {
                 const bf16 *Kt = Ks + st * BC * LD, *Vt = Vs + st * BC * LD;
                 float s[BC / 8][4], dp[BC / 8][4];
-#pragma unroll
-                for (int nt = 0; nt < BC / 8; nt++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) s[nt][e] = dp[nt][e] = 0.0f;
+                fa2_zero(s);
+                fa2_zero(dp);
 #pragma unroll
                 for (int kd = 0; kd < D / 16; kd++) {
                     uint32_t df[4];
                     tc_ldsm(df, Ds + warp * 16 * LD + kd * 16 + p1);
-#pragma unroll
-                    for (int np = 0; np < BC / 16; np++) {
-                        uint32_t bk[4], bv[4];
-                        tc_ldsm(bk, Kt + np * 16 * LD + kd * 16 + p2);
-                        tc_ldsm(bv, Vt + np * 16 * LD + kd * 16 + p2);
-                        tc_mma(s[2 * np], qf[kd], bk[0], bk[1]);
-                        tc_mma(s[2 * np + 1], qf[kd], bk[2], bk[3]);
-                        tc_mma(dp[2 * np], df, bv[0], bv[1]);
-                        tc_mma(dp[2 * np + 1], df, bv[2], bv[3]);
-                    }
+                    fa2_mma_nk2<BC, LD>(s, qf[kd], Kt + kd * 16 + p2, dp, df, Vt + kd * 16 + p2);
                 }
 #pragma unroll
                 for (int nt = 0; nt < BC / 8; nt++) {
@@ -639,13 +653,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
                 for (int kc = 0; kc < BC / 16; kc++) {
                     uint32_t a[4];
                     tc_acc_to_a(a, s, kc);
-#pragma unroll
-                    for (int np = 0; np < D / 16; np++) {
-                        uint32_t bk[4];
-                        tc_ldsm_t(bk, Kt + kc * 16 * LD + np * 16 + p1);
-                        tc_mma(acc[2 * np], a, bk[0], bk[1]);
-                        tc_mma(acc[2 * np + 1], a, bk[2], bk[3]);
-                    }
+                    fa2_mma_kn<D>(acc, a, Kt, kc * 16 * LD, p1);
                 }
             }
             __syncthreads(); /* stage st is read: the next iteration may refill it */
