@@ -3,6 +3,8 @@
  * (flash_attention.cu, flash_attention2.cu, skinny_gemm.cu): the bf16 mma.sync, operand
  * packing, 16/4-byte cp.async with its commit/wait, ldmatrix.x4 (plain and .trans) and the
  * two ldmatrix lane-address patterns. Each is one PTX instruction or a few integer ops.
+ * With RLVR_CUDA_EMU (tests/emu: the kernels run on the CPU) the PTX wrappers come from
+ * tests/emu/tensor_core_emu.h instead.
  *
  * Fragments of mma.sync m16n8k16 (g = lane/4, t = lane%4):
  *   A (16×16, row): a0 (g, 2t..2t+1), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..)
@@ -19,6 +21,10 @@
 
 #include "kernels/cuda/cuda_internal.cuh"
 
+#ifdef RLVR_CUDA_EMU
+/* the CPU emulation of the PTX wrappers (tests/emu: CUDA kernels run on the CPU in CI) */
+#include "tests/emu/tensor_core_emu.h"
+#else
 /* c[16×8] += a[16×16] · b[16×8], bf16 inputs, fp32 accumulators. */
 static __device__ __forceinline__ void tc_mma(float *c, const uint32_t *a, uint32_t b0,
                                               uint32_t b1) {
@@ -26,23 +32,6 @@ static __device__ __forceinline__ void tc_mma(float *c, const uint32_t *a, uint3
         "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-/* Two floats → one register of two bf16 (lo in the low half), rounding to nearest even. */
-static __device__ __forceinline__ uint32_t tc_pack(float lo, float hi) {
-    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-    uint32_t u;
-    memcpy(&u, &h, 4);
-    return u;
-}
-
-/* The A fragment of k-chunk kc from the fp32 accumulators c[n-tile][4] of a 16-row tile
- * (a C fragment pair reused as an A operand, rounded to bf16). */
-static __device__ __forceinline__ void tc_acc_to_a(uint32_t *a, const float (*c)[4], int kc) {
-    a[0] = tc_pack(c[2 * kc][0], c[2 * kc][1]);
-    a[1] = tc_pack(c[2 * kc][2], c[2 * kc][3]);
-    a[2] = tc_pack(c[2 * kc + 1][0], c[2 * kc + 1][1]);
-    a[3] = tc_pack(c[2 * kc + 1][2], c[2 * kc + 1][3]);
 }
 
 static __device__ __forceinline__ uint32_t tc_smem_addr(const void *p) {
@@ -81,6 +70,25 @@ static __device__ __forceinline__ void tc_ldsm_t(uint32_t *r, const bf16 *p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(tc_smem_addr(p)));
+}
+
+#endif /* RLVR_CUDA_EMU */
+
+/* Two floats → one register of two bf16 (lo in the low half), rounding to nearest even. */
+static __device__ __forceinline__ uint32_t tc_pack(float lo, float hi) {
+    __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+    uint32_t u;
+    memcpy(&u, &h, 4);
+    return u;
+}
+
+/* The A fragment of k-chunk kc from the fp32 accumulators c[n-tile][4] of a 16-row tile
+ * (a C fragment pair reused as an A operand, rounded to bf16). */
+static __device__ __forceinline__ void tc_acc_to_a(uint32_t *a, const float (*c)[4], int kc) {
+    a[0] = tc_pack(c[2 * kc][0], c[2 * kc][1]);
+    a[1] = tc_pack(c[2 * kc][2], c[2 * kc][3]);
+    a[2] = tc_pack(c[2 * kc + 1][0], c[2 * kc + 1][1]);
+    a[3] = tc_pack(c[2 * kc + 1][2], c[2 * kc + 1][3]);
 }
 
 /* Lane offsets (elements) of the two ldmatrix address patterns in a [rows][LD] tile

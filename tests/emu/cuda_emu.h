@@ -1,0 +1,361 @@
+/*
+ * tests/emu/cuda_emu.h — runs the CUDA backend's kernels on the CPU, for tests without a
+ * GPU (CI). A kernel file of kernels/cuda is turned into C++ by tests/emu/cu2cpp.py
+ * (launch syntax and dynamic shared memory rewritten, nothing else) and compiled by the
+ * host compiler with this header force-included (-include) and RLVR_CUDA_EMU defined.
+ *
+ * Model: every CUDA thread is a fiber with its own stack (started by makecontext/swapcontext,
+ * then switched by _setjmp/_longjmp, which make no system call); the blocks of a
+ * launch run one after another, the threads of a block cooperatively, each until it
+ * waits at a barrier. What that checks and what it does not:
+ *   - indexing, masking, fragment layouts, reductions and the host launch logic (grid,
+ *     shared-memory size against the 48 KB default and cudaFuncSetAttribute's opt-in,
+ *     scratch sizes) run as written, on real data, so the results can be compared with
+ *     the CPU twins in kernels/cpu;
+ *   - __syncthreads, __syncwarp and the warp collectives (shuffles, mma.sync,
+ *     ldmatrix) are barriers over the live threads of the block / warp; a thread that
+ *     has returned counts as arrived (as on sm_70+);
+ *   - atomics are plain read-modify-writes (one fiber runs at a time);
+ *   - cp.async copies at once, so a missing wait is NOT detected; races between threads
+ *     are not detected either; static __shared__ arrays are not re-poisoned per block
+ *     (the dynamic shared memory is, with 0xFF bytes: NaN as bf16 and f32);
+ *   - mma.sync sums its 16 products in k order in fp32 (the hardware's order and
+ *     rounding differ in the last bits, so compare with bf16 tolerances).
+ * Performance means nothing here; sizes in tests should stay small.
+ */
+#ifndef RLVR_TESTS_EMU_CUDA_EMU_H
+#define RLVR_TESTS_EMU_CUDA_EMU_H
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <setjmp.h>
+#include <ucontext.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace emu {
+
+struct fiber {
+    ucontext_t ctx; /* the start on its own stack */
+    jmp_buf jb;     /* where it waits, once started */
+    int started;
+    uint3 tid;
+    int linear; /* x + y·bx + z·bx·by */
+    int done;
+};
+
+enum { SLOT_BYTES = 64, FIBER_STACK = 128 * 1024 };
+
+/* Fiber stacks, allocated once and reused by every block (malloc: untouched pages cost
+ * nothing). */
+inline std::vector<void *> stack_pool;
+inline void *fiber_stack(int i) {
+    while ((int)stack_pool.size() <= i) {
+        void *p = malloc(FIBER_STACK);
+        if (!p) {
+            fprintf(stderr, "cuda_emu: out of memory for fiber stacks\n");
+            abort();
+        }
+        stack_pool.push_back(p);
+    }
+    return stack_pool[i];
+}
+
+/* The block being run and its threads' shared state. */
+struct block_state {
+    dim3 grid, block;
+    uint3 bid;
+    int nthreads, live, cur;
+    jmp_buf sched;
+    std::function<void()> body;
+    unsigned bar_gen;
+    int bar_count;
+    std::vector<unsigned> wgen;
+    std::vector<int> wcount, wlive;
+    std::vector<unsigned char> slots; /* [warp][lane][SLOT_BYTES] exchange for collectives */
+    std::vector<unsigned char> smem;  /* dynamic shared memory */
+    std::vector<fiber> th;
+};
+
+inline block_state *S = nullptr;
+inline cudaError_t last_error = cudaSuccess;
+inline std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute opt-ins */
+inline std::vector<std::string> launched;        /* kernel names, in launch order */
+
+inline fiber &self() { return S->th[S->cur]; }
+inline void yield() {
+    if (!_setjmp(self().jb)) _longjmp(S->sched, 1);
+}
+
+/* Releases the block barrier or a warp barrier when every live thread has arrived. */
+inline void check_block_barrier() {
+    if (S->bar_count > 0 && S->bar_count >= S->live) {
+        S->bar_count = 0;
+        S->bar_gen++;
+    }
+}
+inline void check_warp_barrier(int w) {
+    if (S->wcount[w] > 0 && S->wcount[w] >= S->wlive[w]) {
+        S->wcount[w] = 0;
+        S->wgen[w]++;
+    }
+}
+
+inline void syncthreads() {
+    const unsigned g = S->bar_gen;
+    S->bar_count++;
+    check_block_barrier();
+    while (S->bar_gen == g) yield();
+}
+
+inline void syncwarp() {
+    const int w = self().linear >> 5;
+    const unsigned g = S->wgen[w];
+    S->wcount[w]++;
+    check_warp_barrier(w);
+    while (S->wgen[w] == g) yield();
+}
+
+inline int lane_id() { return self().linear & 31; }
+inline unsigned char *slot(int lane) {
+    return &S->slots[((size_t)(self().linear >> 5) * 32 + (size_t)lane) * SLOT_BYTES];
+}
+
+/* Deposits this lane's bytes, waits for the warp, and returns a view of lane src's. */
+template <class T> T exchange(const T &v, int src) {
+    static_assert(sizeof(T) <= SLOT_BYTES, "collective operand too large");
+    memcpy(slot(lane_id()), &v, sizeof(T));
+    syncwarp();
+    T r;
+    memcpy(&r, slot(src & 31), sizeof(T));
+    syncwarp(); /* nobody overwrites a slot before every lane has read */
+    return r;
+}
+
+/* Deposits this lane's bytes and gathers every lane's into all[32]. */
+template <class T> void exchange_all(const T &v, T *all) {
+    static_assert(sizeof(T) <= SLOT_BYTES, "collective operand too large");
+    memcpy(slot(lane_id()), &v, sizeof(T));
+    syncwarp();
+    for (int l = 0; l < 32; l++) memcpy(&all[l], slot(l), sizeof(T));
+    syncwarp();
+}
+
+inline void fiber_entry() {
+    S->body();
+    fiber &f = self();
+    f.done = 1;
+    S->live--;
+    S->wlive[f.linear >> 5]--;
+    check_block_barrier();
+    check_warp_barrier(f.linear >> 5);
+    _longjmp(S->sched, 1); /* never returns: its stack is simply left */
+}
+
+/* Thread i of the block st: its indices, its stack, its entry. */
+inline void make_fiber(block_state &st, int i) {
+    fiber &f = st.th[i];
+    f.linear = i;
+    f.tid.x = (unsigned)i % st.block.x;
+    f.tid.y = (unsigned)(i / st.block.x) % st.block.y;
+    f.tid.z = (unsigned)(i / (st.block.x * st.block.y));
+    f.done = 0;
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = fiber_stack(i);
+    f.ctx.uc_stack.ss_size = FIBER_STACK;
+    f.ctx.uc_link = NULL;
+    f.started = 0;
+    makecontext(&f.ctx, fiber_entry, 0);
+}
+
+/* Runs thread i until it waits at a barrier or finishes. */
+__attribute__((noinline)) inline void resume(block_state &st, int i) {
+    st.cur = i;
+    if (_setjmp(st.sched)) return;
+    fiber &f = st.th[i];
+    if (f.started) _longjmp(f.jb, 1);
+    f.started = 1;
+    ucontext_t from; /* abandoned: the fiber comes back by _longjmp */
+    swapcontext(&from, &f.ctx);
+}
+
+inline void run_block(const dim3 &grid, const dim3 &block, const uint3 &bid, size_t smem,
+                      const std::function<void()> &body) {
+    block_state st;
+    st.grid = grid;
+    st.block = block;
+    st.bid = bid;
+    st.nthreads = (int)(block.x * block.y * block.z);
+    st.live = st.nthreads;
+    st.cur = 0;
+    st.body = body;
+    st.bar_gen = 0;
+    st.bar_count = 0;
+    const int nw = (st.nthreads + 31) / 32;
+    st.wgen.assign(nw, 0u);
+    st.wcount.assign(nw, 0);
+    st.wlive.assign(nw, 0);
+    for (int i = 0; i < st.nthreads; i++) st.wlive[i / 32]++;
+    st.slots.assign((size_t)nw * 32 * SLOT_BYTES, 0);
+    st.smem.assign(smem + 16, 0xFF);
+    st.th.resize(st.nthreads);
+    block_state *prev = S;
+    S = &st;
+    for (int i = 0; i < st.nthreads; i++) make_fiber(st, i);
+    while (st.live > 0) {
+        int progressed = 0;
+        for (int i = 0; i < st.nthreads; i++) {
+            if (st.th[i].done) continue;
+            resume(st, i);
+            progressed = 1;
+        }
+        if (!progressed) break;
+    }
+    S = prev;
+}
+
+/* The launch configuration of kernel<<<grid, block, smem, stream>>>. */
+struct launch_cfg {
+    dim3 grid, block;
+    size_t smem;
+};
+inline launch_cfg cfg(dim3 g, dim3 b, size_t smem = 0, cudaStream_t = 0) {
+    return launch_cfg{g, b, smem};
+}
+
+/* kernel<<<c>>>(args...) (name: the kernel expression, recorded in `launched`): every block in order (x fastest), its threads as fibers. The
+ * launch errors of the hardware that the tests can meet are reported like cudart does
+ * (cudaGetLastError): more than 1024 threads, or more dynamic shared memory than 48 KB
+ * without the opt-in attribute (227 KB with it). */
+template <class... P, class... A>
+void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
+    launched.push_back(name);
+    const size_t nthreads = (size_t)c.block.x * c.block.y * c.block.z;
+    auto it = max_dyn_smem.find((const void *)k);
+    const size_t limit = it != max_dyn_smem.end() && it->second > 48 * 1024 ? (size_t)it->second
+                                                                          : 48 * 1024;
+    if (nthreads == 0 || nthreads > 1024 || c.smem > limit || c.grid.x == 0 ||
+        c.grid.y == 0 || c.grid.z == 0 || c.grid.y > 65535 || c.grid.z > 65535) {
+        last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    std::tuple<P...> args(std::forward<A>(a)...);
+    const std::function<void()> body = [&]() { std::apply(k, args); };
+    for (unsigned z = 0; z < c.grid.z; z++)
+        for (unsigned y = 0; y < c.grid.y; y++)
+            for (unsigned x = 0; x < c.grid.x; x++) {
+                uint3 b;
+                b.x = x;
+                b.y = y;
+                b.z = z;
+                run_block(c.grid, c.block, b, c.smem, body);
+            }
+}
+
+inline unsigned char *dyn_smem() { return S->smem.data(); }
+
+/* ---- warp collectives ---- */
+template <class T> T shfl_xor(T v, int m) { return exchange(v, lane_id() ^ m); }
+template <class T> T shfl(T v, int src) { return exchange(v, src); }
+
+} /* namespace emu */
+
+/* ---- the CUDA names kernels use ---- */
+#undef __global__
+#undef __device__
+#undef __host__
+#undef __forceinline__
+#undef __shared__
+#undef __launch_bounds__
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+#define threadIdx (emu::self().tid)
+#define blockIdx (emu::S->bid)
+#define blockDim (emu::S->block)
+#define gridDim (emu::S->grid)
+#define __syncthreads() emu::syncthreads()
+#define __syncwarp(...) emu::syncwarp()
+#define __shfl_xor_sync(mask, v, m) emu::shfl_xor((v), (m))
+#define __shfl_sync(mask, v, src) emu::shfl((v), (src))
+
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline long long min(long long a, long long b) { return a < b ? a : b; }
+static inline long long max(long long a, long long b) { return a > b ? a : b; }
+static inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+static inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+static inline unsigned int __float_as_uint(float f) {
+    unsigned int u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline float __uint_as_float(unsigned int u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline unsigned long long __double2ull_rz(double d) {
+    return d <= 0.0 ? 0ull : d >= 18446744073709551615.0 ? ~0ull : (unsigned long long)d;
+}
+template <class T> static inline T atomicOr(T *p, T v) {
+    const T o = *p;
+    *p = o | v;
+    return o;
+}
+template <class T> static inline T atomicAdd(T *p, T v) {
+    const T o = *p;
+    *p = o + v;
+    return o;
+}
+
+/* ---- the runtime calls the launchers make (no device: host memory stands in) ---- */
+extern "C" {
+inline cudaError_t cudaGetLastError(void) {
+    const cudaError_t e = emu::last_error;
+    emu::last_error = cudaSuccess;
+    return e;
+}
+inline cudaError_t cudaPeekAtLastError(void) { return emu::last_error; }
+inline const char *cudaGetErrorString(cudaError_t e) {
+    return e == cudaSuccess ? "no error" : "emulated launch error (bad configuration)";
+}
+inline cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
+    switch (a) {
+    case cudaDevAttrMultiProcessorCount: *v = 132; break; /* an H100 SXM / H200 */
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = 227 * 1024; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
+    default: *v = 0; break;
+    }
+    return cudaSuccess;
+}
+inline cudaError_t cudaFuncSetAttribute(const void *f, enum cudaFuncAttribute a, int v) {
+    if (a == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+        if (v > 227 * 1024) return cudaErrorInvalidValue;
+        emu::max_dyn_smem[f] = v;
+    }
+    return cudaSuccess;
+}
+}
+/* cuda_runtime.h's typed overload exists for nvcc only */
+template <class T> static inline cudaError_t cudaFuncSetAttribute(T *f, enum cudaFuncAttribute a,
+                                                                  int v) {
+    return cudaFuncSetAttribute((const void *)f, a, v);
+}
+
+#endif
