@@ -15,16 +15,18 @@ import sys
 
 def kernel_start(text, end):
     """Index where the kernel expression ending at `end` (exclusive) begins: an identifier
-    optionally followed by balanced <...> template arguments."""
+    optionally followed by balanced <...> template arguments or one [...] subscript."""
     i = end
-    if i > 0 and text[i - 1] == '>':
+    pairs = {'>': '<', ']': '['}
+    if i > 0 and text[i - 1] in pairs:
+        close = text[i - 1]
         depth = 0
         while i > 0:
             i -= 1
             c = text[i]
-            if c == '>':
+            if c == close:
                 depth += 1
-            elif c == '<':
+            elif c == pairs[close]:
                 depth -= 1
                 if depth == 0:
                     break

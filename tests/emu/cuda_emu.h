@@ -41,6 +41,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -92,6 +93,9 @@ inline block_state *S = nullptr;
 inline cudaError_t last_error = cudaSuccess;
 inline std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute opt-ins */
 inline std::vector<std::string> launched;        /* kernel names, in launch order */
+/* While a stream capture is open (emu_runtime.cpp), launches and copies are recorded here
+ * instead of run; a graph launch runs them in order. */
+inline std::vector<std::function<void()>> *capture = nullptr;
 
 inline fiber &self() { return S->th[S->cur]; }
 inline void yield() {
@@ -234,6 +238,14 @@ inline launch_cfg cfg(dim3 g, dim3 b, size_t smem = 0, cudaStream_t = 0) {
     return launch_cfg{g, b, smem};
 }
 
+/* A launch argument as the kernel's parameter type (NULL, an integer 0, for a pointer). */
+template <class P, class A> P arg_as(A &&a) {
+    if constexpr (std::is_pointer_v<P> && std::is_integral_v<std::decay_t<A>>)
+        return reinterpret_cast<P>((uintptr_t)a);
+    else
+        return static_cast<P>(std::forward<A>(a));
+}
+
 /* kernel<<<c>>>(args...) (name: the kernel expression, recorded in `launched`): every block in order (x fastest), its threads as fibers. The
  * launch errors of the hardware that the tests can meet are reported like cudart does
  * (cudaGetLastError): more than 1024 threads, or more dynamic shared memory than 48 KB
@@ -250,17 +262,21 @@ void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
         last_error = cudaErrorInvalidConfiguration;
         return;
     }
-    std::tuple<P...> args(std::forward<A>(a)...);
-    const std::function<void()> body = [&]() { std::apply(k, args); };
-    for (unsigned z = 0; z < c.grid.z; z++)
-        for (unsigned y = 0; y < c.grid.y; y++)
-            for (unsigned x = 0; x < c.grid.x; x++) {
-                uint3 b;
-                b.x = x;
-                b.y = y;
-                b.z = z;
-                run_block(c.grid, c.block, b, c.smem, body);
-            }
+    std::tuple<P...> args(arg_as<P>(std::forward<A>(a))...);
+    auto run = [c, k, args]() {
+        const std::function<void()> body = [&]() { std::apply(k, args); };
+        for (unsigned z = 0; z < c.grid.z; z++)
+            for (unsigned y = 0; y < c.grid.y; y++)
+                for (unsigned x = 0; x < c.grid.x; x++) {
+                    uint3 b;
+                    b.x = x;
+                    b.y = y;
+                    b.z = z;
+                    run_block(c.grid, c.block, b, c.smem, body);
+                }
+    };
+    if (capture) capture->push_back(run); /* recorded into a graph (cudaStreamBeginCapture) */
+    else run();
 }
 
 inline unsigned char *dyn_smem() { return S->smem.data(); }
@@ -268,6 +284,10 @@ inline unsigned char *dyn_smem() { return S->smem.data(); }
 /* ---- warp collectives ---- */
 template <class T> T shfl_xor(T v, int m) { return exchange(v, lane_id() ^ m); }
 template <class T> T shfl(T v, int src) { return exchange(v, src); }
+template <class T> T shfl_up(T v, int d) {
+    const T r = exchange(v, lane_id() - d < 0 ? lane_id() : lane_id() - d);
+    return lane_id() < d ? v : r;
+}
 
 } /* namespace emu */
 
@@ -292,6 +312,7 @@ template <class T> T shfl(T v, int src) { return exchange(v, src); }
 #define __syncwarp(...) emu::syncwarp()
 #define __shfl_xor_sync(mask, v, m) emu::shfl_xor((v), (m))
 #define __shfl_sync(mask, v, src) emu::shfl((v), (src))
+#define __shfl_up_sync(mask, v, d) emu::shfl_up((v), (d))
 
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
@@ -309,6 +330,24 @@ static inline float __uint_as_float(unsigned int u) {
     memcpy(&f, &u, 4);
     return f;
 }
+static inline float __int_as_float(int i) {
+    float f;
+    memcpy(&f, &i, 4);
+    return f;
+}
+static inline int __float_as_int(float f) {
+    int i;
+    memcpy(&i, &f, 4);
+    return i;
+}
+/* the _rn arithmetic intrinsics: one IEEE operation each (the emulation is built with
+ * -ffp-contract=off, so nothing else is fused either) */
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline unsigned long long __double2ull_rz(double d) {
     return d <= 0.0 ? 0ull : d >= 18446744073709551615.0 ? ~0ull : (unsigned long long)d;
 }
@@ -323,35 +362,6 @@ template <class T> static inline T atomicAdd(T *p, T v) {
     return o;
 }
 
-/* ---- the runtime calls the launchers make (no device: host memory stands in) ---- */
-extern "C" {
-inline cudaError_t cudaGetLastError(void) {
-    const cudaError_t e = emu::last_error;
-    emu::last_error = cudaSuccess;
-    return e;
-}
-inline cudaError_t cudaPeekAtLastError(void) { return emu::last_error; }
-inline const char *cudaGetErrorString(cudaError_t e) {
-    return e == cudaSuccess ? "no error" : "emulated launch error (bad configuration)";
-}
-inline cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int) {
-    switch (a) {
-    case cudaDevAttrMultiProcessorCount: *v = 132; break; /* an H100 SXM / H200 */
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = 227 * 1024; break;
-    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
-    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
-    default: *v = 0; break;
-    }
-    return cudaSuccess;
-}
-inline cudaError_t cudaFuncSetAttribute(const void *f, enum cudaFuncAttribute a, int v) {
-    if (a == cudaFuncAttributeMaxDynamicSharedMemorySize) {
-        if (v > 227 * 1024) return cudaErrorInvalidValue;
-        emu::max_dyn_smem[f] = v;
-    }
-    return cudaSuccess;
-}
-}
 /* cuda_runtime.h's typed overload exists for nvcc only */
 template <class T> static inline cudaError_t cudaFuncSetAttribute(T *f, enum cudaFuncAttribute a,
                                                                   int v) {

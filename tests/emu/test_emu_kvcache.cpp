@@ -12,6 +12,7 @@
  * ‖got − ref‖/‖ref‖ ≤ 1e-2 and max|got − ref| ≤ 3e-2·max|ref| (test_cuda_ops's bf16
  * tolerances), the same bits on a second run, and the kernel the launcher chose must be
  * the one expected for the shape (the emulation records launched kernel names).
+ * The "cuda" backend here is kernels/cuda built for the emulation (tests/emu/CMakeLists.txt).
  * What the emulation does not check (timing, races, cp.async waits): tests/emu/cuda_emu.h.
  *
  * Usage: test_emu_kvcache [seed]. Exit 0 when every case passes.
@@ -25,9 +26,9 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_backend.h"
-#include "tests/emu/emu_ctx.h"
+#include "tests/emu/cuda_emu.h"
 
-void cuda_kvcache_register(rlvr_backend *be);
+typedef __nv_bfloat16 bf16;
 
 namespace {
 
@@ -173,12 +174,12 @@ void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
 
 int main(int argc, char **argv) {
     g_rng = argc > 1 ? strtoull(argv[1], NULL, 10) : 12345;
-    rlvr_backend *cpu = rlvr_cpu_backend_create(1), *emu = emu_backend_create();
+    char err[256] = "";
+    rlvr_backend *cpu = rlvr_cpu_backend_create(1), *emu = rlvr_cuda_backend_create(0, err, sizeof err);
     if (!cpu || !emu) {
-        fprintf(stderr, "test_emu_kvcache: could not create the backends\n");
+        fprintf(stderr, "test_emu_kvcache: could not create the backends %s\n", err);
         return 1;
     }
-    cuda_kvcache_register(emu);
     /* Qwen2.5-0.5B's heads (group 7), one-split and multi-split contexts, a block's edge */
     run_case(cpu, emu, 14, 2, 64, {1, 17, 64, 65, 300}, 2);
     /* group 4 at D 128 (the opt-in shared-memory size), a context across many splits */
@@ -197,7 +198,7 @@ int main(int argc, char **argv) {
         run_case(cpu, emu, 14, 2, 64, lens, 1);
     }
     printf("test_emu_kvcache: %d checks, %d failed\n", g_cases, g_fail);
-    emu_backend_destroy(emu);
+    emu->destroy(emu);
     cpu->destroy(cpu);
     return g_fail ? 1 : 0;
 }
