@@ -2,6 +2,9 @@
  * engine/model/builtin.c — the built-in shapes (see builtin.h).
  *   tiny-llama, tiny-qwen2, tiny-qwen3: a few hundred thousand parameters, vocab 512,
  *     for demos and tests of the CLI;
+ *   small-qwen2-d64, small-qwen3-d128: two layers with the real models' head dims (64 and
+ *     128, which the fused CUDA kernels need) and Qwen2.5-0.5B's GQA group of 7, small
+ *     enough for the CPU emulation of the CUDA backend (tests/emu);
  *   bench-50m: the ~50M-parameter Qwen2 shape of the CPU benchmark;
  *   qwen2.5-0.5b, qwen2.5-1.5b: the real shapes (random weights) for GPU benchmarks.
  */
@@ -21,6 +24,8 @@ static const builtin_shape SHAPES[] = {
     {"tiny-llama", MODEL_ARCH_LLAMA, 512, 64, 176, 2, 4, 2, 16, 0, 500000.0f},
     {"tiny-qwen2", MODEL_ARCH_QWEN2, 512, 64, 176, 2, 4, 2, 16, 1, 1000000.0f},
     {"tiny-qwen3", MODEL_ARCH_QWEN3, 512, 64, 176, 2, 4, 2, 32, 1, 1000000.0f},
+    {"small-qwen2-d64", MODEL_ARCH_QWEN2, 1037, 448, 1216, 2, 7, 1, 64, 1, 1000000.0f},
+    {"small-qwen3-d128", MODEL_ARCH_QWEN3, 1000, 256, 704, 2, 4, 2, 128, 1, 1000000.0f},
     {"bench-50m", MODEL_ARCH_QWEN2, 32000, 512, 1408, 8, 8, 2, 64, 1, 1000000.0f},
     {"qwen2.5-0.5b", MODEL_ARCH_QWEN2, 151936, 896, 4864, 24, 14, 2, 64, 1, 1000000.0f},
     {"qwen2.5-1.5b", MODEL_ARCH_QWEN2, 151936, 1536, 8960, 28, 12, 2, 128, 1, 1000000.0f},
