@@ -4,9 +4,10 @@
  * (launch syntax and dynamic shared memory rewritten, nothing else) and compiled by the
  * host compiler with this header force-included (-include) and RLVR_CUDA_EMU defined.
  *
- * Model: every CUDA thread is a fiber with its own stack (started by makecontext/swapcontext,
- * then switched by _setjmp/_longjmp, which make no system call); the blocks of a
- * launch run one after another, the threads of a block cooperatively, each until it
+ * Model: every CUDA thread is a fiber with its own stack (a pool of them, each started once
+ * by makecontext/swapcontext and reused for every block; switched by GCC's
+ * __builtin_setjmp/__builtin_longjmp, which make no system call); the blocks of a launch
+ * run one after another, the threads of a block cooperatively, each until it
  * waits at a barrier. What that checks and what it does not:
  *   - indexing, masking, fragment layouts, reductions and the host launch logic (grid,
  *     shared-memory size against the 48 KB default and cudaFuncSetAttribute's opt-in,
@@ -47,30 +48,40 @@
 
 namespace emu {
 
+/* A thread of the block being run. */
 struct fiber {
-    ucontext_t ctx; /* the start on its own stack */
-    jmp_buf jb;     /* where it waits, once started */
-    int started;
     uint3 tid;
     int linear; /* x + y·bx + z·bx·by */
     int done;
+    int wait; /* 0 runnable, 1 at the block barrier, 2 at its warp's barrier */
+    unsigned wait_gen; /* the barrier generation it waits to see pass */
 };
 
 enum { SLOT_BYTES = 64, FIBER_STACK = 128 * 1024 };
 
-/* Fiber stacks, allocated once and reused by every block (malloc: untouched pages cost
- * nothing). */
-inline std::vector<void *> stack_pool;
-inline void *fiber_stack(int i) {
-    while ((int)stack_pool.size() <= i) {
-        void *p = malloc(FIBER_STACK);
-        if (!p) {
+/* The execution contexts: fiber i runs thread i of every block. Each is started once
+ * (makecontext + swapcontext, the only system calls) and then loops: run the block's
+ * body for the current thread, park, and wait to be resumed for the next block. Stacks
+ * are malloc'ed once (untouched pages cost nothing). */
+struct pooled_fiber {
+    ucontext_t ctx;
+    void *jb[5]; /* where it waits (__builtin_setjmp buffer) */
+    int started;
+    void *stack;
+};
+inline std::vector<pooled_fiber *> fiber_pool;
+inline pooled_fiber &pool_fiber(int i) {
+    while ((int)fiber_pool.size() <= i) {
+        pooled_fiber *f = (pooled_fiber *)calloc(1, sizeof(pooled_fiber));
+        void *stack = malloc(FIBER_STACK);
+        if (!f || !stack) {
             fprintf(stderr, "cuda_emu: out of memory for fiber stacks\n");
             abort();
         }
-        stack_pool.push_back(p);
+        f->stack = stack;
+        fiber_pool.push_back(f);
     }
-    return stack_pool[i];
+    return *fiber_pool[i];
 }
 
 /* The block being run and its threads' shared state. */
@@ -78,13 +89,13 @@ struct block_state {
     dim3 grid, block;
     uint3 bid;
     int nthreads, live, cur;
-    jmp_buf sched;
+    void *sched[5]; /* the scheduler's resume point (__builtin_setjmp buffer) */
     std::function<void()> body;
     unsigned bar_gen;
     int bar_count;
     std::vector<unsigned> wgen;
     std::vector<int> wcount, wlive;
-    std::vector<unsigned char> slots; /* [warp][lane][SLOT_BYTES] exchange for collectives */
+    std::vector<unsigned char> slots; /* [2][warp][lane][SLOT_BYTES] exchange for collectives */
     std::vector<unsigned char> smem;  /* dynamic shared memory */
     std::vector<fiber> th;
 };
@@ -98,8 +109,12 @@ inline std::vector<std::string> launched;        /* kernel names, in launch orde
 inline std::vector<std::function<void()>> *capture = nullptr;
 
 inline fiber &self() { return S->th[S->cur]; }
-inline void yield() {
-    if (!_setjmp(self().jb)) _longjmp(S->sched, 1);
+/* GCC's __builtin_setjmp/__builtin_longjmp: a few instructions, no signal mask, no
+ * unwinding (glibc's _longjmp cost a fifth of the emulation's time); the long jump lives
+ * in its own function, as GCC requires. */
+__attribute__((noinline)) inline void jump_to(void **buf) { __builtin_longjmp(buf, 1); }
+__attribute__((noinline)) inline void yield() {
+    if (!__builtin_setjmp(fiber_pool[S->cur]->jb)) jump_to(S->sched);
 }
 
 /* Releases the block barrier or a warp barrier when every live thread has arrived. */
@@ -120,7 +135,11 @@ inline void syncthreads() {
     const unsigned g = S->bar_gen;
     S->bar_count++;
     check_block_barrier();
-    while (S->bar_gen == g) yield();
+    if (S->bar_gen != g) return;
+    self().wait = 1;
+    self().wait_gen = g;
+    yield(); /* the scheduler resumes it once the generation has moved on */
+    self().wait = 0;
 }
 
 inline void syncwarp() {
@@ -128,69 +147,91 @@ inline void syncwarp() {
     const unsigned g = S->wgen[w];
     S->wcount[w]++;
     check_warp_barrier(w);
-    while (S->wgen[w] == g) yield();
+    if (S->wgen[w] != g) return;
+    self().wait = 2;
+    self().wait_gen = g;
+    yield();
+    self().wait = 0;
+}
+
+/* Whether thread i may run: not finished, and its barrier (if any) has been released. */
+inline bool runnable(const block_state &st, int i) {
+    const fiber &f = st.th[i];
+    if (f.done) return false;
+    if (f.wait == 1) return st.bar_gen != f.wait_gen;
+    if (f.wait == 2) return st.wgen[f.linear >> 5] != f.wait_gen;
+    return true;
 }
 
 inline int lane_id() { return self().linear & 31; }
-inline unsigned char *slot(int lane) {
-    return &S->slots[((size_t)(self().linear >> 5) * 32 + (size_t)lane) * SLOT_BYTES];
+/* Lane `lane`'s exchange slot in buffer `buf` of this thread's warp. Two buffers, chosen
+ * by the parity of the warp's barrier generation at the deposit: a collective's single
+ * barrier suffices, because a lane can only write the same buffer again after the next
+ * barrier, which every lane reaches only after reading this one. */
+inline unsigned char *slot(int buf, int lane) {
+    const size_t w = (size_t)(self().linear >> 5), nw = S->wgen.size();
+    return &S->slots[(((size_t)buf * nw + w) * 32 + (size_t)lane) * SLOT_BYTES];
 }
+inline int slot_buffer() { return (int)(S->wgen[self().linear >> 5] & 1u); }
 
-/* Deposits this lane's bytes, waits for the warp, and returns a view of lane src's. */
+/* Deposits this lane's bytes, waits for the warp, and returns lane src's. */
 template <class T> T exchange(const T &v, int src) {
     static_assert(sizeof(T) <= SLOT_BYTES, "collective operand too large");
-    memcpy(slot(lane_id()), &v, sizeof(T));
+    const int b = slot_buffer();
+    memcpy(slot(b, lane_id()), &v, sizeof(T));
     syncwarp();
     T r;
-    memcpy(&r, slot(src & 31), sizeof(T));
-    syncwarp(); /* nobody overwrites a slot before every lane has read */
+    memcpy(&r, slot(b, src & 31), sizeof(T));
     return r;
 }
 
 /* Deposits this lane's bytes and gathers every lane's into all[32]. */
 template <class T> void exchange_all(const T &v, T *all) {
     static_assert(sizeof(T) <= SLOT_BYTES, "collective operand too large");
-    memcpy(slot(lane_id()), &v, sizeof(T));
+    const int b = slot_buffer();
+    memcpy(slot(b, lane_id()), &v, sizeof(T));
     syncwarp();
-    for (int l = 0; l < 32; l++) memcpy(&all[l], slot(l), sizeof(T));
-    syncwarp();
+    for (int l = 0; l < 32; l++) memcpy(&all[l], slot(b, l), sizeof(T));
 }
 
-inline void fiber_entry() {
-    S->body();
-    fiber &f = self();
-    f.done = 1;
-    S->live--;
-    S->wlive[f.linear >> 5]--;
-    check_block_barrier();
-    check_warp_barrier(f.linear >> 5);
-    _longjmp(S->sched, 1); /* never returns: its stack is simply left */
+inline void fiber_main() {
+    for (;;) {
+        S->body();
+        fiber &f = self();
+        f.done = 1;
+        S->live--;
+        S->wlive[f.linear >> 5]--;
+        check_block_barrier();
+        check_warp_barrier(f.linear >> 5);
+        yield(); /* parked; resumed with the next block's S */
+    }
 }
 
-/* Thread i of the block st: its indices, its stack, its entry. */
-inline void make_fiber(block_state &st, int i) {
+/* Thread i of the block st: its indices. */
+inline void init_thread(block_state &st, int i) {
     fiber &f = st.th[i];
     f.linear = i;
     f.tid.x = (unsigned)i % st.block.x;
     f.tid.y = (unsigned)(i / st.block.x) % st.block.y;
     f.tid.z = (unsigned)(i / (st.block.x * st.block.y));
     f.done = 0;
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = fiber_stack(i);
-    f.ctx.uc_stack.ss_size = FIBER_STACK;
-    f.ctx.uc_link = NULL;
-    f.started = 0;
-    makecontext(&f.ctx, fiber_entry, 0);
+    f.wait = 0;
+    f.wait_gen = 0;
 }
 
 /* Runs thread i until it waits at a barrier or finishes. */
 __attribute__((noinline)) inline void resume(block_state &st, int i) {
     st.cur = i;
-    if (_setjmp(st.sched)) return;
-    fiber &f = st.th[i];
-    if (f.started) _longjmp(f.jb, 1);
+    if (__builtin_setjmp(st.sched)) return;
+    pooled_fiber &f = pool_fiber(i);
+    if (f.started) jump_to(f.jb);
     f.started = 1;
-    ucontext_t from; /* abandoned: the fiber comes back by _longjmp */
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = f.stack;
+    f.ctx.uc_stack.ss_size = FIBER_STACK;
+    f.ctx.uc_link = NULL;
+    makecontext(&f.ctx, fiber_main, 0);
+    ucontext_t from; /* abandoned: the fiber comes back by a long jump */
     swapcontext(&from, &f.ctx);
 }
 
@@ -211,20 +252,26 @@ inline void run_block(const dim3 &grid, const dim3 &block, const uint3 &bid, siz
     st.wcount.assign(nw, 0);
     st.wlive.assign(nw, 0);
     for (int i = 0; i < st.nthreads; i++) st.wlive[i / 32]++;
-    st.slots.assign((size_t)nw * 32 * SLOT_BYTES, 0);
+    st.slots.assign((size_t)2 * nw * 32 * SLOT_BYTES, 0);
     st.smem.assign(smem + 16, 0xFF);
     st.th.resize(st.nthreads);
     block_state *prev = S;
     S = &st;
-    for (int i = 0; i < st.nthreads; i++) make_fiber(st, i);
+    for (int i = 0; i < st.nthreads; i++) init_thread(st, i);
     while (st.live > 0) {
         int progressed = 0;
         for (int i = 0; i < st.nthreads; i++) {
-            if (st.th[i].done) continue;
+            if (!runnable(st, i)) continue;
             resume(st, i);
             progressed = 1;
         }
-        if (!progressed) break;
+        if (!progressed) { /* a barrier some live thread never reaches: a kernel bug */
+            fprintf(stderr,
+                    "cuda_emu: deadlock in block (%u,%u,%u): %d threads wait at a barrier "
+                    "the others never reach\n",
+                    bid.x, bid.y, bid.z, st.live);
+            abort();
+        }
     }
     S = prev;
 }

@@ -201,6 +201,9 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 /* ---- cuBLAS ---- */
 
 cublasStatus_t cublasCreate_v2(cublasHandle_t *h) {
+    /* one OpenBLAS thread: the emulation runs on one core, and idle OpenBLAS threads
+     * spinning between its small GEMMs cost more than they give */
+    openblas_set_num_threads(1);
     *h = (cublasHandle_t)&g_stream_obj; /* any non-null handle */
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -15,7 +15,10 @@
 # Writes OUTDIR/train_e2e.json (per-run rows: steps, s/step, reward first/last 50 steps,
 # finite losses; the comparisons) and prints a table. Exit 0 when every run finished
 # with finite metrics and the resume reproduced the run; other comparisons are reported.
-# E2E_DEVICE=cpu E2E_STEPS=20 E2E_SFT_STEPS=100 run the same script small on the CPU.
+# E2E_DEVICE=cpu E2E_STEPS=20 E2E_SFT_STEPS=100 run the same script small on the CPU;
+# E2E_NCCL=0 leaves out step 7; E2E_SFT_BATCH (tokens per SFT step, 1024), E2E_EVAL_PROMPTS
+# (prompts per eval, all 200) and E2E_TRAIN_SET ("--set key=value ..." added to every train
+# run) shrink it further (tests/emu runs it on the emulated CUDA backend that way).
 set -uo pipefail
 out=$(cd "$1" && pwd); build=$(cd "$2" && pwd)
 rlvr="$build/rlvr"
@@ -38,13 +41,16 @@ dev=${E2E_DEVICE:-cuda}; steps=${E2E_STEPS:-200}; half=$((steps / 2))
 short=$(( steps < 20 ? steps : 20 ))
 cfg=examples/arith/grpo.json
 common=(--set model.device=$dev --set model.dtype=bf16 --set model.path="$work/sft"
-        --set checkpoint.keep_last=4 --set logging.progress=off)
+        --set checkpoint.keep_last=4 --set logging.progress=off
+        --set schedule.warmup_steps=$(( half < 10 ? half : 10 )) ${E2E_TRAIN_SET:-})
 
 run sft "$rlvr" sft --init builtin:tiny-qwen2 --tokenizer examples/arith \
-  --data examples/arith/sft.jsonl --out "$work/sft" --steps ${E2E_SFT_STEPS:-600} --batch-tokens 1024 \
+  --data examples/arith/sft.jsonl --out "$work/sft" --steps ${E2E_SFT_STEPS:-600} \
+  --batch-tokens ${E2E_SFT_BATCH:-1024} \
   --lr 3e-3 --device $dev --seed 0 --log-every 200
 evaluate() { "$rlvr" eval --model "$1" --data examples/arith/eval.jsonl --reward math_answer \
-  -n 4 --max-new-tokens 8 --template none --device $dev --seed 7 --out "$2"; }
+  -n 4 --max-new-tokens 8 --template none --device $dev --seed 7 --out "$2" \
+  ${E2E_EVAL_PROMPTS:+--max-prompts $E2E_EVAL_PROMPTS}; }
 run eval_before evaluate "$work/sft" "$work/eval_before.json"
 
 run grpo "$rlvr" train --config $cfg "${common[@]}" --set schedule.steps=$steps \
@@ -60,7 +66,8 @@ run zero1 "$rlvr" train --config $cfg "${common[@]}" --set schedule.steps=$short
   --set dist.zero1=true --set checkpoint.every=0 --set eval.every=0 \
   --set logging.run_dir="$work/zero1"
 nccl=0
-if command -v mpirun >/dev/null 2>&1 && ldd "$rlvr" 2>/dev/null | grep -q libnccl; then
+if [ "${E2E_NCCL:-1}" != 0 ] && command -v mpirun >/dev/null 2>&1 &&
+   ldd "$rlvr" 2>/dev/null | grep -q libnccl; then
   nccl=1
   run nccl env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
     OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_pml=ob1 \
