@@ -184,6 +184,29 @@ static __device__ __forceinline__ int split_keys(int len, int max_splits) {
     return (per + SPLIT_UNIT - 1) / SPLIT_UNIT * SPLIT_UNIT;
 }
 
+/* What one block of a split-K launch (blockIdx.x = (n·Hkv + hk)·S + split) works on: query
+ * n, KV head hk, keys [k0, k1) of the ns splits its context uses. False when the block has
+ * nothing to do (a context that needs fewer splits, or pos[n] < 0, outside the contract). */
+typedef struct {
+    int n, hk, split, ns, k0, k1;
+} split_block;
+
+static __device__ __forceinline__ bool split_block_of(split_block *b, const int *pos, int Hkv,
+                                                      int S) {
+    b->split = (int)(blockIdx.x % (unsigned)S);
+    const int nh = (int)(blockIdx.x / (unsigned)S);
+    b->n = nh / Hkv;
+    b->hk = nh % Hkv;
+    const int len = pos[b->n] + 1;
+    if (len <= 0) return false;
+    const int per = split_keys(len, S);
+    b->ns = (len + per - 1) / per;
+    if (b->split >= b->ns) return false;
+    b->k0 = b->split * per;
+    b->k1 = min(len, b->k0 + per);
+    return true;
+}
+
 /* Byte offsets into the split kernel's dynamic shared memory:
  *   kv  nbuf × (K tile, V tile), each [tile][row] bf16 (row = D rounded up to an odd number
  *       of 16-byte chunks: 16-byte reads of different rows at the same column hit different
@@ -273,14 +296,10 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     enum { NSL = SPLIT_THREADS / TILE, HPS = (GMAX + NSL - 1) / NSL, HPW = (GMAX + 3) / 4 };
     extern __shared__ __align__(16) unsigned char split_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int split = (int)(blockIdx.x % (unsigned)S);
-    const int nh = (int)(blockIdx.x / (unsigned)S), n = nh / Hkv, hk = nh % Hkv;
+    split_block sb;
+    if (!split_block_of(&sb, pos, Hkv, S)) return; /* the same for the whole block */
+    const int n = sb.n, hk = sb.hk, split = sb.split, ns = sb.ns, k0 = sb.k0, k1 = sb.k1;
     const int group = Hq / Hkv;
-    const int len = pos[n] + 1;
-    if (len <= 0) return; /* outside the contract (pos >= 0) */
-    const int per = split_keys(len, S), ns = (len + per - 1) / per;
-    if (split >= ns) return; /* this context needs fewer splits */
-    const int k0 = split * per, k1 = min(len, k0 + per);
     const int ntiles = (k1 - k0 + TILE - 1) / TILE;
 
     const int dc = D / 8, row = (dc | 1) * 8, R = SPLIT_THREADS / dc;
@@ -558,14 +577,10 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     constexpr int LD = SH::LD;
     extern __shared__ __align__(128) unsigned char mma_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-    const int split = (int)(blockIdx.x % (unsigned)S);
-    const int nh = (int)(blockIdx.x / (unsigned)S), n = nh / Hkv, hk = nh % Hkv;
+    split_block sb;
+    if (!split_block_of(&sb, pos, Hkv, S)) return; /* the same for the whole block */
+    const int n = sb.n, hk = sb.hk, split = sb.split, ns = sb.ns, k0 = sb.k0, k1 = sb.k1;
     const int group = Hq / Hkv;
-    const int len = pos[n] + 1;
-    if (len <= 0) return; /* outside the contract (pos >= 0) */
-    const int per = split_keys(len, S), ns = (len + per - 1) / per;
-    if (split >= ns) return; /* this context needs fewer splits */
-    const int k0 = split * per, k1 = min(len, k0 + per);
     const int ntiles = (k1 - k0 + MMA_KEYS - 1) / MMA_KEYS;
 
     const int *table = block_tables + (size_t)seq[n] * max_blocks;
