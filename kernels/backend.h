@@ -165,6 +165,12 @@ struct rlvr_backend {
     /* gu[T, 2F], row t = [gate_t | up_t] (one GEMM over the gate and up weights stacked;
      * F = the intermediate size) → out[T, F] = silu(gate)·up, as swiglu_forward. */
     void (*swiglu_packed_forward)(rlvr_backend *be, void *out, const void *gu, int T, int F);
+    /* The stacked gate|up projection and its SwiGLU in one call: gu[T, 2F] = x[T, C]·wᵀ
+     * (w [2F, C]: the gate rows, then the up rows; no bias), out[T, F] = silu(gate)·up —
+     * the values of matmul_forward then swiglu_packed_forward, which a backend may fuse
+     * (CUDA does for decode-sized T). Nullable: callers then run those two ops. */
+    void (*matmul_swiglu_forward)(rlvr_backend *be, void *out, void *gu, const void *x,
+                                  const void *w, int T, int C, int F);
     /* dgu[T, 2F] = [dgate | dup] (=), as swiglu_backward computes them. */
     void (*swiglu_packed_backward)(rlvr_backend *be, void *dgu, const void *dout,
                                    const void *gu, int T, int F);

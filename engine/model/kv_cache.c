@@ -73,11 +73,8 @@ void kv_cache_free(kv_cache *kv) {
     rlvr_backend *be = kv->m->be;
     be->free(be, kv->pool);
     be->free(be, kv->tables_dev);
-    be->free(be, kv->seq_dev);
-    be->free(be, kv->pos_dev);
-    be->free(be, kv->slot_dev);
-    be->free(be, kv->rows_dev);
-    be->free(be, kv->ids_dev);
+    be->free(be, kv->step_dev);
+    free(kv->step_host);
     be->free(be, kv->logits);
     be->free(be, kv->u_dev);
     be->free(be, kv->tok_dev);
@@ -175,6 +172,9 @@ void kv_seq_free(kv_cache *kv, int seq) {
 
 /* ---- the cached forward -------------------------------------------------------- */
 
+/* The parts of the step inputs (kv_cache.step_dev): seq, pos, slot, ids, then rows. */
+enum { KV_STEP_PARTS = 5 };
+
 /* Backend buffers for N tokens, R gathered rows, and (when logits_rows > 0) fp32
  * logits of logits_rows rows. */
 static int ensure_scratch(kv_cache *kv, int N, int R, int logits_rows, char *err,
@@ -188,13 +188,15 @@ static int ensure_scratch(kv_cache *kv, int N, int R, int logits_rows, char *err
     if (R > N) N = R; /* rows_dev holds R entries (the sampling path repeats rows) */
     if (N > kv->scratch_cap) {
         int cap = N > kv->scratch_cap * 2 ? N : kv->scratch_cap * 2;
-        int **bufs[] = {&kv->seq_dev, &kv->pos_dev, &kv->slot_dev, &kv->rows_dev, &kv->ids_dev};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-            be->free(be, *bufs[i]);
-            *bufs[i] = be->alloc(be, (size_t)cap * sizeof(int));
-            if (!*bufs[i]) goto fail;
-        }
-        kv->scratch_cap = cap;
+        be->free(be, kv->step_dev);
+        free(kv->step_host);
+        kv->step_dev = be->alloc(be, (size_t)KV_STEP_PARTS * cap * sizeof(int));
+        kv->step_host = malloc((size_t)KV_STEP_PARTS * cap * sizeof(int));
+        kv->scratch_cap = kv->step_dev && kv->step_host ? cap : 0;
+        if (!kv->scratch_cap) goto fail;
+        int **parts[KV_STEP_PARTS] = {&kv->seq_dev, &kv->pos_dev, &kv->slot_dev, &kv->ids_dev,
+                                      &kv->rows_dev};
+        for (int i = 0; i < KV_STEP_PARTS; i++) *parts[i] = kv->step_dev + (size_t)i * cap;
     }
     if (logits_rows > kv->logits_cap) {
         int cap = logits_rows > kv->logits_cap * 2 ? logits_rows : kv->logits_cap * 2;
@@ -346,6 +348,34 @@ fail:
     return -1;
 }
 
+/* Uploads the block-table rows that changed since the last upload: one copy of the
+ * rows from the first to the last changed one when that range is small (or mostly
+ * changed), else one copy per changed row. Each copy is a host round trip, and with
+ * hundreds of sequences a few dozen cross a block boundary at every decode step. */
+static void upload_tables(kv_cache *kv) {
+    rlvr_backend *be = kv->m->be;
+    const size_t row = (size_t)kv->max_blocks;
+    int lo = -1, hi = -1, changed = 0;
+    for (int s = 0; s < kv->max_seqs; s++)
+        if (kv->dirty[s]) {
+            if (lo < 0) lo = s;
+            hi = s;
+            changed++;
+        }
+    if (!changed) return;
+    const size_t span = (size_t)(hi - lo + 1) * row * sizeof(int);
+    if (span <= (size_t)64 << 10 || span <= 4 * changed * row * sizeof(int)) {
+        be->to_device(be, kv->tables_dev + lo * row, kv->tables + lo * row, span);
+        memset(kv->dirty + lo, 0, (size_t)(hi - lo + 1));
+        return;
+    }
+    for (int s = lo; s <= hi; s++)
+        if (kv->dirty[s]) {
+            be->to_device(be, kv->tables_dev + s * row, kv->tables + s * row, row * sizeof(int));
+            kv->dirty[s] = 0;
+        }
+}
+
 /* The layers over N new tokens, then the final norm of the R gathered rows rows[r]
  * (into m->acts->lnf [R, C]). logits_rows: rows of fp32 logits scratch to provide. */
 static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *seq,
@@ -374,13 +404,6 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
     /* (pad_only pads even small steps, to multiples of 16, so the tests exercise it) */
     const int Nb = !pure ? N : kv->pad_only ? (N + 15) / 16 * 16 : decode_bucket(N);
     const int Rb = pure ? Nb : R;
-    int *host = malloc((size_t)5 * (Nb > R ? Nb : R) * sizeof(int));
-    if (!host) {
-        snprintf(err, errlen, "model_decode: out of host memory");
-        return -1;
-    }
-    int *slots = host, *pids = host + Nb, *pseq = host + 2 * Nb, *ppos = host + 3 * Nb;
-    int *prows = host + 4 * Nb;
     int max_ctx = 0;
     for (int t = 0; t < N; t++) {
         const int s = seq[t], p = pos[t];
@@ -390,23 +413,10 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
                      "model_decode: token %d (id %d, sequence %d, position %d) is out of range "
                      "or not reserved",
                      t, ids[t], s, p);
-            free(host);
             return -1;
         }
-        slots[t] = kv->tables[(size_t)s * kv->max_blocks + p / kv->block_size] * kv->block_size +
-                   p % kv->block_size;
-        pids[t] = ids[t];
-        pseq[t] = s;
-        ppos[t] = p;
         if (p + 1 > max_ctx) max_ctx = p + 1;
     }
-    for (int t = N; t < Nb; t++) { /* padding: position 0 of the first sequence, no slot */
-        slots[t] = -1;
-        pids[t] = ids[0];
-        pseq[t] = seq[0];
-        ppos[t] = 0;
-    }
-    for (int r = 0; r < Rb; r++) prows[r] = r < R ? rows[r] : r;
     /* A prefill: every token continues a run of its sequence that starts at position 0
      * in this batch (prompts admitted together). Runs → packed offsets. */
     int runs = 0, longest = 0;
@@ -423,25 +433,33 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         if (runs < 0) runs = 0;
     }
     if (model_acts_reserve(m, Nb > Rb ? Nb : Rb, runs > 0 ? runs : 1, 0, err, errlen) ||
-        ensure_scratch(kv, Nb, Rb, logits_rows, err, errlen)) {
-        free(host);
+        ensure_scratch(kv, Nb, Rb, logits_rows, err, errlen))
         return -1;
+    /* the step's inputs in the host mirror of step_dev (parts of scratch_cap entries) */
+    const int cap = kv->scratch_cap;
+    int *pseq = kv->step_host, *ppos = pseq + cap, *slots = pseq + 2 * cap;
+    int *pids = pseq + 3 * cap, *prows = pseq + 4 * cap;
+    for (int t = 0; t < N; t++) {
+        const int s = seq[t], p = pos[t];
+        slots[t] = kv->tables[(size_t)s * kv->max_blocks + p / kv->block_size] * kv->block_size +
+                   p % kv->block_size;
+        pids[t] = ids[t];
+        pseq[t] = s;
+        ppos[t] = p;
     }
-    const size_t row = (size_t)kv->max_blocks;
-    for (int s = 0; s < kv->max_seqs; s++) /* only the block tables that changed */
-        if (kv->dirty[s]) {
-            be->to_device(be, kv->tables_dev + s * row, kv->tables + s * row, row * sizeof(int));
-            kv->dirty[s] = 0;
-        }
-    be->to_device(be, kv->seq_dev, pseq, (size_t)Nb * sizeof(int));
-    be->to_device(be, kv->pos_dev, ppos, (size_t)Nb * sizeof(int));
-    be->to_device(be, kv->slot_dev, slots, (size_t)Nb * sizeof(int));
-    be->to_device(be, kv->ids_dev, pids, (size_t)Nb * sizeof(int));
-    be->to_device(be, kv->rows_dev, prows, (size_t)Rb * sizeof(int));
+    for (int t = N; t < Nb; t++) { /* padding: position 0 of the first sequence, no slot */
+        slots[t] = -1;
+        pids[t] = ids[0];
+        pseq[t] = seq[0];
+        ppos[t] = 0;
+    }
+    for (int r = 0; r < Rb; r++) prows[r] = r < R ? rows[r] : r;
+    upload_tables(kv);
+    /* one copy: the first four parts whole (only N..Nb of each is read), rows up to Rb */
+    be->to_device(be, kv->step_dev, kv->step_host, ((size_t)4 * cap + Rb) * sizeof(int));
     if (runs > 0) { /* packed offsets of the runs, into the activations' offsets */
         int *offs = malloc(((size_t)runs + 1) * sizeof(int));
         if (!offs) {
-            free(host);
             snprintf(err, errlen, "model_decode: out of host memory");
             return -1;
         }
@@ -453,7 +471,6 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         free(offs);
     }
     be->sync(be);
-    free(host);
     if (!pure || kv->graphs_off) { /* (pad_only: padded, unrecorded) */
         decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs);
         return 0;

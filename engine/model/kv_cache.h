@@ -46,8 +46,11 @@ typedef struct {
     int *free_blocks;       /* host stack of free block ids */
     int n_free, peak_used;
     unsigned char *dirty;   /* host [max_seqs]: table row changed since the last upload */
-    /* backend scratch for model_decode, grown on demand */
-    int *tables_dev, *seq_dev, *pos_dev, *slot_dev, *rows_dev, *ids_dev;
+    /* backend scratch for model_decode, grown on demand: the per-step inputs seq, pos,
+     * slot, ids (N entries each) and rows (R) are the five [scratch_cap] parts of one
+     * allocation, step_dev, uploaded from its host mirror step_host in one copy */
+    int *tables_dev, *seq_dev, *pos_dev, *slot_dev, *ids_dev, *rows_dev;
+    int *step_dev, *step_host;
     int scratch_cap;        /* tokens the scratch above holds */
     void *logits;           /* act [logits_cap, V] */
     int logits_cap;

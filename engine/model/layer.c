@@ -55,8 +55,12 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
         be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
     }
     if (m->stacked_gate_up) {
-        be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, 2 * I);
-        be->swiglu_packed_forward(be, L->h, L->gu, T, I);
+        if (be->matmul_swiglu_forward) {
+            be->matmul_swiglu_forward(be, L->h, L->gu, L->ln2, model_w(m, P->gate), T, C, I);
+        } else {
+            be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, 2 * I);
+            be->swiglu_packed_forward(be, L->h, L->gu, T, I);
+        }
     } else {
         void *up = model_up_of(m, L->gu, T);
         be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, I);

@@ -355,6 +355,13 @@ extern "C" int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int voc
     return 0;
 }
 
+extern "C" int rlvr_cuda_set_decode_fuse(rlvr_backend *be, int on) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->decode_fuse = cuda_switch(on);
+    return 0;
+}
+
 extern "C" int rlvr_cuda_set_gemv(rlvr_backend *be, int on) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c) return -1;

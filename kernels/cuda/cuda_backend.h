@@ -39,6 +39,12 @@ int rlvr_cuda_set_skinny(rlvr_backend *be, int on);
  * CUDA backend. */
 int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode);
 
+/* The decode-step fusions (on > 0, the default unless RLVR_DECODE_FUSE=0): matmul_swiglu_
+ * forward runs the gate|up GEMV and the SwiGLU as one kernel for <= 8 rows (the same bits
+ * as the two ops). 0 turns them off, < 0 restores the environment's choice (read at the
+ * next call). For tests and benchmarks. -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_decode_fuse(rlvr_backend *be, int on);
+
 /* rmsnorm_backward through the fused kernel of rmsnorm.cu (fused > 0: din and the dw
  * partials in one pass, then a fixed-order sum; shapes wider than it covers take the
  * two-pass kernels), the two-pass kernels (0), or the environment's choice (< 0:

@@ -61,6 +61,9 @@ typedef struct {
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K,
                       * 3 = split-K on tensor cores (RLVR_DECODE_ATTN=mma) */
+    int decode_fuse; /* decode-step fusions (matmul_swiglu_forward's GEMV + SwiGLU): 0 unset
+                      * (RLVR_DECODE_FUSE=0 turns them off, read at the first call), 1 off,
+                      * 2 on (the default) */
     int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */
     int row_vec; /* qkv_split/merge, add_rmsnorm_forward: 0 unset (RLVR_ROW_VEC read),
                   * 1 the element-wise kernels, 2 the 16-byte row kernels */
@@ -85,6 +88,16 @@ static inline cuda_ctx *cuda_ctx_of(rlvr_backend *be) {
 /* A setter's tri-state argument (> 0 on, 0 off, < 0 the environment's choice) as the
  * cuda_ctx switches store it: 2 on, 1 off, 0 not chosen yet (read at the next call). */
 static inline int cuda_switch(int v) { return v > 0 ? 2 : v == 0 ? 1 : 0; }
+
+/* Whether the decode-step fusions are on (cuda_ctx.decode_fuse; the environment is read
+ * at the first call). */
+static inline int cuda_decode_fuse(cuda_ctx *c) {
+    if (c->decode_fuse == 0) {
+        const char *e = getenv("RLVR_DECODE_FUSE");
+        c->decode_fuse = e && !strcmp(e, "0") ? 1 : 2;
+    }
+    return c->decode_fuse == 2;
+}
 
 /* Records the first error (printf-style message, prefixed with file:line). */
 void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt, ...)

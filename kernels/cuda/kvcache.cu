@@ -169,12 +169,15 @@ enum {
     SPLIT_UNIT = 64,            /* a split's keys are a multiple of this (the last one apart) */
     SPLIT_MAX = 64,             /* splits per (query, KV head) */
     SPLIT_GMAX = 8,             /* query heads per KV head */
-    SPLIT_SMEM = 48 * 1024,     /* dynamic shared memory per block, at most (no opt-in) */
+    SPLIT_SMEM = 48 * 1024 - 64, /* dynamic shared memory per block, at most (no opt-in;
+                                  * 64 bytes left for split_finish's static flag) */
     SPLIT_BLOCKS_PER_SM = 4,    /* blocks wanted per SM when choosing the split count */
 };
 /* Partials scratch: always this size, so the buffer never moves once it exists (CUDA graphs
  * recorded with it stay valid); the split count is capped to fit. */
 static const size_t SPLIT_SCRATCH_BYTES = (size_t)8 << 20;
+/* Its first part: one finished-split counter per (query, KV head) (split_finish). */
+static const size_t SPLIT_COUNTER_BYTES = (size_t)64 << 10;
 
 /* Keys per split of a context of len >= 1 keys cut into at most max_splits splits: a multiple
  * of SPLIT_UNIT; the number of splits used is ceil(len / per) <= max_splits. Both kernels
@@ -205,6 +208,49 @@ static __device__ __forceinline__ bool split_block_of(split_block *b, const int 
     b->k0 = b->split * per;
     b->k1 = min(len, b->k0 + per);
     return true;
+}
+
+/* Element d of one (n, h)'s merged output from its ns split partials po [S][D], ml [S][2]
+ * (unnormalised o, natural-log max m, sum l), in split order: M = max m_i,
+ * w_i = exp(m_i − M), out = Σ w_i o_i / Σ w_i l_i (bf16). L2 loads (__ldcg): inside the
+ * split kernel the partials come from other blocks of the same launch. */
+static __device__ __forceinline__ bf16 split_merge(const float *po, const float *ml, int ns,
+                                                   int d, int D) {
+    float M = -INFINITY;
+    for (int i = 0; i < ns; i++) M = fmaxf(M, __ldcg(ml + 2 * i));
+    float l = 0.0f, acc = 0.0f;
+    for (int i = 0; i < ns; i++) {
+        const float w = expf(__ldcg(ml + 2 * i) - M);
+        l += w * __ldcg(ml + 2 * i + 1);
+        acc += w * __ldcg(po + (size_t)i * D + d);
+    }
+    const float inv = 1.0f / l;
+    return f2bf(acc * inv);
+}
+
+/* Called by every thread of a split block (query n, KV head hk, ns > 1 splits) after its
+ * partial stores: counts the block as finished in *counter, and the last of the ns blocks
+ * to finish merges the group's rows (split_merge, as the combine kernel would) and resets
+ * the counter to 0 for the next launch (a graph replay starts from zero). Saves the
+ * combine kernel's launch; the same bits. */
+static __device__ void split_finish(unsigned *counter, bf16 *out, const float *part_o,
+                                    const float *part_ml, int n, int hk, int group, int Hq,
+                                    int D, int S, int ns) {
+    __shared__ int last;
+    __threadfence(); /* this thread's partials are visible device-wide before the count */
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counter, 1u) == (unsigned)ns - 1u;
+        if (last) *counter = 0u;
+    }
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
+        const int g = e / D, d = e - g * D;
+        const size_t item = (size_t)n * Hq + (size_t)hk * group + g;
+        out[item * D + d] = split_merge(part_o + item * S * D, part_ml + item * S * 2, ns, d, D);
+    }
 }
 
 /* Byte offsets into the split kernel's dynamic shared memory:
@@ -289,10 +335,11 @@ static __device__ __forceinline__ void split_load_tile(bf16 *sk, bf16 *sv, const
  * o (unnormalised, f32), m, l go to part_o [N, Hq, S, D] and part_ml [N, Hq, S, 2]. */
 template <int TILE, int GMAX>
 static __global__ void __launch_bounds__(SPLIT_THREADS)
-    attention_split_kernel(bf16 *out, float *part_o, float *part_ml, const bf16 *q,
-                           const bf16 *kc, const bf16 *vc, const int *block_tables,
-                           int max_blocks, int block_size, const int *seq, const int *pos,
-                           int Hq, int Hkv, int D, int S, int nbuf, float scale) {
+    attention_split_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
+                           const bf16 *q, const bf16 *kc, const bf16 *vc,
+                           const int *block_tables, int max_blocks, int block_size,
+                           const int *seq, const int *pos, int Hq, int Hkv, int D, int S,
+                           int nbuf, float scale) {
     enum { NSL = SPLIT_THREADS / TILE, HPS = (GMAX + NSL - 1) / NSL, HPW = (GMAX + 3) / 4 };
     extern __shared__ __align__(16) unsigned char split_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -481,11 +528,15 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
             }
         }
     }
+    if (ns > 1 && counters)
+        split_finish(counters + (size_t)n * Hkv + hk, out, part_o, part_ml, n, hk, group, Hq, D,
+                     S, ns);
 }
 
-/* Merges the splits of each (n, h) in split order: M = max m_i, w_i = exp(m_i − M),
- * out = Σ w_i o_i / Σ w_i l_i (bf16). One warp per (n, h), lane owning d = lane + 32k.
- * Rows whose context used one split were written by the split kernel and are skipped. */
+/* Merges the splits of each (n, h) (split_merge). One warp per (n, h), lane owning
+ * d = lane + 32k. Rows whose context used one split were written by the split kernel and
+ * are skipped. (With the decode fusions on, the split kernels merge in their last block
+ * instead: split_finish.) */
 static __global__ void __launch_bounds__(128)
     attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
                                    const int *pos, int N, int Hq, int D, int S) {
@@ -499,26 +550,7 @@ static __global__ void __launch_bounds__(128)
     if (ns <= 1) return;
     const float *ml = part_ml + (size_t)item * S * 2;
     const float *po = part_o + (size_t)item * S * D;
-    float M = -INFINITY;
-    for (int i = 0; i < ns; i++) M = fmaxf(M, ml[2 * i]);
-    float l = 0.0f, acc[CACHED_MAX_D / 32];
-#pragma unroll
-    for (int k = 0; k < CACHED_MAX_D / 32; k++) acc[k] = 0.0f;
-    for (int i = 0; i < ns; i++) {
-        const float w = expf(ml[2 * i] - M);
-        l += w * ml[2 * i + 1];
-#pragma unroll
-        for (int k = 0; k < CACHED_MAX_D / 32; k++) {
-            const int d = lane + 32 * k;
-            if (d < D) acc[k] += w * po[(size_t)i * D + d];
-        }
-    }
-    const float inv = 1.0f / l;
-#pragma unroll
-    for (int k = 0; k < CACHED_MAX_D / 32; k++) {
-        const int d = lane + 32 * k;
-        if (d < D) out[(size_t)item * D + d] = f2bf(acc[k] * inv);
-    }
+    for (int d = lane; d < D; d += 32) out[(size_t)item * D + d] = split_merge(po, ml, ns, d, D);
 }
 
 /* ---- attention over the cache: split-K on tensor cores (opt-in, RLVR_DECODE_ATTN=mma) --- */
@@ -569,10 +601,11 @@ static __device__ __forceinline__ void mma_load_tile(bf16 *sk, bf16 *sv, const b
 
 template <int D>
 static __global__ void __launch_bounds__(MMA_WARPS * 32)
-    attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, const bf16 *q,
-                               const bf16 *kc, const bf16 *vc, const int *block_tables,
-                               int max_blocks, int block_size, const int *seq, const int *pos,
-                               int Hq, int Hkv, int S, float scale_log2) {
+    attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
+                               const bf16 *q, const bf16 *kc, const bf16 *vc,
+                               const int *block_tables, int max_blocks, int block_size,
+                               const int *seq, const int *pos, int Hq, int Hkv, int S,
+                               float scale_log2) {
     typedef mma_shape<D> SH;
     constexpr int LD = SH::LD;
     extern __shared__ __align__(128) unsigned char mma_smem[];
@@ -698,6 +731,9 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
             }
         }
     }
+    if (ns > 1 && counters)
+        split_finish(counters + (size_t)n * Hkv + hk, out, part_o, part_ml, n, hk, group, Hq, D,
+                     S, ns);
 }
 
 /* ---- launchers ------------------------------------------------------------------------- */
@@ -766,15 +802,24 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     long long S = ((long long)SPLIT_BLOCKS_PER_SM * sms + units - 1) / units;
     if (S > SPLIT_MAX) S = SPLIT_MAX;
     const long long per_split = (long long)N * Hq * (D + 2) * (long long)sizeof(float);
-    if (S * per_split > (long long)SPLIT_SCRATCH_BYTES)
-        S = (long long)SPLIT_SCRATCH_BYTES / per_split;
+    const long long part_bytes = (long long)(SPLIT_SCRATCH_BYTES - SPLIT_COUNTER_BYTES);
+    if (S * per_split > part_bytes) S = part_bytes / per_split;
     if (S < 2) S = 1;
     if (units * S > 0x7fffffffLL) return 0; /* grid.x; S > 1 only when units is small */
 
+    /* scratch: the finished-split counters (zeroed once, reset by each merging block), then
+     * the partials */
     float *part_o = NULL, *part_ml = NULL;
+    unsigned *counters = NULL;
     if (S > 1) {
-        part_o = (float *)cuda_scratch(c, SCRATCH_KV_SPLIT, SPLIT_SCRATCH_BYTES);
-        if (!part_o) return 1; /* error recorded */
+        const int fresh = c->scratch[SCRATCH_KV_SPLIT] == NULL;
+        unsigned char *base =
+            (unsigned char *)cuda_scratch(c, SCRATCH_KV_SPLIT, SPLIT_SCRATCH_BYTES);
+        if (!base) return 1; /* error recorded */
+        if (fresh) CU_CHECK(c, cudaMemsetAsync(base, 0, SPLIT_COUNTER_BYTES, c->stream));
+        if (cuda_decode_fuse(c) && units * sizeof(unsigned) <= SPLIT_COUNTER_BYTES)
+            counters = (unsigned *)base;
+        part_o = (float *)(base + SPLIT_COUNTER_BYTES);
         part_ml = part_o + (size_t)N * Hq * S * D;
     }
     const unsigned grid = (unsigned)(units * S);
@@ -788,8 +833,8 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,  \
                                              (int)sm_));                                   \
         attention_split_mma_kernel<DV><<<grid, MMA_WARPS * 32, sm_, c->stream>>>(          \
-            out, part_o, part_ml, q, kc, vc, block_tables, max_blocks, block_size, seq, pos, \
-            Hq, Hkv, (int)S, scale_log2);                                                  \
+            out, part_o, part_ml, counters, q, kc, vc, block_tables, max_blocks, block_size, \
+            seq, pos, Hq, Hkv, (int)S, scale_log2);                                        \
     } while (0)
         if (D == 64) MMA_LAUNCH(64);
         else MMA_LAUNCH(128);
@@ -798,8 +843,8 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     attention_split_kernel<TV, GV><<<grid, SPLIT_THREADS, smem, c->stream>>>(              \
-        out, part_o, part_ml, q, kc, vc, block_tables, max_blocks, block_size, seq, pos, Hq, \
-        Hkv, D, (int)S, nbuf, scale)
+        out, part_o, part_ml, counters, q, kc, vc, block_tables, max_blocks, block_size, seq, \
+        pos, Hq, Hkv, D, (int)S, nbuf, scale)
         if (tile == 64) {
             if (gmax == 2) SPLIT_LAUNCH(64, 2);
             else if (gmax == 4) SPLIT_LAUNCH(64, 4);
@@ -812,7 +857,7 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
 #undef SPLIT_LAUNCH
         CU_LAUNCH_CHECK(c, "attention_split_kernel");
     }
-    if (S > 1) {
+    if (S > 1 && !counters) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
         attention_split_combine_kernel<<<cgrid, 128, 0, c->stream>>>(out, part_o, part_ml, pos,
                                                                      N, Hq, D, (int)S);

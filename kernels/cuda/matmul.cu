@@ -14,7 +14,9 @@
  * rlvr_cuda_set_gemv): the default (RLVR_GEMV=0 turns it off); the fourth H200 run
  * measured batch-1 decode 1.80 -> 1.62 ms/token with it. Forward with at most 64 rows can
  * run the tensor-core skinny GEMM of skinny_gemm.cu (opt-in: RLVR_SKINNY=1 or
- * rlvr_cuda_set_skinny), tried after the GEMV.
+ * rlvr_cuda_set_skinny), tried after the GEMV. matmul_swiglu_forward (the stacked
+ * gate|up projection + SwiGLU) fuses the two into one GEMV kernel for <= 8 rows
+ * (RLVR_DECODE_FUSE=0 runs them apart).
  */
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -161,6 +163,84 @@ static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
     return 0;
 }
 
+/* The stacked gate|up projection and its SwiGLU for NR <= 8 rows (matmul_swiglu_forward
+ * in decode): warp j computes gate feature j and up feature j (rows j and F + j of w) as
+ * gemv_kernel computes each, rounds both to bf16 into gu, and writes
+ * out[n, j] = silu(gate)·up from those rounded values with swiglu_packed_forward's
+ * expression — the bits of the two ops, in one launch. IC % 8 == 0; x, w 16-byte aligned. */
+template <int NR>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32)
+    gemv_swiglu_kernel(bf16 *out, bf16 *gu, const bf16 *in, const bf16 *w, int IC, int F) {
+    const int lane = threadIdx.x & 31;
+    const int j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (j >= F) return; /* whole warps leave */
+    const bf16 *wg = w + (size_t)j * IC, *wu = w + ((size_t)F + j) * IC;
+    float ag[NR], au[NR];
+#pragma unroll
+    for (int n = 0; n < NR; n++) ag[n] = au[n] = 0.0f;
+    for (int k = lane * 8; k < IC; k += 32 * 8) {
+        float gf[8], uf[8];
+        load_bf<8>(wg + k, gf);
+        load_bf<8>(wu + k, uf);
+#pragma unroll
+        for (int n = 0; n < NR; n++) {
+            float xf[8];
+            load_bf<8>(in + (size_t)n * IC + k, xf);
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                ag[n] += gf[i] * xf[i];
+                au[n] += uf[i] * xf[i];
+            }
+        }
+    }
+#pragma unroll
+    for (int n = 0; n < NR; n++) {
+        ag[n] = warp_sum(ag[n]);
+        au[n] = warp_sum(au[n]);
+    }
+    if (lane == 0) {
+#pragma unroll
+        for (int n = 0; n < NR; n++) {
+            const bf16 gb = f2bf(ag[n]), ub = f2bf(au[n]);
+            gu[(size_t)n * 2 * F + j] = gb;
+            gu[(size_t)n * 2 * F + F + j] = ub;
+            const float g = bf2f(gb), u = bf2f(ub);
+            out[(size_t)n * F + j] = f2bf(g / (1.0f + expf(-g)) * u);
+        }
+    }
+}
+
+static void matmul_swiglu_forward(rlvr_backend *be, void *out, void *gu, const void *x,
+                                  const void *w, int T, int C, int F) {
+    cuda_ctx *c = cuda_get(be);
+    if (T <= 0 || F <= 0) return;
+    if (cuda_decode_fuse(c) && c->gemv && T <= GEMV_MAX_N && C > 0 && C % 8 == 0 &&
+        cuda_aligned16(x) && cuda_aligned16(w)) {
+        const unsigned blocks = cuda_blocks((size_t)F, GEMV_WARPS);
+        bf16 *o = (bf16 *)out, *g = (bf16 *)gu;
+        const bf16 *xi = (const bf16 *)x, *wi = (const bf16 *)w;
+        switch (T) {
+#define GEMV_SWIGLU_CASE(n)                                                               \
+    case n:                                                                               \
+        gemv_swiglu_kernel<n><<<blocks, GEMV_WARPS * 32, 0, c->stream>>>(o, g, xi, wi, C, F); \
+        break;
+            GEMV_SWIGLU_CASE(1)
+            GEMV_SWIGLU_CASE(2)
+            GEMV_SWIGLU_CASE(3)
+            GEMV_SWIGLU_CASE(4)
+            GEMV_SWIGLU_CASE(5)
+            GEMV_SWIGLU_CASE(6)
+            GEMV_SWIGLU_CASE(7)
+            GEMV_SWIGLU_CASE(8)
+#undef GEMV_SWIGLU_CASE
+        }
+        CU_LAUNCH_CHECK(c, "gemv_swiglu_kernel");
+        return;
+    }
+    be->matmul_forward(be, gu, x, w, NULL, T, C, 2 * F);
+    be->swiglu_packed_forward(be, out, gu, T, F);
+}
+
 /* out[n, :] = bias for every row n. */
 static __global__ void bias_fill_kernel(bf16 *out, const bf16 *bias, int N, int OC) {
     const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -208,4 +288,5 @@ static void matmul_backward(rlvr_backend *be, void *din, float *dw, float *dbias
 void cuda_matmul_register(rlvr_backend *be) {
     be->matmul_forward = matmul_forward;
     be->matmul_backward = matmul_backward;
+    be->matmul_swiglu_forward = matmul_swiglu_forward;
 }

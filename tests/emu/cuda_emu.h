@@ -410,6 +410,10 @@ template <class T> static inline T atomicAdd(T *p, T v) {
     *p = o + v;
     return o;
 }
+/* One address space, blocks one after another: fences order nothing more, and an L2
+ * load is a load. */
+static inline void __threadfence(void) {}
+template <class T> static inline T __ldcg(const T *p) { return *p; }
 
 /* cuda_runtime.h's typed overload exists for nvcc only */
 template <class T> static inline cudaError_t cudaFuncSetAttribute(T *f, enum cudaFuncAttribute a,

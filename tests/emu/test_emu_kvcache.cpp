@@ -11,7 +11,10 @@
  * (rlvr_cuda_set_decode_attention 0, 1, 2) against the CPU's fp32 result: pass with
  * ‖got − ref‖/‖ref‖ ≤ 1e-2 and max|got − ref| ≤ 3e-2·max|ref| (test_cuda_ops's bf16
  * tolerances), the same bits on a second run, and the kernel the launcher chose must be
- * the one expected for the shape (the emulation records launched kernel names).
+ * the one expected for the shape (the emulation records launched kernel names). The
+ * split kernels (modes 1, 2) must merge their splits themselves (split_finish: no combine
+ * kernel launched) and match, bit for bit, the separate combine kernel (decode fusions
+ * off, rlvr_cuda_set_decode_fuse 0).
  * The "cuda" backend here is kernels/cuda built for the emulation (tests/emu/CMakeLists.txt).
  * What the emulation does not check (timing, races, cp.async waits): tests/emu/cuda_emu.h.
  *
@@ -166,6 +169,21 @@ void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
                  err ? err : "");
         check(rel <= 1e-2 && mx <= 3e-2 && ran && !err, names[mode], cs, d);
         check(memcmp(out.data(), out2.data(), nout * 2) == 0, "  same bits twice", cs, "");
+        if (mode == 0) continue;
+        /* the split kernels merge in their last block (decode fusions on, the default): no
+         * combine kernel, and the bits of the separate combine kernel (fusions off) */
+        bool combined = false;
+        for (const std::string &k : first)
+            combined = combined || k.find("attention_split_combine_kernel") != std::string::npos;
+        check(!combined, "  merged without the combine kernel", cs, "");
+        rlvr_cuda_set_decode_fuse(emu, 0);
+        memset((void *)out2.data(), 0xFF, nout * 2);
+        emu->attention_cached(emu, out2.data(), qb.data(), kc_emu.data(), vc_emu.data(),
+                              tables.data(), max_blocks, BS, seq.data(), pos.data(), N, Hq, Hkv, D,
+                              max_ctx);
+        rlvr_cuda_set_decode_fuse(emu, -1);
+        check(memcmp(out.data(), out2.data(), nout * 2) == 0,
+              "  same bits with the combine kernel", cs, "");
     }
     rlvr_cuda_set_decode_attention(emu, -1);
 }

@@ -481,6 +481,38 @@ static void test_matmul(int N, int IC, int OC, int bias, int accumulate) {
     check_backend("matmul");
 }
 
+/* matmul_swiglu_forward (the stacked gate|up projection + SwiGLU; fused into one GEMV
+ * kernel for T <= 8 rows) against the CPU, and on the GPU against its two ops run apart
+ * (rlvr_cuda_set_decode_fuse 0): the same bits. T > 8 checks the unfused fallback. */
+static void test_matmul_swiglu(int T, int C, int F) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "T=%d C=%d F=%d", T, C, F);
+    float *x = rand_bf((size_t)T * C, 1.0f), *w = rand_bf((size_t)2 * F * C, 2.0f / sqrtf((float)C));
+    pair px = pair_act(x, (size_t)T * C), pw = pair_act(w, (size_t)2 * F * C);
+    pair ph = pair_poison_act((size_t)T * F), pgu = pair_poison_act((size_t)2 * T * F);
+    pair h2 = pair_poison_act((size_t)T * F), gu2 = pair_poison_act((size_t)2 * T * F);
+    S.cpu->matmul_swiglu_forward(S.cpu, ph.c, pgu.c, px.c, pw.c, T, C, F);
+    S.gpu->matmul_swiglu_forward(S.gpu, ph.g, pgu.g, px.g, pw.g, T, C, F);
+    cmp_act("matmul_swiglu_forward gu", cs, pgu, NULL, (size_t)2 * T * F, TOL_BF16);
+    cmp_act("matmul_swiglu_forward out", cs, ph, NULL, (size_t)T * F, TOL_BF16);
+    rlvr_cuda_set_decode_fuse(S.gpu, 0);
+    S.gpu->matmul_swiglu_forward(S.gpu, h2.g, gu2.g, px.g, pw.g, T, C, F);
+    rlvr_cuda_set_decode_fuse(S.gpu, 1);
+    char c2[128];
+    snprintf(c2, sizeof c2, "%.100s fused = apart", cs);
+    cmp_bits("matmul_swiglu_forward gu", c2, pgu.g, gu2.g, (size_t)2 * T * F * 2);
+    cmp_bits("matmul_swiglu_forward out", c2, ph.g, h2.g, (size_t)T * F * 2);
+    pair_free(px);
+    pair_free(pw);
+    pair_free(ph);
+    pair_free(pgu);
+    pair_free(h2);
+    pair_free(gu2);
+    free(x);
+    free(w);
+    check_backend("matmul_swiglu");
+}
+
 /* The skinny GEMM forward (kernels/cuda/skinny_gemm.cu, forced on by the caller) against
  * the CPU, then again into a fresh buffer: the same bits (split-K partials are summed in a
  * fixed order, no atomics). Shapes it does not cover must come back right from cuBLAS. */
@@ -1439,6 +1471,11 @@ int main(int argc, char **argv) {
             RUN(test_matmul(gv[i][0], gv[i][1], gv[i][2], gv[i][3], gv[i][4]));
         g_gemv = 0;
         rlvr_cuda_set_gemv(S.gpu, 1); /* the default for what follows */
+        /* gate|up + SwiGLU: the 0.5B decode shape at 1 and 8 rows, odd sizes, the
+         * fallbacks (9 rows; C % 8 != 0) */
+        const int ms[][3] = {{1, 896, 4864}, {8, 896, 4864}, {3, 64, 37}, {9, 64, 40},
+                             {2, 67, 24}};
+        for (int i = 0; i < 5; i++) RUN(test_matmul_swiglu(ms[i][0], ms[i][1], ms[i][2]));
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
