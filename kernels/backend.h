@@ -134,6 +134,12 @@ struct rlvr_backend {
      * rope_forward rotates them when pos != NULL, copied when pos == NULL. */
     void (*qkv_split)(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,
                       const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D);
+    /* qkv_split, and k and v also stored into the paged cache as kv_store stores them
+     * (k_cache, v_cache, slots[T]; a negative slot stores nothing): one pass where a
+     * backend fuses them (CUDA does). Nullable: callers then run qkv_split, kv_store. */
+    void (*qkv_split_store)(rlvr_backend *be, void *q, void *k, void *v, void *k_cache,
+                            void *v_cache, const int *slots, const void *qkv, const int *pos,
+                            const float *inv_freq, int T, int Hq, int Hkv, int D);
     /* The transpose: dqkv[T, (Hq+2·Hkv)·D] = [dq' | dk' | dv] (=), with dq' and dk' what
      * rope_backward makes of dq and dk when pos != NULL, dq and dk when NULL; the inputs
      * are not modified. */

@@ -58,14 +58,25 @@ typedef struct {
     const void *w;
 } model_norm_dst;
 
+/* Where a layer's new keys and values also go: the paged KV cache of generation
+ * (kv_store's k_cache, v_cache, slots). The layer sets `stored` when it stored them
+ * (fused with the split of the stacked q|k|v: qkv_split_store); the attention callback
+ * stores them otherwise. */
+typedef struct {
+    void *k_cache, *v_cache;
+    const int *slots;
+    int stored;
+} model_kv_dst;
+
 /* One decoder layer's forward over T tokens at positions pos (backend memory), reading
  * the residual stream x and writing x_next (layer.c). ln1_ready: L->ln1 and L->rstd1
  * already hold x's input norm (the previous layer wrote them through its next). next,
  * when not NULL and the backend has add_rmsnorm_forward: x_next's norm is also written
- * there, by the op that makes x_next; returns 1 then, 0 when next was not written. */
+ * there, by the op that makes x_next; returns 1 then, 0 when next was not written.
+ * kv: the cache destination of the new keys and values (generation), or NULL. */
 int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
                         const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
-                        const model_norm_dst *next);
+                        const model_norm_dst *next, model_kv_dst *kv);
 
 /* Makes room for T tokens and B sequences. */
 int model_acts_reserve(model *m, int T, int B, int with_backward, char *err, size_t errlen);

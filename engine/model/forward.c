@@ -95,7 +95,7 @@ static int forward_trunk(model *m, const model_batch *b, float inv_temp, int wit
                  : (model_norm_dst){Ln->ln1, Ln->rstd1, model_w(m, m->layers[l + 1].ln1)};
         ready = model_layer_forward(m, l, L, a->resid[with_backward ? l : (l & 1)],
                                     a->resid[with_backward ? l + 1 : ((l + 1) & 1)], T, a->pos,
-                                    packed_attention, NULL, ready, &next);
+                                    packed_attention, NULL, ready, &next, NULL);
     }
     void *xL = a->resid[with_backward ? c->num_layers : (c->num_layers & 1)];
     if (!ready)

@@ -214,8 +214,17 @@ fail:
 typedef struct {
     kv_cache *kv;
     int N, max_ctx;
-    int runs; /* prefill: sequences in the batch (0: cached attention) */
+    int runs;                /* prefill: sequences in the batch (0: cached attention) */
+    const model_kv_dst *dst; /* this layer's cache destination (stored: already there) */
 } cached_ctx;
+
+/* The layer's new keys/values into the cache, unless its q|k|v split stored them. */
+static void store_new_kv(model *m, int l, layer_acts *L, const cached_ctx *cc) {
+    kv_cache *kv = cc->kv;
+    if (cc->dst && cc->dst->stored) return;
+    m->be->kv_store(m->be, layer_k(kv, l), layer_v(kv, l), L->k, L->v, kv->slot_dev, cc->N,
+                    m->cfg.num_kv_heads, m->cfg.head_dim);
+}
 
 /* Stores this layer's new keys/values, then attends over the cache. */
 static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
@@ -223,8 +232,7 @@ static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
     kv_cache *kv = cc->kv;
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
-    be->kv_store(be, layer_k(kv, l), layer_v(kv, l), L->k, L->v, kv->slot_dev, cc->N,
-                 c->num_kv_heads, c->head_dim);
+    store_new_kv(m, l, L, cc);
     be->attention_cached(be, L->att, L->q, layer_k(kv, l), layer_v(kv, l), kv->tables_dev,
                          kv->max_blocks, kv->block_size, kv->seq_dev, kv->pos_dev, cc->N,
                          c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
@@ -237,12 +245,10 @@ static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
  * holds exactly these keys/values), at tensor-core speed. */
 static void prefill_attention(model *m, int l, layer_acts *L, void *ctx_) {
     const cached_ctx *cc = ctx_;
-    kv_cache *kv = cc->kv;
     const model_config *c = &m->cfg;
     const model_acts *a = m->acts;
     rlvr_backend *be = m->be;
-    be->kv_store(be, layer_k(kv, l), layer_v(kv, l), L->k, L->v, kv->slot_dev, cc->N,
-                 c->num_kv_heads, c->head_dim);
+    store_new_kv(m, l, L, cc);
     be->attention_forward(be, L->att, L->lse, L->q, L->k, L->v, a->offsets, cc->runs, cc->N,
                           c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
 }
@@ -264,16 +270,18 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int
     const float eps = c->rms_norm_eps;
     layer_acts *L = &a->layers[0];
     be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
-    cached_ctx cc = {kv, N, max_ctx, runs};
+    cached_ctx cc = {kv, N, max_ctx, runs, NULL};
     int ready = 0; /* L->ln1 holds the layer's input norm, written by the layer before */
     for (int l = 0; l < c->num_layers; l++) {
         /* the final norm is taken of the R gathered rows only, below */
         const model_norm_dst next = {L->ln1, L->rstd1, l + 1 < c->num_layers
                                                            ? model_w(m, m->layers[l + 1].ln1)
                                                            : NULL};
+        model_kv_dst dst = {layer_k(kv, l), layer_v(kv, l), kv->slot_dev, 0};
+        cc.dst = &dst;
         ready = model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N,
                                     kv->pos_dev, runs > 0 ? prefill_attention : cached_attention,
-                                    &cc, ready, l + 1 < c->num_layers ? &next : NULL);
+                                    &cc, ready, l + 1 < c->num_layers ? &next : NULL, &dst);
     }
     if (R > 0) {
         /* Only the requested rows go through the final norm and the LM head: gather them

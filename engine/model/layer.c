@@ -9,14 +9,15 @@
  * GEMM over the stacked weights, split (and rotated) by qkv_split, and gate, up from one
  * GEMM read by swiglu_packed_forward: 4 GEMMs per layer instead of 7. The two residual
  * adds are fused with the RMSNorm that follows each (add_rmsnorm_forward): ln2 here, and
- * the next layer's ln1 (or the final norm) through `next`.
+ * the next layer's ln1 (or the final norm) through `next`. In generation the split also
+ * stores k and v into the KV cache (`kv`, qkv_split_store) where they are final there.
  */
 #include "engine/model/acts.h"
 
 
 int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
                         const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
-                        const model_norm_dst *next) {
+                        const model_norm_dst *next, model_kv_dst *kv) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     const model_layer_params *P = &m->layers[l];
@@ -29,9 +30,16 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
         void *qkv = m->acts->qkv;
         be->matmul_forward(be, qkv, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C,
                            qd + 2 * kvd);
-        /* rotated here unless the per-head norms come first */
-        be->qkv_split(be, q_out, k_out, L->v, qkv, c->qk_norm ? NULL : pos, m->inv_freq, T,
-                      Hq, Hkv, D);
+        /* rotated here unless the per-head norms come first; k and v stored into the
+         * cache in the same pass when they are final here */
+        if (kv && !c->qk_norm && be->qkv_split_store) {
+            be->qkv_split_store(be, q_out, k_out, L->v, kv->k_cache, kv->v_cache, kv->slots,
+                                qkv, pos, m->inv_freq, T, Hq, Hkv, D);
+            kv->stored = 1;
+        } else {
+            be->qkv_split(be, q_out, k_out, L->v, qkv, c->qk_norm ? NULL : pos, m->inv_freq,
+                          T, Hq, Hkv, D);
+        }
     } else {
         be->matmul_forward(be, q_out, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C, qd);
         be->matmul_forward(be, k_out, L->ln1, model_w(m, P->k), model_w(m, P->k_b), T, C, kvd);

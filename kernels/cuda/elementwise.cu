@@ -1,8 +1,9 @@
 /*
  * kernels/cuda/elementwise.cu — SwiGLU (silu(gate)·up) forward/backward (separate or
  * stacked gate|up rows), the residual add, the rotary embedding (HF half-split
- * convention) forward/backward, and the stacked q/k/v projection's split (+ rope) and
- * its gradient's merge (+ inverse rope).
+ * convention) forward/backward, and the stacked q/k/v projection's split (+ rope; in
+ * generation also into the KV cache: qkv_split_store) and its gradient's merge (+ inverse
+ * rope).
  *
  * Elementwise ops take the 16-byte path (8 bf16 per access) when every pointer is
  * 16-byte aligned; the n % 8 tail and unaligned inputs go element by element.
@@ -191,10 +192,28 @@ static void rope_backward(rlvr_backend *be, void *dx, const int *pos, const floa
  * One thread per (t, head h of the Hq+2·Hkv heads of a stacked row, i < ⌈D/2⌉): i < D/2
  * moves the pair (i, i + D/2), rotated as rope_kernel rotates it (same arithmetic) when
  * the head is a q or k head and pos != NULL; i = D/2 (odd D only) moves the last element
- * unrotated. to_stacked = 0: qkv → q, k, v (split); 1: q, k, v → qkv (merge). */
-static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, const int *pos,
-                                       const float *inv_freq, int T, int Hq, int Hkv, int D,
-                                       float sign, int to_stacked) {
+ * unrotated. to_stacked = 0: qkv → q, k, v (split); 1: q, k, v → qkv (merge).
+ * cache (split only, may be NULL): k and v also go to their cache slot, as kv_store
+ * copies them (qkv_split_store). */
+struct qkv_cache {
+    bf16 *kc, *vc;
+    const int *slots;
+};
+
+/* Where head h (>= Hq: a k or v head) of token t also goes in the cache; NULL when
+ * nowhere (no cache, a q head, a negative slot). */
+static __device__ __forceinline__ bf16 *qkv_cache_row(const qkv_cache &cache, int t, int h,
+                                                      int Hq, int Hkv, int D) {
+    if (!cache.kc || h < Hq) return NULL;
+    const int slot = cache.slots[t];
+    if (slot < 0) return NULL;
+    const int hk = h < Hq + Hkv ? h - Hq : h - Hq - Hkv;
+    return (h < Hq + Hkv ? cache.kc : cache.vc) + ((size_t)slot * Hkv + hk) * D;
+}
+
+static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, qkv_cache cache,
+                                       const int *pos, const float *inv_freq, int T, int Hq,
+                                       int Hkv, int D, float sign, int to_stacked) {
     const int half = D / 2, slots = (D + 1) / 2, H = Hq + 2 * Hkv;
     const size_t n = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= (size_t)T * H * slots) return;
@@ -206,22 +225,31 @@ static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, con
               : h < Hq + Hkv ? k + ((size_t)t * Hkv + (h - Hq)) * D
                              : v + ((size_t)t * Hkv + (h - Hq - Hkv)) * D;
     bf16 *src = to_stacked ? p : s, *dst = to_stacked ? s : p;
+    bf16 *row = qkv_cache_row(cache, t, h, Hq, Hkv, D); /* also here, or NULL */
     if (i == half) { /* odd D: the last element */
         dst[D - 1] = src[D - 1];
+        if (row) row[D - 1] = src[D - 1];
         return;
     }
+    bf16 a, b;
     if (!pos || h >= Hq + Hkv) {
-        dst[i] = src[i];
-        dst[i + half] = src[i + half];
-        return;
+        a = src[i];
+        b = src[i + half];
+    } else {
+        const float angle = (float)pos[t] * inv_freq[i];
+        float sn, co;
+        sincosf(angle, &sn, &co);
+        sn *= sign;
+        const float x1 = bf2f(src[i]), x2 = bf2f(src[i + half]);
+        a = f2bf(x1 * co - x2 * sn);
+        b = f2bf(x2 * co + x1 * sn);
     }
-    const float angle = (float)pos[t] * inv_freq[i];
-    float sn, co;
-    sincosf(angle, &sn, &co);
-    sn *= sign;
-    const float x1 = bf2f(src[i]), x2 = bf2f(src[i + half]);
-    dst[i] = f2bf(x1 * co - x2 * sn);
-    dst[i + half] = f2bf(x2 * co + x1 * sn);
+    dst[i] = a;
+    dst[i + half] = b;
+    if (row) {
+        row[i] = a;
+        row[i + half] = b;
+    }
 }
 
 /* The 16-byte form (cuda_row_vec; D % 16 == 0, every pointer 16-byte aligned): one
@@ -229,9 +257,9 @@ static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, con
  * partner at i0 + D/2, each one 16-byte access, rotated element by element with the
  * arithmetic above. */
 static __global__ void qkv_move_vec_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v,
-                                           const int *pos, const float *inv_freq, int T,
-                                           int Hq, int Hkv, int D, float sign,
-                                           int to_stacked) {
+                                           qkv_cache cache, const int *pos,
+                                           const float *inv_freq, int T, int Hq, int Hkv,
+                                           int D, float sign, int to_stacked) {
     const int half = D / 2, cph = half / 8, H = Hq + 2 * Hkv;
     const size_t n = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= (size_t)T * H * cph) return;
@@ -260,38 +288,58 @@ static __global__ void qkv_move_vec_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v,
     }
     store_bf<8>(dst + i0, x1);
     store_bf<8>(dst + i0 + half, x2);
+    if (bf16 *row = qkv_cache_row(cache, t, h, Hq, Hkv, D)) {
+        store_bf<8>(row + i0, x1);
+        store_bf<8>(row + i0 + half, x2);
+    }
 }
 
-static void qkv_move(rlvr_backend *be, bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, const int *pos,
-                     const float *inv_freq, int T, int Hq, int Hkv, int D, float sign,
-                     int to_stacked, const char *name) {
+static void qkv_move(rlvr_backend *be, bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, qkv_cache cache,
+                     const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D,
+                     float sign, int to_stacked, const char *name) {
     cuda_ctx *c = cuda_get(be);
     if (T <= 0 || D <= 0 || Hq + 2 * Hkv <= 0) return;
     if (cuda_row_vec(c) && D % 16 == 0 && cuda_aligned16(qkv) && cuda_aligned16(q) &&
-        cuda_aligned16(k) && cuda_aligned16(v)) {
+        cuda_aligned16(k) && cuda_aligned16(v) &&
+        (!cache.kc || (cuda_aligned16(cache.kc) && cuda_aligned16(cache.vc)))) {
         const size_t total = (size_t)T * (Hq + 2 * Hkv) * (D / 16);
         qkv_move_vec_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
-            qkv, q, k, v, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
+            qkv, q, k, v, cache, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
         CU_LAUNCH_CHECK(c, name);
         return;
     }
     const size_t total = (size_t)T * (Hq + 2 * Hkv) * ((D + 1) / 2);
     qkv_move_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
-        qkv, q, k, v, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
+        qkv, q, k, v, cache, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
     CU_LAUNCH_CHECK(c, name);
 }
 
 static void qkv_split(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,
                       const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D) {
-    qkv_move(be, (bf16 *)qkv, (bf16 *)q, (bf16 *)k, (bf16 *)v, pos, inv_freq, T, Hq, Hkv, D,
-             1.0f, 0, "qkv_split");
+    qkv_move(be, (bf16 *)qkv, (bf16 *)q, (bf16 *)k, (bf16 *)v, qkv_cache{}, pos, inv_freq, T,
+             Hq, Hkv, D, 1.0f, 0, "qkv_split");
+}
+
+/* The split writing k and v into the cache too (one launch instead of qkv_split and
+ * kv_store; the same bits); with the decode fusions off (RLVR_DECODE_FUSE=0), the two. */
+static void qkv_split_store(rlvr_backend *be, void *q, void *k, void *v, void *k_cache,
+                            void *v_cache, const int *slots, const void *qkv, const int *pos,
+                            const float *inv_freq, int T, int Hq, int Hkv, int D) {
+    if (!cuda_decode_fuse(cuda_get(be))) {
+        qkv_split(be, q, k, v, qkv, pos, inv_freq, T, Hq, Hkv, D);
+        be->kv_store(be, k_cache, v_cache, k, v, slots, T, Hkv, D);
+        return;
+    }
+    const qkv_cache cache = {(bf16 *)k_cache, (bf16 *)v_cache, slots};
+    qkv_move(be, (bf16 *)qkv, (bf16 *)q, (bf16 *)k, (bf16 *)v, cache, pos, inv_freq, T, Hq,
+             Hkv, D, 1.0f, 0, "qkv_split_store");
 }
 
 static void qkv_merge(rlvr_backend *be, void *dqkv, const void *dq, const void *dk,
                       const void *dv, const int *pos, const float *inv_freq, int T, int Hq,
                       int Hkv, int D) {
-    qkv_move(be, (bf16 *)dqkv, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv, pos, inv_freq, T, Hq, Hkv,
-             D, -1.0f, 1, "qkv_merge");
+    qkv_move(be, (bf16 *)dqkv, (bf16 *)dq, (bf16 *)dk, (bf16 *)dv, qkv_cache{}, pos, inv_freq,
+             T, Hq, Hkv, D, -1.0f, 1, "qkv_merge");
 }
 
 extern "C" int rlvr_cuda_set_row_vec(rlvr_backend *be, int on) {
@@ -308,6 +356,7 @@ void cuda_elementwise_register(rlvr_backend *be) {
     be->swiglu_packed_backward = swiglu_packed_backward;
     be->add = add;
     be->qkv_split = qkv_split;
+    be->qkv_split_store = qkv_split_store;
     be->qkv_merge = qkv_merge;
     be->rope_forward = rope_forward;
     be->rope_backward = rope_backward;

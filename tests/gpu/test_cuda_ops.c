@@ -1010,6 +1010,51 @@ static void test_stacked(int T, int Hq, int Hkv, int D, int F) {
         pair_free(k);
         pair_free(v);
         pair_free(d);
+        /* the split that also stores k and v into a paged cache (qkv_split_store): slots
+         * in reverse order over T + 3 rows, every fifth token padding (-1); the caches
+         * start random, so rows not stored must keep their values */
+        const int nslot = T + 3;
+        const size_t nc = (size_t)nslot * Hkv * D;
+        int *slots = xmalloc((size_t)T * sizeof(int));
+        for (int t = 0; t < T; t++) slots[t] = t % 5 == 4 ? -1 : nslot - 1 - t;
+        float *c0 = rand_bf(nc, 1.0f), *c1 = rand_bf(nc, 1.0f);
+        pair psl = pair_i32(slots, T), kc = pair_act(c0, nc), vc = pair_act(c1, nc);
+        pair kc2 = pair_act(c0, nc), vc2 = pair_act(c1, nc);
+        pair q2 = pair_poison_act(nq), k2 = pair_poison_act(nk), v2 = pair_poison_act(nk);
+        q = pair_poison_act(nq), k = pair_poison_act(nk), v = pair_poison_act(nk);
+        S.cpu->qkv_split_store(S.cpu, q.c, k.c, v.c, kc.c, vc.c, psl.c, px.c, pc, pf.c, T, Hq,
+                               Hkv, D);
+        S.gpu->qkv_split_store(S.gpu, q.g, k.g, v.g, kc.g, vc.g, psl.g, px.g, pg, pf.g, T, Hq,
+                               Hkv, D);
+        cmp_act("qkv_split_store q", c2, q, NULL, nq, tol);
+        cmp_act("qkv_split_store k", c2, k, NULL, nk, tol);
+        cmp_act("qkv_split_store v", c2, v, NULL, nk, TOL_EXACT);
+        cmp_act("qkv_split_store k_cache", c2, kc, NULL, nc, tol);
+        cmp_act("qkv_split_store v_cache", c2, vc, NULL, nc, TOL_EXACT);
+        /* fused (the default) = qkv_split then kv_store on the GPU (decode fusions off) */
+        rlvr_cuda_set_decode_fuse(S.gpu, 0);
+        S.gpu->qkv_split_store(S.gpu, q2.g, k2.g, v2.g, kc2.g, vc2.g, psl.g, px.g, pg, pf.g, T,
+                               Hq, Hkv, D);
+        rlvr_cuda_set_decode_fuse(S.gpu, 1);
+        char c3[160];
+        snprintf(c3, sizeof c3, "%.120s fused = apart", c2);
+        cmp_bits("qkv_split_store q", c3, q.g, q2.g, nq * 2);
+        cmp_bits("qkv_split_store k_cache", c3, kc.g, kc2.g, nc * 2);
+        cmp_bits("qkv_split_store v_cache", c3, vc.g, vc2.g, nc * 2);
+        pair_free(psl);
+        pair_free(kc);
+        pair_free(vc);
+        pair_free(kc2);
+        pair_free(vc2);
+        pair_free(q);
+        pair_free(k);
+        pair_free(v);
+        pair_free(q2);
+        pair_free(k2);
+        pair_free(v2);
+        free(slots);
+        free(c0);
+        free(c1);
     }
     const size_t nh = (size_t)T * F;
     float *gu = rand_bf(2 * nh, 3.0f), *dy = rand_bf(nh, 1.0f);
