@@ -76,9 +76,8 @@ void kv_cache_free(kv_cache *kv) {
     be->free(be, kv->step_dev);
     free(kv->step_host);
     be->free(be, kv->logits);
-    be->free(be, kv->u_dev);
-    be->free(be, kv->tok_dev);
-    be->free(be, kv->lp_dev);
+    be->free(be, kv->io_dev);
+    free(kv->io_host);
     be->free(be, kv->seen_dev);
     be->free(be, kv->seen_off_dev);
     be->free(be, kv->draw_dev);
@@ -511,6 +510,13 @@ int model_decode(model *m, kv_cache *kv, const int32_t *ids, const int *seq, con
 /* Draws sampled per lmhead_sample call when draws read repeated rows. */
 enum { DRAW_CHUNK = 512 };
 
+/* realloc that frees the old block when it fails (NULL then). */
+static void *realloc_or_free(void *p, size_t bytes) {
+    void *q = realloc(p, bytes);
+    if (!q) free(p);
+    return q;
+}
+
 /* Grows a backend buffer of `elem`-byte entries to hold n (doubling). */
 static int grow_dev(rlvr_backend *be, void **buf, size_t *cap, size_t n, size_t elem) {
     if (n <= *cap) return 0;
@@ -547,9 +553,10 @@ int model_decode_sample(model *m, kv_cache *kv, const int32_t *ids, const int *s
         }
     const int pen = sp->repetition_penalty != 1.0f && seen && seen_offsets;
     const size_t n_seen = pen && D > 0 ? (size_t)seen_offsets[D] : 0;
-    if (D > 0 && (grow_dev(be, (void **)&kv->u_dev, &kv->u_cap, (size_t)D, 4) ||
-                  grow_dev(be, (void **)&kv->tok_dev, &kv->tok_cap, (size_t)D, 4) ||
-                  grow_dev(be, (void **)&kv->lp_dev, &kv->lp_cap, (size_t)D, 4) ||
+    size_t io_cap = kv->io_cap; /* (grow_dev updates kv->io_cap) */
+    if (D > 0 && (grow_dev(be, &kv->io_dev, &kv->io_cap, (size_t)3 * D, 4) ||
+                  ((kv->io_cap != io_cap || !kv->io_host) &&
+                   !(kv->io_host = realloc_or_free(kv->io_host, kv->io_cap * 4))) ||
                   (draw_rows && (grow_dev(be, (void **)&kv->draw_dev, &kv->draw_cap, (size_t)D,
                                           4) ||
                                  grow_dev(be, &kv->xdraw, &kv->xdraw_cap, (size_t)DRAW_CHUNK * C,
@@ -561,9 +568,11 @@ int model_decode_sample(model *m, kv_cache *kv, const int32_t *ids, const int *s
         snprintf(err, errlen, "model_decode_sample: out of %s memory for %d draws", be->name, D);
         return -1;
     }
+    float *u_dev = kv->io_dev, *lp_dev = u_dev + 2 * (size_t)D;
+    int32_t *tok_dev = (int32_t *)(u_dev + D);
     /* uploads first: to_device waits for the stream, which is idle before the forward */
     if (D > 0 && sp->temperature > 0.0f)
-        be->to_device(be, kv->u_dev, u, (size_t)D * sizeof(float));
+        be->to_device(be, u_dev, u, (size_t)D * sizeof(float));
     if (D > 0 && draw_rows) be->to_device(be, kv->draw_dev, draw_rows, (size_t)D * sizeof(int));
     if (pen) {
         be->to_device(be, kv->seen_off_dev, seen_offsets, ((size_t)D + 1) * sizeof(int));
@@ -573,19 +582,20 @@ int model_decode_sample(model *m, kv_cache *kv, const int32_t *ids, const int *s
     if (D == 0) return decode_check(be, "model_decode_sample", err, errlen);
     const void *wl = model_w(m, m->lm_head);
     if (!draw_rows) {
-        be->lmhead_sample(be, kv->tok_dev, kv->lp_dev, m->acts->lnf, wl, D, C, c->vocab_size, sp,
-                          kv->u_dev, pen ? kv->seen_dev : NULL, pen ? kv->seen_off_dev : NULL);
+        be->lmhead_sample(be, tok_dev, lp_dev, m->acts->lnf, wl, D, C, c->vocab_size, sp, u_dev,
+                          pen ? kv->seen_dev : NULL, pen ? kv->seen_off_dev : NULL);
     } else {
         /* gather the normed rows each chunk of draws reads, then sample the chunk */
         for (int d0 = 0; d0 < D; d0 += DRAW_CHUNK) {
             const int dc = D - d0 < DRAW_CHUNK ? D - d0 : DRAW_CHUNK;
             be->embedding_forward(be, kv->xdraw, kv->draw_dev + d0, m->acts->lnf, dc, C);
-            be->lmhead_sample(be, kv->tok_dev + d0, kv->lp_dev + d0, kv->xdraw, wl, dc, C,
-                              c->vocab_size, sp, kv->u_dev + d0, pen ? kv->seen_dev : NULL,
+            be->lmhead_sample(be, tok_dev + d0, lp_dev + d0, kv->xdraw, wl, dc, C,
+                              c->vocab_size, sp, u_dev + d0, pen ? kv->seen_dev : NULL,
                               pen ? kv->seen_off_dev + d0 : NULL);
         }
     }
-    be->to_host(be, tokens, kv->tok_dev, (size_t)D * sizeof(int32_t));
-    be->to_host(be, logprobs, kv->lp_dev, (size_t)D * sizeof(float));
+    be->to_host(be, kv->io_host, tok_dev, (size_t)2 * D * 4); /* ids, log-probs: one copy */
+    memcpy(tokens, kv->io_host, (size_t)D * sizeof(int32_t));
+    memcpy(logprobs, (const char *)kv->io_host + (size_t)D * 4, (size_t)D * sizeof(float));
     return decode_check(be, "model_decode_sample", err, errlen);
 }

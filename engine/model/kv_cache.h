@@ -55,12 +55,14 @@ typedef struct {
     void *logits;           /* act [logits_cap, V] */
     int logits_cap;
     /* backend buffers for model_decode_sample, grown on demand (entries held) */
-    float *u_dev, *lp_dev;  /* f32 [D]: uniforms in, log-probabilities out */
-    int *tok_dev;           /* i32 [D]: sampled ids */
+    /* [3·D] 4-byte entries per call: uniforms in (f32), then the sampled ids (i32) and
+     * their log-probabilities (f32) out, those two brought back in one copy through the
+     * host buffer io_host [2·D] */
+    void *io_dev, *io_host;
     int *seen_dev, *seen_off_dev; /* i32: penalty ids, concatenated, and offsets [D+1] */
     int *draw_dev;          /* i32 [D]: the gathered row each draw reads */
     void *xdraw;            /* act [DRAW_CHUNK, C]: those rows, one chunk of draws */
-    size_t u_cap, lp_cap, tok_cap, seen_cap, seen_off_cap, draw_cap, xdraw_cap;
+    size_t io_cap, seen_cap, seen_off_cap, draw_cap, xdraw_cap;
     /* Decode graphs (backends with graph ops; RLVR_CUDA_GRAPHS=0 turns them off): the
      * layers of a pure decode step (one token and one row per sequence) padded to a
      * bucket size, recorded on the bucket's second use and replayed after. Dropped
