@@ -252,10 +252,13 @@ static void prefill_attention(model *m, int l, layer_acts *L, void *ctx_) {
                           c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
 }
 
-/* The bucket a pure decode step of N tokens is padded to. */
+/* The bucket a pure decode step of N tokens is padded to: N up to 16, multiples of 16 up
+ * to 256 (at most 15 padding rows where a shrinking batch spends most of its steps; until
+ * session 15 multiples of 64 above 128, up to 63 rows), multiples of 64 above: 31
+ * buckets up to 256 sequences, 43 up to 1024, within KV_GRAPH_SLOTS. */
 static int decode_bucket(int N) {
     if (N <= 16) return N;
-    if (N <= 128) return (N + 15) / 16 * 16;
+    if (N <= 256) return (N + 15) / 16 * 16;
     return (N + 63) / 64 * 64;
 }
 

@@ -13,7 +13,7 @@
  *
  * Graphs: on a backend with graph ops (CUDA), a decode step of N sequences (one new
  * token each, every token a row) runs padded to a bucket size (N itself up to 16, then
- * multiples of 16 up to 128, then of 64); padding tokens sit at position 0 of the
+ * multiples of 16 up to 256, then of 64); padding tokens sit at position 0 of the
  * first token's sequence with no cache slot (nothing stored, one key read) and their
  * rows are never used. The bucket's layers are recorded as one graph on its second use
  * and replayed afterwards: one launch instead of ~20 per layer. Prefill steps run
