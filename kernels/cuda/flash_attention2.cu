@@ -768,50 +768,53 @@ static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q
     CU_LAUNCH_CHECK(c, "fa2_fwd_kernel");
 }
 
+/* The dK/dV kernel, then the dQ kernel, of one backward mode: DQP = the dQ partials mode
+ * (the dK/dV kernel also writes dqp; the dQ kernel only does the sequences whose partials
+ * did not fit, per dqbase), else the two-kernel backward (dqp, dqbase NULL). */
+template <int D, bool DQP>
+static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float *dkp,
+                                 float *dvp, float *dqp, const long long *dqbase,
+                                 const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
+                                 const float *lse, const float *delta, const int *offsets,
+                                 int B, int Hq, int Hkv, int max_len) {
+    typedef fa2_dkdv_shape<D> SK;
+    typedef fa2_dq_shape<D> SQ;
+    const float scale = 1.0f / sqrtf((float)D), scale_log2 = FA2_LOG2E * scale;
+    const size_t smem_k = DQP ? SK::SMEM_DQP : SK::SMEM;
+    const dim3 gk(fa2_tiles(max_len, SK::BC), (unsigned)Hq, (unsigned)B);
+    const dim3 gq(fa2_tiles(max_len, SQ::BR), (unsigned)Hq, (unsigned)B);
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, DQP>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_k));
+    fa2_bwd_dkdv_kernel<D, DQP><<<gk, SK::NT, smem_k, c->stream>>>(
+        dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
+        scale_log2);
+    CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
+    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, DQP>,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     (int)SQ::SMEM));
+    fa2_bwd_dq_kernel<D, DQP><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
+        dq, dout, q, k, v, lse, delta, offsets, dqbase, Hq, Hkv, scale, scale_log2);
+    CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dq_kernel (skip)" : "fa2_bwd_dq_kernel");
+}
+
 /* dqp/dqbase non-NULL: the dQ partials mode (dqbase already written by
- * fa2_dq_base_kernel); else the two-kernel backward. */
+ * fa2_dq_base_kernel), whose partials are then summed into dq; else the two-kernel
+ * backward. */
 template <int D>
 static void fa2_backward_launch(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float *dkp,
                                 float *dvp, float *dqp, const long long *dqbase,
                                 const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
                                 const float *lse, const float *delta, const int *offsets, int B,
                                 int T, int Hq, int Hkv, int max_len) {
-    typedef fa2_dkdv_shape<D> SK;
-    typedef fa2_dq_shape<D> SQ;
-    const float scale = 1.0f / sqrtf((float)D), scale_log2 = FA2_LOG2E * scale;
-    const dim3 gk(fa2_tiles(max_len, SK::BC), (unsigned)Hq, (unsigned)B);
-    const dim3 gq(fa2_tiles(max_len, SQ::BR), (unsigned)Hq, (unsigned)B);
     if (!dqp) {
-        CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, false>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)SK::SMEM));
-        fa2_bwd_dkdv_kernel<D, false><<<gk, SK::NT, SK::SMEM, c->stream>>>(
-            dk, dv, dkp, dvp, NULL, NULL, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
-            scale_log2);
-        CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_kernel");
-        CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, false>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         (int)SQ::SMEM));
-        fa2_bwd_dq_kernel<D, false><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
-            dq, dout, q, k, v, lse, delta, offsets, NULL, Hq, Hkv, scale, scale_log2);
-        CU_LAUNCH_CHECK(c, "fa2_bwd_dq_kernel");
+        fa2_backward_kernels<D, false>(c, dq, dk, dv, dkp, dvp, NULL, NULL, dout, q, k, v, lse,
+                                       delta, offsets, B, Hq, Hkv, max_len);
         return;
     }
-    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, true>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     (int)SK::SMEM_DQP));
-    fa2_bwd_dkdv_kernel<D, true><<<gk, SK::NT, SK::SMEM_DQP, c->stream>>>(
-        dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
-        scale_log2);
-    CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_kernel (dQ partials)");
-    /* only the sequences whose partials did not fit (none unless max_len is understated) */
-    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, true>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     (int)SQ::SMEM));
-    fa2_bwd_dq_kernel<D, true><<<gq, SQ::NT, SQ::SMEM, c->stream>>>(
-        dq, dout, q, k, v, lse, delta, offsets, dqbase, Hq, Hkv, scale, scale_log2);
-    CU_LAUNCH_CHECK(c, "fa2_bwd_dq_kernel (skip)");
+    fa2_backward_kernels<D, true>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse,
+                                  delta, offsets, B, Hq, Hkv, max_len);
     const long long quads = (long long)T * Hq * (D / 4);
+    const float scale = 1.0f / sqrtf((float)D);
     fa2_dq_reduce_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
         dq, dqp, dqbase, offsets, B, quads, Hq, D, scale);
     CU_LAUNCH_CHECK(c, "fa2_dq_reduce_kernel");

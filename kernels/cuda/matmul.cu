@@ -99,38 +99,54 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 
 enum { GEMV_MAX_N = 8, GEMV_WARPS = 8 };
 
+/* The warp's dot products of NW weight rows w[0..NW−1] (IC each) with NR input rows:
+ * acc[r][n] = Σ_i w[r][i]·in[n, i], lanes striding the rows in 16-byte chunks (8 bf16),
+ * fp32 accumulators in a fixed order, then a fixed shuffle tree (every lane gets the sums;
+ * the same bits every run). IC % 8 == 0; in and the rows 16-byte aligned. */
+template <int NR, int NW>
+static __device__ __forceinline__ void gemv_warp_dots(float (&acc)[NW][NR],
+                                                      const bf16 *const (&w)[NW],
+                                                      const bf16 *in, int IC, int lane) {
+#pragma unroll
+    for (int r = 0; r < NW; r++)
+#pragma unroll
+        for (int n = 0; n < NR; n++) acc[r][n] = 0.0f;
+    for (int k = lane * 8; k < IC; k += 32 * 8) {
+        float wf[NW][8];
+#pragma unroll
+        for (int r = 0; r < NW; r++) load_bf<8>(w[r] + k, wf[r]);
+#pragma unroll
+        for (int n = 0; n < NR; n++) {
+            float xf[8];
+            load_bf<8>(in + (size_t)n * IC + k, xf);
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int r = 0; r < NW; r++) acc[r][n] += wf[r][j] * xf[j];
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < NW; r++)
+#pragma unroll
+        for (int n = 0; n < NR; n++) acc[r][n] = warp_sum(acc[r][n]);
+}
+
 /* out[n, o] = Σ_i in[n, i]·w[o, i] (+ bias[o]) for NR <= 8 rows (decode steps): one warp
- * per output feature o, its lanes striding the row of w in 16-byte chunks (8 bf16) with
- * the NR input rows' matching chunks, fp32 accumulators, a fixed shuffle tree (the same
- * bits every run), rounded to bf16 once with the bias added in fp32 (as the cuBLAS path
- * rounds once). IC % 8 == 0; in and w 16-byte aligned. */
+ * per output feature o (gemv_warp_dots), rounded to bf16 once with the bias added in fp32
+ * (as the cuBLAS path rounds once). IC % 8 == 0; in and w 16-byte aligned. */
 template <int NR>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_kernel(bf16 *out, const bf16 *in, const bf16 *w, const bf16 *bias, int IC, int OC) {
     const int lane = threadIdx.x & 31;
     const int o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     if (o >= OC) return; /* whole warps leave: no shuffle below loses a lane */
-    const bf16 *wr = w + (size_t)o * IC;
-    float acc[NR];
-#pragma unroll
-    for (int n = 0; n < NR; n++) acc[n] = 0.0f;
-    for (int k = lane * 8; k < IC; k += 32 * 8) {
-        float wf[8];
-        load_bf<8>(wr + k, wf);
-#pragma unroll
-        for (int n = 0; n < NR; n++) {
-            float xf[8];
-            load_bf<8>(in + (size_t)n * IC + k, xf);
-#pragma unroll
-            for (int j = 0; j < 8; j++) acc[n] += wf[j] * xf[j];
-        }
-    }
-#pragma unroll
-    for (int n = 0; n < NR; n++) acc[n] = warp_sum(acc[n]);
+    const bf16 *const rows[1] = {w + (size_t)o * IC};
+    float acc[1][NR];
+    gemv_warp_dots<NR, 1>(acc, rows, in, IC, lane);
     if (lane == 0) {
         const float b = bias ? bf2f(bias[o]) : 0.0f;
 #pragma unroll
-        for (int n = 0; n < NR; n++) out[(size_t)n * OC + o] = f2bf(acc[n] + b);
+        for (int n = 0; n < NR; n++) out[(size_t)n * OC + o] = f2bf(acc[0][n] + b);
     }
 }
 
@@ -165,7 +181,7 @@ static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
 
 /* The stacked gate|up projection and its SwiGLU for NR <= 8 rows (matmul_swiglu_forward
  * in decode): warp j computes gate feature j and up feature j (rows j and F + j of w) as
- * gemv_kernel computes each, rounds both to bf16 into gu, and writes
+ * gemv_kernel computes each (gemv_warp_dots), rounds both to bf16 into gu, and writes
  * out[n, j] = silu(gate)·up from those rounded values with swiglu_packed_forward's
  * expression — the bits of the two ops, in one launch. IC % 8 == 0; x, w 16-byte aligned. */
 template <int NR>
@@ -174,34 +190,13 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     const int lane = threadIdx.x & 31;
     const int j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     if (j >= F) return; /* whole warps leave */
-    const bf16 *wg = w + (size_t)j * IC, *wu = w + ((size_t)F + j) * IC;
-    float ag[NR], au[NR];
-#pragma unroll
-    for (int n = 0; n < NR; n++) ag[n] = au[n] = 0.0f;
-    for (int k = lane * 8; k < IC; k += 32 * 8) {
-        float gf[8], uf[8];
-        load_bf<8>(wg + k, gf);
-        load_bf<8>(wu + k, uf);
-#pragma unroll
-        for (int n = 0; n < NR; n++) {
-            float xf[8];
-            load_bf<8>(in + (size_t)n * IC + k, xf);
-#pragma unroll
-            for (int i = 0; i < 8; i++) {
-                ag[n] += gf[i] * xf[i];
-                au[n] += uf[i] * xf[i];
-            }
-        }
-    }
-#pragma unroll
-    for (int n = 0; n < NR; n++) {
-        ag[n] = warp_sum(ag[n]);
-        au[n] = warp_sum(au[n]);
-    }
+    const bf16 *const rows[2] = {w + (size_t)j * IC, w + ((size_t)F + j) * IC};
+    float acc[2][NR]; /* gate, up */
+    gemv_warp_dots<NR, 2>(acc, rows, in, IC, lane);
     if (lane == 0) {
 #pragma unroll
         for (int n = 0; n < NR; n++) {
-            const bf16 gb = f2bf(ag[n]), ub = f2bf(au[n]);
+            const bf16 gb = f2bf(acc[0][n]), ub = f2bf(acc[1][n]);
             gu[(size_t)n * 2 * F + j] = gb;
             gu[(size_t)n * 2 * F + F + j] = ub;
             const float g = bf2f(gb), u = bf2f(ub);
