@@ -465,7 +465,8 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
     }
     for (int r = 0; r < Rb; r++) prows[r] = r < R ? rows[r] : r;
     upload_tables(kv);
-    /* one copy: the first four parts whole (only N..Nb of each is read), rows up to Rb */
+    /* one copy: the first four parts whole (their first Nb entries are read), then the
+     * rows part up to Rb; to_device returns once the host buffer is consumed */
     be->to_device(be, kv->step_dev, kv->step_host, ((size_t)4 * cap + Rb) * sizeof(int));
     if (runs > 0) { /* packed offsets of the runs, into the activations' offsets */
         int *offs = malloc(((size_t)runs + 1) * sizeof(int));
@@ -480,7 +481,6 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         be->to_device(be, m->acts->offsets, offs, ((size_t)runs + 1) * sizeof(int));
         free(offs);
     }
-    be->sync(be);
     if (!pure || kv->graphs_off) { /* (pad_only: padded, unrecorded) */
         decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs);
         return 0;

@@ -23,7 +23,7 @@ int rlvr_cuda_set_lmhead_chunks(rlvr_backend *be, int tokens, int vocab);
  * unless RLVR_GEMV=0) or cuBLAS (0); for tests and benchmarks. -1 when be is not CUDA. */
 int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
 
-/* matmul_forward with 1..64 rows (after the GEMV, when that applies) through the
+/* matmul_forward with 1..256 rows (after the GEMV, when that applies) through the
  * tensor-core skinny GEMM of skinny_gemm.cu (on == 1: every shape it covers; 2: only
  * where OC <= 1.5·IC; off by default unless RLVR_SKINNY=1 or 2) or cuBLAS (0); shapes it
  * does not cover (IC % 8 != 0, unaligned pointers) always take cuBLAS. For tests and

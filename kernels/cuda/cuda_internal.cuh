@@ -56,7 +56,7 @@ typedef struct {
     int lm_tchunk; /* LM head chunk: tokens per chunk (0: automatic, lmhead.cu) */
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8; 0: auto) */
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
-    int skinny;    /* matmul_forward of <= 64 rows by skinny_gemm.cu: 0 off, 1 every shape
+    int skinny;    /* matmul_forward of <= 256 rows by skinny_gemm.cu: 0 off, 1 every shape
                     * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head, 2 = split-K,
@@ -246,7 +246,7 @@ void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, i
                float alpha, const void *A, int lda, const void *B, int ldb, float beta,
                void *Cm, cudaDataType_t ctype, int ldc, const char *what);
 
-/* matmul_forward on the tensor cores for 1..64 rows (skinny_gemm.cu): 0 when it ran,
+/* matmul_forward on the tensor cores for 1..256 rows (skinny_gemm.cu): 0 when it ran,
  * -1 when the shape or alignment is not covered (the caller falls back to cuBLAS). */
 int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
                         const bf16 *bias, int N, int IC, int OC);

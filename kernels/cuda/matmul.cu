@@ -12,7 +12,7 @@
  * beta = 1, so out is rounded to bf16 once. dw is fp32 (beta = 1 accumulates).
  * Forward with at most 8 rows (decode) can instead run a GEMV kernel (RLVR_GEMV=1, or
  * rlvr_cuda_set_gemv): the default (RLVR_GEMV=0 turns it off); the fourth H200 run
- * measured batch-1 decode 1.80 -> 1.62 ms/token with it. Forward with at most 64 rows can
+ * measured batch-1 decode 1.80 -> 1.62 ms/token with it. Forward with at most 256 rows can
  * run the tensor-core skinny GEMM of skinny_gemm.cu (opt-in: RLVR_SKINNY=1 or
  * rlvr_cuda_set_skinny), tried after the GEMV. matmul_swiglu_forward (the stacked
  * gate|up projection + SwiGLU) fuses the two into one GEMV kernel for <= 8 rows

@@ -1,15 +1,16 @@
 /*
  * kernels/cuda/skinny_gemm.cu — the linear layer's forward out[N, OC] = in[N, IC]·w[OC, IC]ᵀ
- * (+ bias) for few rows (decode steps: N = the decode batch, 1..64) on the tensor cores,
+ * (+ bias) for few rows (decode steps: N = the decode batch, 1..256) on the tensor cores,
  * deterministic. Opt-in: cuda_ctx.skinny (RLVR_SKINNY=1, or rlvr_cuda_set_skinny); called
  * by matmul.cu's matmul_forward after the GEMV attempt, cuBLAS otherwise.
  *
- * Why: with N <= 64 cuBLAS's tiles leave most SMs idle (OC = 896 gives ~7-14 output
+ * Why: with few rows cuBLAS's tiles leave most SMs idle (OC = 896 gives ~7-14 output
  * tiles), so the weights — the only large operand — stream far below the memory
  * bandwidth. Here the work is cut so that every SM streams weights:
  *   - a block (4 warps) owns a slab of SK_BO = 64 output features, warp w features
- *     16w..16w+15, and all N rows padded to NP = 16, 32 or 64 (rows >= N are zero-filled
- *     and never stored);
+ *     16w..16w+15, and all N rows padded to NP = 16, 32, 64, 128 or 256 (rows >= N are
+ *     zero-filled and never stored; 128 and 256 added in session 15, for the decode
+ *     batches of 65..256 sequences where cuBLAS's choice at OC = 896 is unmeasured);
  *   - when the slabs are too few to fill the SMs the IC range is split S ways (split-K):
  *     grid (slabs, S); S depends only on (N, IC, OC, SM count), so a launch recorded in
  *     a CUDA graph stays right when replayed;
@@ -59,7 +60,7 @@ enum {
     SK_STAGES = 4,        /* cp.async pipeline depth */
     SK_WARPS = 4,
     SK_THREADS = SK_WARPS * 32,
-    SK_MAX_N = 64,        /* rows covered (padded to 16, 32, 64) */
+    SK_MAX_N = 256,       /* rows covered (padded to 16, 32, 64, 128, 256) */
     SK_MAX_SPLIT = 32,    /* split-K ways at most */
     SK_MIN_TILES = 2,     /* k-tiles per split at least (when IC allows) */
     SK_BLOCKS_PER_SM = 2, /* the split aims at this many blocks per SM */
@@ -71,7 +72,9 @@ enum {
 template <int NP> struct sk_shape {
     static constexpr int STAGE = (SK_BO + NP) * SK_LD; /* bf16 elements per stage */
     static constexpr size_t SMEM = (size_t)SK_STAGES * STAGE * 2;
-    static constexpr int MINB = NP == 64 ? 3 : 4; /* blocks per SM asked of ptxas */
+    /* blocks per SM asked of ptxas (what the shared memory allows: 4 at NP <= 32, 3, 2,
+     * 1 at NP = 256) */
+    static constexpr int MINB = NP <= 32 ? 4 : NP == 64 ? 3 : NP == 128 ? 2 : 1;
     static_assert((size_t)NP * SK_CLD * 4 <= SMEM, "the epilogue tile must fit the stages");
 };
 
@@ -250,7 +253,9 @@ int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
     }
     if (N <= 16) skinny_launch<16>(c, out, part, in, w, bias, N, IC, OC, KT, S);
     else if (N <= 32) skinny_launch<32>(c, out, part, in, w, bias, N, IC, OC, KT, S);
-    else skinny_launch<64>(c, out, part, in, w, bias, N, IC, OC, KT, S);
+    else if (N <= 64) skinny_launch<64>(c, out, part, in, w, bias, N, IC, OC, KT, S);
+    else if (N <= 128) skinny_launch<128>(c, out, part, in, w, bias, N, IC, OC, KT, S);
+    else skinny_launch<256>(c, out, part, in, w, bias, N, IC, OC, KT, S);
     if (S > 1) {
         const size_t total = (size_t)N * OC;
         skinny_reduce_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(out, part, bias, N,

@@ -6,7 +6,7 @@
  * reported as TFLOP/s = 2·M·N·K / time.
  *
  * Decode section: the four projections of a Qwen2.5-0.5B decode step (stacked q|k|v
- * with bias, o, stacked gate|up, down) at N = 16, 32, 64 rows through the CUDA backend's
+ * with bias, o, stacked gate|up, down) at N = 16 … 256 rows through the CUDA backend's
  * matmul_forward, cuBLAS against the tensor-core skinny GEMM (kernels/cuda/skinny_gemm.cu,
  * rlvr_cuda_set_skinny). Per call: the median over DEC_REPS of (sync, host clock, 100
  * back-to-back calls, sync, host clock) / 100 — which at these sizes is mostly the host's
@@ -262,8 +262,9 @@ int main(int argc, char **argv) {
     }
     printf("bench_matmul: best %.1f TFLOP/s\n", best);
 
-    dec_result dec[12];
-    const int dn[] = {16, 32, 64};
+    enum { NDN = 5 };
+    dec_result dec[4 * NDN];
+    const int dn[NDN] = {16, 32, 64, 128, 256};
     const struct {
         int ic, oc, bias;
         const char *what;
@@ -285,7 +286,7 @@ int main(int argc, char **argv) {
         printf("%-14s %4s %5s %5s %12s %12s %12s %12s %14s %14s\n", "shape", "N", "IC", "OC",
                "cuBLAS us", "GB/s", "skinny us", "GB/s", "graph cuBLAS", "graph skinny");
         for (int si = 0; si < 4; si++)
-            for (int ni = 0; ni < 3; ni++) {
+            for (int ni = 0; ni < NDN; ni++) {
                 dec_result *d = &dec[ndec++];
                 memset(d, 0, sizeof *d);
                 d->n = dn[ni];

@@ -19,7 +19,7 @@
 # bench_decode_{nographs,graphs,head,mma,gemv0,skinny,skinny2,separate,sample1,rowvec,nofuse}.log (32
 # seqs, batch 1; head: the per-head cached attention, RLVR_DECODE_ATTN=head; mma: the
 # tensor-core split-K cached attention, RLVR_DECODE_ATTN=mma; gemv0: cuBLAS for
-# <= 8 rows, RLVR_GEMV=0; skinny: the tensor-core GEMM for <= 64 rows, RLVR_SKINNY=1,
+# <= 8 rows, RLVR_GEMV=0; skinny: the tensor-core GEMM for <= 256 rows, RLVR_SKINNY=1,
 # skinny2: the same where OC <= 1.5·IC only, RLVR_SKINNY=2;
 # separate: separate q/k/v and gate/up GEMMs, RLVR_STACKED_PROJ=0; sample1: the
 # single-block sampling kernel, RLVR_SAMPLE_SPLIT=0; rowvec: the 16-byte row kernels,

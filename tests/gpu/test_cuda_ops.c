@@ -1598,24 +1598,29 @@ int main(int argc, char **argv) {
     }
     {
         /* the tensor-core skinny GEMM forward (opt-in, RLVR_SKINNY=1) forced on, the GEMV
-         * off so it takes every N <= 64: Qwen2.5-0.5B's decode projections (stacked q|k|v
+         * off so it takes every N <= 256: Qwen2.5-0.5B's decode projections (stacked q|k|v
          * with its bias, o, stacked gate|up, down), odd shapes (a partial slab of OC, a
-         * partial k-tile of IC, IC = 8), and shapes it must hand back to cuBLAS (N = 65,
+         * partial k-tile of IC, IC = 8), and shapes it must hand back to cuBLAS (N = 257,
          * IC % 8 != 0); then off again */
-        const int skn[] = {1, 8, 9, 16, 17, 32, 33, 48, 64};
+        const int skn[] = {1, 8, 9, 16, 17, 32, 33, 48, 64, 65, 100, 128, 129, 256};
+        enum { NSKN = sizeof skn / sizeof skn[0] };
         const int skd[][2] = {{896, 1152}, {896, 896}, {896, 9728}, {4864, 896}};
         const int sko[][4] = {{20, 200, 100, 1}, {9, 1000, 1037, 1}, {64, 8, 37, 0},
-                              {65, 896, 896, 1}, {17, 67, 37, 1}};
+                              {257, 896, 896, 1}, {17, 67, 37, 1}, {150, 200, 100, 0}};
         rlvr_cuda_set_gemv(S.gpu, 0);
         rlvr_cuda_set_skinny(S.gpu, 1);
         for (int i = 0; i < 4; i++)
-            for (int n = 0; n < 9; n++)
+            for (int n = 0; n < NSKN; n++)
                 for (int bias = 0; bias < 2; bias++) {
-                    /* emulation: the decode shapes at 1, 17 and 64 rows, with a bias */
-                    if (EMU && (!bias || (skn[n] != 1 && skn[n] != 17 && skn[n] != 64))) continue;
+                    /* emulation: the decode shapes at 1, 17, 64, 100 and 256 rows, with a
+                     * bias (gate|up not past 64 rows: its 152 slabs take long there) */
+                    if (EMU && (!bias || (skn[n] != 1 && skn[n] != 17 && skn[n] != 64 &&
+                                          skn[n] != 100 && skn[n] != 256) ||
+                                (skd[i][1] == 9728 && skn[n] > 64)))
+                        continue;
                     RUN(test_skinny(skn[n], skd[i][0], skd[i][1], bias));
                 }
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 6; i++)
             RUN(test_skinny(sko[i][0], sko[i][1], sko[i][2], sko[i][3]));
         rlvr_cuda_set_skinny(S.gpu, 0);
         rlvr_cuda_set_gemv(S.gpu, 1);
