@@ -103,6 +103,13 @@ struct rlvr_backend {
     void (*add_rmsnorm_forward)(rlvr_backend *be, void *sum, void *out, float *rstd,
                                 const void *a, const void *b, const void *w, int N, int C,
                                 float eps);
+    /* add_rmsnorm_forward (sum = a + b, ln = rmsnorm(sum)·norm_w, rstd; sum may alias a
+     * or b) and then matmul_swiglu_forward of ln (gu[N, 2F] = ln·wᵀ with w the stacked
+     * gate|up [2F, C], out[N, F] = silu(gate)·up): the same values, fused where a backend
+     * can (CUDA: one GEMV kernel for decode-sized N). Nullable: callers run the two. */
+    void (*add_rmsnorm_swiglu)(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                               const void *a, const void *b, const void *norm_w, float eps,
+                               void *out, void *gu, const void *w, int N, int C, int F);
     /* din[N,C] (= or += per accumulate), dw[C] += (nullable). */
     void (*rmsnorm_backward)(rlvr_backend *be, void *din, float *dw, const void *dout,
                              const void *in, const void *w, const float *rstd, int N, int C,

@@ -15,6 +15,42 @@
 #include "engine/model/acts.h"
 
 
+/* mid += x; ln2 = rmsnorm(mid)·w; h = silu(ln2·Wgᵀ) ⊙ (ln2·Wuᵀ) (gu keeps the two
+ * projections): one op where the backend fuses them (add_rmsnorm_swiglu), else the
+ * pieces. */
+static void residual_norm_swiglu(model *m, const model_layer_params *P, layer_acts *L,
+                                 const void *x, int T) {
+    const model_config *c = &m->cfg;
+    rlvr_backend *be = m->be;
+    const int C = c->hidden_size, I = c->intermediate_size;
+    const float eps = c->rms_norm_eps;
+    if (m->stacked_gate_up && be->add_rmsnorm_swiglu) {
+        be->add_rmsnorm_swiglu(be, L->mid, L->ln2, L->rstd2, L->mid, x, model_w(m, P->ln2), eps,
+                               L->h, L->gu, model_w(m, P->gate), T, C, I);
+        return;
+    }
+    if (be->add_rmsnorm_forward) {
+        be->add_rmsnorm_forward(be, L->mid, L->ln2, L->rstd2, L->mid, x, model_w(m, P->ln2), T,
+                                C, eps);
+    } else {
+        be->add(be, L->mid, L->mid, x, (size_t)T * C);
+        be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
+    }
+    if (m->stacked_gate_up) {
+        if (be->matmul_swiglu_forward) {
+            be->matmul_swiglu_forward(be, L->h, L->gu, L->ln2, model_w(m, P->gate), T, C, I);
+        } else {
+            be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, 2 * I);
+            be->swiglu_packed_forward(be, L->h, L->gu, T, I);
+        }
+    } else {
+        void *up = model_up_of(m, L->gu, T);
+        be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, I);
+        be->matmul_forward(be, up, L->ln2, model_w(m, P->up), NULL, T, C, I);
+        be->swiglu_forward(be, L->h, L->gu, up, (size_t)T * I);
+    }
+}
+
 int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
                         const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
                         const model_norm_dst *next, model_kv_dst *kv) {
@@ -55,26 +91,7 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
     }
     attention(m, l, L, ctx); /* q, k, v → att */
     be->matmul_forward(be, L->mid, L->att, model_w(m, P->o), model_w(m, P->o_b), T, qd, C);
-    if (be->add_rmsnorm_forward) {
-        be->add_rmsnorm_forward(be, L->mid, L->ln2, L->rstd2, L->mid, x, model_w(m, P->ln2), T,
-                                C, eps);
-    } else {
-        be->add(be, L->mid, L->mid, x, (size_t)T * C);
-        be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
-    }
-    if (m->stacked_gate_up) {
-        if (be->matmul_swiglu_forward) {
-            be->matmul_swiglu_forward(be, L->h, L->gu, L->ln2, model_w(m, P->gate), T, C, I);
-        } else {
-            be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, 2 * I);
-            be->swiglu_packed_forward(be, L->h, L->gu, T, I);
-        }
-    } else {
-        void *up = model_up_of(m, L->gu, T);
-        be->matmul_forward(be, L->gu, L->ln2, model_w(m, P->gate), NULL, T, C, I);
-        be->matmul_forward(be, up, L->ln2, model_w(m, P->up), NULL, T, C, I);
-        be->swiglu_forward(be, L->h, L->gu, up, (size_t)T * I);
-    }
+    residual_norm_swiglu(m, P, L, x, T);
     be->matmul_forward(be, x_next, L->h, model_w(m, P->down), NULL, T, I, C);
     if (next && be->add_rmsnorm_forward) {
         be->add_rmsnorm_forward(be, x_next, next->out, next->rstd, x_next, L->mid, next->w, T,

@@ -41,6 +41,7 @@ enum {
     SCRATCH_RMS_BWD,    /* fused rmsnorm backward dw partials [groups, C] f32 (rmsnorm.cu) */
     SCRATCH_ATTN_DQP,   /* flash2 dQ partials: per-sequence bases + [row-slots, Hq, D] f32 */
     SCRATCH_LM_KEEP,    /* LM head logits [T, V] f32 kept from forward to backward (opt-in) */
+    SCRATCH_GEMV_NORM,  /* add_rmsnorm_swiglu's finished-block counter (rmsnorm.cu) */
     SCRATCH_COUNT
 };
 
@@ -213,6 +214,62 @@ template <int W> static __device__ __forceinline__ void store_bf(bf16 *p, const 
     } else {
 #pragma unroll
         for (int i = 0; i < W; i++) p[i] = f2bf(f[i]);
+    }
+}
+
+/* ---- decode GEMV pieces (matmul.cu, rmsnorm.cu) ---------------------------------------- */
+
+/* The GEMV kernels (<= GEMV_MAX_N rows) run GEMV_WARPS warps per block, a warp per output
+ * feature (or gate|up pair). */
+enum { GEMV_MAX_N = 8, GEMV_WARPS = 8 };
+
+/* The warp's dot products of NW weight rows w[0..NW−1] (IC each) with NR input rows:
+ * acc[r][n] = Σ_i w[r][i]·in[n, i], lanes striding the rows in 16-byte chunks (8 bf16),
+ * fp32 accumulators in a fixed order, then a fixed shuffle tree (every lane gets the sums;
+ * the same bits every run). IC % 8 == 0; in and the rows 16-byte aligned. */
+template <int NR, int NW>
+static __device__ __forceinline__ void gemv_warp_dots(float (&acc)[NW][NR],
+                                                      const bf16 *const (&w)[NW],
+                                                      const bf16 *in, int IC, int lane) {
+#pragma unroll
+    for (int r = 0; r < NW; r++)
+#pragma unroll
+        for (int n = 0; n < NR; n++) acc[r][n] = 0.0f;
+    for (int k = lane * 8; k < IC; k += 32 * 8) {
+        float wf[NW][8];
+#pragma unroll
+        for (int r = 0; r < NW; r++) load_bf<8>(w[r] + k, wf[r]);
+#pragma unroll
+        for (int n = 0; n < NR; n++) {
+            float xf[8];
+            load_bf<8>(in + (size_t)n * IC + k, xf);
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int r = 0; r < NW; r++) acc[r][n] += wf[r][j] * xf[j];
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < NW; r++)
+#pragma unroll
+        for (int n = 0; n < NR; n++) acc[r][n] = warp_sum(acc[r][n]);
+}
+
+/* The SwiGLU epilogue of a GEMV warp that computed gate feature j (acc[0]) and up
+ * feature j (acc[1]) of NR rows: both rounded to bf16 into gu[n, j] and gu[n, F + j], and
+ * out[n, j] = silu(gate)·up from the rounded values with swiglu_packed_forward's
+ * expression (the bits of matmul_forward then swiglu_packed_forward). */
+template <int NR>
+static __device__ __forceinline__ void gemv_swiglu_store(bf16 *out, bf16 *gu,
+                                                         const float (&acc)[2][NR], int j,
+                                                         int F) {
+#pragma unroll
+    for (int n = 0; n < NR; n++) {
+        const bf16 gb = f2bf(acc[0][n]), ub = f2bf(acc[1][n]);
+        gu[(size_t)n * 2 * F + j] = gb;
+        gu[(size_t)n * 2 * F + F + j] = ub;
+        const float g = bf2f(gb), u = bf2f(ub);
+        out[(size_t)n * F + j] = f2bf(g / (1.0f + expf(-g)) * u);
     }
 }
 

@@ -97,40 +97,6 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 
 /* ---- linear layer ------------------------------------------------------------------ */
 
-enum { GEMV_MAX_N = 8, GEMV_WARPS = 8 };
-
-/* The warp's dot products of NW weight rows w[0..NW−1] (IC each) with NR input rows:
- * acc[r][n] = Σ_i w[r][i]·in[n, i], lanes striding the rows in 16-byte chunks (8 bf16),
- * fp32 accumulators in a fixed order, then a fixed shuffle tree (every lane gets the sums;
- * the same bits every run). IC % 8 == 0; in and the rows 16-byte aligned. */
-template <int NR, int NW>
-static __device__ __forceinline__ void gemv_warp_dots(float (&acc)[NW][NR],
-                                                      const bf16 *const (&w)[NW],
-                                                      const bf16 *in, int IC, int lane) {
-#pragma unroll
-    for (int r = 0; r < NW; r++)
-#pragma unroll
-        for (int n = 0; n < NR; n++) acc[r][n] = 0.0f;
-    for (int k = lane * 8; k < IC; k += 32 * 8) {
-        float wf[NW][8];
-#pragma unroll
-        for (int r = 0; r < NW; r++) load_bf<8>(w[r] + k, wf[r]);
-#pragma unroll
-        for (int n = 0; n < NR; n++) {
-            float xf[8];
-            load_bf<8>(in + (size_t)n * IC + k, xf);
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int r = 0; r < NW; r++) acc[r][n] += wf[r][j] * xf[j];
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < NW; r++)
-#pragma unroll
-        for (int n = 0; n < NR; n++) acc[r][n] = warp_sum(acc[r][n]);
-}
-
 /* out[n, o] = Σ_i in[n, i]·w[o, i] (+ bias[o]) for NR <= 8 rows (decode steps): one warp
  * per output feature o (gemv_warp_dots), rounded to bf16 once with the bias added in fp32
  * (as the cuBLAS path rounds once). IC % 8 == 0; in and w 16-byte aligned. */
@@ -193,16 +159,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     const bf16 *const rows[2] = {w + (size_t)j * IC, w + ((size_t)F + j) * IC};
     float acc[2][NR]; /* gate, up */
     gemv_warp_dots<NR, 2>(acc, rows, in, IC, lane);
-    if (lane == 0) {
-#pragma unroll
-        for (int n = 0; n < NR; n++) {
-            const bf16 gb = f2bf(acc[0][n]), ub = f2bf(acc[1][n]);
-            gu[(size_t)n * 2 * F + j] = gb;
-            gu[(size_t)n * 2 * F + F + j] = ub;
-            const float g = bf2f(gb), u = bf2f(ub);
-            out[(size_t)n * F + j] = f2bf(g / (1.0f + expf(-g)) * u);
-        }
-    }
+    if (lane == 0) gemv_swiglu_store<NR>(out, gu, acc, j, F);
 }
 
 static void matmul_swiglu_forward(rlvr_backend *be, void *out, void *gu, const void *x,

@@ -9,6 +9,8 @@
  * fixed-order sum over groups: 2 launches instead of 3, dy and x read once instead of twice.
  * add_rmsnorm_forward: the residual add in the same pass (sum stored as bf16, the norm
  * taken of the rounded sum with the same thread layout: the bits of add + rmsnorm).
+ * add_rmsnorm_swiglu: that, and for decode-sized N the gate|up GEMV + SwiGLU of the norm
+ * in the same kernel (the decode fusions; see the kernel).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +376,135 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
     CU_LAUNCH_CHECK(c, "add_rmsnorm_forward_kernel");
 }
 
+/* ---- add + RMSNorm + the gate|up GEMV + SwiGLU, one kernel for decode-sized N ---------
+ * add_rmsnorm_swiglu for NR <= GEMV_MAX_N rows: every block first computes the rows' sum
+ * and norm into shared memory xs [NR][C] (bf16) with the arithmetic of
+ * add_rmsnorm_forward_kernel launched with VB = row_threads(C) = 256·K threads — virtual
+ * thread v = tid + 256·kk accumulates its strided squares, the warp partials go to sh[] in
+ * the order block_sum puts them — so rstd and ln have the bits of the unfused op; then its
+ * warps run gemv_swiglu_kernel's GEMV on xs (gemv_warp_dots) and epilogue. Block 0 writes
+ * ln and rstd. sum may alias a (the residual stream added in place), so it is written by
+ * the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM, reset by that
+ * block): by then no block reads a or b any more. */
+template <int NR, int K>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32)
+    add_rmsnorm_swiglu_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
+                              const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
+                              unsigned *counter, int C, int F, float eps) {
+    extern __shared__ __align__(16) unsigned char arn_smem[];
+    bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
+    __shared__ float sh[32];
+    __shared__ int last;
+    constexpr int NT = GEMV_WARPS * 32, VB = NT * K;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    for (int n = 0; n < NR; n++) {
+        const size_t row = (size_t)n * C;
+        float ss[K];
+#pragma unroll
+        for (int kk = 0; kk < K; kk++) {
+            ss[kk] = 0.0f;
+            for (int i = tid + kk * NT; i < C; i += VB) {
+                const bf16 s = f2bf(bf2f(a[row + i]) + bf2f(b[row + i]));
+                xs[row + i] = s;
+                const float x = bf2f(s);
+                ss[kk] += x * x;
+            }
+            ss[kk] = warp_sum(ss[kk]);
+        }
+        __syncthreads(); /* sh may still be read for the row before */
+        if (lane == 0)
+#pragma unroll
+            for (int kk = 0; kk < K; kk++) sh[warp + GEMV_WARPS * kk] = ss[kk];
+        __syncthreads();
+        const float tot = warp_sum(lane < GEMV_WARPS * K ? sh[lane] : 0.0f);
+        const float r = 1.0f / sqrtf(tot / (float)C + eps);
+        if (blockIdx.x == 0 && tid == 0 && rstd) rstd[n] = r;
+#pragma unroll
+        for (int kk = 0; kk < K; kk++)
+            for (int i = tid + kk * NT; i < C; i += VB) {
+                const bf16 o = f2bf(bf2f(nw[i]) * (bf2f(xs[row + i]) * r));
+                xs[row + i] = o;
+                if (blockIdx.x == 0) ln[row + i] = o;
+            }
+    }
+    __syncthreads(); /* xs complete; this block reads a and b no more */
+    if (tid == 0) {
+        last = atomicAdd(counter, 1u) == gridDim.x - 1u;
+        if (last) *counter = 0u;
+    }
+    __syncthreads();
+    if (last)
+        for (int i = tid; i < NR * C; i += NT) sum[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
+    const int j = blockIdx.x * GEMV_WARPS + warp;
+    if (j >= F) return; /* whole warps leave, after the last barrier */
+    const bf16 *const rows[2] = {w + (size_t)j * C, w + ((size_t)F + j) * C};
+    float acc[2][NR]; /* gate, up */
+    gemv_warp_dots<NR, 2>(acc, rows, xs, C, lane);
+    if (lane == 0) gemv_swiglu_store<NR>(out, gu, acc, j, F);
+}
+
+enum { ARN_SWIGLU_SMEM = 32 * 1024 }; /* xs bytes at most: NR·C·2 */
+
+template <int K>
+static void add_rmsnorm_swiglu_launch(cuda_ctx *c, unsigned blocks, size_t smem, int N,
+                                      bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
+                                      const bf16 *a, const bf16 *b, const bf16 *nw,
+                                      const bf16 *w, unsigned *counter, int C, int F,
+                                      float eps) {
+    switch (N) {
+#define ARN_CASE(n)                                                                         \
+    case n:                                                                                 \
+        add_rmsnorm_swiglu_kernel<n, K><<<blocks, GEMV_WARPS * 32, smem, c->stream>>>(      \
+            out, gu, sum, ln, rstd, a, b, nw, w, counter, C, F, eps);                       \
+        break;
+        ARN_CASE(1)
+        ARN_CASE(2)
+        ARN_CASE(3)
+        ARN_CASE(4)
+        ARN_CASE(5)
+        ARN_CASE(6)
+        ARN_CASE(7)
+        ARN_CASE(8)
+#undef ARN_CASE
+    }
+    CU_LAUNCH_CHECK(c, "add_rmsnorm_swiglu_kernel");
+}
+
+/* The fused kernel where it gives the unfused ops' bits (decode fusions and the GEMV on,
+ * the element-wise add_rmsnorm kernel in use, row_threads(C) = 256 or 512, C % 8 == 0,
+ * NR·C·2 <= ARN_SWIGLU_SMEM, 16-byte aligned rows), else add_rmsnorm_forward and
+ * matmul_swiglu_forward. */
+static void add_rmsnorm_swiglu(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                               const void *a, const void *b, const void *norm_w, float eps,
+                               void *out, void *gu, const void *w, int N, int C, int F) {
+    cuda_ctx *c = cuda_get(be);
+    if (N <= 0 || C <= 0 || F <= 0) return;
+    const int vb = row_threads(C);
+    const size_t smem = (size_t)N * C * 2;
+    if (cuda_decode_fuse(c) && c->gemv && N <= GEMV_MAX_N && !cuda_row_vec(c) &&
+        (vb == 256 || vb == 512) && C % 8 == 0 && smem <= ARN_SWIGLU_SMEM &&
+        cuda_aligned16(w) && cuda_aligned16(a) && cuda_aligned16(b)) {
+        const int fresh = c->scratch[SCRATCH_GEMV_NORM] == NULL;
+        unsigned *counter = (unsigned *)cuda_scratch(c, SCRATCH_GEMV_NORM, 256);
+        if (!counter) return; /* error recorded */
+        if (fresh) CU_CHECK(c, cudaMemsetAsync(counter, 0, 256, c->stream));
+        const unsigned blocks = cuda_blocks((size_t)F, GEMV_WARPS);
+        if (vb == 256)
+            add_rmsnorm_swiglu_launch<1>(c, blocks, smem, N, (bf16 *)out, (bf16 *)gu,
+                                         (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a,
+                                         (const bf16 *)b, (const bf16 *)norm_w,
+                                         (const bf16 *)w, counter, C, F, eps);
+        else
+            add_rmsnorm_swiglu_launch<2>(c, blocks, smem, N, (bf16 *)out, (bf16 *)gu,
+                                         (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a,
+                                         (const bf16 *)b, (const bf16 *)norm_w,
+                                         (const bf16 *)w, counter, C, F, eps);
+        return;
+    }
+    be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
+    be->matmul_swiglu_forward(be, out, gu, ln, w, N, C, F);
+}
+
 static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void *dout,
                              const void *in, const void *w, const float *rstd, int N, int C,
                              int accumulate) {
@@ -399,5 +530,6 @@ static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void 
 void cuda_rmsnorm_register(rlvr_backend *be) {
     be->rmsnorm_forward = rmsnorm_forward;
     be->add_rmsnorm_forward = add_rmsnorm_forward;
+    be->add_rmsnorm_swiglu = add_rmsnorm_swiglu;
     be->rmsnorm_backward = rmsnorm_backward;
 }

@@ -513,6 +513,62 @@ static void test_matmul_swiglu(int T, int C, int F) {
     check_backend("matmul_swiglu");
 }
 
+/* add_rmsnorm_swiglu (the residual add + RMSNorm + gate|up projection + SwiGLU of a layer;
+ * one kernel for N <= 8 with the decode fusions on) against the CPU, and on the GPU bit
+ * for bit against its two ops run apart (decode fusions off), the sum in place (sum = a,
+ * as the model calls it: the fused kernel must not overwrite a while other blocks still
+ * read it) or into its own buffer. */
+static void test_add_rmsnorm_swiglu(int N, int C, int F, int inplace) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "N=%d C=%d F=%d%s", N, C, F, inplace ? " in place" : "");
+    const size_t n = (size_t)N * C, nh = (size_t)N * F, as = S.gpu->act_size;
+    float *a = rand_bf(n, 2.0f), *b = rand_bf(n, 1.0f), *nw = rand_bf((size_t)C, 1.0f);
+    float *w = rand_bf((size_t)2 * F * C, 2.0f / sqrtf((float)C));
+    pair pw = pair_act(w, (size_t)2 * F * C), pnw = pair_act(nw, (size_t)C);
+    pair pb = pair_act(b, n);
+    pair run[2][6]; /* [fused, apart][a, sum, ln, rstd, out, gu] */
+    for (int k = 0; k < 2; k++) {
+        run[k][0] = pair_act(a, n);
+        run[k][1] = inplace ? run[k][0] : pair_poison_act(n);
+        run[k][2] = pair_poison_act(n);
+        run[k][3] = pair_poison_f32((size_t)N);
+        run[k][4] = pair_poison_act(nh);
+        run[k][5] = pair_poison_act(2 * nh);
+    }
+    pair *f = run[0], *u = run[1];
+    S.cpu->add_rmsnorm_swiglu(S.cpu, f[1].c, f[2].c, f[3].c, f[0].c, pb.c, pnw.c, 1e-6f, f[4].c,
+                              f[5].c, pw.c, N, C, F);
+    S.gpu->add_rmsnorm_swiglu(S.gpu, f[1].g, f[2].g, f[3].g, f[0].g, pb.g, pnw.g, 1e-6f, f[4].g,
+                              f[5].g, pw.g, N, C, F);
+    cmp_act("add_rmsnorm_swiglu sum", cs, f[1], NULL, n, TOL_BF16);
+    cmp_act("add_rmsnorm_swiglu ln", cs, f[2], NULL, n, TOL_BF16);
+    cmp_f32("add_rmsnorm_swiglu rstd", cs, f[3], NULL, (size_t)N, TOL_BF16);
+    cmp_act("add_rmsnorm_swiglu gu", cs, f[5], NULL, 2 * nh, TOL_BF16);
+    cmp_act("add_rmsnorm_swiglu out", cs, f[4], NULL, nh, TOL_BF16);
+    rlvr_cuda_set_decode_fuse(S.gpu, 0);
+    S.gpu->add_rmsnorm_swiglu(S.gpu, u[1].g, u[2].g, u[3].g, u[0].g, pb.g, pnw.g, 1e-6f, u[4].g,
+                              u[5].g, pw.g, N, C, F);
+    rlvr_cuda_set_decode_fuse(S.gpu, 1);
+    char c2[128];
+    snprintf(c2, sizeof c2, "%.100s fused = apart", cs);
+    cmp_bits("add_rmsnorm_swiglu sum", c2, f[1].g, u[1].g, n * as);
+    cmp_bits("add_rmsnorm_swiglu ln", c2, f[2].g, u[2].g, n * as);
+    cmp_bits("add_rmsnorm_swiglu rstd", c2, f[3].g, u[3].g, (size_t)N * 4);
+    cmp_bits("add_rmsnorm_swiglu gu", c2, f[5].g, u[5].g, 2 * nh * as);
+    cmp_bits("add_rmsnorm_swiglu out", c2, f[4].g, u[4].g, nh * as);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 6; i++)
+            if (i != 1 || !inplace) pair_free(run[k][i]);
+    pair_free(pw);
+    pair_free(pnw);
+    pair_free(pb);
+    free(a);
+    free(b);
+    free(nw);
+    free(w);
+    check_backend("add_rmsnorm_swiglu");
+}
+
 /* The skinny GEMM forward (kernels/cuda/skinny_gemm.cu, forced on by the caller) against
  * the CPU, then again into a fresh buffer: the same bits (split-K partials are summed in a
  * fixed order, no atomics). Shapes it does not cover must come back right from cuBLAS. */
@@ -1521,6 +1577,13 @@ int main(int argc, char **argv) {
         const int ms[][3] = {{1, 896, 4864}, {8, 896, 4864}, {3, 64, 37}, {9, 64, 40},
                              {2, 67, 24}};
         for (int i = 0; i < 5; i++) RUN(test_matmul_swiglu(ms[i][0], ms[i][1], ms[i][2]));
+        /* + the residual add and RMSNorm: C 896 (256 norm threads) and 1024 (512), in place
+         * and not, 1 and 8 rows, and the fallbacks (9 rows; C 200: 128 norm threads) */
+        const int as[][4] = {{1, 896, 4864, 1}, {8, 896, 4864, 1}, {3, 896, 40, 0},
+                             {2, 1024, 24, 1}, {5, 1024, 24, 0}, {9, 256, 16, 1},
+                             {2, 200, 16, 1}};
+        for (int i = 0; i < 7; i++)
+            RUN(test_add_rmsnorm_swiglu(as[i][0], as[i][1], as[i][2], as[i][3]));
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
