@@ -110,6 +110,13 @@ struct rlvr_backend {
     void (*add_rmsnorm_swiglu)(rlvr_backend *be, void *sum, void *ln, float *rstd,
                                const void *a, const void *b, const void *norm_w, float eps,
                                void *out, void *gu, const void *w, int N, int C, int F);
+    /* add_rmsnorm_forward and then matmul_forward of ln: out[N, OC] = ln·wᵀ (+ bias),
+     * fused like add_rmsnorm_swiglu (the next layer's input norm and its q|k|v GEMM in
+     * decode). Nullable: callers run the two. */
+    void (*add_rmsnorm_matmul)(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                               const void *a, const void *b, const void *norm_w, float eps,
+                               void *out, const void *w, const void *bias, int N, int C,
+                               int OC);
     /* din[N,C] (= or += per accumulate), dw[C] += (nullable). */
     void (*rmsnorm_backward)(rlvr_backend *be, void *din, float *dw, const void *dout,
                              const void *in, const void *w, const float *rstd, int N, int C,

@@ -51,11 +51,13 @@ static inline void *model_up_of(const model *m, void *gu, int T) {
 /* The attention step of one layer: reads L->q, L->k, L->v, writes L->att. */
 typedef void (*model_attention_fn)(model *m, int layer, layer_acts *L, void *ctx);
 /* Where an RMSNorm of a layer's output goes: the next layer's ln1/rstd1 or the final
- * norm's lnf/rstdf, with its weight. */
+ * norm's lnf/rstdf, with its weight. defer: leave the residual add and this norm to the
+ * next layer instead (its x_add), which can fuse them with its q|k|v projection. */
 typedef struct {
     void *out;
     float *rstd;
     const void *w;
+    int defer;
 } model_norm_dst;
 
 /* Where a layer's new keys and values also go: the paged KV cache of generation
@@ -73,10 +75,14 @@ typedef struct {
  * already hold x's input norm (the previous layer wrote them through its next). next,
  * when not NULL and the backend has add_rmsnorm_forward: x_next's norm is also written
  * there, by the op that makes x_next; returns 1 then, 0 when next was not written.
+ * next->defer: x_next gets the MLP output only and 2 is returned; the caller passes L->mid
+ * as the next layer's x_add (read before that layer writes its own mid).
+ * x_add, when not NULL: x += x_add first (the add the layer before deferred), then the
+ * input norm (ln1_ready is ignored), fused with the q|k|v GEMM where the backend can.
  * kv: the cache destination of the new keys and values (generation), or NULL. */
 int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
                         const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
-                        const model_norm_dst *next, model_kv_dst *kv);
+                        const model_norm_dst *next, model_kv_dst *kv, const void *x_add);
 
 /* Makes room for T tokens and B sequences. */
 int model_acts_reserve(model *m, int T, int B, int with_backward, char *err, size_t errlen);

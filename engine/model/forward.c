@@ -91,11 +91,11 @@ static int forward_trunk(model *m, const model_batch *b, float inv_temp, int wit
         layer_acts *L = &a->layers[with_backward ? l : 0];
         layer_acts *Ln = &a->layers[with_backward && !last ? l + 1 : 0];
         const model_norm_dst next =
-            last ? (model_norm_dst){a->lnf, a->rstdf, model_w(m, m->final_norm)}
-                 : (model_norm_dst){Ln->ln1, Ln->rstd1, model_w(m, m->layers[l + 1].ln1)};
+            last ? (model_norm_dst){a->lnf, a->rstdf, model_w(m, m->final_norm), 0}
+                 : (model_norm_dst){Ln->ln1, Ln->rstd1, model_w(m, m->layers[l + 1].ln1), 0};
         ready = model_layer_forward(m, l, L, a->resid[with_backward ? l : (l & 1)],
                                     a->resid[with_backward ? l + 1 : ((l + 1) & 1)], T, a->pos,
-                                    packed_attention, NULL, ready, &next, NULL);
+                                    packed_attention, NULL, ready, &next, NULL, NULL);
     }
     void *xL = a->resid[with_backward ? c->num_layers : (c->num_layers & 1)];
     if (!ready)

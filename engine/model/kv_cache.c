@@ -274,16 +274,23 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int
     be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
     cached_ctx cc = {kv, N, max_ctx, runs, NULL};
     int ready = 0; /* L->ln1 holds the layer's input norm, written by the layer before */
+    const void *x_add = NULL; /* the residual add the layer before left to this one */
     for (int l = 0; l < c->num_layers; l++) {
-        /* the final norm is taken of the R gathered rows only, below */
-        const model_norm_dst next = {L->ln1, L->rstd1, l + 1 < c->num_layers
-                                                           ? model_w(m, m->layers[l + 1].ln1)
-                                                           : NULL};
+        /* the final norm is taken of the R gathered rows only, below; a layer leaves its
+         * residual add and the next layer's input norm to that layer when the backend can
+         * fuse them with its q|k|v projection */
+        const model_norm_dst next = {L->ln1, L->rstd1,
+                                     l + 1 < c->num_layers ? model_w(m, m->layers[l + 1].ln1)
+                                                           : NULL,
+                                     be->add_rmsnorm_matmul != NULL};
         model_kv_dst dst = {layer_k(kv, l), layer_v(kv, l), kv->slot_dev, 0};
         cc.dst = &dst;
-        ready = model_layer_forward(m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N,
-                                    kv->pos_dev, runs > 0 ? prefill_attention : cached_attention,
-                                    &cc, ready, l + 1 < c->num_layers ? &next : NULL, &dst);
+        const int r = model_layer_forward(
+            m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
+            runs > 0 ? prefill_attention : cached_attention, &cc, ready,
+            l + 1 < c->num_layers ? &next : NULL, &dst, x_add);
+        ready = r == 1;
+        x_add = r == 2 ? L->mid : NULL;
     }
     if (R > 0) {
         /* Only the requested rows go through the final norm and the LM head: gather them

@@ -53,19 +53,36 @@ static void residual_norm_swiglu(model *m, const model_layer_params *P, layer_ac
 
 int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, int T,
                         const int *pos, model_attention_fn attention, void *ctx, int ln1_ready,
-                        const model_norm_dst *next, model_kv_dst *kv) {
+                        const model_norm_dst *next, model_kv_dst *kv, const void *x_add) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     const model_layer_params *P = &m->layers[l];
     const int C = c->hidden_size, I = c->intermediate_size, D = c->head_dim;
     const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
     const float eps = c->rms_norm_eps;
-    if (!ln1_ready) be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
+    void *qkv = m->acts->qkv;
+    int qkv_done = 0; /* the stacked q|k|v GEMM already ran (fused with the input norm) */
+    if (x_add) { /* x += x_add, then the input norm (+ the q|k|v GEMM) */
+        if (m->stacked_qkv && be->add_rmsnorm_matmul) {
+            be->add_rmsnorm_matmul(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1), eps,
+                                   qkv, model_w(m, P->q), model_w(m, P->q_b), T, C,
+                                   qd + 2 * kvd);
+            qkv_done = 1;
+        } else if (be->add_rmsnorm_forward) {
+            be->add_rmsnorm_forward(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1), T, C,
+                                    eps);
+        } else {
+            be->add(be, x, x, x_add, (size_t)T * C);
+            be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
+        }
+    } else if (!ln1_ready) {
+        be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
+    }
     void *q_out = c->qk_norm ? L->qpre : L->q, *k_out = c->qk_norm ? L->kpre : L->k;
     if (m->stacked_qkv) {
-        void *qkv = m->acts->qkv;
-        be->matmul_forward(be, qkv, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C,
-                           qd + 2 * kvd);
+        if (!qkv_done)
+            be->matmul_forward(be, qkv, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C,
+                               qd + 2 * kvd);
         /* rotated here unless the per-head norms come first; k and v stored into the
          * cache in the same pass when they are final here */
         if (kv && !c->qk_norm && be->qkv_split_store) {
@@ -93,6 +110,7 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
     be->matmul_forward(be, L->mid, L->att, model_w(m, P->o), model_w(m, P->o_b), T, qd, C);
     residual_norm_swiglu(m, P, L, x, T);
     be->matmul_forward(be, x_next, L->h, model_w(m, P->down), NULL, T, I, C);
+    if (next && next->defer) return 2; /* x_next + mid: the next layer's x_add */
     if (next && be->add_rmsnorm_forward) {
         be->add_rmsnorm_forward(be, x_next, next->out, next->rstd, x_next, L->mid, next->w, T,
                                 C, eps);

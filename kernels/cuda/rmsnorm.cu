@@ -9,8 +9,9 @@
  * fixed-order sum over groups: 2 launches instead of 3, dy and x read once instead of twice.
  * add_rmsnorm_forward: the residual add in the same pass (sum stored as bf16, the norm
  * taken of the rounded sum with the same thread layout: the bits of add + rmsnorm).
- * add_rmsnorm_swiglu: that, and for decode-sized N the gate|up GEMV + SwiGLU of the norm
- * in the same kernel (the decode fusions; see the kernel).
+ * add_rmsnorm_swiglu / add_rmsnorm_matmul: that, and for decode-sized N the GEMV of the
+ * norm (gate|up + SwiGLU, or a plain projection) in the same kernel (the decode fusions;
+ * see add_rmsnorm_gemv_kernel).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -376,26 +377,28 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
     CU_LAUNCH_CHECK(c, "add_rmsnorm_forward_kernel");
 }
 
-/* ---- add + RMSNorm + the gate|up GEMV + SwiGLU, one kernel for decode-sized N ---------
- * add_rmsnorm_swiglu for NR <= GEMV_MAX_N rows: every block first computes the rows' sum
- * and norm into shared memory xs [NR][C] (bf16) with the arithmetic of
- * add_rmsnorm_forward_kernel launched with VB = row_threads(C) = 256·K threads — virtual
- * thread v = tid + 256·kk accumulates its strided squares, the warp partials go to sh[] in
- * the order block_sum puts them — so rstd and ln have the bits of the unfused op; then its
- * warps run gemv_swiglu_kernel's GEMV on xs (gemv_warp_dots) and epilogue. Block 0 writes
- * ln and rstd. sum may alias a (the residual stream added in place), so it is written by
- * the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM, reset by that
- * block): by then no block reads a or b any more. */
-template <int NR, int K>
+/* ---- add + RMSNorm + the GEMV of its output, one kernel for decode-sized N --------------
+ * add_rmsnorm_swiglu / add_rmsnorm_matmul for NR <= GEMV_MAX_N rows: every block first
+ * computes the rows' sum and norm into shared memory xs [NR][C] (bf16) with the
+ * arithmetic of add_rmsnorm_forward_kernel launched with VB = row_threads(C) = 256·K
+ * threads — virtual thread v = tid + 256·kk accumulates its strided squares, the warp
+ * partials go to sh[] in the order block_sum puts them — so rstd and ln have the bits of
+ * the unfused op; then its warps run the GEMV on xs (gemv_warp_dots): SWIGLU, warp j
+ * computes gate and up feature j with gemv_swiglu_kernel's epilogue (gu, out [NR, F]);
+ * else output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC). Block 0
+ * writes ln and rstd. sum may alias a (the residual stream added in place), so it is
+ * written by the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM,
+ * reset by that block): by then no block reads a or b any more. */
+template <int NR, int K, bool SWIGLU>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
-    add_rmsnorm_swiglu_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
-                              const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
-                              unsigned *counter, int C, int F, float eps) {
+    add_rmsnorm_gemv_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
+                            const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
+                            const bf16 *bias, unsigned *counter, int C, int F, float eps) {
     extern __shared__ __align__(16) unsigned char arn_smem[];
     bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
     __shared__ float sh[32];
     __shared__ int last;
-    constexpr int NT = GEMV_WARPS * 32, VB = NT * K;
+    constexpr int NT = GEMV_WARPS * 32, VB = NT * K, NW = SWIGLU ? 2 : 1;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     for (int n = 0; n < NR; n++) {
         const size_t row = (size_t)n * C;
@@ -437,25 +440,42 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
         for (int i = tid; i < NR * C; i += NT) sum[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
     const int j = blockIdx.x * GEMV_WARPS + warp;
     if (j >= F) return; /* whole warps leave, after the last barrier */
-    const bf16 *const rows[2] = {w + (size_t)j * C, w + ((size_t)F + j) * C};
-    float acc[2][NR]; /* gate, up */
-    gemv_warp_dots<NR, 2>(acc, rows, xs, C, lane);
-    if (lane == 0) gemv_swiglu_store<NR>(out, gu, acc, j, F);
+    const bf16 *rows[NW];
+    rows[0] = w + (size_t)j * C;
+    if (SWIGLU) rows[NW - 1] = w + ((size_t)F + j) * C;
+    float acc[NW][NR];
+    gemv_warp_dots<NR, NW>(acc, rows, xs, C, lane);
+    if (lane != 0) return;
+    if constexpr (SWIGLU) {
+        gemv_swiglu_store<NR>(out, gu, acc, j, F);
+    } else {
+        const float bj = bias ? bf2f(bias[j]) : 0.0f;
+#pragma unroll
+        for (int n = 0; n < NR; n++) out[(size_t)n * F + j] = f2bf(acc[0][n] + bj);
+    }
 }
 
-enum { ARN_SWIGLU_SMEM = 32 * 1024 }; /* xs bytes at most: NR·C·2 */
+enum { ARN_GEMV_SMEM = 32 * 1024 }; /* xs bytes at most: NR·C·2 */
 
-template <int K>
-static void add_rmsnorm_swiglu_launch(cuda_ctx *c, unsigned blocks, size_t smem, int N,
-                                      bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
-                                      const bf16 *a, const bf16 *b, const bf16 *nw,
-                                      const bf16 *w, unsigned *counter, int C, int F,
-                                      float eps) {
-    switch (N) {
+/* The arguments of one fused add + RMSNorm + GEMV launch (F: SwiGLU features or OC). */
+typedef struct {
+    bf16 *out, *gu, *sum, *ln;
+    float *rstd;
+    const bf16 *a, *b, *nw, *w, *bias;
+    int N, C, F;
+    float eps;
+} arn_gemv_args;
+
+template <int K, bool SWIGLU>
+static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_gemv_args &g) {
+    const unsigned blocks = cuda_blocks((size_t)g.F, GEMV_WARPS);
+    const size_t smem = (size_t)g.N * g.C * 2;
+    switch (g.N) {
 #define ARN_CASE(n)                                                                         \
     case n:                                                                                 \
-        add_rmsnorm_swiglu_kernel<n, K><<<blocks, GEMV_WARPS * 32, smem, c->stream>>>(      \
-            out, gu, sum, ln, rstd, a, b, nw, w, counter, C, F, eps);                       \
+        add_rmsnorm_gemv_kernel<n, K, SWIGLU><<<blocks, GEMV_WARPS * 32, smem, c->stream>>>( \
+            g.out, g.gu, g.sum, g.ln, g.rstd, g.a, g.b, g.nw, g.w, g.bias, counter, g.C, g.F, \
+            g.eps);                                                                         \
         break;
         ARN_CASE(1)
         ARN_CASE(2)
@@ -467,42 +487,51 @@ static void add_rmsnorm_swiglu_launch(cuda_ctx *c, unsigned blocks, size_t smem,
         ARN_CASE(8)
 #undef ARN_CASE
     }
-    CU_LAUNCH_CHECK(c, "add_rmsnorm_swiglu_kernel");
+    CU_LAUNCH_CHECK(c, "add_rmsnorm_gemv_kernel");
 }
 
-/* The fused kernel where it gives the unfused ops' bits (decode fusions and the GEMV on,
- * the element-wise add_rmsnorm kernel in use, row_threads(C) = 256 or 512, C % 8 == 0,
- * NR·C·2 <= ARN_SWIGLU_SMEM, 16-byte aligned rows), else add_rmsnorm_forward and
- * matmul_swiglu_forward. */
+/* Runs the fused kernel when it gives the unfused ops' bits (decode fusions and the GEMV
+ * on, the element-wise add_rmsnorm kernel in use, row_threads(C) = 256 or 512,
+ * C % 8 == 0, N·C·2 <= ARN_GEMV_SMEM, 16-byte aligned rows); 0 when it ran, -1 when the
+ * caller should run the two ops. */
+template <bool SWIGLU> static int add_rmsnorm_gemv(cuda_ctx *c, const arn_gemv_args &g) {
+    const int vb = row_threads(g.C);
+    if (!cuda_decode_fuse(c) || !c->gemv || g.N > GEMV_MAX_N || cuda_row_vec(c) ||
+        (vb != 256 && vb != 512) || g.C % 8 != 0 || (size_t)g.N * g.C * 2 > ARN_GEMV_SMEM ||
+        !cuda_aligned16(g.w) || !cuda_aligned16(g.a) || !cuda_aligned16(g.b))
+        return -1;
+    const int fresh = c->scratch[SCRATCH_GEMV_NORM] == NULL;
+    unsigned *counter = (unsigned *)cuda_scratch(c, SCRATCH_GEMV_NORM, 256);
+    if (!counter) return 0; /* error recorded */
+    if (fresh) CU_CHECK(c, cudaMemsetAsync(counter, 0, 256, c->stream));
+    if (vb == 256) add_rmsnorm_gemv_launch<1, SWIGLU>(c, counter, g);
+    else add_rmsnorm_gemv_launch<2, SWIGLU>(c, counter, g);
+    return 0;
+}
+
 static void add_rmsnorm_swiglu(rlvr_backend *be, void *sum, void *ln, float *rstd,
                                const void *a, const void *b, const void *norm_w, float eps,
                                void *out, void *gu, const void *w, int N, int C, int F) {
-    cuda_ctx *c = cuda_get(be);
     if (N <= 0 || C <= 0 || F <= 0) return;
-    const int vb = row_threads(C);
-    const size_t smem = (size_t)N * C * 2;
-    if (cuda_decode_fuse(c) && c->gemv && N <= GEMV_MAX_N && !cuda_row_vec(c) &&
-        (vb == 256 || vb == 512) && C % 8 == 0 && smem <= ARN_SWIGLU_SMEM &&
-        cuda_aligned16(w) && cuda_aligned16(a) && cuda_aligned16(b)) {
-        const int fresh = c->scratch[SCRATCH_GEMV_NORM] == NULL;
-        unsigned *counter = (unsigned *)cuda_scratch(c, SCRATCH_GEMV_NORM, 256);
-        if (!counter) return; /* error recorded */
-        if (fresh) CU_CHECK(c, cudaMemsetAsync(counter, 0, 256, c->stream));
-        const unsigned blocks = cuda_blocks((size_t)F, GEMV_WARPS);
-        if (vb == 256)
-            add_rmsnorm_swiglu_launch<1>(c, blocks, smem, N, (bf16 *)out, (bf16 *)gu,
-                                         (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a,
-                                         (const bf16 *)b, (const bf16 *)norm_w,
-                                         (const bf16 *)w, counter, C, F, eps);
-        else
-            add_rmsnorm_swiglu_launch<2>(c, blocks, smem, N, (bf16 *)out, (bf16 *)gu,
-                                         (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a,
-                                         (const bf16 *)b, (const bf16 *)norm_w,
-                                         (const bf16 *)w, counter, C, F, eps);
-        return;
-    }
+    const arn_gemv_args g = {(bf16 *)out, (bf16 *)gu, (bf16 *)sum, (bf16 *)ln, rstd,
+                             (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
+                             (const bf16 *)w, NULL, N, C, F, eps};
+    if (add_rmsnorm_gemv<true>(cuda_get(be), g) == 0) return;
     be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
     be->matmul_swiglu_forward(be, out, gu, ln, w, N, C, F);
+}
+
+static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                               const void *a, const void *b, const void *norm_w, float eps,
+                               void *out, const void *w, const void *bias, int N, int C,
+                               int OC) {
+    if (N <= 0 || C <= 0 || OC <= 0) return;
+    const arn_gemv_args g = {(bf16 *)out, NULL, (bf16 *)sum, (bf16 *)ln, rstd,
+                             (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
+                             (const bf16 *)w, (const bf16 *)bias, N, C, OC, eps};
+    if (add_rmsnorm_gemv<false>(cuda_get(be), g) == 0) return;
+    be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
+    be->matmul_forward(be, out, ln, w, bias, N, C, OC);
 }
 
 static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void *dout,
@@ -531,5 +560,6 @@ void cuda_rmsnorm_register(rlvr_backend *be) {
     be->rmsnorm_forward = rmsnorm_forward;
     be->add_rmsnorm_forward = add_rmsnorm_forward;
     be->add_rmsnorm_swiglu = add_rmsnorm_swiglu;
+    be->add_rmsnorm_matmul = add_rmsnorm_matmul;
     be->rmsnorm_backward = rmsnorm_backward;
 }

@@ -135,9 +135,9 @@ if [ "$DEVICE" = cuda ]; then
   # Where the graph-mode decode step goes: the same workload with op groups skipped
   # (bench_decode --ablate; the tokens are meaningless, the step count is the same). The
   # drop in decode-forward time against the default run is the group's cost in the graphs.
-  # (The matmul group includes add_rmsnorm_swiglu, so the add + RMSNorm before each MLP:
-  # the model calls it as one op since session 15.)
-  for v in matmul:matmul_forward,matmul_swiglu_forward,add_rmsnorm_swiglu attention:attention_cached sample:lmhead_sample \
+  # (The matmul group includes add_rmsnorm_swiglu and add_rmsnorm_matmul, so the add +
+  # RMSNorm before each MLP and q|k|v GEMM: the model calls them as one op since session 15.)
+  for v in matmul:matmul_forward,matmul_swiglu_forward,add_rmsnorm_swiglu,add_rmsnorm_matmul attention:attention_cached sample:lmhead_sample \
            small:add_rmsnorm_forward,qkv_split,qkv_split_store,kv_store,swiglu_packed_forward,embedding_forward; do
     timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \

@@ -513,19 +513,24 @@ static void test_matmul_swiglu(int T, int C, int F) {
     check_backend("matmul_swiglu");
 }
 
-/* add_rmsnorm_swiglu (the residual add + RMSNorm + gate|up projection + SwiGLU of a layer;
- * one kernel for N <= 8 with the decode fusions on) against the CPU, and on the GPU bit
- * for bit against its two ops run apart (decode fusions off), the sum in place (sum = a,
- * as the model calls it: the fused kernel must not overwrite a while other blocks still
- * read it) or into its own buffer. */
-static void test_add_rmsnorm_swiglu(int N, int C, int F, int inplace) {
+/* add_rmsnorm_swiglu (swiglu: the residual add + RMSNorm + gate|up projection + SwiGLU
+ * before a layer's MLP) or add_rmsnorm_matmul (the add + norm + a projection with an
+ * optional bias: the next layer's q|k|v) — one kernel for N <= 8 with the decode fusions
+ * on — against the CPU, and on the GPU bit for bit against the two ops run apart
+ * (decode fusions off), the sum in place (sum = a, as the model calls them: the fused
+ * kernel must not overwrite a while other blocks still read it) or into its own buffer.
+ * F: the SwiGLU features, or the projection's OC. */
+static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, int bias) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d C=%d F=%d%s", N, C, F, inplace ? " in place" : "");
+    snprintf(cs, sizeof cs, "N=%d C=%d F=%d%s%s", N, C, F, inplace ? " in place" : "",
+             bias ? " bias" : "");
+    const char *op = swiglu ? "add_rmsnorm_swiglu" : "add_rmsnorm_matmul";
+    const int rows = swiglu ? 2 * F : F; /* of w */
     const size_t n = (size_t)N * C, nh = (size_t)N * F, as = S.gpu->act_size;
     float *a = rand_bf(n, 2.0f), *b = rand_bf(n, 1.0f), *nw = rand_bf((size_t)C, 1.0f);
-    float *w = rand_bf((size_t)2 * F * C, 2.0f / sqrtf((float)C));
-    pair pw = pair_act(w, (size_t)2 * F * C), pnw = pair_act(nw, (size_t)C);
-    pair pb = pair_act(b, n);
+    float *w = rand_bf((size_t)rows * C, 2.0f / sqrtf((float)C)), *bs = rand_bf((size_t)F, 1.0f);
+    pair pw = pair_act(w, (size_t)rows * C), pnw = pair_act(nw, (size_t)C);
+    pair pb = pair_act(b, n), pbias = pair_act(bs, (size_t)F);
     pair run[2][6]; /* [fused, apart][a, sum, ln, rstd, out, gu] */
     for (int k = 0; k < 2; k++) {
         run[k][0] = pair_act(a, n);
@@ -535,38 +540,51 @@ static void test_add_rmsnorm_swiglu(int N, int C, int F, int inplace) {
         run[k][4] = pair_poison_act(nh);
         run[k][5] = pair_poison_act(2 * nh);
     }
+    for (int k = 0; k < 2; k++) {
+        pair *r = run[k];
+        if (k == 1) rlvr_cuda_set_decode_fuse(S.gpu, 0);
+        for (int dev = k; dev < 2; dev++) { /* run 0: the CPU and the GPU; run 1: the GPU */
+            rlvr_backend *be = dev ? S.gpu : S.cpu;
+#define PICK(p) (dev ? (p).g : (p).c)
+            if (swiglu)
+                be->add_rmsnorm_swiglu(be, PICK(r[1]), PICK(r[2]), PICK(r[3]), PICK(r[0]),
+                                       PICK(pb), PICK(pnw), 1e-6f, PICK(r[4]), PICK(r[5]),
+                                       PICK(pw), N, C, F);
+            else
+                be->add_rmsnorm_matmul(be, PICK(r[1]), PICK(r[2]), PICK(r[3]), PICK(r[0]),
+                                       PICK(pb), PICK(pnw), 1e-6f, PICK(r[4]), PICK(pw),
+                                       bias ? PICK(pbias) : NULL, N, C, F);
+#undef PICK
+        }
+        rlvr_cuda_set_decode_fuse(S.gpu, 1);
+    }
     pair *f = run[0], *u = run[1];
-    S.cpu->add_rmsnorm_swiglu(S.cpu, f[1].c, f[2].c, f[3].c, f[0].c, pb.c, pnw.c, 1e-6f, f[4].c,
-                              f[5].c, pw.c, N, C, F);
-    S.gpu->add_rmsnorm_swiglu(S.gpu, f[1].g, f[2].g, f[3].g, f[0].g, pb.g, pnw.g, 1e-6f, f[4].g,
-                              f[5].g, pw.g, N, C, F);
-    cmp_act("add_rmsnorm_swiglu sum", cs, f[1], NULL, n, TOL_BF16);
-    cmp_act("add_rmsnorm_swiglu ln", cs, f[2], NULL, n, TOL_BF16);
-    cmp_f32("add_rmsnorm_swiglu rstd", cs, f[3], NULL, (size_t)N, TOL_BF16);
-    cmp_act("add_rmsnorm_swiglu gu", cs, f[5], NULL, 2 * nh, TOL_BF16);
-    cmp_act("add_rmsnorm_swiglu out", cs, f[4], NULL, nh, TOL_BF16);
-    rlvr_cuda_set_decode_fuse(S.gpu, 0);
-    S.gpu->add_rmsnorm_swiglu(S.gpu, u[1].g, u[2].g, u[3].g, u[0].g, pb.g, pnw.g, 1e-6f, u[4].g,
-                              u[5].g, pw.g, N, C, F);
-    rlvr_cuda_set_decode_fuse(S.gpu, 1);
-    char c2[128];
-    snprintf(c2, sizeof c2, "%.100s fused = apart", cs);
-    cmp_bits("add_rmsnorm_swiglu sum", c2, f[1].g, u[1].g, n * as);
-    cmp_bits("add_rmsnorm_swiglu ln", c2, f[2].g, u[2].g, n * as);
-    cmp_bits("add_rmsnorm_swiglu rstd", c2, f[3].g, u[3].g, (size_t)N * 4);
-    cmp_bits("add_rmsnorm_swiglu gu", c2, f[5].g, u[5].g, 2 * nh * as);
-    cmp_bits("add_rmsnorm_swiglu out", c2, f[4].g, u[4].g, nh * as);
+    char c1[160], c2[160];
+    snprintf(c1, sizeof c1, "%s %.100s", op, cs);
+    snprintf(c2, sizeof c2, "%s %.100s fused = apart", op, cs);
+    cmp_act("sum", c1, f[1], NULL, n, TOL_BF16);
+    cmp_act("ln", c1, f[2], NULL, n, TOL_BF16);
+    cmp_f32("rstd", c1, f[3], NULL, (size_t)N, TOL_BF16);
+    cmp_act("out", c1, f[4], NULL, nh, TOL_BF16);
+    if (swiglu) cmp_act("gu", c1, f[5], NULL, 2 * nh, TOL_BF16);
+    cmp_bits("sum", c2, f[1].g, u[1].g, n * as);
+    cmp_bits("ln", c2, f[2].g, u[2].g, n * as);
+    cmp_bits("rstd", c2, f[3].g, u[3].g, (size_t)N * 4);
+    cmp_bits("out", c2, f[4].g, u[4].g, nh * as);
+    if (swiglu) cmp_bits("gu", c2, f[5].g, u[5].g, 2 * nh * as);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 6; i++)
             if (i != 1 || !inplace) pair_free(run[k][i]);
     pair_free(pw);
     pair_free(pnw);
     pair_free(pb);
+    pair_free(pbias);
     free(a);
     free(b);
     free(nw);
     free(w);
-    check_backend("add_rmsnorm_swiglu");
+    free(bs);
+    check_backend(op);
 }
 
 /* The skinny GEMM forward (kernels/cuda/skinny_gemm.cu, forced on by the caller) against
@@ -1577,13 +1595,19 @@ int main(int argc, char **argv) {
         const int ms[][3] = {{1, 896, 4864}, {8, 896, 4864}, {3, 64, 37}, {9, 64, 40},
                              {2, 67, 24}};
         for (int i = 0; i < 5; i++) RUN(test_matmul_swiglu(ms[i][0], ms[i][1], ms[i][2]));
-        /* + the residual add and RMSNorm: C 896 (256 norm threads) and 1024 (512), in place
-         * and not, 1 and 8 rows, and the fallbacks (9 rows; C 200: 128 norm threads) */
-        const int as[][4] = {{1, 896, 4864, 1}, {8, 896, 4864, 1}, {3, 896, 40, 0},
-                             {2, 1024, 24, 1}, {5, 1024, 24, 0}, {9, 256, 16, 1},
-                             {2, 200, 16, 1}};
-        for (int i = 0; i < 7; i++)
-            RUN(test_add_rmsnorm_swiglu(as[i][0], as[i][1], as[i][2], as[i][3]));
+        /* + the residual add and RMSNorm before (add_rmsnorm_swiglu), and the same before a
+         * plain projection with and without a bias (add_rmsnorm_matmul; the 0.5B q|k|v):
+         * C 896 (256 norm threads) and 1024 (512), in place and not, 1 and 8 rows, and the
+         * fallbacks (9 rows; C 200: 128 norm threads) */
+        const int as[][6] = {{1, 896, 4864, 1, 1, 0}, {8, 896, 4864, 1, 1, 0},
+                             {3, 896, 40, 0, 1, 0},   {2, 1024, 24, 1, 1, 0},
+                             {5, 1024, 24, 0, 1, 0},  {9, 256, 16, 1, 1, 0},
+                             {2, 200, 16, 1, 1, 0},   {1, 896, 1152, 1, 0, 1},
+                             {8, 896, 1152, 1, 0, 1}, {3, 1024, 37, 0, 0, 0},
+                             {9, 896, 64, 1, 0, 1},   {4, 200, 30, 1, 0, 1}};
+        for (int i = 0; i < 12; i++)
+            RUN(test_add_rmsnorm_gemv(as[i][0], as[i][1], as[i][2], as[i][3], as[i][4],
+                                      as[i][5]));
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
