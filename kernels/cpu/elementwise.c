@@ -2,6 +2,7 @@
  * kernels/cpu/elementwise.c — SwiGLU (silu(gate)·up) and the residual add.
  * silu(g) = g·σ(g); d silu/dg = σ(g)·(1 + g·(1 − σ(g))). e^x is cpu_expf (vectorised).
  */
+#include "kernels/composite.h"
 #include "kernels/cpu/cpu_expf.h"
 #include "kernels/cpu/cpu_ops.h"
 
@@ -47,14 +48,6 @@ static void swiglu_packed_forward(rlvr_backend *be, void *out_, const void *gu_,
     }
 }
 
-/* The two ops it stands for, in order, through the op table (the CPU has nothing to
- * fuse; a wrapping backend, such as a recording one, sees the two ops). */
-static void matmul_swiglu_forward(rlvr_backend *be, void *out, void *gu, const void *x,
-                                  const void *w, int T, int C, int F) {
-    be->matmul_forward(be, gu, x, w, NULL, T, C, 2 * F);
-    be->swiglu_packed_forward(be, out, gu, T, F);
-}
-
 static void swiglu_packed_backward(rlvr_backend *be, void *dgu_, const void *dout_,
                                    const void *gu_, int T, int I) {
     float *dgu = dgu_;
@@ -84,7 +77,7 @@ void cpu_elementwise_register(rlvr_backend *be) {
     be->swiglu_forward = swiglu_forward;
     be->swiglu_backward = swiglu_backward;
     be->swiglu_packed_forward = swiglu_packed_forward;
-    be->matmul_swiglu_forward = matmul_swiglu_forward;
+    be->matmul_swiglu_forward = rlvr_matmul_swiglu_apart;
     be->swiglu_packed_backward = swiglu_packed_backward;
     be->add = add;
 }

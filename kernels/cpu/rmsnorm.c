@@ -6,6 +6,7 @@
  */
 #include <math.h>
 
+#include "kernels/composite.h"
 #include "kernels/cpu/cpu_ops.h"
 
 static void rmsnorm_forward(rlvr_backend *be, void *out_, float *rstd, const void *in_,
@@ -38,21 +39,6 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum_, void *out, float *
     rmsnorm_forward(be, out, rstd, sum, w, N, C, eps);
 }
 
-/* The two ops it stands for, in order, through the op table (nothing to fuse on the CPU;
- * a wrapping backend sees the two). */
-static void add_rmsnorm_swiglu(rlvr_backend *be, void *sum, void *ln, float *rstd,
-                               const void *a, const void *b, const void *norm_w, float eps,
-                               void *out, void *gu, const void *w, int N, int C, int F) {
-    be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
-    be->matmul_swiglu_forward(be, out, gu, ln, w, N, C, F);
-}
-static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rstd,
-                               const void *a, const void *b, const void *norm_w, float eps,
-                               void *out, const void *w, const void *bias, int N, int C,
-                               int OC) {
-    be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
-    be->matmul_forward(be, out, ln, w, bias, N, C, OC);
-}
 
 static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void *dout_,
                              const void *in_, const void *w_, const float *rstd, int N, int C,
@@ -93,8 +79,8 @@ static void rmsnorm_backward(rlvr_backend *be, void *din_, float *dw, const void
 
 void cpu_rmsnorm_register(rlvr_backend *be) {
     be->add_rmsnorm_forward = add_rmsnorm_forward;
-    be->add_rmsnorm_swiglu = add_rmsnorm_swiglu;
-    be->add_rmsnorm_matmul = add_rmsnorm_matmul;
+    be->add_rmsnorm_swiglu = rlvr_add_rmsnorm_swiglu_apart;
+    be->add_rmsnorm_matmul = rlvr_add_rmsnorm_matmul_apart;
     be->rmsnorm_forward = rmsnorm_forward;
     be->rmsnorm_backward = rmsnorm_backward;
 }

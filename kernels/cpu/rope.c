@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/composite.h"
 #include "kernels/cpu/cpu_ops.h"
 
 enum { ROPE_BLK = 64 };
@@ -75,15 +76,6 @@ static void qkv_split(rlvr_backend *be, void *q, void *k, void *v, const void *q
     rope_apply(be, k, pos, inv_freq, T, Hkv, D, 1.0f);
 }
 
-/* The split, then the cache store, through the op table (nothing to fuse on the CPU; a
- * wrapping backend, such as a recording one, sees the two ops). */
-static void qkv_split_store(rlvr_backend *be, void *q, void *k, void *v, void *k_cache,
-                            void *v_cache, const int *slots, const void *qkv, const int *pos,
-                            const float *inv_freq, int T, int Hq, int Hkv, int D) {
-    be->qkv_split(be, q, k, v, qkv, pos, inv_freq, T, Hq, Hkv, D);
-    be->kv_store(be, k_cache, v_cache, k, v, slots, T, Hkv, D);
-}
-
 static void qkv_merge(rlvr_backend *be, void *dqkv, const void *dq, const void *dk,
                       const void *dv, const int *pos, const float *inv_freq, int T, int Hq,
                       int Hkv, int D) {
@@ -111,6 +103,6 @@ void cpu_rope_register(rlvr_backend *be) {
     be->rope_forward = rope_forward;
     be->rope_backward = rope_backward;
     be->qkv_split = qkv_split;
-    be->qkv_split_store = qkv_split_store;
+    be->qkv_split_store = rlvr_qkv_split_store_apart;
     be->qkv_merge = qkv_merge;
 }

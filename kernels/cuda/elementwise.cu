@@ -11,6 +11,7 @@
  */
 #include <string.h>
 
+#include "kernels/composite.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -326,8 +327,8 @@ static void qkv_split_store(rlvr_backend *be, void *q, void *k, void *v, void *k
                             void *v_cache, const int *slots, const void *qkv, const int *pos,
                             const float *inv_freq, int T, int Hq, int Hkv, int D) {
     if (!cuda_decode_fuse(cuda_get(be))) {
-        qkv_split(be, q, k, v, qkv, pos, inv_freq, T, Hq, Hkv, D);
-        be->kv_store(be, k_cache, v_cache, k, v, slots, T, Hkv, D);
+        rlvr_qkv_split_store_apart(be, q, k, v, k_cache, v_cache, slots, qkv, pos, inv_freq, T,
+                                   Hq, Hkv, D);
         return;
     }
     const qkv_cache cache = {(bf16 *)k_cache, (bf16 *)v_cache, slots};

@@ -18,6 +18,7 @@
  * gate|up projection + SwiGLU) fuses the two into one GEMV kernel for <= 8 rows
  * (RLVR_DECODE_FUSE=0 runs them apart).
  */
+#include "kernels/composite.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
 enum { COLSUM_TX = 32, COLSUM_TY = 8, COLSUM_MAX_RB = 512, COLSUM_ROWS = 32 };
@@ -189,8 +190,7 @@ static void matmul_swiglu_forward(rlvr_backend *be, void *out, void *gu, const v
         CU_LAUNCH_CHECK(c, "gemv_swiglu_kernel");
         return;
     }
-    be->matmul_forward(be, gu, x, w, NULL, T, C, 2 * F);
-    be->swiglu_packed_forward(be, out, gu, T, F);
+    rlvr_matmul_swiglu_apart(be, out, gu, x, w, T, C, F);
 }
 
 /* out[n, :] = bias for every row n. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/composite.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
@@ -516,9 +517,8 @@ static void add_rmsnorm_swiglu(rlvr_backend *be, void *sum, void *ln, float *rst
     const arn_gemv_args g = {(bf16 *)out, (bf16 *)gu, (bf16 *)sum, (bf16 *)ln, rstd,
                              (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
                              (const bf16 *)w, NULL, N, C, F, eps};
-    if (add_rmsnorm_gemv<true>(cuda_get(be), g) == 0) return;
-    be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
-    be->matmul_swiglu_forward(be, out, gu, ln, w, N, C, F);
+    if (add_rmsnorm_gemv<true>(cuda_get(be), g) != 0)
+        rlvr_add_rmsnorm_swiglu_apart(be, sum, ln, rstd, a, b, norm_w, eps, out, gu, w, N, C, F);
 }
 
 static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rstd,
@@ -529,9 +529,9 @@ static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rst
     const arn_gemv_args g = {(bf16 *)out, NULL, (bf16 *)sum, (bf16 *)ln, rstd,
                              (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
                              (const bf16 *)w, (const bf16 *)bias, N, C, OC, eps};
-    if (add_rmsnorm_gemv<false>(cuda_get(be), g) == 0) return;
-    be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, norm_w, N, C, eps);
-    be->matmul_forward(be, out, ln, w, bias, N, C, OC);
+    if (add_rmsnorm_gemv<false>(cuda_get(be), g) != 0)
+        rlvr_add_rmsnorm_matmul_apart(be, sum, ln, rstd, a, b, norm_w, eps, out, w, bias, N, C,
+                                      OC);
 }
 
 static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void *dout,
