@@ -103,20 +103,6 @@ struct rlvr_backend {
     void (*add_rmsnorm_forward)(rlvr_backend *be, void *sum, void *out, float *rstd,
                                 const void *a, const void *b, const void *w, int N, int C,
                                 float eps);
-    /* add_rmsnorm_forward (sum = a + b, ln = rmsnorm(sum)·norm_w, rstd; sum may alias a
-     * or b) and then matmul_swiglu_forward of ln (gu[N, 2F] = ln·wᵀ with w the stacked
-     * gate|up [2F, C], out[N, F] = silu(gate)·up): the same values, fused where a backend
-     * can (CUDA: one GEMV kernel for decode-sized N). Nullable: callers run the two. */
-    void (*add_rmsnorm_swiglu)(rlvr_backend *be, void *sum, void *ln, float *rstd,
-                               const void *a, const void *b, const void *norm_w, float eps,
-                               void *out, void *gu, const void *w, int N, int C, int F);
-    /* add_rmsnorm_forward and then matmul_forward of ln: out[N, OC] = ln·wᵀ (+ bias),
-     * fused like add_rmsnorm_swiglu (the next layer's input norm and its q|k|v GEMM in
-     * decode). Nullable: callers run the two. */
-    void (*add_rmsnorm_matmul)(rlvr_backend *be, void *sum, void *ln, float *rstd,
-                               const void *a, const void *b, const void *norm_w, float eps,
-                               void *out, const void *w, const void *bias, int N, int C,
-                               int OC);
     /* din[N,C] (= or += per accumulate), dw[C] += (nullable). */
     void (*rmsnorm_backward)(rlvr_backend *be, void *din, float *dw, const void *dout,
                              const void *in, const void *w, const float *rstd, int N, int C,
@@ -148,12 +134,6 @@ struct rlvr_backend {
      * rope_forward rotates them when pos != NULL, copied when pos == NULL. */
     void (*qkv_split)(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,
                       const int *pos, const float *inv_freq, int T, int Hq, int Hkv, int D);
-    /* qkv_split, and k and v also stored into the paged cache as kv_store stores them
-     * (k_cache, v_cache, slots[T]; a negative slot stores nothing): one pass where a
-     * backend fuses them (CUDA does). Nullable: callers then run qkv_split, kv_store. */
-    void (*qkv_split_store)(rlvr_backend *be, void *q, void *k, void *v, void *k_cache,
-                            void *v_cache, const int *slots, const void *qkv, const int *pos,
-                            const float *inv_freq, int T, int Hq, int Hkv, int D);
     /* The transpose: dqkv[T, (Hq+2·Hkv)·D] = [dq' | dk' | dv] (=), with dq' and dk' what
      * rope_backward makes of dq and dk when pos != NULL, dq and dk when NULL; the inputs
      * are not modified. */
@@ -185,12 +165,6 @@ struct rlvr_backend {
     /* gu[T, 2F], row t = [gate_t | up_t] (one GEMM over the gate and up weights stacked;
      * F = the intermediate size) → out[T, F] = silu(gate)·up, as swiglu_forward. */
     void (*swiglu_packed_forward)(rlvr_backend *be, void *out, const void *gu, int T, int F);
-    /* The stacked gate|up projection and its SwiGLU in one call: gu[T, 2F] = x[T, C]·wᵀ
-     * (w [2F, C]: the gate rows, then the up rows; no bias), out[T, F] = silu(gate)·up —
-     * the values of matmul_forward then swiglu_packed_forward, which a backend may fuse
-     * (CUDA does for decode-sized T). Nullable: callers then run those two ops. */
-    void (*matmul_swiglu_forward)(rlvr_backend *be, void *out, void *gu, const void *x,
-                                  const void *w, int T, int C, int F);
     /* dgu[T, 2F] = [dgate | dup] (=), as swiglu_backward computes them. */
     void (*swiglu_packed_backward)(rlvr_backend *be, void *dgu, const void *dout,
                                    const void *gu, int T, int F);
@@ -312,6 +286,36 @@ struct rlvr_backend {
      * Returns 0, or -1 with the error recorded. Not while a graph is being recorded. */
     int (*timer_mark)(rlvr_backend *be);
     int (*timer_read)(rlvr_backend *be, int n, float *ms_between);
+
+    /* ---- fused ops: several of the ops above in one call where a backend can fuse them
+     * (CUDA, for decode-sized batches; kernels/composite.h has each as the ops it stands
+     * for, which the CPU backend registers). Same values as the separate ops. ------ */
+    /* The stacked gate|up projection and its SwiGLU in one call: gu[T, 2F] = x[T, C]·wᵀ
+     * (w [2F, C]: the gate rows, then the up rows; no bias), out[T, F] = silu(gate)·up —
+     * the values of matmul_forward then swiglu_packed_forward, which a backend may fuse
+     * (CUDA does for decode-sized T). Nullable: callers then run those two ops. */
+    void (*matmul_swiglu_forward)(rlvr_backend *be, void *out, void *gu, const void *x,
+                                  const void *w, int T, int C, int F);
+    /* qkv_split, and k and v also stored into the paged cache as kv_store stores them
+     * (k_cache, v_cache, slots[T]; a negative slot stores nothing): one pass where a
+     * backend fuses them (CUDA does). Nullable: callers then run qkv_split, kv_store. */
+    void (*qkv_split_store)(rlvr_backend *be, void *q, void *k, void *v, void *k_cache,
+                            void *v_cache, const int *slots, const void *qkv, const int *pos,
+                            const float *inv_freq, int T, int Hq, int Hkv, int D);
+    /* add_rmsnorm_forward (sum = a + b, ln = rmsnorm(sum)·norm_w, rstd; sum may alias a
+     * or b) and then matmul_swiglu_forward of ln (gu[N, 2F] = ln·wᵀ with w the stacked
+     * gate|up [2F, C], out[N, F] = silu(gate)·up): the same values, fused where a backend
+     * can (CUDA: one GEMV kernel for decode-sized N). Nullable: callers run the two. */
+    void (*add_rmsnorm_swiglu)(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                               const void *a, const void *b, const void *norm_w, float eps,
+                               void *out, void *gu, const void *w, int N, int C, int F);
+    /* add_rmsnorm_forward and then matmul_forward of ln: out[N, OC] = ln·wᵀ (+ bias),
+     * fused like add_rmsnorm_swiglu (the next layer's input norm and its q|k|v GEMM in
+     * decode). Nullable: callers run the two. */
+    void (*add_rmsnorm_matmul)(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                               const void *a, const void *b, const void *norm_w, float eps,
+                               void *out, const void *w, const void *bias, int N, int C,
+                               int OC);
 };
 
 /* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */
