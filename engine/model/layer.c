@@ -15,6 +15,17 @@
 #include "engine/model/acts.h"
 
 
+/* sum = a + b (sum may alias a), ln = rmsnorm(sum)·w: one op where the backend has it. */
+static void add_norm(rlvr_backend *be, void *sum, void *ln, float *rstd, const void *a,
+                     const void *b, const void *w, int T, int C, float eps) {
+    if (be->add_rmsnorm_forward) {
+        be->add_rmsnorm_forward(be, sum, ln, rstd, a, b, w, T, C, eps);
+        return;
+    }
+    be->add(be, sum, a, b, (size_t)T * C);
+    be->rmsnorm_forward(be, ln, rstd, sum, w, T, C, eps);
+}
+
 /* mid += x; ln2 = rmsnorm(mid)·w; h = silu(ln2·Wgᵀ) ⊙ (ln2·Wuᵀ) (gu keeps the two
  * projections): one op where the backend fuses them (add_rmsnorm_swiglu), else the
  * pieces. */
@@ -29,13 +40,7 @@ static void residual_norm_swiglu(model *m, const model_layer_params *P, layer_ac
                                L->h, L->gu, model_w(m, P->gate), T, C, I);
         return;
     }
-    if (be->add_rmsnorm_forward) {
-        be->add_rmsnorm_forward(be, L->mid, L->ln2, L->rstd2, L->mid, x, model_w(m, P->ln2), T,
-                                C, eps);
-    } else {
-        be->add(be, L->mid, L->mid, x, (size_t)T * C);
-        be->rmsnorm_forward(be, L->ln2, L->rstd2, L->mid, model_w(m, P->ln2), T, C, eps);
-    }
+    add_norm(be, L->mid, L->ln2, L->rstd2, L->mid, x, model_w(m, P->ln2), T, C, eps);
     if (m->stacked_gate_up) {
         if (be->matmul_swiglu_forward) {
             be->matmul_swiglu_forward(be, L->h, L->gu, L->ln2, model_w(m, P->gate), T, C, I);
@@ -68,12 +73,8 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
                                    qkv, model_w(m, P->q), model_w(m, P->q_b), T, C,
                                    qd + 2 * kvd);
             qkv_done = 1;
-        } else if (be->add_rmsnorm_forward) {
-            be->add_rmsnorm_forward(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1), T, C,
-                                    eps);
         } else {
-            be->add(be, x, x, x_add, (size_t)T * C);
-            be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
+            add_norm(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1), T, C, eps);
         }
     } else if (!ln1_ready) {
         be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
