@@ -247,6 +247,7 @@ if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
     return $rc
   }
   export -f kernel_profile
+  export OUT
   run_section kernel_profile 240 bash -c kernel_profile
 fi
 
