@@ -89,6 +89,13 @@ else
   record nvidia_smi fail 0 "nvidia-smi not found"
 fi
 echo "run.sh: GPU: $GPU_NAME"
+# Memory bandwidth of the card for the generation bounds (GB/s, vendor figures).
+case "$GPU_NAME" in
+  *H200*) BW_GBS=4800 ;;
+  *H100*) BW_GBS=3350 ;;
+  *) BW_GBS=3350 ;;
+esac
+export BW_GBS
 
 # ---- build --------------------------------------------------------------------------
 # Every engine module is built (the end-to-end training run needs the tokenizer, the
@@ -149,6 +156,32 @@ else
 fi
 run_section torch_lmhead 120 python3 "$ROOT/tests/gpu/torch_lmhead_bench.py" "$OUT/torch_lmhead.json"
 
+# ---- every kernel's GPU time, CUDA graphs included (PyTorch's profiler over the
+# benchmark programs run in-process, tests/gpu/kernel_profile.py): a decode batch of 256
+# sequences, batch 1, and the training step of bench_step; early, so a short lease that
+# runs out of time still has it ---------------------------------------------------------
+if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
+  kernel_profile() {
+    local kp="python3 $ROOT/tests/gpu/kernel_profile.py" rc=0
+    echo "== decode: 256 sequences, prompt and output 200-240 tokens (graphs on)"
+    $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode256.json" \
+      -- --device cuda --shape qwen2.5-0.5b --n 256 --min-len 200 --max-len 240 --groups 0 \
+      --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
+    echo "== decode: batch 1, prompt and output 384 tokens (graphs on)"
+    $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode1.json" \
+      -- --device cuda --shape qwen2.5-0.5b --n 1 --min-len 384 --max-len 384 --groups 0 \
+      --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
+    echo "== training step: Qwen2.5-0.5B shape, 8 x 1024 tokens (1 warm-up, 2 timed steps)"
+    $kp --lib "$BUILD/tests/bench/libbench_step_prog.so" --json "$OUT/kp_step.json" --top 50 \
+      -- --device cuda --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 --warmup 1 \
+      --iters 2 || rc=1
+    return $rc
+  }
+  export -f kernel_profile
+  export OUT
+  run_section kernel_profile 240 bash -c kernel_profile
+fi
+
 # ---- NCCL collectives on one GPU (all-reduce, reduce-scatter, all-gather of CUDA
 # buffers through the data-parallel communicator; issue 10) ---------------------------
 nccl_check() {
@@ -191,13 +224,6 @@ else
 fi
 
 # ---- generation speed (issue 9): rlvr's sampler vs transformers generate, bound -------
-# Memory bandwidth of the card for the bound (GB/s, vendor figures).
-case "$GPU_NAME" in
-  *H200*) BW_GBS=4800 ;;
-  *H100*) BW_GBS=3350 ;;
-  *) BW_GBS=3350 ;;
-esac
-export BW_GBS
 if [ -f "$ROOT/tests/gpu/decode_bench.sh" ] && [ $BUILT = 1 ]; then
   # RLVR_DECODE_BENCH_ARGS adds options (e.g. "--hf-n 0" leaves transformers out)
   # shellcheck disable=SC2086
@@ -224,31 +250,6 @@ if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_decode" ]; then
   }
   export -f decode_profile
   run_section decode_profile 180 bash -c decode_profile
-fi
-
-# ---- every kernel's GPU time, CUDA graphs included (PyTorch's profiler over the
-# benchmark programs run in-process, tests/gpu/kernel_profile.py): a decode batch of 256
-# sequences, batch 1, and the training step of bench_step -----------------------------
-if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
-  kernel_profile() {
-    local kp="python3 $ROOT/tests/gpu/kernel_profile.py" rc=0
-    echo "== decode: 256 sequences, prompt and output 200-240 tokens (graphs on)"
-    $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode256.json" \
-      -- --device cuda --shape qwen2.5-0.5b --n 256 --min-len 200 --max-len 240 --groups 0 \
-      --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
-    echo "== decode: batch 1, prompt and output 384 tokens (graphs on)"
-    $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode1.json" \
-      -- --device cuda --shape qwen2.5-0.5b --n 1 --min-len 384 --max-len 384 --groups 0 \
-      --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
-    echo "== training step: Qwen2.5-0.5B shape, 8 x 1024 tokens (1 warm-up, 2 timed steps)"
-    $kp --lib "$BUILD/tests/bench/libbench_step_prog.so" --json "$OUT/kp_step.json" --top 50 \
-      -- --device cuda --model builtin:qwen2.5-0.5b --seqs 8 --seq-len 1024 --warmup 1 \
-      --iters 2 || rc=1
-    return $rc
-  }
-  export -f kernel_profile
-  export OUT
-  run_section kernel_profile 240 bash -c kernel_profile
 fi
 
 # ---- report ---------------------------------------------------------------------------
