@@ -312,17 +312,24 @@ void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
         return;
     }
     std::tuple<P...> args(arg_as<P>(std::forward<A>(a))...);
+    /* RLVR_EMU_ORDER=reverse runs the blocks from the last index to the first: a kernel
+     * whose result depends on which block runs first (a "last block" that is not, a block
+     * that reads what a later one writes) shows up in one order or the other */
+    static const bool reverse = [] {
+        const char *e = getenv("RLVR_EMU_ORDER");
+        return e && !strcmp(e, "reverse");
+    }();
     auto run = [c, k, args]() {
         const std::function<void()> body = [&]() { std::apply(k, args); };
-        for (unsigned z = 0; z < c.grid.z; z++)
-            for (unsigned y = 0; y < c.grid.y; y++)
-                for (unsigned x = 0; x < c.grid.x; x++) {
-                    uint3 b;
-                    b.x = x;
-                    b.y = y;
-                    b.z = z;
-                    run_block(c.grid, c.block, b, c.smem, body);
-                }
+        const unsigned long long n = (unsigned long long)c.grid.x * c.grid.y * c.grid.z;
+        for (unsigned long long i = 0; i < n; i++) {
+            const unsigned long long j = reverse ? n - 1 - i : i;
+            uint3 b;
+            b.x = (unsigned)(j % c.grid.x);
+            b.y = (unsigned)(j / c.grid.x % c.grid.y);
+            b.z = (unsigned)(j / c.grid.x / c.grid.y);
+            run_block(c.grid, c.block, b, c.smem, body);
+        }
     };
     if (capture) capture->push_back(run); /* recorded into a graph (cudaStreamBeginCapture) */
     else run();
