@@ -60,6 +60,13 @@ void *cuda_scratch(cuda_ctx *c, int slot, size_t bytes) {
     return p;
 }
 
+void *cuda_scratch_zeroed(cuda_ctx *c, int slot, size_t bytes, size_t zero_bytes) {
+    void *before = c->scratch[slot];
+    void *p = cuda_scratch(c, slot, bytes);
+    if (p && p != before) CU_CHECK(c, cudaMemsetAsync(p, 0, zero_bytes, c->stream));
+    return p;
+}
+
 /* ---- host bf16 rounding (round to nearest even; NaN stays NaN) ------------------- */
 
 static uint16_t host_f32_to_bf16(float f) {

@@ -131,6 +131,10 @@ void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt,
 
 /* A device buffer of at least `bytes` in slot `slot`; NULL (error recorded) on failure. */
 void *cuda_scratch(cuda_ctx *c, int slot, size_t bytes);
+/* cuda_scratch whose first zero_bytes are zeroed (on the stream) whenever the buffer is
+ * newly allocated: the finished-block counters of the "last block" kernels, which each
+ * launch leaves at zero again (cuda_block_is_last). */
+void *cuda_scratch_zeroed(cuda_ctx *c, int slot, size_t bytes, size_t zero_bytes);
 
 /* Blocks for a 1-D launch over n work items with `threads` per block. */
 static inline unsigned cuda_blocks(size_t n, unsigned threads) {
@@ -215,6 +219,25 @@ template <int W> static __device__ __forceinline__ void store_bf(bf16 *p, const 
 #pragma unroll
         for (int i = 0; i < W; i++) p[i] = f2bf(f[i]);
     }
+}
+
+/* Called by every thread of a block when the block is done with its part (its stores
+ * issued, its reads of inputs others may overwrite finished): counts the block in
+ * *counter and returns true, in every thread, in the last of `blocks` blocks to get
+ * there, which also resets the counter to 0 for the next launch (or graph replay). The
+ * fences make every block's earlier stores visible to the last one; it should read them
+ * through L2 (__ldcg). The counter lives in cuda_scratch_zeroed memory. */
+static __device__ __forceinline__ bool cuda_block_is_last(unsigned *counter, unsigned blocks) {
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        last = atomicAdd(counter, 1u) == blocks - 1u;
+        if (last) *counter = 0u;
+    }
+    __syncthreads();
+    if (last) __threadfence();
+    return last != 0;
 }
 
 /* ---- decode GEMV pieces (matmul.cu, rmsnorm.cu) ---------------------------------------- */

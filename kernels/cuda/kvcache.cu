@@ -236,16 +236,7 @@ static __device__ __forceinline__ bf16 split_merge(const float *po, const float 
 static __device__ void split_finish(unsigned *counter, bf16 *out, const float *part_o,
                                     const float *part_ml, int n, int hk, int group, int Hq,
                                     int D, int S, int ns) {
-    __shared__ int last;
-    __threadfence(); /* this thread's partials are visible device-wide before the count */
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        last = atomicAdd(counter, 1u) == (unsigned)ns - 1u;
-        if (last) *counter = 0u;
-    }
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
+    if (!cuda_block_is_last(counter, (unsigned)ns)) return;
     for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
         const int g = e / D, d = e - g * D;
         const size_t item = (size_t)n * Hq + (size_t)hk * group + g;
@@ -812,11 +803,9 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     float *part_o = NULL, *part_ml = NULL;
     unsigned *counters = NULL;
     if (S > 1) {
-        const int fresh = c->scratch[SCRATCH_KV_SPLIT] == NULL;
-        unsigned char *base =
-            (unsigned char *)cuda_scratch(c, SCRATCH_KV_SPLIT, SPLIT_SCRATCH_BYTES);
+        unsigned char *base = (unsigned char *)cuda_scratch_zeroed(
+            c, SCRATCH_KV_SPLIT, SPLIT_SCRATCH_BYTES, SPLIT_COUNTER_BYTES);
         if (!base) return 1; /* error recorded */
-        if (fresh) CU_CHECK(c, cudaMemsetAsync(base, 0, SPLIT_COUNTER_BYTES, c->stream));
         if (cuda_decode_fuse(c) && units * sizeof(unsigned) <= SPLIT_COUNTER_BYTES)
             counters = (unsigned *)base;
         part_o = (float *)(base + SPLIT_COUNTER_BYTES);

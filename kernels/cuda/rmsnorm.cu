@@ -398,7 +398,6 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     extern __shared__ __align__(16) unsigned char arn_smem[];
     bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
     __shared__ float sh[32];
-    __shared__ int last;
     constexpr int NT = GEMV_WARPS * 32, VB = NT * K, NW = SWIGLU ? 2 : 1;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     for (int n = 0; n < NR; n++) {
@@ -431,13 +430,8 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
                 if (blockIdx.x == 0) ln[row + i] = o;
             }
     }
-    __syncthreads(); /* xs complete; this block reads a and b no more */
-    if (tid == 0) {
-        last = atomicAdd(counter, 1u) == gridDim.x - 1u;
-        if (last) *counter = 0u;
-    }
-    __syncthreads();
-    if (last)
+    /* xs complete; this block reads a and b no more */
+    if (cuda_block_is_last(counter, gridDim.x))
         for (int i = tid; i < NR * C; i += NT) sum[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
     const int j = blockIdx.x * GEMV_WARPS + warp;
     if (j >= F) return; /* whole warps leave, after the last barrier */
@@ -501,10 +495,8 @@ template <bool SWIGLU> static int add_rmsnorm_gemv(cuda_ctx *c, const arn_gemv_a
         (vb != 256 && vb != 512) || g.C % 8 != 0 || (size_t)g.N * g.C * 2 > ARN_GEMV_SMEM ||
         !cuda_aligned16(g.w) || !cuda_aligned16(g.a) || !cuda_aligned16(g.b))
         return -1;
-    const int fresh = c->scratch[SCRATCH_GEMV_NORM] == NULL;
-    unsigned *counter = (unsigned *)cuda_scratch(c, SCRATCH_GEMV_NORM, 256);
+    unsigned *counter = (unsigned *)cuda_scratch_zeroed(c, SCRATCH_GEMV_NORM, 256, 256);
     if (!counter) return 0; /* error recorded */
-    if (fresh) CU_CHECK(c, cudaMemsetAsync(counter, 0, 256, c->stream));
     if (vb == 256) add_rmsnorm_gemv_launch<1, SWIGLU>(c, counter, g);
     else add_rmsnorm_gemv_launch<2, SWIGLU>(c, counter, g);
     return 0;
