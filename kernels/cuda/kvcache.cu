@@ -268,27 +268,6 @@ static __host__ __device__ __forceinline__ split_layout split_layout_of(int D, i
     return L;
 }
 
-/* 16-byte global → shared copy, asynchronous on sm_80+ (cp.async), plain before. */
-static __device__ __forceinline__ void split_cp16(void *dst, const void *src) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src) : "memory");
-#else
-    *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-#endif
-}
-static __device__ __forceinline__ void split_cp_commit(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-/* Waits until at most PENDING of this thread's committed copy groups are still in flight. */
-template <int PENDING> static __device__ __forceinline__ void split_cp_wait(void) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING) : "memory");
-#endif
-}
-
 /* Issues the copies of key positions p0 .. p0+tile-1 (those < p1; zero rows beyond) of one
  * KV head into the shared tiles sk, sv [tile][row]; kb, vb point at the head's first element
  * in slot 0 of the caches. One 16-byte chunk per thread and step. */
@@ -302,8 +281,8 @@ static __device__ __forceinline__ void split_load_tile(bf16 *sk, bf16 *sv, const
         if (p < p1) {
             const size_t slot = (size_t)table[p / block_size] * block_size + p % block_size;
             const size_t off = slot * krow + (size_t)c * 8;
-            split_cp16(dk, kb + off);
-            split_cp16(dv, vb + off);
+            tc_cp16(dk, kb + off, 16);
+            tc_cp16(dv, vb + off, 16);
         } else {
             *reinterpret_cast<uint4 *>(dk) = make_uint4(0u, 0u, 0u, 0u);
             *reinterpret_cast<uint4 *>(dv) = make_uint4(0u, 0u, 0u, 0u);
@@ -378,17 +357,17 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
             bf16 *sk = kv + (size_t)buf * 2 * tile_elems;
             split_load_tile(sk, sk + tile_elems, kb, vb, table, block_size, krow,
                             k0 + t * TILE, k1, TILE, dc, row);
-            split_cp_commit();
+            tc_commit();
         }
         if (nbuf == 2 && t + 1 < ntiles) {
             /* the other buffer was last read in iteration t-1, which ended in a barrier */
             bf16 *sk = kv + (size_t)((t + 1) & 1) * 2 * tile_elems;
             split_load_tile(sk, sk + tile_elems, kb, vb, table, block_size, krow,
                             k0 + (t + 1) * TILE, k1, TILE, dc, row);
-            split_cp_commit();
-            split_cp_wait<1>(); /* tile t has landed, tile t+1 may be in flight */
+            tc_commit();
+            tc_wait<1>(); /* tile t has landed, tile t+1 may be in flight */
         } else {
-            split_cp_wait<0>();
+            tc_wait<0>();
         }
         __syncthreads();
         const bf16 *sk = kv + (size_t)buf * 2 * tile_elems, *sv = sk + tile_elems;

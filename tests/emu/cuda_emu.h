@@ -17,9 +17,21 @@
  *     ldmatrix) are barriers over the live threads of the block / warp; a thread that
  *     has returned counts as arrived (as on sm_70+);
  *   - atomics are plain read-modify-writes (one fiber runs at a time);
- *   - cp.async copies at once, so a missing wait is NOT detected; races between threads
- *     are not detected either; static __shared__ arrays are not re-poisoned per block
- *     (the dynamic shared memory is, with 0xFF bytes: NaN as bf16 and f32);
+ *   - cp.async lands as late as the program allows: at the cp.async.wait_group that
+ *     retires its group, reading the source then (never, if its thread ends first); so a
+ *     tile read before its wait (and a barrier) holds the shared memory's previous bytes;
+ *     or, with RLVR_EMU_CPASYNC=early, as early as it can: at issue, so a stage refilled
+ *     before every thread has read it (a missing barrier) changes what they read;
+ *   - the threads of a block run in index order between barriers, or in reverse index
+ *     order (RLVR_EMU_THREADS=reverse): a race between two threads with no barrier
+ *     between a write and a read of the same shared (or global) bytes gives another
+ *     result in one of the two orders, so a kernel whose bits differ between them has
+ *     one; the blocks of a grid run in index order, or last to first
+ *     (RLVR_EMU_ORDER=reverse). tests/emu/orders.sh runs a test twice, in index order
+ *     with late copies and reversed with early ones, and compares the bits of every
+ *     output (tests/gpu/test_cuda_ops.c's digest);
+ *   - static __shared__ arrays are not re-poisoned per block (the dynamic shared memory
+ *     is, with 0xFF bytes: NaN as bf16 and f32);
  *   - mma.sync sums its 16 products in k order in fp32 (the hardware's order and
  *     rounding differ in the last bits, so compare with bf16 tolerances).
  * Performance means nothing here; sizes in tests should stay small.
@@ -38,6 +50,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -48,6 +61,14 @@
 
 namespace emu {
 
+/* A cp.async a thread issued that has not landed yet (tensor_core_emu.h): `size` bytes to
+ * dst, the first `bytes` of them read from src when it lands, the rest zero. */
+struct pending_copy {
+    void *dst;
+    const void *src;
+    int bytes, size;
+};
+
 /* A thread of the block being run. */
 struct fiber {
     uint3 tid;
@@ -55,6 +76,8 @@ struct fiber {
     int done;
     int wait; /* 0 runnable, 1 at the block barrier, 2 at its warp's barrier */
     unsigned wait_gen; /* the barrier generation it waits to see pass */
+    std::deque<pending_copy> copies; /* issued, not landed, oldest first */
+    std::deque<size_t> groups;       /* sizes of the committed groups among them */
 };
 
 enum { SLOT_BYTES = 64, FIBER_STACK = 128 * 1024 };
@@ -194,10 +217,23 @@ template <class T> void exchange_all(const T &v, T *all) {
     for (int l = 0; l < 32; l++) memcpy(&all[l], slot(b, l), sizeof(T));
 }
 
+/* Lands this thread's oldest pending copy. */
+inline void land_copy(fiber &f) {
+    const pending_copy c = f.copies.front();
+    f.copies.pop_front();
+    unsigned char tmp[16] = {0};
+    if (c.bytes > 0) memcpy(tmp, c.src, (size_t)(c.bytes < c.size ? c.bytes : c.size));
+    memcpy(c.dst, tmp, (size_t)c.size);
+}
+
 inline void fiber_main() {
     for (;;) {
         S->body();
         fiber &f = self();
+        /* copies it never waited for land as late as allowed: after its block ends, where
+         * nothing can read them (they only write shared memory) */
+        f.copies.clear();
+        f.groups.clear();
         f.done = 1;
         S->live--;
         S->wlive[f.linear >> 5]--;
@@ -217,7 +253,28 @@ inline void init_thread(block_state &st, int i) {
     f.done = 0;
     f.wait = 0;
     f.wait_gen = 0;
+    f.copies.clear();
+    f.groups.clear();
 }
+
+/* Whether the environment variable `name` is set to `value`. */
+inline bool env_is(const char *name, const char *value) {
+    const char *e = getenv(name);
+    return e && !strcmp(e, value);
+}
+/* The order a launch runs its blocks in, and a block its threads, between barriers:
+ * index order, or reversed — RLVR_EMU_ORDER=reverse: the blocks last to first (a result
+ * that depends on which block runs first or last shows); RLVR_EMU_THREADS=reverse: the
+ * threads from the highest index down (a shared-memory race, one thread reading what
+ * another writes, or overwriting what another reads, with no barrier between, gives
+ * another result in one of the two orders). Read at start-up; tests may set them. */
+inline bool blocks_reversed = env_is("RLVR_EMU_ORDER", "reverse");
+inline bool threads_reversed = env_is("RLVR_EMU_THREADS", "reverse");
+/* When a cp.async lands (tensor_core_emu.h): as late as allowed, at the wait that retires
+ * its group (the default: a tile read before its wait keeps its old bytes), or, with
+ * RLVR_EMU_CPASYNC=early, at once (a stage refilled while other threads still read it, a
+ * missing barrier before the refill, changes what they read). Tests may set it. */
+inline bool cp_async_early = env_is("RLVR_EMU_CPASYNC", "early");
 
 /* Runs thread i until it waits at a barrier or finishes. */
 __attribute__((noinline)) inline void resume(block_state &st, int i) {
@@ -260,7 +317,9 @@ inline void run_block(const dim3 &grid, const dim3 &block, const uint3 &bid, siz
     for (int i = 0; i < st.nthreads; i++) init_thread(st, i);
     while (st.live > 0) {
         int progressed = 0;
-        for (int i = 0; i < st.nthreads; i++) {
+        const bool rev = threads_reversed;
+        for (int k = 0; k < st.nthreads; k++) {
+            const int i = rev ? st.nthreads - 1 - k : k;
             if (!runnable(st, i)) continue;
             resume(st, i);
             progressed = 1;
@@ -312,18 +371,11 @@ void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
         return;
     }
     std::tuple<P...> args(arg_as<P>(std::forward<A>(a))...);
-    /* RLVR_EMU_ORDER=reverse runs the blocks from the last index to the first: a kernel
-     * whose result depends on which block runs first (a "last block" that is not, a block
-     * that reads what a later one writes) shows up in one order or the other */
-    static const bool reverse = [] {
-        const char *e = getenv("RLVR_EMU_ORDER");
-        return e && !strcmp(e, "reverse");
-    }();
     auto run = [c, k, args]() {
         const std::function<void()> body = [&]() { std::apply(k, args); };
         const unsigned long long n = (unsigned long long)c.grid.x * c.grid.y * c.grid.z;
         for (unsigned long long i = 0; i < n; i++) {
-            const unsigned long long j = reverse ? n - 1 - i : i;
+            const unsigned long long j = blocks_reversed ? n - 1 - i : i;
             uint3 b;
             b.x = (unsigned)(j % c.grid.x);
             b.y = (unsigned)(j / c.grid.x % c.grid.y);

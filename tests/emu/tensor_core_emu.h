@@ -6,7 +6,10 @@
  *   tc_mma       mma.sync m16n8k16 bf16 → f32: a warp collective; each lane computes its
  *                four C elements from the A and B fragments every lane deposited;
  *   tc_ldsm(_t)  ldmatrix.x4 (.trans): a warp collective over the lanes' row addresses;
- *   tc_cp16/cp4  cp.async with zero fill: copied at once (commit/wait are no-ops).
+ *   tc_cp16/cp4  cp.async with zero fill: queued on the thread (cuda_emu.h: pending_copy)
+ *                and landed by the tc_wait<N> that retires its committed group — never
+ *                earlier, so a missing or too-weak wait reads the old shared bytes; or
+ *                landed at once with emu::cp_async_early (RLVR_EMU_CPASYNC=early).
  */
 #ifndef RLVR_TESTS_EMU_TENSOR_CORE_EMU_H
 #define RLVR_TESTS_EMU_TENSOR_CORE_EMU_H
@@ -73,17 +76,32 @@ static inline void tc_ldsm_impl(uint32_t *r, const bf16 *p, int trans) {
 static inline void tc_ldsm(uint32_t *r, const bf16 *p) { tc_ldsm_impl(r, p, 0); }
 static inline void tc_ldsm_t(uint32_t *r, const bf16 *p) { tc_ldsm_impl(r, p, 1); }
 
+static inline void tc_cp_issue(void *dst, const void *src, int bytes, int size) {
+    emu::fiber &f = emu::self();
+    f.copies.push_back(emu::pending_copy{dst, src, bytes, size});
+    /* early: lands now (it is the last of the queue, and only the late mode leaves any) */
+    if (emu::cp_async_early) emu::land_copy(f);
+}
 static inline void tc_cp16(bf16 *dst, const bf16 *src, int bytes) {
-    unsigned char tmp[16] = {0};
-    if (bytes > 0) memcpy(tmp, src, (size_t)(bytes < 16 ? bytes : 16));
-    memcpy(dst, tmp, 16);
+    tc_cp_issue(dst, src, bytes, 16);
 }
 static inline void tc_cp4(float *dst, const float *src, int bytes) {
-    float v = 0.0f;
-    if (bytes > 0) memcpy(&v, src, 4);
-    *dst = v;
+    tc_cp_issue(dst, src, bytes, 4);
 }
-static inline void tc_commit(void) {}
-template <int N> static inline void tc_wait(void) {}
+/* Closes a group of this thread's copies issued since the last commit (possibly none). */
+static inline void tc_commit(void) {
+    emu::fiber &f = emu::self();
+    size_t committed = 0;
+    for (size_t g : f.groups) committed += g;
+    f.groups.push_back(f.copies.size() - committed); /* 0 in the early mode */
+}
+/* cp.async.wait_group N: lands the oldest committed groups until at most N remain. */
+template <int N> static inline void tc_wait(void) {
+    emu::fiber &f = emu::self();
+    while (f.groups.size() > (size_t)N) {
+        for (size_t i = f.groups.front(); i > 0; i--) emu::land_copy(f);
+        f.groups.pop_front();
+    }
+}
 
 #endif

@@ -16,7 +16,7 @@
  * kernel launched) and match, bit for bit, the separate combine kernel (decode fusions
  * off, rlvr_cuda_set_decode_fuse 0).
  * The "cuda" backend here is kernels/cuda built for the emulation (tests/emu/CMakeLists.txt).
- * What the emulation does not check (timing, races, cp.async waits): tests/emu/cuda_emu.h.
+ * What the emulation checks and does not (races, cp.async waits, timing): tests/emu/cuda_emu.h.
  *
  * Usage: test_emu_kvcache [seed]. Exit 0 when every case passes.
  */

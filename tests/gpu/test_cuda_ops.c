@@ -14,6 +14,11 @@
  * deterministic are run twice and must give the same bits.
  *
  * Usage: test_cuda_ops [report.json]   (seed: $RLVR_TEST_SEED, else the clock)
+ * RLVR_TEST_DIGEST=FILE writes one line per compared output, "op | case | hash" (64-bit
+ * FNV-1a of the GPU output's bits): two runs with the same seed must write the same file.
+ * tests/emu runs the emulation twice — threads and blocks in index order, then both
+ * reversed (tests/emu/cuda_emu.h) — and compares the digests: a kernel whose bits depend
+ * on the order its threads or blocks run in has a race.
  * Exit: 0 all pass, 1 any failure, 77 no usable GPU (ctest skip).
  *
  * Built a second time as test_cuda_ops_emu (tests/emu, TEST_CUDA_OPS_EMU): the same
@@ -56,6 +61,16 @@ typedef struct {
 } test_state;
 
 static test_state S; /* the test program's state: one instance, owned by main */
+static FILE *g_digest; /* RLVR_TEST_DIGEST's file, or NULL */
+
+/* One line of the digest: the bits of one GPU output (FNV-1a, 64 bits). */
+static void digest(const char *op, const char *cs, const void *bits, size_t bytes) {
+    if (!g_digest) return;
+    uint64_t h = 0xcbf29ce484222325ull;
+    const unsigned char *b = bits;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    fprintf(g_digest, "%s | %s | %016llx\n", op, cs, (unsigned long long)h);
+}
 
 static void record(const char *op, const char *cs, double rel, double mx, int pass) {
     if (S.nres == S.cap) {
@@ -176,6 +191,7 @@ enum { TOL_BF16, TOL_F32, TOL_F32_LOOSE, TOL_EXACT };
 
 static void compare(const char *op, const char *cs, const float *got, const float *ref,
                     const float *init, size_t n, int tol) {
+    digest(op, cs, got, n * sizeof *got);
     double num = 0, den = 0, mxd = 0, mxr = 0;
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -227,6 +243,7 @@ static void cmp_bits(const char *op, const char *cs, const void *a, const void *
     S.gpu->to_host(S.gpu, ha, a, bytes);
     S.gpu->to_host(S.gpu, hb, b, bytes);
     int same = memcmp(ha, hb, bytes) == 0;
+    digest(op, cs, ha, bytes);
     record(op, cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0, same);
     free(ha);
     free(hb);
@@ -1383,6 +1400,7 @@ static void test_sumsq(size_t n) {
     pair p = pair_f32(h, n);
     double c = S.cpu->sumsq(S.cpu, p.c, n), g = S.gpu->sumsq(S.gpu, p.g, n);
     double g2 = S.gpu->sumsq(S.gpu, p.g, n);
+    digest("sumsq", cs, &g, sizeof g);
     double rel = fabs(g - c) / (fabs(c) > 0 ? fabs(c) : 1.0);
     record("sumsq", cs, rel, rel, isfinite(g) && rel <= 1e-10);
     char cd[112];
@@ -1563,6 +1581,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("test_cuda_ops: seed %llu (set RLVR_TEST_SEED to repeat)\n", (unsigned long long)seed);
+    const char *dg = getenv("RLVR_TEST_DIGEST");
+    if (dg && *dg && !(g_digest = fopen(dg, "w"))) {
+        fprintf(stderr, "test_cuda_ops: RLVR_TEST_DIGEST: cannot write %s\n", dg);
+        return 1;
+    }
     printf("%-22s %-58s %10s %10s  %s\n", "op", "case", "rel err", "max err", "result");
 
     RUN(test_casts());
@@ -1749,6 +1772,10 @@ int main(int argc, char **argv) {
     printf("test_cuda_ops: %d cases, %d failed\n", S.nres, S.fails);
     int rc = S.fails ? 1 : 0;
     if (argc > 1 && write_report(argv[1], seed) != 0) rc = 1;
+    if (g_digest && fclose(g_digest) != 0) {
+        fprintf(stderr, "test_cuda_ops: RLVR_TEST_DIGEST: write error\n");
+        rc = 1;
+    }
     S.cpu->destroy(S.cpu);
     S.gpu->destroy(S.gpu);
     free(S.res);
