@@ -52,6 +52,9 @@ typedef struct {
     int kl_estimator;   /* rlvr_kl_estimator */
 } rlvr_policy_loss_params;
 
+/* The most ranges one prefetch_l2 call takes. */
+enum { RLVR_PREFETCH_MAX = 8 };
+
 /* Controls of one sampling decision (see lmhead_sample below). */
 typedef struct {
     float temperature;        /* T; <= 0 = greedy (argmax, lowest id on ties) */
@@ -316,6 +319,15 @@ struct rlvr_backend {
                                const void *a, const void *b, const void *norm_w, float eps,
                                void *out, const void *w, const void *bias, int N, int C,
                                int OC);
+
+    /* ---- hints: no effect on any value ------------------------------------------- */
+    /* Starts bringing n <= RLVR_PREFETCH_MAX ranges of backend memory (ptr[i], bytes[i];
+     * each inside one allocation; NULL or 0-byte ranges ignored) toward the device's
+     * cache, in order, and returns without waiting (CUDA: into L2, behind the ops that
+     * follow; decode steps use it for the weights their next GEMVs read,
+     * engine/model/kv_cache.c). Queued like an op, so recordable in a graph. Nullable:
+     * the CPU backend has no cache to fill ahead, so no twin is needed. */
+    void (*prefetch_l2)(rlvr_backend *be, const void *const *ptr, const size_t *bytes, int n);
 };
 
 /* The CPU backend; threads <= 0 means "all cores" (OMP_NUM_THREADS respected). */

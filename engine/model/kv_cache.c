@@ -34,6 +34,22 @@ int kv_cache_create(model *m, size_t budget_bytes, int block_size, int max_seqs,
     /* RLVR_PREFILL_ATTN=cached: prompts attend through the cache as decode steps do */
     const char *pf = getenv("RLVR_PREFILL_ATTN");
     kv->prefill_cached = pf && !strcmp(pf, "cached");
+    /* RLVR_DECODE_PREFETCH_MB=N: each decode layer first prefetches up to N MiB of the
+     * weights its GEMVs read next (decode_prefetch); opt-in until measured on a GPU */
+    const char *pfm = getenv("RLVR_DECODE_PREFETCH_MB");
+    if (pfm && *pfm) {
+        char *end;
+        const unsigned long long mb = strtoull(pfm, &end, 10);
+        if (*end || pfm[0] == '-' || mb > (1ull << 20)) {
+            snprintf(err, errlen,
+                     "RLVR_DECODE_PREFETCH_MB: '%s' is not a size in MiB (expected an "
+                     "integer from 0 to 1048576; 0 turns the prefetch off)",
+                     pfm);
+            kv_cache_free(kv);
+            return -1;
+        }
+        kv->prefetch_bytes = m->be->prefetch_l2 ? (size_t)mb << 20 : 0;
+    }
     kv->block_size = block_size;
     kv->max_seqs = max_seqs;
     kv->max_blocks = (max_ctx + block_size - 1) / block_size;
@@ -262,6 +278,50 @@ static int decode_bucket(int N) {
     return (N + 63) / 64 * 64;
 }
 
+/* Appends the bytes of parameter idx to a prefetch plan, within the budget left (a
+ * parameter that starts where the last range ends extends it: a layer's matrices lie
+ * back to back, so a whole plan is usually one range); returns the budget left. */
+static size_t plan_param(const model *m, int idx, const void **ptr, size_t *bytes, int *n,
+                         size_t left) {
+    if (idx < 0 || left == 0) return left;
+    size_t b = m->params[idx].numel * m->be->act_size;
+    if (b > left) b = left;
+    const char *p = model_w(m, idx);
+    if (*n > 0 && (const char *)ptr[*n - 1] + bytes[*n - 1] == p) {
+        bytes[*n - 1] += b;
+    } else {
+        if (*n >= RLVR_PREFETCH_MAX) return left;
+        ptr[*n] = p;
+        bytes[*n] = b;
+        (*n)++;
+    }
+    return left - b;
+}
+
+/* At the start of decode layer l (opt-in, kv->prefetch_bytes > 0): the weights its GEMVs
+ * read after the q|k|v projection, in the order they read them — o, gate|up, down — and
+ * the next layer's q|k|v (layer 0 first its own), at most prefetch_bytes in all, so HBM
+ * keeps streaming them while the norms, the attention and the launch gaps run. */
+static void decode_prefetch(model *m, const kv_cache *kv, int l) {
+    const model_config *c = &m->cfg;
+    const void *ptr[RLVR_PREFETCH_MAX];
+    size_t bytes[RLVR_PREFETCH_MAX];
+    int n = 0;
+    size_t left = kv->prefetch_bytes;
+    const model_layer_params *P = &m->layers[l];
+    const int order[] = {l == 0 ? P->q : -1, l == 0 ? P->k : -1, l == 0 ? P->v : -1, P->o,
+                         P->gate, P->up, P->down};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        left = plan_param(m, order[i], ptr, bytes, &n, left);
+    if (l + 1 < c->num_layers) {
+        const model_layer_params *Q = &m->layers[l + 1];
+        left = plan_param(m, Q->q, ptr, bytes, &n, left);
+        left = plan_param(m, Q->k, ptr, bytes, &n, left);
+        left = plan_param(m, Q->v, ptr, bytes, &n, left);
+    }
+    m->be->prefetch_l2(m->be, ptr, bytes, n);
+}
+
 /* The ops of the forward over the uploaded tokens: embedding, the layers, the gather of
  * the R rows and the final norm (into m->acts->lnf). Only backend ops: recordable. */
 static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int runs) {
@@ -285,6 +345,7 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int
                                      be->add_rmsnorm_matmul != NULL};
         model_kv_dst dst = {layer_k(kv, l), layer_v(kv, l), kv->slot_dev, 0};
         cc.dst = &dst;
+        if (kv->prefetch_bytes && runs == 0) decode_prefetch(m, kv, l);
         const int r = model_layer_forward(
             m, l, L, a->resid[l & 1], a->resid[(l + 1) & 1], N, kv->pos_dev,
             runs > 0 ? prefill_attention : cached_attention, &cc, ready,

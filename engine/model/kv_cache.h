@@ -76,6 +76,7 @@ typedef struct {
     int graphs_off;
     int pad_only;           /* RLVR_DECODE_PAD=1: padding without graphs (tests) */
     int prefill_cached;     /* RLVR_PREFILL_ATTN=cached: no packed prefill attention */
+    size_t prefetch_bytes;  /* RLVR_DECODE_PREFETCH_MB: weights prefetched per layer, 0 off */
     uintptr_t graph_key[KV_GRAPH_KEY];
     long graph_launches, graph_records; /* counters for benchmarks */
 } kv_cache;

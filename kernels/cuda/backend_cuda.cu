@@ -19,6 +19,8 @@
 void cuda_kvcache_register(rlvr_backend *be);
 /* kernels/cuda/sample.cu: lmhead_sample. */
 void cuda_sample_register(rlvr_backend *be);
+/* kernels/cuda/prefetch.cu: prefetch_l2. */
+void cuda_prefetch_register(rlvr_backend *be);
 
 /* Host staging for act_from_f32 / act_to_f32: bf16 elements per round trip. */
 static const size_t STAGE_ELEMS = (size_t)1 << 20;
@@ -510,6 +512,7 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     cuda_attention_register(be);
     cuda_kvcache_register(be);
     cuda_sample_register(be);
+    cuda_prefetch_register(be);
     cuda_lmhead_register(be);
     cuda_optim_register(be);
     return be;

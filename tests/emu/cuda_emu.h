@@ -123,6 +123,23 @@ struct block_state {
     std::vector<fiber> th;
 };
 
+/* Device memory: every live cudaMalloc allocation, start → bytes (emu_runtime.cpp). */
+inline std::map<uintptr_t, size_t> allocations;
+
+/* Aborts (a kernel bug) unless [p, p + bytes) lies inside one live allocation: for
+ * launchers that hand raw ranges to the hardware (prefetch_l2). */
+inline void check_device_range(const void *p, size_t bytes, const char *what) {
+    const uintptr_t a = (uintptr_t)p;
+    auto it = allocations.upper_bound(a);
+    if (it != allocations.begin()) {
+        --it;
+        if (a >= it->first && bytes <= it->second && a - it->first <= it->second - bytes) return;
+    }
+    fprintf(stderr, "cuda_emu: %s: the range %p + %zu bytes is not inside one allocation\n",
+            what, p, bytes);
+    abort();
+}
+
 inline block_state *S = nullptr;
 inline cudaError_t last_error = cudaSuccess;
 inline std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute opt-ins */

@@ -107,9 +107,11 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     *p = aligned_alloc(256, n ? n : 256);
     if (!*p) return cudaErrorMemoryAllocation;
     memset(*p, 0xFF, n ? n : 256);
+    emu::allocations[(uintptr_t)*p] = bytes;
     return cudaSuccess;
 }
 cudaError_t cudaFree(void *p) {
+    emu::allocations.erase((uintptr_t)p);
     free(p);
     return cudaSuccess;
 }

@@ -17,16 +17,25 @@
  *             reads; with the barrier it does not;
  *   last block  a "last block" chosen by block index instead of a counter: the two block
  *             orders (emu::blocks_reversed, RLVR_EMU_ORDER) disagree; with the counter
- *             (cuda_internal.cuh's cuda_block_is_last) both orders agree.
+ *             (cuda_internal.cuh's cuda_block_is_last) both orders agree;
+ *   range     the CUDA backend's prefetch_l2 with a range one byte past its allocation
+ *             stops the program (emu::check_device_range; a child process), inside it
+ *             does not.
  *
  * tests/gpu/test_cuda_ops.c runs every CUDA op in both orders and compares the bits of
  * every output (tests/emu/orders.sh); this test shows that comparison can fail.
  * Usage: test_emu_hazards. Exit 0 when every check holds.
  */
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include "kernels/backend.h"
 
 #include "kernels/cuda/tensor_core.cuh"
 
@@ -228,6 +237,32 @@ void last_block_checks() {
     check(c == want && d == want, "last block: merging in the counter's last block is right");
 }
 
+/* ---- range: prefetch_l2 of [p, p + bytes) in a child; whether it was stopped ---- */
+
+bool prefetch_stopped(size_t alloc_bytes, size_t offset, size_t bytes) {
+    fflush(stdout);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        char err[256];
+        rlvr_backend *be = rlvr_cuda_backend_create(0, err, sizeof err);
+        if (!be) _exit(3);
+        char *d = (char *)be->alloc(be, alloc_bytes);
+        const void *ptr[1] = {d + offset};
+        const size_t len[1] = {bytes};
+        fclose(stderr); /* the expected abort message */
+        be->prefetch_l2(be, ptr, len, 1);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+void range_checks() {
+    check(!prefetch_stopped(4096, 100, 3996), "range: a prefetch inside its allocation runs");
+    check(prefetch_stopped(4096, 100, 3997), "range: one byte past its allocation stops it");
+}
+
 } /* namespace */
 
 int main() {
@@ -235,6 +270,7 @@ int main() {
     cp_async_checks();
     refill_checks();
     last_block_checks();
+    range_checks();
     printf("test_emu_hazards: %d checks, %d failed\n", g_checks, g_fail);
     return g_fail ? 1 : 0;
 }

@@ -158,8 +158,8 @@ run_section torch_lmhead 120 python3 "$ROOT/tests/gpu/torch_lmhead_bench.py" "$O
 
 # ---- every kernel's GPU time, CUDA graphs included (PyTorch's profiler over the
 # benchmark programs run in-process, tests/gpu/kernel_profile.py): a decode batch of 256
-# sequences, batch 1, and the training step of bench_step; early, so a short lease that
-# runs out of time still has it ---------------------------------------------------------
+# sequences, batch 1 (without and with the weight prefetch), and the training step of
+# bench_step; early, so a short lease that runs out of time still has it ----------------
 if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
   kernel_profile() {
     local kp="python3 $ROOT/tests/gpu/kernel_profile.py" rc=0
@@ -169,6 +169,11 @@ if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
       --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
     echo "== decode: batch 1, prompt and output 384 tokens (graphs on)"
     $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode1.json" \
+      -- --device cuda --shape qwen2.5-0.5b --n 1 --min-len 384 --max-len 384 --groups 0 \
+      --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
+    echo "== decode: batch 1 again, each layer prefetching its next weights (RLVR_DECODE_PREFETCH_MB=40)"
+    RLVR_DECODE_PREFETCH_MB=40 $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid \
+      --json "$OUT/kp_decode1_prefetch.json" \
       -- --device cuda --shape qwen2.5-0.5b --n 1 --min-len 384 --max-len 384 --groups 0 \
       --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
     echo "== training step: Qwen2.5-0.5B shape, 8 x 1024 tokens (1 warm-up, 2 timed steps)"
