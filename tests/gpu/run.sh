@@ -298,6 +298,10 @@ done
 if [ -f "$OUT/test_cuda_ops.log" ]; then
   grep -E " FAIL$|backend error" "$OUT/test_cuda_ops.log" | head -40
 fi
+# every A/B row beside its default, and the kernel profiles' top kernels (also in
+# OUTDIR/ab_summary.txt): the decisions a lease is for, in the output it returns
+echo "==== A/B rows and kernel profiles (tests/gpu/ab_summary.py)"
+python3 "$ROOT/tests/gpu/ab_summary.py" "$OUT" 2>&1 | tee "$OUT/ab_summary.txt"
 [ "$gemm_best" != "null" ] && echo "bf16 GEMM best: $gemm_best TFLOP/s"
 echo "report: $OUT/report.json"
 exit $overall

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+# tests/gpu/ab_summary.py OUTDIR [--noise PCT] — every A/B row of one tests/gpu/run.sh
+# report in one table, each beside the default measured in the same run, so a lease's
+# output already says which opt-in wins (run.sh prints it last, after its section table):
+#   training step   OUTDIR/model/bench_rlvr_<row>.json vs bench_rlvr.json (tokens_per_s;
+#                   PyTorch eager, bench_torch.json, for the ratio)
+#   decode, 32 seqs OUTDIR/bench_decode_<row>.json vs bench_decode_graphs.json
+#                   (g1.output_tok_s), and batch 1 from the same files
+#                   (batch1.ms_per_token)
+#   decode, 256     OUTDIR/bench_decode_256_<row>.json vs bench_decode.json (g1), and the
+#                   ablations (bench_decode_256_ablate_<group>.json): the decode-forward
+#                   seconds the skipped op group costs
+#   kernel profiles OUTDIR/kp_*.json (tests/gpu/kernel_profile.py): GPU span, busy,
+#                   idle and the five costliest kernels
+# "speed-up" is variant over default for rates and default over variant for times, so
+# > 1 means the variant is faster; rows within --noise percent (default 3) say "same".
+# Missing files are left out; nothing here fails a run (exit 0 unless OUTDIR is missing).
+import argparse
+import glob
+import json
+import os
+import sys
+
+
+def load(path):
+    """The JSON object in path (a one-object file, or the last line that parses)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        for line in reversed(text.splitlines()):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def get(obj, dotted):
+    for key in dotted.split("."):
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj if isinstance(obj, (int, float)) and not isinstance(obj, bool) else None
+
+
+def fmt(v):
+    return "missing" if v is None else f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
+def verdict(speedup, noise):
+    if speedup is None:
+        return ""
+    if abs(speedup - 1.0) * 100.0 <= noise:
+        return "same"
+    return "FASTER" if speedup > 1.0 else "slower"
+
+
+def rows_of(pattern, prefix, exclude=()):
+    """(row name, path) for the files matching pattern, name = the part after prefix."""
+    out = []
+    for path in sorted(glob.glob(pattern)):
+        name = os.path.basename(path)[len(prefix):-len(".json")]
+        if name and name not in exclude and not name.startswith("ablate_"):
+            out.append((name, path))
+    return out
+
+
+def table(title, unit, base, rows, higher_is_better, noise, lines):
+    """Appends a table: the default's value, then each row's value, speed-up, verdict."""
+    if base is None and not rows:
+        return
+    lines.append(f"-- {title} ({unit}; speed-up > 1: the row is faster)")
+    lines.append(f"   {'default':<16} {fmt(base):>12}")
+    for name, value in rows:
+        if value is None:
+            lines.append(f"   {name:<16} {'missing':>12}")
+            continue
+        sp = None
+        if base:
+            sp = value / base if higher_is_better else base / value
+        sps = f"{sp:.3f}" if sp is not None else "-"
+        lines.append(f"   {name:<16} {fmt(value):>12} {sps:>8}  {verdict(sp, noise)}")
+
+
+def summarise(out, noise):
+    lines = []
+    model = os.path.join(out, "model")
+    base = get(load(os.path.join(model, "bench_rlvr.json")), "tokens_per_s")
+    rows = [(n, get(load(p), "tokens_per_s"))
+            for n, p in rows_of(os.path.join(model, "bench_rlvr_*.json"), "bench_rlvr_",
+                                exclude=("prof2",))]
+    table("training step, Qwen2.5-0.5B shape, 8 x 1024 tokens", "tok/s", base, rows, True,
+          noise, lines)
+    torch = get(load(os.path.join(model, "bench_torch.json")), "tokens_per_s")
+    if base and torch:
+        lines.append(f"   PyTorch eager {fmt(torch)} tok/s: rlvr/PyTorch = {base / torch:.3f}")
+
+    d32 = load(os.path.join(out, "bench_decode_graphs.json"))
+    v32 = rows_of(os.path.join(out, "bench_decode_*.json"), "bench_decode_",
+                  exclude=("graphs",))
+    v32 = [(n, p) for n, p in v32 if not n.startswith("256_")]
+    table("decode, 32 sequences (graphs)", "output tok/s", get(d32, "g1.output_tok_s"),
+          [(n, get(load(p), "g1.output_tok_s")) for n, p in v32], True, noise, lines)
+    table("decode, batch 1", "ms per token", get(d32, "batch1.ms_per_token"),
+          [(n, get(load(p), "batch1.ms_per_token")) for n, p in v32], False, noise, lines)
+
+    d256 = load(os.path.join(out, "bench_decode.json"))
+    v256 = rows_of(os.path.join(out, "bench_decode_256_*.json"), "bench_decode_256_")
+    table("decode, 256 sequences (the issue-9 workload)", "output tok/s",
+          get(d256, "g1.output_tok_s"),
+          [(n, get(load(p), "g1.output_tok_s")) for n, p in v256], True, noise, lines)
+    fwd = get(d256, "g1.decode_forward_s")
+    abl = sorted(glob.glob(os.path.join(out, "bench_decode_256_ablate_*.json")))
+    if fwd and abl:
+        lines.append(f"-- decode, 256 sequences: decode-forward seconds each op group costs "
+                     f"(default {fwd:.3f} s)")
+        for p in abl:
+            name = os.path.basename(p)[len("bench_decode_256_ablate_"):-len(".json")]
+            f = get(load(p), "g1.decode_forward_s")
+            if f is not None:
+                lines.append(f"   {name:<16} {fwd - f:>8.3f} s ({100 * (fwd - f) / fwd:.0f}%)")
+
+    for p in sorted(glob.glob(os.path.join(out, "kp_*.json"))):
+        s = load(p)
+        if not isinstance(s, dict) or get(s, "span_ms") is None:
+            continue
+        lines.append(f"-- kernel profile {os.path.basename(p)}: span {s['span_ms']:.1f} ms, "
+                     f"busy {s['busy_ms']:.1f}, idle {s['idle_ms']:.1f} ms")
+        for r in (s.get("rows") or [])[:5]:
+            lines.append(f"   {100 * r.get('share', 0):5.1f}%  {r.get('ms', 0):8.2f} ms  "
+                         f"{r.get('calls', 0):6d} calls  {r.get('mean_us', 0):8.1f} us  "
+                         f"{str(r.get('name', ''))[:60]}")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("outdir")
+    ap.add_argument("--noise", type=float, default=3.0,
+                    help="percent within which a row counts as the same (default 3)")
+    a = ap.parse_args()
+    if not os.path.isdir(a.outdir):
+        print(f"ab_summary.py: {a.outdir}: not a directory", file=sys.stderr)
+        return 2
+    lines = summarise(a.outdir, a.noise)
+    print("\n".join(lines) if lines else "ab_summary.py: no A/B results in " + a.outdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

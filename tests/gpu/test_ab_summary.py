@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+# tests/gpu/test_ab_summary.py — ab_summary.py on a hand-made run.sh output directory (the
+# real ones come from a GPU): each A/B row beside the default of its own table, speed-ups
+# the right way round for rates and times, the noise band, rows left out where they
+# belong elsewhere (prof2, graphs, 256_*, ablate_*), ablation costs, kernel profiles.
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ab_summary import summarise  # noqa: E402
+
+
+def put(d, name, obj, last_line=False):
+    path = os.path.join(d, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        if last_line:  # bench_step-style: log lines, then the JSON
+            f.write("warm-up\n")
+        f.write(json.dumps(obj) + "\n")
+
+
+with tempfile.TemporaryDirectory() as d:
+    put(d, "model/bench_rlvr.json", {"tokens_per_s": 100000.0}, last_line=True)
+    put(d, "model/bench_rlvr_lmkeep.json", {"tokens_per_s": 110000.0})
+    put(d, "model/bench_rlvr_rowvec.json", {"tokens_per_s": 101000.0})
+    put(d, "model/bench_rlvr_prof2.json", {"tokens_per_s": 5.0})
+    put(d, "model/bench_torch.json", {"tokens_per_s": 80000.0})
+    put(d, "bench_decode_graphs.json", {"g1": {"output_tok_s": 30000.0},
+                                        "batch1": {"ms_per_token": 1.2}})
+    put(d, "bench_decode_prefetch.json", {"g1": {"output_tok_s": 31000.0},
+                                          "batch1": {"ms_per_token": 0.8}})
+    put(d, "bench_decode.json", {"g1": {"output_tok_s": 36000.0, "decode_forward_s": 3.0}})
+    put(d, "bench_decode_256_mma.json", {"g1": {"output_tok_s": 30000.0}})
+    put(d, "bench_decode_256_ablate_matmul.json", {"g1": {"decode_forward_s": 1.5}})
+    put(d, "kp_decode1.json", {"span_ms": 10.0, "busy_ms": 8.0, "idle_ms": 2.0,
+                               "rows": [{"name": "gemv_kernel<1>", "ms": 4.0, "calls": 96,
+                                         "mean_us": 41.7, "share": 0.5}]})
+    text = "\n".join(summarise(d, 3.0))
+
+print(text)
+fail = 0
+
+
+def check(cond, what):
+    global fail
+    print(("PASS " if cond else "FAIL ") + what)
+    fail += not cond
+
+
+def line_with(*parts):
+    return next((l for l in text.splitlines() if all(p in l for p in parts)), "")
+
+
+check("1.100  FASTER" in line_with("lmkeep"), "training: +10% is FASTER, speed-up 1.100")
+check("same" in line_with("rowvec"), "training: +1% is within the 3% noise band")
+check("prof2" not in text, "training: the profiled run is not an A/B row")
+check("rlvr/PyTorch = 1.250" in text, "training: the ratio against PyTorch eager")
+lines = text.splitlines()
+i32 = next(i for i, l in enumerate(lines) if "decode, 32 sequences" in l)
+ib1 = next(i for i, l in enumerate(lines) if "decode, batch 1" in l)
+check("1.033  FASTER" in lines[i32 + 2], "decode 32: +3.3% is FASTER (beyond 3%)")
+check("1.500  FASTER" in lines[ib1 + 2], "batch 1: 1.2 -> 0.8 ms is a speed-up of 1.5")
+check("0.833  slower" in line_with("mma"), "decode 256: -17% is slower")
+check(not any(l.strip().startswith(("graphs", "256_", "ablate_")) for l in lines),
+      "rows of other tables are not A/B rows here")
+check("1.500 s (50%)" in line_with("matmul"), "ablation: the matmul group costs 1.5 s")
+check("gemv_kernel<1>" in text and "idle 2.0 ms" in text, "kernel profile summarised")
+sys.exit(1 if fail else 0)
