@@ -5,8 +5,10 @@
  * (the fragment layouts are written out in tensor_core.cuh's header comment):
  *   tc_mma       mma.sync m16n8k16 bf16 → f32: a warp collective; each lane computes its
  *                four C elements from the A and B fragments every lane deposited;
- *   tc_ldsm(_t)  ldmatrix.x4 (.trans): a warp collective over the lanes' row addresses;
- *   tc_cp16/cp4  cp.async with zero fill: queued on the thread (cuda_emu.h: pending_copy)
+ *   tc_ldsm(_t)  ldmatrix.x4 (.trans): a warp collective over the lanes' row addresses
+ *                (each must be 16-byte aligned, as the hardware requires: checked);
+ *   tc_cp16/cp4  cp.async with zero fill (addresses aligned to the copy's size: checked):
+ *                queued on the thread (cuda_emu.h: pending_copy)
  *                and landed by the tc_wait<N> that retires its committed group — never
  *                earlier, so a missing or too-weak wait reads the old shared bytes; or
  *                landed at once with emu::cp_async_early (RLVR_EMU_CPASYNC=early).
@@ -29,6 +31,16 @@ struct mma_operands {
 };
 
 } /* namespace emu */
+
+/* The hardware faults ("misaligned address") where a copy's shared or global address is
+ * not a multiple of its size (a zero-fill copy of 0 bytes reads nothing: its source is
+ * not checked); so does the emulation, loudly. */
+static inline void tc_check_aligned(const void *p, int size, const char *what) {
+    if ((uintptr_t)p % (uintptr_t)size == 0) return;
+    fprintf(stderr, "cuda_emu: %s: misaligned address %p (needs %d-byte alignment)\n", what, p,
+            size);
+    abort();
+}
 
 /* c[16×8] += a[16×16] · b[16×8] (fragments as in tensor_core.cuh). */
 static inline void tc_mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1) {
@@ -58,6 +70,7 @@ static inline void tc_mma(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
 /* ldmatrix.x4: lane 8i + r gives row r of matrix i; lane (g, t) receives, per matrix i,
  * row g's columns 2t, 2t+1 (trans: rows 2t, 2t+1 of column g). */
 static inline void tc_ldsm_impl(uint32_t *r, const bf16 *p, int trans) {
+    tc_check_aligned(p, 16, "ldmatrix row address");
     const bf16 *rows[32];
     emu::exchange_all(p, rows);
     const int lane = emu::lane_id(), g = lane >> 2, t = lane & 3;
@@ -77,6 +90,8 @@ static inline void tc_ldsm(uint32_t *r, const bf16 *p) { tc_ldsm_impl(r, p, 0); 
 static inline void tc_ldsm_t(uint32_t *r, const bf16 *p) { tc_ldsm_impl(r, p, 1); }
 
 static inline void tc_cp_issue(void *dst, const void *src, int bytes, int size) {
+    tc_check_aligned(dst, size, "cp.async destination");
+    if (bytes > 0) tc_check_aligned(src, size, "cp.async source");
     emu::fiber &f = emu::self();
     f.copies.push_back(emu::pending_copy{dst, src, bytes, size});
     /* early: lands now (it is the last of the queue, and only the late mode leaves any) */

@@ -18,9 +18,10 @@
  *   last block  a "last block" chosen by block index instead of a counter: the two block
  *             orders (emu::blocks_reversed, RLVR_EMU_ORDER) disagree; with the counter
  *             (cuda_internal.cuh's cuda_block_is_last) both orders agree;
- *   range     the CUDA backend's prefetch_l2 with a range one byte past its allocation
- *             stops the program (emu::check_device_range; a child process), inside it
- *             does not.
+ *   stops     what the hardware faults on stops the emulated program too (each in a
+ *             child process): the CUDA backend's prefetch_l2 with a range one byte past
+ *             its allocation (emu::check_device_range), a 16-byte cp.async to an address
+ *             8 bytes off alignment; their correct forms run.
  *
  * tests/gpu/test_cuda_ops.c runs every CUDA op in both orders and compares the bits of
  * every output (tests/emu/orders.sh); this test shows that comparison can fail.
@@ -237,20 +238,15 @@ void last_block_checks() {
     check(c == want && d == want, "last block: merging in the counter's last block is right");
 }
 
-/* ---- range: prefetch_l2 of [p, p + bytes) in a child; whether it was stopped ---- */
+/* ---- stops: what the emulation must refuse loudly (run in a child process) ---- */
 
-bool prefetch_stopped(size_t alloc_bytes, size_t offset, size_t bytes) {
+/* Whether fn, run in a child with its stderr closed, ends in abort(). */
+bool stops(void (*fn)(size_t, size_t), size_t a, size_t b) {
     fflush(stdout);
     const pid_t pid = fork();
     if (pid == 0) {
-        char err[256];
-        rlvr_backend *be = rlvr_cuda_backend_create(0, err, sizeof err);
-        if (!be) _exit(3);
-        char *d = (char *)be->alloc(be, alloc_bytes);
-        const void *ptr[1] = {d + offset};
-        const size_t len[1] = {bytes};
-        fclose(stderr); /* the expected abort message */
-        be->prefetch_l2(be, ptr, len, 1);
+        fclose(stderr); /* the expected message */
+        fn(a, b);
         _exit(0);
     }
     int st = 0;
@@ -258,9 +254,35 @@ bool prefetch_stopped(size_t alloc_bytes, size_t offset, size_t bytes) {
     return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
 }
 
-void range_checks() {
-    check(!prefetch_stopped(4096, 100, 3996), "range: a prefetch inside its allocation runs");
-    check(prefetch_stopped(4096, 100, 3997), "range: one byte past its allocation stops it");
+/* prefetch_l2 of `bytes` bytes from `offset` into a 4096-byte allocation. */
+void prefetch_in_4096(size_t offset, size_t bytes) {
+    char err[256];
+    rlvr_backend *be = rlvr_cuda_backend_create(0, err, sizeof err);
+    if (!be) _exit(3);
+    char *d = (char *)be->alloc(be, 4096);
+    const void *ptr[1] = {d + offset};
+    const size_t len[1] = {bytes};
+    be->prefetch_l2(be, ptr, len, 1);
+}
+
+/* A 16-byte cp.async whose destination is `shift` bytes past a 16-byte boundary. */
+void cp_shifted_kernel(const bf16 *src, int shift) {
+    unsigned char *sm = emu::dyn_smem();
+    tc_cp16(reinterpret_cast<bf16 *>(sm + shift), src, 16);
+    tc_commit();
+    tc_wait<0>();
+}
+void cp_shifted(size_t shift, size_t) {
+    static bf16 src[8];
+    emu::launch_k(emu::cfg(dim3(1), dim3(32), 64), "cp_shifted_kernel", cp_shifted_kernel,
+                  (const bf16 *)src, (int)shift);
+}
+
+void stop_checks() {
+    check(!stops(prefetch_in_4096, 100, 3996), "range: a prefetch inside its allocation runs");
+    check(stops(prefetch_in_4096, 100, 3997), "range: one byte past its allocation stops it");
+    check(!stops(cp_shifted, 16, 0), "align: a 16-byte cp.async to a 16-byte boundary runs");
+    check(stops(cp_shifted, 8, 0), "align: one 8 bytes off stops it");
 }
 
 } /* namespace */
@@ -270,7 +292,7 @@ int main() {
     cp_async_checks();
     refill_checks();
     last_block_checks();
-    range_checks();
+    stop_checks();
     printf("test_emu_hazards: %d checks, %d failed\n", g_checks, g_fail);
     return g_fail ? 1 : 0;
 }
