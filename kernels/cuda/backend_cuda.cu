@@ -371,6 +371,13 @@ extern "C" int rlvr_cuda_set_decode_fuse(rlvr_backend *be, int on) {
     return 0;
 }
 
+extern "C" int rlvr_cuda_set_pdl(rlvr_backend *be, int on) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->pdl = cuda_switch(on);
+    return 0;
+}
+
 extern "C" int rlvr_cuda_set_gemv(rlvr_backend *be, int on) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c) return -1;

@@ -45,6 +45,12 @@ int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode);
  * next call). For tests and benchmarks. -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_decode_fuse(rlvr_backend *be, int on);
 
+/* Programmatic dependent launch of the decode-step kernels (on > 0; opt-in, else
+ * RLVR_DECODE_PDL=1): each may start while the kernel before it finishes, waiting inside
+ * for it (cuda_internal.cuh: cuda_launch_dep, pdl_begin). 0 off, < 0 the environment's
+ * choice (read at the next launch). -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_pdl(rlvr_backend *be, int on);
+
 /* rmsnorm_backward through the fused kernel of rmsnorm.cu (fused > 0: din and the dw
  * partials in one pass, then a fixed-order sum; shapes wider than it covers take the
  * two-pass kernels), the two-pass kernels (0), or the environment's choice (< 0:

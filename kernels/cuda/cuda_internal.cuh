@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utility>
+
 #include "kernels/backend.h"
 
 typedef __nv_bfloat16 bf16;
@@ -76,6 +78,9 @@ typedef struct {
     int lm_keep_T, lm_keep_C, lm_keep_V;
     float lm_keep_it;
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
+    int pdl; /* the decode kernels launched as programmatic dependents (cuda_launch_dep):
+              * 0 unset (RLVR_DECODE_PDL=1 turns it on, read at the first launch), 1 off,
+              * 2 on */
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_get(rlvr_backend *be) { return (cuda_ctx *)be->ctx; }
@@ -128,6 +133,81 @@ void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt,
             cuda_record_error((ctx), __FILE__, __LINE__, "launch of %s: %s", (name),       \
                               cudaGetErrorString(e_));                                     \
     } while (0)
+
+/* ---- programmatic dependent launch (sm_90; opt-in RLVR_DECODE_PDL=1) ------------------
+ * A kernel launched by cuda_launch_dep with c->pdl on may start (its blocks become
+ * resident) before the kernel before it on the stream has finished, once every block of
+ * that one has called pdl_begin; each such kernel therefore calls pdl_begin() first, before
+ * it reads or writes any memory another kernel touches (only immutable data, the weights,
+ * may be prefetched before it), in every thread, on every path — so the kernel ends only
+ * after its predecessor ended, and the order of the stream holds transitively. Without
+ * PDL both instructions are no-ops. The emulation stops a PDL-launched kernel whose
+ * thread ends without pdl_begin (tests/emu/cuda_emu.h). */
+static __device__ __forceinline__ void pdl_begin(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");            /* the predecessor ended */
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); /* the next may start */
+#elif defined(RLVR_CUDA_EMU)
+    emu::self().pdl_begun = 1;
+#endif
+}
+
+/* Before pdl_begin in a GEMV launched as a programmatic dependent: brings the warp's
+ * weight row (`bytes` from row) toward L2, one 128-byte line per lane and step, while the
+ * kernel before still runs. A hint, so always safe: L2 is where global memory is coherent,
+ * and the weights do not change within a decode step anyway. */
+static __device__ __forceinline__ void prefetch_row_l2(const void *row, int bytes, int lane) {
+#if defined(__CUDA_ARCH__)
+    for (int off = lane * 128; off < bytes; off += 32 * 128)
+        asm volatile("prefetch.global.L2 [%0];\n" ::"l"((const char *)row + off));
+#else
+    (void)row;
+    (void)bytes;
+    (void)lane;
+#endif
+}
+
+/* Whether cuda_launch_dep launches as programmatic dependents (env read once). */
+static inline int cuda_pdl(cuda_ctx *c) {
+    if (c->pdl == 0) {
+        const char *e = getenv("RLVR_DECODE_PDL");
+        c->pdl = e && !strcmp(e, "1") ? 2 : 1;
+    }
+    return c->pdl == 2;
+}
+
+/* kernel<<<grid, block, smem, c->stream>>>(args...) and its launch check, as a
+ * programmatic dependent launch when cuda_pdl(c) (the kernel must begin with pdl_begin);
+ * name: the kernel as written, for errors and the emulation's launch record. */
+template <class... P, class... A>
+static inline void cuda_launch_dep(cuda_ctx *c, const char *name, void (*kernel)(P...), dim3 grid,
+                                   dim3 block, size_t smem, A &&...args) {
+#ifdef RLVR_CUDA_EMU
+    emu::launch_pdl = cuda_pdl(c);
+    emu::launch_k(emu::cfg(grid, block, smem), name, kernel, std::forward<A>(args)...);
+    emu::launch_pdl = false;
+#else
+    if (!cuda_pdl(c)) {
+        kernel<<<grid, block, smem, c->stream>>>(std::forward<A>(args)...);
+    } else {
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = grid;
+        cfg.blockDim = block;
+        cfg.dynamicSmemBytes = smem;
+        cfg.stream = c->stream;
+        cudaLaunchAttribute attr[1] = {};
+        attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+        attr[0].val.programmaticStreamSerializationAllowed = 1;
+        cfg.attrs = attr;
+        cfg.numAttrs = 1;
+        const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...);
+        if (e != cudaSuccess)
+            cuda_record_error(c, __FILE__, __LINE__, "launch of %s (programmatic dependent): %s",
+                              name, cudaGetErrorString(e));
+    }
+#endif
+    CU_LAUNCH_CHECK(c, name);
+}
 
 /* A device buffer of at least `bytes` in slot `slot`; NULL (error recorded) on failure. */
 void *cuda_scratch(cuda_ctx *c, int slot, size_t bytes);

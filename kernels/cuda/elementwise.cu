@@ -64,6 +64,7 @@ struct add_op {
 /* vec: threads [0, n/8) take 8 elements each, threads [n/8, n/8 + n%8) one tail element
  * each; otherwise thread i takes element i. */
 template <class Op> static __global__ void ew_kernel(Op op, size_t n, int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (vec) {
         const size_t n8 = n / 8;
@@ -80,8 +81,7 @@ template <class Op> static void ew_launch(cuda_ctx *c, const Op &op, size_t n, i
                                           const char *name) {
     if (n == 0) return;
     const size_t work = vec ? n / 8 + n % 8 : n;
-    ew_kernel<Op><<<cuda_blocks(work, 256), 256, 0, c->stream>>>(op, n, vec);
-    CU_LAUNCH_CHECK(c, name);
+    cuda_launch_dep(c, name, ew_kernel<Op>, cuda_blocks(work, 256), 256, 0, op, n, vec);
 }
 
 /* The stacked layout: element e = t·I + i of out reads gate = gu[t·2I + i] and
@@ -215,6 +215,7 @@ static __device__ __forceinline__ bf16 *qkv_cache_row(const qkv_cache &cache, in
 static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, qkv_cache cache,
                                        const int *pos, const float *inv_freq, int T, int Hq,
                                        int Hkv, int D, float sign, int to_stacked) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const int half = D / 2, slots = (D + 1) / 2, H = Hq + 2 * Hkv;
     const size_t n = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= (size_t)T * H * slots) return;
@@ -261,6 +262,7 @@ static __global__ void qkv_move_vec_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v,
                                            qkv_cache cache, const int *pos,
                                            const float *inv_freq, int T, int Hq, int Hkv,
                                            int D, float sign, int to_stacked) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const int half = D / 2, cph = half / 8, H = Hq + 2 * Hkv;
     const size_t n = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (n >= (size_t)T * H * cph) return;
@@ -304,15 +306,13 @@ static void qkv_move(rlvr_backend *be, bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, qkv
         cuda_aligned16(k) && cuda_aligned16(v) &&
         (!cache.kc || (cuda_aligned16(cache.kc) && cuda_aligned16(cache.vc)))) {
         const size_t total = (size_t)T * (Hq + 2 * Hkv) * (D / 16);
-        qkv_move_vec_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
-            qkv, q, k, v, cache, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
-        CU_LAUNCH_CHECK(c, name);
+        cuda_launch_dep(c, name, qkv_move_vec_kernel, cuda_blocks(total, 256), 256, 0, qkv, q,
+                        k, v, cache, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
         return;
     }
     const size_t total = (size_t)T * (Hq + 2 * Hkv) * ((D + 1) / 2);
-    qkv_move_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(
-        qkv, q, k, v, cache, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
-    CU_LAUNCH_CHECK(c, name);
+    cuda_launch_dep(c, name, qkv_move_kernel, cuda_blocks(total, 256), 256, 0, qkv, q, k, v,
+                    cache, pos, inv_freq, T, Hq, Hkv, D, sign, to_stacked);
 }
 
 static void qkv_split(rlvr_backend *be, void *q, void *k, void *v, const void *qkv,

@@ -17,6 +17,7 @@ enum { EMB_BWD_THREADS = 128 };
 /* out[T,C] = wte[ids[t], :]; vec: C % 8 == 0 and both pointers 16-byte aligned. */
 static __global__ void embedding_forward_kernel(bf16 *out, const int *ids, const bf16 *wte,
                                                 int C, int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const int t = blockIdx.x;
     const size_t row = (size_t)ids[t];
     if (vec) {
@@ -61,9 +62,8 @@ static void embedding_forward(rlvr_backend *be, void *out, const int *ids, const
     const int vec = C % 8 == 0 && cuda_aligned16(out) && cuda_aligned16(wte);
     const int work = vec ? C / 8 : C;
     const int threads = work >= 256 ? 256 : (work + 31) / 32 * 32;
-    embedding_forward_kernel<<<T, threads, 0, c->stream>>>((bf16 *)out, ids,
-                                                          (const bf16 *)wte, C, vec);
-    CU_LAUNCH_CHECK(c, "embedding_forward_kernel");
+    cuda_launch_dep(c, "embedding_forward_kernel", embedding_forward_kernel, T, threads, 0,
+                    (bf16 *)out, ids, (const bf16 *)wte, C, vec);
 }
 
 static void embedding_backward(rlvr_backend *be, float *dwte, const void *dout, const int *ids,

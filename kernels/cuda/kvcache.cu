@@ -310,6 +310,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
                            const int *block_tables, int max_blocks, int block_size,
                            const int *seq, const int *pos, int Hq, int Hkv, int D, int S,
                            int nbuf, float scale) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     enum { NSL = SPLIT_THREADS / TILE, HPS = (GMAX + NSL - 1) / NSL, HPW = (GMAX + 3) / 4 };
     extern __shared__ __align__(16) unsigned char split_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -810,9 +811,10 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
         CU_LAUNCH_CHECK(c, "attention_split_mma_kernel");
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
-    attention_split_kernel<TV, GV><<<grid, SPLIT_THREADS, smem, c->stream>>>(              \
-        out, part_o, part_ml, counters, q, kc, vc, block_tables, max_blocks, block_size, seq, \
-        pos, Hq, Hkv, D, (int)S, nbuf, scale)
+    cuda_launch_dep(c, "attention_split_kernel<TV, GV>", attention_split_kernel<TV, GV>, grid, \
+                    SPLIT_THREADS, smem, out, part_o, part_ml, counters, q, kc, vc,             \
+                    block_tables, max_blocks, block_size, seq, pos, Hq, Hkv, D, (int)S, nbuf, \
+                    scale)
         if (tile == 64) {
             if (gmax == 2) SPLIT_LAUNCH(64, 2);
             else if (gmax == 4) SPLIT_LAUNCH(64, 4);
@@ -823,7 +825,6 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
             else SPLIT_LAUNCH(32, 8);
         }
 #undef SPLIT_LAUNCH
-        CU_LAUNCH_CHECK(c, "attention_split_kernel");
     }
     if (S > 1 && !counters) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);

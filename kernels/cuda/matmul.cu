@@ -100,12 +100,16 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 
 /* out[n, o] = Σ_i in[n, i]·w[o, i] (+ bias[o]) for NR <= 8 rows (decode steps): one warp
  * per output feature o (gemv_warp_dots), rounded to bf16 once with the bias added in fp32
- * (as the cuBLAS path rounds once). IC % 8 == 0; in and w 16-byte aligned. */
+ * (as the cuBLAS path rounds once). IC % 8 == 0; in and w 16-byte aligned. pf (launched
+ * as a programmatic dependent): each warp first prefetches its weight row into L2. */
 template <int NR>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
-    gemv_kernel(bf16 *out, const bf16 *in, const bf16 *w, const bf16 *bias, int IC, int OC) {
+    gemv_kernel(bf16 *out, const bf16 *in, const bf16 *w, const bf16 *bias, int IC, int OC,
+                int pf) {
     const int lane = threadIdx.x & 31;
     const int o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
+    if (pf && o < OC) prefetch_row_l2(w + (size_t)o * IC, IC * 2, lane); /* PDL: weights */
+    pdl_begin(); /* programmatic dependent launch: before any other memory access */
     if (o >= OC) return; /* whole warps leave: no shuffle below loses a lane */
     const bf16 *const rows[1] = {w + (size_t)o * IC};
     float acc[1][NR];
@@ -128,7 +132,8 @@ static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
     switch (N) {
 #define GEMV_CASE(n)                                                                      \
     case n:                                                                               \
-        gemv_kernel<n><<<blocks, threads, 0, c->stream>>>(out, in, w, bias, IC, OC);      \
+        cuda_launch_dep(c, "gemv_kernel<n>", gemv_kernel<n>, blocks, threads, 0, out, in, w, \
+                        bias, IC, OC, cuda_pdl(c));                                       \
         break;
         GEMV_CASE(1)
         GEMV_CASE(2)

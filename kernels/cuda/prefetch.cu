@@ -32,6 +32,7 @@ typedef struct {
 
 static __global__ void __launch_bounds__(PREFETCH_THREADS)
     prefetch_l2_kernel(prefetch_plan plan) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const unsigned long long chunk =
         (unsigned long long)blockIdx.x * PREFETCH_THREADS + threadIdx.x;
     if (chunk >= plan.first_chunk[plan.n]) return;
@@ -81,9 +82,8 @@ static void cu_prefetch_l2(rlvr_backend *be, const void *const *ptr, const size_
     }
     const unsigned long long chunks = plan.first_chunk[plan.n];
     if (chunks == 0) return;
-    prefetch_l2_kernel<<<cuda_blocks((size_t)chunks, PREFETCH_THREADS), PREFETCH_THREADS, 0,
-                         c->stream>>>(plan);
-    CU_LAUNCH_CHECK(c, "prefetch_l2_kernel");
+    cuda_launch_dep(c, "prefetch_l2_kernel", prefetch_l2_kernel,
+                    cuda_blocks((size_t)chunks, PREFETCH_THREADS), PREFETCH_THREADS, 0, plan);
 }
 
 void cuda_prefetch_register(rlvr_backend *be) { be->prefetch_l2 = cu_prefetch_l2; }

@@ -22,6 +22,7 @@
 
 static __global__ void rmsnorm_forward_kernel(bf16 *out, float *rstd, const bf16 *in,
                                               const bf16 *w, int C, float eps) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ float sh[32];
     const size_t row = (size_t)blockIdx.x * C;
     float ss = 0.0f;
@@ -304,9 +305,8 @@ static void rmsnorm_forward(rlvr_backend *be, void *out, float *rstd, const void
                             const void *w, int N, int C, float eps) {
     cuda_ctx *c = cuda_get(be);
     if (N <= 0 || C <= 0) return;
-    rmsnorm_forward_kernel<<<N, row_threads(C), 0, c->stream>>>(
-        (bf16 *)out, rstd, (const bf16 *)in, (const bf16 *)w, C, eps);
-    CU_LAUNCH_CHECK(c, "rmsnorm_forward_kernel");
+    cuda_launch_dep(c, "rmsnorm_forward_kernel", rmsnorm_forward_kernel, N, row_threads(C), 0,
+                    (bf16 *)out, rstd, (const bf16 *)in, (const bf16 *)w, C, eps);
 }
 
 /* The 16-byte row form of add_rmsnorm_forward (cuda_row_vec; C % 8 == 0, C <= 8·ARV_T·CPT,
@@ -389,17 +389,27 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
  * else output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC). Block 0
  * writes ln and rstd. sum may alias a (the residual stream added in place), so it is
  * written by the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM,
- * reset by that block): by then no block reads a or b any more. */
+ * reset by that block): by then no block reads a or b any more. pf (launched as a
+ * programmatic dependent): each warp first prefetches its weight rows into L2. */
 template <int NR, int K, bool SWIGLU>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     add_rmsnorm_gemv_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
                             const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
-                            const bf16 *bias, unsigned *counter, int C, int F, float eps) {
+                            const bf16 *bias, unsigned *counter, int C, int F, float eps,
+                            int pf) {
     extern __shared__ __align__(16) unsigned char arn_smem[];
     bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
     __shared__ float sh[32];
     constexpr int NT = GEMV_WARPS * 32, VB = NT * K, NW = SWIGLU ? 2 : 1;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    if (pf) { /* PDL: this warp's weight rows (gate and up, or one) toward L2 first */
+        const int j = blockIdx.x * GEMV_WARPS + warp;
+        if (j < F) {
+            prefetch_row_l2(w + (size_t)j * C, C * 2, lane);
+            if (SWIGLU) prefetch_row_l2(w + ((size_t)F + j) * C, C * 2, lane);
+        }
+    }
+    pdl_begin(); /* programmatic dependent launch: before any other memory access */
     for (int n = 0; n < NR; n++) {
         const size_t row = (size_t)n * C;
         float ss[K];
@@ -468,9 +478,10 @@ static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_ge
     switch (g.N) {
 #define ARN_CASE(n)                                                                         \
     case n:                                                                                 \
-        add_rmsnorm_gemv_kernel<n, K, SWIGLU><<<blocks, GEMV_WARPS * 32, smem, c->stream>>>( \
-            g.out, g.gu, g.sum, g.ln, g.rstd, g.a, g.b, g.nw, g.w, g.bias, counter, g.C, g.F, \
-            g.eps);                                                                         \
+        cuda_launch_dep(c, "add_rmsnorm_gemv_kernel<n, K, SWIGLU>",                        \
+                        add_rmsnorm_gemv_kernel<n, K, SWIGLU>, blocks, GEMV_WARPS * 32, smem, \
+                        g.out, g.gu, g.sum, g.ln, g.rstd, g.a, g.b, g.nw, g.w, g.bias,      \
+                        counter, g.C, g.F, g.eps, cuda_pdl(c));                             \
         break;
         ARN_CASE(1)
         ARN_CASE(2)
@@ -482,7 +493,6 @@ static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_ge
         ARN_CASE(8)
 #undef ARN_CASE
     }
-    CU_LAUNCH_CHECK(c, "add_rmsnorm_gemv_kernel");
 }
 
 /* Runs the fused kernel when it gives the unfused ops' bits (decode fusions and the GEMV

@@ -337,6 +337,7 @@ static __device__ void split_row_max(const split_parts &P, int rl, int nch, floa
 static __global__ void __launch_bounds__(SPLIT_THREADS)
     split_max_kernel(split_parts P, const float *logits /* [rows, V] */, int V, int nch,
                      int row0, sample_args a, const int *seen, const int *seen_off, int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ uint32_t mk[SPLIT_WORDS];
     __shared__ float shf[32];
     __shared__ int shi[32];
@@ -383,6 +384,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
 static __global__ void __launch_bounds__(SPLIT_THREADS)
     split_mass_kernel(split_parts P, const float *logits, int V, int nch, sample_args a,
                       int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ uint32_t mk[SPLIT_WORDS];
     __shared__ float shf[32];
     __shared__ unsigned long long sh64[32];
@@ -427,6 +429,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
 static __global__ void __launch_bounds__(SPLIT_THREADS)
     split_pick_kernel(int *tokens, float *logprobs, split_parts P, const float *logits, int V,
                       int nch, int row0, sample_args a, const float *u, int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ uint32_t mk[SPLIT_WORDS];
     __shared__ float shf[32];
     __shared__ int shi[32];
@@ -558,15 +561,13 @@ static void cu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, con
             const int rc = R - r0 < (int)rows ? R - r0 : (int)rows;
             cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, V, rc, C, 1.0f, w, C, xb + (size_t)r0 * C,
                       C, 0.0f, logits, CUDA_R_32F, V, "lmhead_sample logits");
-            split_max_kernel<<<dim3(nch, rc), SPLIT_THREADS, 0, c->stream>>>(
-                P, logits, V, nch, r0, a, seen, seen_offsets, vec);
-            CU_LAUNCH_CHECK(c, "split_max_kernel");
-            split_mass_kernel<<<dim3(nch, rc), SPLIT_THREADS, 0, c->stream>>>(P, logits, V, nch,
-                                                                              a, vec);
-            CU_LAUNCH_CHECK(c, "split_mass_kernel");
-            split_pick_kernel<<<rc, SPLIT_THREADS, 0, c->stream>>>(tokens, logprobs, P, logits,
-                                                                   V, nch, r0, a, u, vec);
-            CU_LAUNCH_CHECK(c, "split_pick_kernel");
+            cuda_launch_dep(c, "split_max_kernel", split_max_kernel, dim3(nch, rc),
+                            SPLIT_THREADS, 0, P, (const float *)logits, V, nch, r0, a, seen,
+                            seen_offsets, vec);
+            cuda_launch_dep(c, "split_mass_kernel", split_mass_kernel, dim3(nch, rc),
+                            SPLIT_THREADS, 0, P, (const float *)logits, V, nch, a, vec);
+            cuda_launch_dep(c, "split_pick_kernel", split_pick_kernel, rc, SPLIT_THREADS, 0,
+                            tokens, logprobs, P, (const float *)logits, V, nch, r0, a, u, vec);
         }
         return;
     }

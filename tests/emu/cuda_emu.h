@@ -78,6 +78,7 @@ struct fiber {
     unsigned wait_gen; /* the barrier generation it waits to see pass */
     std::deque<pending_copy> copies; /* issued, not landed, oldest first */
     std::deque<size_t> groups;       /* sizes of the committed groups among them */
+    int pdl_begun;                   /* it has called pdl_begin (cuda_internal.cuh) */
 };
 
 enum { SLOT_BYTES = 64, FIBER_STACK = 128 * 1024 };
@@ -121,6 +122,7 @@ struct block_state {
     std::vector<unsigned char> slots; /* [2][warp][lane][SLOT_BYTES] exchange for collectives */
     std::vector<unsigned char> smem;  /* dynamic shared memory */
     std::vector<fiber> th;
+    bool pdl; /* launched as a programmatic dependent: every thread must call pdl_begin */
 };
 
 /* Device memory: every live cudaMalloc allocation, start → bytes (emu_runtime.cpp). */
@@ -141,6 +143,9 @@ inline void check_device_range(const void *p, size_t bytes, const char *what) {
 }
 
 inline block_state *S = nullptr;
+/* Set around a launch_k call by cuda_launch_dep (cuda_internal.cuh) when the launch is a
+ * programmatic dependent one; the launch keeps it (a graph replays it with the flag). */
+inline bool launch_pdl = false;
 inline cudaError_t last_error = cudaSuccess;
 inline std::map<const void *, int> max_dyn_smem; /* cudaFuncSetAttribute opt-ins */
 inline std::vector<std::string> launched;        /* kernel names, in launch order */
@@ -247,6 +252,13 @@ inline void fiber_main() {
     for (;;) {
         S->body();
         fiber &f = self();
+        if (S->pdl && !f.pdl_begun) { /* it may have run before its predecessor ended */
+            fprintf(stderr,
+                    "cuda_emu: thread %d of block (%u,%u,%u) of a kernel launched as a "
+                    "programmatic dependent ended without pdl_begin()\n",
+                    f.linear, S->bid.x, S->bid.y, S->bid.z);
+            abort();
+        }
         /* copies it never waited for land as late as allowed: after its block ends, where
          * nothing can read them (they only write shared memory) */
         f.copies.clear();
@@ -272,6 +284,7 @@ inline void init_thread(block_state &st, int i) {
     f.wait_gen = 0;
     f.copies.clear();
     f.groups.clear();
+    f.pdl_begun = 0;
 }
 
 /* Whether the environment variable `name` is set to `value`. */
@@ -310,8 +323,9 @@ __attribute__((noinline)) inline void resume(block_state &st, int i) {
 }
 
 inline void run_block(const dim3 &grid, const dim3 &block, const uint3 &bid, size_t smem,
-                      const std::function<void()> &body) {
+                      const std::function<void()> &body, bool pdl = false) {
     block_state st;
+    st.pdl = pdl;
     st.grid = grid;
     st.block = block;
     st.bid = bid;
@@ -388,7 +402,8 @@ void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
         return;
     }
     std::tuple<P...> args(arg_as<P>(std::forward<A>(a))...);
-    auto run = [c, k, args]() {
+    const bool pdl = launch_pdl;
+    auto run = [c, k, args, pdl]() {
         const std::function<void()> body = [&]() { std::apply(k, args); };
         const unsigned long long n = (unsigned long long)c.grid.x * c.grid.y * c.grid.z;
         for (unsigned long long i = 0; i < n; i++) {
@@ -397,7 +412,7 @@ void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
             b.x = (unsigned)(j % c.grid.x);
             b.y = (unsigned)(j / c.grid.x % c.grid.y);
             b.z = (unsigned)(j / c.grid.x / c.grid.y);
-            run_block(c.grid, c.block, b, c.smem, body);
+            run_block(c.grid, c.block, b, c.smem, body, pdl);
         }
     };
     if (capture) capture->push_back(run); /* recorded into a graph (cudaStreamBeginCapture) */

@@ -3,7 +3,9 @@
 # with the same seed, side by side (tests/emu/cuda_emu.h): threads and blocks in index
 # order with each cp.async landing as late as allowed (at its wait), then threads and
 # blocks reversed with each cp.async landing at once (RLVR_EMU_THREADS=reverse
-# RLVR_EMU_ORDER=reverse RLVR_EMU_CPASYNC=early). Each must pass, and the digests they
+# RLVR_EMU_ORDER=reverse RLVR_EMU_CPASYNC=early), the decode kernels launched as
+# programmatic dependents (RLVR_DECODE_PDL=1: each must begin with pdl_begin, which the
+# emulation checks). Each must pass, and the digests they
 # write (RLVR_TEST_DIGEST: the bits of every output, tests/gpu/test_cuda_ops.c) must be the
 # same: an output whose bits depend on the order the threads or blocks of a kernel run in,
 # or on when its asynchronous copies land, comes from a race (a missing barrier or wait).
@@ -19,7 +21,7 @@ RLVR_TEST_SEED=$seed RLVR_TEST_DIGEST="$dir/index.digest" \
     "$prog" "$@" >"$dir/index.log" 2>&1 &
 index_pid=$!
 RLVR_TEST_SEED=$seed RLVR_TEST_DIGEST="$dir/reversed.digest" RLVR_EMU_THREADS=reverse \
-    RLVR_EMU_CPASYNC=early \
+    RLVR_EMU_CPASYNC=early RLVR_DECODE_PDL=1 \
     RLVR_EMU_ORDER=reverse "$prog" "$@" >"$dir/reversed.log" 2>&1 &
 reversed_pid=$!
 rc=0

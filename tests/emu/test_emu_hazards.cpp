@@ -21,7 +21,9 @@
  *   stops     what the hardware faults on stops the emulated program too (each in a
  *             child process): the CUDA backend's prefetch_l2 with a range one byte past
  *             its allocation (emu::check_device_range), a 16-byte cp.async to an address
- *             8 bytes off alignment; their correct forms run.
+ *             8 bytes off alignment, a kernel launched as a programmatic dependent
+ *             (cuda_launch_dep, RLVR_DECODE_PDL) that does not begin with pdl_begin;
+ *             their correct forms run.
  *
  * tests/gpu/test_cuda_ops.c runs every CUDA op in both orders and compares the bits of
  * every output (tests/emu/orders.sh); this test shows that comparison can fail.
@@ -278,11 +280,28 @@ void cp_shifted(size_t shift, size_t) {
                   (const bf16 *)src, (int)shift);
 }
 
+/* A kernel launched as a programmatic dependent (cuda_launch_dep with PDL on), with or
+ * without the pdl_begin every such kernel must start with. */
+template <bool BEGIN> void dep_kernel(int *out) {
+    if (BEGIN) pdl_begin();
+    out[threadIdx.x] = 1;
+}
+void dep_launch(size_t begin, size_t) {
+    static int out[32];
+    cuda_ctx c;
+    memset(&c, 0, sizeof c);
+    c.pdl = 2; /* on */
+    cuda_launch_dep(&c, "dep_kernel", begin ? dep_kernel<true> : dep_kernel<false>, 1, 32, 0,
+                    out);
+}
+
 void stop_checks() {
     check(!stops(prefetch_in_4096, 100, 3996), "range: a prefetch inside its allocation runs");
     check(stops(prefetch_in_4096, 100, 3997), "range: one byte past its allocation stops it");
     check(!stops(cp_shifted, 16, 0), "align: a 16-byte cp.async to a 16-byte boundary runs");
     check(stops(cp_shifted, 8, 0), "align: one 8 bytes off stops it");
+    check(!stops(dep_launch, 1, 0), "pdl: a dependent launch that begins with pdl_begin runs");
+    check(stops(dep_launch, 0, 0), "pdl: one without pdl_begin stops");
 }
 
 } /* namespace */

@@ -16,7 +16,7 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,head,mma,gemv0,skinny,skinny2,separate,sample1,rowvec,nofuse,prefetch}.log (32
+# bench_decode_{nographs,graphs,head,mma,gemv0,skinny,skinny2,separate,sample1,rowvec,nofuse,prefetch,pdl}.log (32
 # seqs, batch 1; head: the per-head cached attention, RLVR_DECODE_ATTN=head; mma: the
 # tensor-core split-K cached attention, RLVR_DECODE_ATTN=mma; gemv0: cuBLAS for
 # <= 8 rows, RLVR_GEMV=0; skinny: the tensor-core GEMM for <= 256 rows, RLVR_SKINNY=1,
@@ -24,8 +24,9 @@
 # separate: separate q/k/v and gate/up GEMMs, RLVR_STACKED_PROJ=0; sample1: the
 # single-block sampling kernel, RLVR_SAMPLE_SPLIT=0; rowvec: the 16-byte row kernels,
 # RLVR_ROW_VEC=1; nofuse: the decode fusions off, RLVR_DECODE_FUSE=0; prefetch: each
-# decode layer prefetches the weights it reads next into L2, RLVR_DECODE_PREFETCH_MB=40) and
-# bench_decode_256_{head,mma,prefill_cached,skinny,skinny2,separate,sample1,rowvec,prefetch}.log (256 seqs.
+# decode layer prefetches the weights it reads next into L2, RLVR_DECODE_PREFETCH_MB=40;
+# pdl: the decode kernels launched as programmatic dependents, RLVR_DECODE_PDL=1) and
+# bench_decode_256_{head,mma,prefill_cached,skinny,skinny2,separate,sample1,rowvec,prefetch,pdl}.log (256 seqs.
 # workload) and bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
 # with op groups skipped: their cost inside the decode graphs).
 set -uo pipefail
@@ -114,7 +115,8 @@ if [ "$DEVICE" = cuda ]; then
   # default), and with cuBLAS instead of the GEMV kernel for <= 8 rows (the default).
   for v in head:RLVR_DECODE_ATTN=head mma:RLVR_DECODE_ATTN=mma gemv0:RLVR_GEMV=0 skinny:RLVR_SKINNY=1 \
            skinny2:RLVR_SKINNY=2 separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0 \
-           rowvec:RLVR_ROW_VEC=1 nofuse:RLVR_DECODE_FUSE=0 prefetch:RLVR_DECODE_PREFETCH_MB=40; do
+           rowvec:RLVR_ROW_VEC=1 nofuse:RLVR_DECODE_FUSE=0 prefetch:RLVR_DECODE_PREFETCH_MB=40 \
+           pdl:RLVR_DECODE_PDL=1; do
     env "${v#*:}" timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
       --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
       --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_${v%%:*}.json" \
@@ -126,7 +128,7 @@ if [ "$DEVICE" = cuda ]; then
   for v in head:RLVR_DECODE_ATTN=head mma:RLVR_DECODE_ATTN=mma prefill_cached:RLVR_PREFILL_ATTN=cached \
            skinny:RLVR_SKINNY=1 \
            skinny2:RLVR_SKINNY=2 separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0 \
-           rowvec:RLVR_ROW_VEC=1 prefetch:RLVR_DECODE_PREFETCH_MB=40; do
+           rowvec:RLVR_ROW_VEC=1 prefetch:RLVR_DECODE_PREFETCH_MB=40 pdl:RLVR_DECODE_PDL=1; do
     env "${v#*:}" timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
       --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \

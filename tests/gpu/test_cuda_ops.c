@@ -61,6 +61,7 @@ typedef struct {
 } test_state;
 
 static test_state S; /* the test program's state: one instance, owned by main */
+static int g_pdl; /* the decode kernels launched as programmatic dependents (set_pdl) */
 static FILE *g_digest; /* RLVR_TEST_DIGEST's file, or NULL */
 
 /* One line of the digest: the bits of one GPU output (FNV-1a, 64 bits). */
@@ -84,7 +85,8 @@ static void record(const char *op, const char *cs, double rel, double mx, int pa
     }
     result *r = &S.res[S.nres++];
     snprintf(r->op, sizeof r->op, "%s", op);
-    snprintf(r->cs, sizeof r->cs, "%s", cs);
+    snprintf(r->cs, sizeof r->cs, "%.100s%s", cs, g_pdl ? " pdl" : "");
+    cs = r->cs;
     r->rel = rel;
     r->max = mx;
     r->pass = pass;
@@ -1796,6 +1798,23 @@ int main(int argc, char **argv) {
     g_kv_impl0 = 0;
     g_kv_impl1 = 1;
     rlvr_cuda_set_decode_attention(S.gpu, -1);
+    /* the decode-step kernels launched as programmatic dependents (opt-in
+     * RLVR_DECODE_PDL=1): embedding, RMSNorm, add, the GEMVs and the fused add + RMSNorm +
+     * GEMV, the q|k|v split (+ cache store) and the split-K cached attention, at decode
+     * shapes; the same tolerances ("pdl" after the case) */
+    rlvr_cuda_set_pdl(S.gpu, 1);
+    g_pdl = 1;
+    RUN(test_embedding(1, 64, 1037));
+    RUN(test_rmsnorm(1, 896, 0));
+    RUN(test_add_rmsnorm(1, 896));
+    RUN(test_matmul(1, 896, 4864, 0, 0));
+    RUN(test_matmul(8, 896, 1152, 1, 0));
+    RUN(test_add_rmsnorm_gemv(1, 896, 4864, 1, 1, 0));
+    RUN(test_add_rmsnorm_gemv(8, 896, 1152, 1, 0, 1));
+    RUN(test_stacked(1, 14, 2, 64, 4864));
+    kvcache_cases();
+    g_pdl = 0;
+    rlvr_cuda_set_pdl(S.gpu, -1);
     /* flash2 with RLVR_ATTN_DQ=partials (dQ from the dK/dV kernel) */
     attention_cases("dqpartials");
     /* the same with the forward's logits kept for the backward (opt-in RLVR_LM_KEEP_GB) */
