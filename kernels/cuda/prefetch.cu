@@ -32,26 +32,29 @@ typedef struct {
 
 static __global__ void __launch_bounds__(PREFETCH_THREADS)
     prefetch_l2_kernel(prefetch_plan plan) {
-    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const unsigned long long chunk =
         (unsigned long long)blockIdx.x * PREFETCH_THREADS + threadIdx.x;
-    if (chunk >= plan.first_chunk[plan.n]) return;
-    int r = 0;
-    while (chunk >= plan.first_chunk[r + 1]) r++;
-    const unsigned long long off = (chunk - plan.first_chunk[r]) * PREFETCH_CHUNK;
-    const unsigned long long left = plan.bytes[r] - off;
-    const unsigned size = (unsigned)(left < PREFETCH_CHUNK ? left : PREFETCH_CHUNK);
-    const char *p = plan.ptr[r] + off;
+    if (chunk < plan.first_chunk[plan.n]) {
+        int r = 0;
+        while (chunk >= plan.first_chunk[r + 1]) r++;
+        const unsigned long long off = (chunk - plan.first_chunk[r]) * PREFETCH_CHUNK;
+        const unsigned long long left = plan.bytes[r] - off;
+        const unsigned size = (unsigned)(left < PREFETCH_CHUNK ? left : PREFETCH_CHUNK);
+        const char *p = plan.ptr[r] + off;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(size)
-                 : "memory");
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(size)
+                     : "memory");
 #elif defined(__CUDA_ARCH__)
-    for (unsigned i = 0; i < size; i += 128)
-        asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p + i));
+        for (unsigned i = 0; i < size; i += 128)
+            asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p + i));
 #else
-    (void)p;
-    (void)size;
+        (void)p;
+        (void)size;
 #endif
+    }
+    /* a prefetch is only a hint (and of weights, which no kernel of the step writes), so
+     * it goes before the programmatic-dependent wait: it overlaps the kernel before */
+    pdl_begin();
 }
 
 static void cu_prefetch_l2(rlvr_backend *be, const void *const *ptr, const size_t *bytes,
