@@ -16,7 +16,7 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,head,mma,gemv0,skinny,skinny2,separate,sample1,rowvec,nofuse,prefetch,pdl}.log (32
+# bench_decode_{nographs,graphs,mma,skinny,skinny2,rowvec,nofuse,prefetch,pdl}.log (32
 # seqs, batch 1; head: the per-head cached attention, RLVR_DECODE_ATTN=head; mma: the
 # tensor-core split-K cached attention, RLVR_DECODE_ATTN=mma; gemv0: cuBLAS for
 # <= 8 rows, RLVR_GEMV=0; skinny: the tensor-core GEMM for <= 256 rows, RLVR_SKINNY=1,
@@ -26,8 +26,10 @@
 # RLVR_ROW_VEC=1; nofuse: the decode fusions off, RLVR_DECODE_FUSE=0; prefetch: each
 # decode layer prefetches the weights it reads next into L2, RLVR_DECODE_PREFETCH_MB=40;
 # pdl: the decode kernels launched as programmatic dependents, RLVR_DECODE_PDL=1) and
-# bench_decode_256_{head,mma,prefill_cached,skinny,skinny2,separate,sample1,rowvec,prefetch,pdl}.log (256 seqs.
-# workload) and bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
+# bench_decode_256_{mma,skinny,skinny2,rowvec,prefetch,pdl}.log (256 seqs.
+# workload; with RLVR_DECODE_AB_ALL=1 also head, gemv0, separate, sample1 (32) and head,
+# prefill_cached, separate, sample1 (256): settings decided by earlier runs) and
+# bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
 # with op groups skipped: their cost inside the decode graphs).
 set -uo pipefail
 
@@ -111,24 +113,31 @@ if [ "$DEVICE" = cuda ]; then
     > "$OUT/bench_decode_graphs.log" 2>&1
   echo "decode_bench.sh: without graphs:"; tail -n 6 "$OUT/bench_decode_nographs.log"
   echo "decode_bench.sh: with graphs:"; tail -n 6 "$OUT/bench_decode_graphs.log"
-  # The same run with the per-head cached attention instead of the split-K one (the
-  # default), and with cuBLAS instead of the GEMV kernel for <= 8 rows (the default).
-  for v in head:RLVR_DECODE_ATTN=head mma:RLVR_DECODE_ATTN=mma gemv0:RLVR_GEMV=0 skinny:RLVR_SKINNY=1 \
-           skinny2:RLVR_SKINNY=2 separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0 \
-           rowvec:RLVR_ROW_VEC=1 nofuse:RLVR_DECODE_FUSE=0 prefetch:RLVR_DECODE_PREFETCH_MB=40 \
-           pdl:RLVR_DECODE_PDL=1; do
+  # A/B rows: the same run with one setting changed. By default only the settings still
+  # undecided (opt-ins never measured, or last measured before the kernels they compete
+  # with changed); RLVR_DECODE_AB_ALL=1 adds the settings the fourth and fifth H200 runs
+  # decided (head: the per-head cached attention; gemv0: cuBLAS for <= 8 rows; separate
+  # q/k/v and gate/up GEMMs; sample1: the single-block sampling kernel; prefill_cached),
+  # each of which cost the lease ~10 s.
+  AB32="mma:RLVR_DECODE_ATTN=mma skinny:RLVR_SKINNY=1 skinny2:RLVR_SKINNY=2 rowvec:RLVR_ROW_VEC=1
+        nofuse:RLVR_DECODE_FUSE=0 prefetch:RLVR_DECODE_PREFETCH_MB=40 pdl:RLVR_DECODE_PDL=1"
+  AB256="mma:RLVR_DECODE_ATTN=mma skinny:RLVR_SKINNY=1 skinny2:RLVR_SKINNY=2 rowvec:RLVR_ROW_VEC=1
+         prefetch:RLVR_DECODE_PREFETCH_MB=40 pdl:RLVR_DECODE_PDL=1"
+  if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
+    AB32="$AB32 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0 separate:RLVR_STACKED_PROJ=0
+          sample1:RLVR_SAMPLE_SPLIT=0"
+    AB256="$AB256 head:RLVR_DECODE_ATTN=head prefill_cached:RLVR_PREFILL_ATTN=cached
+           separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0"
+  fi
+  for v in $AB32; do
     env "${v#*:}" timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
       --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
       --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_${v%%:*}.json" \
       > "$OUT/bench_decode_${v%%:*}.log" 2>&1
     echo "decode_bench.sh: with graphs, ${v#*:}:"; tail -n 6 "$OUT/bench_decode_${v%%:*}.log"
   done
-  # The 256-sequence workload (G = 1 only) with the per-head cached attention, and with the
-  # prefill through the cached attention instead of the packed flash attention (the default).
-  for v in head:RLVR_DECODE_ATTN=head mma:RLVR_DECODE_ATTN=mma prefill_cached:RLVR_PREFILL_ATTN=cached \
-           skinny:RLVR_SKINNY=1 \
-           skinny2:RLVR_SKINNY=2 separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0 \
-           rowvec:RLVR_ROW_VEC=1 prefetch:RLVR_DECODE_PREFETCH_MB=40 pdl:RLVR_DECODE_PDL=1; do
+  # The 256-sequence workload (G = 1 only), the same A/B settings.
+  for v in $AB256; do
     env "${v#*:}" timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
       --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \
