@@ -71,11 +71,24 @@ static __global__ void colsum_partial_kernel(float *part, const bf16 *dy, const 
     }
 }
 
+/* out[c] += Σ_rb part[rb, c], in double, rb ascending. One thread per column: the sum is a
+ * chain of RB (up to 512) dependent adds, so its loads are issued COLSUM_BATCH at a time
+ * ahead of the adds (the same adds in the same order: the same bits), and the columns are
+ * spread over COLSUM_FIN_T-thread blocks, so C = 896 keeps 14 SMs loading instead of 4. */
+enum { COLSUM_BATCH = 16, COLSUM_FIN_T = 64 };
 static __global__ void colsum_final_kernel(float *out, const float *part, int RB, int C) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     double s = 0.0;
-    for (int rb = 0; rb < RB; rb++) s += part[(size_t)rb * C + c];
+    int rb = 0;
+    for (; rb + COLSUM_BATCH <= RB; rb += COLSUM_BATCH) {
+        float v[COLSUM_BATCH];
+#pragma unroll
+        for (int i = 0; i < COLSUM_BATCH; i++) v[i] = part[(size_t)(rb + i) * C + c];
+#pragma unroll
+        for (int i = 0; i < COLSUM_BATCH; i++) s += v[i];
+    }
+    for (; rb < RB; rb++) s += part[(size_t)rb * C + c];
     out[c] += (float)s;
 }
 
@@ -92,7 +105,8 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
     dim3 grid(cuda_blocks((size_t)C, COLSUM_TX), (unsigned)RB), block(COLSUM_TX, COLSUM_TY);
     colsum_partial_kernel<<<grid, block, 0, c->stream>>>(part, dy, x, rstd, N, C, rows);
     CU_LAUNCH_CHECK(c, "colsum_partial_kernel");
-    colsum_final_kernel<<<cuda_blocks((size_t)C, 256), 256, 0, c->stream>>>(out, part, RB, C);
+    colsum_final_kernel<<<cuda_blocks((size_t)C, COLSUM_FIN_T), COLSUM_FIN_T, 0, c->stream>>>(
+        out, part, RB, C);
     CU_LAUNCH_CHECK(c, "colsum_final_kernel");
 }
 

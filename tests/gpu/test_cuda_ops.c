@@ -1635,17 +1635,20 @@ int main(int argc, char **argv) {
     RUN(test_prefetch());
     const int emb[][3] = {{1, 64, 1037}, {37, 200, 1037}, {300, 67, 5000}, {300, 64, 50}};
     for (int i = 0; i < 4; i++) RUN(test_embedding(emb[i][0], emb[i][1], emb[i][2]));
-    const int rms[][2] = {{1, 64}, {37, 200}, {300, 67}, {300, 896}, {5, 4096}};
-    for (int i = 0; i < 5; i++)
+    /* 600 rows: 19 row blocks of the dw column sums, so their final kernel's batched
+     * loads (16 at a time) and its tail both run */
+    const int rms[][2] = {{1, 64}, {37, 200}, {300, 67}, {300, 896}, {5, 4096}, {600, 67}};
+    for (int i = 0; i < 6; i++)
         for (int acc = 0; acc < 2; acc++) RUN(test_rmsnorm(rms[i][0], rms[i][1], acc));
     {
         const int ar[][2] = {{1, 896}, {300, 896}, {37, 64}, {5, 1000}, {3, 33}};
         for (int i = 0; i < 5; i++) RUN(test_add_rmsnorm(ar[i][0], ar[i][1]));
     }
     const int mm[][5] = {{1, 64, 200, 1, 0},    {37, 200, 64, 0, 1},   {300, 200, 1037, 1, 0},
-                         {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1}};
+                         {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1},
+                         {600, 64, 37, 1, 1}}; /* 600: dbias over 19 row blocks */
     rlvr_cuda_set_gemv(S.gpu, 0); /* the cuBLAS path for every shape first */
-    for (int i = 0; i < 6; i++) RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
+    for (int i = 0; i < 7; i++) RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
     {
         /* the GEMV forward of <= 8 rows (the default), forced on: decode shapes of
          * Qwen2.5-0.5B, a bias, 8 rows, and shapes it must hand back to cuBLAS (IC % 8) */
