@@ -309,16 +309,13 @@ static void decode_prefetch(model *m, const kv_cache *kv, int l) {
     int n = 0;
     size_t left = kv->prefetch_bytes;
     const model_layer_params *P = &m->layers[l];
-    const int order[] = {l == 0 ? P->q : -1, l == 0 ? P->k : -1, l == 0 ? P->v : -1, P->o,
-                         P->gate, P->up, P->down};
+    const model_layer_params *Q = l + 1 < c->num_layers ? &m->layers[l + 1] : NULL;
+    const int order[] = {l == 0 ? P->q : -1, l == 0 ? P->k : -1, l == 0 ? P->v : -1,
+                         P->o,               P->gate,            P->up,
+                         P->down,            Q ? Q->q : -1,      Q ? Q->k : -1,
+                         Q ? Q->v : -1};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         left = plan_param(m, order[i], ptr, bytes, &n, left);
-    if (l + 1 < c->num_layers) {
-        const model_layer_params *Q = &m->layers[l + 1];
-        left = plan_param(m, Q->q, ptr, bytes, &n, left);
-        left = plan_param(m, Q->k, ptr, bytes, &n, left);
-        left = plan_param(m, Q->v, ptr, bytes, &n, left);
-    }
     m->be->prefetch_l2(m->be, ptr, bytes, n);
 }
 
