@@ -437,6 +437,11 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         const char *sk = getenv("RLVR_SKINNY");
         /* off unless RLVR_SKINNY=1 (every shape it takes) or 2 (OC <= 1.5·IC only) */
         c->skinny = sk && !strcmp(sk, "1") ? 1 : sk && !strcmp(sk, "2") ? 2 : 0;
+        /* the most rows it takes (RLVR_SKINNY_ROWS; the sixth H200 run: RLVR_SKINNY=2 won
+         * at 32 sequences and lost at 256, so a cap is the next experiment) */
+        const char *sr = getenv("RLVR_SKINNY_ROWS");
+        c->skinny_rows = sr ? atoi(sr) : 256;
+        if (c->skinny_rows < 1 || c->skinny_rows > 256) c->skinny_rows = 256;
     }
     be->ctx = c;
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);

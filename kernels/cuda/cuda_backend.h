@@ -30,11 +30,10 @@ int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
  * benchmarks. -1 when be is not CUDA. */
 int rlvr_cuda_set_skinny(rlvr_backend *be, int on);
 
-/* attention_cached through the split-K kernel on tensor cores (mode 2; opt-in, not yet
- * verified on a GPU), the scalar split-K kernel (1), the one-block-per-query-head kernel
- * (0), or the choice of the environment (< 0: RLVR_DECODE_ATTN=head selects the per-head
- * kernel, =mma the tensor-core one, anything else the scalar split-K one, the default;
- * read at the next call). Shapes a kernel does not cover (kvcache.cu) take the next one
+/* attention_cached through the split-K kernel on tensor cores (mode 2), the scalar
+ * split-K kernel (1), the one-block-per-query-head kernel (0), or the choice of the
+ * environment (< 0: RLVR_DECODE_ATTN=head selects the per-head kernel, =split the scalar
+ * split-K one, anything else the tensor-core one, the default; read at the next call). Shapes a kernel does not cover (kvcache.cu) take the next one
  * down (mma → split → head). For tests and benchmarks. Returns 0, or -1 when be is not a
  * CUDA backend. */
 int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode);
@@ -45,28 +44,28 @@ int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode);
  * next call). For tests and benchmarks. -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_decode_fuse(rlvr_backend *be, int on);
 
-/* Programmatic dependent launch of the decode-step kernels (on > 0; opt-in, else
- * RLVR_DECODE_PDL=1): each may start while the kernel before it finishes, waiting inside
- * for it (cuda_internal.cuh: cuda_launch_dep, pdl_begin). 0 off, < 0 the environment's
- * choice (read at the next launch). -1 when be is not a CUDA backend. */
+/* Programmatic dependent launch of the decode-step kernels (on > 0): each may start while
+ * the kernel before it finishes, waiting inside for it (cuda_internal.cuh:
+ * cuda_launch_dep, pdl_begin). 0 off, < 0 the default (on where the device has compute
+ * capability 9.0 or later, unless RLVR_DECODE_PDL=0; read at the next launch). -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_pdl(rlvr_backend *be, int on);
 
 /* rmsnorm_backward through the fused kernel of rmsnorm.cu (fused > 0: din and the dw
  * partials in one pass, then a fixed-order sum; shapes wider than it covers take the
- * two-pass kernels), the two-pass kernels (0), or the environment's choice (< 0:
- * RLVR_RMSNORM_BWD=fused selects the fused one, read at the next call; the default is
- * two-pass). For tests and benchmarks. -1 when be is not a CUDA backend. */
+ * two-pass kernels), the two-pass kernels (0), or the environment's choice (< 0: the
+ * fused one, the default, unless RLVR_RMSNORM_BWD=twopass; read at the next call). For tests and benchmarks. -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_rmsnorm_backward(rlvr_backend *be, int fused);
 
 /* qkv_split/qkv_merge and add_rmsnorm_forward through 16-byte row kernels (on > 0; the
  * shapes they cover: D % 16 == 0, C % 8 == 0 and C <= 4096, 16-byte aligned tensors), the
- * element-wise kernels (0, the default), or the environment's choice (< 0: RLVR_ROW_VEC=1
- * selects the row kernels, read at the next call). -1 when be is not a CUDA backend. */
+ * element-wise kernels (0), or the environment's choice (< 0: the row kernels, the
+ * default, unless RLVR_ROW_VEC=0; read at the next call). -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_row_vec(rlvr_backend *be, int on);
 
 /* The LM head's forward keeps its fp32 logits [T, V] for the backward that follows, which
- * then skips the logits GEMM, when T·V·4 <= bytes (0: off, the default; < 0: the
- * environment's RLVR_LM_KEEP_GB, read at the next call). The backward uses them only when
+ * then skips the logits GEMM, when T·V·4 <= bytes (0: off; < 0: the environment's
+ * RLVR_LM_KEEP_GB, else the default 8 GB but at most an eighth of the device's memory;
+ * read at the next call). The backward uses them only when
  * its x, w, T, C, V and inv_temp are the latest forward's (callers must not change x or w
  * in between; the model never does). -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes);

@@ -61,15 +61,18 @@ typedef struct {
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
     int skinny;    /* matmul_forward of <= 256 rows by skinny_gemm.cu: 0 off, 1 every shape
                     * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2) */
+    int skinny_rows; /* ... and only for at most this many rows (RLVR_SKINNY_ROWS, 1..256;
+                      * default 256) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
-                      * the first call), 1 = one block per query head, 2 = split-K,
-                      * 3 = split-K on tensor cores (RLVR_DECODE_ATTN=mma) */
+                      * the first call), 1 = one block per query head (=head), 2 = split-K
+                      * (=split), 3 = split-K on tensor cores (the default) */
     int decode_fuse; /* decode-step fusions (matmul_swiglu_forward's GEMV + SwiGLU): 0 unset
                       * (RLVR_DECODE_FUSE=0 turns them off, read at the first call), 1 off,
                       * 2 on (the default) */
-    int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass, 2 fused */
+    int rms_bwd; /* rmsnorm_backward: 0 unset (RLVR_RMSNORM_BWD read), 1 two-pass
+                  * (=twopass), 2 fused (the default) */
     int row_vec; /* qkv_split/merge, add_rmsnorm_forward: 0 unset (RLVR_ROW_VEC read),
-                  * 1 the element-wise kernels, 2 the 16-byte row kernels */
+                  * 1 the element-wise kernels (=0), 2 the 16-byte row kernels (default) */
     /* LM head logits kept from the forward for the backward (lmhead.cu): the cap in bytes
      * (0 off; < 0 not read yet: RLVR_LM_KEEP_GB) and what the kept ones were computed from */
     long long lm_keep_cap;
@@ -79,8 +82,8 @@ typedef struct {
     float lm_keep_it;
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
     int pdl; /* the decode kernels launched as programmatic dependents (cuda_launch_dep):
-              * 0 unset (RLVR_DECODE_PDL=1 turns it on, read at the first launch), 1 off,
-              * 2 on */
+              * 0 unset (on where the device has it unless RLVR_DECODE_PDL=0, read at
+              * the first launch), 1 off, 2 on */
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_get(rlvr_backend *be) { return (cuda_ctx *)be->ctx; }
@@ -134,7 +137,7 @@ void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt,
                               cudaGetErrorString(e_));                                     \
     } while (0)
 
-/* ---- programmatic dependent launch (sm_90; opt-in RLVR_DECODE_PDL=1) ------------------
+/* ---- programmatic dependent launch (sm_90; the default there, RLVR_DECODE_PDL=0 off) ----
  * A kernel launched by cuda_launch_dep with c->pdl on may start (its blocks become
  * resident) before the kernel before it on the stream has finished, once every block of
  * that one has called pdl_begin; each such kernel therefore calls pdl_begin() first, before
@@ -167,11 +170,17 @@ static __device__ __forceinline__ void prefetch_row_l2(const void *row, int byte
 #endif
 }
 
-/* Whether cuda_launch_dep launches as programmatic dependents (env read once). */
+/* Whether cuda_launch_dep launches as programmatic dependents: on by default where the
+ * device has it (compute capability 9.0 and later), off with RLVR_DECODE_PDL=0 (read
+ * once). */
 static inline int cuda_pdl(cuda_ctx *c) {
     if (c->pdl == 0) {
         const char *e = getenv("RLVR_DECODE_PDL");
-        c->pdl = e && !strcmp(e, "1") ? 2 : 1;
+        int major = 0;
+        if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, c->device) !=
+            cudaSuccess)
+            major = 0;
+        c->pdl = (e && !strcmp(e, "0")) || major < 9 ? 1 : 2;
     }
     return c->pdl == 2;
 }
@@ -377,11 +386,11 @@ static __device__ __forceinline__ void gemv_swiglu_store(bf16 *out, bf16 *gu,
 }
 
 /* Whether the 16-byte row kernels of qkv_split/merge and add_rmsnorm_forward are on
- * (cuda_ctx.row_vec; RLVR_ROW_VEC=1 at the first call, or rlvr_cuda_set_row_vec). */
+ * (cuda_ctx.row_vec: on unless RLVR_ROW_VEC=0 at the first call, or rlvr_cuda_set_row_vec). */
 static inline int cuda_row_vec(cuda_ctx *c) {
     if (c->row_vec == 0) {
         const char *e = getenv("RLVR_ROW_VEC");
-        c->row_vec = e && e[0] == '1' && e[1] == 0 ? 2 : 1;
+        c->row_vec = e && strcmp(e, "0") == 0 ? 1 : 2;
     }
     return c->row_vec == 2;
 }

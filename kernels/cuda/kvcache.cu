@@ -17,8 +17,9 @@
  *   The warps' partial (m, l, o) are then merged by warp 0 in warp order. Everything is
  *   a fixed-order reduction: the same bits every run. Any D ≤ 256. RLVR_DECODE_ATTN=head
  *   selects it for every shape.
- * attention_cached, split-K (flash-decoding; the default since the fourth H200 run:
- *   1.56x the per-head kernel's tokens/s on the 256-sequence workload): one block of 4 warps per (split, KV head, query)
+ * attention_cached, split-K (flash-decoding; the default from the fourth H200 run to the
+ *   sixth, 1.56x the per-head kernel's tokens/s on the 256-sequence workload; now
+ *   RLVR_DECODE_ATTN=split, and the fallback of the tensor-core form): one block of 4 warps per (split, KV head, query)
  *   loads tiles of the split's K and V rows into shared memory once (16-byte cp.async,
  *   the next tile prefetched while one is computed) and runs all Hq/Hkv query heads of
  *   the group against them with an online softmax per head; the splits of a query are
@@ -27,8 +28,9 @@
  *   so the launch shape and the fixed-size scratch do not depend on positions and a
  *   recorded CUDA graph stays correct as contexts grow. D % 8 == 0, D ≤ 256, Hq/Hkv ≤ 8;
  *   other shapes take the per-head kernel. Fixed-order reductions, no atomics.
- * attention_cached, split-K on tensor cores (opt-in, RLVR_DECODE_ATTN=mma; not yet run on
- *   a GPU): the same splits, grid and combine kernel, but the group's query heads are the
+ * attention_cached, split-K on tensor cores (the default since the sixth H200 run,
+ *   session 17: 256-sequence workload 34.6k -> 51.6k output tok/s, batch 1 1.26 -> 1.14
+ *   ms/token): the same splits, grid and combine kernel, but the group's query heads are the
  *   rows of an mma.sync tile, so scores and p·v of a 16-key tile are a few tensor-core
  *   instructions instead of 16·D·group scalar FMAs; see attention_split_mma_kernel.
  *   D 64 or 128, Hq/Hkv <= 16; other shapes take the scalar split-K or per-head kernel.
@@ -511,6 +513,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
 static __global__ void __launch_bounds__(128)
     attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
                                    const int *pos, int N, int Hq, int D, int S) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const long long item = (long long)blockIdx.x * 4 + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
     if (item >= (long long)N * Hq) return;
@@ -524,7 +527,7 @@ static __global__ void __launch_bounds__(128)
     for (int d = lane; d < D; d += 32) out[(size_t)item * D + d] = split_merge(po, ml, ns, d, D);
 }
 
-/* ---- attention over the cache: split-K on tensor cores (opt-in, RLVR_DECODE_ATTN=mma) --- */
+/* ---- attention over the cache: split-K on tensor cores (the default) ------------------- */
 
 /* The group's query heads are the 16 rows of an mma.sync A operand (rows past the group are
  * zero), so S = Q·Kᵀ and O += P·V of a 16-key tile take 2·D/16 + D/16·2 tensor-core
@@ -577,6 +580,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
                                const int *block_tables, int max_blocks, int block_size,
                                const int *seq, const int *pos, int Hq, int Hkv, int S,
                                float scale_log2) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     typedef mma_shape<D> SH;
     constexpr int LD = SH::LD;
     extern __shared__ __align__(128) unsigned char mma_smem[];
@@ -749,7 +753,7 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
                            int Hkv, int D, float scale) {
     if (c->decode_attn == 0) {
         const char *e = getenv("RLVR_DECODE_ATTN");
-        c->decode_attn = !e ? 2 : strcmp(e, "head") == 0 ? 1 : strcmp(e, "mma") == 0 ? 3 : 2;
+        c->decode_attn = !e ? 3 : strcmp(e, "head") == 0 ? 1 : strcmp(e, "split") == 0 ? 2 : 3;
     }
     const int group = Hq / Hkv;
     const int mma = c->decode_attn == 3 && (D == 64 || D == 128) && group <= MMA_GMAX &&
@@ -801,14 +805,14 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
             CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<DV>,               \
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,  \
                                              (int)sm_));                                   \
-        attention_split_mma_kernel<DV><<<grid, MMA_WARPS * 32, sm_, c->stream>>>(          \
-            out, part_o, part_ml, counters, q, kc, vc, block_tables, max_blocks, block_size, \
-            seq, pos, Hq, Hkv, (int)S, scale_log2);                                        \
+        cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<DV>,   \
+                        grid, MMA_WARPS * 32, sm_, out, part_o, part_ml, counters, q, kc, vc, \
+                        block_tables, max_blocks, block_size, seq, pos, Hq, Hkv, (int)S,   \
+                        scale_log2);                                                       \
     } while (0)
         if (D == 64) MMA_LAUNCH(64);
         else MMA_LAUNCH(128);
 #undef MMA_LAUNCH
-        CU_LAUNCH_CHECK(c, "attention_split_mma_kernel");
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     cuda_launch_dep(c, "attention_split_kernel<TV, GV>", attention_split_kernel<TV, GV>, grid, \
@@ -828,9 +832,8 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     }
     if (S > 1 && !counters) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
-        attention_split_combine_kernel<<<cgrid, 128, 0, c->stream>>>(out, part_o, part_ml, pos,
-                                                                     N, Hq, D, (int)S);
-        CU_LAUNCH_CHECK(c, "attention_split_combine_kernel");
+        cuda_launch_dep(c, "attention_split_combine_kernel", attention_split_combine_kernel,
+                        cgrid, 128, 0, out, part_o, part_ml, pos, N, Hq, D, (int)S);
     }
     return 1;
 }

@@ -4,7 +4,8 @@
  * Backward with x̂ = x·rstd, g = dy ⊙ w: dx = rstd·(g − x̂·mean(g ⊙ x̂)) (= or +=),
  * dw += Σ_rows dy ⊙ x̂ through the deterministic column sum (matmul.cu).
  * One block per row; rows of any width C (strided loops), fixed-order block sums.
- * Fused backward (opt-in: RLVR_RMSNORM_BWD=fused or rlvr_cuda_set_rmsnorm_backward): one
+ * Fused backward (the default since the sixth H200 run; RLVR_RMSNORM_BWD=twopass or
+ * rlvr_cuda_set_rmsnorm_backward(be, 0) selects the two-pass kernels): one
  * pass over dy and x per row group computes din and the group's dw partial, then a
  * fixed-order sum over groups: 2 launches instead of 3, dy and x read once instead of twice.
  * add_rmsnorm_forward: the residual add in the same pass (sum stored as bf16, the norm
@@ -40,6 +41,7 @@ static __global__ void rmsnorm_forward_kernel(bf16 *out, float *rstd, const bf16
 static __global__ void add_rmsnorm_forward_kernel(bf16 *sum, bf16 *out, float *rstd,
                                                   const bf16 *a, const bf16 *b, const bf16 *w,
                                                   int C, float eps) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ float sh[32];
     const size_t row = (size_t)blockIdx.x * C;
     float ss = 0.0f;
@@ -81,12 +83,16 @@ static __global__ void rmsnorm_backward_kernel(bf16 *din, const bf16 *dout, cons
  *   ceil(C / VEC); a row is owned by L lanes (L = the power of two >= chunks, at most 32),
  *   lane `sub` of a row taking chunks q = k·L + sub, k < K; a warp holds 32/L rows at a
  *   time; the block's S = RMSF_WARPS·32/L row slots take the group's rows i·S + slot,
- *   i < RMSF_RPS, so a group is R = S·RMSF_RPS consecutive rows, group g = blockIdx.x.
+ *   i < rps, so a group is R = S·rps consecutive rows, group g = blockIdx.x. rps =
+ *   RMSF_RPS unless RLVR_RMSNORM_BWD_RPS=1..16 (the dw bits depend on it): at
+ *   C 896 and 8192 rows, 4 makes 256 blocks of 8 warps, under two per SM, which may be
+ *   why the sixth H200 run measured ~48 µs per call where the traffic needs ~10 µs; the
+ *   next lease's `rmsrps1` row tries 1 (1,024 blocks).
  *   dw partial: each lane accumulates dy·(x·rstd) over its rows in fp32 registers (rows in
  *   ascending order); the 32/L segments of a warp are combined by an xor butterfly, the
  *   warps of the block in ascending order through shared memory [C]; part[g, C] holds the
  *   group's sum. The final kernel adds Σ_g part[g, c] (double) into dw[c]. */
-enum { RMSF_WARPS = 8, RMSF_RPS = 4, RMSF_FIN_TY = 16 };
+enum { RMSF_WARPS = 8, RMSF_RPS = 4, RMSF_RPS_MAX = 16, RMSF_FIN_TY = 16 };
 
 /* A chunk of the row (columns c0..c0+VEC) as floats: copied from the registers that
  * hold it (HOLD: hdy/hx are that chunk's) or loaded from memory. */
@@ -110,19 +116,19 @@ template <int VEC, int K>
 static __global__ void __launch_bounds__(RMSF_WARPS * 32)
     rmsnorm_backward_fused_kernel(bf16 *din, float *part, const bf16 *dout, const bf16 *in,
                                   const bf16 *w, const float *rstd, int N, int C, int L,
-                                  int accumulate) {
+                                  int rps, int accumulate) {
     constexpr bool HOLD = K * VEC <= 32; /* the row stays in registers between the passes */
     extern __shared__ float sacc[];      /* [C] when part != NULL */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int segs = 32 / L, seg = lane / L, sub = lane & (L - 1);
     const int S = RMSF_WARPS * segs, slot = warp * segs + seg;
-    const long long r0 = (long long)blockIdx.x * S * RMSF_RPS;
+    const long long r0 = (long long)blockIdx.x * S * rps;
     float acc[K][VEC];
 #pragma unroll
     for (int k = 0; k < K; k++)
 #pragma unroll
         for (int j = 0; j < VEC; j++) acc[k][j] = 0.0f;
-    for (int i = 0; i < RMSF_RPS; i++) {
+    for (int i = 0; i < rps; i++) {
         const long long row = r0 + (long long)i * S + slot;
         const bool live = row < N; /* uniform over the row's L lanes */
         const float r = live ? rstd[row] : 0.0f;
@@ -229,7 +235,15 @@ static __global__ void rmsnorm_backward_final_kernel(float *dw, const float *par
 }
 
 typedef void (*rmsf_kernel_fn)(bf16 *, float *, const bf16 *, const bf16 *, const bf16 *,
-                               const float *, int, int, int, int);
+                               const float *, int, int, int, int, int);
+
+/* Rows per lane slot of a group (the layout above): RLVR_RMSNORM_BWD_RPS, read at every
+ * call (a test switches it inside one process), else RMSF_RPS. */
+static int rmsf_rps(void) {
+    const char *e = getenv("RLVR_RMSNORM_BWD_RPS");
+    const int v = e ? atoi(e) : 0;
+    return v >= 1 && v <= RMSF_RPS_MAX ? v : RMSF_RPS;
+}
 
 /* The instantiation for VEC and at least `need` chunks per lane (NULL: none that wide). */
 static rmsf_kernel_fn rmsf_pick(int vec, int need, int *K) {
@@ -270,7 +284,8 @@ static int rmsnorm_backward_fused(cuda_ctx *c, bf16 *din, float *dw, const bf16 
     int K = 0;
     rmsf_kernel_fn fn = rmsf_pick(vec, (chunks + L - 1) / L, &K);
     if (!fn) return -1;
-    const int S = RMSF_WARPS * (32 / L), R = S * RMSF_RPS;
+    const int rps = rmsf_rps();
+    const int S = RMSF_WARPS * (32 / L), R = S * rps;
     const int G = (int)(((long long)N + R - 1) / R);
     float *part = NULL;
     if (dw) {
@@ -278,7 +293,7 @@ static int rmsnorm_backward_fused(cuda_ctx *c, bf16 *din, float *dw, const bf16 
         if (!part) return 0; /* error recorded */
     }
     fn<<<G, RMSF_WARPS * 32, dw ? (size_t)C * sizeof(float) : 0, c->stream>>>(
-        din, part, dout, in, w, rstd, N, C, L, accumulate);
+        din, part, dout, in, w, rstd, N, C, L, rps, accumulate);
     CU_LAUNCH_CHECK(c, "rmsnorm_backward_fused_kernel");
     if (dw) {
         rmsnorm_backward_final_kernel<<<cuda_blocks((size_t)C, 32), dim3(32, RMSF_FIN_TY), 0,
@@ -320,6 +335,7 @@ template <int CPT>
 static __global__ void __launch_bounds__(ARV_T)
     add_rmsnorm_vec_kernel(bf16 *sum, bf16 *out, float *rstd, const bf16 *a, const bf16 *b,
                            const bf16 *w, int C, float eps) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ float sh[32];
     const size_t row = (size_t)blockIdx.x * C;
     float s[CPT][8];
@@ -366,16 +382,14 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
         static const kernel by_cpt[ARV_MAX_CPT] = {
             add_rmsnorm_vec_kernel<1>, add_rmsnorm_vec_kernel<2>, add_rmsnorm_vec_kernel<3>,
             add_rmsnorm_vec_kernel<4>};
-        by_cpt[cpt - 1]<<<N, ARV_T, 0, c->stream>>>((bf16 *)sum, (bf16 *)out, rstd,
-                                                     (const bf16 *)a, (const bf16 *)b,
-                                                     (const bf16 *)w, C, eps);
-        CU_LAUNCH_CHECK(c, "add_rmsnorm_vec_kernel");
+        cuda_launch_dep(c, "add_rmsnorm_vec_kernel", by_cpt[cpt - 1], N, ARV_T, 0, (bf16 *)sum,
+                        (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b, (const bf16 *)w,
+                        C, eps);
         return;
     }
-    add_rmsnorm_forward_kernel<<<N, row_threads(C), 0, c->stream>>>(
-        (bf16 *)sum, (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b, (const bf16 *)w, C,
-        eps);
-    CU_LAUNCH_CHECK(c, "add_rmsnorm_forward_kernel");
+    cuda_launch_dep(c, "add_rmsnorm_forward_kernel", add_rmsnorm_forward_kernel, N,
+                    row_threads(C), 0, (bf16 *)sum, (bf16 *)out, rstd, (const bf16 *)a,
+                    (const bf16 *)b, (const bf16 *)w, C, eps);
 }
 
 /* ---- add + RMSNorm + the GEMV of its output, one kernel for decode-sized N --------------
@@ -543,7 +557,7 @@ static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void 
     if (N <= 0 || C <= 0) return;
     if (c->rms_bwd == 0) {
         const char *e = getenv("RLVR_RMSNORM_BWD");
-        c->rms_bwd = e && strcmp(e, "fused") == 0 ? 2 : 1;
+        c->rms_bwd = e && strcmp(e, "twopass") == 0 ? 1 : 2;
     }
     if (c->rms_bwd == 2 &&
         rmsnorm_backward_fused(c, (bf16 *)din, dw, (const bf16 *)dout, (const bf16 *)in,

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tests/emu/orders.sh PROG [ARGS...] — runs an emulated-GPU test program (tests/emu) twice
 # with the same seed, side by side (tests/emu/cuda_emu.h): threads and blocks in index
-# order with each cp.async landing as late as allowed (at its wait), then threads and
-# blocks reversed with each cp.async landing at once (RLVR_EMU_THREADS=reverse
-# RLVR_EMU_ORDER=reverse RLVR_EMU_CPASYNC=early), the decode kernels launched as
-# programmatic dependents (RLVR_DECODE_PDL=1: each must begin with pdl_begin, which the
-# emulation checks). Each must pass, and the digests they
+# order with each cp.async landing as late as allowed (at its wait) and plain launches
+# (RLVR_DECODE_PDL=0), then threads and blocks reversed with each cp.async landing at once
+# (RLVR_EMU_THREADS=reverse RLVR_EMU_ORDER=reverse RLVR_EMU_CPASYNC=early), the decode
+# kernels launched as programmatic dependents (RLVR_DECODE_PDL=1, the default on sm_90:
+# each must begin with pdl_begin, which the emulation checks). Each must pass, and the digests they
 # write (RLVR_TEST_DIGEST: the bits of every output, tests/gpu/test_cuda_ops.c) must be the
 # same: an output whose bits depend on the order the threads or blocks of a kernel run in,
 # or on when its asynchronous copies land, comes from a race (a missing barrier or wait).
@@ -17,7 +17,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 seed=${RLVR_TEST_SEED:-$(date +%s)}
 echo "orders.sh: seed $seed (RLVR_TEST_SEED=$seed repeats it)"
-RLVR_TEST_SEED=$seed RLVR_TEST_DIGEST="$dir/index.digest" \
+RLVR_TEST_SEED=$seed RLVR_TEST_DIGEST="$dir/index.digest" RLVR_DECODE_PDL=0 \
     "$prog" "$@" >"$dir/index.log" 2>&1 &
 index_pid=$!
 RLVR_TEST_SEED=$seed RLVR_TEST_DIGEST="$dir/reversed.digest" RLVR_EMU_THREADS=reverse \

@@ -1,7 +1,7 @@
 /*
  * tests/emu/test_emu_kvcache.cpp — the CUDA paged-KV-cache kernels (kernels/cuda/
  * kvcache.cu: kv_store and the three attention_cached kernels: per head, split-K, and the
- * tensor-core split-K of RLVR_DECODE_ATTN=mma) run by the CPU emulation (tests/emu/
+ * tensor-core split-K, the default since the sixth H200 run) run by the CPU emulation (tests/emu/
  * cuda_emu.h) against their CPU twins (kernels/cpu/kvcache.c), in CI, without a GPU.
  *
  * Per case: sequences of the given lengths with their blocks (size 16) at shuffled block

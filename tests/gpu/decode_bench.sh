@@ -16,19 +16,20 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,mma,skinny,skinny2,rowvec,nofuse,prefetch,pdl}.log (32
-# seqs, batch 1; head: the per-head cached attention, RLVR_DECODE_ATTN=head; mma: the
-# tensor-core split-K cached attention, RLVR_DECODE_ATTN=mma; gemv0: cuBLAS for
-# <= 8 rows, RLVR_GEMV=0; skinny: the tensor-core GEMM for <= 256 rows, RLVR_SKINNY=1,
-# skinny2: the same where OC <= 1.5·IC only, RLVR_SKINNY=2;
-# separate: separate q/k/v and gate/up GEMMs, RLVR_STACKED_PROJ=0; sample1: the
-# single-block sampling kernel, RLVR_SAMPLE_SPLIT=0; rowvec: the 16-byte row kernels,
-# RLVR_ROW_VEC=1; nofuse: the decode fusions off, RLVR_DECODE_FUSE=0; prefetch: each
-# decode layer prefetches the weights it reads next into L2, RLVR_DECODE_PREFETCH_MB=40;
-# pdl: the decode kernels launched as programmatic dependents, RLVR_DECODE_PDL=1) and
-# bench_decode_256_{mma,skinny,skinny2,rowvec,prefetch,pdl}.log (256 seqs.
-# workload; with RLVR_DECODE_AB_ALL=1 also head, gemv0, separate, sample1 (32) and head,
-# prefill_cached, separate, sample1 (256): settings decided by earlier runs) and
+# bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,skinny2r64,nofuse,rowvec0}.log
+# (32 seqs, batch 1; nopdl: plain launches instead of programmatic dependents,
+# RLVR_DECODE_PDL=0; skinny2: the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC,
+# RLVR_SKINNY=2; skinny2r32 / skinny2r64: the same for at most 32 / 64 rows,
+# RLVR_SKINNY_ROWS; nofuse: the decode fusions off, RLVR_DECODE_FUSE=0; rowvec0: the
+# element-wise add+RMSNorm, which lets the fused add + RMSNorm + GEMV run) and
+# bench_decode_256_{nopdl,skinny2,skinny2r32,skinny2r64}.log (256 seqs. workload); with
+# RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided: split (the scalar split-K
+# cached attention, RLVR_DECODE_ATTN=split), rowvec0 at 256, skinny (RLVR_SKINNY=1 for
+# every shape), prefetch (each decode layer
+# prefetches its next weights into L2, RLVR_DECODE_PREFETCH_MB=40), head (the per-head
+# cached attention), gemv0 (cuBLAS for <= 8 rows, RLVR_GEMV=0), separate (separate q/k/v
+# and gate/up GEMMs, RLVR_STACKED_PROJ=0), sample1 (the single-block sampling kernel,
+# RLVR_SAMPLE_SPLIT=0), prefill_cached (256 only); and
 # bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
 # with op groups skipped: their cost inside the decode graphs).
 set -uo pipefail
@@ -113,24 +114,29 @@ if [ "$DEVICE" = cuda ]; then
     > "$OUT/bench_decode_graphs.log" 2>&1
   echo "decode_bench.sh: without graphs:"; tail -n 6 "$OUT/bench_decode_nographs.log"
   echo "decode_bench.sh: with graphs:"; tail -n 6 "$OUT/bench_decode_graphs.log"
-  # A/B rows: the same run with one setting changed. By default only the settings still
-  # undecided (opt-ins never measured, or last measured before the kernels they compete
-  # with changed); RLVR_DECODE_AB_ALL=1 adds the settings the fourth and fifth H200 runs
-  # decided (head: the per-head cached attention; gemv0: cuBLAS for <= 8 rows; separate
-  # q/k/v and gate/up GEMMs; sample1: the single-block sampling kernel; prefill_cached),
-  # each of which cost the lease ~10 s.
-  AB32="mma:RLVR_DECODE_ATTN=mma skinny:RLVR_SKINNY=1 skinny2:RLVR_SKINNY=2 rowvec:RLVR_ROW_VEC=1
-        nofuse:RLVR_DECODE_FUSE=0 prefetch:RLVR_DECODE_PREFETCH_MB=40 pdl:RLVR_DECODE_PDL=1"
-  AB256="mma:RLVR_DECODE_ATTN=mma skinny:RLVR_SKINNY=1 skinny2:RLVR_SKINNY=2 rowvec:RLVR_ROW_VEC=1
-         prefetch:RLVR_DECODE_PREFETCH_MB=40 pdl:RLVR_DECODE_PDL=1"
+  # A/B rows: the same run with settings changed (NAME:VAR=V[,VAR=V...]). By default only
+  # the settings still undecided (opt-ins never measured, or last measured before the
+  # kernels they compete with changed, or whose runs disagreed); RLVR_DECODE_AB_ALL=1 adds
+  # the settings the fourth to sixth H200 runs decided, each of which costs the lease ~10 s.
+  # rowvec0 also brings back the fused add + RMSNorm + GEMV kernels, which give the
+  # element-wise add_rmsnorm's bits and so run only with RLVR_ROW_VEC=0.
+  AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2
+        skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
+        nofuse:RLVR_DECODE_FUSE=0 rowvec0:RLVR_ROW_VEC=0"
+  AB256="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2
+         skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
-    AB32="$AB32 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0 separate:RLVR_STACKED_PROJ=0
-          sample1:RLVR_SAMPLE_SPLIT=0"
-    AB256="$AB256 head:RLVR_DECODE_ATTN=head prefill_cached:RLVR_PREFILL_ATTN=cached
-           separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0"
+    AB32="$AB32 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
+          prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0
+          separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0"
+    AB256="$AB256 split:RLVR_DECODE_ATTN=split rowvec0:RLVR_ROW_VEC=0 skinny:RLVR_SKINNY=1
+           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head
+           prefill_cached:RLVR_PREFILL_ATTN=cached separate:RLVR_STACKED_PROJ=0
+           sample1:RLVR_SAMPLE_SPLIT=0"
   fi
   for v in $AB32; do
-    env "${v#*:}" timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
+    # shellcheck disable=SC2046 # the row's assignments, one word each
+    env $(echo "${v#*:}" | tr , ' ') timeout --kill-after=10 60 "$BENCH" --device cuda --shape "$SHAPE" \
       --n 32 --seed "$SEED" --min-len 100 --max-len 300 --groups 0 --b1-prompt "$B1_PROMPT" \
       --b1-new "$B1_NEW" --bw-gbs "$BW" --json "$OUT/bench_decode_${v%%:*}.json" \
       > "$OUT/bench_decode_${v%%:*}.log" 2>&1
@@ -138,7 +144,8 @@ if [ "$DEVICE" = cuda ]; then
   done
   # The 256-sequence workload (G = 1 only), the same A/B settings.
   for v in $AB256; do
-    env "${v#*:}" timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
+    # shellcheck disable=SC2046
+    env $(echo "${v#*:}" | tr , ' ') timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
       --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \
       > "$OUT/bench_decode_256_${v%%:*}.log" 2>&1

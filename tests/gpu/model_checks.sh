@@ -38,8 +38,10 @@ run check_qwen05b "$build/tests/gpu/model_check" --model builtin:qwen2.5-0.5b --
 section "2b. generation on CUDA: greedy tokens and log-probs vs the CPU sampler"
 run generate_cuda "$build/tests/gpu/sampler_check" --model builtin:tiny-qwen3 --prompts 6 -n 2 --new 24
 run generate_cuda_05b "$build/tests/gpu/sampler_check" --skip-ops --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
-# the same with the opt-in tensor-core cached attention (RLVR_DECODE_ATTN=mma)
-run generate_cuda_05b_mma env RLVR_DECODE_ATTN=mma "$build/tests/gpu/sampler_check" --skip-ops --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
+# the same with the paths the sixth H200 run's defaults replaced: the scalar split-K cached
+# attention, the element-wise q|k|v moves, plain launches (RLVR_DECODE_ATTN=split
+# RLVR_ROW_VEC=0 RLVR_DECODE_PDL=0)
+run generate_cuda_05b_plain env RLVR_DECODE_ATTN=split RLVR_ROW_VEC=0 RLVR_DECODE_PDL=0 "$build/tests/gpu/sampler_check" --skip-ops --model builtin:qwen2.5-0.5b --prompts 8 -n 4 --new 32
 
 [ "$quick" != 1 ] && section "3. 10 training steps, CPU vs CUDA"
 for m in $([ "$quick" != 1 ] && echo tiny-qwen2 tiny-qwen3); do
@@ -89,18 +91,23 @@ PY
 # (no per-op profile). flash1: the first fused attention kernels (the default before the
 # fourth H200 run); ws32: an explicit 32 MiB cuBLAS workspace instead of cuBLAS's own;
 # lm1024: the LM head's 1024 x 32768 tiles in the backward too (automatic: 4096 x 8192
-# there); separate: separate q/k/v and gate/up GEMMs instead of the stacked ones; the
-# opt-in kernels not yet measured: rmsfused, the fused RMSNorm backward (one pass for din
-# and dw); rowvec, the 16-byte row kernels of qkv_split/merge and add+RMSNorm; dqpart,
-# flash2's dQ from the dK/dV kernel (fp32 partials, fixed-order sum); lmkeep, the LM
-# head's logits kept from forward to backward (no recompute GEMM); optins, all four.
-# flash1, ws32 and separate were decided by the fourth and fifth H200 runs: only with
+# there); separate: separate q/k/v and gate/up GEMMs instead of the stacked ones. The
+# sixth H200 run made three kernels the defaults (with flash2's dQ partials, which added
+# nothing, 117.3k -> 129.5k tok/s); each row turns one back off: rmstwo, the two-pass
+# RMSNorm backward; rowvec0, the element-wise q|k|v moves and add+RMSNorm (their single
+# contributions were within noise: 1.011, 1.024); nokeep, the LM head's logits
+# recomputed in the backward (1.069 alone); plain, all three off. rmsrps1, rmsrps2: the
+# fused RMSNorm backward with 1 or 2 rows per lane slot instead of 4 (more blocks:
+# kernels/cuda/rmsnorm.cu, RLVR_RMSNORM_BWD_RPS).
+# flash1, ws32, separate, lm1024 and dqpart (flash2's dQ from the dK/dV kernel,
+# RLVR_ATTN_DQ=partials: 1.000) were decided by the fourth to sixth H200 runs: only with
 # RLVR_MODEL_AB_ALL=1 (each costs a lease ~8 s).
-AB="lm1024:RLVR_LM_CHUNKS=1024x32768 rmsfused:RLVR_RMSNORM_BWD=fused rowvec:RLVR_ROW_VEC=1
-    dqpart:RLVR_ATTN_DQ=partials lmkeep:RLVR_LM_KEEP_GB=8
-    optins:RLVR_RMSNORM_BWD=fused,RLVR_ROW_VEC=1,RLVR_ATTN_DQ=partials,RLVR_LM_KEEP_GB=8"
+AB="rmstwo:RLVR_RMSNORM_BWD=twopass rowvec0:RLVR_ROW_VEC=0 nokeep:RLVR_LM_KEEP_GB=0
+    plain:RLVR_RMSNORM_BWD=twopass,RLVR_ROW_VEC=0,RLVR_LM_KEEP_GB=0
+    rmsrps1:RLVR_RMSNORM_BWD_RPS=1 rmsrps2:RLVR_RMSNORM_BWD_RPS=2"
 if [ "${RLVR_MODEL_AB_ALL:-0}" = 1 ]; then
-  AB="$AB flash1:RLVR_ATTENTION=flash1 ws32:RLVR_CUBLAS_WORKSPACE_MB=32 separate:RLVR_STACKED_PROJ=0"
+  AB="$AB flash1:RLVR_ATTENTION=flash1 ws32:RLVR_CUBLAS_WORKSPACE_MB=32 separate:RLVR_STACKED_PROJ=0
+      lm1024:RLVR_LM_CHUNKS=1024x32768 dqpart:RLVR_ATTN_DQ=partials"
 fi
 for v in $AB; do
   # shellcheck disable=SC2046 # the commas separate assignments

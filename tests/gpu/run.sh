@@ -147,8 +147,11 @@ run_section torch_attention 120 python3 "$ROOT/tests/gpu/torch_attention_bench.p
 # ---- the fused LM head at 8192 tokens x 151,936 vocabulary: time and memory, beside
 # PyTorch eager's unfused head on the same card (issue 8) -------------------------------
 if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_lmhead" ]; then
-  run_section bench_lmhead 120 "$BUILD/tests/gpu/bench_lmhead" "$OUT/bench_lmhead.json"
-  # ... with the forward's logits kept for the backward (opt-in)
+  # the chunked head alone (bounded memory: RLVR_LM_KEEP_GB=0, the tiles) ...
+  run_section bench_lmhead 120 env RLVR_LM_KEEP_GB=0 "$BUILD/tests/gpu/bench_lmhead" \
+    "$OUT/bench_lmhead.json"
+  # ... and with the forward's logits kept for the backward (the default since the sixth
+  # H200 run where they fit in an eighth of the card's memory)
   run_section bench_lmhead_keep 120 env RLVR_LM_KEEP_GB=8 "$BUILD/tests/gpu/bench_lmhead" \
     "$OUT/bench_lmhead_keep.json"
 else
@@ -158,7 +161,7 @@ run_section torch_lmhead 120 python3 "$ROOT/tests/gpu/torch_lmhead_bench.py" "$O
 
 # ---- every kernel's GPU time, CUDA graphs included (PyTorch's profiler over the
 # benchmark programs run in-process, tests/gpu/kernel_profile.py): a decode batch of 256
-# sequences, batch 1 (without and with the weight prefetch), and the training step of
+# sequences, 32 sequences, batch 1, and the training step of
 # bench_step; early, so a short lease that runs out of time still has it ----------------
 if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
   kernel_profile() {
@@ -171,10 +174,9 @@ if [ $BUILT = 1 ] && [ -f "$BUILD/tests/gpu/libbench_decode_prog.so" ]; then
     $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode1.json" \
       -- --device cuda --shape qwen2.5-0.5b --n 1 --min-len 384 --max-len 384 --groups 0 \
       --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
-    echo "== decode: batch 1 again, each layer prefetching its next weights (RLVR_DECODE_PREFETCH_MB=40)"
-    RLVR_DECODE_PREFETCH_MB=40 $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid \
-      --json "$OUT/kp_decode1_prefetch.json" \
-      -- --device cuda --shape qwen2.5-0.5b --n 1 --min-len 384 --max-len 384 --groups 0 \
+    echo "== decode: 32 sequences, prompt and output 200-240 tokens (graphs on)"
+    $kp --lib "$BUILD/tests/gpu/libbench_decode_prog.so" --by-grid --json "$OUT/kp_decode32.json" \
+      -- --device cuda --shape qwen2.5-0.5b --n 32 --min-len 200 --max-len 240 --groups 0 \
       --b1-new 0 --bw-gbs "$BW_GBS" || rc=1
     echo "== training step: Qwen2.5-0.5B shape, 8 x 1024 tokens (1 warm-up, 2 timed steps)"
     $kp --lib "$BUILD/tests/bench/libbench_step_prog.so" --json "$OUT/kp_step.json" --top 50 \

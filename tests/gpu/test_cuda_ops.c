@@ -383,8 +383,9 @@ static int g_rms_fused; /* the rmsnorm cases run with the fused backward forced 
 
 static void test_rmsnorm(int N, int C, int accumulate) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d C=%d acc=%d%s", N, C, accumulate,
-             g_rms_fused ? " fused" : "");
+    const char *rps = getenv("RLVR_RMSNORM_BWD_RPS");
+    snprintf(cs, sizeof cs, "N=%d C=%d acc=%d%s%s%s", N, C, accumulate,
+             g_rms_fused ? " fused" : "", rps ? " rps=" : "", rps ? rps : "");
     const size_t n = (size_t)N * C;
     float *x = rand_bf(n, 2.0f), *w = rand_bf((size_t)C, 1.5f), *dy = rand_bf(n, 1.0f);
     float *din0 = rand_bf(n, 1.0f), *dw0 = rand_bf((size_t)C, 1.0f);
@@ -897,12 +898,12 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
  * Checks: the written cache rows (exact) and attention_cached for each sequence's last
  * position (decode) plus, when qper = 4, three random positions (prefill-like rows); qper = 1
  * queries the last positions only. attention_cached runs with the CUDA kernels
- * g_kv_impl0..g_kv_impl1 (forced: per query head, split-K; tensor-core split-K in the
- * opt-in pass), each against the CPU, twice (same bits), and replayed from a
+ * g_kv_impl0..g_kv_impl1 (forced: per query head, split-K; tensor-core split-K, the
+ * default, in its own pass), each against the CPU, twice (same bits), and replayed from a
  * CUDA graph recorded with shorter contexts (pos/4) after the real positions are uploaded:
  * the recorded launch must follow the contexts as they grow. */
 /* The attention_cached kernels test_kvcache runs (rlvr_cuda_set_decode_attention modes):
- * 0 per head and 1 split-K by default; 2 (tensor-core split-K, opt-in) in its own pass. */
+ * 0 per head and 1 split-K first; 2 (tensor-core split-K, the default) in its own pass. */
 static int g_kv_impl0 = 0, g_kv_impl1 = 1;
 
 static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
@@ -1630,6 +1631,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("%-22s %-58s %10s %10s  %s\n", "op", "case", "rel err", "max err", "result");
+    /* The plain kernels first: the faster paths that are now the defaults (the fused
+     * RMSNorm backward, the 16-byte row kernels, the kept LM-head logits) each get their
+     * own pass at the end, so both stay covered. */
+    rlvr_cuda_set_rmsnorm_backward(S.gpu, 0);
+    rlvr_cuda_set_row_vec(S.gpu, 0);
+    rlvr_cuda_set_lmhead_keep(S.gpu, 0);
 
     RUN(test_casts());
     RUN(test_prefetch());
@@ -1723,11 +1730,13 @@ int main(int argc, char **argv) {
     }
 
 
-    /* ---- opt-in kernels (all but the skinny GEMM not yet verified on a GPU) ----------
+    /* ---- the faster paths (defaults since the sixth H200 run) and the opt-ins (the
+     * skinny GEMM, flash2's dQ partials) ---------------------------------------------------
      * Last, so that a failure of one of them (a sticky CUDA error ends the run) cannot
      * hide a result of the cases above. */
     {
-        /* the fused backward (opt-in, RLVR_RMSNORM_BWD=fused) forced on: the cases above,
+        /* the fused backward (the default; RLVR_RMSNORM_BWD=twopass is the plain one)
+         * forced on: the cases above,
          * Qwen2.5-0.5B at 8k tokens and one row more, a width that leaves lanes' last
          * chunks idle (C = 67 above takes the scalar path), Qwen3's per-head q/k norm
          * shape; then the environment's choice again */
@@ -1740,11 +1749,19 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 4; i++)
             for (int acc = 0; acc < 2; acc++)
                 RUN(test_rmsnorm(EMU ? re[i][0] : rf[i][0], EMU ? re[i][1] : rf[i][1], acc));
+        /* one row per lane slot (RLVR_RMSNORM_BWD_RPS=1: 4x the groups, the next lease's
+         * rmsrps1 row), the 0.5B shape and a partial last group */
+        setenv("RLVR_RMSNORM_BWD_RPS", "1", 1);
+        for (int acc = 0; acc < 2; acc++) {
+            RUN(test_rmsnorm(EMU ? 1025 : 8193, 896, acc));
+            RUN(test_rmsnorm(37, 200, acc));
+        }
+        unsetenv("RLVR_RMSNORM_BWD_RPS");
         g_rms_fused = 0;
-        rlvr_cuda_set_rmsnorm_backward(S.gpu, -1);
+        rlvr_cuda_set_rmsnorm_backward(S.gpu, 0);
     }
     {
-        /* the 16-byte row kernel (RLVR_ROW_VEC=1), forced on; C 33 and 1000 (> 4096
+        /* the 16-byte row kernel (the default; RLVR_ROW_VEC=0 off), forced on; C 33 and 1000 (> 4096
          * never here) check its hand-back (33: C % 8) and a partial last chunk pass */
         rlvr_cuda_set_row_vec(S.gpu, 1);
         g_rowvec = 1;
@@ -1793,7 +1810,8 @@ int main(int argc, char **argv) {
         g_rowvec = 0;
         rlvr_cuda_set_row_vec(S.gpu, 0);
     }
-    /* the tensor-core split-K cached attention (opt-in RLVR_DECODE_ATTN=mma) forced on:
+    /* the tensor-core split-K cached attention (the default; RLVR_DECODE_ATTN=split the
+     * scalar one) forced on:
      * the paged-cache cases again (D 33, 80 and 256 hand back to the scalar kernels; group
      * 16 is its own) */
     g_kv_impl0 = g_kv_impl1 = 2;
@@ -1801,8 +1819,8 @@ int main(int argc, char **argv) {
     g_kv_impl0 = 0;
     g_kv_impl1 = 1;
     rlvr_cuda_set_decode_attention(S.gpu, -1);
-    /* the decode-step kernels launched as programmatic dependents (opt-in
-     * RLVR_DECODE_PDL=1): embedding, RMSNorm, add, the GEMVs and the fused add + RMSNorm +
+    /* the decode-step kernels launched as programmatic dependents (the default on sm_90;
+     * the cases above follow RLVR_DECODE_PDL, this pass forces it on): embedding, RMSNorm, add, the GEMVs and the fused add + RMSNorm +
      * GEMV, the q|k|v split (+ cache store) and the split-K cached attention, at decode
      * shapes; the same tolerances ("pdl" after the case) */
     rlvr_cuda_set_pdl(S.gpu, 1);
@@ -1818,9 +1836,10 @@ int main(int argc, char **argv) {
     kvcache_cases();
     g_pdl = 0;
     rlvr_cuda_set_pdl(S.gpu, -1);
-    /* flash2 with RLVR_ATTN_DQ=partials (dQ from the dK/dV kernel) */
+    /* flash2 with RLVR_ATTN_DQ=partials (opt-in: dQ from the dK/dV kernel) */
     attention_cases("dqpartials");
-    /* the same with the forward's logits kept for the backward (opt-in RLVR_LM_KEEP_GB) */
+    /* the LM head with the forward's logits kept for the backward (the default, within
+     * RLVR_LM_KEEP_GB) */
     rlvr_cuda_set_lmhead_keep(S.gpu, (long long)1 << 30);
     g_lmkeep = 1;
     RUN(test_lmhead(1, 64, 1037, 1.0f, 0, 0, 1));
