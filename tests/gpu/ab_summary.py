@@ -12,10 +12,14 @@
 #                   seconds the skipped op group costs
 #   kernel profiles OUTDIR/kp_*.json (tests/gpu/kernel_profile.py): GPU span, busy,
 #                   idle and the five costliest kernels
+#   ncu             OUTDIR/ncu_*.csv (tests/gpu/ncu_profile.sh): per profiled kernel its
+#                   time, SM and memory throughput (% of peak), DRAM throughput,
+#                   achieved occupancy and registers per thread
 # "speed-up" is variant over default for rates and default over variant for times, so
 # > 1 means the variant is faster; rows within --noise percent (default 3) say "same".
 # Missing files are left out; nothing here fails a run (exit 0 unless OUTDIR is missing).
 import argparse
+import csv
 import glob
 import json
 import os
@@ -87,6 +91,53 @@ def table(title, unit, base, rows, higher_is_better, noise, lines):
         lines.append(f"   {name:<16} {fmt(value):>12} {sps:>8}  {verdict(sp, noise)}")
 
 
+NCU_COLUMNS = (  # (heading, raw metric)
+    ("SM%", "sm__throughput.avg.pct_of_peak_sustained_elapsed"),
+    ("mem%", "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed"),
+    ("dram%", "dram__throughput.avg.pct_of_peak_sustained_elapsed"),
+    ("occ%", "sm__warps_active.avg.pct_of_peak_sustained_active"),
+    ("regs", "launch__registers_per_thread"),
+)
+TIME_UNITS_US = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3,
+                 "ms": 1e3, "second": 1e6, "s": 1e6}
+
+
+def ncu_lines(path):
+    """One line per kernel launch of an ncu raw CSV (header row, units row, data rows)."""
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.reader(f) if r]
+    except OSError:
+        return []
+    head = next((i for i, r in enumerate(rows) if "Kernel Name" in r), None)
+    if head is None or head + 2 > len(rows):
+        return []
+    cols = rows[head]
+    units = rows[head + 1] if head + 1 < len(rows) else []
+    data = rows[head + 2:] if units and not units[cols.index("Kernel Name")] else rows[head + 1:]
+    def cell(r, name):
+        i = cols.index(name) if name in cols else -1
+        if i < 0 or i >= len(r):
+            return None
+        try:
+            return float(r[i].replace(",", ""))
+        except ValueError:
+            return None
+    t = "gpu__time_duration.sum"
+    scale = TIME_UNITS_US.get(units[cols.index(t)] if t in cols and units else "", None)
+    out = [f"-- ncu {os.path.basename(path)}: " + " ".join(
+        ["time us"] + [h for h, _ in NCU_COLUMNS]) + "  kernel"]
+    for r in data:
+        if len(r) != len(cols):
+            continue
+        d = cell(r, t)
+        us = f"{d * scale:8.1f}" if d is not None and scale else "       -"
+        vals = " ".join(f"{v:5.0f}" if v is not None else "    -"
+                        for v in (cell(r, m) for _, m in NCU_COLUMNS))
+        out.append(f"   {us} {vals}  {r[cols.index('Kernel Name')][:60]}")
+    return out if len(out) > 1 else []
+
+
 def summarise(out, noise):
     lines = []
     model = os.path.join(out, "model")
@@ -135,6 +186,8 @@ def summarise(out, noise):
             lines.append(f"   {100 * r.get('share', 0):5.1f}%  {r.get('ms', 0):8.2f} ms  "
                          f"{r.get('calls', 0):6d} calls  {r.get('mean_us', 0):8.1f} us  "
                          f"{str(r.get('name', ''))[:60]}")
+    for p in sorted(glob.glob(os.path.join(out, "ncu_*.csv"))):
+        lines += ncu_lines(p)
     return lines
 
 

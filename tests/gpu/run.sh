@@ -259,6 +259,14 @@ if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_decode" ]; then
   run_section decode_profile 180 bash -c decode_profile
 fi
 
+# ---- Nsight Compute counters of the kernels that keep issues 8 and 9 from their targets
+# (tests/gpu/ncu_profile.sh: the attention backward, the RMSNorm backward, the bias fill,
+# the decode kernels; occupancy, stall reasons, bandwidth), last so that a short lease
+# loses only this; a skip where the machine has no ncu ---------------------------------
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/bench/bench_step" ]; then
+  run_section ncu_profile 200 bash "$ROOT/tests/gpu/ncu_profile.sh" "$OUT" "$BUILD"
+fi
+
 # ---- report ---------------------------------------------------------------------------
 TOTAL=$(( $(date +%s) - T_START ))
 ops_summary="null"

@@ -37,6 +37,19 @@ with tempfile.TemporaryDirectory() as d:
     put(d, "kp_decode1.json", {"span_ms": 10.0, "busy_ms": 8.0, "idle_ms": 2.0,
                                "rows": [{"name": "gemv_kernel<1>", "ms": 4.0, "calls": 96,
                                          "mean_us": 41.7, "share": 0.5}]})
+    # ncu's raw page (tests/gpu/ncu_profile.sh): header, units, one row per launch; a
+    # kernel name with a comma inside quotes, a metric left empty
+    with open(os.path.join(d, "ncu_step.csv"), "w") as f:
+        f.write('"ID","Kernel Name","gpu__time_duration.sum",'
+                '"sm__throughput.avg.pct_of_peak_sustained_elapsed",'
+                '"gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",'
+                '"dram__throughput.avg.pct_of_peak_sustained_elapsed",'
+                '"sm__warps_active.avg.pct_of_peak_sustained_active",'
+                '"launch__registers_per_thread"\n'
+                '"","","nsecond","%","%","%","%","register/thread"\n'
+                '"0","void fa2_bwd_dkdv_kernel<64, false>(bf16*, int)","259,900","41.5",'
+                '"38.2","12.0","24.9","168"\n'
+                '"1","rmsnorm_backward_fused_kernel","47100","8.1","61.0","","30.0","64"\n')
     text = "\n".join(summarise(d, 3.0))
 
 print(text)
@@ -67,4 +80,9 @@ check(not any(l.strip().startswith(("graphs", "256_", "ablate_")) for l in lines
       "rows of other tables are not A/B rows here")
 check("1.500 s (50%)" in line_with("matmul"), "ablation: the matmul group costs 1.5 s")
 check("gemv_kernel<1>" in text and "idle 2.0 ms" in text, "kernel profile summarised")
+dk = line_with("fa2_bwd_dkdv_kernel<64, false>")
+check(dk.split()[:6] == ["259.9", "42", "38", "12", "25", "168"],
+      "ncu: ns to us, thousands separator, percentages, registers")
+check(line_with("rmsnorm_backward_fused").split()[:6] == ["47.1", "8", "61", "-", "30", "64"],
+      "ncu: an empty metric shown as -")
 sys.exit(1 if fail else 0)
