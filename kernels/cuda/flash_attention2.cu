@@ -527,6 +527,176 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
     }
 }
 
+/* ---- backward, dK/dV with two key tiles per warp (opt-in: RLVR_ATTN_BWD=wide) ---------
+ * The kernel above gives each warp 16 keys, so every Q and dO fragment a warp loads from
+ * shared memory feeds one mma: per 64-query tile 72 ldmatrix.x4 for 128 mma per warp. The
+ * sixth H200 run measured that kernel at ~115 TFLOP/s (260 µs per 0.5B layer), and by
+ * count shared-memory reads, not the tensor cores, bound it (~147 KB per block and tile
+ * at 128 B/clock against ~2.1 MFLOP). Here each warp owns WMT = 2 key tiles (32 keys,
+ * BC = 128 per block of 4 warps) and the query tile is BR = 32, so each Q/dO fragment
+ * feeds two mma: 48 ldmatrix per 128 mma. The accumulators grow to dK, dV [2][D/8][4]
+ * and Sᵀ, dPᵀ [2][BR/8][4] (D = 64 only: at 128 they would not fit in registers).
+ * Every output element is accumulated by the same mma in the same order as in the
+ * kernel above (S over D in 16-chunks, dK and dV over queries in 16-chunks ascending;
+ * tiles a warp skips add nothing), so the bits should match it. Not with the dQ
+ * partials (their layout is per 64-key tile). Unmeasured. */
+/* c[m] += A_m · Bᵀ for the warp's WMT key tiles: A_m = rows 16m.. of a [keys][LD] tile
+ * (a: its lane's P1 address at the warp's first row), B = N rows of a [N][LD] tile (b: its
+ * lane's P2 address), K = D: each B fragment feeds WMT mma. */
+template <int WMT, int N, int LD, int D>
+static __device__ __forceinline__ void fa2_wide_nk(float (*c)[N / 8][4], const bf16 *a,
+                                                   const bf16 *b) {
+#pragma unroll
+    for (int kd = 0; kd < D / 16; kd++) {
+        uint32_t af[WMT][4];
+#pragma unroll
+        for (int m = 0; m < WMT; m++) tc_ldsm(af[m], a + 16 * m * LD + kd * 16);
+#pragma unroll
+        for (int np = 0; np < N / 16; np++) {
+            uint32_t bf[4];
+            tc_ldsm(bf, b + kd * 16 + np * 16 * LD);
+#pragma unroll
+            for (int m = 0; m < WMT; m++) fa2_mma2(c[m] + 2 * np, af[m], bf);
+        }
+    }
+}
+
+/* c[m] += A_m · B for the warp's WMT key tiles: A_m from the accumulators s[m] (the K = R
+ * queries of a tile, 16 at a time), B = a row-major [R][LD] tile read by .trans (b: its
+ * lane's P1 address), D columns: each B fragment feeds WMT mma. */
+template <int WMT, int R, int LD, int D>
+static __device__ __forceinline__ void fa2_wide_kn(float (*c)[D / 8][4],
+                                                   const float (*s)[R / 8][4], const bf16 *b) {
+#pragma unroll
+    for (int kc = 0; kc < R / 16; kc++) {
+        uint32_t af[WMT][4];
+#pragma unroll
+        for (int m = 0; m < WMT; m++) tc_acc_to_a(af[m], s[m], kc);
+#pragma unroll
+        for (int np = 0; np < D / 16; np++) {
+            uint32_t bf[4];
+            tc_ldsm_t(bf, b + kc * 16 * LD + np * 16);
+#pragma unroll
+            for (int m = 0; m < WMT; m++) fa2_mma2(c[m] + 2 * np, af[m], bf);
+        }
+    }
+}
+
+template <int D> struct fa2_dkdv_wide_shape {
+    static constexpr int NW = 4, WMT = 2, NT = NW * 32, BC = 16 * WMT * NW, BR = 32;
+    static constexpr int LD = D + FA2_PAD, MINB = 2;
+    /* Ks, Vs [BC][LD]; Qs, Ds [2][BR][LD]; ls, dls [2][BR] f32 */
+    static constexpr size_t SMEM = (size_t)(2 * BC + 4 * BR) * LD * 2 + (size_t)4 * BR * 4;
+};
+
+template <int D>
+static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
+                                         fa2_dkdv_wide_shape<D>::MINB)
+    fa2_bwd_dkdv_wide_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, const bf16 *dout,
+                             const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
+                             const float *delta, const int *offsets, int Hq, int Hkv,
+                             float scale, float scale_log2) {
+    typedef fa2_dkdv_wide_shape<D> S_;
+    constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD, WMT = S_::WMT;
+    extern __shared__ __align__(128) unsigned char fa2_smem[];
+    bf16 *Ks = reinterpret_cast<bf16 *>(fa2_smem);
+    bf16 *Vs = Ks + BC * LD, *Qs = Vs + BC * LD, *Ds = Qs + 2 * BR * LD;
+    float *ls = reinterpret_cast<float *>(Ds + 2 * BR * LD), *dls = ls + 2 * BR;
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int start = offsets[b], len = offsets[b + 1] - start;
+    const int nkt = (len + BC - 1) / BC, nqt = (len + BR - 1) / BR;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
+    const size_t lrow0 = (size_t)start * Hq + h;
+
+    for (int kt = blockIdx.x; kt < nkt; kt += gridDim.x) {
+        const int k0 = kt * BC;
+        const int wr = warp * 16 * WMT; /* this warp's first key row in the tile */
+        const int w0 = k0 + wr;         /* ... and its key */
+        const int qt0 = k0 / BR;
+        __syncthreads(); /* the previous key tile's readers are done */
+        const size_t koff = (size_t)(start + k0) * ldk + (size_t)hk * D;
+        fa2_load_tile<BC, D, NT>(Ks, k + koff, ldk, len - k0);
+        fa2_load_tile<BC, D, NT>(Vs, v + koff, ldk, len - k0);
+        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
+        fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
+        fa2_load_rows<BR>(ls, dls, lse, delta, lrow0 + (size_t)qt0 * BR * Hq, Hq,
+                          len - qt0 * BR);
+        tc_commit();
+        float dka[WMT][D / 8][4], dva[WMT][D / 8][4];
+#pragma unroll
+        for (int m = 0; m < WMT; m++) {
+            fa2_zero(dka[m]);
+            fa2_zero(dva[m]);
+        }
+        for (int qt = qt0; qt < nqt; qt++) {
+            const int q0 = qt * BR, st = (qt - qt0) & 1;
+            if (qt + 1 < nqt) { /* the next query tile into the other stage */
+                const int q1 = q0 + BR;
+                fa2_load_tile<BR, D, NT>(Qs + (st ^ 1) * BR * LD, qseq + (size_t)q1 * ldq, ldq,
+                                         len - q1);
+                fa2_load_tile<BR, D, NT>(Ds + (st ^ 1) * BR * LD, dseq + (size_t)q1 * ldq, ldq,
+                                         len - q1);
+                fa2_load_rows<BR>(ls + (st ^ 1) * BR, dls + (st ^ 1) * BR, lse, delta,
+                                  lrow0 + (size_t)q1 * Hq, Hq, len - q1);
+                tc_commit();
+                tc_wait<1>();
+            } else {
+                tc_wait<0>();
+            }
+            __syncthreads();
+            /* a warp whose keys all follow the tile's last query (or lie past the
+             * sequence) gets nothing from it */
+            if (q0 + BR - 1 >= w0 && w0 < len) {
+                const bf16 *Qt = Qs + st * BR * LD, *Dt = Ds + st * BR * LD;
+                const float *lt = ls + st * BR, *dlt = dls + st * BR;
+                /* Sᵀ = K_w·Qᵀ and dPᵀ = V_w·dOᵀ: 32 keys × BR queries per warp, each Q /
+                 * dO fragment used by both key tiles */
+                float sa[WMT][BR / 8][4], dpa[WMT][BR / 8][4];
+#pragma unroll
+                for (int m = 0; m < WMT; m++) {
+                    fa2_zero(sa[m]);
+                    fa2_zero(dpa[m]);
+                }
+                fa2_wide_nk<WMT, BR, LD, D>(sa, Ks + wr * LD + p1, Qt + p2);
+                fa2_wide_nk<WMT, BR, LD, D>(dpa, Vs + wr * LD + p1, Dt + p2);
+                /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
+                 * dSᵀ = Pᵀ∘(dPᵀ − Δ) (the scale goes on dK at the end) */
+#pragma unroll
+                for (int m = 0; m < WMT; m++) {
+                    const int kr0 = w0 + 16 * m + g, kr1 = kr0 + 8;
+#pragma unroll
+                    for (int nt = 0; nt < BR / 8; nt++) {
+#pragma unroll
+                        for (int e = 0; e < 4; e++) {
+                            const int key = e < 2 ? kr0 : kr1;
+                            const int qi = nt * 8 + 2 * t + (e & 1), qa = q0 + qi;
+                            const float p =
+                                (qa >= key && qa < len)
+                                    ? exp2f(sa[m][nt][e] * scale_log2 - lt[qi] * FA2_LOG2E)
+                                    : 0.0f;
+                            dpa[m][nt][e] = p * (dpa[m][nt][e] - dlt[qi]);
+                            sa[m][nt][e] = p;
+                        }
+                    }
+                }
+                /* dV += Pᵀ·dO, dK += dSᵀ·Q (B fragments by ldmatrix.trans, each used by
+                 * both key tiles) */
+                fa2_wide_kn<WMT, BR, LD, D>(dva, sa, Dt + p1);
+                fa2_wide_kn<WMT, BR, LD, D>(dka, dpa, Qt + p1);
+            }
+            __syncthreads(); /* stage st is read: the next iteration may refill it */
+        }
+#pragma unroll
+        for (int m = 0; m < WMT; m++)
+            flash_store_dkdv<D>(dk, dv, dkp, dvp, dka[m], dva[m], w0 + 16 * m + g,
+                                w0 + 16 * m + g + 8, len, start, Hq, Hkv, h, hk, t, scale);
+    }
+}
+
 /* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
  * for dv; one thread per four elements of dk (D % 4 == 0). */
 static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
@@ -768,6 +938,13 @@ static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q
     CU_LAUNCH_CHECK(c, "fa2_fwd_kernel");
 }
 
+/* RLVR_ATTN_BWD=wide asks for the dK/dV kernel with two key tiles per warp (D 64, not with
+ * the dQ partials; read at every call, like RLVR_ATTN_DQ). */
+static int fa2_bwd_wide_wanted(void) {
+    const char *e = getenv("RLVR_ATTN_BWD");
+    return e && strcmp(e, "wide") == 0;
+}
+
 /* The dK/dV kernel, then the dQ kernel, of one backward mode: DQP = the dQ partials mode
  * (the dK/dV kernel also writes dqp; the dQ kernel only does the sequences whose partials
  * did not fit, per dqbase), else the two-kernel backward (dqp, dqbase NULL). */
@@ -783,12 +960,26 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
     const size_t smem_k = DQP ? SK::SMEM_DQP : SK::SMEM;
     const dim3 gk(fa2_tiles(max_len, SK::BC), (unsigned)Hq, (unsigned)B);
     const dim3 gq(fa2_tiles(max_len, SQ::BR), (unsigned)Hq, (unsigned)B);
-    CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, DQP>,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem_k));
-    fa2_bwd_dkdv_kernel<D, DQP><<<gk, SK::NT, smem_k, c->stream>>>(
-        dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
-        scale_log2);
-    CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
+    bool wide = false;
+    if constexpr (D == 64 && !DQP) wide = fa2_bwd_wide_wanted();
+    if (wide) {
+        typedef fa2_dkdv_wide_shape<64> SW;
+        const dim3 gw(fa2_tiles(max_len, SW::BC), (unsigned)Hq, (unsigned)B);
+        CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_wide_kernel<64>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)SW::SMEM));
+        fa2_bwd_dkdv_wide_kernel<64><<<gw, SW::NT, SW::SMEM, c->stream>>>(
+            dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+        CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_wide_kernel");
+    } else {
+        CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, DQP>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         (int)smem_k));
+        fa2_bwd_dkdv_kernel<D, DQP><<<gk, SK::NT, smem_k, c->stream>>>(
+            dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
+            scale_log2);
+        CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
+    }
     CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, DQP>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      (int)SQ::SMEM));

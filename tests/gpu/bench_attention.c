@@ -3,8 +3,10 @@
  * backward, for the first fused tensor-core kernels (RLVR_ATTENTION=flash1), the second
  * fused implementation (flash2: cp.async + ldmatrix, the default for head dims 64/128),
  * flash2 with dQ computed inside its dK/dV kernel (RLVR_ATTN_DQ=partials, "dqpart": its
- * forward is flash2's, its backward the one to compare) and the simple kernels
- * (RLVR_ATTENTION=simple), through the op table exactly as the model calls it.
+ * forward is flash2's, its backward the one to compare), flash2 with two key tiles per
+ * warp in its dK/dV kernel (RLVR_ATTN_BWD=wide, "wide": D 64 only, the same bits) and the
+ * simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model calls
+ * it.
  *
  * Shapes (FlashAttention-2's benchmark convention): hidden 2048 = Hq·D (32 heads of 64,
  * 16 of 128), Hkv = Hq, sequences of 1k/2k/4k packed end to end, batch = 16384 / seq,
@@ -40,10 +42,12 @@
 enum { TOKENS = 16384, WARMUP = 3, RUNS = 10, SIMPLE_RUNS = 3, MAX_SHAPES = 8 };
 
 /* The timed paths, in table order, and their RLVR_ATTENTION values (dqpart: flash2 with
- * RLVR_ATTN_DQ=partials). */
-enum { P_FLASH1 = 0, P_FLASH2, P_DQPART, P_SIMPLE, NPATH };
-static const char *const path_names[NPATH] = {"flash1", "flash2", "flash2+dQpartials", "simple"};
-static const char *const path_env[NPATH] = {"flash1", NULL, NULL, "simple"};
+ * RLVR_ATTN_DQ=partials; wide: flash2 with RLVR_ATTN_BWD=wide, two key tiles per warp in
+ * dK/dV at D 64 — the default kernel at D 128). */
+enum { P_FLASH1 = 0, P_FLASH2, P_DQPART, P_WIDE, P_SIMPLE, NPATH };
+static const char *const path_names[NPATH] = {"flash1", "flash2", "flash2+dQpartials",
+                                              "flash2+wide", "simple"};
+static const char *const path_env[NPATH] = {"flash1", NULL, NULL, NULL, "simple"};
 
 /* flash_attention2.cu's cap on the dQ partials scratch (FA2_DQP_CAP). */
 static const double DQP_CAP_BYTES = 2147483648.0;
@@ -111,9 +115,11 @@ typedef struct {
 
 static void set_path(int p) {
     unsetenv("RLVR_ATTN_DQ");
+    unsetenv("RLVR_ATTN_BWD");
     if (path_env[p]) setenv("RLVR_ATTENTION", path_env[p], 1);
     else unsetenv("RLVR_ATTENTION");
     if (p == P_DQPART) setenv("RLVR_ATTN_DQ", "partials", 1);
+    if (p == P_WIDE) setenv("RLVR_ATTN_BWD", "wide", 1);
 }
 
 /* Times forward and backward on one path; medians into *fwd, *bwd (ms). */
@@ -299,15 +305,15 @@ int main(int argc, char **argv) {
         return 1;
     }
     bench_row rows[MAX_SHAPES];
-    double check_rel[NPATH] = {-1, -1, -1, -1}; /* [P_DQPART], [P_SIMPLE] unused */
+    double check_rel[NPATH] = {-1, -1, -1, -1, -1}; /* only [P_FLASH1], [P_FLASH2] used */
     double dqp_rel[2] = {-1, -1};               /* first and last shape */
     printf("bench_attention: causal, packed, bf16 in / fp32 accumulate; TFLOP/s with fwd = "
            "4*sum(len^2)*D*Hq/2, bwd = 2.5*fwd\n");
     printf("%-14s %5s %5s %4s %4s %4s | %9s %9s %9s | %9s %9s %9s | %9s %9s %9s | %9s %9s "
-           "%9s\n",
+           "%9s | %9s %9s %9s\n",
            "shape", "seq", "batch", "Hq", "Hkv", "D", "flash1:fwd", "bwd", "fwd+bwd",
-           "flash2:fwd", "bwd", "fwd+bwd", "dqpart:fwd", "bwd", "fwd+bwd", "simple:fwd", "bwd",
-           "fwd+bwd");
+           "flash2:fwd", "bwd", "fwd+bwd", "dqpart:fwd", "bwd", "fwd+bwd", "wide:fwd", "bwd",
+           "fwd+bwd", "simple:fwd", "bwd", "fwd+bwd");
     for (int i = 0; i < nshapes; i++) {
         const shape *s = &shapes[i];
         const int batch = s->what[0] == 'q' ? 8 : TOKENS / s->seq;

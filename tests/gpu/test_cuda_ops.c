@@ -711,11 +711,14 @@ static void test_rope(int T, int H, int D) {
 
 /* Selects the attention path of the next calls: NULL the default dispatch (flash2 with
  * its two-kernel backward), "dqpartials" flash2 with dQ from the dK/dV kernel
- * (RLVR_ATTN_DQ=partials), anything else that RLVR_ATTENTION value. */
+ * (RLVR_ATTN_DQ=partials), "wide" flash2 with two key tiles per warp in dK/dV at D 64
+ * (RLVR_ATTN_BWD=wide), anything else that RLVR_ATTENTION value. */
 static void attn_set_path(const char *impl) {
     unsetenv("RLVR_ATTENTION");
     unsetenv("RLVR_ATTN_DQ");
+    unsetenv("RLVR_ATTN_BWD");
     if (impl && strcmp(impl, "dqpartials") == 0) setenv("RLVR_ATTN_DQ", "partials", 1);
+    else if (impl && strcmp(impl, "wide") == 0) setenv("RLVR_ATTN_BWD", "wide", 1);
     else if (impl) setenv("RLVR_ATTENTION", impl, 1);
 }
 
@@ -764,7 +767,8 @@ static void attn_host_free(attn_host *h) {
 
 /* One attention case: the GPU path `impl` (NULL: the default dispatch, flash2; "flash1":
  * the first fused implementation, RLVR_ATTENTION=flash1; "dqpartials": flash2 with dQ
- * from the dK/dV kernel, RLVR_ATTN_DQ=partials) against the CPU reference, its
+ * from the dK/dV kernel, RLVR_ATTN_DQ=partials; "wide": flash2 with two key tiles per
+ * warp in dK/dV, RLVR_ATTN_BWD=wide, the same bits) against the CPU reference, its
  * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
  * with max_len understated, and (impl given) against the default fused kernels. */
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
@@ -835,14 +839,21 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
         compare("attention fused~simple dq", cs, f.dq, sm.dq, NULL, nq, TOL_BF16);
         compare("attention fused~simple dk", cs, f.dk, sm.dk, NULL, nk, TOL_BF16);
         compare("attention fused~simple dv", cs, f.dv, sm.dv, NULL, nk, TOL_BF16);
-        if (impl) { /* flash1, or flash2 with dQ partials, against the default path */
+        if (impl) { /* flash1, flash2 with dQ partials or wide dK/dV, against the default */
             attn_host d = gpu_attention(NULL, pq, pk, pv, poff, pdo, pout, plse, B, T, Hq, Hkv,
                                         D, max_len);
             const char *w[5] = {"out", "lse", "dq", "dk", "dv"};
             char nm[5][48];
             for (int i = 0; i < 5; i++)
-                snprintf(nm[i], sizeof nm[i], "attention %s~flash2 %s",
-                         dqp ? "dqpartials" : "flash1", w[i]);
+                snprintf(nm[i], sizeof nm[i], "attention %s~flash2 %s", impl, w[i]);
+            if (strcmp(impl, "wide") == 0) {
+                /* the same mma in the same order per element: the same bits */
+                const int same = memcmp(f.dk, d.dk, nk * 4) == 0 &&
+                                 memcmp(f.dv, d.dv, nk * 4) == 0 &&
+                                 memcmp(f.dq, d.dq, nq * 4) == 0;
+                record("attention wide=flash2 bits", cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0,
+                       same);
+            }
             compare(nm[0], cs, f.out, d.out, NULL, nq, TOL_BF16);
             compare(nm[1], cs, f.lse, d.lse, NULL, (size_t)T * Hq, TOL_F32_LOOSE);
             compare(nm[2], cs, f.dq, d.dq, NULL, nq, TOL_BF16);
@@ -1838,6 +1849,9 @@ int main(int argc, char **argv) {
     rlvr_cuda_set_pdl(S.gpu, -1);
     /* flash2 with RLVR_ATTN_DQ=partials (opt-in: dQ from the dK/dV kernel) */
     attention_cases("dqpartials");
+    /* flash2's dK/dV with two key tiles per warp (opt-in RLVR_ATTN_BWD=wide; D 64, the D
+     * 128 cases take the default kernel) */
+    attention_cases("wide");
     /* the LM head with the forward's logits kept for the backward (the default, within
      * RLVR_LM_KEEP_GB) */
     rlvr_cuda_set_lmhead_keep(S.gpu, (long long)1 << 30);
