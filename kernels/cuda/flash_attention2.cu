@@ -150,6 +150,40 @@ static __device__ __forceinline__ void fa2_kv_step(bf16 *Ks, bf16 *Vs, const bf1
     __syncthreads();
 }
 
+/* The query-tile pipeline of the dK/dV kernels. fa2_q_first: Q, dO (rows of qseq, dseq at
+ * stride ldq), lse and Δ (from row index lrow0 + q0·Hq, stride Hq) of the query tile at q0
+ * into stage 0 of Qs, Ds [2][BR][D + PAD] and ls, dls [2][BR], committed. fa2_q_step,
+ * before query tile qt of nqt (first query q0, in stage st): tile qt + 1 into the other
+ * stage, in flight while this one is waited for; then the block barrier. */
+template <int BR, int D, int NT>
+static __device__ __forceinline__ void fa2_q_load(bf16 *Qs, bf16 *Ds, float *ls, float *dls,
+                                                  const bf16 *qseq, const bf16 *dseq,
+                                                  const float *lse, const float *delta,
+                                                  size_t lrow0, size_t ldq, int Hq, int q0,
+                                                  int len) {
+    fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)q0 * ldq, ldq, len - q0);
+    fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)q0 * ldq, ldq, len - q0);
+    fa2_load_rows<BR>(ls, dls, lse, delta, lrow0 + (size_t)q0 * Hq, Hq, len - q0);
+    tc_commit();
+}
+template <int BR, int D, int NT>
+static __device__ __forceinline__ void fa2_q_step(bf16 *Qs, bf16 *Ds, float *ls, float *dls,
+                                                  const bf16 *qseq, const bf16 *dseq,
+                                                  const float *lse, const float *delta,
+                                                  size_t lrow0, size_t ldq, int Hq, int qt,
+                                                  int nqt, int q0, int st, int len) {
+    constexpr int LD = D + FA2_PAD;
+    if (qt + 1 < nqt) { /* the next query tile into the other stage */
+        const int o = st ^ 1;
+        fa2_q_load<BR, D, NT>(Qs + o * BR * LD, Ds + o * BR * LD, ls + o * BR, dls + o * BR,
+                              qseq, dseq, lse, delta, lrow0, ldq, Hq, q0 + BR, len);
+        tc_wait<1>();
+    } else {
+        tc_wait<0>();
+    }
+    __syncthreads();
+}
+
 /* c[N][4] = 0: a thread's share of N mma accumulator n-tiles. */
 template <int N> static __device__ __forceinline__ void fa2_zero(float (&c)[N][4]) {
 #pragma unroll
@@ -350,6 +384,28 @@ static __global__ void fa2_delta_kernel(float *delta, const bf16 *dout, const bf
 
 /* ---- backward: dK, dV ----------------------------------------------------------------------- */
 
+/* In place over one warp's 16 keys (this thread's kr0 and kr0 + 8) × N queries from q0:
+ * Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len), dSᵀ = Pᵀ∘(dPᵀ − Δ) (the
+ * scale goes on dK at the end); lt, dlt: the query tile's lse and Δ. */
+template <int N>
+static __device__ __forceinline__ void fa2_p_ds(float (*s)[4], float (*dp)[4], int kr0, int q0,
+                                                int t, int len, const float *lt,
+                                                const float *dlt, float scale_log2) {
+#pragma unroll
+    for (int nt = 0; nt < N / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int key = e < 2 ? kr0 : kr0 + 8;
+            const int qi = nt * 8 + 2 * t + (e & 1), qa = q0 + qi;
+            const float p = (qa >= key && qa < len)
+                                ? exp2f(s[nt][e] * scale_log2 - lt[qi] * FA2_LOG2E)
+                                : 0.0f;
+            dp[nt][e] = p * (dp[nt][e] - dlt[qi]);
+            s[nt][e] = p;
+        }
+    }
+}
+
 template <int D> struct fa2_dkdv_shape {
     static constexpr int NW = 4, NT = NW * 32, BC = 16 * NW, BR = D == 128 ? 32 : 64;
     static constexpr int LD = D + FA2_PAD, MINB = 2; /* 3 at D = 64 would spill */
@@ -444,30 +500,15 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
         const size_t koff = (size_t)(start + k0) * ldk + (size_t)hk * D;
         fa2_load_tile<BC, D, NT>(Ks, k + koff, ldk, len - k0);
         fa2_load_tile<BC, D, NT>(Vs, v + koff, ldk, len - k0);
-        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
-        fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
-        fa2_load_rows<BR>(ls, dls, lse, delta, lrow0 + (size_t)qt0 * BR * Hq, Hq,
-                          len - qt0 * BR);
-        tc_commit();
+        fa2_q_load<BR, D, NT>(Qs, Ds, ls, dls, qseq, dseq, lse, delta, lrow0, ldq, Hq,
+                              qt0 * BR, len);
         float dka[D / 8][4], dva[D / 8][4];
         fa2_zero(dka);
         fa2_zero(dva);
         for (int qt = qt0; qt < nqt; qt++) {
             const int q0 = qt * BR, st = (qt - qt0) & 1;
-            if (qt + 1 < nqt) { /* the next query tile into the other stage */
-                const int q1 = q0 + BR;
-                fa2_load_tile<BR, D, NT>(Qs + (st ^ 1) * BR * LD, qseq + (size_t)q1 * ldq, ldq,
-                                         len - q1);
-                fa2_load_tile<BR, D, NT>(Ds + (st ^ 1) * BR * LD, dseq + (size_t)q1 * ldq, ldq,
-                                         len - q1);
-                fa2_load_rows<BR>(ls + (st ^ 1) * BR, dls + (st ^ 1) * BR, lse, delta,
-                                  lrow0 + (size_t)q1 * Hq, Hq, len - q1);
-                tc_commit();
-                tc_wait<1>();
-            } else {
-                tc_wait<0>();
-            }
-            __syncthreads();
+            fa2_q_step<BR, D, NT>(Qs, Ds, ls, dls, qseq, dseq, lse, delta, lrow0, ldq, Hq, qt,
+                                  nqt, q0, st, len);
             /* a warp whose keys all follow the tile's last query (or lie past the
              * sequence) gets nothing from it */
             if (q0 + BR - 1 >= w0 && w0 < len) {
@@ -484,21 +525,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                     tc_ldsm(av, Vs + warp * 16 * LD + kd * 16 + p1);
                     fa2_mma_nk2<BR, LD>(sa, ak, Qt + kd * 16 + p2, dpa, av, Dt + kd * 16 + p2);
                 }
-                /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
-                 * dSᵀ = Pᵀ∘(dPᵀ − Δ) (the scale goes on dK at the end) */
-#pragma unroll
-                for (int nt = 0; nt < BR / 8; nt++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int key = e < 2 ? kr0 : kr1;
-                        const int qi = nt * 8 + 2 * t + (e & 1), qa = q0 + qi;
-                        const float p = (qa >= key && qa < len)
-                                            ? exp2f(sa[nt][e] * scale_log2 - lt[qi] * FA2_LOG2E)
-                                            : 0.0f;
-                        dpa[nt][e] = p * (dpa[nt][e] - dlt[qi]);
-                        sa[nt][e] = p;
-                    }
-                }
+                fa2_p_ds<BR>(sa, dpa, kr0, q0, t, len, lt, dlt, scale_log2);
                 if (dqw) { /* dSᵀ in bf16: rows (keys) warp·16 + g (+8), queries 16kc + 2t (+8) */
                     bf16 *o = dSt + (warp * 16 + g) * LDS + 2 * t;
 #pragma unroll
@@ -629,11 +656,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
         const size_t koff = (size_t)(start + k0) * ldk + (size_t)hk * D;
         fa2_load_tile<BC, D, NT>(Ks, k + koff, ldk, len - k0);
         fa2_load_tile<BC, D, NT>(Vs, v + koff, ldk, len - k0);
-        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
-        fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)(qt0 * BR) * ldq, ldq, len - qt0 * BR);
-        fa2_load_rows<BR>(ls, dls, lse, delta, lrow0 + (size_t)qt0 * BR * Hq, Hq,
-                          len - qt0 * BR);
-        tc_commit();
+        fa2_q_load<BR, D, NT>(Qs, Ds, ls, dls, qseq, dseq, lse, delta, lrow0, ldq, Hq,
+                              qt0 * BR, len);
         float dka[WMT][D / 8][4], dva[WMT][D / 8][4];
 #pragma unroll
         for (int m = 0; m < WMT; m++) {
@@ -642,20 +666,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
         }
         for (int qt = qt0; qt < nqt; qt++) {
             const int q0 = qt * BR, st = (qt - qt0) & 1;
-            if (qt + 1 < nqt) { /* the next query tile into the other stage */
-                const int q1 = q0 + BR;
-                fa2_load_tile<BR, D, NT>(Qs + (st ^ 1) * BR * LD, qseq + (size_t)q1 * ldq, ldq,
-                                         len - q1);
-                fa2_load_tile<BR, D, NT>(Ds + (st ^ 1) * BR * LD, dseq + (size_t)q1 * ldq, ldq,
-                                         len - q1);
-                fa2_load_rows<BR>(ls + (st ^ 1) * BR, dls + (st ^ 1) * BR, lse, delta,
-                                  lrow0 + (size_t)q1 * Hq, Hq, len - q1);
-                tc_commit();
-                tc_wait<1>();
-            } else {
-                tc_wait<0>();
-            }
-            __syncthreads();
+            fa2_q_step<BR, D, NT>(Qs, Ds, ls, dls, qseq, dseq, lse, delta, lrow0, ldq, Hq, qt,
+                                  nqt, q0, st, len);
             /* a warp whose keys all follow the tile's last query (or lie past the
              * sequence) gets nothing from it */
             if (q0 + BR - 1 >= w0 && w0 < len) {
@@ -671,26 +683,10 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
                 }
                 fa2_wide_nk<WMT, BR, LD, D>(sa, Ks + wr * LD + p1, Qt + p2);
                 fa2_wide_nk<WMT, BR, LD, D>(dpa, Vs + wr * LD + p1, Dt + p2);
-                /* Pᵀ = exp(Sᵀ·scale − lse) where query >= key (and query < len);
-                 * dSᵀ = Pᵀ∘(dPᵀ − Δ) (the scale goes on dK at the end) */
 #pragma unroll
-                for (int m = 0; m < WMT; m++) {
-                    const int kr0 = w0 + 16 * m + g, kr1 = kr0 + 8;
-#pragma unroll
-                    for (int nt = 0; nt < BR / 8; nt++) {
-#pragma unroll
-                        for (int e = 0; e < 4; e++) {
-                            const int key = e < 2 ? kr0 : kr1;
-                            const int qi = nt * 8 + 2 * t + (e & 1), qa = q0 + qi;
-                            const float p =
-                                (qa >= key && qa < len)
-                                    ? exp2f(sa[m][nt][e] * scale_log2 - lt[qi] * FA2_LOG2E)
-                                    : 0.0f;
-                            dpa[m][nt][e] = p * (dpa[m][nt][e] - dlt[qi]);
-                            sa[m][nt][e] = p;
-                        }
-                    }
-                }
+                for (int m = 0; m < WMT; m++)
+                    fa2_p_ds<BR>(sa[m], dpa[m], w0 + 16 * m + g, q0, t, len, lt, dlt,
+                                 scale_log2);
                 /* dV += Pᵀ·dO, dK += dSᵀ·Q (B fragments by ldmatrix.trans, each used by
                  * both key tiles) */
                 fa2_wide_kn<WMT, BR, LD, D>(dva, sa, Dt + p1);
