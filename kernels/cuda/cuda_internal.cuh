@@ -178,8 +178,10 @@ static inline int cuda_pdl(cuda_ctx *c) {
         const char *e = getenv("RLVR_DECODE_PDL");
         int major = 0;
         if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, c->device) !=
-            cudaSuccess)
+            cudaSuccess) {
             major = 0;
+            (void)cudaGetLastError(); /* not the next launch check's error */
+        }
         c->pdl = (e && !strcmp(e, "0")) || major < 9 ? 1 : 2;
     }
     return c->pdl == 2;

@@ -254,6 +254,30 @@ static __device__ __forceinline__ void fa2_mma_kn2(float (*c)[4], const uint32_t
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
+/* The forward's result for this thread's rows r0 and r0 + 8 (of a sequence of len tokens
+ * starting at token `start`, query head h) from its accumulators: the quad's row sums
+ * l completed by two shuffles, out = o / l in bf16, lse = ln 2·m + ln l (natural log);
+ * rows past len are not written. */
+template <int D>
+static __device__ __forceinline__ void fa2_fwd_store(bf16 *out, float *lse, const float (*o)[4],
+                                                     const float *m, float *l, int r0, int len,
+                                                     int start, int Hq, int h, int t) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        const int row = r0 + 8 * r;
+        if (row >= len) continue;
+        const float inv = 1.0f / l[r];
+        bf16 *orow = out + ((size_t)(start + row) * Hq + h) * D + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+            *reinterpret_cast<uint32_t *>(orow + nd * 8) =
+                tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+        if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA2_LN2 + logf(l[r]);
+    }
+}
+
 template <int D> struct fa2_fwd_shape {
     static constexpr int NW = 8, NT = NW * 32, BR = 16 * NW, BC = 64, LD = D + FA2_PAD;
     static constexpr int MINB = D == 64 ? 2 : 1; /* blocks per SM asked of ptxas */
@@ -332,20 +356,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
             }
             __syncthreads(); /* stage st is read: the next iteration may refill it */
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-            const int row = r ? r1 : r0;
-            if (row >= len) continue;
-            const float inv = 1.0f / l[r];
-            bf16 *orow = out + ((size_t)(start + row) * Hq + h) * D + 2 * t;
-#pragma unroll
-            for (int nd = 0; nd < D / 8; nd++)
-                *reinterpret_cast<uint32_t *>(orow + nd * 8) =
-                    tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
-            if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA2_LN2 + logf(l[r]);
-        }
+        fa2_fwd_store<D>(out, lse, o, m, l, r0, len, start, Hq, h, t);
     }
 }
 
@@ -701,6 +712,87 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
     }
 }
 
+/* ---- forward with two query tiles per warp (opt-in: RLVR_ATTN_FWD=wide) ---------------
+ * The forward's 8 warps own 16 queries each, so every K and V fragment a warp reads feeds
+ * one mma (and at D 64 the Q fragments are re-read from shared memory each key tile to
+ * stay within 128 registers). Here 4 warps own 32 queries each (the same BR = 128 per
+ * block): each K/V fragment feeds two mma. The same mma in the same order per element,
+ * and the softmax step of a key tile that a query tile sees nothing of leaves its state
+ * and o exactly as they were (corr = 1, P = 0), so the bits are the forward's (which
+ * skips such tiles). D 64 only. FlashAttention-2's own forward at head dim 64 has this
+ * layout (4 warps of 32 queries). ptxas (CUDA 13.0, sm_90a): 255 registers, 32 bytes of
+ * spill, so 2 blocks (8 warps) per SM against the forward's 16 warps at 128 registers;
+ * asking for 3 blocks spills 228 bytes. Unmeasured. */
+template <int D> struct fa2_fwd_wide_shape {
+    static constexpr int NW = 4, WMT = 2, NT = NW * 32, BR = 16 * WMT * NW, BC = 64;
+    static constexpr int LD = D + FA2_PAD, MINB = 2;
+    static constexpr size_t SMEM = (size_t)(BR + 4 * BC) * LD * 2; /* as the forward's */
+};
+
+template <int D>
+static __global__ void __launch_bounds__(fa2_fwd_wide_shape<D>::NT, fa2_fwd_wide_shape<D>::MINB)
+    fa2_fwd_wide_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
+                        const int *offsets, int Hq, int Hkv, float scale_log2) {
+    typedef fa2_fwd_wide_shape<D> S_;
+    constexpr int NT = S_::NT, BR = S_::BR, BC = S_::BC, LD = S_::LD, WMT = S_::WMT;
+    extern __shared__ __align__(128) unsigned char fa2_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(fa2_smem);
+    bf16 *Ks = Qs + BR * LD, *Vs = Ks + 2 * BC * LD;
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int start = offsets[b], len = offsets[b + 1] - start;
+    const int ntiles = (len + BR - 1) / BR;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *kseq = k + (size_t)start * ldk + (size_t)hk * D;
+    const bf16 *vseq = v + (size_t)start * ldk + (size_t)hk * D;
+
+    for (int it = blockIdx.x; it < ntiles; it += gridDim.x) {
+        const int q0 = fa2_rev(ntiles, it) * BR;
+        const int wr = warp * 16 * WMT, w0 = q0 + wr; /* this warp's first query row */
+        const int kend = q0 + BR < len ? q0 + BR : len;
+        const int nkt = (kend + BC - 1) / BC;
+        __syncthreads(); /* the previous query tile's readers of Qs, Ks, Vs are done */
+        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)q0 * ldq, ldq, len - q0);
+        fa2_load_tile<BC, D, NT>(Ks, kseq, ldk, len);
+        fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
+        tc_commit();
+        tc_wait<0>();
+        __syncthreads();
+        float o[WMT][D / 8][4], m[WMT][2], l[WMT][2];
+#pragma unroll
+        for (int mt = 0; mt < WMT; mt++) {
+            fa2_zero(o[mt]);
+            m[mt][0] = m[mt][1] = -INFINITY;
+            l[mt][0] = l[mt][1] = 0.0f;
+        }
+        for (int kt = 0; kt < nkt; kt++) {
+            const int k0 = kt * BC, st = kt & 1;
+            fa2_kv_step<BC, D, NT>(Ks, Vs, kseq, vseq, ldk, kt, nkt, k0, st, len);
+            /* warps whose rows all precede key k0 (or lie past the sequence) see nothing */
+            if (k0 <= w0 + 16 * WMT - 1 && w0 < len) {
+                const bf16 *Kt = Ks + st * BC * LD, *Vt = Vs + st * BC * LD;
+                float s[WMT][BC / 8][4];
+#pragma unroll
+                for (int mt = 0; mt < WMT; mt++) fa2_zero(s[mt]);
+                fa2_wide_nk<WMT, BC, LD, D>(s, Qs + wr * LD + p1, Kt + p2);
+#pragma unroll
+                for (int mt = 0; mt < WMT; mt++)
+                    flash_softmax_step<BC, D>(s[mt], m[mt], l[mt], o[mt], k0, w0 + 16 * mt + g,
+                                              w0 + 16 * mt + g + 8, t, scale_log2);
+                /* O += P·V; V's B fragments by ldmatrix.trans, each used by both tiles */
+                fa2_wide_kn<WMT, BC, LD, D>(o, s, Vt + p1);
+            }
+            __syncthreads(); /* stage st is read: the next iteration may refill it */
+        }
+#pragma unroll
+        for (int mt = 0; mt < WMT; mt++)
+            fa2_fwd_store<D>(out, lse, o[mt], m[mt], l[mt], w0 + 16 * mt + g, len, start, Hq, h,
+                             t);
+    }
+}
+
 /* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
  * for dv; one thread per four elements of dk (D % 4 == 0). */
 static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
@@ -934,6 +1026,20 @@ static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q
     typedef fa2_fwd_shape<D> S_;
     const float scale_log2 = FA2_LOG2E / sqrtf((float)D);
     const dim3 grid(fa2_tiles(max_len, S_::BR), (unsigned)Hq, (unsigned)B);
+    if constexpr (D == 64) {
+        const char *e = getenv("RLVR_ATTN_FWD"); /* read at every call */
+        if (e && strcmp(e, "wide") == 0) {
+            typedef fa2_fwd_wide_shape<64> SW;
+            static_assert(SW::BR == S_::BR, "the same query tiles as the forward");
+            CU_CHECK(c, cudaFuncSetAttribute(fa2_fwd_wide_kernel<64>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)SW::SMEM));
+            fa2_fwd_wide_kernel<64><<<grid, SW::NT, SW::SMEM, c->stream>>>(
+                out, lse, q, k, v, offsets, Hq, Hkv, scale_log2);
+            CU_LAUNCH_CHECK(c, "fa2_fwd_wide_kernel");
+            return;
+        }
+    }
     CU_CHECK(c, cudaFuncSetAttribute(fa2_fwd_kernel<D>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      (int)S_::SMEM));

@@ -205,7 +205,10 @@ static long long lm_keep_cap(cuda_ctx *c) {
         double gb = e ? atof(e) : LM_KEEP_DEFAULT_GB;
         if (!e) { /* the default: at most an eighth of the device's memory */
             size_t free_b = 0, total_b = 0;
-            if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) total_b = 0;
+            if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+                total_b = 0; /* keep nothing */
+                (void)cudaGetLastError();
+            }
             const double eighth = (double)total_b / 8.0 / 1073741824.0;
             if (gb > eighth) gb = eighth;
         }

@@ -3,8 +3,9 @@
  * backward, for the first fused tensor-core kernels (RLVR_ATTENTION=flash1), the second
  * fused implementation (flash2: cp.async + ldmatrix, the default for head dims 64/128),
  * flash2 with dQ computed inside its dK/dV kernel (RLVR_ATTN_DQ=partials, "dqpart": its
- * forward is flash2's, its backward the one to compare), flash2 with two key tiles per
- * warp in its dK/dV kernel (RLVR_ATTN_BWD=wide, "wide": D 64 only, the same bits) and the
+ * forward is flash2's, its backward the one to compare), flash2 with two tiles per warp
+ * in its forward and dK/dV kernels (RLVR_ATTN_FWD/BWD=wide, "wide": D 64 only, the same
+ * bits) and the
  * simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model calls
  * it.
  *
@@ -42,8 +43,8 @@
 enum { TOKENS = 16384, WARMUP = 3, RUNS = 10, SIMPLE_RUNS = 3, MAX_SHAPES = 8 };
 
 /* The timed paths, in table order, and their RLVR_ATTENTION values (dqpart: flash2 with
- * RLVR_ATTN_DQ=partials; wide: flash2 with RLVR_ATTN_BWD=wide, two key tiles per warp in
- * dK/dV at D 64 — the default kernel at D 128). */
+ * RLVR_ATTN_DQ=partials; wide: flash2 with RLVR_ATTN_FWD=wide and RLVR_ATTN_BWD=wide,
+ * two tiles per warp in the forward and in dK/dV at D 64 — the default kernels at 128). */
 enum { P_FLASH1 = 0, P_FLASH2, P_DQPART, P_WIDE, P_SIMPLE, NPATH };
 static const char *const path_names[NPATH] = {"flash1", "flash2", "flash2+dQpartials",
                                               "flash2+wide", "simple"};
@@ -116,10 +117,14 @@ typedef struct {
 static void set_path(int p) {
     unsetenv("RLVR_ATTN_DQ");
     unsetenv("RLVR_ATTN_BWD");
+    unsetenv("RLVR_ATTN_FWD");
     if (path_env[p]) setenv("RLVR_ATTENTION", path_env[p], 1);
     else unsetenv("RLVR_ATTENTION");
     if (p == P_DQPART) setenv("RLVR_ATTN_DQ", "partials", 1);
-    if (p == P_WIDE) setenv("RLVR_ATTN_BWD", "wide", 1);
+    if (p == P_WIDE) {
+        setenv("RLVR_ATTN_BWD", "wide", 1);
+        setenv("RLVR_ATTN_FWD", "wide", 1);
+    }
 }
 
 /* Times forward and backward on one path; medians into *fwd, *bwd (ms). */

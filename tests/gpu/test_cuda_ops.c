@@ -711,15 +711,22 @@ static void test_rope(int T, int H, int D) {
 
 /* Selects the attention path of the next calls: NULL the default dispatch (flash2 with
  * its two-kernel backward), "dqpartials" flash2 with dQ from the dK/dV kernel
- * (RLVR_ATTN_DQ=partials), "wide" flash2 with two key tiles per warp in dK/dV at D 64
- * (RLVR_ATTN_BWD=wide), anything else that RLVR_ATTENTION value. */
+ * (RLVR_ATTN_DQ=partials), "wide" flash2 with two tiles per warp in the forward and in
+ * dK/dV at D 64 (RLVR_ATTN_FWD=wide RLVR_ATTN_BWD=wide), anything else that
+ * RLVR_ATTENTION value. */
 static void attn_set_path(const char *impl) {
     unsetenv("RLVR_ATTENTION");
     unsetenv("RLVR_ATTN_DQ");
     unsetenv("RLVR_ATTN_BWD");
-    if (impl && strcmp(impl, "dqpartials") == 0) setenv("RLVR_ATTN_DQ", "partials", 1);
-    else if (impl && strcmp(impl, "wide") == 0) setenv("RLVR_ATTN_BWD", "wide", 1);
-    else if (impl) setenv("RLVR_ATTENTION", impl, 1);
+    unsetenv("RLVR_ATTN_FWD");
+    if (impl && strcmp(impl, "dqpartials") == 0) {
+        setenv("RLVR_ATTN_DQ", "partials", 1);
+    } else if (impl && strcmp(impl, "wide") == 0) {
+        setenv("RLVR_ATTN_BWD", "wide", 1);
+        setenv("RLVR_ATTN_FWD", "wide", 1);
+    } else if (impl) {
+        setenv("RLVR_ATTENTION", impl, 1);
+    }
 }
 
 /* One GPU attention forward and backward on the path `path` (attn_set_path), outputs on
@@ -767,8 +774,8 @@ static void attn_host_free(attn_host *h) {
 
 /* One attention case: the GPU path `impl` (NULL: the default dispatch, flash2; "flash1":
  * the first fused implementation, RLVR_ATTENTION=flash1; "dqpartials": flash2 with dQ
- * from the dK/dV kernel, RLVR_ATTN_DQ=partials; "wide": flash2 with two key tiles per
- * warp in dK/dV, RLVR_ATTN_BWD=wide, the same bits) against the CPU reference, its
+ * from the dK/dV kernel, RLVR_ATTN_DQ=partials; "wide": flash2 with two tiles per warp
+ * in the forward and dK/dV, the same bits) against the CPU reference, its
  * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
  * with max_len understated, and (impl given) against the default fused kernels. */
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
@@ -850,7 +857,9 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
                 /* the same mma in the same order per element: the same bits */
                 const int same = memcmp(f.dk, d.dk, nk * 4) == 0 &&
                                  memcmp(f.dv, d.dv, nk * 4) == 0 &&
-                                 memcmp(f.dq, d.dq, nq * 4) == 0;
+                                 memcmp(f.dq, d.dq, nq * 4) == 0 &&
+                                 memcmp(f.out, d.out, nq * 4) == 0 &&
+                                 memcmp(f.lse, d.lse, (size_t)T * Hq * 4) == 0;
                 record("attention wide=flash2 bits", cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0,
                        same);
             }
@@ -1849,8 +1858,8 @@ int main(int argc, char **argv) {
     rlvr_cuda_set_pdl(S.gpu, -1);
     /* flash2 with RLVR_ATTN_DQ=partials (opt-in: dQ from the dK/dV kernel) */
     attention_cases("dqpartials");
-    /* flash2's dK/dV with two key tiles per warp (opt-in RLVR_ATTN_BWD=wide; D 64, the D
-     * 128 cases take the default kernel) */
+    /* flash2's forward and dK/dV with two tiles per warp (opt-in RLVR_ATTN_FWD=wide,
+     * RLVR_ATTN_BWD=wide; D 64, the D 128 cases take the default kernels) */
     attention_cases("wide");
     /* the LM head with the forward's logits kept for the backward (the default, within
      * RLVR_LM_KEEP_GB) */
