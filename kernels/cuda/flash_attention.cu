@@ -52,7 +52,6 @@
 enum { FA_WARPS = 4, FA_THREADS = FA_WARPS * 32, FA_PAD = 8 };
 
 #define FA_LOG2E 1.4426950408889634f
-#define FA_LN2 0.6931471805599453f
 
 /* ---- device helpers -------------------------------------------------------------------- */
 
@@ -159,20 +158,7 @@ static __global__ void __launch_bounds__(FA_THREADS)
                 }
             }
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-            l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-            const int row = r ? r1 : r0;
-            if (row >= len) continue;
-            const float inv = 1.0f / l[r];
-            bf16 *orow = out + ((size_t)(start + row) * Hq + h) * D + 2 * t;
-#pragma unroll
-            for (int nd = 0; nd < D / 8; nd++)
-                *reinterpret_cast<uint32_t *>(orow + nd * 8) =
-                    tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
-            if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA_LN2 + logf(l[r]);
-        }
+        flash_fwd_store<D>(out, lse, o, m, l, r0, len, start, Hq, h, t);
     }
 }
 

@@ -87,7 +87,6 @@
 enum { FA2_PAD = 8 };
 
 #define FA2_LOG2E 1.4426950408889634f
-#define FA2_LN2 0.6931471805599453f
 
 /* ---- device helpers ------------------------------------------------------------------- */
 
@@ -254,30 +253,6 @@ static __device__ __forceinline__ void fa2_mma_kn2(float (*c)[4], const uint32_t
 
 /* ---- forward ---------------------------------------------------------------------------- */
 
-/* The forward's result for this thread's rows r0 and r0 + 8 (of a sequence of len tokens
- * starting at token `start`, query head h) from its accumulators: the quad's row sums
- * l completed by two shuffles, out = o / l in bf16, lse = ln 2·m + ln l (natural log);
- * rows past len are not written. */
-template <int D>
-static __device__ __forceinline__ void fa2_fwd_store(bf16 *out, float *lse, const float (*o)[4],
-                                                     const float *m, float *l, int r0, int len,
-                                                     int start, int Hq, int h, int t) {
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-        const int row = r0 + 8 * r;
-        if (row >= len) continue;
-        const float inv = 1.0f / l[r];
-        bf16 *orow = out + ((size_t)(start + row) * Hq + h) * D + 2 * t;
-#pragma unroll
-        for (int nd = 0; nd < D / 8; nd++)
-            *reinterpret_cast<uint32_t *>(orow + nd * 8) =
-                tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
-        if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * FA2_LN2 + logf(l[r]);
-    }
-}
-
 template <int D> struct fa2_fwd_shape {
     static constexpr int NW = 8, NT = NW * 32, BR = 16 * NW, BC = 64, LD = D + FA2_PAD;
     static constexpr int MINB = D == 64 ? 2 : 1; /* blocks per SM asked of ptxas */
@@ -356,7 +331,7 @@ static __global__ void __launch_bounds__(fa2_fwd_shape<D>::NT, fa2_fwd_shape<D>:
             }
             __syncthreads(); /* stage st is read: the next iteration may refill it */
         }
-        fa2_fwd_store<D>(out, lse, o, m, l, r0, len, start, Hq, h, t);
+        flash_fwd_store<D>(out, lse, o, m, l, r0, len, start, Hq, h, t);
     }
 }
 
@@ -788,7 +763,7 @@ static __global__ void __launch_bounds__(fa2_fwd_wide_shape<D>::NT, fa2_fwd_wide
         }
 #pragma unroll
         for (int mt = 0; mt < WMT; mt++)
-            fa2_fwd_store<D>(out, lse, o[mt], m[mt], l[mt], w0 + 16 * mt + g, len, start, Hq, h,
+            flash_fwd_store<D>(out, lse, o[mt], m[mt], l[mt], w0 + 16 * mt + g, len, start, Hq, h,
                              t);
     }
 }

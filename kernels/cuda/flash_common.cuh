@@ -1,7 +1,7 @@
 /*
  * kernels/cuda/flash_common.cuh — device code the two fused attention implementations
  * (flash_attention.cu, flash_attention2.cu) share: the forward's masked online-softmax
- * step and the dK/dV kernels' epilogue.
+ * step and epilogue, and the dK/dV kernels' epilogue.
  */
 #ifndef RLVR_KERNELS_CUDA_FLASH_COMMON_CUH
 #define RLVR_KERNELS_CUDA_FLASH_COMMON_CUH
@@ -55,6 +55,30 @@ static __device__ __forceinline__ void flash_softmax_step(float (*s)[4], float *
             o[nd][2 * r] *= corr;
             o[nd][2 * r + 1] *= corr;
         }
+    }
+}
+
+/* The forward's result for this thread's rows r0 and r0 + 8 (of a sequence of len tokens
+ * starting at token `start`, query head h) from its accumulators: the quad's row sums
+ * l completed by two shuffles, out = o / l in bf16, lse = ln 2·m + ln l (natural log);
+ * rows past len are not written. */
+template <int D>
+static __device__ __forceinline__ void flash_fwd_store(bf16 *out, float *lse, const float (*o)[4],
+                                                     const float *m, float *l, int r0, int len,
+                                                     int start, int Hq, int h, int t) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        const int row = r0 + 8 * r;
+        if (row >= len) continue;
+        const float inv = 1.0f / l[r];
+        bf16 *orow = out + ((size_t)(start + row) * Hq + h) * D + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+            *reinterpret_cast<uint32_t *>(orow + nd * 8) =
+                tc_pack(o[nd][2 * r] * inv, o[nd][2 * r + 1] * inv);
+        if (t == 0) lse[(size_t)(start + row) * Hq + h] = m[r] * 0.6931471805599453f /* ln 2 */ + logf(l[r]);
     }
 }
 
