@@ -392,6 +392,55 @@ static __device__ __forceinline__ void fa2_p_ds(float (*s)[4], float (*dp)[4], i
     }
 }
 
+/* The dQ kernels' dS for one warp's 16 queries (this thread's rows r0, r0 + 8) × N keys
+ * from k0, in place of S (dp: dP): P = exp(S·scale − lse) where key <= row < len, dS =
+ * P∘(dP − Δ) without the scale (l2: the rows' lse·log2 e, dl: their Δ). */
+template <int N>
+static __device__ __forceinline__ void fa2_dq_ds(float (*s)[4], const float (*dp)[4], int k0,
+                                                 int r0, int t, int len, const float *l2,
+                                                 const float *dl, float scale_log2) {
+#pragma unroll
+    for (int nt = 0; nt < N / 8; nt++) {
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int key = k0 + nt * 8 + 2 * t + (e & 1);
+            const int r = e >> 1, row = r0 + 8 * r;
+            const float p = (key <= row && row < len) ? exp2f(s[nt][e] * scale_log2 - l2[r])
+                                                      : 0.0f;
+            s[nt][e] = p * (dp[nt][e] - dl[r]); /* dS without the scale */
+        }
+    }
+}
+
+/* The rows' lse (·log2 e) and Δ into l2, dl (0 past len); and the dQ kernels' result:
+ * scale·acc in bf16 into dq[T, Hq, D] for rows r0, r0 + 8 < len. */
+static __device__ __forceinline__ void fa2_dq_rows(float *l2, float *dl, const float *lse,
+                                                   const float *delta, int r0, int len,
+                                                   int start, int Hq, int h) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = r0 + 8 * r;
+        const size_t i = (size_t)(start + row) * Hq + h;
+        l2[r] = row < len ? lse[i] * FA2_LOG2E : 0.0f;
+        dl[r] = row < len ? delta[i] : 0.0f;
+    }
+}
+template <int D>
+static __device__ __forceinline__ void fa2_dq_store(bf16 *dq, const float (*acc)[4], int r0,
+                                                    int len, int start, int Hq, int h, int t,
+                                                    float scale) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = r0 + 8 * r;
+        if (row >= len) continue;
+        bf16 *o = dq + ((size_t)(start + row) * Hq + h) * D + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+            *reinterpret_cast<uint32_t *>(o + nd * 8) =
+                tc_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
+    }
+}
+
 template <int D> struct fa2_dkdv_shape {
     static constexpr int NW = 4, NT = NW * 32, BC = 16 * NW, BR = D == 128 ? 32 : 64;
     static constexpr int LD = D + FA2_PAD, MINB = 2; /* 3 at D = 64 would spill */
@@ -768,6 +817,90 @@ static __global__ void __launch_bounds__(fa2_fwd_wide_shape<D>::NT, fa2_fwd_wide
     }
 }
 
+/* ---- backward, dQ with two query tiles per warp (opt-in: RLVR_ATTN_DQ=wide) ------------
+ * The dQ kernel's 4 warps own 16 queries each, so each K and V fragment feeds one mma;
+ * here they own 32 (BR = 128 per block) and each feeds two. Q's fragments are read from
+ * shared memory at each use (as dO's already are) to leave room for the doubled S, dP and
+ * dQ accumulators. The same mma in the same order per element, and a key tile that one of
+ * the warp's query tiles sees nothing of gives it dS = 0 (dQ += 0), so the bits are the
+ * dQ kernel's (which skips such tiles). D 64 only; not with the dQ partials. Unmeasured. */
+template <int D> struct fa2_dq_wide_shape {
+    static constexpr int NW = 4, WMT = 2, NT = NW * 32, BR = 16 * WMT * NW, BC = 64;
+    static constexpr int LD = D + FA2_PAD, MINB = 2;
+    /* Qs, Ds [BR][LD]; Ks, Vs [2][BC][LD] */
+    static constexpr size_t SMEM = (size_t)(2 * BR + 4 * BC) * LD * 2;
+};
+
+template <int D>
+static __global__ void __launch_bounds__(fa2_dq_wide_shape<D>::NT, fa2_dq_wide_shape<D>::MINB)
+    fa2_bwd_dq_wide_kernel(bf16 *dq, const bf16 *dout, const bf16 *q, const bf16 *k,
+                           const bf16 *v, const float *lse, const float *delta,
+                           const int *offsets, int Hq, int Hkv, float scale,
+                           float scale_log2) {
+    typedef fa2_dq_wide_shape<D> S_;
+    constexpr int NT = S_::NT, BR = S_::BR, BC = S_::BC, LD = S_::LD, WMT = S_::WMT;
+    extern __shared__ __align__(128) unsigned char fa2_smem[];
+    bf16 *Qs = reinterpret_cast<bf16 *>(fa2_smem);
+    bf16 *Ds = Qs + BR * LD, *Ks = Ds + BR * LD, *Vs = Ks + 2 * BC * LD;
+    const int h = blockIdx.y, b = blockIdx.z, hk = h / (Hq / Hkv);
+    const int start = offsets[b], len = offsets[b + 1] - start;
+    const int ntiles = (len + BR - 1) / BR;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
+    const size_t ldq = (size_t)Hq * D, ldk = (size_t)Hkv * D;
+    const bf16 *qseq = q + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *dseq = dout + (size_t)start * ldq + (size_t)h * D;
+    const bf16 *kseq = k + (size_t)start * ldk + (size_t)hk * D;
+    const bf16 *vseq = v + (size_t)start * ldk + (size_t)hk * D;
+
+    for (int it = blockIdx.x; it < ntiles; it += gridDim.x) {
+        const int q0 = fa2_rev(ntiles, it) * BR;
+        const int wr = warp * 16 * WMT, w0 = q0 + wr; /* this warp's first query row */
+        const int kend = q0 + BR < len ? q0 + BR : len;
+        const int nkt = (kend + BC - 1) / BC;
+        __syncthreads(); /* the previous query tile's readers are done */
+        fa2_load_tile<BR, D, NT>(Qs, qseq + (size_t)q0 * ldq, ldq, len - q0);
+        fa2_load_tile<BR, D, NT>(Ds, dseq + (size_t)q0 * ldq, ldq, len - q0);
+        fa2_load_tile<BC, D, NT>(Ks, kseq, ldk, len);
+        fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
+        tc_commit();
+        float l2[WMT][2], dl[WMT][2];
+#pragma unroll
+        for (int m = 0; m < WMT; m++)
+            fa2_dq_rows(l2[m], dl[m], lse, delta, w0 + 16 * m + g, len, start, Hq, h);
+        tc_wait<0>();
+        __syncthreads();
+        float acc[WMT][D / 8][4];
+#pragma unroll
+        for (int m = 0; m < WMT; m++) fa2_zero(acc[m]);
+        for (int kt = 0; kt < nkt; kt++) {
+            const int k0 = kt * BC, st = kt & 1;
+            fa2_kv_step<BC, D, NT>(Ks, Vs, kseq, vseq, ldk, kt, nkt, k0, st, len);
+            if (k0 <= w0 + 16 * WMT - 1 && w0 < len) {
+                const bf16 *Kt = Ks + st * BC * LD, *Vt = Vs + st * BC * LD;
+                float s[WMT][BC / 8][4], dp[WMT][BC / 8][4];
+#pragma unroll
+                for (int m = 0; m < WMT; m++) {
+                    fa2_zero(s[m]);
+                    fa2_zero(dp[m]);
+                }
+                fa2_wide_nk<WMT, BC, LD, D>(s, Qs + wr * LD + p1, Kt + p2);  /* S = Q·Kᵀ */
+                fa2_wide_nk<WMT, BC, LD, D>(dp, Ds + wr * LD + p1, Vt + p2); /* dP = dO·Vᵀ */
+#pragma unroll
+                for (int m = 0; m < WMT; m++)
+                    fa2_dq_ds<BC>(s[m], dp[m], k0, w0 + 16 * m + g, t, len, l2[m], dl[m],
+                                  scale_log2);
+                /* dQ += dS·K; K's B fragments by ldmatrix.trans, each used by both tiles */
+                fa2_wide_kn<WMT, BC, LD, D>(acc, s, Kt + p1);
+            }
+            __syncthreads(); /* stage st is read: the next iteration may refill it */
+        }
+#pragma unroll
+        for (int m = 0; m < WMT; m++)
+            fa2_dq_store<D>(dq, acc[m], w0 + 16 * m + g, len, start, Hq, h, t, scale);
+    }
+}
+
 /* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
  * for dv; one thread per four elements of dk (D % 4 == 0). */
 static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
@@ -837,7 +970,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
     for (int it = blockIdx.x; it < ntiles; it += gridDim.x) {
         const int q0 = fa2_rev(ntiles, it) * BR;
         const int w0 = q0 + warp * 16;
-        const int r0 = w0 + g, r1 = r0 + 8;
+        const int r0 = w0 + g; /* this thread's rows: r0, r0 + 8 */
         const int kend = q0 + BR < len ? q0 + BR : len;
         const int nkt = (kend + BC - 1) / BC;
         __syncthreads(); /* the previous query tile's readers are done */
@@ -847,13 +980,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
         fa2_load_tile<BC, D, NT>(Vs, vseq, ldk, len);
         tc_commit();
         float l2[2], dl[2];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const int row = r ? r1 : r0;
-            const size_t i = (size_t)(start + row) * Hq + h;
-            l2[r] = row < len ? lse[i] * FA2_LOG2E : 0.0f;
-            dl[r] = row < len ? delta[i] : 0.0f;
-        }
+        fa2_dq_rows(l2, dl, lse, delta, r0, len, start, Hq, h);
         tc_wait<0>();
         __syncthreads();
         /* Q's A fragments stay in registers; dO's are re-read from Ds (resident for the
@@ -877,18 +1004,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
                     tc_ldsm(df, Ds + warp * 16 * LD + kd * 16 + p1);
                     fa2_mma_nk2<BC, LD>(s, qf[kd], Kt + kd * 16 + p2, dp, df, Vt + kd * 16 + p2);
                 }
-#pragma unroll
-                for (int nt = 0; nt < BC / 8; nt++) {
-#pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        const int key = k0 + nt * 8 + 2 * t + (e & 1);
-                        const int r = e >> 1, row = r ? r1 : r0;
-                        const float p = (key <= row && row < len)
-                                            ? exp2f(s[nt][e] * scale_log2 - l2[r])
-                                            : 0.0f;
-                        s[nt][e] = p * (dp[nt][e] - dl[r]); /* dS without the scale */
-                    }
-                }
+                fa2_dq_ds<BC>(s, dp, k0, r0, t, len, l2, dl, scale_log2);
                 /* dQ += dS·K; K's B fragments by ldmatrix.trans from the row-major tile */
 #pragma unroll
                 for (int kc = 0; kc < BC / 16; kc++) {
@@ -899,16 +1015,7 @@ static __global__ void __launch_bounds__(fa2_dq_shape<D>::NT, fa2_dq_shape<D>::M
             }
             __syncthreads(); /* stage st is read: the next iteration may refill it */
         }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const int row = r ? r1 : r0;
-            if (row >= len) continue;
-            bf16 *o = dq + ((size_t)(start + row) * Hq + h) * D + 2 * t;
-#pragma unroll
-            for (int nd = 0; nd < D / 8; nd++)
-                *reinterpret_cast<uint32_t *>(o + nd * 8) =
-                    tc_pack(acc[nd][2 * r] * scale, acc[nd][2 * r + 1] * scale);
-        }
+        fa2_dq_store<D>(dq, acc, r0, len, start, Hq, h, t, scale);
     }
 }
 
@@ -1064,6 +1171,20 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
             dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
             scale_log2);
         CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
+    }
+    if constexpr (D == 64 && !DQP) {
+        const char *e = getenv("RLVR_ATTN_DQ"); /* read at every call */
+        if (e && strcmp(e, "wide") == 0) {
+            typedef fa2_dq_wide_shape<64> SQW;
+            const dim3 gw(fa2_tiles(max_len, SQW::BR), (unsigned)Hq, (unsigned)B);
+            CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_wide_kernel<64>,
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)SQW::SMEM));
+            fa2_bwd_dq_wide_kernel<64><<<gw, SQW::NT, SQW::SMEM, c->stream>>>(
+                dq, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+            CU_LAUNCH_CHECK(c, "fa2_bwd_dq_wide_kernel");
+            return;
+        }
     }
     CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_kernel<D, DQP>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -4,8 +4,8 @@
  * fused implementation (flash2: cp.async + ldmatrix, the default for head dims 64/128),
  * flash2 with dQ computed inside its dK/dV kernel (RLVR_ATTN_DQ=partials, "dqpart": its
  * forward is flash2's, its backward the one to compare), flash2 with two tiles per warp
- * in its forward and dK/dV kernels (RLVR_ATTN_FWD/BWD=wide, "wide": D 64 only, the same
- * bits) and the
+ * in its forward, dK/dV and dQ kernels (RLVR_ATTN_FWD/BWD/DQ=wide, "wide": D 64 only,
+ * the same bits) and the
  * simple kernels (RLVR_ATTENTION=simple), through the op table exactly as the model calls
  * it.
  *
@@ -43,8 +43,8 @@
 enum { TOKENS = 16384, WARMUP = 3, RUNS = 10, SIMPLE_RUNS = 3, MAX_SHAPES = 8 };
 
 /* The timed paths, in table order, and their RLVR_ATTENTION values (dqpart: flash2 with
- * RLVR_ATTN_DQ=partials; wide: flash2 with RLVR_ATTN_FWD=wide and RLVR_ATTN_BWD=wide,
- * two tiles per warp in the forward and in dK/dV at D 64 — the default kernels at 128). */
+ * RLVR_ATTN_DQ=partials; wide: flash2 with RLVR_ATTN_FWD/BWD/DQ=wide, two tiles per warp
+ * in the forward, dK/dV and dQ at D 64 — the default kernels at 128). */
 enum { P_FLASH1 = 0, P_FLASH2, P_DQPART, P_WIDE, P_SIMPLE, NPATH };
 static const char *const path_names[NPATH] = {"flash1", "flash2", "flash2+dQpartials",
                                               "flash2+wide", "simple"};
@@ -124,6 +124,7 @@ static void set_path(int p) {
     if (p == P_WIDE) {
         setenv("RLVR_ATTN_BWD", "wide", 1);
         setenv("RLVR_ATTN_FWD", "wide", 1);
+        setenv("RLVR_ATTN_DQ", "wide", 1);
     }
 }
 

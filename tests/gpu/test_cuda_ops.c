@@ -711,9 +711,9 @@ static void test_rope(int T, int H, int D) {
 
 /* Selects the attention path of the next calls: NULL the default dispatch (flash2 with
  * its two-kernel backward), "dqpartials" flash2 with dQ from the dK/dV kernel
- * (RLVR_ATTN_DQ=partials), "wide" flash2 with two tiles per warp in the forward and in
- * dK/dV at D 64 (RLVR_ATTN_FWD=wide RLVR_ATTN_BWD=wide), anything else that
- * RLVR_ATTENTION value. */
+ * (RLVR_ATTN_DQ=partials), "wide" flash2 with two tiles per warp in the forward, dK/dV
+ * and dQ at D 64 (RLVR_ATTN_FWD=wide RLVR_ATTN_BWD=wide RLVR_ATTN_DQ=wide), anything
+ * else that RLVR_ATTENTION value. */
 static void attn_set_path(const char *impl) {
     unsetenv("RLVR_ATTENTION");
     unsetenv("RLVR_ATTN_DQ");
@@ -724,6 +724,7 @@ static void attn_set_path(const char *impl) {
     } else if (impl && strcmp(impl, "wide") == 0) {
         setenv("RLVR_ATTN_BWD", "wide", 1);
         setenv("RLVR_ATTN_FWD", "wide", 1);
+        setenv("RLVR_ATTN_DQ", "wide", 1);
     } else if (impl) {
         setenv("RLVR_ATTENTION", impl, 1);
     }
@@ -775,7 +776,7 @@ static void attn_host_free(attn_host *h) {
 /* One attention case: the GPU path `impl` (NULL: the default dispatch, flash2; "flash1":
  * the first fused implementation, RLVR_ATTENTION=flash1; "dqpartials": flash2 with dQ
  * from the dK/dV kernel, RLVR_ATTN_DQ=partials; "wide": flash2 with two tiles per warp
- * in the forward and dK/dV, the same bits) against the CPU reference, its
+ * in the forward, dK/dV and dQ, the same bits) against the CPU reference, its
  * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
  * with max_len understated, and (impl given) against the default fused kernels. */
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
@@ -1858,8 +1859,9 @@ int main(int argc, char **argv) {
     rlvr_cuda_set_pdl(S.gpu, -1);
     /* flash2 with RLVR_ATTN_DQ=partials (opt-in: dQ from the dK/dV kernel) */
     attention_cases("dqpartials");
-    /* flash2's forward and dK/dV with two tiles per warp (opt-in RLVR_ATTN_FWD=wide,
-     * RLVR_ATTN_BWD=wide; D 64, the D 128 cases take the default kernels) */
+    /* flash2's forward, dK/dV and dQ with two tiles per warp (opt-in RLVR_ATTN_FWD=wide,
+     * RLVR_ATTN_BWD=wide, RLVR_ATTN_DQ=wide; D 64, the D 128 cases take the default
+     * kernels) */
     attention_cases("wide");
     /* the LM head with the forward's logits kept for the backward (the default, within
      * RLVR_LM_KEEP_GB) */
