@@ -1101,6 +1101,14 @@ static unsigned fa2_tiles(int max_len, int tile) {
     return (unsigned)((L + tile - 1) / tile);
 }
 
+/* Whether the environment variable `name` is `value`. The attention switches
+ * (RLVR_ATTN_FWD, RLVR_ATTN_BWD, RLVR_ATTN_DQ) are read at every call, so a test or
+ * benchmark can change path inside one process. */
+static int fa2_env_is(const char *name, const char *value) {
+    const char *e = getenv(name);
+    return e && strcmp(e, value) == 0;
+}
+
 template <int D>
 static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q,
                                const bf16 *k, const bf16 *v, const int *offsets, int B, int Hq,
@@ -1109,8 +1117,7 @@ static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q
     const float scale_log2 = FA2_LOG2E / sqrtf((float)D);
     const dim3 grid(fa2_tiles(max_len, S_::BR), (unsigned)Hq, (unsigned)B);
     if constexpr (D == 64) {
-        const char *e = getenv("RLVR_ATTN_FWD"); /* read at every call */
-        if (e && strcmp(e, "wide") == 0) {
+        if (fa2_env_is("RLVR_ATTN_FWD", "wide")) { /* two query tiles per warp */
             typedef fa2_fwd_wide_shape<64> SW;
             static_assert(SW::BR == S_::BR, "the same query tiles as the forward");
             CU_CHECK(c, cudaFuncSetAttribute(fa2_fwd_wide_kernel<64>,
@@ -1130,13 +1137,6 @@ static void fa2_forward_launch(cuda_ctx *c, bf16 *out, float *lse, const bf16 *q
     CU_LAUNCH_CHECK(c, "fa2_fwd_kernel");
 }
 
-/* RLVR_ATTN_BWD=wide asks for the dK/dV kernel with two key tiles per warp (D 64, not with
- * the dQ partials; read at every call, like RLVR_ATTN_DQ). */
-static int fa2_bwd_wide_wanted(void) {
-    const char *e = getenv("RLVR_ATTN_BWD");
-    return e && strcmp(e, "wide") == 0;
-}
-
 /* The dK/dV kernel, then the dQ kernel, of one backward mode: DQP = the dQ partials mode
  * (the dK/dV kernel also writes dqp; the dQ kernel only does the sequences whose partials
  * did not fit, per dqbase), else the two-kernel backward (dqp, dqbase NULL). */
@@ -1153,7 +1153,7 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
     const dim3 gk(fa2_tiles(max_len, SK::BC), (unsigned)Hq, (unsigned)B);
     const dim3 gq(fa2_tiles(max_len, SQ::BR), (unsigned)Hq, (unsigned)B);
     bool wide = false;
-    if constexpr (D == 64 && !DQP) wide = fa2_bwd_wide_wanted();
+    if constexpr (D == 64 && !DQP) wide = fa2_env_is("RLVR_ATTN_BWD", "wide"); /* 2 key tiles */
     if (wide) {
         typedef fa2_dkdv_wide_shape<64> SW;
         const dim3 gw(fa2_tiles(max_len, SW::BC), (unsigned)Hq, (unsigned)B);
@@ -1173,8 +1173,7 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
         CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
     }
     if constexpr (D == 64 && !DQP) {
-        const char *e = getenv("RLVR_ATTN_DQ"); /* read at every call */
-        if (e && strcmp(e, "wide") == 0) {
+        if (fa2_env_is("RLVR_ATTN_DQ", "wide")) { /* two query tiles per warp */
             typedef fa2_dq_wide_shape<64> SQW;
             const dim3 gw(fa2_tiles(max_len, SQW::BR), (unsigned)Hq, (unsigned)B);
             CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dq_wide_kernel<64>,
@@ -1217,12 +1216,6 @@ static void fa2_backward_launch(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float
     CU_LAUNCH_CHECK(c, "fa2_dq_reduce_kernel");
 }
 
-/* RLVR_ATTN_DQ=partials asks for the dQ partials mode (read at every call, so a test or
- * benchmark can switch inside one process); anything else, the two-kernel backward. */
-static int fa2_dq_partials_wanted(void) {
-    const char *e = getenv("RLVR_ATTN_DQ");
-    return e && strcmp(e, "partials") == 0;
-}
 
 /* The most scratch the dQ partials may take; a call that would need more (from its
  * shapes) takes the two-kernel backward. Once grown, a scratch slot is kept. */
@@ -1278,7 +1271,7 @@ int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, co
     /* dQ partials: chosen from the environment and the shapes only */
     float *dqp = NULL;
     long long *dqbase = NULL;
-    if (fa2_dq_partials_wanted()) {
+    if (fa2_env_is("RLVR_ATTN_DQ", "partials")) { /* anything else: the two-kernel backward */
         const long long rows = fa2_dqp_rows(T, max_len);
         const size_t slot = (size_t)Hq * D * sizeof(float), hdr = fa2_dqp_header(B);
         if ((size_t)rows <= (FA2_DQP_CAP - hdr) / slot) {
