@@ -35,7 +35,10 @@
  * The masses are the same integers as in the single-block kernel and the CPU twin, so
  * the token is identical; the normaliser's float sum runs in another (fixed) order, so
  * the log-prob may differ from the single-block kernel's in the last bits.
- * RLVR_SAMPLE_SPLIT=0 (read at every call) forces the single-block kernel everywhere.
+ * K1 and K2 run in a warp-per-chunk form by default (see split_max_warp_kernel: the
+ * same partials but the normaliser's float sum); RLVR_SAMPLE_SPLIT=blocks (read at every
+ * call) runs the block-per-chunk form, RLVR_SAMPLE_SPLIT=0 the single-block kernel
+ * everywhere.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -518,10 +521,157 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     }
 }
 
-/* RLVR_SAMPLE_SPLIT=0 forces the single-block kernel (for A/B runs); read every call. */
-static int sample_split_enabled(void) {
+/* ---- the split path, one warp per chunk (the default) ------------------------------
+ * K1 and K2 above give each 2,048-entry chunk a block of 256 threads: two 16-byte loads
+ * per thread, then block-wide reductions behind __syncthreads, so at 256 rows × 75
+ * chunks their 19,200 blocks spend more time starting and reducing than loading (sixth
+ * H200 run, 256 rows: K1 52.8 µs, K2 87.7 µs for 155 MB of logits, 2.9 and 1.8 TB/s).
+ * Here one warp owns a chunk (SPLIT_WARPS chunks of one row per block): each lane issues
+ * WARP_BATCH 16-byte loads at once, and the chunk's reductions are warp shuffles. K2
+ * also computes one exp per entry instead of two when the penalty is off (then the
+ * penalised row is the raw row and zmax = lmax), and its fixed-point mass converts from
+ * float (e·2^40 is exact in float: e <= 1, a power-of-two scale, so the truncation is the
+ * same integer as through double). The partials are the same: maxima and argmax (lowest
+ * index) and the integer masses are order-independent, so K3 draws the same tokens; the
+ * normaliser's float sum runs in another fixed order (log-probs may differ in the last
+ * bits). RLVR_SAMPLE_SPLIT=blocks runs K1 and K2 above instead. */
+enum {
+    SPLIT_WARPS = SPLIT_THREADS / 32,       /* chunks per block */
+    WARP_VEC = SPLIT_CHUNK / (4 * 32),      /* 16-byte loads per lane and chunk */
+    WARP_BATCH = 8                          /* of those, in flight at once */
+};
+
+/* Float4 j of a lane's share of a chunk: entries 4·(32j + lane) .. +3 of the chunk. */
+static __device__ __forceinline__ int warp_entry(int j, int lane) { return 4 * (32 * j + lane); }
+
+static __device__ __forceinline__ unsigned long long sample_mass_f(float e) {
+    return __float2ull_rz(e * 1099511627776.0f); /* ⌊e·2^40⌋, as sample_mass */
+}
+
+/* Warp-wide (max value, lowest index), every lane gets it. */
+static __device__ __forceinline__ void warp_argmax(float &v, int &idx) {
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+        const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (ov > v || (ov == v && oi < idx)) v = ov, idx = oi;
+    }
+}
+
+static __device__ __forceinline__ unsigned long long warp_sum_u64(unsigned long long v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* K1, warp form: chunk blockIdx.x·SPLIT_WARPS + warp of row blockIdx.y. With the penalty
+ * the block first marks the seen ids of its SPLIT_WARPS chunks in shared memory. */
+static __global__ void __launch_bounds__(SPLIT_THREADS)
+    split_max_warp_kernel(split_parts P, const float *logits /* [rows, V] */, int V, int nch,
+                          int row0, sample_args a, const int *seen, const int *seen_off,
+                          int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
+    __shared__ uint32_t mk[SPLIT_WARPS * SPLIT_WORDS];
+    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, rl = blockIdx.y, r = row0 + rl;
+    const int ch = blockIdx.x * SPLIT_WARPS + w;
+    if (a.pen) { /* (uniform branch: every thread reaches both barriers) */
+        const int b0 = blockIdx.x * SPLIT_WARPS * SPLIT_CHUNK;
+        const int b1 = min(V, b0 + SPLIT_WARPS * SPLIT_CHUNK);
+        for (int j = tid; j < SPLIT_WARPS * SPLIT_WORDS; j += blockDim.x) mk[j] = 0u;
+        __syncthreads();
+        const int s1 = seen_off[r + 1];
+        for (int j = seen_off[r] + tid; j < s1; j += blockDim.x) {
+            const int id = seen[j];
+            if (id >= b0 && id < b1) atomicOr(&mk[(id - b0) >> 5], 1u << ((id - b0) & 31));
+        }
+        __syncthreads();
+    }
+    if (ch >= nch) return;
+    const uint32_t *mw = mk + w * SPLIT_WORDS; /* the chunk's bits */
+    const size_t o = (size_t)rl * nch + ch;
+    if (a.pen)
+        for (int j = lane; j < SPLIT_WORDS; j += 32) P.mask[o * SPLIT_WORDS + j] = mw[j];
+    const int c0 = ch * SPLIT_CHUNK, c1 = min(V, c0 + SPLIT_CHUNK);
+    const float *z = logits + (size_t)rl * V;
+    float lmax = -INFINITY, zmax = -INFINITY;
+    int best = INT_MAX;
+    for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
+        float v[WARP_BATCH][4];
+#pragma unroll
+        for (int b = 0; b < WARP_BATCH; b++) split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+#pragma unroll
+        for (int b = 0; b < WARP_BATCH; b++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) { /* ascending entries per lane */
+                const int k = warp_entry(j0 + b, lane) + q;
+                if (c0 + k >= c1) continue;
+                const float zp = split_pen(v[b][q], k, mw, a);
+                lmax = fmaxf(lmax, v[b][q]);
+                if (zp > zmax) zmax = zp, best = c0 + k;
+            }
+    }
+    lmax = warp_max(lmax);
+    warp_argmax(zmax, best);
+    if (lane == 0) {
+        P.lmax[o] = lmax;
+        P.zmax[o] = zmax;
+        P.zidx[o] = best;
+    }
+}
+
+/* K2, warp form: the chunk's kept mass (not when greedy) and its normaliser partial. */
+static __global__ void __launch_bounds__(SPLIT_THREADS)
+    split_mass_warp_kernel(split_parts P, const float *logits, int V, int nch, sample_args a,
+                           int vec) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
+    __shared__ uint32_t mk[SPLIT_WARPS * SPLIT_WORDS];
+    __shared__ float shf[32];
+    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5, rl = blockIdx.y;
+    const int ch = blockIdx.x * SPLIT_WARPS + w;
+    float lmax, zmax;
+    split_row_max(P, rl, nch, &lmax, &zmax, shf); /* every thread, before any return */
+    if (ch >= nch) return;
+    const size_t o = (size_t)rl * nch + ch;
+    uint32_t *mw = mk + w * SPLIT_WORDS;
+    if (a.pen) {
+        for (int j = lane; j < SPLIT_WORDS; j += 32) mw[j] = P.mask[o * SPLIT_WORDS + j];
+        __syncwarp();
+    }
+    const int c0 = ch * SPLIT_CHUNK, c1 = min(V, c0 + SPLIT_CHUNK);
+    const float *z = logits + (size_t)rl * V;
+    float sl = 0.0f;
+    unsigned long long mass = 0;
+    for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
+        float v[WARP_BATCH][4];
+#pragma unroll
+        for (int b = 0; b < WARP_BATCH; b++) split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+#pragma unroll
+        for (int b = 0; b < WARP_BATCH; b++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int k = warp_entry(j0 + b, lane) + q;
+                if (c0 + k >= c1) continue;
+                const float el = expf((v[b][q] - lmax) * a.inv_t);
+                sl += el;
+                if (!a.greedy) { /* without the penalty, zmax = lmax: the same e */
+                    const float e = a.pen ? expf((split_pen(v[b][q], k, mw, a) - zmax) * a.inv_t) : el;
+                    if (e >= a.min_p) mass += sample_mass_f(e);
+                }
+            }
+    }
+    sl = warp_sum(sl);
+    mass = warp_sum_u64(mass);
+    if (lane == 0) {
+        P.sl[o] = sl;
+        P.mass[o] = mass;
+    }
+}
+
+/* RLVR_SAMPLE_SPLIT (read at every call, for A/B runs): 0 forces the single-block kernel,
+ * "blocks" the split path with a block per chunk; otherwise the split path with a warp per
+ * chunk. Returns 0, 1 (warps) or 2 (blocks). */
+static int sample_split_mode(void) {
     const char *e = getenv("RLVR_SAMPLE_SPLIT");
-    return !(e && strcmp(e, "0") == 0);
+    if (e && strcmp(e, "0") == 0) return 0;
+    return e && strcmp(e, "blocks") == 0 ? 2 : 1;
 }
 
 /* ---- launcher --------------------------------------------------------------------- */
@@ -549,7 +699,8 @@ static void cu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, con
     if (rows < 1) rows = 1;
     if (rows > (size_t)R) rows = (size_t)R;
     const bf16 *xb = (const bf16 *)x;
-    if (sample_split_enabled() && (a.greedy || (a.top_k == 0 && !(a.top_p < 1.0f)))) {
+    const int split = sample_split_mode();
+    if (split && (a.greedy || (a.top_k == 0 && !(a.top_p < 1.0f)))) {
         /* the split path; scratch sizes depend only on R and V (graph-safe) */
         const int nch = (V + SPLIT_CHUNK - 1) / SPLIT_CHUNK;
         float *logits = (float *)cuda_scratch(c, SCRATCH_LM_LOGITS, rows * V * sizeof(float));
@@ -561,11 +712,20 @@ static void cu_lmhead_sample(rlvr_backend *be, int *tokens, float *logprobs, con
             const int rc = R - r0 < (int)rows ? R - r0 : (int)rows;
             cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, V, rc, C, 1.0f, w, C, xb + (size_t)r0 * C,
                       C, 0.0f, logits, CUDA_R_32F, V, "lmhead_sample logits");
-            cuda_launch_dep(c, "split_max_kernel", split_max_kernel, dim3(nch, rc),
-                            SPLIT_THREADS, 0, P, (const float *)logits, V, nch, r0, a, seen,
-                            seen_offsets, vec);
-            cuda_launch_dep(c, "split_mass_kernel", split_mass_kernel, dim3(nch, rc),
-                            SPLIT_THREADS, 0, P, (const float *)logits, V, nch, a, vec);
+            if (split == 1) {
+                const dim3 grid((nch + SPLIT_WARPS - 1) / SPLIT_WARPS, rc);
+                cuda_launch_dep(c, "split_max_warp_kernel", split_max_warp_kernel, grid,
+                                SPLIT_THREADS, 0, P, (const float *)logits, V, nch, r0, a,
+                                seen, seen_offsets, vec);
+                cuda_launch_dep(c, "split_mass_warp_kernel", split_mass_warp_kernel, grid,
+                                SPLIT_THREADS, 0, P, (const float *)logits, V, nch, a, vec);
+            } else {
+                cuda_launch_dep(c, "split_max_kernel", split_max_kernel, dim3(nch, rc),
+                                SPLIT_THREADS, 0, P, (const float *)logits, V, nch, r0, a,
+                                seen, seen_offsets, vec);
+                cuda_launch_dep(c, "split_mass_kernel", split_mass_kernel, dim3(nch, rc),
+                                SPLIT_THREADS, 0, P, (const float *)logits, V, nch, a, vec);
+            }
             cuda_launch_dep(c, "split_pick_kernel", split_pick_kernel, rc, SPLIT_THREADS, 0,
                             tokens, logprobs, P, (const float *)logits, V, nch, r0, a, u, vec);
         }

@@ -491,6 +491,9 @@ static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline unsigned long long __double2ull_rz(double d) {
     return d <= 0.0 ? 0ull : d >= 18446744073709551615.0 ? ~0ull : (unsigned long long)d;
 }
+static inline unsigned long long __float2ull_rz(float f) {
+    return f <= 0.0f ? 0ull : f >= 18446744073709551615.0f ? ~0ull : (unsigned long long)f;
+}
 template <class T> static inline T atomicOr(T *p, T v) {
     const T o = *p;
     *p = o | v;

@@ -10,6 +10,9 @@
 #   decode, 256     OUTDIR/bench_decode_256_<row>.json vs bench_decode.json (g1), and the
 #                   ablations (bench_decode_256_ablate_<group>.json): the decode-forward
 #                   seconds the skipped op group costs
+#   sampling op     OUTDIR/model/generate_cuda.log (tests/gpu/sampler_check.c part 1d):
+#                   lmhead_sample's per-call ms on each CUDA path (split: a warp per chunk,
+#                   the default; blocks; single-block) and the default's speed-up
 #   kernel profiles OUTDIR/kp_*.json (tests/gpu/kernel_profile.py): GPU span, busy,
 #                   idle and the five costliest kernels
 #   ncu             OUTDIR/ncu_*.csv (tests/gpu/ncu_profile.sh): per profiled kernel its
@@ -138,6 +141,35 @@ def ncu_lines(path):
     return out if len(out) > 1 else []
 
 
+def sample_lines(path):
+    """sampler_check's timing lines ('time lmhead_sample R=.. <controls> split X ms  blocks
+    Y ms (..)  single-block Z ms ..'), one row each: the three times and the speed-ups of
+    the split path over the other two."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines():
+        if " time lmhead_sample " not in line:
+            continue
+        words = line.split()
+        try:
+            r = words[words.index("lmhead_sample") + 1]
+            ctl = line.split("C=", 1)[1].split(None, 1)[1].split(" split ", 1)[0].strip()
+            ms = {k: float(words[words.index(k) + 1]) for k in ("split", "blocks", "single-block")}
+        except (ValueError, IndexError):
+            continue
+        rows.append(f"   {r:<6} {ctl:<26} split {ms['split']:.3f}  blocks {ms['blocks']:.3f} "
+                    f"(x{ms['blocks'] / ms['split']:.2f})  single {ms['single-block']:.3f} "
+                    f"(x{ms['single-block'] / ms['split']:.2f})  {words[0]}")
+    if not rows:
+        return []
+    return ["-- sampling op, lmhead_sample ms per call, V 151,936, C 896 (x: the split "
+            "path's speed-up)"] + rows
+
+
 def summarise(out, noise):
     lines = []
     model = os.path.join(out, "model")
@@ -175,6 +207,8 @@ def summarise(out, noise):
             f = get(load(p), "g1.decode_forward_s")
             if f is not None:
                 lines.append(f"   {name:<16} {fwd - f:>8.3f} s ({100 * (fwd - f) / fwd:.0f}%)")
+
+    lines += sample_lines(os.path.join(model, "generate_cuda.log"))
 
     for p in sorted(glob.glob(os.path.join(out, "kp_*.json"))):
         s = load(p)

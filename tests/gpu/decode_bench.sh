@@ -22,7 +22,9 @@
 # RLVR_SKINNY=2; skinny2r32 / skinny2r64: the same for at most 32 / 64 rows,
 # RLVR_SKINNY_ROWS; nofuse: the decode fusions off, RLVR_DECODE_FUSE=0; rowvec0: the
 # element-wise add+RMSNorm, which lets the fused add + RMSNorm + GEMV run) and
-# bench_decode_256_{nopdl,skinny2,skinny2r32,skinny2r64}.log (256 seqs. workload); with
+# bench_decode_256_{nopdl,skinny2,skinny2r32,skinny2r64,sampleblk}.log (256 seqs.
+# workload; sampleblk: the sampling split path with a block per chunk instead of a warp,
+# RLVR_SAMPLE_SPLIT=blocks); with
 # RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided: split (the scalar split-K
 # cached attention, RLVR_DECODE_ATTN=split), rowvec0 at 256, skinny (RLVR_SKINNY=1 for
 # every shape), prefetch (each decode layer
@@ -124,7 +126,8 @@ if [ "$DEVICE" = cuda ]; then
         skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
         nofuse:RLVR_DECODE_FUSE=0 rowvec0:RLVR_ROW_VEC=0"
   AB256="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2
-         skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64"
+         skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
+         sampleblk:RLVR_SAMPLE_SPLIT=blocks"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
     AB32="$AB32 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0

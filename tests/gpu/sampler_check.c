@@ -18,16 +18,17 @@
  *       mass, so a few draws legitimately differ; measured on an H200: 253/256 with
  *       min-p 0.1, 255/256 with top-p 0.8, 256/256 otherwise.)
  *    One line per case: PASS/FAIL, agreement, worst |dlogprob|, worst |dfreq|.
- *    c. the split path (kernels/cuda/sample.cu: (row, chunk) blocks, used when top-k is
+ *    c. the split path (kernels/cuda/sample.cu: chunks of a row in parallel, used when top-k is
  *       off and top-p is 1) at many rows with different exact logits per row (C = R,
  *       x = the identity, so z[r, v] = w[v, r] exactly): R = 1, 7, 128, 300, V = 50,
  *       20000, 151936, plain / temperature / min-p / penalty / both / greedy (+ penalty).
  *       Each case runs the CPU op, CUDA with the split path and CUDA with
- *       RLVR_SAMPLE_SPLIT=0 (the single-block kernel): split and single-block tokens must
- *       be identical for every row (same device, same integer masses) with log-probs
+ *       RLVR_SAMPLE_SPLIT=blocks (K1 and K2 with a block per chunk instead of a warp) and
+ *       with RLVR_SAMPLE_SPLIT=0 (the single-block kernel): tokens of all three must be
+ *       identical for every row (same device, same integer masses) with log-probs
  *       within 1e-4 (the normaliser is summed in another order); split vs CPU tokens
  *       identical but for ⌊R/100⌋ rows (every row when R < 100), log-probs within 2e-3.
- *    d. timing: per-call time of both CUDA paths (sync + host clock around 20 calls
+ *    d. timing: per-call time of the three CUDA paths (sync + host clock around 20 calls
  *       after 3 warm-ups) at V = 151,936, C = 896, R = 1, 128, 256, plain T=1, greedy
  *       and min-p 0.05 + penalty 1.3 (256 seen ids per row); their tokens must agree.
  * 2. Generation on CUDA (which now samples on the device) against the CPU sampler on
@@ -36,8 +37,10 @@
  *    logits are nearly flat, so ties come early: at least 30% of tokens must agree
  *    before the first divergence). Also reports generation speed.
  * usage: sampler_check [--model builtin:tiny-qwen3] [--prompts 6] [-n 2] [--new 24]
- *        [--skip-ops] [--split-only]
- *   --skip-ops: part 2 only, for a second model; --split-only: parts 1c and 1d only.
+ *        [--skip-ops] [--split-only] [--split-quick]
+ *   --skip-ops: part 2 only, for a second model; --split-only: parts 1c and 1d only;
+ *   --split-quick: part 1c on small cases only (R <= 40, V <= 20,000, and V = 600,001 at
+ *   R = 2), for the emulated CI run.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -283,8 +286,12 @@ static int bufs_init(rlvr_backend *b, op_bufs *d, const float *x, const float *w
     return 0;
 }
 
-/* RLVR_SAMPLE_SPLIT for the next CUDA calls (the op reads it at every call). */
-static void set_split(int on) { setenv("RLVR_SAMPLE_SPLIT", on ? "1" : "0", 1); }
+/* RLVR_SAMPLE_SPLIT for the next CUDA calls (the op reads it at every call): the paths of
+ * kernels/cuda/sample.cu, k = 0 the split path with a warp per chunk (the default), 1 with
+ * a block per chunk, 2 the single-block kernel. */
+enum { NPATH = 3 };
+static const char *const path_env[NPATH] = {"1", "blocks", "0"};
+static void set_split(int k) { setenv("RLVR_SAMPLE_SPLIT", path_env[k], 1); }
 
 /* Runs the op on the buffers (not synchronised on CUDA). */
 static void op_call(rlvr_backend *b, op_bufs *d, int R, int C, int V,
@@ -327,20 +334,28 @@ static const control split_ctl[] = {
     {"greedy + penalty 1.5", {0, 0, 1, 0, 1.5f}},
 };
 
-static int split_checks(rlvr_backend *be[2]) {
-    /* R = 1, 7, 128, 300 at each V, then V = 600,001: 293 chunks (more than one block's
-     * worth in the chunk search) and V % 4 != 0 (scalar loads) */
-    const int Rs[4] = {1, 7, 128, 300}, Vs[3] = {50, 20000, 151936}, ncase = 13;
+/* quick (the emulated CI run): R = 1, 7, 40 at V = 50 and 20,000 (chunk counts 1 and 10:
+ * a block's eight warps, one of them past the row's end, and a second block), then
+ * V = 600,001 at R = 2; the full run: R = 1, 7, 128, 300 at V = 50, 20,000 and 151,936,
+ * then V = 600,001 at R = 7: 293 chunks (more than one block's worth in the chunk search)
+ * and V % 4 != 0 (scalar loads). */
+static int split_checks(rlvr_backend *be[2], int quick) {
+    const int RsFull[4] = {1, 7, 128, 300}, VsFull[3] = {50, 20000, 151936};
+    const int RsQuick[4] = {1, 7, 40, 40}, VsQuick[3] = {50, 20000, 20000};
+    const int *Rs = quick ? RsQuick : RsFull, *Vs = quick ? VsQuick : VsFull;
+    const int nR = quick ? 3 : 4, nV = quick ? 2 : 3, ncase = nR * nV + 1;
     const int nctl = (int)(sizeof split_ctl / sizeof split_ctl[0]);
     int fails = 0;
     for (int ci = 0; ci < ncase; ci++) {
-        const int V = ci < 12 ? Vs[ci / 4] : 600001, R = ci < 12 ? Rs[ci % 4] : 7, C = R;
+        const int last = ci == ncase - 1;
+        const int V = last ? 600001 : Vs[ci / nR], R = last ? (quick ? 2 : 7) : Rs[ci % nR];
+        const int C = R;
         float *x = calloc((size_t)R * C, sizeof(float));
         float *w = malloc((size_t)V * C * sizeof(float));
-        float *u = malloc((size_t)R * sizeof(float)), *lp[3];
-        int *tok[3], *seen = malloc((size_t)R * 64 * sizeof(int));
+        float *u = malloc((size_t)R * sizeof(float)), *lp[NPATH + 1];
+        int *tok[NPATH + 1], *seen = malloc((size_t)R * 64 * sizeof(int));
         int *off = malloc(((size_t)R + 1) * sizeof(int));
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k <= NPATH; k++) {
             tok[k] = malloc((size_t)R * sizeof(int));
             lp[k] = malloc((size_t)R * sizeof(float));
         }
@@ -373,37 +388,42 @@ static int split_checks(rlvr_backend *be[2]) {
         }
         for (int c = 0; c < nctl; c++) {
             const rlvr_sample_params *p = &split_ctl[c].p;
+            /* tok[0]: the CPU op; tok[1 + k]: CUDA path k */
             op_call(be[0], &d[0], R, C, V, p);
             int err = op_result(be[0], &d[0], R, tok[0], lp[0]);
-            set_split(1);
-            op_call(be[1], &d[1], R, C, V, p);
-            err |= op_result(be[1], &d[1], R, tok[1], lp[1]);
-            set_split(0);
-            op_call(be[1], &d[1], R, C, V, p);
-            err |= op_result(be[1], &d[1], R, tok[2], lp[2]);
+            for (int k = 0; k < NPATH; k++) {
+                set_split(k);
+                op_call(be[1], &d[1], R, C, V, p);
+                err |= op_result(be[1], &d[1], R, tok[1 + k], lp[1 + k]);
+            }
             if (err) {
                 printf("FAIL op split R=%d V=%d %s: backend error (above)\n", R, V,
                        split_ctl[c].name);
                 fails++;
                 continue;
             }
-            double w_ss, w_sc;
+            /* the split path against the block-per-chunk form and the single-block
+             * kernel (same device, same integer masses: identical tokens), and the CPU */
+            double w_sb, w_ss, w_sc;
             int bad = 0;
-            const int ss = agree(tok[2], lp[2], tok[1], lp[1], R, V, &w_ss, &bad);
+            const int sb = agree(tok[2], lp[2], tok[1], lp[1], R, V, &w_sb, &bad);
+            const int ss = agree(tok[3], lp[3], tok[1], lp[1], R, V, &w_ss, &bad);
             const int sc = agree(tok[0], lp[0], tok[1], lp[1], R, V, &w_sc, &bad);
             const int allow = R / 100; /* all of R = 1 and 7 */
-            const int ok = !bad && ss == R && w_ss <= 1e-4 && sc >= R - allow && w_sc <= 2e-3;
-            printf("%s op split R=%-3d V=%-6d %-26s split=single %3d/%-3d |dlp| %.1e (tol "
-                   "1e-4)  split=cpu %3d/%-3d (need %d) |dlp| %.1e (tol 2e-3)%s\n",
-                   ok ? "PASS" : "FAIL", R, V, split_ctl[c].name, ss, R, w_ss, sc, R, R - allow,
-                   w_sc, bad ? "  TOKEN OUT OF RANGE" : "");
+            const int ok = !bad && sb == R && w_sb <= 1e-4 && ss == R && w_ss <= 1e-4 &&
+                           sc >= R - allow && w_sc <= 2e-3;
+            printf("%s op split R=%-3d V=%-6d %-26s split=blocks %3d/%-3d |dlp| %.1e  "
+                   "split=single %3d/%-3d |dlp| %.1e (tol 1e-4)  split=cpu %3d/%-3d (need %d) "
+                   "|dlp| %.1e (tol 2e-3)%s\n",
+                   ok ? "PASS" : "FAIL", R, V, split_ctl[c].name, sb, R, w_sb, ss, R, w_ss, sc,
+                   R, R - allow, w_sc, bad ? "  TOKEN OUT OF RANGE" : "");
             fails += !ok;
         }
         bufs_free(be[0], &d[0]);
         bufs_free(be[1], &d[1]);
     next:
         free(x), free(w), free(u), free(seen), free(off);
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k <= NPATH; k++)
             free(tok[k]), free(lp[k]);
     }
     return fails;
@@ -423,8 +443,10 @@ static int split_timing(rlvr_backend *b) {
     float *x = malloc((size_t)Rmax * C * sizeof(float));
     float *w = malloc((size_t)V * C * sizeof(float)), *u = malloc(Rmax * sizeof(float));
     int *seen = malloc((size_t)Rmax * NS * sizeof(int)), *off = malloc((Rmax + 1) * sizeof(int));
-    int *tok[2] = {malloc(Rmax * sizeof(int)), malloc(Rmax * sizeof(int))};
-    float *lp[2] = {malloc(Rmax * sizeof(float)), malloc(Rmax * sizeof(float))};
+    int *tok[NPATH];
+    float *lp[NPATH];
+    for (int k = 0; k < NPATH; k++)
+        tok[k] = malloc(Rmax * sizeof(int)), lp[k] = malloc(Rmax * sizeof(float));
     int fails = 0;
     uint64_t h = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < (size_t)V * C; i++) { /* cheap hash: ±0.1 */
@@ -446,9 +468,9 @@ static int split_timing(rlvr_backend *b) {
     for (int ri = 0; ri < 3; ri++)
         for (int c = 0; c < 3; c++) {
             const int R = Rs[ri];
-            double ms[2];
-            for (int k = 0; k < 2; k++) { /* k = 0: split, 1: single block */
-                set_split(k == 0);
+            double ms[NPATH];
+            for (int k = 0; k < NPATH; k++) {
+                set_split(k);
                 for (int i = 0; i < warm; i++) op_call(b, &d, R, C, V, &tctl[c].p);
                 b->sync(b);
                 const double t0 = now_s();
@@ -460,25 +482,28 @@ static int split_timing(rlvr_backend *b) {
                     goto out;
                 }
             }
-            double worst;
+            double wb, ws;
             int bad = 0;
-            const int same = agree(tok[1], lp[1], tok[0], lp[0], R, V, &worst, &bad);
-            const int ok = same == R && !bad && worst <= 1e-4;
-            printf("%s time lmhead_sample R=%-3d V=%d C=%d %-26s split %.3f ms  single-block "
-                   "%.3f ms  (x%.2f)  tokens equal %d/%d |dlp| %.1e\n",
+            const int sb = agree(tok[1], lp[1], tok[0], lp[0], R, V, &wb, &bad);
+            const int ss = agree(tok[2], lp[2], tok[0], lp[0], R, V, &ws, &bad);
+            const int ok = sb == R && ss == R && !bad && wb <= 1e-4 && ws <= 1e-4;
+            printf("%s time lmhead_sample R=%-3d V=%d C=%d %-26s split %.3f ms  blocks %.3f ms "
+                   "(x%.2f)  single-block %.3f ms  (x%.2f)  tokens equal %d+%d/%d |dlp| "
+                   "%.1e\n",
                    ok ? "PASS" : "FAIL", R, V, C, tctl[c].name, ms[0], ms[1], ms[1] / ms[0],
-                   same, R, worst);
+                   ms[2], ms[2] / ms[0], sb, ss, R, fmax(wb, ws));
             fails += !ok;
         }
 out:
     if (d.x) bufs_free(b, &d);
     free(x), free(w), free(u), free(seen), free(off);
-    for (int k = 0; k < 2; k++) free(tok[k]), free(lp[k]);
+    for (int k = 0; k < NPATH; k++) free(tok[k]), free(lp[k]);
     return fails;
 }
 
-/* Parts 1c and 1d; RLVR_SAMPLE_SPLIT is restored afterwards. */
-static int split_part(void) {
+/* Parts 1c and 1d (quick: 1c on the small cases, no timing); RLVR_SAMPLE_SPLIT is
+ * restored afterwards. */
+static int split_part(int quick) {
     char err[512];
     const char *env = getenv("RLVR_SAMPLE_SPLIT");
     char saved[64] = "";
@@ -490,8 +515,8 @@ static int split_part(void) {
                err);
         return 1;
     }
-    int fails = split_checks(be);
-    fails += split_timing(be[1]);
+    int fails = split_checks(be, quick);
+    if (!quick) fails += split_timing(be[1]);
     if (env) setenv("RLVR_SAMPLE_SPLIT", saved, 1);
     else unsetenv("RLVR_SAMPLE_SPLIT");
     be[0]->destroy(be[0]);
@@ -511,8 +536,8 @@ int main(int argc, char **argv) {
             i--;
             continue;
         }
-        if (!strcmp(argv[i], "--split-only")) {
-            split_only = 1;
+        if (!strcmp(argv[i], "--split-only") || !strcmp(argv[i], "--split-quick")) {
+            split_only = strcmp(argv[i], "--split-quick") ? 1 : 2;
             i--;
             continue;
         }
@@ -526,7 +551,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--new")) new_tokens = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "sampler_check: unknown option %s (expected --model, --prompts, -n, "
-                    "--new, --skip-ops, --split-only)\n", argv[i]);
+                    "--new, --skip-ops, --split-only, --split-quick)\n", argv[i]);
             return 2;
         }
     }
@@ -534,11 +559,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sampler_check: --prompts must be in [1, 64] and -n >= 1\n");
         return 2;
     }
-    if (split_only) return split_part();
+    if (split_only) return split_part(split_only == 2);
     int op_fail = 0;
     if (!skip_ops) {
         op_fail = op_checks();
-        op_fail |= split_part();
+        op_fail |= split_part(0);
     }
     char err[2048];
     completion *out[2] = {NULL, NULL};

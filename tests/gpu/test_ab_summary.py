@@ -2,7 +2,8 @@
 # tests/gpu/test_ab_summary.py — ab_summary.py on a hand-made run.sh output directory (the
 # real ones come from a GPU): each A/B row beside the default of its own table, speed-ups
 # the right way round for rates and times, the noise band, rows left out where they
-# belong elsewhere (prof2, graphs, 256_*, ablate_*), ablation costs, kernel profiles.
+# belong elsewhere (prof2, graphs, 256_*, ablate_*), ablation costs, kernel profiles,
+# the sampling op's timing lines.
 import json
 import os
 import sys
@@ -50,6 +51,11 @@ with tempfile.TemporaryDirectory() as d:
                 '"0","void fa2_bwd_dkdv_kernel<64, false>(bf16*, int)","259,900","41.5",'
                 '"38.2","12.0","24.9","168"\n'
                 '"1","rmsnorm_backward_fused_kernel","47100","8.1","61.0","","30.0","64"\n')
+    with open(os.path.join(d, "model/generate_cuda.log"), "w") as f:
+        f.write("PASS op split R=7 ...\n"
+                "PASS time lmhead_sample R=256 V=151936 C=896 min-p 0.05 + penalty 1.3   "
+                "split 0.200 ms  blocks 0.300 ms (x1.50)  single-block 0.800 ms  (x4.00)  "
+                "tokens equal 256+256/256 |dlp| 1.0e-07\n")
     text = "\n".join(summarise(d, 3.0))
 
 print(text)
@@ -85,4 +91,7 @@ check(dk.split()[:6] == ["259.9", "42", "38", "12", "25", "168"],
       "ncu: ns to us, thousands separator, percentages, registers")
 check(line_with("rmsnorm_backward_fused").split()[:6] == ["47.1", "8", "61", "-", "30", "64"],
       "ncu: an empty metric shown as -")
+check(line_with("R=256", "min-p 0.05 + penalty 1.3").split()[-9:] ==
+      ["split", "0.200", "blocks", "0.300", "(x1.50)", "single", "0.800", "(x4.00)", "PASS"],
+      "sampling op: the three paths' times and the split path's speed-ups")
 sys.exit(1 if fail else 0)
