@@ -534,21 +534,27 @@ static __global__ void __launch_bounds__(128)
  * instructions where the split kernel above spends 16·D·group scalar FMAs per key on the
  * CUDA cores. One block of MMA_WARPS warps per (split, KV head, query n), the same grid,
  * split count and partials as the split kernel (so the same combine kernel); inside the
- * split, warp w takes the 16-key tiles w, w + 4, ... with its own double-buffered shared
- * tiles (cp.async, zero rows past the split), its own online softmax (flash_softmax_step,
+ * split, warp w takes the 16-key tiles w, w + 4, ... with its own NST-stage ring of shared
+ * tiles (cp.async, zero rows past the split; the warp's next NST − 1 tiles in flight while
+ * it computes one), its own online softmax (flash_softmax_step,
  * log2 domain, the split's end as the mask) and its own O[16][D]; the four warps' (m, l, O)
  * are merged in warp order at the end. D = 64 or 128, group <= 16. Fixed-order reductions,
  * no atomics. */
-enum { MMA_WARPS = 4, MMA_KEYS = 16, MMA_PAD = 8, MMA_GMAX = 16 };
+/* MMA_STAGES: shared K|V tile stages per warp (the default, as measured in the sixth H200
+ * run; RLVR_DECODE_ATTN_STAGES=3 or 4 for A/B runs: more of a warp's tiles in flight, but
+ * fewer blocks per SM — D 64: 36 / 55 / 74 KB of shared memory per block for 2 / 3 / 4
+ * stages, so 5 (the register limit at 96 registers) / 4 / 3 blocks per SM; D 128: 68 /
+ * 102 / 136 KB, 3 / 2 / 1). */
+enum { MMA_WARPS = 4, MMA_KEYS = 16, MMA_PAD = 8, MMA_GMAX = 16, MMA_STAGES = 2 };
 #define MMA_LN2 0.6931471805599453f
 
-template <int D> struct mma_shape {
+template <int D, int NST> struct mma_shape {
     static constexpr int LD = D + MMA_PAD; /* elements per shared row (16-byte reads of 8
                                             * rows at one column hit different banks) */
     static constexpr int TILE = MMA_KEYS * LD; /* elements of one K or V tile */
-    /* per warp: 2 stages × (K tile, V tile); reused after the loop for the merge:
+    /* per warp: NST stages × (K tile, V tile); reused after the loop for the merge:
      * per warp O [16][D], m [16], l [16] f32 */
-    static constexpr size_t TILES = (size_t)MMA_WARPS * 2 * 2 * TILE * 2;
+    static constexpr size_t TILES = (size_t)MMA_WARPS * NST * 2 * TILE * 2;
     static constexpr size_t MERGE = (size_t)MMA_WARPS * (16 * D + 32) * 4;
     static constexpr size_t SMEM = TILES > MERGE ? TILES : MERGE;
 };
@@ -561,7 +567,7 @@ static __device__ __forceinline__ void mma_load_tile(bf16 *sk, bf16 *sv, const b
                                                      const bf16 *vb, const int *table,
                                                      int block_size, size_t krow, int p0,
                                                      int p1, int lane) {
-    constexpr int CH = D / 8, LD = mma_shape<D>::LD;
+    constexpr int CH = D / 8, LD = D + MMA_PAD;
 #pragma unroll
     for (int i = lane; i < MMA_KEYS * CH; i += 32) {
         const int r = i / CH, c = i % CH, p = p0 + r;
@@ -573,7 +579,7 @@ static __device__ __forceinline__ void mma_load_tile(bf16 *sk, bf16 *sv, const b
     }
 }
 
-template <int D>
+template <int D, int NST>
 static __global__ void __launch_bounds__(MMA_WARPS * 32)
     attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
                                const bf16 *q, const bf16 *kc, const bf16 *vc,
@@ -581,7 +587,8 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
                                const int *seq, const int *pos, int Hq, int Hkv, int S,
                                float scale_log2) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
-    typedef mma_shape<D> SH;
+    typedef mma_shape<D, NST> SH;
+    static_assert(NST >= 2, "stages: at least two");
     constexpr int LD = SH::LD;
     extern __shared__ __align__(128) unsigned char mma_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
@@ -594,7 +601,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     const int *table = block_tables + (size_t)seq[n] * max_blocks;
     const size_t krow = (size_t)Hkv * D;
     const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
-    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * 4 * SH::TILE; /* stages */
+    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * NST * 2 * SH::TILE; /* ring */
 
     /* Q's A fragments (rows g and g + 8 = query heads hk·group + row; zero past the group),
      * straight from global memory: a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8,
@@ -617,22 +624,26 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     for (int nd = 0; nd < D / 8; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
     const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
-    if (warp < ntiles) {
-        mma_load_tile<D>(wt, wt + SH::TILE, kb, vb, table, block_size, krow,
-                         k0 + warp * MMA_KEYS, k1, lane);
+    /* the warp's tiles warp + MMA_WARPS·i go to stage i % NST; one copy group per tile,
+     * committed even when empty (past the split), so group i is always tile i */
+#pragma unroll
+    for (int i = 0; i < NST - 1; i++) {
+        const int tl = warp + i * MMA_WARPS;
+        if (tl < ntiles)
+            mma_load_tile<D>(wt + i * 2 * SH::TILE, wt + (i * 2 + 1) * SH::TILE, kb, vb, table,
+                             block_size, krow, k0 + tl * MMA_KEYS, k1, lane);
         tc_commit();
     }
-    for (int tl = warp, st = 0; tl < ntiles; tl += MMA_WARPS, st ^= 1) {
+    for (int tl = warp, st = 0; tl < ntiles; tl += MMA_WARPS, st = st + 1 == NST ? 0 : st + 1) {
         const int kt0 = k0 + tl * MMA_KEYS;
-        if (tl + MMA_WARPS < ntiles) { /* the warp's next tile into the other stage */
-            bf16 *nk = wt + (st ^ 1) * 2 * SH::TILE;
+        const int ahead = tl + (NST - 1) * MMA_WARPS; /* into the stage computed last */
+        if (ahead < ntiles) {
+            bf16 *nk = wt + (st == 0 ? NST - 1 : st - 1) * 2 * SH::TILE;
             mma_load_tile<D>(nk, nk + SH::TILE, kb, vb, table, block_size, krow,
-                             kt0 + MMA_WARPS * MMA_KEYS, k1, lane);
-            tc_commit();
-            tc_wait<1>(); /* this tile's group has landed */
-        } else {
-            tc_wait<0>();
+                             k0 + ahead * MMA_KEYS, k1, lane);
         }
+        tc_commit();
+        tc_wait<NST - 1>(); /* this tile's group has landed */
         __syncwarp(); /* every lane's copies are visible to the warp */
         const bf16 *Kt = wt + st * 2 * SH::TILE, *Vt = Kt + SH::TILE;
         float s[MMA_KEYS / 8][4];
@@ -713,6 +724,16 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
 
 /* ---- launchers ------------------------------------------------------------------------- */
 
+/* An integer setting read at every call (tests switch it inside one process): the
+ * variable's value when it is one of the allowed values, else def. */
+static int kv_env_pick(const char *name, int def, const int *allowed, int n) {
+    const char *e = getenv(name);
+    const int v = e ? atoi(e) : def;
+    for (int i = 0; i < n; i++)
+        if (v == allowed[i]) return v;
+    return def;
+}
+
 static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const void *k,
                         const void *v, const int *slots, int T, int Hkv, int D) {
     cuda_ctx *c = cuda_get(be);
@@ -768,13 +789,15 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     const size_t smem = (size_t)split_layout_of(D, tile, gmax, nbuf).total;
     if (smem > SPLIT_SMEM) return 0; /* not reached for D <= 256, gmax <= 8 */
 
-    /* splits per (n, hk): enough blocks for SPLIT_BLOCKS_PER_SM per SM, within SPLIT_MAX
-     * and the fixed scratch */
+    /* splits per (n, hk): enough blocks for SPLIT_BLOCKS_PER_SM per SM (RLVR_DECODE_SPLIT_BPS
+     * for A/B runs and tests: 1, 2, 4, 8 or 16), within SPLIT_MAX and the fixed scratch */
+    static const int bps_allowed[] = {1, 2, 4, 8, 16};
+    const int bps = kv_env_pick("RLVR_DECODE_SPLIT_BPS", SPLIT_BLOCKS_PER_SM, bps_allowed, 5);
     int sms = 0;
     CU_CHECK(c, cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->device));
     if (sms <= 0) sms = 1;
     const long long units = (long long)N * Hkv;
-    long long S = ((long long)SPLIT_BLOCKS_PER_SM * sms + units - 1) / units;
+    long long S = ((long long)bps * sms + units - 1) / units;
     if (S > SPLIT_MAX) S = SPLIT_MAX;
     const long long per_split = (long long)N * Hq * (D + 2) * (long long)sizeof(float);
     const long long part_bytes = (long long)(SPLIT_SCRATCH_BYTES - SPLIT_COUNTER_BYTES);
@@ -798,20 +821,37 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     const unsigned grid = (unsigned)(units * S);
     if (mma) {
         const float scale_log2 = scale * 1.4426950408889634f;
-#define MMA_LAUNCH(DV)                                                                     \
+        /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs;
+         * 2 where the device cannot give a block that much shared memory */
+        static const int st_allowed[] = {2, 3, 4};
+        int nst = kv_env_pick("RLVR_DECODE_ATTN_STAGES", MMA_STAGES, st_allowed, 3);
+        int optin = 0;
+        CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                           c->device));
+        const size_t smn = D == 64 ? (nst == 3 ? mma_shape<64, 3>::SMEM : mma_shape<64, 4>::SMEM)
+                                   : (nst == 3 ? mma_shape<128, 3>::SMEM : mma_shape<128, 4>::SMEM);
+        if (nst > 2 && smn > (size_t)optin) nst = 2;
+#define MMA_LAUNCH(DV, NV)                                                                 \
     do {                                                                                   \
-        const size_t sm_ = mma_shape<DV>::SMEM;                                            \
+        const size_t sm_ = mma_shape<DV, NV>::SMEM;                                        \
         if (sm_ > 48 * 1024)                                                               \
-            CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<DV>,               \
+            CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<DV, NV>,           \
                                              cudaFuncAttributeMaxDynamicSharedMemorySize,  \
                                              (int)sm_));                                   \
-        cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<DV>,   \
+        cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<DV, NV>, \
                         grid, MMA_WARPS * 32, sm_, out, part_o, part_ml, counters, q, kc, vc, \
                         block_tables, max_blocks, block_size, seq, pos, Hq, Hkv, (int)S,   \
                         scale_log2);                                                       \
     } while (0)
-        if (D == 64) MMA_LAUNCH(64);
-        else MMA_LAUNCH(128);
+        if (D == 64) {
+            if (nst == 4) MMA_LAUNCH(64, 4);
+            else if (nst == 3) MMA_LAUNCH(64, 3);
+            else MMA_LAUNCH(64, 2);
+        } else {
+            if (nst == 4) MMA_LAUNCH(128, 4);
+            else if (nst == 3) MMA_LAUNCH(128, 3);
+            else MMA_LAUNCH(128, 2);
+        }
 #undef MMA_LAUNCH
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \

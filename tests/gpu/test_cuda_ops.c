@@ -935,6 +935,9 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
                      qper);
     for (int i = 0; i < ngroups && k < (int)sizeof cs - 8; i++)
         k += snprintf(cs + k, sizeof cs - (size_t)k, "%s%d", i ? "," : "", prompt[i]);
+    const char *bps = getenv("RLVR_DECODE_SPLIT_BPS"), *nst = getenv("RLVR_DECODE_ATTN_STAGES");
+    if (bps && k < (int)sizeof cs - 16) k += snprintf(cs + k, sizeof cs - (size_t)k, " bps=%s", bps);
+    if (nst && k < (int)sizeof cs - 16) k += snprintf(cs + k, sizeof cs - (size_t)k, " stages=%s", nst);
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
@@ -1837,6 +1840,22 @@ int main(int argc, char **argv) {
      * 16 is its own) */
     g_kv_impl0 = g_kv_impl1 = 2;
     kvcache_cases();
+    {
+        /* one split per query (RLVR_DECODE_SPLIT_BPS=1 and 140 (query, KV head) pairs for
+         * 132 emulated SMs): ~600 keys, ~10 tiles per warp, so each warp's ring of shared
+         * stages wraps around several times; with the default two stages, then three and
+         * four (RLVR_DECODE_ATTN_STAGES); D 128 once with three */
+        const int p7[] = {600};
+        setenv("RLVR_DECODE_SPLIT_BPS", "1", 1);
+        RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+        setenv("RLVR_DECODE_ATTN_STAGES", "3", 1);
+        RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+        RUN(test_kvcache(14, 2, 128, p7, 1, 70, 1));
+        setenv("RLVR_DECODE_ATTN_STAGES", "4", 1);
+        RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+        unsetenv("RLVR_DECODE_ATTN_STAGES");
+        unsetenv("RLVR_DECODE_SPLIT_BPS");
+    }
     g_kv_impl0 = 0;
     g_kv_impl1 = 1;
     rlvr_cuda_set_decode_attention(S.gpu, -1);
