@@ -417,6 +417,15 @@ void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, i
                float alpha, const void *A, int lda, const void *B, int ldb, float beta,
                void *Cm, cudaDataType_t ctype, int ldc, const char *what);
 
+/* Whether matmul_forward takes its cuBLAS form for N rows of IC → OC (matmul.cu): the GEMV
+ * off or N above its rows, the skinny GEMM not asked to try the shape. Then, with a bias,
+ * that form is the bias broadcast into out followed by cuda_matmul_cublas_preset (out =
+ * in·wᵀ + out, rounded once); a caller that already wrote the bias rows into out may run
+ * just the latter, with the same bits. */
+int cuda_matmul_takes_cublas(const cuda_ctx *c, int N, int IC, int OC);
+void cuda_matmul_cublas_preset(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w, int N,
+                               int IC, int OC);
+
 /* matmul_forward on the tensor cores for 1..256 rows (skinny_gemm.cu): 0 when it ran,
  * -1 when the shape or alignment is not covered (the caller falls back to cuBLAS). */
 int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,

@@ -246,6 +246,25 @@ static void bias_fill(cuda_ctx *c, bf16 *out, const bf16 *bias, int N, int OC) {
     CU_LAUNCH_CHECK(c, "bias_fill_kernel");
 }
 
+/* Whether the skinny GEMM is asked to try this shape (it may still decline it): skinny 2
+ * only where the output is not much wider than the input (q|k|v, o, down; cuBLAS won the
+ * wide gate|up on the fifth H200 run). */
+static int skinny_wanted(const cuda_ctx *c, int N, int IC, int OC) {
+    return (c->skinny == 1 || (c->skinny == 2 && 2 * (long long)OC <= 3 * (long long)IC)) &&
+           N <= c->skinny_rows;
+}
+
+int cuda_matmul_takes_cublas(const cuda_ctx *c, int N, int IC, int OC) {
+    return N > 0 && OC > 0 && IC > 0 && (!c->gemv || N > GEMV_MAX_N) &&
+           !skinny_wanted(c, N, IC, OC);
+}
+
+void cuda_matmul_cublas_preset(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w, int N,
+                               int IC, int OC) {
+    cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, 1.0f, w, IC, in, IC, 1.0f, out,
+              CUDA_R_16BF, OC, "matmul_forward");
+}
+
 static void matmul_forward(rlvr_backend *be, void *out, const void *in, const void *w,
                            const void *bias, int N, int IC, int OC) {
     cuda_ctx *c = cuda_get(be);
@@ -253,19 +272,16 @@ static void matmul_forward(rlvr_backend *be, void *out, const void *in, const vo
     if (gemv_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w, (const bf16 *)bias, N,
                      IC, OC) == 0)
         return;
-    /* skinny 2: only where the output is not much wider than the input (q|k|v, o, down;
-     * cuBLAS won the wide gate|up on the fifth H200 run) */
-    if ((c->skinny == 1 || (c->skinny == 2 && 2 * (long long)OC <= 3 * (long long)IC)) &&
-        N <= c->skinny_rows &&
+    if (skinny_wanted(c, N, IC, OC) &&
         cuda_skinny_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w,
                             (const bf16 *)bias, N, IC, OC) == 0)
         return;
-    float beta = 0.0f;
-    if (bias) {
+    if (bias) { /* the bias broadcast into out, then out += in·wᵀ: rounded once */
         bias_fill(c, (bf16 *)out, (const bf16 *)bias, N, OC);
-        beta = 1.0f;
+        cuda_matmul_cublas_preset(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w, N, IC, OC);
+        return;
     }
-    cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, 1.0f, w, IC, in, IC, beta, out,
+    cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, 1.0f, w, IC, in, IC, 0.0f, out,
               CUDA_R_16BF, OC, "matmul_forward");
 }
 

@@ -329,12 +329,16 @@ static void rmsnorm_forward(rlvr_backend *be, void *out, float *rstd, const void
  * chunks i, i + ARV_T, ... (CPT at most), which it keeps in registers: a and b read once,
  * the bf16-rounded sum stored and squared, the norm written from the same registers.
  * The sum of squares is taken per thread then block-wide, so rstd may differ from the
- * element-wise kernel's in the last bits (not bit-equal to add + rmsnorm_forward). */
+ * element-wise kernel's in the last bits (not bit-equal to add + rmsnorm_forward).
+ * fill (optional, add_rmsnorm_matmul): row n of fill [N, OC] gets the bias [OC] (OC % 8 ==
+ * 0, 16-byte aligned) — the broadcast the next projection's cuBLAS GEMM accumulates onto,
+ * written here instead of by matmul.cu's bias fill kernel: one launch fewer per layer. */
 enum { ARV_T = 128, ARV_MAX_CPT = 4 };
 template <int CPT>
 static __global__ void __launch_bounds__(ARV_T)
     add_rmsnorm_vec_kernel(bf16 *sum, bf16 *out, float *rstd, const bf16 *a, const bf16 *b,
-                           const bf16 *w, int C, float eps) {
+                           const bf16 *w, int C, float eps, bf16 *fill, const bf16 *bias,
+                           int OC) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ float sh[32];
     const size_t row = (size_t)blockIdx.x * C;
@@ -367,6 +371,29 @@ static __global__ void __launch_bounds__(ARV_T)
         for (int j = 0; j < 8; j++) o[j] = wv[j] * (s[k][j] * r);
         store_bf<8>(out + row + c0, o);
     }
+    if (fill) {
+        uint4 *dst = reinterpret_cast<uint4 *>(fill + (size_t)blockIdx.x * OC);
+        for (int q = threadIdx.x; q < OC / 8; q += ARV_T)
+            dst[q] = reinterpret_cast<const uint4 *>(bias)[q];
+    }
+}
+
+/* The 16-byte row kernel when it applies (0 when it ran, -1 otherwise), with the optional
+ * bias fill of add_rmsnorm_vec_kernel (fill NULL: none). */
+static int add_rmsnorm_vec(cuda_ctx *c, bf16 *sum, bf16 *out, float *rstd, const bf16 *a,
+                           const bf16 *b, const bf16 *w, int N, int C, float eps, bf16 *fill,
+                           const bf16 *bias, int OC) {
+    const int cpt = (C / 8 + ARV_T - 1) / ARV_T;
+    if (!cuda_row_vec(c) || C % 8 != 0 || cpt > ARV_MAX_CPT || !cuda_aligned16(sum) ||
+        !cuda_aligned16(out) || !cuda_aligned16(a) || !cuda_aligned16(b) || !cuda_aligned16(w))
+        return -1;
+    typedef void (*kernel)(bf16 *, bf16 *, float *, const bf16 *, const bf16 *, const bf16 *,
+                           int, float, bf16 *, const bf16 *, int);
+    static const kernel by_cpt[ARV_MAX_CPT] = {add_rmsnorm_vec_kernel<1>, add_rmsnorm_vec_kernel<2>,
+                                               add_rmsnorm_vec_kernel<3>, add_rmsnorm_vec_kernel<4>};
+    cuda_launch_dep(c, "add_rmsnorm_vec_kernel", by_cpt[cpt - 1], N, ARV_T, 0, sum, out, rstd,
+                    a, b, w, C, eps, fill, bias, OC);
+    return 0;
 }
 
 static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *rstd,
@@ -374,19 +401,9 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
                                 float eps) {
     cuda_ctx *c = cuda_get(be);
     if (N <= 0 || C <= 0) return;
-    const int cpt = (C / 8 + ARV_T - 1) / ARV_T;
-    if (cuda_row_vec(c) && C % 8 == 0 && cpt <= ARV_MAX_CPT && cuda_aligned16(sum) &&
-        cuda_aligned16(out) && cuda_aligned16(a) && cuda_aligned16(b) && cuda_aligned16(w)) {
-        typedef void (*kernel)(bf16 *, bf16 *, float *, const bf16 *, const bf16 *,
-                               const bf16 *, int, float);
-        static const kernel by_cpt[ARV_MAX_CPT] = {
-            add_rmsnorm_vec_kernel<1>, add_rmsnorm_vec_kernel<2>, add_rmsnorm_vec_kernel<3>,
-            add_rmsnorm_vec_kernel<4>};
-        cuda_launch_dep(c, "add_rmsnorm_vec_kernel", by_cpt[cpt - 1], N, ARV_T, 0, (bf16 *)sum,
-                        (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b, (const bf16 *)w,
-                        C, eps);
+    if (add_rmsnorm_vec(c, (bf16 *)sum, (bf16 *)out, rstd, (const bf16 *)a, (const bf16 *)b,
+                        (const bf16 *)w, N, C, eps, NULL, NULL, 0) == 0)
         return;
-    }
     cuda_launch_dep(c, "add_rmsnorm_forward_kernel", add_rmsnorm_forward_kernel, N,
                     row_threads(C), 0, (bf16 *)sum, (bf16 *)out, rstd, (const bf16 *)a,
                     (const bf16 *)b, (const bf16 *)w, C, eps);
@@ -545,9 +562,19 @@ static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rst
     const arn_gemv_args g = {(bf16 *)out, NULL, (bf16 *)sum, (bf16 *)ln, rstd,
                              (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
                              (const bf16 *)w, (const bf16 *)bias, N, C, OC, eps};
-    if (add_rmsnorm_gemv<false>(cuda_get(be), g) != 0)
-        rlvr_add_rmsnorm_matmul_apart(be, sum, ln, rstd, a, b, norm_w, eps, out, w, bias, N, C,
-                                      OC);
+    cuda_ctx *c = cuda_get(be);
+    if (add_rmsnorm_gemv<false>(c, g) == 0) return;
+    /* with a bias on the cuBLAS path: the row kernel writes the bias rows into out as well
+     * (decode fusions on; the same bits as the two ops apart) */
+    if (bias && cuda_decode_fuse(c) && cuda_matmul_takes_cublas(c, N, C, OC) && OC % 8 == 0 &&
+        cuda_aligned16(out) && cuda_aligned16(bias) &&
+        add_rmsnorm_vec(c, (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a, (const bf16 *)b,
+                        (const bf16 *)norm_w, N, C, eps, (bf16 *)out, (const bf16 *)bias,
+                        OC) == 0) {
+        cuda_matmul_cublas_preset(c, (bf16 *)out, (const bf16 *)ln, (const bf16 *)w, N, C, OC);
+        return;
+    }
+    rlvr_add_rmsnorm_matmul_apart(be, sum, ln, rstd, a, b, norm_w, eps, out, w, bias, N, C, OC);
 }
 
 static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void *dout,

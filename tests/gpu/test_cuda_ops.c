@@ -583,8 +583,8 @@ static void test_matmul_swiglu(int T, int C, int F) {
  * F: the SwiGLU features, or the projection's OC. */
 static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, int bias) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d C=%d F=%d%s%s", N, C, F, inplace ? " in place" : "",
-             bias ? " bias" : "");
+    snprintf(cs, sizeof cs, "N=%d C=%d F=%d%s%s%s", N, C, F, inplace ? " in place" : "",
+             bias ? " bias" : "", g_rowvec ? " rowvec" : "");
     const char *op = swiglu ? "add_rmsnorm_swiglu" : "add_rmsnorm_matmul";
     const int rows = swiglu ? 2 * F : F; /* of w */
     const size_t n = (size_t)N * C, nh = (size_t)N * F, as = S.gpu->act_size;
@@ -1831,6 +1831,16 @@ int main(int argc, char **argv) {
         rlvr_cuda_set_row_vec(S.gpu, 1);
         g_rowvec = 1;
         for (int i = 0; i < 5; i++) RUN(test_stacked(st[i][0], st[i][1], st[i][2], st[i][3], st[i][4]));
+        /* add_rmsnorm_matmul with a bias past the GEMV's rows: the row kernel also writes
+         * the bias rows the cuBLAS GEMM accumulates onto (bit for bit the two ops apart);
+         * the 0.5B q|k|v at 9, 64 and 300 rows, in place and not; no bias; OC % 8 != 0 and
+         * C 200 (128-thread rows), which take the ops apart */
+        const int ab[][6] = {{9, 896, 1152, 1, 0, 1},  {64, 896, 1152, 0, 0, 1},
+                             {300, 896, 1152, 1, 0, 1}, {64, 896, 1152, 1, 0, 0},
+                             {33, 896, 30, 1, 0, 1},    {17, 200, 40, 0, 0, 1}};
+        for (int i = 0; i < 6; i++)
+            RUN(test_add_rmsnorm_gemv(ab[i][0], ab[i][1], ab[i][2], ab[i][3], ab[i][4],
+                                      ab[i][5]));
         g_rowvec = 0;
         rlvr_cuda_set_row_vec(S.gpu, 0);
     }
