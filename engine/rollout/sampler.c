@@ -5,7 +5,8 @@
  * running sequence never runs out of blocks), prefill the admitted prompts in one
  * cached forward, draw each group's G first tokens from its prompt's logits, fork the
  * prompt's cache G−1 times (full blocks shared), then run decode steps over every
- * active sequence until each finishes (EOS, stop id, stop string, length). Finished
+ * active sequence, longest context first (order_longest_first), until each finishes (EOS,
+ * stop id, stop string, length). Finished
  * sequences free their blocks at once and the next groups are admitted.
  */
 #include "engine/rollout/sampler.h"
@@ -87,6 +88,34 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Orders the active sequences longest context first, stably (a group's members, always at
+ * one position, stay side by side). A sequence's tokens do not depend on its row in the
+ * step, but the cached attention launches its blocks in row order, so the longest
+ * contexts, whose blocks take longest, start first instead of finishing the step last
+ * (longest-processing-time-first scheduling). Every context grows by one per step, so the
+ * order is nearly kept from step to step: an insertion sort. */
+static void order_longest_first(int *active, int n, const seq_state *seqs,
+                                const prompt_ref *prompts) {
+    for (int i = 1; i < n; i++) {
+        const int a = active[i];
+        const int len = prompts[seqs[a].prompt].n + seqs[a].n;
+        int j = i;
+        for (; j > 0; j--) {
+            const seq_state *q = &seqs[active[j - 1]];
+            if (prompts[q->prompt].n + q->n >= len) break;
+            active[j] = active[j - 1];
+        }
+        active[j] = a;
+    }
+}
+
+/* RLVR_DECODE_ORDER=admission (read at each sampler_generate call) keeps the decode rows in
+ * admission order instead of longest context first (for A/B runs). */
+static int decode_order_admission(void) {
+    const char *e = getenv("RLVR_DECODE_ORDER");
+    return e && strcmp(e, "admission") == 0;
 }
 
 int sampler_create(model *m, const struct tok_tokenizer *tok, size_t kv_budget_bytes,
@@ -444,6 +473,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
      * sampling on the device keeps every active sequence in one forward (the weights
      * are read once per step). */
     const int drows = s->on_device ? MAX_SEQS : MAX_DECODE_ROWS;
+    const int admission_order = decode_order_admission();
     int next = 0, n_active = 0, committed = 0, finished = 0;
     while (finished < n * G) {
         /* ---- admit and prefill whole groups --------------------------------------- */
@@ -521,6 +551,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
             }
         }
         /* ---- one decode step over the active sequences (chunks of rows) ----------- */
+        if (!admission_order) order_longest_first(active, n_active, seqs, prompts);
         for (int c0 = 0; c0 < n_active; c0 += drows) {
             int R = 0;
             for (int i = c0; i < n_active && i < c0 + drows; i++) {

@@ -441,6 +441,55 @@ static __device__ __forceinline__ void fa2_dq_store(bf16 *dq, const float (*acc)
     }
 }
 
+/* GQA's group sum of the per-query-head fp32 dK/dV partials dkp, dvp [T, Hq, D]: dk[tok,
+ * hk, d..d+3] = Σ_{j < group} dkp[tok, hk·group + j, d..d+3] in head order, rounded once
+ * to bf16; the same for dv. Loads through L2 (__ldcg): inside the dK/dV kernels the
+ * partials come from other blocks of the same launch. */
+static __device__ __forceinline__ void fa2_group_sum_quad(bf16 *dk, bf16 *dv, const float *dkp,
+                                                          const float *dvp, long long tok,
+                                                          int hk, int d, int Hkv, int group,
+                                                          int D) {
+    const size_t src = ((size_t)tok * Hkv * group + (size_t)hk * group) * D + d;
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), c = a;
+    for (int j = 0; j < group; j++) {
+        const float4 x = __ldcg(reinterpret_cast<const float4 *>(dkp + src + (size_t)j * D));
+        const float4 y = __ldcg(reinterpret_cast<const float4 *>(dvp + src + (size_t)j * D));
+        a.x += x.x;
+        a.y += x.y;
+        a.z += x.z;
+        a.w += x.w;
+        c.x += y.x;
+        c.y += y.y;
+        c.z += y.z;
+        c.w += y.w;
+    }
+    const size_t dst = ((size_t)tok * Hkv + hk) * D + d;
+    *reinterpret_cast<uint2 *>(dk + dst) = make_uint2(tc_pack(a.x, a.y), tc_pack(a.z, a.w));
+    *reinterpret_cast<uint2 *>(dv + dst) = make_uint2(tc_pack(c.x, c.y), tc_pack(c.z, c.w));
+}
+
+/* The group sum inside the dK/dV kernels (the default for GQA; RLVR_ATTN_GQA=separate runs
+ * fa2_group_sum_kernel after them instead). Called by every thread of a block after it
+ * stored its query head's partials of keys [k0, k0 + nk) of sequence b (token `start`
+ * on): the last of the group's blocks to get here for that (sequence, KV head, key tile)
+ * — a counter per triple, gcount[(b·Hkv + hk)·gcap + kt] — sums the group's partials of
+ * those keys into dk, dv with fa2_group_sum_quad, so the bits are the separate kernel's,
+ * but the partials are read from L2 just after they were written and one launch and a
+ * DRAM pass over 2·[T, Hq, D] f32 go (the sixth H200 run: fa2_group_sum_kernel 20 µs a
+ * layer at 8 × 1024 tokens). */
+template <int D>
+static __device__ void fa2_group_finish(unsigned *gcount, int gcap, bf16 *dk, bf16 *dv,
+                                        const float *dkp, const float *dvp, int b, int kt,
+                                        int k0, int nk, int start, int Hq, int Hkv, int hk) {
+    const int group = Hq / Hkv;
+    if (!cuda_block_is_last(gcount + ((size_t)b * Hkv + hk) * gcap + kt, (unsigned)group))
+        return;
+    constexpr int Q = D / 4;
+    for (int e = threadIdx.x; e < nk * Q; e += blockDim.x)
+        fa2_group_sum_quad(dk, dv, dkp, dvp, (long long)start + k0 + e / Q, hk, (e % Q) * 4,
+                           Hkv, group, D);
+}
+
 template <int D> struct fa2_dkdv_shape {
     static constexpr int NW = 4, NT = NW * 32, BC = 16 * NW, BR = D == 128 ? 32 : 64;
     static constexpr int LD = D + FA2_PAD, MINB = 2; /* 3 at D = 64 would spill */
@@ -504,7 +553,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
     fa2_bwd_dkdv_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, float *dqp,
                         const long long *dqbase, const bf16 *dout, const bf16 *q,
                         const bf16 *k, const bf16 *v, const float *lse, const float *delta,
-                        const int *offsets, int Hq, int Hkv, float scale, float scale_log2) {
+                        const int *offsets, int Hq, int Hkv, float scale, float scale_log2,
+                        unsigned *gcount, int gcap) {
     typedef fa2_dkdv_shape<D> S_;
     constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD, LDS = S_::LDS;
     extern __shared__ __align__(128) unsigned char fa2_smem[];
@@ -594,6 +644,12 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
         }
         flash_store_dkdv<D>(dk, dv, dkp, dvp, dka, dva, kr0, kr1, len, start, Hq, Hkv, h, hk, t,
                             scale);
+        /* GQA partials summed by the group's last block (the whole block); D 64 only: at
+         * D 128 the kernel is at 251 registers and the finish made ptxas spill */
+        if constexpr (D == 64)
+            if (gcount)
+                fa2_group_finish<D>(gcount, gcap, dk, dv, dkp, dvp, b, kt, k0,
+                                    min(BC, len - k0), start, Hq, Hkv, hk);
     }
 }
 
@@ -665,7 +721,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
     fa2_bwd_dkdv_wide_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, const bf16 *dout,
                              const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
                              const float *delta, const int *offsets, int Hq, int Hkv,
-                             float scale, float scale_log2) {
+                             float scale, float scale_log2, unsigned *gcount, int gcap) {
     typedef fa2_dkdv_wide_shape<D> S_;
     constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD, WMT = S_::WMT;
     extern __shared__ __align__(128) unsigned char fa2_smem[];
@@ -733,6 +789,9 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
         for (int m = 0; m < WMT; m++)
             flash_store_dkdv<D>(dk, dv, dkp, dvp, dka[m], dva[m], w0 + 16 * m + g,
                                 w0 + 16 * m + g + 8, len, start, Hq, Hkv, h, hk, t, scale);
+        if (gcount)
+            fa2_group_finish<D>(gcount, gcap, dk, dv, dkp, dvp, b, kt, k0, min(BC, len - k0),
+                                start, Hq, Hkv, hk);
     }
 }
 
@@ -909,29 +968,9 @@ static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= quads) return;
     const int per = D / 4;
-    const int d = (int)(i % per) * 4;
     const long long th = i / per; /* t·Hkv + hk */
-    const int hk = (int)(th % Hkv);
-    const long long tok = th / Hkv;
-    const size_t src = ((size_t)tok * Hkv * group + (size_t)hk * group) * D + d;
-    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), c = a;
-    for (int j = 0; j < group; j++) {
-        const float4 x = *reinterpret_cast<const float4 *>(dkp + src + (size_t)j * D);
-        const float4 y = *reinterpret_cast<const float4 *>(dvp + src + (size_t)j * D);
-        a.x += x.x;
-        a.y += x.y;
-        a.z += x.z;
-        a.w += x.w;
-        c.x += y.x;
-        c.y += y.y;
-        c.z += y.z;
-        c.w += y.w;
-    }
-    const size_t dst = (size_t)th * D + d;
-    const uint2 ko = make_uint2(tc_pack(a.x, a.y), tc_pack(a.z, a.w));
-    const uint2 vo = make_uint2(tc_pack(c.x, c.y), tc_pack(c.z, c.w));
-    *reinterpret_cast<uint2 *>(dk + dst) = ko;
-    *reinterpret_cast<uint2 *>(dv + dst) = vo;
+    fa2_group_sum_quad(dk, dv, dkp, dvp, th / Hkv, (int)(th % Hkv), (int)(i % per) * 4, Hkv,
+                       group, D);
 }
 
 /* ---- backward: dQ ------------------------------------------------------------------------------ */
@@ -1145,7 +1184,8 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
                                  float *dvp, float *dqp, const long long *dqbase,
                                  const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
                                  const float *lse, const float *delta, const int *offsets,
-                                 int B, int Hq, int Hkv, int max_len) {
+                                 int B, int Hq, int Hkv, int max_len, unsigned *gcount,
+                                 int gcap) {
     typedef fa2_dkdv_shape<D> SK;
     typedef fa2_dq_shape<D> SQ;
     const float scale = 1.0f / sqrtf((float)D), scale_log2 = FA2_LOG2E * scale;
@@ -1161,7 +1201,8 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          (int)SW::SMEM));
         fa2_bwd_dkdv_wide_kernel<64><<<gw, SW::NT, SW::SMEM, c->stream>>>(
-            dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2);
+            dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2,
+            gcount, gcap);
         CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_wide_kernel");
     } else {
         CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, DQP>,
@@ -1169,7 +1210,7 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
                                          (int)smem_k));
         fa2_bwd_dkdv_kernel<D, DQP><<<gk, SK::NT, smem_k, c->stream>>>(
             dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
-            scale_log2);
+            scale_log2, gcount, gcap);
         CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
     }
     if constexpr (D == 64 && !DQP) {
@@ -1201,14 +1242,15 @@ static void fa2_backward_launch(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float
                                 float *dvp, float *dqp, const long long *dqbase,
                                 const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
                                 const float *lse, const float *delta, const int *offsets, int B,
-                                int T, int Hq, int Hkv, int max_len) {
+                                int T, int Hq, int Hkv, int max_len, unsigned *gcount,
+                                int gcap) {
     if (!dqp) {
         fa2_backward_kernels<D, false>(c, dq, dk, dv, dkp, dvp, NULL, NULL, dout, q, k, v, lse,
-                                       delta, offsets, B, Hq, Hkv, max_len);
+                                       delta, offsets, B, Hq, Hkv, max_len, gcount, gcap);
         return;
     }
     fa2_backward_kernels<D, true>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse,
-                                  delta, offsets, B, Hq, Hkv, max_len);
+                                  delta, offsets, B, Hq, Hkv, max_len, gcount, gcap);
     const long long quads = (long long)T * Hq * (D / 4);
     const float scale = 1.0f / sqrtf((float)D);
     fa2_dq_reduce_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
@@ -1283,13 +1325,24 @@ int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, co
             CU_LAUNCH_CHECK(c, "fa2_dq_base_kernel");
         }
     }
+    /* GQA at D 64: the group sum inside the dK/dV kernels (a counter per (sequence, KV
+     * head, key tile); key tiles of 64 keys or more, so T/64 + 1 per pair bound the tiles
+     * of any sequence) unless RLVR_ATTN_GQA=separate */
+    unsigned *gcount = NULL;
+    int gcap = 0;
+    if (group > 1 && D == 64 && !fa2_env_is("RLVR_ATTN_GQA", "separate")) {
+        gcap = T / 64 + 1;
+        const size_t gbytes = (size_t)B * Hkv * gcap * sizeof(unsigned);
+        gcount = (unsigned *)cuda_scratch_zeroed(c, SCRATCH_ATTN_GQA, gbytes, gbytes);
+        if (!gcount) return 0; /* error recorded */
+    }
     if (D == 64)
         fa2_backward_launch<64>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta,
-                                offsets, B, T, Hq, Hkv, max_len);
+                                offsets, B, T, Hq, Hkv, max_len, gcount, gcap);
     else
         fa2_backward_launch<128>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse,
-                                 delta, offsets, B, T, Hq, Hkv, max_len);
-    if (group > 1) {
+                                 delta, offsets, B, T, Hq, Hkv, max_len, gcount, gcap);
+    if (group > 1 && !gcount) {
         const long long quads = (long long)T * Hkv * (D / 4);
         fa2_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
             dk, dv, dkp, dvp, quads, Hkv, group, D);

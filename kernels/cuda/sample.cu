@@ -336,6 +336,14 @@ static __device__ void split_row_max(const split_parts &P, int rl, int nch, floa
     *zmax = block_max(zm, shf);
 }
 
+/* K1's partials of chunk o = row·nch + chunk. */
+static __device__ __forceinline__ void split_store_max(const split_parts &P, size_t o,
+                                                       float lmax, float zmax, int best) {
+    P.lmax[o] = lmax;
+    P.zmax[o] = zmax;
+    P.zidx[o] = best;
+}
+
 /* K1: the chunk's seen bits, raw max, penalised max and its lowest index. */
 static __global__ void __launch_bounds__(SPLIT_THREADS)
     split_max_kernel(split_parts P, const float *logits /* [rows, V] */, int V, int nch,
@@ -375,12 +383,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     }
     lmax = block_max(lmax, shf);
     sample_block_argmax(zmax, best, shf, shi);
-    if (tid == 0) {
-        const size_t o = (size_t)rl * nch + ch;
-        P.lmax[o] = lmax;
-        P.zmax[o] = zmax;
-        P.zidx[o] = best;
-    }
+    if (tid == 0) split_store_max(P, (size_t)rl * nch + ch, lmax, zmax, best);
 }
 
 /* K2: the chunk's kept mass (not when greedy) and its log-prob normaliser partial. */
@@ -610,11 +613,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     }
     lmax = warp_max(lmax);
     warp_argmax(zmax, best);
-    if (lane == 0) {
-        P.lmax[o] = lmax;
-        P.zmax[o] = zmax;
-        P.zidx[o] = best;
-    }
+    if (lane == 0) split_store_max(P, o, lmax, zmax, best);
 }
 
 /* K2, warp form: the chunk's kept mass (not when greedy) and its normaliser partial. */

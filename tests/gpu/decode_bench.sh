@@ -26,9 +26,10 @@
 # tensor-core cached attention with four shared stages per warp instead of two,
 # RLVR_DECODE_ATTN_STAGES=4; bps8 / bps16: its split count aimed at 8 / 16 blocks per SM
 # instead of 4, RLVR_DECODE_SPLIT_BPS) and
-# bench_decode_256_{skinny2r32,skinny2r64,sampleblk,stages4,bps8,bps16}.log
+# bench_decode_256_{skinny2r32,skinny2r64,sampleblk,stages4,bps8,bps16,admission}.log
 # (256 seqs. workload; sampleblk: the sampling split path with a block per chunk instead
-# of a warp, RLVR_SAMPLE_SPLIT=blocks); with
+# of a warp, RLVR_SAMPLE_SPLIT=blocks; admission: the decode rows in admission order
+# instead of longest context first, RLVR_DECODE_ORDER=admission); with
 # RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided: nopdl and skinny2 at 256
 # (PDL won 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost 0.906 and 0.862),
 # split (the scalar split-K
@@ -134,7 +135,8 @@ if [ "$DEVICE" = cuda ]; then
         bps8:RLVR_DECODE_SPLIT_BPS=8"
   AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
          sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
-         bps8:RLVR_DECODE_SPLIT_BPS=8 bps16:RLVR_DECODE_SPLIT_BPS=16"
+         bps8:RLVR_DECODE_SPLIT_BPS=8 bps16:RLVR_DECODE_SPLIT_BPS=16
+         admission:RLVR_DECODE_ORDER=admission"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
     AB32="$AB32 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0

@@ -712,14 +712,19 @@ static void test_rope(int T, int H, int D) {
 /* Selects the attention path of the next calls: NULL the default dispatch (flash2 with
  * its two-kernel backward), "dqpartials" flash2 with dQ from the dK/dV kernel
  * (RLVR_ATTN_DQ=partials), "wide" flash2 with two tiles per warp in the forward, dK/dV
- * and dQ at D 64 (RLVR_ATTN_FWD=wide RLVR_ATTN_BWD=wide RLVR_ATTN_DQ=wide), anything
- * else that RLVR_ATTENTION value. */
+ * and dQ at D 64 (RLVR_ATTN_FWD=wide RLVR_ATTN_BWD=wide RLVR_ATTN_DQ=wide), "gqasep" flash2
+ * with GQA's dK/dV group sum in its own kernel (RLVR_ATTN_GQA=separate; by default the
+ * dK/dV kernel's last head block of a group sums it at D 64), anything else that
+ * RLVR_ATTENTION value. */
 static void attn_set_path(const char *impl) {
     unsetenv("RLVR_ATTENTION");
     unsetenv("RLVR_ATTN_DQ");
     unsetenv("RLVR_ATTN_BWD");
     unsetenv("RLVR_ATTN_FWD");
-    if (impl && strcmp(impl, "dqpartials") == 0) {
+    unsetenv("RLVR_ATTN_GQA");
+    if (impl && strcmp(impl, "gqasep") == 0) {
+        setenv("RLVR_ATTN_GQA", "separate", 1);
+    } else if (impl && strcmp(impl, "dqpartials") == 0) {
         setenv("RLVR_ATTN_DQ", "partials", 1);
     } else if (impl && strcmp(impl, "wide") == 0) {
         setenv("RLVR_ATTN_BWD", "wide", 1);
@@ -776,7 +781,8 @@ static void attn_host_free(attn_host *h) {
 /* One attention case: the GPU path `impl` (NULL: the default dispatch, flash2; "flash1":
  * the first fused implementation, RLVR_ATTENTION=flash1; "dqpartials": flash2 with dQ
  * from the dK/dV kernel, RLVR_ATTN_DQ=partials; "wide": flash2 with two tiles per warp
- * in the forward, dK/dV and dQ, the same bits) against the CPU reference, its
+ * in the forward, dK/dV and dQ, the same bits; "gqasep": the GQA group sum of dK/dV as
+ * its own kernel, the same bits) against the CPU reference, its
  * backward run twice for the same bits, and for D = 64/128 against the simple kernels,
  * with max_len understated, and (impl given) against the default fused kernels. */
 static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const char *impl) {
@@ -854,15 +860,17 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
             char nm[5][48];
             for (int i = 0; i < 5; i++)
                 snprintf(nm[i], sizeof nm[i], "attention %s~flash2 %s", impl, w[i]);
-            if (strcmp(impl, "wide") == 0) {
-                /* the same mma in the same order per element: the same bits */
+            if (strcmp(impl, "wide") == 0 || strcmp(impl, "gqasep") == 0) {
+                /* wide: the same mma in the same order per element; gqasep: the same
+                 * group sum in the same order: the same bits */
                 const int same = memcmp(f.dk, d.dk, nk * 4) == 0 &&
                                  memcmp(f.dv, d.dv, nk * 4) == 0 &&
                                  memcmp(f.dq, d.dq, nq * 4) == 0 &&
                                  memcmp(f.out, d.out, nq * 4) == 0 &&
                                  memcmp(f.lse, d.lse, (size_t)T * Hq * 4) == 0;
-                record("attention wide=flash2 bits", cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0,
-                       same);
+                record(strcmp(impl, "wide") == 0 ? "attention wide=flash2 bits"
+                                                 : "attention gqasep=flash2 bits",
+                       cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0, same);
             }
             compare(nm[0], cs, f.out, d.out, NULL, nq, TOL_BF16);
             compare(nm[1], cs, f.lse, d.lse, NULL, (size_t)T * Hq, TOL_F32_LOOSE);
@@ -1892,6 +1900,9 @@ int main(int argc, char **argv) {
      * RLVR_ATTN_BWD=wide, RLVR_ATTN_DQ=wide; D 64, the D 128 cases take the default
      * kernels) */
     attention_cases("wide");
+    /* flash2 with GQA's dK/dV group sum as a separate kernel (RLVR_ATTN_GQA=separate; the
+     * default sums it in the dK/dV kernel's last head block at D 64): the same bits */
+    attention_cases("gqasep");
     /* the LM head with the forward's logits kept for the backward (the default, within
      * RLVR_LM_KEEP_GB) */
     rlvr_cuda_set_lmhead_keep(S.gpu, (long long)1 << 30);

@@ -4,7 +4,8 @@
  *   2. sampling distributions on a small vocabulary (temperature, top-k, top-p, min-p,
  *      repetition penalty) match the expected frequencies (chi-square, fixed seed);
  *   3. greedy and seeded sampling give the same completion for a prompt whatever the
- *      batch size, the batch order and G; a different seed changes sampled output;
+ *      batch size, the batch order, the decode rows' order (longest context first or
+ *      admission order, RLVR_DECODE_ORDER) and G; a different seed changes sampled output;
  *   4. the reported log-probabilities equal a full forward at the same temperature;
  *   5. EOS ids, stop ids, max length and per-prompt length limits end generation with
  *      the right finish reason;
@@ -12,6 +13,8 @@
  *   7. empty prompts, prompts longer than the context, bad G: clear errors.
  * usage: test_sampler TOKENIZER_DIR (a GPT-2-style tokenizer.json, vocab ~2.3k)
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,8 +149,16 @@ static void test_invariance(model *m, sampler *s) {
         p.top_k = greedy ? 0 : 50;
         p.max_new_tokens = 24;
         p.seed = 42;
-        completion *c1 = NULL, *c2 = NULL, *c3 = NULL;
+        completion *c1 = NULL, *c2 = NULL, *c3 = NULL, *c0 = NULL;
         CHECK(sampler_generate(s, all, 3, 3, &p, &c1, NULL, err, sizeof err) == 0, "%s", err);
+        /* decode rows in admission order instead of longest context first: the same */
+        setenv("RLVR_DECODE_ORDER", "admission", 1);
+        CHECK(sampler_generate(s, all, 3, 3, &p, &c0, NULL, err, sizeof err) == 0, "%s", err);
+        unsetenv("RLVR_DECODE_ORDER");
+        for (int i = 0; c0 && c1 && i < 9; i++)
+            CHECK(same_completion(&c0[i], &c1[i]), "%s: completion %d differs with the decode "
+                  "rows in admission order", greedy ? "greedy" : "sampled", i);
+        completions_free(c0, 9);
         CHECK(sampler_generate(s, rev, 2, 3, &p, &c2, NULL, err, sizeof err) == 0, "%s", err);
         CHECK(sampler_generate(s, &all[2], 1, 1, &p, &c3, NULL, err, sizeof err) == 0, "%s", err);
         if (c1 && c2 && c3) {
