@@ -472,17 +472,19 @@ static __device__ __forceinline__ void fa2_group_sum_quad(bf16 *dk, bf16 *dv, co
  * fa2_group_sum_kernel after them instead). Called by every thread of a block after it
  * stored its query head's partials of keys [k0, k0 + nk) of sequence b (token `start`
  * on): the last of the group's blocks to get here for that (sequence, KV head, key tile)
- * — a counter per triple, gcount[(b·Hkv + hk)·gcap + kt] — sums the group's partials of
+ * — a counter per pair of the tile's first token and the KV head, gcount[(start + k0)·Hkv
+ * + hk] (a tile starts inside its sequence, so no two tiles share a first token; T·Hkv
+ * counters whatever the packing) — sums the group's partials of
  * those keys into dk, dv with fa2_group_sum_quad, so the bits are the separate kernel's,
  * but the partials are read from L2 just after they were written and one launch and a
  * DRAM pass over 2·[T, Hq, D] f32 go (the sixth H200 run: fa2_group_sum_kernel 20 µs a
  * layer at 8 × 1024 tokens). */
 template <int D>
-static __device__ void fa2_group_finish(unsigned *gcount, int gcap, bf16 *dk, bf16 *dv,
-                                        const float *dkp, const float *dvp, int b, int kt,
-                                        int k0, int nk, int start, int Hq, int Hkv, int hk) {
+static __device__ void fa2_group_finish(unsigned *gcount, bf16 *dk, bf16 *dv, const float *dkp,
+                                        const float *dvp, int k0, int nk, int start, int Hq,
+                                        int Hkv, int hk) {
     const int group = Hq / Hkv;
-    if (!cuda_block_is_last(gcount + ((size_t)b * Hkv + hk) * gcap + kt, (unsigned)group))
+    if (!cuda_block_is_last(gcount + ((size_t)start + k0) * Hkv + hk, (unsigned)group))
         return;
     constexpr int Q = D / 4;
     for (int e = threadIdx.x; e < nk * Q; e += blockDim.x)
@@ -554,7 +556,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
                         const long long *dqbase, const bf16 *dout, const bf16 *q,
                         const bf16 *k, const bf16 *v, const float *lse, const float *delta,
                         const int *offsets, int Hq, int Hkv, float scale, float scale_log2,
-                        unsigned *gcount, int gcap) {
+                        unsigned *gcount) {
     typedef fa2_dkdv_shape<D> S_;
     constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD, LDS = S_::LDS;
     extern __shared__ __align__(128) unsigned char fa2_smem[];
@@ -648,8 +650,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_shape<D>::NT, fa2_dkdv_shape<D
          * D 128 the kernel is at 251 registers and the finish made ptxas spill */
         if constexpr (D == 64)
             if (gcount)
-                fa2_group_finish<D>(gcount, gcap, dk, dv, dkp, dvp, b, kt, k0,
-                                    min(BC, len - k0), start, Hq, Hkv, hk);
+                fa2_group_finish<D>(gcount, dk, dv, dkp, dvp, k0, min(BC, len - k0), start, Hq,
+                                    Hkv, hk);
     }
 }
 
@@ -721,7 +723,7 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
     fa2_bwd_dkdv_wide_kernel(bf16 *dk, bf16 *dv, float *dkp, float *dvp, const bf16 *dout,
                              const bf16 *q, const bf16 *k, const bf16 *v, const float *lse,
                              const float *delta, const int *offsets, int Hq, int Hkv,
-                             float scale, float scale_log2, unsigned *gcount, int gcap) {
+                             float scale, float scale_log2, unsigned *gcount) {
     typedef fa2_dkdv_wide_shape<D> S_;
     constexpr int NT = S_::NT, BC = S_::BC, BR = S_::BR, LD = S_::LD, WMT = S_::WMT;
     extern __shared__ __align__(128) unsigned char fa2_smem[];
@@ -790,8 +792,8 @@ static __global__ void __launch_bounds__(fa2_dkdv_wide_shape<D>::NT,
             flash_store_dkdv<D>(dk, dv, dkp, dvp, dka[m], dva[m], w0 + 16 * m + g,
                                 w0 + 16 * m + g + 8, len, start, Hq, Hkv, h, hk, t, scale);
         if (gcount)
-            fa2_group_finish<D>(gcount, gcap, dk, dv, dkp, dvp, b, kt, k0, min(BC, len - k0),
-                                start, Hq, Hkv, hk);
+            fa2_group_finish<D>(gcount, dk, dv, dkp, dvp, k0, min(BC, len - k0), start, Hq, Hkv,
+                                hk);
     }
 }
 
@@ -1184,8 +1186,7 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
                                  float *dvp, float *dqp, const long long *dqbase,
                                  const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
                                  const float *lse, const float *delta, const int *offsets,
-                                 int B, int Hq, int Hkv, int max_len, unsigned *gcount,
-                                 int gcap) {
+                                 int B, int Hq, int Hkv, int max_len, unsigned *gcount) {
     typedef fa2_dkdv_shape<D> SK;
     typedef fa2_dq_shape<D> SQ;
     const float scale = 1.0f / sqrtf((float)D), scale_log2 = FA2_LOG2E * scale;
@@ -1202,7 +1203,7 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
                                          (int)SW::SMEM));
         fa2_bwd_dkdv_wide_kernel<64><<<gw, SW::NT, SW::SMEM, c->stream>>>(
             dk, dv, dkp, dvp, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale, scale_log2,
-            gcount, gcap);
+            gcount);
         CU_LAUNCH_CHECK(c, "fa2_bwd_dkdv_wide_kernel");
     } else {
         CU_CHECK(c, cudaFuncSetAttribute(fa2_bwd_dkdv_kernel<D, DQP>,
@@ -1210,7 +1211,7 @@ static void fa2_backward_kernels(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, floa
                                          (int)smem_k));
         fa2_bwd_dkdv_kernel<D, DQP><<<gk, SK::NT, smem_k, c->stream>>>(
             dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta, offsets, Hq, Hkv, scale,
-            scale_log2, gcount, gcap);
+            scale_log2, gcount);
         CU_LAUNCH_CHECK(c, DQP ? "fa2_bwd_dkdv_kernel (dQ partials)" : "fa2_bwd_dkdv_kernel");
     }
     if constexpr (D == 64 && !DQP) {
@@ -1242,15 +1243,14 @@ static void fa2_backward_launch(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, float
                                 float *dvp, float *dqp, const long long *dqbase,
                                 const bf16 *dout, const bf16 *q, const bf16 *k, const bf16 *v,
                                 const float *lse, const float *delta, const int *offsets, int B,
-                                int T, int Hq, int Hkv, int max_len, unsigned *gcount,
-                                int gcap) {
+                                int T, int Hq, int Hkv, int max_len, unsigned *gcount) {
     if (!dqp) {
         fa2_backward_kernels<D, false>(c, dq, dk, dv, dkp, dvp, NULL, NULL, dout, q, k, v, lse,
-                                       delta, offsets, B, Hq, Hkv, max_len, gcount, gcap);
+                                       delta, offsets, B, Hq, Hkv, max_len, gcount);
         return;
     }
     fa2_backward_kernels<D, true>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse,
-                                  delta, offsets, B, Hq, Hkv, max_len, gcount, gcap);
+                                  delta, offsets, B, Hq, Hkv, max_len, gcount);
     const long long quads = (long long)T * Hq * (D / 4);
     const float scale = 1.0f / sqrtf((float)D);
     fa2_dq_reduce_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
@@ -1325,23 +1325,20 @@ int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, co
             CU_LAUNCH_CHECK(c, "fa2_dq_base_kernel");
         }
     }
-    /* GQA at D 64: the group sum inside the dK/dV kernels (a counter per (sequence, KV
-     * head, key tile); key tiles of 64 keys or more, so T/64 + 1 per pair bound the tiles
-     * of any sequence) unless RLVR_ATTN_GQA=separate */
+    /* GQA at D 64: the group sum inside the dK/dV kernels (a counter per (token, KV head),
+     * used by the key tiles' first tokens) unless RLVR_ATTN_GQA=separate */
     unsigned *gcount = NULL;
-    int gcap = 0;
     if (group > 1 && D == 64 && !fa2_env_is("RLVR_ATTN_GQA", "separate")) {
-        gcap = T / 64 + 1;
-        const size_t gbytes = (size_t)B * Hkv * gcap * sizeof(unsigned);
+        const size_t gbytes = (size_t)T * Hkv * sizeof(unsigned);
         gcount = (unsigned *)cuda_scratch_zeroed(c, SCRATCH_ATTN_GQA, gbytes, gbytes);
         if (!gcount) return 0; /* error recorded */
     }
     if (D == 64)
         fa2_backward_launch<64>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse, delta,
-                                offsets, B, T, Hq, Hkv, max_len, gcount, gcap);
+                                offsets, B, T, Hq, Hkv, max_len, gcount);
     else
         fa2_backward_launch<128>(c, dq, dk, dv, dkp, dvp, dqp, dqbase, dout, q, k, v, lse,
-                                 delta, offsets, B, T, Hq, Hkv, max_len, gcount, gcap);
+                                 delta, offsets, B, T, Hq, Hkv, max_len, gcount);
     if (group > 1 && !gcount) {
         const long long quads = (long long)T * Hkv * (D / 4);
         fa2_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
