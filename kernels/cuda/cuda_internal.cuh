@@ -44,7 +44,7 @@ enum {
     SCRATCH_ATTN_DQP,   /* flash2 dQ partials: per-sequence bases + [row-slots, Hq, D] f32 */
     SCRATCH_LM_KEEP,    /* LM head logits [T, V] f32 kept from forward to backward (opt-in) */
     SCRATCH_GEMV_NORM,  /* add_rmsnorm_swiglu's finished-block counter (rmsnorm.cu) */
-    SCRATCH_ATTN_GQA,   /* flash2 dK/dV: finished-head counters [T, Hkv] (key tiles' first tokens) */
+    SCRATCH_ATTN_GQA,   /* flash2 dK/dV finished-head counters [T, Hkv] (flash_attention2.cu) */
     SCRATCH_COUNT
 };
 

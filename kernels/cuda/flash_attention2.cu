@@ -484,8 +484,7 @@ static __device__ void fa2_group_finish(unsigned *gcount, bf16 *dk, bf16 *dv, co
                                         const float *dvp, int k0, int nk, int start, int Hq,
                                         int Hkv, int hk) {
     const int group = Hq / Hkv;
-    if (!cuda_block_is_last(gcount + ((size_t)start + k0) * Hkv + hk, (unsigned)group))
-        return;
+    if (!cuda_block_is_last(gcount + ((size_t)start + k0) * Hkv + hk, (unsigned)group)) return;
     constexpr int Q = D / 4;
     for (int e = threadIdx.x; e < nk * Q; e += blockDim.x)
         fa2_group_sum_quad(dk, dv, dkp, dvp, (long long)start + k0 + e / Q, hk, (e % Q) * 4,

@@ -601,7 +601,8 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     const int *table = block_tables + (size_t)seq[n] * max_blocks;
     const size_t krow = (size_t)Hkv * D;
     const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
-    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * NST * 2 * SH::TILE; /* ring */
+    /* the warp's ring of stages */
+    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * NST * 2 * SH::TILE;
 
     /* Q's A fragments (rows g and g + 8 = query heads hk·group + row; zero past the group),
      * straight from global memory: a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8,
@@ -828,8 +829,9 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
         int optin = 0;
         CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                            c->device));
-        const size_t smn = D == 64 ? (nst == 3 ? mma_shape<64, 3>::SMEM : mma_shape<64, 4>::SMEM)
-                                   : (nst == 3 ? mma_shape<128, 3>::SMEM : mma_shape<128, 4>::SMEM);
+        const size_t smn = D == 64
+                               ? (nst == 3 ? mma_shape<64, 3>::SMEM : mma_shape<64, 4>::SMEM)
+                               : (nst == 3 ? mma_shape<128, 3>::SMEM : mma_shape<128, 4>::SMEM);
         if (nst > 2 && smn > (size_t)optin) nst = 2;
 #define MMA_LAUNCH(DV, NV)                                                                 \
     do {                                                                                   \

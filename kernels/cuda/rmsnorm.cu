@@ -389,8 +389,9 @@ static int add_rmsnorm_vec(cuda_ctx *c, bf16 *sum, bf16 *out, float *rstd, const
         return -1;
     typedef void (*kernel)(bf16 *, bf16 *, float *, const bf16 *, const bf16 *, const bf16 *,
                            int, float, bf16 *, const bf16 *, int);
-    static const kernel by_cpt[ARV_MAX_CPT] = {add_rmsnorm_vec_kernel<1>, add_rmsnorm_vec_kernel<2>,
-                                               add_rmsnorm_vec_kernel<3>, add_rmsnorm_vec_kernel<4>};
+    static const kernel by_cpt[ARV_MAX_CPT] = {
+        add_rmsnorm_vec_kernel<1>, add_rmsnorm_vec_kernel<2>, add_rmsnorm_vec_kernel<3>,
+        add_rmsnorm_vec_kernel<4>};
     cuda_launch_dep(c, "add_rmsnorm_vec_kernel", by_cpt[cpt - 1], N, ARV_T, 0, sum, out, rstd,
                     a, b, w, C, eps, fill, bias, OC);
     return 0;

@@ -539,13 +539,15 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
  * normaliser's float sum runs in another fixed order (log-probs may differ in the last
  * bits). RLVR_SAMPLE_SPLIT=blocks runs K1 and K2 above instead. */
 enum {
-    SPLIT_WARPS = SPLIT_THREADS / 32,       /* chunks per block */
-    WARP_VEC = SPLIT_CHUNK / (4 * 32),      /* 16-byte loads per lane and chunk */
-    WARP_BATCH = 8                          /* of those, in flight at once */
+    SPLIT_WARPS = SPLIT_THREADS / 32,  /* chunks per block */
+    WARP_VEC = SPLIT_CHUNK / (4 * 32), /* 16-byte loads per lane and chunk */
+    WARP_BATCH = 8                     /* of those, in flight at once */
 };
 
 /* Float4 j of a lane's share of a chunk: entries 4·(32j + lane) .. +3 of the chunk. */
-static __device__ __forceinline__ int warp_entry(int j, int lane) { return 4 * (32 * j + lane); }
+static __device__ __forceinline__ int warp_entry(int j, int lane) {
+    return 4 * (32 * j + lane);
+}
 
 static __device__ __forceinline__ unsigned long long sample_mass_f(float e) {
     return __float2ull_rz(e * 1099511627776.0f); /* ⌊e·2^40⌋, as sample_mass */
@@ -599,7 +601,8 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
         float v[WARP_BATCH][4];
 #pragma unroll
-        for (int b = 0; b < WARP_BATCH; b++) split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+        for (int b = 0; b < WARP_BATCH; b++)
+            split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
 #pragma unroll
         for (int b = 0; b < WARP_BATCH; b++)
 #pragma unroll
@@ -641,7 +644,8 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
         float v[WARP_BATCH][4];
 #pragma unroll
-        for (int b = 0; b < WARP_BATCH; b++) split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+        for (int b = 0; b < WARP_BATCH; b++)
+            split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
 #pragma unroll
         for (int b = 0; b < WARP_BATCH; b++)
 #pragma unroll
@@ -651,7 +655,8 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
                 const float el = expf((v[b][q] - lmax) * a.inv_t);
                 sl += el;
                 if (!a.greedy) { /* without the penalty, zmax = lmax: the same e */
-                    const float e = a.pen ? expf((split_pen(v[b][q], k, mw, a) - zmax) * a.inv_t) : el;
+                    const float e =
+                        a.pen ? expf((split_pen(v[b][q], k, mw, a) - zmax) * a.inv_t) : el;
                     if (e >= a.min_p) mass += sample_mass_f(e);
                 }
             }

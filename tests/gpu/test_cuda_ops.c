@@ -944,8 +944,10 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
     for (int i = 0; i < ngroups && k < (int)sizeof cs - 8; i++)
         k += snprintf(cs + k, sizeof cs - (size_t)k, "%s%d", i ? "," : "", prompt[i]);
     const char *bps = getenv("RLVR_DECODE_SPLIT_BPS"), *nst = getenv("RLVR_DECODE_ATTN_STAGES");
-    if (bps && k < (int)sizeof cs - 16) k += snprintf(cs + k, sizeof cs - (size_t)k, " bps=%s", bps);
-    if (nst && k < (int)sizeof cs - 16) k += snprintf(cs + k, sizeof cs - (size_t)k, " stages=%s", nst);
+    if (bps && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " bps=%s", bps);
+    if (nst && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " stages=%s", nst);
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
