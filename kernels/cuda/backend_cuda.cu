@@ -223,6 +223,56 @@ static int cu_timer_read(rlvr_backend *be, int n, float *ms_between) {
     return rc;
 }
 
+/* Pinned host staging for small host → device copies (cu_to_device): a ring of
+ * UPLOAD_SLOTS slots of UPLOAD_SLOT_BYTES, each with the event recorded after the copy
+ * out of it, so a slot is refilled only once its copy has left. */
+enum { UPLOAD_SLOTS = 16, UPLOAD_SLOT_BYTES = 256 << 10 };
+struct cuda_upload_ring {
+    unsigned char *buf; /* pinned, UPLOAD_SLOTS · UPLOAD_SLOT_BYTES */
+    cudaEvent_t ev[UPLOAD_SLOTS];
+    int recorded[UPLOAD_SLOTS];
+    int next;
+};
+
+static void upload_ring_destroy(struct cuda_upload_ring *r) {
+    if (!r) return;
+    for (int i = 0; i < UPLOAD_SLOTS; i++) cudaEventDestroy(r->ev[i]);
+    cudaFreeHost(r->buf);
+    free(r);
+}
+
+/* The ring, created at the first upload; NULL when it is off (RLVR_CUDA_STAGED_UPLOAD=0,
+ * read then) or could not be made (pinned memory or events refused: the plain path). */
+static struct cuda_upload_ring *upload_ring(cuda_ctx *c) {
+    if (c->upload_state == 0) {
+        const char *e = getenv("RLVR_CUDA_STAGED_UPLOAD");
+        c->upload_state = 1;
+        if (e && strcmp(e, "0") == 0) return NULL;
+        struct cuda_upload_ring *r = (struct cuda_upload_ring *)calloc(1, sizeof *r);
+        if (!r) return NULL;
+        if (cudaMallocHost((void **)&r->buf, (size_t)UPLOAD_SLOTS * UPLOAD_SLOT_BYTES) !=
+            cudaSuccess) {
+            (void)cudaGetLastError();
+            free(r);
+            return NULL;
+        }
+        int made = 0;
+        while (made < UPLOAD_SLOTS &&
+               cudaEventCreateWithFlags(&r->ev[made], cudaEventDisableTiming) == cudaSuccess)
+            made++;
+        if (made < UPLOAD_SLOTS) {
+            (void)cudaGetLastError();
+            for (int i = 0; i < made; i++) cudaEventDestroy(r->ev[i]);
+            cudaFreeHost(r->buf);
+            free(r);
+            return NULL;
+        }
+        c->upload = r;
+        c->upload_state = 2;
+    }
+    return c->upload_state == 2 ? c->upload : NULL;
+}
+
 static void cu_destroy(rlvr_backend *be) {
     if (!be) return;
     cuda_ctx *c = cuda_get(be);
@@ -233,6 +283,7 @@ static void cu_destroy(rlvr_backend *be) {
         if (c->cublas) cublasDestroy(c->cublas);
         if (c->cublas_ws) cudaFree(c->cublas_ws);
         timer_pool_destroy(c->timer);
+        upload_ring_destroy(c->upload);
         if (c->stream) cudaStreamDestroy(c->stream);
         free(c);
     }
@@ -287,10 +338,27 @@ static void cu_copy(rlvr_backend *be, void *dst, const void *src, size_t bytes) 
         CU_CHECK(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream));
 }
 
+/* host_src may be reused or freed as soon as this returns. Up to UPLOAD_SLOT_BYTES: copied
+ * into a slot of the pinned ring and sent from there without waiting (the copy is ordered
+ * on the stream like any op; the slot is refilled only after its event). A decode step
+ * makes 3–5 such uploads (inputs, changed block-table rows, uniforms) and each used to
+ * cost the host a wait on the stream with the GPU idle. Larger copies (weights, batches)
+ * from pageable memory, then a wait, as before. */
 static void cu_to_device(rlvr_backend *be, void *dst, const void *host_src, size_t bytes) {
     cuda_ctx *c = cuda_get(be);
     if (!bytes) return;
-    /* Synchronous so the caller may reuse or free host_src at once (pageable memory). */
+    struct cuda_upload_ring *r = bytes <= UPLOAD_SLOT_BYTES ? upload_ring(c) : NULL;
+    if (r) {
+        const int i = r->next;
+        r->next = (i + 1) % UPLOAD_SLOTS;
+        if (r->recorded[i]) CU_CHECK(c, cudaEventSynchronize(r->ev[i]));
+        unsigned char *slot = r->buf + (size_t)i * UPLOAD_SLOT_BYTES;
+        memcpy(slot, host_src, bytes);
+        CU_CHECK(c, cudaMemcpyAsync(dst, slot, bytes, cudaMemcpyHostToDevice, c->stream));
+        CU_CHECK(c, cudaEventRecord(r->ev[i], c->stream));
+        r->recorded[i] = 1;
+        return;
+    }
     CU_CHECK(c, cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, c->stream));
     CU_CHECK(c, cudaStreamSynchronize(c->stream));
 }

@@ -82,6 +82,8 @@ typedef struct {
     int lm_keep_T, lm_keep_C, lm_keep_V;
     float lm_keep_it;
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
+    struct cuda_upload_ring *upload; /* pinned staging of small uploads (backend_cuda.cu) */
+    int upload_state; /* 0 not made yet, 1 off or unavailable, 2 in use */
     int pdl; /* the decode kernels launched as programmatic dependents (cuda_launch_dep):
               * 0 unset (on where the device has it unless RLVR_DECODE_PDL=0, read at
               * the first launch), 1 off, 2 on */

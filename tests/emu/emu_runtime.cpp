@@ -115,6 +115,14 @@ cudaError_t cudaFree(void *p) {
     free(p);
     return cudaSuccess;
 }
+cudaError_t cudaMallocHost(void **p, size_t n) {
+    *p = malloc(n ? n : 1);
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeHost(void *p) {
+    free(p);
+    return cudaSuccess;
+}
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, enum cudaMemcpyKind,
                             cudaStream_t) {
     run_or_record([=]() { memmove(dst, src, n); });

@@ -344,6 +344,40 @@ static void test_prefetch(void) {
 
 /* ---- embedding ------------------------------------------------------------------------- */
 
+/* to_device through the pinned upload ring (backend_cuda.cu: copies of at most 256 KiB
+ * are staged and sent without waiting): 40 uploads of 1 byte to 256 KiB + 1 (the largest
+ * staged size, and one past it: the plain path) into separate device buffers, the host
+ * source overwritten right after each call, twice round the 16-slot ring; every buffer
+ * must then read back what was uploaded into it. On a GPU a slot refilled before its
+ * copy left would show here as another upload's bytes. */
+static void test_upload_ring(void) {
+    enum { N = 40, MAXB = (256 << 10) + 1 };
+    unsigned char *host = malloc(MAXB), *back = malloc(MAXB);
+    void *dev[N];
+    size_t len[N];
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        len[i] = i == 0 ? 1 : i == 1 ? MAXB - 1 : i == 2 ? MAXB : 1 + (size_t)irand(MAXB - 1);
+        dev[i] = S.gpu->alloc(S.gpu, len[i]);
+        for (size_t j = 0; j < len[i]; j++) host[j] = (unsigned char)(i * 31 + j * 7);
+        S.gpu->to_device(S.gpu, dev[i], host, len[i]);
+        memset(host, 0xAB, len[i]); /* the caller may reuse its buffer at once */
+    }
+    for (int i = 0; i < N; i++) {
+        S.gpu->to_host(S.gpu, back, dev[i], len[i]);
+        for (size_t j = 0; j < len[i]; j++)
+            if (back[j] != (unsigned char)(i * 31 + j * 7)) {
+                bad++;
+                break;
+            }
+        S.gpu->free(S.gpu, dev[i]);
+    }
+    record("to_device upload ring", "40 uploads, 1 B .. 256 KiB + 1", bad, bad, bad == 0);
+    free(host);
+    free(back);
+    check_backend("to_device");
+}
+
 static void test_embedding(int T, int C, int V) {
     char cs[112];
     snprintf(cs, sizeof cs, "T=%d C=%d V=%d", T, C, V);
@@ -1673,6 +1707,7 @@ int main(int argc, char **argv) {
     rlvr_cuda_set_lmhead_keep(S.gpu, 0);
 
     RUN(test_casts());
+    RUN(test_upload_ring());
     RUN(test_prefetch());
     const int emb[][3] = {{1, 64, 1037}, {37, 200, 1037}, {300, 67, 5000}, {300, 64, 50}};
     for (int i = 0; i < 4; i++) RUN(test_embedding(emb[i][0], emb[i][1], emb[i][2]));
