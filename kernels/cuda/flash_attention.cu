@@ -290,32 +290,6 @@ static __global__ void __launch_bounds__(FA_THREADS)
     }
 }
 
-/* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
- * for dv; one thread per pair of elements of dk. */
-static __global__ void flash_bwd_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
-                                                  const float *dvp, long long pairs, int Hkv,
-                                                  int group, int D) {
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= pairs) return;
-    const int half = D / 2;
-    const int d = (int)(i % half) * 2;
-    const long long th = i / half; /* t·Hkv + hk */
-    const int hk = (int)(th % Hkv);
-    const long long t = th / Hkv;
-    const size_t src = ((size_t)t * Hkv * group + (size_t)hk * group) * D + d;
-    float2 a = make_float2(0.0f, 0.0f), b = make_float2(0.0f, 0.0f);
-    for (int j = 0; j < group; j++) {
-        const float2 x = *reinterpret_cast<const float2 *>(dkp + src + (size_t)j * D);
-        const float2 y = *reinterpret_cast<const float2 *>(dvp + src + (size_t)j * D);
-        a.x += x.x;
-        a.y += x.y;
-        b.x += y.x;
-        b.y += y.y;
-    }
-    const size_t dst = (size_t)th * D + d;
-    *reinterpret_cast<uint32_t *>(dk + dst) = tc_pack(a.x, a.y);
-    *reinterpret_cast<uint32_t *>(dv + dst) = tc_pack(b.x, b.y);
-}
 
 /* ---- backward: dQ ------------------------------------------------------------------------------ */
 
@@ -505,10 +479,10 @@ int cuda_flash_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, con
         CU_LAUNCH_CHECK(c, "flash_bwd_dq_kernel<128>");
     }
     if (group > 1) {
-        const long long pairs = (long long)T * Hkv * (D / 2);
-        flash_bwd_group_sum_kernel<<<cuda_blocks((size_t)pairs, 256), 256, 0, c->stream>>>(
-            dk, dv, dkp, dvp, pairs, Hkv, group, D);
-        CU_LAUNCH_CHECK(c, "flash_bwd_group_sum_kernel");
+        const long long quads = (long long)T * Hkv * (D / 4);
+        flash_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
+            dk, dv, dkp, dvp, quads, Hkv, group, D);
+        CU_LAUNCH_CHECK(c, "flash_group_sum_kernel");
     }
     return 0;
 }

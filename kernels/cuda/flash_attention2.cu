@@ -441,44 +441,17 @@ static __device__ __forceinline__ void fa2_dq_store(bf16 *dq, const float (*acc)
     }
 }
 
-/* GQA's group sum of the per-query-head fp32 dK/dV partials dkp, dvp [T, Hq, D]: dk[tok,
- * hk, d..d+3] = Σ_{j < group} dkp[tok, hk·group + j, d..d+3] in head order, rounded once
- * to bf16; the same for dv. Loads through L2 (__ldcg): inside the dK/dV kernels the
- * partials come from other blocks of the same launch. */
-static __device__ __forceinline__ void fa2_group_sum_quad(bf16 *dk, bf16 *dv, const float *dkp,
-                                                          const float *dvp, long long tok,
-                                                          int hk, int d, int Hkv, int group,
-                                                          int D) {
-    const size_t src = ((size_t)tok * Hkv * group + (size_t)hk * group) * D + d;
-    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), c = a;
-    for (int j = 0; j < group; j++) {
-        const float4 x = __ldcg(reinterpret_cast<const float4 *>(dkp + src + (size_t)j * D));
-        const float4 y = __ldcg(reinterpret_cast<const float4 *>(dvp + src + (size_t)j * D));
-        a.x += x.x;
-        a.y += x.y;
-        a.z += x.z;
-        a.w += x.w;
-        c.x += y.x;
-        c.y += y.y;
-        c.z += y.z;
-        c.w += y.w;
-    }
-    const size_t dst = ((size_t)tok * Hkv + hk) * D + d;
-    *reinterpret_cast<uint2 *>(dk + dst) = make_uint2(tc_pack(a.x, a.y), tc_pack(a.z, a.w));
-    *reinterpret_cast<uint2 *>(dv + dst) = make_uint2(tc_pack(c.x, c.y), tc_pack(c.z, c.w));
-}
-
 /* The group sum inside the dK/dV kernels (the default for GQA; RLVR_ATTN_GQA=separate runs
- * fa2_group_sum_kernel after them instead). Called by every thread of a block after it
+ * flash_group_sum_kernel after them instead). Called by every thread of a block after it
  * stored its query head's partials of keys [k0, k0 + nk) of sequence b (token `start`
  * on): the last of the group's blocks to get here for that (sequence, KV head, key tile)
  * — a counter per pair of the tile's first token and the KV head, gcount[(start + k0)·Hkv
  * + hk] (a tile starts inside its sequence, so no two tiles share a first token; T·Hkv
- * counters whatever the packing) — sums the group's partials of
- * those keys into dk, dv with fa2_group_sum_quad, so the bits are the separate kernel's,
- * but the partials are read from L2 just after they were written and one launch and a
- * DRAM pass over 2·[T, Hq, D] f32 go (the sixth H200 run: fa2_group_sum_kernel 20 µs a
- * layer at 8 × 1024 tokens). */
+ * counters whatever the packing) — sums the group's partials of those keys into dk, dv
+ * with flash_group_sum_quad (flash_common.cuh), so the bits are the separate kernel's, but
+ * the partials are read from L2 just after they were written and one launch and a DRAM
+ * pass over 2·[T, Hq, D] f32 go (the sixth H200 run: the separate kernel 20 µs a layer at
+ * 8 × 1024 tokens). */
 template <int D>
 static __device__ void fa2_group_finish(unsigned *gcount, bf16 *dk, bf16 *dv, const float *dkp,
                                         const float *dvp, int k0, int nk, int start, int Hq,
@@ -487,8 +460,8 @@ static __device__ void fa2_group_finish(unsigned *gcount, bf16 *dk, bf16 *dv, co
     if (!cuda_block_is_last(gcount + ((size_t)start + k0) * Hkv + hk, (unsigned)group)) return;
     constexpr int Q = D / 4;
     for (int e = threadIdx.x; e < nk * Q; e += blockDim.x)
-        fa2_group_sum_quad(dk, dv, dkp, dvp, (long long)start + k0 + e / Q, hk, (e % Q) * 4,
-                           Hkv, group, D);
+        flash_group_sum_quad(dk, dv, dkp, dvp, (long long)start + k0 + e / Q, hk, (e % Q) * 4,
+                             Hkv, group, D);
 }
 
 template <int D> struct fa2_dkdv_shape {
@@ -961,18 +934,6 @@ static __global__ void __launch_bounds__(fa2_dq_wide_shape<D>::NT, fa2_dq_wide_s
     }
 }
 
-/* dk[t, hk, :] = Σ_{j < group} dkp[t, hk·group + j, :] in head order (deterministic), same
- * for dv; one thread per four elements of dk (D % 4 == 0). */
-static __global__ void fa2_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
-                                            const float *dvp, long long quads, int Hkv,
-                                            int group, int D) {
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= quads) return;
-    const int per = D / 4;
-    const long long th = i / per; /* t·Hkv + hk */
-    fa2_group_sum_quad(dk, dv, dkp, dvp, th / Hkv, (int)(th % Hkv), (int)(i % per) * 4, Hkv,
-                       group, D);
-}
 
 /* ---- backward: dQ ------------------------------------------------------------------------------ */
 
@@ -1340,9 +1301,9 @@ int cuda_flash2_attention_backward(cuda_ctx *c, bf16 *dq, bf16 *dk, bf16 *dv, co
                                  delta, offsets, B, T, Hq, Hkv, max_len, gcount);
     if (group > 1 && !gcount) {
         const long long quads = (long long)T * Hkv * (D / 4);
-        fa2_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
+        flash_group_sum_kernel<<<cuda_blocks((size_t)quads, 256), 256, 0, c->stream>>>(
             dk, dv, dkp, dvp, quads, Hkv, group, D);
-        CU_LAUNCH_CHECK(c, "fa2_group_sum_kernel");
+        CU_LAUNCH_CHECK(c, "flash_group_sum_kernel");
     }
     return 0;
 }

@@ -119,4 +119,44 @@ static __device__ __forceinline__ void flash_store_dkdv(bf16 *dk, bf16 *dv, floa
     }
 }
 
+/* GQA's group sum of the per-query-head fp32 dK/dV partials dkp, dvp [T, Hq, D]: dk[tok,
+ * hk, d..d+3] = Σ_{j < group} dkp[tok, hk·group + j, d..d+3] in head order, rounded once
+ * to bf16; the same for dv. Loads through L2 (__ldcg): inside the dK/dV kernels the
+ * partials come from other blocks of the same launch. */
+static __device__ __forceinline__ void flash_group_sum_quad(bf16 *dk, bf16 *dv,
+                                                            const float *dkp, const float *dvp,
+                                                            long long tok, int hk, int d, int Hkv,
+                                                            int group, int D) {
+    const size_t src = ((size_t)tok * Hkv * group + (size_t)hk * group) * D + d;
+    float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), c = a;
+    for (int j = 0; j < group; j++) {
+        const float4 x = __ldcg(reinterpret_cast<const float4 *>(dkp + src + (size_t)j * D));
+        const float4 y = __ldcg(reinterpret_cast<const float4 *>(dvp + src + (size_t)j * D));
+        a.x += x.x;
+        a.y += x.y;
+        a.z += x.z;
+        a.w += x.w;
+        c.x += y.x;
+        c.y += y.y;
+        c.z += y.z;
+        c.w += y.w;
+    }
+    const size_t dst = ((size_t)tok * Hkv + hk) * D + d;
+    *reinterpret_cast<uint2 *>(dk + dst) = make_uint2(tc_pack(a.x, a.y), tc_pack(a.z, a.w));
+    *reinterpret_cast<uint2 *>(dv + dst) = make_uint2(tc_pack(c.x, c.y), tc_pack(c.z, c.w));
+}
+
+/* The group sum as its own kernel (flash1; flash2 at D 128 or with RLVR_ATTN_GQA=separate):
+ * one thread per four elements of dk, quads = T·Hkv·D/4 (D % 4 == 0). */
+static __global__ void flash_group_sum_kernel(bf16 *dk, bf16 *dv, const float *dkp,
+                                              const float *dvp, long long quads, int Hkv,
+                                              int group, int D) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= quads) return;
+    const int per = D / 4;
+    const long long th = i / per; /* t·Hkv + hk */
+    flash_group_sum_quad(dk, dv, dkp, dvp, th / Hkv, (int)(th % Hkv), (int)(i % per) * 4, Hkv,
+                         group, D);
+}
+
 #endif

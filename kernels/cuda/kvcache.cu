@@ -762,6 +762,45 @@ static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const vo
     CU_LAUNCH_CHECK(c, "kv_store_kernel");
 }
 
+/* The arguments of one attention_split_mma_kernel launch (grid: blocks). */
+typedef struct {
+    bf16 *out;
+    float *part_o, *part_ml;
+    unsigned *counters;
+    const bf16 *q, *kc, *vc;
+    const int *block_tables;
+    int max_blocks, block_size;
+    const int *seq, *pos;
+    int Hq, Hkv, S;
+    float scale_log2;
+    unsigned grid;
+} mma_args;
+
+template <int D, int NST> static void mma_launch_stages(cuda_ctx *c, const mma_args &a) {
+    const size_t sm = mma_shape<D, NST>::SMEM;
+    if (sm > 48 * 1024)
+        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+    cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<D, NST>, a.grid,
+                    MMA_WARPS * 32, sm, a.out, a.part_o, a.part_ml, a.counters, a.q, a.kc, a.vc,
+                    a.block_tables, a.max_blocks, a.block_size, a.seq, a.pos, a.Hq, a.Hkv, a.S,
+                    a.scale_log2);
+}
+
+/* The tensor-core kernel with nst stages per warp (2, 3 or 4), or 2 where the device cannot
+ * give a block the shared memory of nst. */
+template <int D> static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
+    int optin = 0;
+    CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                       c->device));
+    if ((nst == 4 && mma_shape<D, 4>::SMEM > (size_t)optin) ||
+        (nst == 3 && mma_shape<D, 3>::SMEM > (size_t)optin))
+        nst = 2;
+    if (nst == 4) mma_launch_stages<D, 4>(c, a);
+    else if (nst == 3) mma_launch_stages<D, 3>(c, a);
+    else mma_launch_stages<D, 2>(c, a);
+}
+
 /* The split-K kernel for this call when the backend selects it and the shape fits (D a
  * multiple of 8 up to 256, group <= SPLIT_GMAX, 16-byte aligned caches) — its tensor-core
  * form when that is selected and fits (D 64 or 128, group <= MMA_GMAX, 16-byte aligned q),
@@ -821,40 +860,14 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     }
     const unsigned grid = (unsigned)(units * S);
     if (mma) {
-        const float scale_log2 = scale * 1.4426950408889634f;
-        /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs;
-         * 2 where the device cannot give a block that much shared memory */
+        const mma_args ma = {out, part_o, part_ml, counters, q, kc, vc, block_tables,
+                             max_blocks, block_size, seq, pos, Hq, Hkv, (int)S,
+                             scale * 1.4426950408889634f /* log2 e */, grid};
+        /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs */
         static const int st_allowed[] = {2, 3, 4};
-        int nst = kv_env_pick("RLVR_DECODE_ATTN_STAGES", MMA_STAGES, st_allowed, 3);
-        int optin = 0;
-        CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                           c->device));
-        const size_t smn = D == 64
-                               ? (nst == 3 ? mma_shape<64, 3>::SMEM : mma_shape<64, 4>::SMEM)
-                               : (nst == 3 ? mma_shape<128, 3>::SMEM : mma_shape<128, 4>::SMEM);
-        if (nst > 2 && smn > (size_t)optin) nst = 2;
-#define MMA_LAUNCH(DV, NV)                                                                 \
-    do {                                                                                   \
-        const size_t sm_ = mma_shape<DV, NV>::SMEM;                                        \
-        if (sm_ > 48 * 1024)                                                               \
-            CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<DV, NV>,           \
-                                             cudaFuncAttributeMaxDynamicSharedMemorySize,  \
-                                             (int)sm_));                                   \
-        cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<DV, NV>, \
-                        grid, MMA_WARPS * 32, sm_, out, part_o, part_ml, counters, q, kc, vc, \
-                        block_tables, max_blocks, block_size, seq, pos, Hq, Hkv, (int)S,   \
-                        scale_log2);                                                       \
-    } while (0)
-        if (D == 64) {
-            if (nst == 4) MMA_LAUNCH(64, 4);
-            else if (nst == 3) MMA_LAUNCH(64, 3);
-            else MMA_LAUNCH(64, 2);
-        } else {
-            if (nst == 4) MMA_LAUNCH(128, 4);
-            else if (nst == 3) MMA_LAUNCH(128, 3);
-            else MMA_LAUNCH(128, 2);
-        }
-#undef MMA_LAUNCH
+        const int nst = kv_env_pick("RLVR_DECODE_ATTN_STAGES", MMA_STAGES, st_allowed, 3);
+        if (D == 64) mma_launch<64>(c, nst, ma);
+        else mma_launch<128>(c, nst, ma);
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     cuda_launch_dep(c, "attention_split_kernel<TV, GV>", attention_split_kernel<TV, GV>, grid, \

@@ -549,6 +549,16 @@ static __device__ __forceinline__ int warp_entry(int j, int lane) {
     return 4 * (32 * j + lane);
 }
 
+/* A lane's 16-byte loads j0 .. j0 + WARP_BATCH − 1 of the chunk [c0, c1) of row z, all
+ * issued before any is used (entries past c1 read as −inf). */
+static __device__ __forceinline__ void warp_load_batch(const float *z, int c0, int c1, bool vec,
+                                                       int j0, int lane,
+                                                       float v[WARP_BATCH][4]) {
+#pragma unroll
+    for (int b = 0; b < WARP_BATCH; b++)
+        split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+}
+
 static __device__ __forceinline__ unsigned long long sample_mass_f(float e) {
     return __float2ull_rz(e * 1099511627776.0f); /* ⌊e·2^40⌋, as sample_mass */
 }
@@ -600,9 +610,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     int best = INT_MAX;
     for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
         float v[WARP_BATCH][4];
-#pragma unroll
-        for (int b = 0; b < WARP_BATCH; b++)
-            split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+        warp_load_batch(z, c0, c1, vec, j0, lane, v);
 #pragma unroll
         for (int b = 0; b < WARP_BATCH; b++)
 #pragma unroll
@@ -643,9 +651,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     unsigned long long mass = 0;
     for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
         float v[WARP_BATCH][4];
-#pragma unroll
-        for (int b = 0; b < WARP_BATCH; b++)
-            split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
+        warp_load_batch(z, c0, c1, vec, j0, lane, v);
 #pragma unroll
         for (int b = 0; b < WARP_BATCH; b++)
 #pragma unroll
