@@ -336,6 +336,20 @@ static __device__ void split_row_max(const split_parts &P, int rl, int nch, floa
     *zmax = block_max(zm, shf);
 }
 
+/* Block-wide: the bits mk[words] of the vocabulary entries [v0, v1) that appear among the
+ * seen ids seen[s0 .. s1) (a duplicate sets its bit once); every thread of the block must
+ * call it, and all see the bits on return. */
+static __device__ void split_mark_seen(uint32_t *mk, int words, const int *seen, int s0, int s1,
+                                       int v0, int v1) {
+    for (int j = threadIdx.x; j < words; j += blockDim.x) mk[j] = 0u;
+    __syncthreads();
+    for (int j = s0 + threadIdx.x; j < s1; j += blockDim.x) {
+        const int id = seen[j];
+        if (id >= v0 && id < v1) atomicOr(&mk[(id - v0) >> 5], 1u << ((id - v0) & 31));
+    }
+    __syncthreads();
+}
+
 /* K1's partials of chunk o = row·nch + chunk. */
 static __device__ __forceinline__ void split_store_max(const split_parts &P, size_t o,
                                                        float lmax, float zmax, int best) {
@@ -356,14 +370,7 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     const int c0 = ch * SPLIT_CHUNK, c1 = min(V, c0 + SPLIT_CHUNK);
     const float *z = logits + (size_t)rl * V;
     if (a.pen) {
-        for (int j = tid; j < SPLIT_WORDS; j += blockDim.x) mk[j] = 0u;
-        __syncthreads();
-        const int s1 = seen_off[r + 1];
-        for (int j = seen_off[r] + tid; j < s1; j += blockDim.x) {
-            const int id = seen[j];
-            if (id >= c0 && id < c1) atomicOr(&mk[(id - c0) >> 5], 1u << ((id - c0) & 31));
-        }
-        __syncthreads();
+        split_mark_seen(mk, SPLIT_WORDS, seen, seen_off[r], seen_off[r + 1], c0, c1);
         for (int j = tid; j < SPLIT_WORDS; j += blockDim.x)
             P.mask[((size_t)rl * nch + ch) * SPLIT_WORDS + j] = mk[j];
     }
@@ -589,15 +596,8 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     const int ch = blockIdx.x * SPLIT_WARPS + w;
     if (a.pen) { /* (uniform branch: every thread reaches both barriers) */
         const int b0 = blockIdx.x * SPLIT_WARPS * SPLIT_CHUNK;
-        const int b1 = min(V, b0 + SPLIT_WARPS * SPLIT_CHUNK);
-        for (int j = tid; j < SPLIT_WARPS * SPLIT_WORDS; j += blockDim.x) mk[j] = 0u;
-        __syncthreads();
-        const int s1 = seen_off[r + 1];
-        for (int j = seen_off[r] + tid; j < s1; j += blockDim.x) {
-            const int id = seen[j];
-            if (id >= b0 && id < b1) atomicOr(&mk[(id - b0) >> 5], 1u << ((id - b0) & 31));
-        }
-        __syncthreads();
+        split_mark_seen(mk, SPLIT_WARPS * SPLIT_WORDS, seen, seen_off[r], seen_off[r + 1], b0,
+                        min(V, b0 + SPLIT_WARPS * SPLIT_CHUNK));
     }
     if (ch >= nch) return;
     const uint32_t *mw = mk + w * SPLIT_WORDS; /* the chunk's bits */
