@@ -510,6 +510,8 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         const char *sr = getenv("RLVR_SKINNY_ROWS");
         c->skinny_rows = sr ? atoi(sr) : 256;
         if (c->skinny_rows < 1 || c->skinny_rows > 256) c->skinny_rows = 256;
+        const char *ge = getenv("RLVR_GEMV_EARLY");
+        c->weights_early = !(ge && !strcmp(ge, "0")); /* on unless RLVR_GEMV_EARLY=0 */
     }
     be->ctx = c;
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);

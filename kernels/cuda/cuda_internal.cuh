@@ -64,6 +64,8 @@ typedef struct {
                     * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2) */
     int skinny_rows; /* ... and only for at most this many rows (RLVR_SKINNY_ROWS, 1..256;
                       * default 256) */
+    int weights_early; /* the GEMV and skinny kernels load weights before pdl_begin (off:
+                        * RLVR_GEMV_EARLY=0, the A/B row of session 19) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head (=head), 2 = split-K
                       * (=split), 3 = split-K on tensor cores (the default) */
@@ -144,9 +146,15 @@ void cuda_record_error(cuda_ctx *c, const char *file, int line, const char *fmt,
  * A kernel launched by cuda_launch_dep with c->pdl on may start (its blocks become
  * resident) before the kernel before it on the stream has finished, once every block of
  * that one has called pdl_begin; each such kernel therefore calls pdl_begin() first, before
- * it reads or writes any memory another kernel touches (only immutable data, the weights,
- * may be prefetched before it), in every thread, on every path — so the kernel ends only
- * after its predecessor ended, and the order of the stream holds transitively. Without
+ * it reads or writes any memory another kernel touches, in every thread, on every path —
+ * so the kernel ends only after its predecessor ended, and the order of the stream holds
+ * transitively. The one exception: a projection's weight matrix (the w of matmul_forward
+ * and the fused add + RMSNorm + GEMV ops) may be read before pdl_begin (gemv_preload, the
+ * skinny GEMM's weight tiles). Only the kernel just before can still be running then —
+ * every earlier one has ended — and the kernel just before a projection is a forward-pass
+ * one (embedding, norm, attention, activation, another projection), never a writer of
+ * weights: they change only in the optimizer and weight-sync ops, which a forward never
+ * directly precedes a projection with. Without
  * PDL both instructions are no-ops. The emulation stops a PDL-launched kernel whose
  * thread ends without pdl_begin (tests/emu/cuda_emu.h). */
 static __device__ __forceinline__ void pdl_begin(void) {
@@ -287,16 +295,18 @@ static __device__ __forceinline__ bf16 f2bf(float x) { return __float2bfloat16_r
 
 /* W consecutive bf16 ↔ fp32: W = 8 is one 16-byte access (pointer 16-byte aligned),
  * W = 1 a scalar one. */
+static __device__ __forceinline__ void unpack_bf8(const uint4 &u, float *f) {
+    const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 t = __bfloat1622float2(h[i]);
+        f[2 * i] = t.x;
+        f[2 * i + 1] = t.y;
+    }
+}
 template <int W> static __device__ __forceinline__ void load_bf(const bf16 *p, float *f) {
     if (W == 8) {
-        uint4 u = *reinterpret_cast<const uint4 *>(p);
-        const __nv_bfloat162 *h = reinterpret_cast<const __nv_bfloat162 *>(&u);
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            float2 t = __bfloat1622float2(h[i]);
-            f[2 * i] = t.x;
-            f[2 * i + 1] = t.y;
-        }
+        unpack_bf8(*reinterpret_cast<const uint4 *>(p), f);
     } else {
 #pragma unroll
         for (int i = 0; i < W; i++) f[i] = bf2f(p[i]);
@@ -340,31 +350,109 @@ static __device__ __forceinline__ bool cuda_block_is_last(unsigned *counter, uns
  * feature (or gate|up pair). */
 enum { GEMV_MAX_N = 8, GEMV_WARPS = 8 };
 
+/* A lane's first GEMV_PRE / NW 16-byte chunks of NW weight rows (chunk i at k = lane·8 +
+ * 256·i; zero past IC: IC <= 1024 fits whole for NW = 2, 2048 for NW = 1), loaded into
+ * registers before the kernel's pdl_begin. No kernel of a decode step writes the weights,
+ * so under programmatic dependent launch these loads overlap the kernel before (and in the
+ * fused add + RMSNorm kernel its prologue too) instead of following them; gemv_warp_dots
+ * then starts from them. The rest of a longer row is streamed as before. */
+enum { GEMV_PRE = 8 };
+template <int NW> struct gemv_pre {
+    static constexpr int N = GEMV_PRE / NW; /* chunks per row */
+    uint4 w[NW][N];
+};
+
+/* Fills p from rows w[0..NW−1] (16-byte aligned, IC each). */
+template <int NW>
+static __device__ __forceinline__ void gemv_preload(gemv_pre<NW> &p, const bf16 *const (&w)[NW],
+                                                    int IC, int lane) {
+#pragma unroll
+    for (int i = 0; i < gemv_pre<NW>::N; i++) {
+        const int k = lane * 8 + 256 * i;
+#pragma unroll
+        for (int r = 0; r < NW; r++)
+            p.w[r][i] = k < IC ? *reinterpret_cast<const uint4 *>(w[r] + k) : make_uint4(0, 0, 0, 0);
+    }
+}
+
+/* Before pdl_begin, beside gemv_preload: the rest of the NW rows (past the preloaded
+ * chunks) toward L2 (prefetch_row_l2) while the kernel before still runs. */
+template <int NW>
+static __device__ __forceinline__ void gemv_prefetch_rest(const bf16 *const (&w)[NW], int IC,
+                                                          int lane) {
+    constexpr int K0 = 256 * gemv_pre<NW>::N;
+    if (IC <= K0) return;
+#pragma unroll
+    for (int r = 0; r < NW; r++) prefetch_row_l2(w[r] + K0, (IC - K0) * 2, lane);
+}
+
+/* The weight-loading flags of the GEMV kernels (their `pf` argument, gemv_flags): GEMV_PF_L2
+ * (launched as a programmatic dependent) sends weight rows toward L2 before pdl_begin;
+ * GEMV_EARLY loads the rows' heads into registers before pdl_begin too (else after it, with
+ * GEMV_PF_L2 prefetching the whole rows as before session 19: RLVR_GEMV_EARLY=0). */
+enum { GEMV_PF_L2 = 1, GEMV_EARLY = 2 };
+static inline int gemv_flags(cuda_ctx *c) {
+    return (cuda_pdl(c) ? GEMV_PF_L2 : 0) | (c->weights_early ? GEMV_EARLY : 0);
+}
+
+/* A GEMV warp's weight traffic before pdl_begin (rows valid: the warp has an output). */
+template <int NW>
+static __device__ __forceinline__ void gemv_before_wait(gemv_pre<NW> &pre,
+                                                        const bf16 *const (&w)[NW], int IC,
+                                                        int lane, int flags) {
+    if (flags & GEMV_EARLY) {
+        gemv_preload<NW>(pre, w, IC, lane);
+        if (flags & GEMV_PF_L2) gemv_prefetch_rest<NW>(w, IC, lane);
+    } else if (flags & GEMV_PF_L2) {
+#pragma unroll
+        for (int r = 0; r < NW; r++) prefetch_row_l2(w[r], IC * 2, lane);
+    }
+}
+
+/* acc[r][n] += the chunk at k of weight rows wf[r] (8 values each) times in[n, k..k+7]. */
+template <int NR, int NW>
+static __device__ __forceinline__ void gemv_chunk_fma(float (&acc)[NW][NR],
+                                                      const float (&wf)[NW][8], const bf16 *in,
+                                                      int IC, int k) {
+#pragma unroll
+    for (int n = 0; n < NR; n++) {
+        float xf[8];
+        load_bf<8>(in + (size_t)n * IC + k, xf);
+#pragma unroll
+        for (int j = 0; j < 8; j++)
+#pragma unroll
+            for (int r = 0; r < NW; r++) acc[r][n] += wf[r][j] * xf[j];
+    }
+}
+
 /* The warp's dot products of NW weight rows w[0..NW−1] (IC each) with NR input rows:
- * acc[r][n] = Σ_i w[r][i]·in[n, i], lanes striding the rows in 16-byte chunks (8 bf16),
- * fp32 accumulators in a fixed order, then a fixed shuffle tree (every lane gets the sums;
- * the same bits every run). IC % 8 == 0; in and the rows 16-byte aligned. */
+ * acc[r][n] = Σ_i w[r][i]·in[n, i], lanes striding the rows in 16-byte chunks (8 bf16), the
+ * first gemv_pre<NW>::N of them from pre (gemv_preload of the same rows), fp32 accumulators
+ * in a fixed order (k ascending), then a fixed shuffle tree (every lane gets the sums; the
+ * same bits every run, preloaded or not). IC % 8 == 0; in and the rows 16-byte aligned. */
 template <int NR, int NW>
 static __device__ __forceinline__ void gemv_warp_dots(float (&acc)[NW][NR],
+                                                      const gemv_pre<NW> &pre,
                                                       const bf16 *const (&w)[NW],
                                                       const bf16 *in, int IC, int lane) {
 #pragma unroll
     for (int r = 0; r < NW; r++)
 #pragma unroll
         for (int n = 0; n < NR; n++) acc[r][n] = 0.0f;
-    for (int k = lane * 8; k < IC; k += 32 * 8) {
+#pragma unroll
+    for (int i = 0; i < gemv_pre<NW>::N; i++) {
+        const int k = lane * 8 + 256 * i;
+        if (k >= IC) break;
+        float wf[NW][8];
+#pragma unroll
+        for (int r = 0; r < NW; r++) unpack_bf8(pre.w[r][i], wf[r]);
+        gemv_chunk_fma<NR, NW>(acc, wf, in, IC, k);
+    }
+    for (int k = lane * 8 + 256 * gemv_pre<NW>::N; k < IC; k += 32 * 8) {
         float wf[NW][8];
 #pragma unroll
         for (int r = 0; r < NW; r++) load_bf<8>(w[r] + k, wf[r]);
-#pragma unroll
-        for (int n = 0; n < NR; n++) {
-            float xf[8];
-            load_bf<8>(in + (size_t)n * IC + k, xf);
-#pragma unroll
-            for (int j = 0; j < 8; j++)
-#pragma unroll
-                for (int r = 0; r < NW; r++) acc[r][n] += wf[r][j] * xf[j];
-        }
+        gemv_chunk_fma<NR, NW>(acc, wf, in, IC, k);
     }
 #pragma unroll
     for (int r = 0; r < NW; r++)

@@ -560,22 +560,42 @@ template <int D, int NST> struct mma_shape {
 };
 
 /* Copies key positions p0 .. p0+15 (those < p1; zero rows beyond) of one KV head into the
- * warp's tiles sk, sv [16][LD] by 16-byte cp.async, lane-strided; kb, vb point at the
- * head's first element in slot 0 of the caches. */
+ * warp's tiles sk, sv [16][LD] by 16-byte cp.async; kb, vb point at the head's first element
+ * in slot 0 of the caches. Lane l copies chunk l % CH of rows l / CH + j·(32 / CH). When
+ * the 16 positions lie in one cache block (every tile when block_size is a multiple of 16:
+ * tiles start at multiples of 16, splits at multiples of SPLIT_UNIT), their slots are
+ * consecutive: one table read and one division per tile, and a lane's chunks sit at fixed
+ * strides from its first. Else each row's slot comes from the table. The same copies
+ * either way. */
 template <int D>
 static __device__ __forceinline__ void mma_load_tile(bf16 *sk, bf16 *sv, const bf16 *kb,
                                                      const bf16 *vb, const int *table,
                                                      int block_size, size_t krow, int p0,
                                                      int p1, int lane) {
-    constexpr int CH = D / 8, LD = D + MMA_PAD;
+    constexpr int CH = D / 8, LD = D + MMA_PAD, RPS = 32 / CH, STEPS = MMA_KEYS * CH / 32;
+    static_assert(32 % CH == 0 && (MMA_KEYS * CH) % 32 == 0, "a row's chunks within a warp");
+    const int r0 = lane / CH, c8 = (lane % CH) * 8;
+    const int blk = p0 / block_size, first = p0 - blk * block_size;
+    if (first + MMA_KEYS <= block_size) { /* one block: consecutive slots */
+        const size_t base = ((size_t)table[blk] * block_size + first + r0) * krow + c8;
 #pragma unroll
-    for (int i = lane; i < MMA_KEYS * CH; i += 32) {
-        const int r = i / CH, c = i % CH, p = p0 + r;
+        for (int j = 0; j < STEPS; j++) {
+            const int r = r0 + j * RPS;
+            const bool ok = p0 + r < p1;
+            const size_t off = ok ? base + (size_t)(j * RPS) * krow : (size_t)c8;
+            tc_cp16(sk + r * LD + c8, kb + off, ok ? 16 : 0);
+            tc_cp16(sv + r * LD + c8, vb + off, ok ? 16 : 0);
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < STEPS; j++) {
+        const int r = r0 + j * RPS, p = p0 + r;
         const bool ok = p < p1;
         size_t off = 0;
         if (ok) off = ((size_t)table[p / block_size] * block_size + p % block_size) * krow;
-        tc_cp16(sk + r * LD + c * 8, kb + off + c * 8, ok ? 16 : 0);
-        tc_cp16(sv + r * LD + c * 8, vb + off + c * 8, ok ? 16 : 0);
+        tc_cp16(sk + r * LD + c8, kb + off + c8, ok ? 16 : 0);
+        tc_cp16(sv + r * LD + c8, vb + off + c8, ok ? 16 : 0);
     }
 }
 

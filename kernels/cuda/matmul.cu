@@ -114,20 +114,23 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 
 /* out[n, o] = Σ_i in[n, i]·w[o, i] (+ bias[o]) for NR <= 8 rows (decode steps): one warp
  * per output feature o (gemv_warp_dots), rounded to bf16 once with the bias added in fp32
- * (as the cuBLAS path rounds once). IC % 8 == 0; in and w 16-byte aligned. pf (launched
- * as a programmatic dependent): each warp first prefetches its weight row into L2. */
+ * (as the cuBLAS path rounds once). IC % 8 == 0; in and w 16-byte aligned. pf: the
+ * GEMV_* flags (gemv_flags): before pdl_begin each warp loads the head of its weight row
+ * into registers and sends the rest toward L2 (gemv_before_wait). */
 template <int NR>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     gemv_kernel(bf16 *out, const bf16 *in, const bf16 *w, const bf16 *bias, int IC, int OC,
                 int pf) {
     const int lane = threadIdx.x & 31;
     const int o = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (pf && o < OC) prefetch_row_l2(w + (size_t)o * IC, IC * 2, lane); /* PDL: weights */
+    const bf16 *const rows[1] = {w + (size_t)(o < OC ? o : 0) * IC};
+    gemv_pre<1> pre;
+    if (o < OC) gemv_before_wait<1>(pre, rows, IC, lane, pf); /* the weights only */
     pdl_begin(); /* programmatic dependent launch: before any other memory access */
     if (o >= OC) return; /* whole warps leave: no shuffle below loses a lane */
-    const bf16 *const rows[1] = {w + (size_t)o * IC};
+    if (!(pf & GEMV_EARLY)) gemv_preload<1>(pre, rows, IC, lane);
     float acc[1][NR];
-    gemv_warp_dots<NR, 1>(acc, rows, in, IC, lane);
+    gemv_warp_dots<NR, 1>(acc, pre, rows, in, IC, lane);
     if (lane == 0) {
         const float b = bias ? bf2f(bias[o]) : 0.0f;
 #pragma unroll
@@ -147,7 +150,7 @@ static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
 #define GEMV_CASE(n)                                                                      \
     case n:                                                                               \
         cuda_launch_dep(c, "gemv_kernel<n>", gemv_kernel<n>, blocks, threads, 0, out, in, w, \
-                        bias, IC, OC, cuda_pdl(c));                                       \
+                        bias, IC, OC, gemv_flags(c));                                     \
         break;
         GEMV_CASE(1)
         GEMV_CASE(2)
@@ -177,8 +180,10 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     const int j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
     if (j >= F) return; /* whole warps leave */
     const bf16 *const rows[2] = {w + (size_t)j * IC, w + ((size_t)F + j) * IC};
+    gemv_pre<2> pre;
+    gemv_preload<2>(pre, rows, IC, lane);
     float acc[2][NR]; /* gate, up */
-    gemv_warp_dots<NR, 2>(acc, rows, in, IC, lane);
+    gemv_warp_dots<NR, 2>(acc, pre, rows, in, IC, lane);
     if (lane == 0) gemv_swiglu_store<NR>(out, gu, acc, j, F);
 }
 

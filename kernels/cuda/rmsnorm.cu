@@ -421,8 +421,10 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
  * else output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC). Block 0
  * writes ln and rstd. sum may alias a (the residual stream added in place), so it is
  * written by the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM,
- * reset by that block): by then no block reads a or b any more. pf (launched as a
- * programmatic dependent): each warp first prefetches its weight rows into L2. */
+ * reset by that block): by then no block reads a or b any more. pf: the GEMV_* flags
+ * (gemv_flags): each warp first loads the heads of its weight rows into registers and
+ * sends the rest toward L2 (gemv_before_wait), overlapping the kernel before and the
+ * prologue. */
 template <int NR, int K, bool SWIGLU>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     add_rmsnorm_gemv_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
@@ -434,13 +436,16 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     __shared__ float sh[32];
     constexpr int NT = GEMV_WARPS * 32, VB = NT * K, NW = SWIGLU ? 2 : 1;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    if (pf) { /* PDL: this warp's weight rows (gate and up, or one) toward L2 first */
-        const int j = blockIdx.x * GEMV_WARPS + warp;
-        if (j < F) {
-            prefetch_row_l2(w + (size_t)j * C, C * 2, lane);
-            if (SWIGLU) prefetch_row_l2(w + ((size_t)F + j) * C, C * 2, lane);
-        }
-    }
+    /* this warp's weight rows (gate and up, or one): their heads into registers and the
+     * rest toward L2 (pf: GEMV_* flags), before the kernel before ends and before the
+     * prologue */
+    const int j = blockIdx.x * GEMV_WARPS + warp;
+    const int jw = j < F ? j : 0;
+    const bf16 *rows[NW];
+    rows[0] = w + (size_t)jw * C;
+    if (SWIGLU) rows[NW - 1] = w + ((size_t)F + jw) * C;
+    gemv_pre<NW> pre;
+    if (j < F) gemv_before_wait<NW>(pre, rows, C, lane, pf);
     pdl_begin(); /* programmatic dependent launch: before any other memory access */
     for (int n = 0; n < NR; n++) {
         const size_t row = (size_t)n * C;
@@ -475,13 +480,10 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     /* xs complete; this block reads a and b no more */
     if (cuda_block_is_last(counter, gridDim.x))
         for (int i = tid; i < NR * C; i += NT) sum[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
-    const int j = blockIdx.x * GEMV_WARPS + warp;
     if (j >= F) return; /* whole warps leave, after the last barrier */
-    const bf16 *rows[NW];
-    rows[0] = w + (size_t)j * C;
-    if (SWIGLU) rows[NW - 1] = w + ((size_t)F + j) * C;
+    if (!(pf & GEMV_EARLY)) gemv_preload<NW>(pre, rows, C, lane);
     float acc[NW][NR];
-    gemv_warp_dots<NR, NW>(acc, rows, xs, C, lane);
+    gemv_warp_dots<NR, NW>(acc, pre, rows, xs, C, lane);
     if (lane != 0) return;
     if constexpr (SWIGLU) {
         gemv_swiglu_store<NR>(out, gu, acc, j, F);
@@ -513,7 +515,7 @@ static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_ge
         cuda_launch_dep(c, "add_rmsnorm_gemv_kernel<n, K, SWIGLU>",                        \
                         add_rmsnorm_gemv_kernel<n, K, SWIGLU>, blocks, GEMV_WARPS * 32, smem, \
                         g.out, g.gu, g.sum, g.ln, g.rstd, g.a, g.b, g.nw, g.w, g.bias,      \
-                        counter, g.C, g.F, g.eps, cuda_pdl(c));                             \
+                        counter, g.C, g.F, g.eps, gemv_flags(c));                             \
         break;
         ARN_CASE(1)
         ARN_CASE(2)

@@ -17,6 +17,9 @@
  *   - each block streams its k-tiles (SK_BK = 64 of IC) of w [64][64] and in [NP][64]
  *     global → shared by 16-byte cp.async.cg, SK_STAGES = 4 deep (three tiles in flight
  *     while one is computed; zero-fill past OC, N and IC);
+ *   - launched as a programmatic dependent (session 19; the reduce kernel too): with
+ *     RLVR_GEMV_EARLY on (the default) the first SK_STAGES − 1 weight tiles are issued
+ *     before pdl_begin, so they stream while the kernel before still runs;
  *   - the product is computed transposed, outᵀ = w·inᵀ, with mma.sync m16n8k16 (bf16 in,
  *     fp32 accumulate): the weight tile is the A operand (16 features × 16 k, row-major
  *     in shared memory, ldmatrix.x4) and the input tile the B operand ([n][k] row-major
@@ -80,25 +83,32 @@ template <int NP> struct sk_shape {
 
 /* ---- device helpers (tensor_core.cuh has the PTX wrappers) ------------------------------ */
 
-/* The k-tile at k0 of the block's weight slab (rows o0..o0+63 of w) and of the NP input
- * rows into one stage, by cp.async (the caller commits). 16-byte chunks row-major across
- * the threads: 8 threads read one 128-byte row piece. Rows past OC / N and chunks past
- * IC (IC % 8 == 0, so a chunk is all in or all out) are zero-filled. */
-template <int NP>
-static __device__ __forceinline__ void sk_load_stage(bf16 *st, const bf16 *in, const bf16 *w,
-                                                     int N, int IC, int OC, int o0, int k0) {
+/* The k-tile at k0 of the block's weight slab (rows o0..o0+63 of w) into one stage, by
+ * cp.async (the caller commits). 16-byte chunks row-major across the threads: 8 threads
+ * read one 128-byte row piece. Rows past OC and chunks past IC (IC % 8 == 0, so a chunk is
+ * all in or all out) are zero-filled. */
+static __device__ __forceinline__ void sk_load_w(bf16 *st, const bf16 *w, int IC, int OC,
+                                                 int o0, int k0) {
     constexpr int CH = SK_BK / 8;
-    static_assert((SK_BO * CH) % SK_THREADS == 0 && (NP * CH) % SK_THREADS == 0,
-                  "tile chunks must divide among the threads");
-    bf16 *Ws = st, *Xs = st + SK_BO * SK_LD;
+    static_assert((SK_BO * CH) % SK_THREADS == 0, "tile chunks must divide among the threads");
 #pragma unroll
     for (int i = 0; i < SK_BO * CH / SK_THREADS; i++) {
         const int idx = (int)threadIdx.x + i * SK_THREADS;
         const int r = idx / CH, k = k0 + (idx % CH) * 8;
         const bool ok = o0 + r < OC && k < IC;
-        tc_cp16(Ws + r * SK_LD + (idx % CH) * 8, ok ? w + (size_t)(o0 + r) * IC + k : w,
+        tc_cp16(st + r * SK_LD + (idx % CH) * 8, ok ? w + (size_t)(o0 + r) * IC + k : w,
                 ok ? 16 : 0);
     }
+}
+
+/* The k-tile at k0 of the NP input rows into the same stage, after its weight slab (rows
+ * past N zero-filled). */
+template <int NP>
+static __device__ __forceinline__ void sk_load_x(bf16 *st, const bf16 *in, int N, int IC,
+                                                 int k0) {
+    constexpr int CH = SK_BK / 8;
+    static_assert((NP * CH) % SK_THREADS == 0, "tile chunks must divide among the threads");
+    bf16 *Xs = st + SK_BO * SK_LD;
 #pragma unroll
     for (int i = 0; i < NP * CH / SK_THREADS; i++) {
         const int idx = (int)threadIdx.x + i * SK_THREADS;
@@ -114,11 +124,13 @@ static __device__ __forceinline__ void sk_load_stage(bf16 *st, const bf16 *in, c
 /* grid (ceil(OC/64), S), SK_THREADS threads, sk_shape<NP>::SMEM dynamic shared memory.
  * Block (slab, s) computes features o0 = 64·slab .. o0+63 over the k-tiles
  * [s·KT/S, (s+1)·KT/S) of the KT = ceil(IC/64); S = 1 writes out (bf16, with the bias),
- * S > 1 writes part[s][n][o] (fp32). N <= NP, S <= KT. */
+ * S > 1 writes part[s][n][o] (fp32). N <= NP, S <= KT. Launched as a programmatic
+ * dependent (cuda_launch_dep); early (cuda_ctx.weights_early): the prologue's weight
+ * slabs are issued before pdl_begin. */
 template <int NP>
 static __global__ void __launch_bounds__(SK_THREADS, sk_shape<NP>::MINB)
     skinny_kernel(bf16 *out, float *part, const bf16 *in, const bf16 *w, const bf16 *bias,
-                  int N, int IC, int OC, int KT, int S) {
+                  int N, int IC, int OC, int KT, int S, int early) {
     typedef sk_shape<NP> S_;
     extern __shared__ __align__(128) unsigned char sk_smem[];
     bf16 *sm = reinterpret_cast<bf16 *>(sk_smem);
@@ -133,11 +145,21 @@ static __global__ void __launch_bounds__(SK_THREADS, sk_shape<NP>::MINB)
     for (int j = 0; j < NP / 8; j++) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.0f;
 
     /* prologue: k-tiles 0..SK_STAGES−2 in flight, one commit group each (empty past nk,
-     * so that group i always holds k-tile i) */
+     * so that group i always holds k-tile i). With early their weight slabs are issued
+     * first, before pdl_begin (the weights are not written by the kernel before: see
+     * pdl_begin), into no group yet, so group 0 holds them all: the first wait covers
+     * copies that were issued together anyway. */
+    if (early)
+#pragma unroll
+        for (int i = 0; i < SK_STAGES - 1; i++)
+            if (i < nk) sk_load_w(sm + i * S_::STAGE, w, IC, OC, o0, (kt0 + i) * SK_BK);
+    pdl_begin(); /* before the input rows and every store */
 #pragma unroll
     for (int i = 0; i < SK_STAGES - 1; i++) {
-        if (i < nk)
-            sk_load_stage<NP>(sm + i * S_::STAGE, in, w, N, IC, OC, o0, (kt0 + i) * SK_BK);
+        if (i < nk) {
+            if (!early) sk_load_w(sm + i * S_::STAGE, w, IC, OC, o0, (kt0 + i) * SK_BK);
+            sk_load_x<NP>(sm + i * S_::STAGE, in, N, IC, (kt0 + i) * SK_BK);
+        }
         tc_commit();
     }
     for (int it = 0; it < nk; it++) {
@@ -145,9 +167,11 @@ static __global__ void __launch_bounds__(SK_THREADS, sk_shape<NP>::MINB)
         __syncthreads();          /* everyone's have; stage (it−1) % SK_STAGES is read */
         {
             const int nx = it + SK_STAGES - 1; /* refill the stage read last iteration */
-            if (nx < nk)
-                sk_load_stage<NP>(sm + (nx % SK_STAGES) * S_::STAGE, in, w, N, IC, OC, o0,
-                                  (kt0 + nx) * SK_BK);
+            if (nx < nk) {
+                bf16 *st = sm + (nx % SK_STAGES) * S_::STAGE;
+                sk_load_w(st, w, IC, OC, o0, (kt0 + nx) * SK_BK);
+                sk_load_x<NP>(st, in, N, IC, (kt0 + nx) * SK_BK);
+            }
             tc_commit();
         }
         const bf16 *Ws = sm + (it % SK_STAGES) * S_::STAGE, *Xs = Ws + SK_BO * SK_LD;
@@ -196,6 +220,7 @@ static __global__ void __launch_bounds__(SK_THREADS, sk_shape<NP>::MINB)
  * output element. */
 static __global__ void skinny_reduce_kernel(bf16 *out, const float *part, const bf16 *bias,
                                             int N, int OC, int S) {
+    pdl_begin(); /* programmatic dependent launch: before any memory access */
     const size_t total = (size_t)N * OC;
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= total) return;
@@ -231,9 +256,8 @@ static void skinny_launch(cuda_ctx *c, bf16 *out, float *part, const bf16 *in, c
     CU_CHECK(c, cudaFuncSetAttribute(skinny_kernel<NP>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      (int)S_::SMEM));
-    skinny_kernel<NP><<<grid, SK_THREADS, S_::SMEM, c->stream>>>(out, part, in, w, bias, N, IC,
-                                                                  OC, KT, S);
-    CU_LAUNCH_CHECK(c, "skinny_kernel");
+    cuda_launch_dep(c, "skinny_kernel<NP>", skinny_kernel<NP>, grid, SK_THREADS, S_::SMEM, out,
+                    part, in, w, bias, N, IC, OC, KT, S, c->weights_early);
 }
 
 int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
@@ -258,9 +282,8 @@ int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
     else skinny_launch<256>(c, out, part, in, w, bias, N, IC, OC, KT, S);
     if (S > 1) {
         const size_t total = (size_t)N * OC;
-        skinny_reduce_kernel<<<cuda_blocks(total, 256), 256, 0, c->stream>>>(out, part, bias, N,
-                                                                            OC, S);
-        CU_LAUNCH_CHECK(c, "skinny_reduce_kernel");
+        cuda_launch_dep(c, "skinny_reduce_kernel", skinny_reduce_kernel, cuda_blocks(total, 256),
+                        256, 0, out, part, bias, N, OC, S);
     }
     return 0;
 }

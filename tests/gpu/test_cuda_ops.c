@@ -968,11 +968,14 @@ static void test_attention(int Hq, int Hkv, int D, const int *lens, int B, const
 /* The attention_cached kernels test_kvcache runs (rlvr_cuda_set_decode_attention modes):
  * 0 per head and 1 split-K first; 2 (tensor-core split-K, the default) in its own pass. */
 static int g_kv_impl0 = 0, g_kv_impl1 = 1;
+/* The cache's block size in test_kvcache: 16 (the sampler's) unless a case sets another
+ * (tiles that cross a block: the tensor-core kernel's per-row slot path). */
+static int g_kv_bs = 16;
 
 static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
                          int qper) {
-    enum { BS = 16 };
-    char cs[112];
+    const int BS = g_kv_bs;
+    char cs[128];
     int k = snprintf(cs, sizeof cs, "Hq=%d Hkv=%d D=%d G=%d q/seq=%d prompts=", Hq, Hkv, D, G,
                      qper);
     for (int i = 0; i < ngroups && k < (int)sizeof cs - 8; i++)
@@ -982,6 +985,8 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         k += snprintf(cs + k, sizeof cs - (size_t)k, " bps=%s", bps);
     if (nst && k < (int)sizeof cs - 16)
         k += snprintf(cs + k, sizeof cs - (size_t)k, " stages=%s", nst);
+    if (BS != 16 && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " block=%d", BS);
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
@@ -1739,19 +1744,21 @@ int main(int argc, char **argv) {
         /* gate|up + SwiGLU: the 0.5B decode shape at 1 and 8 rows, odd sizes, the
          * fallbacks (9 rows; C % 8 != 0) */
         const int ms[][3] = {{1, 896, 4864}, {8, 896, 4864}, {3, 64, 37}, {9, 64, 40},
-                             {2, 67, 24}};
-        for (int i = 0; i < 5; i++) RUN(test_matmul_swiglu(ms[i][0], ms[i][1], ms[i][2]));
+                             {2, 67, 24},    {2, 1544, 40}}; /* 1544: past the preload */
+        for (int i = 0; i < 6; i++) RUN(test_matmul_swiglu(ms[i][0], ms[i][1], ms[i][2]));
         /* + the residual add and RMSNorm before (add_rmsnorm_swiglu), and the same before a
          * plain projection with and without a bias (add_rmsnorm_matmul; the 0.5B q|k|v):
-         * C 896 (256 norm threads) and 1024 (512), in place and not, 1 and 8 rows, and the
-         * fallbacks (9 rows; C 200: 128 norm threads) */
+         * C 896 (256 norm threads) and 1024 (512), in place and not, 1 and 8 rows, C 1536
+         * and 2312 (rows longer than gemv_preload's registers), and the fallbacks (9 rows;
+         * C 200: 128 norm threads) */
         const int as[][6] = {{1, 896, 4864, 1, 1, 0}, {8, 896, 4864, 1, 1, 0},
                              {3, 896, 40, 0, 1, 0},   {2, 1024, 24, 1, 1, 0},
                              {5, 1024, 24, 0, 1, 0},  {9, 256, 16, 1, 1, 0},
                              {2, 200, 16, 1, 1, 0},   {1, 896, 1152, 1, 0, 1},
                              {8, 896, 1152, 1, 0, 1}, {3, 1024, 37, 0, 0, 0},
-                             {9, 896, 64, 1, 0, 1},   {4, 200, 30, 1, 0, 1}};
-        for (int i = 0; i < 12; i++)
+                             {9, 896, 64, 1, 0, 1},   {4, 200, 30, 1, 0, 1},
+                             {3, 1536, 24, 1, 1, 0},  {2, 2312, 16, 0, 0, 1}};
+        for (int i = 0; i < 14; i++)
             RUN(test_add_rmsnorm_gemv(as[i][0], as[i][1], as[i][2], as[i][3], as[i][4],
                                       as[i][5]));
     }
@@ -1911,6 +1918,19 @@ int main(int argc, char **argv) {
         unsetenv("RLVR_DECODE_ATTN_STAGES");
         unsetenv("RLVR_DECODE_SPLIT_BPS");
     }
+    {
+        /* cache blocks of 8, 24 and 48 slots: 16-key tiles that span two blocks (every one
+         * at 8, some at 24) take the per-row slot path of mma_load_tile, the others its
+         * one-block path; D 64 and 128 */
+        const int p8[] = {300, 17, 1, 95}, p9[] = {700, 40};
+        static const int sizes[] = {8, 24, 48};
+        for (int i = 0; i < 3; i++) {
+            g_kv_bs = sizes[i];
+            RUN(test_kvcache(14, 2, 64, p8, 4, 2, 4));
+            RUN(test_kvcache(14, 2, 128, p9, 2, 2, 1));
+        }
+        g_kv_bs = 16;
+    }
     g_kv_impl0 = 0;
     g_kv_impl1 = 1;
     rlvr_cuda_set_decode_attention(S.gpu, -1);
@@ -1925,6 +1945,7 @@ int main(int argc, char **argv) {
     RUN(test_add_rmsnorm(1, 896));
     RUN(test_matmul(1, 896, 4864, 0, 0));
     RUN(test_matmul(8, 896, 1152, 1, 0));
+    RUN(test_matmul(1, 4864, 896, 1, 0)); /* the down projection: preload, then the rest */
     RUN(test_add_rmsnorm_gemv(1, 896, 4864, 1, 1, 0));
     RUN(test_add_rmsnorm_gemv(8, 896, 1152, 1, 0, 1));
     RUN(test_stacked(1, 14, 2, 64, 4864));
