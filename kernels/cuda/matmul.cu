@@ -172,16 +172,23 @@ static int gemv_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
  * in decode): warp j computes gate feature j and up feature j (rows j and F + j of w) as
  * gemv_kernel computes each (gemv_warp_dots), rounds both to bf16 into gu, and writes
  * out[n, j] = silu(gate)·up from those rounded values with swiglu_packed_forward's
- * expression — the bits of the two ops, in one launch. IC % 8 == 0; x, w 16-byte aligned. */
+ * expression — the bits of the two ops, in one launch. IC % 8 == 0; x, w 16-byte aligned.
+ * pf: the GEMV_* flags, as gemv_kernel's (launched as a programmatic dependent since
+ * session 19: with the row kernels on, the sixth run's defaults, this is the decode
+ * step's gate|up kernel, and it was the one plain launch of a batch-1 layer). */
 template <int NR>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
-    gemv_swiglu_kernel(bf16 *out, bf16 *gu, const bf16 *in, const bf16 *w, int IC, int F) {
+    gemv_swiglu_kernel(bf16 *out, bf16 *gu, const bf16 *in, const bf16 *w, int IC, int F,
+                       int pf) {
     const int lane = threadIdx.x & 31;
     const int j = blockIdx.x * GEMV_WARPS + (threadIdx.x >> 5);
-    if (j >= F) return; /* whole warps leave */
-    const bf16 *const rows[2] = {w + (size_t)j * IC, w + ((size_t)F + j) * IC};
+    const int jw = j < F ? j : 0;
+    const bf16 *const rows[2] = {w + (size_t)jw * IC, w + ((size_t)F + jw) * IC};
     gemv_pre<2> pre;
-    gemv_preload<2>(pre, rows, IC, lane);
+    if (j < F) gemv_before_wait<2>(pre, rows, IC, lane, pf); /* the weights only */
+    pdl_begin(); /* programmatic dependent launch: before any other memory access */
+    if (j >= F) return; /* whole warps leave */
+    if (!(pf & GEMV_EARLY)) gemv_preload<2>(pre, rows, IC, lane);
     float acc[2][NR]; /* gate, up */
     gemv_warp_dots<NR, 2>(acc, pre, rows, in, IC, lane);
     if (lane == 0) gemv_swiglu_store<NR>(out, gu, acc, j, F);
@@ -199,7 +206,8 @@ static void matmul_swiglu_forward(rlvr_backend *be, void *out, void *gu, const v
         switch (T) {
 #define GEMV_SWIGLU_CASE(n)                                                               \
     case n:                                                                               \
-        gemv_swiglu_kernel<n><<<blocks, GEMV_WARPS * 32, 0, c->stream>>>(o, g, xi, wi, C, F); \
+        cuda_launch_dep(c, "gemv_swiglu_kernel<n>", gemv_swiglu_kernel<n>, blocks,         \
+                        GEMV_WARPS * 32, 0, o, g, xi, wi, C, F, gemv_flags(c));         \
         break;
             GEMV_SWIGLU_CASE(1)
             GEMV_SWIGLU_CASE(2)
@@ -211,7 +219,6 @@ static void matmul_swiglu_forward(rlvr_backend *be, void *out, void *gu, const v
             GEMV_SWIGLU_CASE(8)
 #undef GEMV_SWIGLU_CASE
         }
-        CU_LAUNCH_CHECK(c, "gemv_swiglu_kernel");
         return;
     }
     rlvr_matmul_swiglu_apart(be, out, gu, x, w, T, C, F);

@@ -391,7 +391,8 @@ template <class... P, class... A>
 void launch_k(launch_cfg c, const char *name, void (*k)(P...), A &&...a) {
     launched.push_back(name);
     static const bool trace = getenv("RLVR_EMU_TRACE") != nullptr;
-    if (trace) fprintf(stderr, "emu: launch %s\n", name); /* which kernels a run took */
+    if (trace) /* which kernels a run took, and which as programmatic dependents */
+        fprintf(stderr, "emu: launch %s%s\n", name, launch_pdl ? " (pdl)" : "");
     const size_t nthreads = (size_t)c.block.x * c.block.y * c.block.z;
     auto it = max_dyn_smem.find((const void *)k);
     const size_t limit = it != max_dyn_smem.end() && it->second > 48 * 1024 ? (size_t)it->second
