@@ -66,6 +66,9 @@ typedef struct {
                       * default 256) */
     int weights_early; /* the GEMV and skinny kernels load weights before pdl_begin (off:
                         * RLVR_GEMV_EARLY=0, the A/B row of session 19) */
+    int norm_fuse_rv;  /* the fused add + RMSNorm + GEMV also with the 16-byte row kernels
+                        * on, in their arithmetic (off: RLVR_DECODE_NORM_FUSE=0, session 18's
+                        * two ops) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head (=head), 2 = split-K
                       * (=split), 3 = split-K on tensor cores (the default) */
@@ -371,7 +374,8 @@ static __device__ __forceinline__ void gemv_preload(gemv_pre<NW> &p, const bf16 
         const int k = lane * 8 + 256 * i;
 #pragma unroll
         for (int r = 0; r < NW; r++)
-            p.w[r][i] = k < IC ? *reinterpret_cast<const uint4 *>(w[r] + k) : make_uint4(0, 0, 0, 0);
+            p.w[r][i] = k < IC ? *reinterpret_cast<const uint4 *>(w[r] + k)
+                               : make_uint4(0, 0, 0, 0);
     }
 }
 

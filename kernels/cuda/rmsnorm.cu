@@ -410,43 +410,17 @@ static void add_rmsnorm_forward(rlvr_backend *be, void *sum, void *out, float *r
                     (const bf16 *)b, (const bf16 *)w, C, eps);
 }
 
-/* ---- add + RMSNorm + the GEMV of its output, one kernel for decode-sized N --------------
- * add_rmsnorm_swiglu / add_rmsnorm_matmul for NR <= GEMV_MAX_N rows: every block first
- * computes the rows' sum and norm into shared memory xs [NR][C] (bf16) with the
- * arithmetic of add_rmsnorm_forward_kernel launched with VB = row_threads(C) = 256·K
- * threads — virtual thread v = tid + 256·kk accumulates its strided squares, the warp
- * partials go to sh[] in the order block_sum puts them — so rstd and ln have the bits of
- * the unfused op; then its warps run the GEMV on xs (gemv_warp_dots): SWIGLU, warp j
- * computes gate and up feature j with gemv_swiglu_kernel's epilogue (gu, out [NR, F]);
- * else output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC). Block 0
- * writes ln and rstd. sum may alias a (the residual stream added in place), so it is
- * written by the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM,
- * reset by that block): by then no block reads a or b any more. pf: the GEMV_* flags
- * (gemv_flags): each warp first loads the heads of its weight rows into registers and
- * sends the rest toward L2 (gemv_before_wait), overlapping the kernel before and the
- * prologue. */
-template <int NR, int K, bool SWIGLU>
-static __global__ void __launch_bounds__(GEMV_WARPS * 32)
-    add_rmsnorm_gemv_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
-                            const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
-                            const bf16 *bias, unsigned *counter, int C, int F, float eps,
-                            int pf) {
-    extern __shared__ __align__(16) unsigned char arn_smem[];
-    bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
-    __shared__ float sh[32];
-    constexpr int NT = GEMV_WARPS * 32, VB = NT * K, NW = SWIGLU ? 2 : 1;
+/* The fused kernel's prologue (below) for NR rows into xs [NR][C] (bf16, the norm's
+ * output), with the arithmetic of add_rmsnorm_forward_kernel launched with VB = 256·K
+ * threads: virtual thread v = tid + 256·kk accumulates its strided squares, the warp
+ * partials go to sh[] in the order block_sum puts them. Block 0 writes ln and rstd. */
+template <int NR, int K>
+static __device__ __forceinline__ void arn_norm_rows_ew(bf16 *xs, float *sh, bf16 *ln,
+                                                        float *rstd, const bf16 *a,
+                                                        const bf16 *b, const bf16 *nw, int C,
+                                                        float eps) {
+    constexpr int NT = GEMV_WARPS * 32, VB = NT * K;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    /* this warp's weight rows (gate and up, or one): their heads into registers and the
-     * rest toward L2 (pf: GEMV_* flags), before the kernel before ends and before the
-     * prologue */
-    const int j = blockIdx.x * GEMV_WARPS + warp;
-    const int jw = j < F ? j : 0;
-    const bf16 *rows[NW];
-    rows[0] = w + (size_t)jw * C;
-    if (SWIGLU) rows[NW - 1] = w + ((size_t)F + jw) * C;
-    gemv_pre<NW> pre;
-    if (j < F) gemv_before_wait<NW>(pre, rows, C, lane, pf);
-    pdl_begin(); /* programmatic dependent launch: before any other memory access */
     for (int n = 0; n < NR; n++) {
         const size_t row = (size_t)n * C;
         float ss[K];
@@ -477,6 +451,100 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
                 if (blockIdx.x == 0) ln[row + i] = o;
             }
     }
+}
+
+/* The same with add_rmsnorm_vec_kernel's arithmetic (the 16-byte row kernel, the default
+ * since the sixth H200 run), so that the fused kernel gives its bits: the block's first
+ * ARV_T threads play that kernel's threads, thread i owning the 8-wide chunks i,
+ * i + ARV_T, ... (CPT of them) in registers; its block_sum over ARV_T / 32 warps; the
+ * other warps add zeros and are never read. C % 8 == 0; a, b, nw, ln 16-byte aligned. */
+template <int NR, int CPT>
+static __device__ __forceinline__ void arn_norm_rows_rv(bf16 *xs, float *sh, bf16 *ln,
+                                                        float *rstd, const bf16 *a,
+                                                        const bf16 *b, const bf16 *nw, int C,
+                                                        float eps) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const bool plays = tid < ARV_T;
+    for (int n = 0; n < NR; n++) {
+        const size_t row = (size_t)n * C;
+        float s[CPT][8];
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < CPT; k++) {
+            const int c0 = (k * ARV_T + tid) * 8;
+            if (!plays || c0 >= C) continue;
+            float y[8];
+            load_bf<8>(a + row + c0, s[k]);
+            load_bf<8>(b + row + c0, y);
+#pragma unroll
+            for (int j = 0; j < 8; j++) {
+                s[k][j] = bf2f(f2bf(s[k][j] + y[j])); /* the stored (rounded) sum */
+                ss += s[k][j] * s[k][j];
+            }
+        }
+        ss = warp_sum(ss);
+        __syncthreads(); /* sh may still be read for the row before */
+        if (lane == 0) sh[warp] = ss;
+        __syncthreads();
+        const float tot = warp_sum(lane < ARV_T / 32 ? sh[lane] : 0.0f);
+        const float r = 1.0f / sqrtf(tot / (float)C + eps);
+        if (blockIdx.x == 0 && tid == 0 && rstd) rstd[n] = r;
+#pragma unroll
+        for (int k = 0; k < CPT; k++) {
+            const int c0 = (k * ARV_T + tid) * 8;
+            if (!plays || c0 >= C) continue;
+            float wv[8], o[8];
+            load_bf<8>(nw + c0, wv);
+#pragma unroll
+            for (int j = 0; j < 8; j++) o[j] = wv[j] * (s[k][j] * r);
+            store_bf<8>(xs + row + c0, o);
+            if (blockIdx.x == 0) store_bf<8>(ln + row + c0, o);
+        }
+    }
+}
+
+/* ---- add + RMSNorm + the GEMV of its output, one kernel for decode-sized N --------------
+ * add_rmsnorm_swiglu / add_rmsnorm_matmul for NR <= GEMV_MAX_N rows: every block first
+ * computes the rows' sum and norm into shared memory xs [NR][C] (bf16) with the
+ * arithmetic of the add_rmsnorm_forward kernel the backend would run apart — K > 0: the
+ * element-wise one with VB = row_threads(C) = 256·K threads (arn_norm_rows_ew); K < 0: the
+ * 16-byte row kernel with CPT = −K chunks per thread (arn_norm_rows_rv, session 19: the
+ * row kernels are the default, and until then the fusion declined with them on) — so
+ * rstd and ln have the bits of the unfused op (RLVR_DECODE_NORM_FUSE=0: with the row
+ * kernels, the two ops apart); then its warps run the GEMV on xs (gemv_warp_dots):
+ * SWIGLU, warp j computes gate and up feature j with gemv_swiglu_kernel's epilogue (gu,
+ * out [NR, F]);
+ * else output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC). Block 0
+ * writes ln and rstd. sum may alias a (the residual stream added in place), so it is
+ * written by the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM,
+ * reset by that block): by then no block reads a or b any more. pf: the GEMV_* flags
+ * (gemv_flags): each warp first loads the heads of its weight rows into registers and
+ * sends the rest toward L2 (gemv_before_wait), overlapping the kernel before and the
+ * prologue. */
+template <int NR, int K, bool SWIGLU>
+static __global__ void __launch_bounds__(GEMV_WARPS * 32)
+    add_rmsnorm_gemv_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
+                            const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
+                            const bf16 *bias, unsigned *counter, int C, int F, float eps,
+                            int pf) {
+    extern __shared__ __align__(16) unsigned char arn_smem[];
+    bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
+    __shared__ float sh[32];
+    constexpr int NT = GEMV_WARPS * 32, NW = SWIGLU ? 2 : 1;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    /* this warp's weight rows (gate and up, or one): their heads into registers and the
+     * rest toward L2 (pf: GEMV_* flags), before the kernel before ends and before the
+     * prologue */
+    const int j = blockIdx.x * GEMV_WARPS + warp;
+    const int jw = j < F ? j : 0;
+    const bf16 *rows[NW];
+    rows[0] = w + (size_t)jw * C;
+    if (SWIGLU) rows[NW - 1] = w + ((size_t)F + jw) * C;
+    gemv_pre<NW> pre;
+    if (j < F) gemv_before_wait<NW>(pre, rows, C, lane, pf);
+    pdl_begin(); /* programmatic dependent launch: before any other memory access */
+    if constexpr (K > 0) arn_norm_rows_ew<NR, K>(xs, sh, ln, rstd, a, b, nw, C, eps);
+    else arn_norm_rows_rv<NR, -K>(xs, sh, ln, rstd, a, b, nw, C, eps);
     /* xs complete; this block reads a and b no more */
     if (cuda_block_is_last(counter, gridDim.x))
         for (int i = tid; i < NR * C; i += NT) sum[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
@@ -529,20 +597,39 @@ static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_ge
     }
 }
 
+/* Chunks per thread of the 16-byte row arithmetic the fused kernel instantiates (C <= 2,048:
+ * the hidden sizes up to Qwen2.5-3B's); wider rows run the two ops apart. */
+enum { ARN_RV_MAX_CPT = 2 };
+
 /* Runs the fused kernel when it gives the unfused ops' bits (decode fusions and the GEMV
- * on, the element-wise add_rmsnorm kernel in use, row_threads(C) = 256 or 512,
- * C % 8 == 0, N·C·2 <= ARN_GEMV_SMEM, 16-byte aligned rows); 0 when it ran, -1 when the
+ * on, C % 8 == 0, N·C·2 <= ARN_GEMV_SMEM, 16-byte aligned w, a, b; with the 16-byte row
+ * kernels on, where add_rmsnorm_vec would run with at most ARN_RV_MAX_CPT chunks per
+ * thread — its arithmetic — unless RLVR_DECODE_NORM_FUSE=0; with them off,
+ * row_threads(C) = 256 or 512 — the element-wise kernel's); 0 when it ran, -1 when the
  * caller should run the two ops. */
 template <bool SWIGLU> static int add_rmsnorm_gemv(cuda_ctx *c, const arn_gemv_args &g) {
-    const int vb = row_threads(g.C);
-    if (!cuda_decode_fuse(c) || !c->gemv || g.N > GEMV_MAX_N || cuda_row_vec(c) ||
-        (vb != 256 && vb != 512) || g.C % 8 != 0 || (size_t)g.N * g.C * 2 > ARN_GEMV_SMEM ||
-        !cuda_aligned16(g.w) || !cuda_aligned16(g.a) || !cuda_aligned16(g.b))
+    if (!cuda_decode_fuse(c) || !c->gemv || g.N > GEMV_MAX_N || g.C % 8 != 0 ||
+        (size_t)g.N * g.C * 2 > ARN_GEMV_SMEM || !cuda_aligned16(g.w) || !cuda_aligned16(g.a) ||
+        !cuda_aligned16(g.b))
         return -1;
+    int K;
+    if (cuda_row_vec(c)) { /* add_rmsnorm_vec's conditions, and an instantiated width */
+        const int cpt = (g.C / 8 + ARV_T - 1) / ARV_T;
+        if (!c->norm_fuse_rv || cpt > ARN_RV_MAX_CPT || !cuda_aligned16(g.sum) ||
+            !cuda_aligned16(g.ln) || !cuda_aligned16(g.nw))
+            return -1;
+        K = -cpt;
+    } else {
+        const int vb = row_threads(g.C);
+        if (vb != 256 && vb != 512) return -1;
+        K = vb / 256;
+    }
     unsigned *counter = (unsigned *)cuda_scratch_zeroed(c, SCRATCH_GEMV_NORM, 256, 256);
     if (!counter) return 0; /* error recorded */
-    if (vb == 256) add_rmsnorm_gemv_launch<1, SWIGLU>(c, counter, g);
-    else add_rmsnorm_gemv_launch<2, SWIGLU>(c, counter, g);
+    if (K == 1) add_rmsnorm_gemv_launch<1, SWIGLU>(c, counter, g);
+    else if (K == 2) add_rmsnorm_gemv_launch<2, SWIGLU>(c, counter, g);
+    else if (K == -1) add_rmsnorm_gemv_launch<-1, SWIGLU>(c, counter, g);
+    else add_rmsnorm_gemv_launch<-2, SWIGLU>(c, counter, g);
     return 0;
 }
 

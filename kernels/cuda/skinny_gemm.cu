@@ -282,8 +282,8 @@ int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
     else skinny_launch<256>(c, out, part, in, w, bias, N, IC, OC, KT, S);
     if (S > 1) {
         const size_t total = (size_t)N * OC;
-        cuda_launch_dep(c, "skinny_reduce_kernel", skinny_reduce_kernel, cuda_blocks(total, 256),
-                        256, 0, out, part, bias, N, OC, S);
+        cuda_launch_dep(c, "skinny_reduce_kernel", skinny_reduce_kernel,
+                        cuda_blocks(total, 256), 256, 0, out, part, bias, N, OC, S);
     }
     return 0;
 }

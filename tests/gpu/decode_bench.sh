@@ -17,16 +17,17 @@
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
 # bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,skinny2r64,rowvec0,stages4,bps8,
-# nostage,late}.log
+# nostage,late,normapart}.log
 # (32 seqs, batch 1; nopdl: plain launches instead of programmatic dependents,
 # RLVR_DECODE_PDL=0; skinny2: the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC,
 # RLVR_SKINNY=2; skinny2r32 / skinny2r64: the same for at most 32 / 64 rows,
-# RLVR_SKINNY_ROWS; rowvec0: the element-wise add+RMSNorm, which lets the fused add + RMSNorm + GEMV run; stages4: the
-# tensor-core cached attention with four shared stages per warp instead of two,
+# RLVR_SKINNY_ROWS; rowvec0: the element-wise row kernels (the fused add + RMSNorm + GEMV
+# then with the element-wise norm's arithmetic); stages4: the tensor-core cached attention with four shared stages per warp instead of two,
 # RLVR_DECODE_ATTN_STAGES=4; bps8 / bps16: its split count aimed at 8 / 16 blocks per SM
 # instead of 4, RLVR_DECODE_SPLIT_BPS; nostage: every upload from pageable memory with a
 # wait, RLVR_CUDA_STAGED_UPLOAD=0; late: the GEMV's (and skinny GEMM's) weights loaded
-# after pdl_begin instead of before, RLVR_GEMV_EARLY=0) and
+# after pdl_begin instead of before, RLVR_GEMV_EARLY=0; normapart: add + RMSNorm and the
+# GEMV after it as two kernels again with the row kernels on, RLVR_DECODE_NORM_FUSE=0) and
 # bench_decode_256_{skinny2r32,skinny2r64,sampleblk,stages4,bps8,bps16,admission}.log
 # (256 seqs. workload; sampleblk: the sampling split path with a block per chunk instead
 # of a warp, RLVR_SAMPLE_SPLIT=blocks; admission: the decode rows in admission order
@@ -129,12 +130,14 @@ if [ "$DEVICE" = cuda ]; then
   # the settings still undecided (opt-ins never measured, or last measured before the
   # kernels they compete with changed, or whose runs disagreed); RLVR_DECODE_AB_ALL=1 adds
   # the settings the fourth to sixth H200 runs decided, each of which costs the lease ~10 s.
-  # rowvec0 also brings back the fused add + RMSNorm + GEMV kernels, which give the
-  # element-wise add_rmsnorm's bits and so run only with RLVR_ROW_VEC=0.
+  # With the row kernels on (the default) the fused add + RMSNorm + GEMV runs with the row
+  # norm's arithmetic since session 19 (normapart: the two kernels, as before); rowvec0
+  # runs it with the element-wise norm's.
   AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2
         skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
         rowvec0:RLVR_ROW_VEC=0 stages4:RLVR_DECODE_ATTN_STAGES=4
-        bps8:RLVR_DECODE_SPLIT_BPS=8 nostage:RLVR_CUDA_STAGED_UPLOAD=0 late:RLVR_GEMV_EARLY=0"
+        bps8:RLVR_DECODE_SPLIT_BPS=8 nostage:RLVR_CUDA_STAGED_UPLOAD=0 late:RLVR_GEMV_EARLY=0
+        normapart:RLVR_DECODE_NORM_FUSE=0"
   AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
          sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
          bps8:RLVR_DECODE_SPLIT_BPS=8 bps16:RLVR_DECODE_SPLIT_BPS=16

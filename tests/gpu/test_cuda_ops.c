@@ -1886,11 +1886,19 @@ int main(int argc, char **argv) {
         /* add_rmsnorm_matmul with a bias past the GEMV's rows: the row kernel also writes
          * the bias rows the cuBLAS GEMM accumulates onto (bit for bit the two ops apart);
          * the 0.5B q|k|v at 9, 64 and 300 rows, in place and not; no bias; OC % 8 != 0 and
-         * C 200 (128-thread rows), which take the ops apart */
+         * C 200 (128-thread rows), which take the ops apart. Then <= 8 rows: the fused
+         * add + RMSNorm + GEMV with the row kernel's arithmetic (bit for bit the two ops
+         * apart): the 0.5B q|k|v and gate|up at 1 and 8 rows, C 1536 (two chunks per
+         * thread), 1000 (a partial last chunk) and 200, and C 2312 (three chunks: the ops
+         * apart) */
         const int ab[][6] = {{9, 896, 1152, 1, 0, 1},  {64, 896, 1152, 0, 0, 1},
                              {300, 896, 1152, 1, 0, 1}, {64, 896, 1152, 1, 0, 0},
-                             {33, 896, 30, 1, 0, 1},    {17, 200, 40, 0, 0, 1}};
-        for (int i = 0; i < 6; i++)
+                             {33, 896, 30, 1, 0, 1},    {17, 200, 40, 0, 0, 1},
+                             {1, 896, 1152, 1, 0, 1},   {8, 896, 1152, 0, 0, 1},
+                             {1, 896, 4864, 1, 1, 0},   {8, 896, 4864, 1, 1, 0},
+                             {3, 1536, 24, 0, 1, 0},    {2, 1000, 40, 1, 0, 1},
+                             {5, 200, 16, 1, 1, 0},     {2, 2312, 16, 1, 0, 1}};
+        for (int i = 0; i < 14; i++)
             RUN(test_add_rmsnorm_gemv(ab[i][0], ab[i][1], ab[i][2], ab[i][3], ab[i][4],
                                       ab[i][5]));
         g_rowvec = 0;
@@ -1948,6 +1956,12 @@ int main(int argc, char **argv) {
     RUN(test_matmul(1, 4864, 896, 1, 0)); /* the down projection: preload, then the rest */
     RUN(test_add_rmsnorm_gemv(1, 896, 4864, 1, 1, 0));
     RUN(test_add_rmsnorm_gemv(8, 896, 1152, 1, 0, 1));
+    rlvr_cuda_set_row_vec(S.gpu, 1); /* the default: the fusion with the row arithmetic */
+    g_rowvec = 1;
+    RUN(test_add_rmsnorm_gemv(1, 896, 4864, 1, 1, 0));
+    RUN(test_add_rmsnorm_gemv(1, 896, 1152, 1, 0, 1));
+    g_rowvec = 0;
+    rlvr_cuda_set_row_vec(S.gpu, 0);
     RUN(test_stacked(1, 14, 2, 64, 4864));
     kvcache_cases();
     g_pdl = 0;
