@@ -183,8 +183,11 @@ static const size_t SPLIT_COUNTER_BYTES = (size_t)64 << 10;
 
 /* Keys per split of a context of len >= 1 keys cut into at most max_splits splits: a multiple
  * of SPLIT_UNIT; the number of splits used is ceil(len / per) <= max_splits. Both kernels
- * derive it from pos[n] on the device, so a recorded launch follows growing contexts. */
-static __device__ __forceinline__ int split_keys(int len, int max_splits) {
+ * derive it from pos[n] on the device, so a recorded launch follows growing contexts.
+ * per_fixed > 0 (RLVR_DECODE_SPLIT_KEYS): that many keys per split whatever the context,
+ * the launch's max_splits being enough for the cache's longest context. */
+static __device__ __forceinline__ int split_keys(int len, int max_splits, int per_fixed) {
+    if (per_fixed > 0) return per_fixed;
     const int per = (len + max_splits - 1) / max_splits;
     return (per + SPLIT_UNIT - 1) / SPLIT_UNIT * SPLIT_UNIT;
 }
@@ -197,14 +200,14 @@ typedef struct {
 } split_block;
 
 static __device__ __forceinline__ bool split_block_of(split_block *b, const int *pos, int Hkv,
-                                                      int S) {
+                                                      int S, int per_fixed) {
     b->split = (int)(blockIdx.x % (unsigned)S);
     const int nh = (int)(blockIdx.x / (unsigned)S);
     b->n = nh / Hkv;
     b->hk = nh % Hkv;
     const int len = pos[b->n] + 1;
     if (len <= 0) return false;
-    const int per = split_keys(len, S);
+    const int per = split_keys(len, S, per_fixed);
     b->ns = (len + per - 1) / per;
     if (b->split >= b->ns) return false;
     b->k0 = b->split * per;
@@ -311,13 +314,13 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
                            const bf16 *q, const bf16 *kc, const bf16 *vc,
                            const int *block_tables, int max_blocks, int block_size,
                            const int *seq, const int *pos, int Hq, int Hkv, int D, int S,
-                           int nbuf, float scale) {
+                           int per_fixed, int nbuf, float scale) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     enum { NSL = SPLIT_THREADS / TILE, HPS = (GMAX + NSL - 1) / NSL, HPW = (GMAX + 3) / 4 };
     extern __shared__ __align__(16) unsigned char split_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     split_block sb;
-    if (!split_block_of(&sb, pos, Hkv, S)) return; /* the same for the whole block */
+    if (!split_block_of(&sb, pos, Hkv, S, per_fixed)) return; /* the same for the block */
     const int n = sb.n, hk = sb.hk, split = sb.split, ns = sb.ns, k0 = sb.k0, k1 = sb.k1;
     const int group = Hq / Hkv;
     const int ntiles = (k1 - k0 + TILE - 1) / TILE;
@@ -512,7 +515,8 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
  * instead: split_finish.) */
 static __global__ void __launch_bounds__(128)
     attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
-                                   const int *pos, int N, int Hq, int D, int S) {
+                                   const int *pos, int N, int Hq, int D, int S,
+                                   int per_fixed) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     const long long item = (long long)blockIdx.x * 4 + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
@@ -520,7 +524,7 @@ static __global__ void __launch_bounds__(128)
     const int n = (int)(item / Hq);
     const int len = pos[n] + 1;
     if (len <= 0) return;
-    const int per = split_keys(len, S), ns = (len + per - 1) / per;
+    const int per = split_keys(len, S, per_fixed), ns = (len + per - 1) / per;
     if (ns <= 1) return;
     const float *ml = part_ml + (size_t)item * S * 2;
     const float *po = part_o + (size_t)item * S * D;
@@ -605,7 +609,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
                                const bf16 *q, const bf16 *kc, const bf16 *vc,
                                const int *block_tables, int max_blocks, int block_size,
                                const int *seq, const int *pos, int Hq, int Hkv, int S,
-                               float scale_log2) {
+                               int per_fixed, float scale_log2) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     typedef mma_shape<D, NST> SH;
     static_assert(NST >= 2, "stages: at least two");
@@ -613,7 +617,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     extern __shared__ __align__(128) unsigned char mma_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     split_block sb;
-    if (!split_block_of(&sb, pos, Hkv, S)) return; /* the same for the whole block */
+    if (!split_block_of(&sb, pos, Hkv, S, per_fixed)) return; /* the same for the block */
     const int n = sb.n, hk = sb.hk, split = sb.split, ns = sb.ns, k0 = sb.k0, k1 = sb.k1;
     const int group = Hq / Hkv;
     const int ntiles = (k1 - k0 + MMA_KEYS - 1) / MMA_KEYS;
@@ -791,7 +795,7 @@ typedef struct {
     const int *block_tables;
     int max_blocks, block_size;
     const int *seq, *pos;
-    int Hq, Hkv, S;
+    int Hq, Hkv, S, per_fixed;
     float scale_log2;
     unsigned grid;
 } mma_args;
@@ -804,7 +808,7 @@ template <int D, int NST> static void mma_launch_stages(cuda_ctx *c, const mma_a
     cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<D, NST>, a.grid,
                     MMA_WARPS * 32, sm, a.out, a.part_o, a.part_ml, a.counters, a.q, a.kc, a.vc,
                     a.block_tables, a.max_blocks, a.block_size, a.seq, a.pos, a.Hq, a.Hkv, a.S,
-                    a.scale_log2);
+                    a.per_fixed, a.scale_log2);
 }
 
 /* The tensor-core kernel with nst stages per warp (2, 3 or 4), or 2 where the device cannot
@@ -863,6 +867,24 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     const long long part_bytes = (long long)(SPLIT_SCRATCH_BYTES - SPLIT_COUNTER_BYTES);
     if (S * per_split > part_bytes) S = part_bytes / per_split;
     if (S < 2) S = 1;
+    /* RLVR_DECODE_SPLIT_KEYS=128|256|512|1024 (A/B runs, tests): splits of that many keys
+     * whatever the context, so a long context gets more of them and every block about the
+     * same work (the default gives every context the same number of splits, so the
+     * longest one's splits are the longest blocks); the launch's S covers the cache's
+     * longest possible context (max_blocks · block_size, fixed for the cache: a recorded
+     * graph stays right), doubling the keys until S and the partials fit. */
+    static const int keys_allowed[] = {128, 256, 512, 1024};
+    int per_fixed = kv_env_pick("RLVR_DECODE_SPLIT_KEYS", 0, keys_allowed, 4);
+    if (per_fixed > 0) {
+        const long long cap = (long long)max_blocks * block_size;
+        long long Sf = (cap + per_fixed - 1) / per_fixed;
+        while (Sf > 1 && (Sf > SPLIT_MAX || Sf * per_split > part_bytes)) {
+            per_fixed *= 2;
+            Sf = (cap + per_fixed - 1) / per_fixed;
+        }
+        if (Sf > 1 && Sf * per_split <= part_bytes && units * Sf <= 0x7fffffffLL) S = Sf;
+        else per_fixed = 0; /* one split covers every context: the default */
+    }
     if (units * S > 0x7fffffffLL) return 0; /* grid.x; S > 1 only when units is small */
 
     /* scratch: the finished-split counters (zeroed once, reset by each merging block), then
@@ -881,7 +903,7 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     const unsigned grid = (unsigned)(units * S);
     if (mma) {
         const mma_args ma = {out, part_o, part_ml, counters, q, kc, vc, block_tables,
-                             max_blocks, block_size, seq, pos, Hq, Hkv, (int)S,
+                             max_blocks, block_size, seq, pos, Hq, Hkv, (int)S, per_fixed,
                              scale * 1.4426950408889634f /* log2 e */, grid};
         /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs */
         static const int st_allowed[] = {2, 3, 4};
@@ -892,8 +914,8 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     cuda_launch_dep(c, "attention_split_kernel<TV, GV>", attention_split_kernel<TV, GV>, grid, \
                     SPLIT_THREADS, smem, out, part_o, part_ml, counters, q, kc, vc,             \
-                    block_tables, max_blocks, block_size, seq, pos, Hq, Hkv, D, (int)S, nbuf, \
-                    scale)
+                    block_tables, max_blocks, block_size, seq, pos, Hq, Hkv, D, (int)S,         \
+                    per_fixed, nbuf, scale)
         if (tile == 64) {
             if (gmax == 2) SPLIT_LAUNCH(64, 2);
             else if (gmax == 4) SPLIT_LAUNCH(64, 4);
@@ -908,7 +930,7 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     if (S > 1 && !counters) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
         cuda_launch_dep(c, "attention_split_combine_kernel", attention_split_combine_kernel,
-                        cgrid, 128, 0, out, part_o, part_ml, pos, N, Hq, D, (int)S);
+                        cgrid, 128, 0, out, part_o, part_ml, pos, N, Hq, D, (int)S, per_fixed);
     }
     return 1;
 }

@@ -28,10 +28,11 @@
 # wait, RLVR_CUDA_STAGED_UPLOAD=0; late: the GEMV's (and skinny GEMM's) weights loaded
 # after pdl_begin instead of before, RLVR_GEMV_EARLY=0; normapart: add + RMSNorm and the
 # GEMV after it as two kernels again with the row kernels on, RLVR_DECODE_NORM_FUSE=0) and
-# bench_decode_256_{skinny2r32,skinny2r64,sampleblk,stages4,bps8,bps16,admission}.log
+# bench_decode_256_{skinny2r32,skinny2r64,sampleblk,stages4,bps8,bps16,admission,keys256}.log
 # (256 seqs. workload; sampleblk: the sampling split path with a block per chunk instead
 # of a warp, RLVR_SAMPLE_SPLIT=blocks; admission: the decode rows in admission order
-# instead of longest context first, RLVR_DECODE_ORDER=admission); with
+# instead of longest context first, RLVR_DECODE_ORDER=admission; keys256: the cached
+# attention's splits 256 keys each whatever the context, RLVR_DECODE_SPLIT_KEYS=256); with
 # RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided: nopdl and skinny2 at 256
 # (PDL won 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost 0.906 and 0.862),
 # nofuse at 32 and batch 1 (the decode fusions off, RLVR_DECODE_FUSE=0; kept at 0.941 and
@@ -141,7 +142,7 @@ if [ "$DEVICE" = cuda ]; then
   AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
          sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
          bps8:RLVR_DECODE_SPLIT_BPS=8 bps16:RLVR_DECODE_SPLIT_BPS=16
-         admission:RLVR_DECODE_ORDER=admission"
+         admission:RLVR_DECODE_ORDER=admission keys256:RLVR_DECODE_SPLIT_KEYS=256"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
     AB32="$AB32 nofuse:RLVR_DECODE_FUSE=0 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0

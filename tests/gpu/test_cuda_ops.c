@@ -971,6 +971,8 @@ static int g_kv_impl0 = 0, g_kv_impl1 = 1;
 /* The cache's block size in test_kvcache: 16 (the sampler's) unless a case sets another
  * (tiles that cross a block: the tensor-core kernel's per-row slot path). */
 static int g_kv_bs = 16;
+/* test_kvcache with the decode fusions off: the split-K merge by the combine kernel */
+static int g_kv_nofuse;
 
 static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
                          int qper) {
@@ -987,6 +989,11 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         k += snprintf(cs + k, sizeof cs - (size_t)k, " stages=%s", nst);
     if (BS != 16 && k < (int)sizeof cs - 16)
         k += snprintf(cs + k, sizeof cs - (size_t)k, " block=%d", BS);
+    const char *keys = getenv("RLVR_DECODE_SPLIT_KEYS");
+    if (keys && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " keys=%s", keys);
+    if (g_kv_nofuse && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " combine");
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
@@ -1938,6 +1945,24 @@ int main(int argc, char **argv) {
             RUN(test_kvcache(14, 2, 128, p9, 2, 2, 1));
         }
         g_kv_bs = 16;
+    }
+    {
+        /* splits of a fixed key count (RLVR_DECODE_SPLIT_KEYS, an A/B setting): 128 keys, so
+         * contexts of 1 to ~940 keys use 1 to 8 splits of a launch sized for the cache; the
+         * scalar split-K and the tensor-core kernels, merged by the last split's block and
+         * (decode fusions off) by the combine kernel */
+        const int pk[] = {300, 17, 1, 900};
+        setenv("RLVR_DECODE_SPLIT_KEYS", "128", 1);
+        g_kv_impl0 = 1;
+        RUN(test_kvcache(14, 2, 64, pk, 4, 2, 4));
+        RUN(test_kvcache(14, 2, 128, pk, 4, 1, 1));
+        rlvr_cuda_set_decode_fuse(S.gpu, 0);
+        g_kv_nofuse = 1;
+        RUN(test_kvcache(14, 2, 64, pk, 4, 1, 2));
+        g_kv_nofuse = 0;
+        rlvr_cuda_set_decode_fuse(S.gpu, 1);
+        g_kv_impl0 = 2;
+        unsetenv("RLVR_DECODE_SPLIT_KEYS");
     }
     g_kv_impl0 = 0;
     g_kv_impl1 = 1;
