@@ -334,6 +334,49 @@ static void rmsnorm_forward(rlvr_backend *be, void *out, float *rstd, const void
  * 0, 16-byte aligned) — the broadcast the next projection's cuBLAS GEMM accumulates onto,
  * written here instead of by matmul.cu's bias fill kernel: one launch fewer per layer. */
 enum { ARV_T = 128, ARV_MAX_CPT = 4 };
+
+/* The row arithmetic of thread t (< ARV_T) on one row (a, b: the row's start), shared with
+ * the fused add + RMSNorm + GEMV: s[k] = its chunk k's bf16-rounded a + b (as floats), and
+ * the return value its sum of their squares in chunk order; active false: nothing, 0. */
+template <int CPT>
+static __device__ __forceinline__ float arv_sum_chunks(float (&s)[CPT][8], const bf16 *a,
+                                                       const bf16 *b, int C, int t,
+                                                       bool active) {
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < CPT; k++) {
+        const int c0 = (k * ARV_T + t) * 8;
+        if (!active || c0 >= C) continue;
+        float y[8];
+        load_bf<8>(a + c0, s[k]);
+        load_bf<8>(b + c0, y);
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            s[k][j] = bf2f(f2bf(s[k][j] + y[j])); /* the stored (rounded) sum */
+            ss += s[k][j] * s[k][j];
+        }
+    }
+    return ss;
+}
+
+/* Then its chunks of the norm, w·(s·r) rounded to bf16, into out (and out2 unless NULL). */
+template <int CPT>
+static __device__ __forceinline__ void arv_norm_chunks(bf16 *out, bf16 *out2,
+                                                       const float (&s)[CPT][8],
+                                                       const bf16 *w, float r, int C, int t,
+                                                       bool active) {
+#pragma unroll
+    for (int k = 0; k < CPT; k++) {
+        const int c0 = (k * ARV_T + t) * 8;
+        if (!active || c0 >= C) continue;
+        float wv[8], o[8];
+        load_bf<8>(w + c0, wv);
+#pragma unroll
+        for (int j = 0; j < 8; j++) o[j] = wv[j] * (s[k][j] * r);
+        store_bf<8>(out + c0, o);
+        if (out2) store_bf<8>(out2 + c0, o);
+    }
+}
 template <int CPT>
 static __global__ void __launch_bounds__(ARV_T)
     add_rmsnorm_vec_kernel(bf16 *sum, bf16 *out, float *rstd, const bf16 *a, const bf16 *b,
@@ -342,35 +385,16 @@ static __global__ void __launch_bounds__(ARV_T)
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     __shared__ float sh[32];
     const size_t row = (size_t)blockIdx.x * C;
+    const int t = (int)threadIdx.x;
     float s[CPT][8];
-    float ss = 0.0f;
+    float ss = arv_sum_chunks<CPT>(s, a + row, b + row, C, t, true);
 #pragma unroll
-    for (int k = 0; k < CPT; k++) {
-        const int c0 = (k * ARV_T + (int)threadIdx.x) * 8;
-        if (c0 >= C) continue;
-        float y[8];
-        load_bf<8>(a + row + c0, s[k]);
-        load_bf<8>(b + row + c0, y);
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            s[k][j] = bf2f(f2bf(s[k][j] + y[j])); /* the stored (rounded) sum */
-            ss += s[k][j] * s[k][j];
-        }
-        store_bf<8>(sum + row + c0, s[k]);
-    }
+    for (int k = 0; k < CPT; k++) /* each thread its own chunks: sum may alias a */
+        if ((k * ARV_T + t) * 8 < C) store_bf<8>(sum + row + (k * ARV_T + t) * 8, s[k]);
     ss = block_sum(ss, sh);
     const float r = 1.0f / sqrtf(ss / (float)C + eps);
     if (threadIdx.x == 0 && rstd) rstd[blockIdx.x] = r;
-#pragma unroll
-    for (int k = 0; k < CPT; k++) {
-        const int c0 = (k * ARV_T + (int)threadIdx.x) * 8;
-        if (c0 >= C) continue;
-        float wv[8], o[8];
-        load_bf<8>(w + c0, wv);
-#pragma unroll
-        for (int j = 0; j < 8; j++) o[j] = wv[j] * (s[k][j] * r);
-        store_bf<8>(out + row + c0, o);
-    }
+    arv_norm_chunks<CPT>(out + row, NULL, s, w, r, C, t, true);
     if (fill) {
         uint4 *dst = reinterpret_cast<uint4 *>(fill + (size_t)blockIdx.x * OC);
         for (int q = threadIdx.x; q < OC / 8; q += ARV_T)
@@ -468,20 +492,7 @@ static __device__ __forceinline__ void arn_norm_rows_rv(bf16 *xs, float *sh, bf1
     for (int n = 0; n < NR; n++) {
         const size_t row = (size_t)n * C;
         float s[CPT][8];
-        float ss = 0.0f;
-#pragma unroll
-        for (int k = 0; k < CPT; k++) {
-            const int c0 = (k * ARV_T + tid) * 8;
-            if (!plays || c0 >= C) continue;
-            float y[8];
-            load_bf<8>(a + row + c0, s[k]);
-            load_bf<8>(b + row + c0, y);
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                s[k][j] = bf2f(f2bf(s[k][j] + y[j])); /* the stored (rounded) sum */
-                ss += s[k][j] * s[k][j];
-            }
-        }
+        float ss = arv_sum_chunks<CPT>(s, a + row, b + row, C, tid, plays);
         ss = warp_sum(ss);
         __syncthreads(); /* sh may still be read for the row before */
         if (lane == 0) sh[warp] = ss;
@@ -489,17 +500,8 @@ static __device__ __forceinline__ void arn_norm_rows_rv(bf16 *xs, float *sh, bf1
         const float tot = warp_sum(lane < ARV_T / 32 ? sh[lane] : 0.0f);
         const float r = 1.0f / sqrtf(tot / (float)C + eps);
         if (blockIdx.x == 0 && tid == 0 && rstd) rstd[n] = r;
-#pragma unroll
-        for (int k = 0; k < CPT; k++) {
-            const int c0 = (k * ARV_T + tid) * 8;
-            if (!plays || c0 >= C) continue;
-            float wv[8], o[8];
-            load_bf<8>(nw + c0, wv);
-#pragma unroll
-            for (int j = 0; j < 8; j++) o[j] = wv[j] * (s[k][j] * r);
-            store_bf<8>(xs + row + c0, o);
-            if (blockIdx.x == 0) store_bf<8>(ln + row + c0, o);
-        }
+        arv_norm_chunks<CPT>(xs + row, blockIdx.x == 0 ? ln + row : NULL, s, nw, r, C, tid,
+                             plays);
     }
 }
 

@@ -1636,6 +1636,13 @@ static int write_report(const char *path, uint64_t seed) {
         if (!EMU) RUN(call); \
     } while (0)
 
+/* test_add_rmsnorm_gemv for each row {N, C, F, in place, SwiGLU, bias} of cases */
+static void add_rmsnorm_gemv_cases(const int (*cases)[6], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        RUN(test_add_rmsnorm_gemv(cases[i][0], cases[i][1], cases[i][2], cases[i][3],
+                                  cases[i][4], cases[i][5]));
+}
+
 /* The attention cases on path impl (NULL: the default dispatch, flash2; "flash1";
  * "dqpartials": flash2 with RLVR_ATTN_DQ=partials, dQ from the dK/dV kernel). The head
  * dims other than 64/128 run only on the default path (elsewhere they fall back to the
@@ -1765,9 +1772,7 @@ int main(int argc, char **argv) {
                              {8, 896, 1152, 1, 0, 1}, {3, 1024, 37, 0, 0, 0},
                              {9, 896, 64, 1, 0, 1},   {4, 200, 30, 1, 0, 1},
                              {3, 1536, 24, 1, 1, 0},  {2, 2312, 16, 0, 0, 1}};
-        for (int i = 0; i < 14; i++)
-            RUN(test_add_rmsnorm_gemv(as[i][0], as[i][1], as[i][2], as[i][3], as[i][4],
-                                      as[i][5]));
+        add_rmsnorm_gemv_cases(as, sizeof as / sizeof as[0]);
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
@@ -1905,9 +1910,7 @@ int main(int argc, char **argv) {
                              {1, 896, 4864, 1, 1, 0},   {8, 896, 4864, 1, 1, 0},
                              {3, 1536, 24, 0, 1, 0},    {2, 1000, 40, 1, 0, 1},
                              {5, 200, 16, 1, 1, 0},     {2, 2312, 16, 1, 0, 1}};
-        for (int i = 0; i < 14; i++)
-            RUN(test_add_rmsnorm_gemv(ab[i][0], ab[i][1], ab[i][2], ab[i][3], ab[i][4],
-                                      ab[i][5]));
+        add_rmsnorm_gemv_cases(ab, sizeof ab / sizeof ab[0]);
         g_rowvec = 0;
         rlvr_cuda_set_row_vec(S.gpu, 0);
     }
