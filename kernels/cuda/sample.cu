@@ -566,6 +566,25 @@ static __device__ __forceinline__ void warp_load_batch(const float *z, int c0, i
         split_load4(z, c0 + warp_entry(j0 + b, lane), c1, vec, v[b]);
 }
 
+/* f(x, k) for every entry x = z[c0 + k] of the chunk [c0, c1) of row z that lane owns:
+ * its 16-byte loads WARP_BATCH at a time (warp_load_batch), its entries in ascending k.
+ * The walk of both warp kernels, K1 and K2. */
+template <class F>
+static __device__ __forceinline__ void warp_chunk_each(const float *z, int c0, int c1,
+                                                       bool vec, int lane, F &&f) {
+    for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
+        float v[WARP_BATCH][4];
+        warp_load_batch(z, c0, c1, vec, j0, lane, v);
+#pragma unroll
+        for (int b = 0; b < WARP_BATCH; b++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int k = warp_entry(j0 + b, lane) + q;
+                if (c0 + k < c1) f(v[b][q], k);
+            }
+    }
+}
+
 static __device__ __forceinline__ unsigned long long sample_mass_f(float e) {
     return __float2ull_rz(e * 1099511627776.0f); /* ⌊e·2^40⌋, as sample_mass */
 }
@@ -608,20 +627,11 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     const float *z = logits + (size_t)rl * V;
     float lmax = -INFINITY, zmax = -INFINITY;
     int best = INT_MAX;
-    for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
-        float v[WARP_BATCH][4];
-        warp_load_batch(z, c0, c1, vec, j0, lane, v);
-#pragma unroll
-        for (int b = 0; b < WARP_BATCH; b++)
-#pragma unroll
-            for (int q = 0; q < 4; q++) { /* ascending entries per lane */
-                const int k = warp_entry(j0 + b, lane) + q;
-                if (c0 + k >= c1) continue;
-                const float zp = split_pen(v[b][q], k, mw, a);
-                lmax = fmaxf(lmax, v[b][q]);
-                if (zp > zmax) zmax = zp, best = c0 + k;
-            }
-    }
+    warp_chunk_each(z, c0, c1, vec, lane, [&](float x, int k) {
+        const float zp = split_pen(x, k, mw, a);
+        lmax = fmaxf(lmax, x);
+        if (zp > zmax) zmax = zp, best = c0 + k;
+    });
     lmax = warp_max(lmax);
     warp_argmax(zmax, best);
     if (lane == 0) split_store_max(P, o, lmax, zmax, best);
@@ -649,24 +659,14 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
     const float *z = logits + (size_t)rl * V;
     float sl = 0.0f;
     unsigned long long mass = 0;
-    for (int j0 = 0; j0 < WARP_VEC; j0 += WARP_BATCH) {
-        float v[WARP_BATCH][4];
-        warp_load_batch(z, c0, c1, vec, j0, lane, v);
-#pragma unroll
-        for (int b = 0; b < WARP_BATCH; b++)
-#pragma unroll
-            for (int q = 0; q < 4; q++) {
-                const int k = warp_entry(j0 + b, lane) + q;
-                if (c0 + k >= c1) continue;
-                const float el = expf((v[b][q] - lmax) * a.inv_t);
-                sl += el;
-                if (!a.greedy) { /* without the penalty, zmax = lmax: the same e */
-                    const float e =
-                        a.pen ? expf((split_pen(v[b][q], k, mw, a) - zmax) * a.inv_t) : el;
-                    if (e >= a.min_p) mass += sample_mass_f(e);
-                }
-            }
-    }
+    warp_chunk_each(z, c0, c1, vec, lane, [&](float x, int k) {
+        const float el = expf((x - lmax) * a.inv_t);
+        sl += el;
+        if (!a.greedy) { /* without the penalty, zmax = lmax: the same e */
+            const float e = a.pen ? expf((split_pen(x, k, mw, a) - zmax) * a.inv_t) : el;
+            if (e >= a.min_p) mass += sample_mass_f(e);
+        }
+    });
     sl = warp_sum(sl);
     mass = warp_sum_u64(mass);
     if (lane == 0) {
