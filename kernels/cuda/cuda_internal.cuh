@@ -413,6 +413,15 @@ static __device__ __forceinline__ void gemv_before_wait(gemv_pre<NW> &pre,
     }
 }
 
+/* After pdl_begin, in a warp that has an output: the rows' heads into pre unless
+ * gemv_before_wait loaded them already (GEMV_EARLY). */
+template <int NW>
+static __device__ __forceinline__ void gemv_after_wait(gemv_pre<NW> &pre,
+                                                       const bf16 *const (&w)[NW], int IC,
+                                                       int lane, int flags) {
+    if (!(flags & GEMV_EARLY)) gemv_preload<NW>(pre, w, IC, lane);
+}
+
 /* acc[r][n] += the chunk at k of weight rows wf[r] (8 values each) times in[n, k..k+7]. */
 template <int NR, int NW>
 static __device__ __forceinline__ void gemv_chunk_fma(float (&acc)[NW][NR],

@@ -128,7 +128,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     if (o < OC) gemv_before_wait<1>(pre, rows, IC, lane, pf); /* the weights only */
     pdl_begin(); /* programmatic dependent launch: before any other memory access */
     if (o >= OC) return; /* whole warps leave: no shuffle below loses a lane */
-    if (!(pf & GEMV_EARLY)) gemv_preload<1>(pre, rows, IC, lane);
+    gemv_after_wait<1>(pre, rows, IC, lane, pf);
     float acc[1][NR];
     gemv_warp_dots<NR, 1>(acc, pre, rows, in, IC, lane);
     if (lane == 0) {
@@ -188,7 +188,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     if (j < F) gemv_before_wait<2>(pre, rows, IC, lane, pf); /* the weights only */
     pdl_begin(); /* programmatic dependent launch: before any other memory access */
     if (j >= F) return; /* whole warps leave */
-    if (!(pf & GEMV_EARLY)) gemv_preload<2>(pre, rows, IC, lane);
+    gemv_after_wait<2>(pre, rows, IC, lane, pf);
     float acc[2][NR]; /* gate, up */
     gemv_warp_dots<NR, 2>(acc, pre, rows, in, IC, lane);
     if (lane == 0) gemv_swiglu_store<NR>(out, gu, acc, j, F);

@@ -551,7 +551,7 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     if (cuda_block_is_last(counter, gridDim.x))
         for (int i = tid; i < NR * C; i += NT) sum[i] = f2bf(bf2f(a[i]) + bf2f(b[i]));
     if (j >= F) return; /* whole warps leave, after the last barrier */
-    if (!(pf & GEMV_EARLY)) gemv_preload<NW>(pre, rows, C, lane);
+    gemv_after_wait<NW>(pre, rows, C, lane, pf);
     float acc[NW][NR];
     gemv_warp_dots<NR, NW>(acc, pre, rows, xs, C, lane);
     if (lane != 0) return;
