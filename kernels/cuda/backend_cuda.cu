@@ -280,6 +280,7 @@ static void cu_destroy(rlvr_backend *be) {
         cudaStreamSynchronize(c->stream);
         for (int i = 0; i < SCRATCH_COUNT; i++)
             if (c->scratch[i]) cudaFree(c->scratch[i]);
+        cuda_gemm_tuner_destroy(c->tuner);
         if (c->cublas) cublasDestroy(c->cublas);
         if (c->cublas_ws) cudaFree(c->cublas_ws);
         timer_pool_destroy(c->timer);

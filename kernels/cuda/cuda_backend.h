@@ -70,6 +70,19 @@ int rlvr_cuda_set_row_vec(rlvr_backend *be, int on);
  * in between; the model never does). -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes);
 
+/* GEMM kernels chosen by measurement (gemm_tune.cu): mode 1 times cublasGemmEx's default
+ * against cublasLt's proposals at a decode shape's first call outside a capture (a side
+ * of at most 256) and keeps the fastest; 3 the same for every shape; 2 takes the first
+ * Lt proposal untimed on every shape (tests: the Lt path); 0 off (cublasGemmEx's default
+ * everywhere); < 0 the environment's choice (RLVR_GEMM_TUNE=1: mode 1, all: 3, first: 2,
+ * else off, the default; read at the next GEMM). Shapes already chosen keep their
+ * choice. -1 when be is not a CUDA backend. */
+int rlvr_cuda_set_gemm_tune(rlvr_backend *be, int mode);
+
+/* How many GEMM shapes the tuner has met, and for how many it kept a cublasLt algorithm
+ * (both 0 before the first tuned GEMM). -1 when be is not a CUDA backend. */
+int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked);
+
 #ifdef __cplusplus
 }
 #endif

@@ -89,6 +89,10 @@ typedef struct {
     struct cuda_timer_pool *timer; /* timer_mark/timer_read events (backend_cuda.cu), lazy */
     struct cuda_upload_ring *upload; /* pinned staging of small uploads (backend_cuda.cu) */
     int upload_state; /* 0 not made yet, 1 off or unavailable, 2 in use */
+    int gemm_tune; /* cuda_gemm's measured kernel choice (gemm_tune.cu): 0 unset
+                    * (RLVR_GEMM_TUNE read at the next GEMM), 1 off (the default), 2 the
+                    * decode shapes, 3 the first Lt algorithm everywhere (tests), 4 all */
+    struct cuda_gemm_tuner *tuner; /* its table and cublasLt state, made at first use */
     int pdl; /* the decode kernels launched as programmatic dependents (cuda_launch_dep):
               * 0 unset (on where the device has it unless RLVR_DECODE_PDL=0, read at
               * the first launch), 1 off, 2 on */
@@ -520,6 +524,15 @@ void cuda_colsum_accumulate(cuda_ctx *c, float *out, const bf16 *dy, const bf16 
 void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                float alpha, const void *A, int lda, const void *B, int ldb, float beta,
                void *Cm, cudaDataType_t ctype, int ldc, const char *what);
+
+/* cuda_gemm's measured choice (gemm_tune.cu): 0 when the tuner ran the GEMM (a cublasLt
+ * algorithm it measured faster for the shape), -1 when cuda_gemm runs its cublasGemmEx
+ * (tuning off, the default won, or the shape is untuned: first met inside a capture). */
+typedef struct cuda_gemm_tuner cuda_gemm_tuner;
+int cuda_gemm_tuned(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                    int k, float alpha, const void *A, int lda, const void *B, int ldb,
+                    float beta, void *Cm, cudaDataType_t ctype, int ldc, const char *what);
+void cuda_gemm_tuner_destroy(cuda_gemm_tuner *t);
 
 /* Whether matmul_forward takes its cuBLAS form for N rows of IC → OC (matmul.cu): the GEMV
  * off or N above its rows, the skinny GEMM not asked to try the shape. Then, with a bias,

@@ -35,6 +35,9 @@ void cuda_gemm(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, i
                                           (size_t)n, c->stream));
         return;
     }
+    if (cuda_gemm_tuned(c, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, Cm, ctype, ldc,
+                        what) == 0)
+        return;
     cublasStatus_t s =
         cublasGemmEx(c->cublas, ta, tb, m, n, k, &alpha, A, CUDA_R_16BF, lda, B, CUDA_R_16BF,
                      ldb, &beta, Cm, ctype, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);

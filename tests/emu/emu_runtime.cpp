@@ -15,13 +15,20 @@
  *   device   one "GPU" with 132 SMs, 227 KB opt-in shared memory, 64 GiB;
  *   cuBLAS   cublasGemmEx with bf16 or f32 operands: the operands converted to f32 and
  *            multiplied by OpenBLAS's sgemm (fp32 accumulation, like cuBLAS's compute
- *            type), the result rounded to C's type.
+ *            type), the result rounded to C's type;
+ *   cublasLt what gemm_tune.cu uses: descriptors and layouts are stored as given, the
+ *            heuristic proposes EMU_LT_ALGOS algorithms (ids 1..EMU_LT_ALGOS, no
+ *            workspace), and cublasLtMatmul derives m, n, k from the layouts and the
+ *            transposes, checks they agree (CUBLAS_STATUS_INVALID_VALUE if not: a caller's
+ *            wrong layout shows here) and computes as cublasGemmEx does.
+ *   L2       the device reports none (cudaDevAttrL2CacheSize 0), so nothing flushes it.
  */
 #include <cblas.h>
 #include <chrono>
 
 #include "tests/emu/cuda_emu.h"
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 
 typedef __nv_bfloat16 bf16;
@@ -153,6 +160,10 @@ cudaError_t cudaStreamSynchronize(cudaStream_t) {
     return cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamIsCapturing(cudaStream_t, enum cudaStreamCaptureStatus *st) {
+    *st = emu::capture ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t, enum cudaStreamCaptureMode) {
     if (emu::capture) return cudaErrorIllegalState;
@@ -243,15 +254,15 @@ std::vector<float> operand_f32(const void *x, cudaDataType t, int ld, cublasOper
 }
 } /* namespace */
 
-extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb,
-                                       int m, int n, int k, const void *alpha, const void *A,
-                                       cudaDataType at, int lda, const void *B, cudaDataType bt,
-                                       int ldb, const void *beta, void *C, cudaDataType ct,
-                                       int ldc, cublasComputeType_t, cublasGemmAlgo_t) {
+namespace {
+/* C = alpha·op(A)·op(B) + beta·C (column-major), recorded while a capture is open. */
+cublasStatus_t emu_gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                        float al, const void *A, cudaDataType at, int lda, const void *B,
+                        cudaDataType bt, int ldb, float be, void *C, cudaDataType ct,
+                        int ldc) {
     if ((at != CUDA_R_16BF && at != CUDA_R_32F) || (bt != CUDA_R_16BF && bt != CUDA_R_32F) ||
         (ct != CUDA_R_16BF && ct != CUDA_R_32F) || m < 0 || n < 0 || k < 0)
         return CUBLAS_STATUS_NOT_SUPPORTED;
-    const float al = *(const float *)alpha, be = *(const float *)beta;
     auto op = [=]() {
         if (m == 0 || n == 0) return;
         const std::vector<float> a = operand_f32(A, at, lda, ta, m, k);
@@ -277,3 +288,124 @@ extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cub
     else op();
     return CUBLAS_STATUS_SUCCESS;
 }
+
+enum { EMU_LT_ALGOS = 3 };
+struct emu_lt_desc {
+    int32_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
+};
+struct emu_lt_layout {
+    cudaDataType t;
+    uint64_t rows, cols;
+    int64_t ld;
+};
+int emu_lt_handle;
+} /* namespace */
+
+extern "C" cublasStatus_t cublasGemmEx(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb,
+                                       int m, int n, int k, const void *alpha, const void *A,
+                                       cudaDataType at, int lda, const void *B, cudaDataType bt,
+                                       int ldb, const void *beta, void *C, cudaDataType ct,
+                                       int ldc, cublasComputeType_t, cublasGemmAlgo_t) {
+    return emu_gemm(ta, tb, m, n, k, *(const float *)alpha, A, at, lda, B, bt, ldb,
+                    *(const float *)beta, C, ct, ldc);
+}
+
+/* ---- cublasLt (the calls of gemm_tune.cu) ---- */
+
+extern "C" {
+
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) {
+    *h = reinterpret_cast<cublasLtHandle_t>(&emu_lt_handle);
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t) { return CUBLAS_STATUS_SUCCESS; }
+
+cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t ct,
+                                        cudaDataType_t st) {
+    if (ct != CUBLAS_COMPUTE_32F || st != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+    *d = reinterpret_cast<cublasLtMatmulDesc_t>(new emu_lt_desc());
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) {
+    delete reinterpret_cast<emu_lt_desc *>(d);
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d,
+                                              cublasLtMatmulDescAttributes_t a,
+                                              const void *buf, size_t size) {
+    emu_lt_desc *e = reinterpret_cast<emu_lt_desc *>(d);
+    if (size != sizeof(int32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+    if (a == CUBLASLT_MATMUL_DESC_TRANSA) memcpy(&e->ta, buf, size);
+    else if (a == CUBLASLT_MATMUL_DESC_TRANSB) memcpy(&e->tb, buf, size);
+    else return CUBLAS_STATUS_NOT_SUPPORTED;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType t,
+                                          uint64_t rows, uint64_t cols, int64_t ld) {
+    if (ld < (int64_t)rows) return CUBLAS_STATUS_INVALID_VALUE;
+    *l = reinterpret_cast<cublasLtMatrixLayout_t>(new emu_lt_layout{t, rows, cols, ld});
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) {
+    delete reinterpret_cast<emu_lt_layout *>(l);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
+    *p = reinterpret_cast<cublasLtMatmulPreference_t>(new int(0));
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) {
+    delete reinterpret_cast<int *>(p);
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t,
+                                                    cublasLtMatmulPreferenceAttributes_t,
+                                                    const void *, size_t) {
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t,
+                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                              cublasLtMatmulPreference_t, int requested,
+                                              cublasLtMatmulHeuristicResult_t *res, int *n) {
+    if (requested <= 0) return CUBLAS_STATUS_INVALID_VALUE;
+    *n = requested < EMU_LT_ALGOS ? requested : EMU_LT_ALGOS;
+    for (int i = 0; i < *n; i++) {
+        memset(&res[i], 0, sizeof res[i]);
+        res[i].algo.data[0] = (uint64_t)i + 1;
+        res[i].state = CUBLAS_STATUS_SUCCESS;
+        res[i].wavesCount = 1.0f;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasLtMatmul(cublasLtHandle_t, cublasLtMatmulDesc_t desc, const void *alpha,
+                              const void *A, cublasLtMatrixLayout_t la, const void *B,
+                              cublasLtMatrixLayout_t lb, const void *beta, const void *C,
+                              cublasLtMatrixLayout_t lc, void *D, cublasLtMatrixLayout_t ld,
+                              const cublasLtMatmulAlgo_t *algo, void *, size_t,
+                              cudaStream_t) {
+    const emu_lt_desc *d = reinterpret_cast<const emu_lt_desc *>(desc);
+    const emu_lt_layout *a = reinterpret_cast<const emu_lt_layout *>(la),
+                        *b = reinterpret_cast<const emu_lt_layout *>(lb),
+                        *c = reinterpret_cast<const emu_lt_layout *>(lc),
+                        *o = reinterpret_cast<const emu_lt_layout *>(ld);
+    if (!algo || algo->data[0] < 1 || algo->data[0] > EMU_LT_ALGOS)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    const uint64_t m = o->rows, n = o->cols;
+    const uint64_t am = d->ta == CUBLAS_OP_N ? a->rows : a->cols,
+                   ak = d->ta == CUBLAS_OP_N ? a->cols : a->rows,
+                   bk = d->tb == CUBLAS_OP_N ? b->rows : b->cols,
+                   bn = d->tb == CUBLAS_OP_N ? b->cols : b->rows;
+    if (am != m || bn != n || ak != bk || c->rows != m || c->cols != n || c->t != o->t ||
+        c->ld != o->ld || C != D)
+        return CUBLAS_STATUS_INVALID_VALUE; /* C != D: not needed by gemm_tune.cu */
+    return emu_gemm((cublasOperation_t)d->ta, (cublasOperation_t)d->tb, (int)m, (int)n, (int)ak,
+                    *(const float *)alpha, A, a->t, (int)a->ld, B, b->t, (int)b->ld,
+                    *(const float *)beta, D, o->t, (int)o->ld);
+}
+
+} /* extern "C" */

@@ -18,6 +18,9 @@
 #   ncu             OUTDIR/ncu_*.csv (tests/gpu/ncu_profile.sh): per profiled kernel its
 #                   time, SM and memory throughput (% of peak), DRAM throughput,
 #                   achieved occupancy and registers per thread
+#   GEMM tuning     the "gemm tune:" lines of OUTDIR/*.log and OUTDIR/model/*.err
+#                   (RLVR_GEMM_TUNE_LOG=1, kernels/cuda/gemm_tune.cu): per file the shapes
+#                   tuned, how many kept a cublasLt kernel, and the largest gains
 # "speed-up" is variant over default for rates and default over variant for times, so
 # > 1 means the variant is faster; rows within --noise percent (default 3) say "same".
 # Missing files are left out; nothing here fails a run (exit 0 unless OUTDIR is missing).
@@ -170,6 +173,37 @@ def sample_lines(path):
             "path's speed-up)"] + rows
 
 
+def tune_lines(path, top=6):
+    """The GEMM tuner's log lines of one file: shapes, Lt picks, the largest gains."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return []
+    shapes = []  # (default us, best us, choice, shape words)
+    for line in text.splitlines():
+        if not line.startswith("gemm tune: "):
+            continue
+        try:
+            head, tail = line[len("gemm tune: "):].split(": default ", 1)
+            d = float(tail.split(" us", 1)[0])
+            b = float(tail.split("best ", 1)[1].split(" us", 1)[0])
+            choice = tail.rsplit("-> ", 1)[1].strip()
+        except (ValueError, IndexError):
+            continue
+        shapes.append((d, b, choice, head))
+    if not shapes:
+        return []
+    picked = [x for x in shapes if x[2] == "lt"]
+    tot_d = sum(x[0] for x in shapes)
+    tot_b = sum(x[1] if x[2] == "lt" else x[0] for x in shapes)
+    out = [f"-- GEMM tuning, {os.path.basename(path)}: {len(shapes)} shapes, {len(picked)} "
+           f"on a cublasLt kernel; one call of each: {tot_d:.1f} -> {tot_b:.1f} us"]
+    for d, b, _, head in sorted(picked, key=lambda x: x[1] - x[0])[:top]:
+        out.append(f"   {head:<44} {d:8.2f} -> {b:8.2f} us (x{d / b:.2f})")
+    return out
+
+
 def summarise(out, noise):
     lines = []
     model = os.path.join(out, "model")
@@ -222,6 +256,9 @@ def summarise(out, noise):
                          f"{str(r.get('name', ''))[:60]}")
     for p in sorted(glob.glob(os.path.join(out, "ncu_*.csv"))):
         lines += ncu_lines(p)
+    for p in sorted(glob.glob(os.path.join(out, "*.log")) +
+                    glob.glob(os.path.join(model, "*.err"))):
+        lines += tune_lines(p)
     return lines
 
 

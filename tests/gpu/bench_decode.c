@@ -39,6 +39,10 @@
  *          [--b1-prompt 512] [--b1-new 256] [--bw-gbs 3350] [--kv-gib 0] [--threads 0]
  *          [--subset 0] [--max-s 0] [--profile 0|1|2] [--ablate OPS] [--sample-probe R]
  *          [--json FILE]
+ * Before anything is timed, a warm-up generation takes every decode row count from
+ * min(N, 256) down to 1 once (each bucket's CUDA graph recorded; GEMMs tuned when
+ * RLVR_GEMM_TUNE is set). Until session 20 it ran 2 sequences, and the timed runs
+ * recorded most buckets' graphs.
  * --sample-probe R (after the runs, not with --profile/--ablate): lmhead_sample timed
  * alone at R rows on the model's final-norm rows and on random rows (sample_probe).
  * --profile 1 prints the time of every backend op (each synchronised: no graphs).
@@ -505,11 +509,16 @@ int main(int argc, char **argv) {
     int did_g = 0, did_b1 = 0, did_sub = 0;
     const char *g_skip = groups == 0 ? "--groups 0" : NULL;
     char g_skip_buf[160];
-    /* warm-up: library handles, kernels, the first cache allocations */
+    /* warm-up: library handles, kernels, the first cache allocations, and a decode step
+     * at every row count from min(n, 256) down to 1 (sequence i asks for i + 1 tokens), so
+     * every decode bucket's graph is recorded, and its GEMMs tuned when RLVR_GEMM_TUNE is
+     * set, before anything is timed: the steady state of an RL run's later steps */
     {
         workload wu = {0};
-        if (workload_make(&wu, 2, 99, 16, 32, V) ||
-            run_workload(s, m, &wu, wu.olen, 2, 1, 5, &r1, err, sizeof err)) {
+        const int nw = n < 256 ? n : 256;
+        int ok = workload_make(&wu, nw, 99, 16, 32, V) == 0;
+        for (int i = 0; ok && i < nw; i++) wu.olen[i] = i + 1;
+        if (!ok || run_workload(s, m, &wu, wu.olen, nw, 1, 5, &r1, err, sizeof err)) {
             fprintf(stderr, "bench_decode: warm-up: %s\n", err);
             rc = 1;
         }

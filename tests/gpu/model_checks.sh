@@ -103,13 +103,15 @@ PY
 # kernels/cuda/flash_attention2.cu; bench_attention's wide column splits the two).
 # gqasep: GQA's dK/dV group sum as its own kernel again (RLVR_ATTN_GQA=separate; since
 # session 18 the dK/dV kernel's last head block of a group sums it at D 64, same bits).
+# gemmtune: every GEMM's cuBLAS kernel chosen by timing at its first call (the warm-up
+# steps; RLVR_GEMM_TUNE=all, kernels/cuda/gemm_tune.cu; the .err file lists each shape).
 # flash1, ws32, separate, lm1024 and dqpart (flash2's dQ from the dK/dV kernel,
 # RLVR_ATTN_DQ=partials: 1.000) were decided by the fourth to sixth H200 runs: only with
 # RLVR_MODEL_AB_ALL=1 (each costs a lease ~8 s).
 AB="rmstwo:RLVR_RMSNORM_BWD=twopass rowvec0:RLVR_ROW_VEC=0 nokeep:RLVR_LM_KEEP_GB=0
     plain:RLVR_RMSNORM_BWD=twopass,RLVR_ROW_VEC=0,RLVR_LM_KEEP_GB=0
     rmsrps1:RLVR_RMSNORM_BWD_RPS=1 rmsrps2:RLVR_RMSNORM_BWD_RPS=2 attnwide:RLVR_ATTN_BWD=wide,RLVR_ATTN_FWD=wide,RLVR_ATTN_DQ=wide
-    gqasep:RLVR_ATTN_GQA=separate"
+    gqasep:RLVR_ATTN_GQA=separate gemmtune:RLVR_GEMM_TUNE=all,RLVR_GEMM_TUNE_LOG=1"
 if [ "${RLVR_MODEL_AB_ALL:-0}" = 1 ]; then
   AB="$AB flash1:RLVR_ATTENTION=flash1 ws32:RLVR_CUBLAS_WORKSPACE_MB=32 separate:RLVR_STACKED_PROJ=0
       lm1024:RLVR_LM_CHUNKS=1024x32768 dqpart:RLVR_ATTN_DQ=partials"

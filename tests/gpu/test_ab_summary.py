@@ -56,6 +56,14 @@ with tempfile.TemporaryDirectory() as d:
                 "PASS time lmhead_sample R=256 V=151936 C=896 min-p 0.05 + penalty 1.3   "
                 "split 0.200 ms  blocks 0.300 ms (x1.50)  single-block 0.800 ms  (x4.00)  "
                 "tokens equal 256+256/256 |dlp| 1.0e-07\n")
+    with open(os.path.join(d, "bench_decode_256_tune.log"), "w") as f:
+        f.write("warm-up\n"
+                "gemm tune: matmul_forward TN m=1152 n=256 k=896 C=bf16 beta=1: default 4.85 us,"
+                " 8 Lt candidates, best 3.10 us -> lt\n"
+                "gemm tune: matmul_forward TN m=896 n=256 k=896 C=bf16 beta=0: default 10.00 us,"
+                " 8 Lt candidates, best 9.90 us -> default\n"
+                "gemm tune: lmhead_sample TN m=151936 n=9 k=896 C=f32 beta=0: default 40.00 us,"
+                " 6 Lt candidates, best 20.00 us -> lt\n")
     text = "\n".join(summarise(d, 3.0))
 
 print(text)
@@ -94,4 +102,9 @@ check(line_with("rmsnorm_backward_fused").split()[:6] == ["47.1", "8", "61", "-"
 check(line_with("R=256", "min-p 0.05 + penalty 1.3").split()[-9:] ==
       ["split", "0.200", "blocks", "0.300", "(x1.50)", "single", "0.800", "(x4.00)", "PASS"],
       "sampling op: the three paths' times and the split path's speed-ups")
+check("3 shapes, 2 on a cublasLt kernel; one call of each: 54.9 -> 33.1 us" in text,
+      "GEMM tuning: shapes, Lt picks, the summed time of one call each")
+tl = [l for l in lines if "(x" in l and "us (x" in l]
+check(len(tl) == 2 and "m=151936" in tl[0] and "(x2.00)" in tl[0] and "(x1.56)" in tl[1],
+      "GEMM tuning: the Lt picks, largest gain first; the default's shape not listed")
 sys.exit(1 if fail else 0)

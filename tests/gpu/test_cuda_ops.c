@@ -524,11 +524,12 @@ static void test_add_rmsnorm(int N, int C) {
 /* ---- linear layer ---------------------------------------------------------------------- */
 
 static int g_gemv; /* the matmul cases run with the GEMV forward forced on */
+static const char *g_tune = ""; /* case tag of the tuned-GEMM pass (gemm_tune_cases) */
 
 static void test_matmul(int N, int IC, int OC, int bias, int accumulate) {
     char cs[112];
-    snprintf(cs, sizeof cs, "N=%d IC=%d OC=%d bias=%d acc=%d%s", N, IC, OC, bias, accumulate,
-             g_gemv ? " gemv" : "");
+    snprintf(cs, sizeof cs, "N=%d IC=%d OC=%d bias=%d acc=%d%s%s", N, IC, OC, bias, accumulate,
+             g_gemv ? " gemv" : "", g_tune);
     const float ws = 1.0f / sqrtf((float)IC);
     float *x = rand_bf((size_t)N * IC, 1.0f), *w = rand_bf((size_t)OC * IC, ws);
     float *b = rand_bf((size_t)OC, 1.0f), *dy = rand_bf((size_t)N * OC, 1.0f);
@@ -1366,8 +1367,8 @@ static int g_lmkeep; /* the forward keeps its logits for the backward (set_lmhea
 static void test_lmhead(int T, int C, int V, float inv_temp, int tchunk, int vchunk,
                         int with_entropy) {
     char cs[112];
-    snprintf(cs, sizeof cs, "T=%d C=%d V=%d 1/temp=%.3g chunk=%dx%d ent=%d%s", T, C, V,
-             (double)inv_temp, tchunk, vchunk, with_entropy, g_lmkeep ? " keep" : "");
+    snprintf(cs, sizeof cs, "T=%d C=%d V=%d 1/temp=%.3g chunk=%dx%d ent=%d%s%s", T, C, V,
+             (double)inv_temp, tchunk, vchunk, with_entropy, g_lmkeep ? " keep" : "", g_tune);
     rlvr_cuda_set_lmhead_chunks(S.gpu, tchunk, vchunk);
     int *tg = xmalloc((size_t)T * sizeof(int));
     for (int t = 0; t < T; t++) tg[t] = (t % 7 == 3) ? -1 : irand(V);
@@ -1635,6 +1636,83 @@ static int write_report(const char *path, uint64_t seed) {
     do {                \
         if (!EMU) RUN(call); \
     } while (0)
+
+/* The measured GEMM choice (gemm_tune.cu) on the linear layer's and the LM head's GEMMs:
+ * forward, din (= and +=), dw (+=, fp32), the LM head's scaled logits and its backward.
+ *   1. mode "first": the first cublasLt proposal on every shape, untimed (" lt"): the Lt
+ *      descriptors' transposes, layouts and alignments (the emulation checks they agree);
+ *   2. mode "all", timed (" tuned"), new shapes: the timed calls must not touch a C that
+ *      the GEMM accumulates into (din with acc=1, dw), and whatever wins is right;
+ *   3. mode 1 (decode shapes): a linear layer with every side > 256 is left alone;
+ *   4. a shape first met inside a graph capture: no timing there (a synchronisation
+ *      would break the capture), the replay right, the shape tuned at its next call. */
+static void gemm_tune_cases(void) {
+    int shapes0 = 0, lt0 = 0, shapes = 0, lt = 0;
+    rlvr_cuda_set_gemv(S.gpu, 0); /* cuBLAS for every row count */
+    rlvr_cuda_set_gemm_tune(S.gpu, 2);
+    g_tune = " lt";
+    const int mm[][5] = {{37, 200, 64, 0, 1}, {300, 200, 1037, 1, 0}, {300, 67, 37, 1, 1},
+                         {256, 896, 1152, 1, 0}};
+    for (int i = 0; i < 4; i++)
+        RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
+    RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt);
+    char cs[96];
+    snprintf(cs, sizeof cs, "first Lt proposal: %d shapes, %d on Lt", shapes, lt);
+    record("gemm_tune", cs, 0.0, 0.0, shapes >= 12 && lt > 0 && lt <= shapes);
+    rlvr_cuda_set_gemm_tune(S.gpu, 3);
+    g_tune = " tuned";
+    const int tm[][5] = {{64, 896, 1152, 1, 1}, {129, 200, 333, 0, 1}, {16, 64, 40, 1, 0}};
+    for (int i = 0; i < 3; i++)
+        RUN(test_matmul(tm[i][0], tm[i][1], tm[i][2], tm[i][3], tm[i][4]));
+    RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes0, &lt0);
+    snprintf(cs, sizeof cs, "timed: %d shapes, %d on Lt", shapes0 - shapes, lt0 - lt);
+    record("gemm_tune", cs, 0.0, 0.0, shapes0 - shapes >= 9);
+    rlvr_cuda_set_gemm_tune(S.gpu, 1);
+    RUN(test_matmul(300, 300, 400, 1, 1));
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt);
+    snprintf(cs, sizeof cs, "decode shapes only: %d -> %d shapes", shapes0, shapes);
+    record("gemm_tune", cs, 0.0, 0.0, shapes == shapes0);
+    /* 4: the forward of a new (decode) shape recorded in a graph */
+    if (!S.dead && S.gpu->graph_begin) {
+        const int N = 19, IC = 64, OC = 72;
+        float *x = rand_bf((size_t)N * IC, 1.0f), *w = rand_bf((size_t)OC * IC, 0.125f);
+        pair px = pair_act(x, (size_t)N * IC), pw = pair_act(w, (size_t)OC * IC);
+        pair po = pair_poison_act((size_t)N * OC);
+        S.cpu->matmul_forward(S.cpu, po.c, px.c, pw.c, NULL, N, IC, OC);
+        void *g = NULL;
+        if (S.gpu->graph_begin(S.gpu) == 0) {
+            S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, NULL, N, IC, OC);
+            g = S.gpu->graph_end(S.gpu);
+        }
+        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt);
+        if (g) {
+            S.gpu->graph_launch(S.gpu, g);
+            S.gpu->graph_free(S.gpu, g);
+            cmp_act("matmul_forward", "N=19 IC=64 OC=72 first met in a graph tuned", po, NULL,
+                    (size_t)N * OC, TOL_BF16);
+        } else {
+            record("matmul_forward", "N=19 IC=64 OC=72 tuned: graph_begin/graph_end failed",
+                   INFINITY, INFINITY, 0);
+        }
+        S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, NULL, N, IC, OC);
+        int shapes2 = 0;
+        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes2, &lt);
+        snprintf(cs, sizeof cs, "untuned in the capture (%d -> %d), tuned after (%d)", shapes0,
+                 shapes, shapes2);
+        record("gemm_tune", cs, 0.0, 0.0, shapes == shapes0 && shapes2 == shapes0 + 1);
+        pair_free(px);
+        pair_free(pw);
+        pair_free(po);
+        free(x);
+        free(w);
+        check_backend("gemm_tune");
+    }
+    g_tune = "";
+    rlvr_cuda_set_gemm_tune(S.gpu, 0);
+    rlvr_cuda_set_gemv(S.gpu, 1);
+}
 
 /* test_add_rmsnorm_gemv for each row {N, C, F, in place, SwiGLU, bias} of cases */
 static void add_rmsnorm_gemv_cases(const int (*cases)[6], size_t n) {
@@ -2016,6 +2094,8 @@ int main(int argc, char **argv) {
     RUN(test_lmhead_keep_mismatch(300, 64, 5000));
     g_lmkeep = 0;
     rlvr_cuda_set_lmhead_keep(S.gpu, 0);
+    /* the measured GEMM choice (opt-in RLVR_GEMM_TUNE) */
+    gemm_tune_cases();
 
     printf("test_cuda_ops: %d cases, %d failed\n", S.nres, S.fails);
     int rc = S.fails ? 1 : 0;

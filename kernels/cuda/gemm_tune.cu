@@ -1,0 +1,451 @@
+/*
+ * kernels/cuda/gemm_tune.cu — a measured choice of cuBLAS kernel for each GEMM shape
+ * (opt-in; rlvr_cuda_set_gemm_tune):
+ *   RLVR_GEMM_TUNE=1    the decode shapes: GEMMs with a side of at most TUNE_SMALL (the
+ *                       rows of a decode step; a prefill's token count varies from call
+ *                       to call and would be tuned again at every new count);
+ *   RLVR_GEMM_TUNE=all  every shape (training, whose shapes repeat every step);
+ *   RLVR_GEMM_TUNE=first  tests: the first cublasLt proposal, untimed, on every shape;
+ *   RLVR_GEMM_TUNE_LOG=1  one stderr line per tuned shape (times and the choice).
+ * Every GEMM of the backend goes through cuda_gemm (matmul.cu); for a shape the mode
+ * tunes, the first call outside a stream capture times cublasGemmEx's own choice
+ * (CUBLAS_GEMM_DEFAULT, what runs with tuning off) against up to TUNE_LT_MAX algorithms
+ * that cublasLt's heuristic proposes for the same problem, and keeps the fastest; later
+ * calls of the shape (and graph captures of them) run the kept one.
+ *
+ * Why: cuBLAS's heuristic picks one kernel per shape without running it. At the decode
+ * shapes of issue 9 (9–256 rows against 896–9,728 columns) the sixth H200 run's profile
+ * shows it choosing split-K kernels plus a separate reduce that take 5–11 µs for 1.6–17 MB
+ * of weights; the matmuls are 44% of the 256-sequence decode time.
+ *
+ * A shape is the key (transposes, m, n, k, leading dimensions, C's type, beta != 0, and
+ * the alignment class of each pointer: cublasLt's algorithms may require 16..256-byte
+ * alignment, so the heuristic is told the real one and a shape called with less-aligned
+ * pointers is another key). Timing, per candidate: one untimed call (one that fails is
+ * dropped), then TUNE_REPS calls between events, the candidates interleaved, each after a
+ * write of twice the L2 cache (the weights of a decode GEMM are not in L2 when it runs);
+ * the median counts. An Lt algorithm is kept only when its median beats the default's by
+ * more than TUNE_MARGIN, so a shape changes kernel (and maybe bits) only for a real gain.
+ * The timed calls write a scratch C (beta != 0: the caller's C must not be accumulated
+ * into more than once) or, with beta == 0, the caller's C, which the real call after
+ * overwrites. Shapes whose C would need more than TUNE_SCRATCH_MAX of scratch, shapes
+ * first met inside a capture, and shapes past TUNE_MAX_SHAPES run the default.
+ *
+ * Bits: a tuned run is deterministic for its choices, but the choices come from timings,
+ * so two tuned runs may pick different kernels for a shape and differ in the last bits;
+ * untuned runs (the default) are unchanged. RLVR_GEMM_TUNE=first (tests) takes the
+ * heuristic's first Lt algorithm without timing: the Lt path on every shape.
+ */
+#include <cublasLt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_internal.cuh"
+
+enum {
+    TUNE_LT_MAX = 8,   /* Lt candidates asked of the heuristic */
+    TUNE_REPS = 5,     /* timed calls per candidate (the median counts) */
+    TUNE_SLOTS = 2048, /* hash table slots (a power of two) */
+    TUNE_MAX_SHAPES = 1024,
+    TUNE_SMALL = 256, /* mode 1: a side of at most this many (decode rows) */
+    TUNE_CANDS = TUNE_LT_MAX + 1
+};
+static const double TUNE_MARGIN = 0.03;               /* an Lt pick beats the default by > 3% */
+static const size_t TUNE_WS_BYTES = (size_t)32 << 20; /* the Lt workspace */
+static const size_t TUNE_SCRATCH_MAX = (size_t)256 << 20; /* timing C when beta != 0 */
+
+enum { TUNE_OFF = 1, TUNE_DECODE, TUNE_FIRST, TUNE_ALL }; /* cuda_ctx.gemm_tune; 0: unset */
+
+typedef struct {
+    int ta, tb, m, n, k, lda, ldb, ldc, ctype, beta_nz, align_a, align_b, align_c;
+} tune_key;
+
+typedef struct {
+    tune_key key;
+    int used;
+    int lt; /* 1: run algo through cublasLt; 0: cublasGemmEx's default */
+    cublasLtMatmulAlgo_t algo;
+    size_t ws;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, lc;
+} tune_entry;
+
+struct cuda_gemm_tuner {
+    cublasLtHandle_t lt;
+    void *ws;    /* TUNE_WS_BYTES */
+    void *flush; /* twice the L2 cache (none when the device reports no L2) */
+    size_t flush_bytes;
+    void *tmp; /* the timing C for beta != 0 */
+    size_t tmp_bytes;
+    cudaEvent_t ev[TUNE_CANDS][TUNE_REPS][2];
+    int have_events;
+    int log; /* RLVR_GEMM_TUNE_LOG=1 */
+    int shapes, lt_picked;
+    tune_entry slot[TUNE_SLOTS];
+};
+
+/* ---- set-up ------------------------------------------------------------------------- */
+
+static int tune_mode(cuda_ctx *c) {
+    if (c->gemm_tune == 0) {
+        const char *e = getenv("RLVR_GEMM_TUNE");
+        c->gemm_tune = !e || !*e || !strcmp(e, "0") ? TUNE_OFF
+                       : !strcmp(e, "all")          ? TUNE_ALL
+                       : !strcmp(e, "first")        ? TUNE_FIRST
+                                                    : TUNE_DECODE;
+    }
+    return c->gemm_tune;
+}
+
+/* The tuner, made at the first tuned call; NULL (error recorded) when that fails. */
+static cuda_gemm_tuner *tuner_get(cuda_ctx *c) {
+    if (c->tuner) return c->tuner;
+    cuda_gemm_tuner *t = (cuda_gemm_tuner *)calloc(1, sizeof *t);
+    if (!t) {
+        cuda_record_error(c, __FILE__, __LINE__, "gemm tuner: out of host memory");
+        return NULL;
+    }
+    cublasStatus_t s = cublasLtCreate(&t->lt);
+    cudaError_t e =
+        s == CUBLAS_STATUS_SUCCESS ? cudaMalloc(&t->ws, TUNE_WS_BYTES) : cudaSuccess;
+    int l2 = 0;
+    if (s == CUBLAS_STATUS_SUCCESS && e == cudaSuccess &&
+        cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, c->device) == cudaSuccess &&
+        l2 > 0) {
+        t->flush_bytes = (size_t)l2 * 2;
+        e = cudaMalloc(&t->flush, t->flush_bytes);
+    }
+    if (s != CUBLAS_STATUS_SUCCESS || e != cudaSuccess) {
+        cuda_record_error(c, __FILE__, __LINE__, "gemm tuner: %s",
+                          s != CUBLAS_STATUS_SUCCESS ? cublasGetStatusString(s)
+                                                     : cudaGetErrorString(e));
+        if (t->lt) cublasLtDestroy(t->lt);
+        if (t->ws) cudaFree(t->ws);
+        free(t);
+        return NULL;
+    }
+    const char *lg = getenv("RLVR_GEMM_TUNE_LOG");
+    t->log = lg && !strcmp(lg, "1");
+    c->tuner = t;
+    return t;
+}
+
+void cuda_gemm_tuner_destroy(cuda_gemm_tuner *t) {
+    if (!t) return;
+    for (int i = 0; i < TUNE_SLOTS; i++) {
+        tune_entry *en = &t->slot[i];
+        if (en->desc) cublasLtMatmulDescDestroy(en->desc);
+        if (en->la) cublasLtMatrixLayoutDestroy(en->la);
+        if (en->lb) cublasLtMatrixLayoutDestroy(en->lb);
+        if (en->lc) cublasLtMatrixLayoutDestroy(en->lc);
+    }
+    if (t->have_events)
+        for (int i = 0; i < TUNE_CANDS; i++)
+            for (int r = 0; r < TUNE_REPS; r++)
+                for (int j = 0; j < 2; j++)
+                    cudaEventDestroy(t->ev[i][r][j]);
+    cublasLtDestroy(t->lt);
+    cudaFree(t->ws);
+    if (t->flush) cudaFree(t->flush);
+    if (t->tmp) cudaFree(t->tmp);
+    free(t);
+}
+
+/* ---- the table ---------------------------------------------------------------------- */
+
+/* The largest power of two (<= 256) dividing the address. */
+static int align_class(const void *p) {
+    const uintptr_t a = (uintptr_t)p;
+    int al = 256;
+    while (al > 1 && a % (uintptr_t)al)
+        al >>= 1;
+    return al;
+}
+
+static uint32_t key_hash(const tune_key *k) {
+    const int *w = (const int *)k;
+    uint32_t h = 2166136261u; /* FNV-1a over the key's ints */
+    for (size_t i = 0; i < sizeof *k / sizeof(int); i++) {
+        h ^= (uint32_t)w[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The key's slot: its entry (used), or the free slot where it goes; NULL when full. */
+static tune_entry *tune_find(cuda_gemm_tuner *t, const tune_key *k) {
+    for (uint32_t i = key_hash(k), n = 0; n < TUNE_SLOTS; i++, n++) {
+        tune_entry *en = &t->slot[i & (TUNE_SLOTS - 1)];
+        if (!en->used || !memcmp(&en->key, k, sizeof *k)) return en;
+    }
+    return NULL;
+}
+
+/* ---- candidates ---------------------------------------------------------------------- */
+
+/* The Lt descriptors of the shape (column-major, as cuBLAS): A is m×k after op, B k×n,
+ * C m×n; compute and scale in fp32. */
+static cublasStatus_t tune_describe(tune_entry *en) {
+    const tune_key *k = &en->key;
+    const int32_t ta = k->ta, tb = k->tb;
+    cublasStatus_t s = cublasLtMatmulDescCreate(&en->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulDescSetAttribute(en->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta,
+                                           sizeof ta);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulDescSetAttribute(en->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb,
+                                           sizeof tb);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatrixLayoutCreate(&en->la, CUDA_R_16BF, ta == CUBLAS_OP_N ? k->m : k->k,
+                                       ta == CUBLAS_OP_N ? k->k : k->m, k->lda);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatrixLayoutCreate(&en->lb, CUDA_R_16BF, tb == CUBLAS_OP_N ? k->k : k->n,
+                                       tb == CUBLAS_OP_N ? k->n : k->k, k->ldb);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatrixLayoutCreate(&en->lc, (cudaDataType_t)k->ctype, k->m, k->n, k->ldc);
+    return s;
+}
+
+/* Up to TUNE_LT_MAX algorithms the heuristic proposes for the entry's shape and pointer
+ * alignments, within the workspace; their count. */
+static int tune_propose(cuda_gemm_tuner *t, const tune_entry *en,
+                        cublasLtMatmulHeuristicResult_t *res) {
+    cublasLtMatmulPreference_t pref = NULL;
+    const uint64_t ws = TUNE_WS_BYTES;
+    const uint32_t aa = (uint32_t)en->key.align_a, ab = (uint32_t)en->key.align_b,
+                   ac = (uint32_t)en->key.align_c;
+    int n = 0;
+    cublasStatus_t s = cublasLtMatmulPreferenceCreate(&pref);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                 &ws, sizeof ws);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aa, sizeof aa);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &ab, sizeof ab);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &ac, sizeof ac);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(
+            pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &ac, sizeof ac);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulAlgoGetHeuristic(t->lt, en->desc, en->la, en->lb, en->lc, en->lc,
+                                           pref, TUNE_LT_MAX, res, &n);
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (s != CUBLAS_STATUS_SUCCESS) return 0;
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (res[i].state == CUBLAS_STATUS_SUCCESS && res[i].workspaceSize <= TUNE_WS_BYTES)
+            res[kept++] = res[i];
+    return kept;
+}
+
+/* The GEMM's operands (what cuda_gemm was called with, C redirectable for timing). */
+typedef struct {
+    float alpha, beta;
+    const void *A, *B;
+    void *C;
+} tune_args;
+
+static cublasStatus_t run_default(cuda_ctx *c, const tune_key *k, const tune_args *g) {
+    return cublasGemmEx(c->cublas, (cublasOperation_t)k->ta, (cublasOperation_t)k->tb, k->m,
+                        k->n, k->k, &g->alpha, g->A, CUDA_R_16BF, k->lda, g->B, CUDA_R_16BF,
+                        k->ldb, &g->beta, g->C, (cudaDataType_t)k->ctype, k->ldc,
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
+static cublasStatus_t run_lt(cuda_ctx *c, const tune_entry *en,
+                             const cublasLtMatmulAlgo_t *algo, size_t ws, const tune_args *g) {
+    return cublasLtMatmul(c->tuner->lt, en->desc, &g->alpha, g->A, en->la, g->B, en->lb,
+                          &g->beta, g->C, en->lc, g->C, en->lc, algo, c->tuner->ws, ws,
+                          c->stream);
+}
+
+/* ---- timing ---------------------------------------------------------------------------- */
+
+static int cmp_float(const void *a, const void *b) {
+    const float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Times the default (candidate 0) and the n Lt algorithms of res (1..n) with C = g->C;
+ * med[i] gets candidate i's median in ms, < 0 when it failed. */
+static void tune_time(cuda_ctx *c, const tune_entry *en,
+                      const cublasLtMatmulHeuristicResult_t *res, int n, const tune_args *g,
+                      float *med) {
+    cuda_gemm_tuner *t = c->tuner;
+    int ok[TUNE_CANDS];
+    for (int i = 0; i <= n; i++) { /* the untimed call: loads the kernel, drops failures */
+        const cublasStatus_t s =
+            i == 0 ? run_default(c, &en->key, g)
+                   : run_lt(c, en, &res[i - 1].algo, res[i - 1].workspaceSize, g);
+        ok[i] = s == CUBLAS_STATUS_SUCCESS;
+        med[i] = -1.0f;
+    }
+    (void)cudaGetLastError();
+    for (int r = 0; r < TUNE_REPS; r++)
+        for (int i = 0; i <= n; i++) {
+            if (!ok[i]) continue;
+            if (t->flush) CU_CHECK(c, cudaMemsetAsync(t->flush, r, t->flush_bytes, c->stream));
+            CU_CHECK(c, cudaEventRecord(t->ev[i][r][0], c->stream));
+            if (i == 0)
+                run_default(c, &en->key, g);
+            else
+                run_lt(c, en, &res[i - 1].algo, res[i - 1].workspaceSize, g);
+            CU_CHECK(c, cudaEventRecord(t->ev[i][r][1], c->stream));
+        }
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    for (int i = 0; i <= n; i++) {
+        if (!ok[i]) continue;
+        float ms[TUNE_REPS];
+        for (int r = 0; r < TUNE_REPS; r++)
+            if (cudaEventElapsedTime(&ms[r], t->ev[i][r][0], t->ev[i][r][1]) != cudaSuccess)
+                ms[r] = 1e30f;
+        qsort(ms, TUNE_REPS, sizeof ms[0], cmp_float);
+        med[i] = ms[TUNE_REPS / 2];
+    }
+}
+
+/* The C the timed calls write: the caller's when beta == 0, else the tuner's scratch
+ * (grown as needed); NULL when that would exceed TUNE_SCRATCH_MAX or cannot be had. */
+static void *tune_timing_c(cuda_ctx *c, const tune_key *k, void *Cm) {
+    if (!k->beta_nz) return Cm;
+    const size_t bytes =
+        ((size_t)(k->n - 1) * k->ldc + k->m) * (k->ctype == CUDA_R_32F ? 4 : 2);
+    if (bytes > TUNE_SCRATCH_MAX) return NULL;
+    cuda_gemm_tuner *t = c->tuner;
+    if (t->tmp_bytes < bytes) {
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        if (t->tmp) cudaFree(t->tmp);
+        t->tmp = NULL;
+        t->tmp_bytes = 0;
+        if (cudaMalloc(&t->tmp, bytes) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return NULL;
+        }
+        t->tmp_bytes = bytes;
+    }
+    return t->tmp;
+}
+
+/* Fills a new entry: descriptors, candidates, and (mode TUNE_FIRST: the first Lt
+ * algorithm) the timed choice. The entry runs the default when anything fails. */
+static void tune_shape(cuda_ctx *c, tune_entry *en, const tune_args *g, int mode,
+                       const char *what) {
+    cuda_gemm_tuner *t = c->tuner;
+    en->lt = 0;
+    t->shapes++;
+    if (tune_describe(en) != CUBLAS_STATUS_SUCCESS) return;
+    cublasLtMatmulHeuristicResult_t res[TUNE_LT_MAX];
+    const int n = tune_propose(t, en, res);
+    if (n == 0) return;
+    int best = 0;
+    float med[TUNE_CANDS];
+    for (int i = 0; i < TUNE_CANDS; i++)
+        med[i] = -1.0f;
+    if (mode == TUNE_FIRST) {
+        best = 1;
+    } else {
+        tune_args timing = *g;
+        timing.C = tune_timing_c(c, &en->key, g->C);
+        if (!timing.C) return;
+        if (!t->have_events) {
+            for (int i = 0; i < TUNE_CANDS; i++)
+                for (int r = 0; r < TUNE_REPS; r++)
+                    for (int j = 0; j < 2; j++)
+                        CU_CHECK(c,
+                                 cudaEventCreateWithFlags(&t->ev[i][r][j], cudaEventDefault));
+            t->have_events = 1;
+        }
+        tune_time(c, en, res, n, g->C == timing.C ? g : &timing, med);
+        for (int i = 1; i <= n; i++)
+            if (med[i] >= 0.0f && (med[best] < 0.0f || med[i] < med[best])) best = i;
+        if (best > 0 && med[0] >= 0.0f && med[best] > med[0] * (1.0 - TUNE_MARGIN)) best = 0;
+    }
+    if (best > 0) {
+        en->lt = 1;
+        en->algo = res[best - 1].algo;
+        en->ws = res[best - 1].workspaceSize;
+        t->lt_picked++;
+    }
+    if (t->log && mode != TUNE_FIRST) {
+        const tune_key *k = &en->key;
+        fprintf(stderr,
+                "gemm tune: %s %c%c m=%d n=%d k=%d C=%s beta=%d: default %.2f us, %d Lt "
+                "candidates, best %.2f us -> %s\n",
+                what, k->ta == CUBLAS_OP_T ? 'T' : 'N', k->tb == CUBLAS_OP_T ? 'T' : 'N', k->m,
+                k->n, k->k, k->ctype == CUDA_R_32F ? "f32" : "bf16", k->beta_nz, med[0] * 1e3,
+                n, med[best] * 1e3, best > 0 ? "lt" : "default");
+    }
+}
+
+/* ---- entry ------------------------------------------------------------------------------ */
+
+int cuda_gemm_tuned(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                    int k, float alpha, const void *A, int lda, const void *B, int ldb,
+                    float beta, void *Cm, cudaDataType_t ctype, int ldc, const char *what) {
+    const int mode = tune_mode(c);
+    if (mode == TUNE_OFF || (mode == TUNE_DECODE && m > TUNE_SMALL && n > TUNE_SMALL))
+        return -1;
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(c->stream, &cap) != cudaSuccess) return -1;
+    const bool capturing = cap != cudaStreamCaptureStatusNone;
+    if (!c->tuner && capturing) return -1; /* no allocations inside a capture */
+    cuda_gemm_tuner *t = tuner_get(c);
+    if (!t) return -1;
+    tune_key key;
+    memset(&key, 0, sizeof key); /* hashed and compared as bytes */
+    key.ta = ta;
+    key.tb = tb;
+    key.m = m;
+    key.n = n;
+    key.k = k;
+    key.lda = lda;
+    key.ldb = ldb;
+    key.ldc = ldc;
+    key.ctype = ctype;
+    key.beta_nz = beta != 0.0f;
+    key.align_a = align_class(A);
+    key.align_b = align_class(B);
+    key.align_c = align_class(Cm);
+    tune_entry *en = tune_find(t, &key);
+    const tune_args g = {alpha, beta, A, B, Cm};
+    if (!en) return -1;
+    if (!en->used) {
+        if (t->shapes >= TUNE_MAX_SHAPES || capturing)
+            return -1; /* untuned: the default, and tuned later outside a capture */
+        en->key = key;
+        en->used = 1;
+        tune_shape(c, en, &g, mode, what);
+    }
+    if (!en->lt) return -1;
+    const cublasStatus_t s = run_lt(c, en, &en->algo, en->ws, &g);
+    if (s != CUBLAS_STATUS_SUCCESS)
+        cuda_record_error(c, __FILE__, __LINE__, "cublasLtMatmul (%s, m=%d n=%d k=%d): %s",
+                          what, m, n, k, cublasGetStatusString(s));
+    return 0;
+}
+
+extern "C" int rlvr_cuda_set_gemm_tune(rlvr_backend *be, int mode) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    c->gemm_tune = mode < 0    ? 0
+                   : mode == 0 ? TUNE_OFF
+                   : mode == 2 ? TUNE_FIRST
+                   : mode == 3 ? TUNE_ALL
+                               : TUNE_DECODE;
+    return 0;
+}
+
+extern "C" int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked) {
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c) return -1;
+    *shapes = c->tuner ? c->tuner->shapes : 0;
+    *lt_picked = c->tuner ? c->tuner->lt_picked : 0;
+    return 0;
+}
