@@ -319,6 +319,18 @@ struct rlvr_backend {
                                const void *a, const void *b, const void *norm_w, float eps,
                                void *out, const void *w, const void *bias, int N, int C,
                                int OC);
+    /* add_rmsnorm_matmul of the stacked q|k|v projection (qkv[N, (Hq + 2·Hkv)·D] = ln·wᵀ
+     * + bias) and then qkv_split_store of qkv (q, k rotated at pos; k, v also into their
+     * cache slots): the decode layer's input side in one call, with the values of the
+     * two ops, fused where a backend can (CUDA: one GEMV kernel for decode-sized N, which
+     * leaves qkv unwritten: its contents after the call are unspecified). Nullable:
+     * callers run the two. */
+    void (*add_rmsnorm_qkv_store)(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                                  const void *a, const void *b, const void *norm_w, float eps,
+                                  void *qkv, const void *w, const void *bias, void *q, void *k,
+                                  void *v, void *k_cache, void *v_cache, const int *slots,
+                                  const int *pos, const float *inv_freq, int N, int C, int Hq,
+                                  int Hkv, int D);
 
     /* ---- hints: no effect on any value ------------------------------------------- */
     /* Starts bringing n <= RLVR_PREFETCH_MAX ranges of backend memory (ptr[i], bytes[i];

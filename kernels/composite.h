@@ -1,6 +1,7 @@
 /*
  * kernels/composite.h — the fused ops of the op table (backend.h: matmul_swiglu_forward,
- * add_rmsnorm_swiglu, add_rmsnorm_matmul, qkv_split_store) as the ops they stand for, run
+ * add_rmsnorm_swiglu, add_rmsnorm_matmul, qkv_split_store, add_rmsnorm_qkv_store) as the
+ * ops they stand for, run
  * in order through the table. The CPU backend registers these as its implementation (it
  * has nothing to fuse, and a wrapping backend, such as a recording one, sees the separate
  * ops); the CUDA backend runs them where its fused kernel does not apply.
@@ -45,6 +46,18 @@ static inline void rlvr_qkv_split_store_apart(rlvr_backend *be, void *q, void *k
                                               int D) {
     be->qkv_split(be, q, k, v, qkv, pos, inv_freq, T, Hq, Hkv, D);
     be->kv_store(be, k_cache, v_cache, k, v, slots, T, Hkv, D);
+}
+
+/* add_rmsnorm_matmul of the stacked q|k|v projection into qkv, then qkv_split_store. */
+static inline void rlvr_add_rmsnorm_qkv_store_apart(
+    rlvr_backend *be, void *sum, void *ln, float *rstd, const void *a, const void *b,
+    const void *norm_w, float eps, void *qkv, const void *w, const void *bias, void *q, void *k,
+    void *v, void *k_cache, void *v_cache, const int *slots, const int *pos,
+    const float *inv_freq, int N, int C, int Hq, int Hkv, int D) {
+    be->add_rmsnorm_matmul(be, sum, ln, rstd, a, b, norm_w, eps, qkv, w, bias, N, C,
+                           (Hq + 2 * Hkv) * D);
+    be->qkv_split_store(be, q, k, v, k_cache, v_cache, slots, qkv, pos, inv_freq, N, Hq, Hkv,
+                        D);
 }
 
 #endif

@@ -10,7 +10,9 @@
  * GEMM read by swiglu_packed_forward: 4 GEMMs per layer instead of 7. The two residual
  * adds are fused with the RMSNorm that follows each (add_rmsnorm_forward): ln2 here, and
  * the next layer's ln1 (or the final norm) through `next`. In generation the split also
- * stores k and v into the KV cache (`kv`, qkv_split_store) where they are final there.
+ * stores k and v into the KV cache (`kv`, qkv_split_store) where they are final there;
+ * with the residual add deferred to this layer (`x_add`), the add, the input norm, the
+ * q|k|v GEMM and that split are one op (add_rmsnorm_qkv_store) where the backend has it.
  */
 #include "engine/model/acts.h"
 
@@ -66,9 +68,19 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
     const int Hq = c->num_heads, Hkv = c->num_kv_heads, qd = Hq * D, kvd = Hkv * D;
     const float eps = c->rms_norm_eps;
     void *qkv = m->acts->qkv;
-    int qkv_done = 0; /* the stacked q|k|v GEMM already ran (fused with the input norm) */
-    if (x_add) { /* x += x_add, then the input norm (+ the q|k|v GEMM) */
-        if (m->stacked_qkv && be->add_rmsnorm_matmul) {
+    void *q_out = c->qk_norm ? L->qpre : L->q, *k_out = c->qk_norm ? L->kpre : L->k;
+    /* 1: the stacked q|k|v GEMM already ran (fused with the input norm); 2: its split and
+     * cache store too */
+    int qkv_done = 0;
+    if (x_add) { /* x += x_add, then the input norm (+ the q|k|v GEMM, + its split) */
+        if (m->stacked_qkv && kv && !c->qk_norm && be->add_rmsnorm_qkv_store) {
+            be->add_rmsnorm_qkv_store(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1),
+                                      eps, qkv, model_w(m, P->q), model_w(m, P->q_b), q_out,
+                                      k_out, L->v, kv->k_cache, kv->v_cache, kv->slots, pos,
+                                      m->inv_freq, T, C, Hq, Hkv, D);
+            kv->stored = 1;
+            qkv_done = 2;
+        } else if (m->stacked_qkv && be->add_rmsnorm_matmul) {
             be->add_rmsnorm_matmul(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1), eps,
                                    qkv, model_w(m, P->q), model_w(m, P->q_b), T, C,
                                    qd + 2 * kvd);
@@ -79,14 +91,15 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
     } else if (!ln1_ready) {
         be->rmsnorm_forward(be, L->ln1, L->rstd1, x, model_w(m, P->ln1), T, C, eps);
     }
-    void *q_out = c->qk_norm ? L->qpre : L->q, *k_out = c->qk_norm ? L->kpre : L->k;
     if (m->stacked_qkv) {
         if (!qkv_done)
             be->matmul_forward(be, qkv, L->ln1, model_w(m, P->q), model_w(m, P->q_b), T, C,
                                qd + 2 * kvd);
         /* rotated here unless the per-head norms come first; k and v stored into the
          * cache in the same pass when they are final here */
-        if (kv && !c->qk_norm && be->qkv_split_store) {
+        if (qkv_done == 2) {
+            /* split and stored by add_rmsnorm_qkv_store */
+        } else if (kv && !c->qk_norm && be->qkv_split_store) {
             be->qkv_split_store(be, q_out, k_out, L->v, kv->k_cache, kv->v_cache, kv->slots,
                                 qkv, pos, m->inv_freq, T, Hq, Hkv, D);
             kv->stored = 1;

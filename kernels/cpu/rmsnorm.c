@@ -81,6 +81,7 @@ void cpu_rmsnorm_register(rlvr_backend *be) {
     be->add_rmsnorm_forward = add_rmsnorm_forward;
     be->add_rmsnorm_swiglu = rlvr_add_rmsnorm_swiglu_apart;
     be->add_rmsnorm_matmul = rlvr_add_rmsnorm_matmul_apart;
+    be->add_rmsnorm_qkv_store = rlvr_add_rmsnorm_qkv_store_apart;
     be->rmsnorm_forward = rmsnorm_forward;
     be->rmsnorm_backward = rmsnorm_backward;
 }

@@ -504,8 +504,13 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         const char *g = getenv("RLVR_GEMV");
         c->gemv = !(g && !strcmp(g, "0")); /* on unless RLVR_GEMV=0 */
         const char *sk = getenv("RLVR_SKINNY");
-        /* off unless RLVR_SKINNY=1 (every shape it takes) or 2 (OC <= 1.5·IC only) */
-        c->skinny = sk && !strcmp(sk, "1") ? 1 : sk && !strcmp(sk, "2") ? 2 : 0;
+        /* off unless RLVR_SKINNY=1 (every shape it takes), 2 (OC <= 1.5·IC only) or tune
+         * (where a timing against cuBLAS chooses it, gemm_tune.cu) */
+        c->skinny = !sk                   ? 0
+                    : !strcmp(sk, "1")    ? 1
+                    : !strcmp(sk, "2")    ? 2
+                    : !strcmp(sk, "tune") ? 3
+                                          : 0;
         /* the most rows it takes (RLVR_SKINNY_ROWS; the sixth H200 run: RLVR_SKINNY=2 won
          * at 32 sequences and lost at 256, so a cap is the next experiment) */
         const char *sr = getenv("RLVR_SKINNY_ROWS");

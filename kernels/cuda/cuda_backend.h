@@ -25,7 +25,8 @@ int rlvr_cuda_set_gemv(rlvr_backend *be, int on);
 
 /* matmul_forward with 1..256 rows (after the GEMV, when that applies) through the
  * tensor-core skinny GEMM of skinny_gemm.cu (on == 1: every shape it covers; 2: only
- * where OC <= 1.5·IC; off by default unless RLVR_SKINNY=1 or 2) or cuBLAS (0); shapes it
+ * where OC <= 1.5·IC; 3: where timing it against cuBLAS at the shape's first call chose it,
+ * gemm_tune.cu; off by default unless RLVR_SKINNY=1, 2 or tune) or cuBLAS (0); shapes it
  * does not cover (IC % 8 != 0, unaligned pointers) always take cuBLAS. For tests and
  * benchmarks. -1 when be is not CUDA. */
 int rlvr_cuda_set_skinny(rlvr_backend *be, int on);
@@ -79,9 +80,11 @@ int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes);
  * choice. -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_gemm_tune(rlvr_backend *be, int mode);
 
-/* How many GEMM shapes the tuner has met, and for how many it kept a cublasLt algorithm
- * (both 0 before the first tuned GEMM). -1 when be is not a CUDA backend. */
-int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked);
+/* How many GEMM shapes the tuner has met and for how many it kept a cublasLt algorithm;
+ * how many matmul_forward shapes RLVR_SKINNY=tune (rlvr_cuda_set_skinny 3) timed and for
+ * how many it kept the skinny GEMM (all 0 before the first). -1 when be is not CUDA. */
+int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked, int *paths,
+                              int *skinny_picked);
 
 #ifdef __cplusplus
 }

@@ -61,7 +61,8 @@ typedef struct {
     int lm_vchunk; /* LM head chunk: vocabulary entries per chunk (multiple of 8; 0: auto) */
     int gemv;      /* matmul_forward of <= 8 rows by the GEMV kernel (off: RLVR_GEMV=0) */
     int skinny;    /* matmul_forward of <= 256 rows by skinny_gemm.cu: 0 off, 1 every shape
-                    * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2) */
+                    * (RLVR_SKINNY=1), 2 where OC <= 1.5·IC (RLVR_SKINNY=2), 3 where a
+                    * timing against cuBLAS chose it (RLVR_SKINNY=tune, gemm_tune.cu) */
     int skinny_rows; /* ... and only for at most this many rows (RLVR_SKINNY_ROWS, 1..256;
                       * default 256) */
     int weights_early; /* the GEMV and skinny kernels load weights before pdl_begin (off:
@@ -534,12 +535,18 @@ int cuda_gemm_tuned(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int
                     float beta, void *Cm, cudaDataType_t ctype, int ldc, const char *what);
 void cuda_gemm_tuner_destroy(cuda_gemm_tuner *t);
 
+/* RLVR_SKINNY=tune: whether matmul_forward of this shape takes the skinny GEMM (1) or
+ * cuBLAS (0), timed at the shape's first call outside a capture (gemm_tune.cu). */
+int cuda_skinny_tuned(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bias, int N,
+                      int IC, int OC);
+
 /* Whether matmul_forward takes its cuBLAS form for N rows of IC → OC (matmul.cu): the GEMV
  * off or N above its rows, the skinny GEMM not asked to try the shape. Then, with a bias,
  * that form is the bias broadcast into out followed by cuda_matmul_cublas_preset (out =
  * in·wᵀ + out, rounded once); a caller that already wrote the bias rows into out may run
  * just the latter, with the same bits. */
-int cuda_matmul_takes_cublas(const cuda_ctx *c, int N, int IC, int OC);
+int cuda_matmul_takes_cublas(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bias,
+                             int N, int IC, int OC);
 void cuda_matmul_cublas_preset(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w, int N,
                                int IC, int OC);
 

@@ -5,7 +5,8 @@
  *                       rows of a decode step; a prefill's token count varies from call
  *                       to call and would be tuned again at every new count);
  *   RLVR_GEMM_TUNE=all  every shape (training, whose shapes repeat every step);
- *   RLVR_GEMM_TUNE=first  tests: the first cublasLt proposal, untimed, on every shape;
+ *   RLVR_GEMM_TUNE=first  tests: the first cublasLt proposal, untimed, on every shape
+ *                       (and RLVR_SKINNY=tune then keeps the skinny GEMM wherever it runs);
  *   RLVR_GEMM_TUNE_LOG=1  one stderr line per tuned shape (times and the choice).
  * Every GEMM of the backend goes through cuda_gemm (matmul.cu); for a shape the mode
  * tunes, the first call outside a stream capture times cublasGemmEx's own choice
@@ -50,7 +51,8 @@ enum {
     TUNE_SLOTS = 2048, /* hash table slots (a power of two) */
     TUNE_MAX_SHAPES = 1024,
     TUNE_SMALL = 256, /* mode 1: a side of at most this many (decode rows) */
-    TUNE_CANDS = TUNE_LT_MAX + 1
+    TUNE_CANDS = TUNE_LT_MAX + 1,
+    TUNE_PATH_SLOTS = 512 /* matmul_forward shapes (N, IC, OC, ...) */
 };
 static const double TUNE_MARGIN = 0.03;               /* an Lt pick beats the default by > 3% */
 static const size_t TUNE_WS_BYTES = (size_t)32 << 20; /* the Lt workspace */
@@ -72,6 +74,12 @@ typedef struct {
     cublasLtMatrixLayout_t la, lb, lc;
 } tune_entry;
 
+/* matmul_forward's path for one shape (RLVR_SKINNY=tune): the skinny GEMM or cuBLAS. */
+typedef struct {
+    int N, IC, OC, bias, al_in, al_w, al_bias; /* the key (alignments: 16-byte or not) */
+    int used, skinny;
+} path_entry;
+
 struct cuda_gemm_tuner {
     cublasLtHandle_t lt;
     void *ws;    /* TUNE_WS_BYTES */
@@ -79,11 +87,15 @@ struct cuda_gemm_tuner {
     size_t flush_bytes;
     void *tmp; /* the timing C for beta != 0 */
     size_t tmp_bytes;
+    void *path_out; /* the timing out of matmul_forward's paths (tune_path) */
+    size_t path_out_bytes;
     cudaEvent_t ev[TUNE_CANDS][TUNE_REPS][2];
     int have_events;
     int log; /* RLVR_GEMM_TUNE_LOG=1 */
     int shapes, lt_picked;
+    int paths, skinny_picked;
     tune_entry slot[TUNE_SLOTS];
+    path_entry path[TUNE_PATH_SLOTS];
 };
 
 /* ---- set-up ------------------------------------------------------------------------- */
@@ -150,6 +162,7 @@ void cuda_gemm_tuner_destroy(cuda_gemm_tuner *t) {
     cudaFree(t->ws);
     if (t->flush) cudaFree(t->flush);
     if (t->tmp) cudaFree(t->tmp);
+    if (t->path_out) cudaFree(t->path_out);
     free(t);
 }
 
@@ -273,34 +286,38 @@ static int cmp_float(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Times the default (candidate 0) and the n Lt algorithms of res (1..n) with C = g->C;
- * med[i] gets candidate i's median in ms, < 0 when it failed. */
-static void tune_time(cuda_ctx *c, const tune_entry *en,
-                      const cublasLtMatmulHeuristicResult_t *res, int n, const tune_args *g,
-                      float *med) {
+/* Runs candidate i once; true when it ran. */
+typedef bool (*tune_run_fn)(cuda_ctx *c, int i, const void *arg);
+
+/* Times candidates 0..n-1 (run(c, i, arg)): one untimed call each first (loads the
+ * kernel, drops failures, and lets a GEMM inside a candidate tune itself), then TUNE_REPS
+ * rounds, each candidate once per round after an L2 flush, between two events; med[i]
+ * gets candidate i's median in ms, < 0 when it failed. */
+static void tune_time(cuda_ctx *c, int n, tune_run_fn run, const void *arg, float *med) {
     cuda_gemm_tuner *t = c->tuner;
     int ok[TUNE_CANDS];
-    for (int i = 0; i <= n; i++) { /* the untimed call: loads the kernel, drops failures */
-        const cublasStatus_t s =
-            i == 0 ? run_default(c, &en->key, g)
-                   : run_lt(c, en, &res[i - 1].algo, res[i - 1].workspaceSize, g);
-        ok[i] = s == CUBLAS_STATUS_SUCCESS;
+    if (!t->have_events) {
+        for (int i = 0; i < TUNE_CANDS; i++)
+            for (int r = 0; r < TUNE_REPS; r++)
+                for (int j = 0; j < 2; j++)
+                    CU_CHECK(c, cudaEventCreateWithFlags(&t->ev[i][r][j], cudaEventDefault));
+        t->have_events = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        ok[i] = run(c, i, arg);
         med[i] = -1.0f;
     }
     (void)cudaGetLastError();
     for (int r = 0; r < TUNE_REPS; r++)
-        for (int i = 0; i <= n; i++) {
+        for (int i = 0; i < n; i++) {
             if (!ok[i]) continue;
             if (t->flush) CU_CHECK(c, cudaMemsetAsync(t->flush, r, t->flush_bytes, c->stream));
             CU_CHECK(c, cudaEventRecord(t->ev[i][r][0], c->stream));
-            if (i == 0)
-                run_default(c, &en->key, g);
-            else
-                run_lt(c, en, &res[i - 1].algo, res[i - 1].workspaceSize, g);
+            run(c, i, arg);
             CU_CHECK(c, cudaEventRecord(t->ev[i][r][1], c->stream));
         }
     CU_CHECK(c, cudaStreamSynchronize(c->stream));
-    for (int i = 0; i <= n; i++) {
+    for (int i = 0; i < n; i++) {
         if (!ok[i]) continue;
         float ms[TUNE_REPS];
         for (int r = 0; r < TUNE_REPS; r++)
@@ -311,12 +328,38 @@ static void tune_time(cuda_ctx *c, const tune_entry *en,
     }
 }
 
-/* The C the timed calls write: the caller's when beta == 0, else the tuner's scratch
- * (grown as needed); NULL when that would exceed TUNE_SCRATCH_MAX or cannot be had. */
-static void *tune_timing_c(cuda_ctx *c, const tune_key *k, void *Cm) {
-    if (!k->beta_nz) return Cm;
-    const size_t bytes =
-        ((size_t)(k->n - 1) * k->ldc + k->m) * (k->ctype == CUDA_R_32F ? 4 : 2);
+/* The candidate among 0..n-1 to keep: the fastest, unless it does not beat candidate 0
+ * (the default) by more than TUNE_MARGIN. */
+static int tune_pick(const float *med, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (med[i] >= 0.0f && (med[best] < 0.0f || med[i] < med[best])) best = i;
+    if (best > 0 && med[0] >= 0.0f && med[best] > med[0] * (1.0 - TUNE_MARGIN)) best = 0;
+    return best;
+}
+
+/* A GEMM shape's candidates: 0 the default, i >= 1 the Lt algorithm res[i - 1]. */
+typedef struct {
+    const tune_entry *en;
+    const cublasLtMatmulHeuristicResult_t *res;
+    const tune_args *g;
+} gemm_cands;
+
+static bool gemm_cand_run(cuda_ctx *c, int i, const void *arg) {
+    const gemm_cands *a = (const gemm_cands *)arg;
+    const cublasStatus_t s =
+        i == 0 ? run_default(c, &a->en->key, a->g)
+               : run_lt(c, a->en, &a->res[i - 1].algo, a->res[i - 1].workspaceSize, a->g);
+    return s == CUBLAS_STATUS_SUCCESS;
+}
+
+/* The C the timed calls write (m×n, leading dimension ldc, elt bytes an element): the
+ * caller's when beta == 0 (beta_nz 0), else the tuner's scratch (grown as needed); NULL
+ * when that would exceed TUNE_SCRATCH_MAX or cannot be had. */
+static void *tune_timing_c(cuda_ctx *c, int beta_nz, int m, int n, int ldc, int elt,
+                           void *Cm) {
+    if (!beta_nz) return Cm;
+    const size_t bytes = ((size_t)(n - 1) * ldc + m) * (size_t)elt;
     if (bytes > TUNE_SCRATCH_MAX) return NULL;
     cuda_gemm_tuner *t = c->tuner;
     if (t->tmp_bytes < bytes) {
@@ -352,20 +395,12 @@ static void tune_shape(cuda_ctx *c, tune_entry *en, const tune_args *g, int mode
         best = 1;
     } else {
         tune_args timing = *g;
-        timing.C = tune_timing_c(c, &en->key, g->C);
+        timing.C = tune_timing_c(c, en->key.beta_nz, en->key.m, en->key.n, en->key.ldc,
+                                 en->key.ctype == CUDA_R_32F ? 4 : 2, g->C);
         if (!timing.C) return;
-        if (!t->have_events) {
-            for (int i = 0; i < TUNE_CANDS; i++)
-                for (int r = 0; r < TUNE_REPS; r++)
-                    for (int j = 0; j < 2; j++)
-                        CU_CHECK(c,
-                                 cudaEventCreateWithFlags(&t->ev[i][r][j], cudaEventDefault));
-            t->have_events = 1;
-        }
-        tune_time(c, en, res, n, g->C == timing.C ? g : &timing, med);
-        for (int i = 1; i <= n; i++)
-            if (med[i] >= 0.0f && (med[best] < 0.0f || med[i] < med[best])) best = i;
-        if (best > 0 && med[0] >= 0.0f && med[best] > med[0] * (1.0 - TUNE_MARGIN)) best = 0;
+        const gemm_cands cands = {en, res, &timing};
+        tune_time(c, n + 1, gemm_cand_run, &cands, med);
+        best = tune_pick(med, n + 1);
     }
     if (best > 0) {
         en->lt = 1;
@@ -442,10 +477,104 @@ extern "C" int rlvr_cuda_set_gemm_tune(rlvr_backend *be, int mode) {
     return 0;
 }
 
-extern "C" int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked) {
+extern "C" int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked,
+                                         int *paths, int *skinny_picked) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c) return -1;
-    *shapes = c->tuner ? c->tuner->shapes : 0;
-    *lt_picked = c->tuner ? c->tuner->lt_picked : 0;
+    const cuda_gemm_tuner *t = c->tuner;
+    *shapes = t ? t->shapes : 0;
+    *lt_picked = t ? t->lt_picked : 0;
+    *paths = t ? t->paths : 0;
+    *skinny_picked = t ? t->skinny_picked : 0;
     return 0;
+}
+
+/* ---- matmul_forward's path: the skinny GEMM or cuBLAS (RLVR_SKINNY=tune) ------------------
+ * For N <= skinny_rows rows, the first call of a shape outside a capture times the two
+ * forms of out[N, OC] = in·wᵀ (+ bias) into a scratch out: cuBLAS's GEMM (cuda_gemm, so
+ * itself tuned when RLVR_GEMM_TUNE is on; with a bias, beta = 1 on the scratch: the bias
+ * rows are taken as written already, as the decode path's fused add + RMSNorm writes them)
+ * and skinny_gemm.cu's kernel (bias in its epilogue). The skinny GEMM is kept when it beats
+ * cuBLAS by more than TUNE_MARGIN (with RLVR_GEMM_TUNE=first, for tests: wherever it runs).
+ * A shape first met inside a capture takes cuBLAS there and is timed at its next call
+ * outside. */
+
+typedef struct {
+    const bf16 *in, *w, *bias;
+    bf16 *out;
+    int N, IC, OC;
+} path_args;
+
+static bool path_cand_run(cuda_ctx *c, int i, const void *arg) {
+    const path_args *a = (const path_args *)arg;
+    if (i == 1) return cuda_skinny_forward(c, a->out, a->in, a->w, a->bias, a->N, a->IC, a->OC) == 0;
+    cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, a->OC, a->N, a->IC, 1.0f, a->w, a->IC, a->in, a->IC,
+              a->bias ? 1.0f : 0.0f, a->out, CUDA_R_16BF, a->OC, "matmul_forward (timing)");
+    return true;
+}
+
+/* The path entry of a shape: its slot (used or the free one where it goes), NULL when full. */
+static path_entry *path_find(cuda_gemm_tuner *t, const path_entry *k) {
+    uint32_t h = 2166136261u;
+    const int key[7] = {k->N, k->IC, k->OC, k->bias, k->al_in, k->al_w, k->al_bias};
+    for (int i = 0; i < 7; i++) h = (h ^ (uint32_t)key[i]) * 16777619u;
+    for (uint32_t i = h, n = 0; n < TUNE_PATH_SLOTS; i++, n++) {
+        path_entry *en = &t->path[i & (TUNE_PATH_SLOTS - 1)];
+        if (!en->used || (en->N == k->N && en->IC == k->IC && en->OC == k->OC &&
+                          en->bias == k->bias && en->al_in == k->al_in && en->al_w == k->al_w &&
+                          en->al_bias == k->al_bias))
+            return en;
+    }
+    return NULL;
+}
+
+int cuda_skinny_tuned(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bias, int N,
+                      int IC, int OC) {
+    cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(c->stream, &cap) != cudaSuccess) return 0;
+    const bool capturing = cap != cudaStreamCaptureStatusNone;
+    if (!c->tuner && capturing) return 0;
+    cuda_gemm_tuner *t = tuner_get(c);
+    if (!t) return 0;
+    path_entry key;
+    memset(&key, 0, sizeof key);
+    key.N = N;
+    key.IC = IC;
+    key.OC = OC;
+    key.bias = bias != NULL;
+    key.al_in = cuda_aligned16(in);
+    key.al_w = cuda_aligned16(w);
+    key.al_bias = bias ? cuda_aligned16(bias) : 1;
+    path_entry *en = path_find(t, &key);
+    if (!en) return 0;
+    if (en->used) return en->skinny;
+    if (capturing) return 0;
+    *en = key;
+    en->used = 1;
+    t->paths++;
+    const size_t bytes = (size_t)N * OC * sizeof(bf16);
+    if (t->path_out_bytes < bytes) {
+        CU_CHECK(c, cudaStreamSynchronize(c->stream));
+        if (t->path_out) cudaFree(t->path_out);
+        t->path_out = NULL;
+        t->path_out_bytes = 0;
+        if (cudaMalloc(&t->path_out, bytes) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return 0;
+        }
+        t->path_out_bytes = bytes;
+    }
+    const path_args a = {in, w, bias, (bf16 *)t->path_out, N, IC, OC};
+    float med[2];
+    tune_time(c, 2, path_cand_run, &a, med);
+    /* RLVR_GEMM_TUNE=first (tests): the skinny GEMM wherever it runs */
+    en->skinny = tune_mode(c) == TUNE_FIRST ? med[1] >= 0.0f : tune_pick(med, 2) == 1;
+    t->skinny_picked += en->skinny;
+    if (t->log)
+        fprintf(stderr,
+                "gemm tune: matmul_forward path N=%d IC=%d OC=%d bias=%d: default %.2f us, 1 "
+                "skinny candidate, best %.2f us -> %s\n",
+                N, IC, OC, key.bias, med[0] * 1e3, med[en->skinny] * 1e3,
+                en->skinny ? "skinny" : "default");
+    return en->skinny;
 }

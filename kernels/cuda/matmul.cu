@@ -263,15 +263,19 @@ static void bias_fill(cuda_ctx *c, bf16 *out, const bf16 *bias, int N, int OC) {
 
 /* Whether the skinny GEMM is asked to try this shape (it may still decline it): skinny 2
  * only where the output is not much wider than the input (q|k|v, o, down; cuBLAS won the
- * wide gate|up on the fifth H200 run). */
-static int skinny_wanted(const cuda_ctx *c, int N, int IC, int OC) {
-    return (c->skinny == 1 || (c->skinny == 2 && 2 * (long long)OC <= 3 * (long long)IC)) &&
-           N <= c->skinny_rows;
+ * wide gate|up on the fifth H200 run); skinny 3 where a timing of the two chose it
+ * (gemm_tune.cu: cuda_skinny_tuned). */
+static int skinny_wanted(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bias, int N,
+                         int IC, int OC) {
+    if (N > c->skinny_rows) return 0;
+    if (c->skinny == 3) return cuda_skinny_tuned(c, in, w, bias, N, IC, OC);
+    return c->skinny == 1 || (c->skinny == 2 && 2 * (long long)OC <= 3 * (long long)IC);
 }
 
-int cuda_matmul_takes_cublas(const cuda_ctx *c, int N, int IC, int OC) {
+int cuda_matmul_takes_cublas(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bias,
+                             int N, int IC, int OC) {
     return N > 0 && OC > 0 && IC > 0 && (!c->gemv || N > GEMV_MAX_N) &&
-           !skinny_wanted(c, N, IC, OC);
+           !skinny_wanted(c, in, w, bias, N, IC, OC);
 }
 
 void cuda_matmul_cublas_preset(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w, int N,
@@ -287,7 +291,7 @@ static void matmul_forward(rlvr_backend *be, void *out, const void *in, const vo
     if (gemv_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w, (const bf16 *)bias, N,
                      IC, OC) == 0)
         return;
-    if (skinny_wanted(c, N, IC, OC) &&
+    if (skinny_wanted(c, (const bf16 *)in, (const bf16 *)w, (const bf16 *)bias, N, IC, OC) &&
         cuda_skinny_forward(c, (bf16 *)out, (const bf16 *)in, (const bf16 *)w,
                             (const bf16 *)bias, N, IC, OC) == 0)
         return;

@@ -658,8 +658,10 @@ static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rst
     if (add_rmsnorm_gemv<false>(c, g) == 0) return;
     /* with a bias on the cuBLAS path: the row kernel writes the bias rows into out as well
      * (decode fusions on; the same bits as the two ops apart) */
-    if (bias && cuda_decode_fuse(c) && cuda_matmul_takes_cublas(c, N, C, OC) && OC % 8 == 0 &&
-        cuda_aligned16(out) && cuda_aligned16(bias) &&
+    if (bias && cuda_decode_fuse(c) &&
+        cuda_matmul_takes_cublas(c, (const bf16 *)ln, (const bf16 *)w, (const bf16 *)bias, N, C,
+                                 OC) &&
+        OC % 8 == 0 && cuda_aligned16(out) && cuda_aligned16(bias) &&
         add_rmsnorm_vec(c, (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a, (const bf16 *)b,
                         (const bf16 *)norm_w, N, C, eps, (bf16 *)out, (const bf16 *)bias,
                         OC) == 0) {

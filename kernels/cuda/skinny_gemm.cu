@@ -291,6 +291,6 @@ int cuda_skinny_forward(cuda_ctx *c, bf16 *out, const bf16 *in, const bf16 *w,
 extern "C" int rlvr_cuda_set_skinny(rlvr_backend *be, int on) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c) return -1;
-    c->skinny = on == 2 ? 2 : on != 0;
+    c->skinny = on == 2 || on == 3 ? on : on != 0;
     return 0;
 }

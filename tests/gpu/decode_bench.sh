@@ -16,39 +16,44 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,skinny2r64,stages4,bps8,late,
-# normapart,tune}.log
-# (32 seqs, batch 1; nopdl: plain launches instead of programmatic dependents,
-# RLVR_DECODE_PDL=0; skinny2: the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC,
-# RLVR_SKINNY=2; skinny2r32 / skinny2r64: the same for at most 32 / 64 rows,
-# RLVR_SKINNY_ROWS; stages4: the tensor-core cached attention with four shared stages per
-# warp instead of two, RLVR_DECODE_ATTN_STAGES=4; bps8 / bps16: its split count aimed at 8 / 16 blocks per SM
-# instead of 4, RLVR_DECODE_SPLIT_BPS; late: the GEMV's (and skinny GEMM's) weights loaded
-# after pdl_begin instead of before, RLVR_GEMV_EARLY=0; normapart: add + RMSNorm and the
-# GEMV after it as two kernels again with the row kernels on, RLVR_DECODE_NORM_FUSE=0;
-# tune: each decode GEMM's cuBLAS kernel chosen by timing, RLVR_GEMM_TUNE=1, tuned in
-# bench_decode's warm-up) and
-# bench_decode_256_{skinny2r32,skinny2r64,sampleblk,stages4,bps8,bps16,admission,keys256,
-# tune}.log (tune's log also lists every tuned shape, RLVR_GEMM_TUNE_LOG=1)
-# (256 seqs. workload; sampleblk: the sampling split path with a block per chunk instead
-# of a warp, RLVR_SAMPLE_SPLIT=blocks; admission: the decode rows in admission order
-# instead of longest context first, RLVR_DECODE_ORDER=admission; keys256: the cached
-# attention's splits 256 keys each whatever the context, RLVR_DECODE_SPLIT_KEYS=256); with
-# RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided: nopdl and skinny2 at 256
-# (PDL won 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost 0.906 and 0.862),
-# nofuse at 32 and batch 1 (the decode fusions off, RLVR_DECODE_FUSE=0; kept at 0.941 and
-# 0.928 of batch 1 in the sixth run), rowvec0 (the element-wise row kernels; the fused add +
-# RMSNorm + GEMV then with the element-wise norm's arithmetic) and nostage (every upload
-# from pageable memory with a wait, RLVR_CUDA_STAGED_UPLOAD=0) at 32 and batch 1 (moved
-# there in session 20 to make room for tune), split (the scalar split-K
-# cached attention, RLVR_DECODE_ATTN=split), rowvec0 at 256, skinny (RLVR_SKINNY=1 for
-# every shape), prefetch (each decode layer
-# prefetches its next weights into L2, RLVR_DECODE_PREFETCH_MB=40), head (the per-head
-# cached attention), gemv0 (cuBLAS for <= 8 rows, RLVR_GEMV=0), separate (separate q/k/v
-# and gate/up GEMMs, RLVR_STACKED_PROJ=0), sample1 (the single-block sampling kernel,
-# RLVR_SAMPLE_SPLIT=0), prefill_cached (256 only); and
-# bench_decode_256_ablate_{matmul,attention,sample,small}.log (the same
-# with op groups skipped: their cost inside the decode graphs).
+# bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,stages4,bps8,late,normapart,tune,
+# tuneall}.log (32 seqs and batch 1) and bench_decode_256_{skinny2r32,sampleblk,stages4,
+# bps8,bps16,admission,keys256,tune,tuneall}.log (the 256-sequence workload). The rows:
+#   nopdl       plain launches instead of programmatic dependents, RLVR_DECODE_PDL=0;
+#   skinny2     the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC, RLVR_SKINNY=2;
+#   skinny2r32  the same for at most 32 rows, RLVR_SKINNY_ROWS=32;
+#   stages4     the tensor-core cached attention with four shared stages per warp instead
+#               of two, RLVR_DECODE_ATTN_STAGES=4;
+#   bps8, bps16 its split count aimed at 8 / 16 blocks per SM instead of 4,
+#               RLVR_DECODE_SPLIT_BPS;
+#   late        the GEMV's (and skinny GEMM's) weights loaded after pdl_begin instead of
+#               before, RLVR_GEMV_EARLY=0;
+#   normapart   add + RMSNorm and the GEMV after it as two kernels again with the row
+#               kernels on, RLVR_DECODE_NORM_FUSE=0;
+#   tune        each decode GEMM's cuBLAS kernel chosen by timing, RLVR_GEMM_TUNE=1 (tuned
+#               in bench_decode's warm-up; the 256 log lists every tuned shape);
+#   tuneall     that, and each projection's path (skinny GEMM or cuBLAS) chosen by timing,
+#               RLVR_SKINNY=tune;
+#   sampleblk   the sampling split path with a block per chunk instead of a warp,
+#               RLVR_SAMPLE_SPLIT=blocks;
+#   admission   the decode rows in admission order instead of longest context first,
+#               RLVR_DECODE_ORDER=admission;
+#   keys256     the cached attention's splits 256 keys each whatever the context,
+#               RLVR_DECODE_SPLIT_KEYS=256.
+# With RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided or that session 20
+# moved out to make room for tune: skinny2r64 (32, 256); nopdl and skinny2 at 256 (PDL won
+# 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost 0.906 and 0.862); rowvec0
+# (the element-wise row kernels; the fused add + RMSNorm + GEMV then with the element-wise
+# norm's arithmetic) and nostage (every upload from pageable memory with a wait,
+# RLVR_CUDA_STAGED_UPLOAD=0) at 32 and batch 1, rowvec0 at 256; nofuse at 32 and batch 1
+# (the decode fusions off, RLVR_DECODE_FUSE=0; kept at 0.941 and 0.928 of batch 1 in the
+# sixth run); split (the scalar split-K cached attention, RLVR_DECODE_ATTN=split), skinny
+# (RLVR_SKINNY=1 for every shape), prefetch (each decode layer prefetches its next weights
+# into L2, RLVR_DECODE_PREFETCH_MB=40), head (the per-head cached attention), gemv0
+# (cuBLAS for <= 8 rows, RLVR_GEMV=0), separate (separate q/k/v and gate/up GEMMs,
+# RLVR_STACKED_PROJ=0), sample1 (the single-block sampling kernel, RLVR_SAMPLE_SPLIT=0),
+# prefill_cached (256 only). And bench_decode_256_ablate_{matmul,attention,sample,small}.log
+# (the same with op groups skipped: their cost inside the decode graphs).
 set -uo pipefail
 
 usage() {
@@ -138,21 +143,24 @@ if [ "$DEVICE" = cuda ]; then
   # With the row kernels on (the default) the fused add + RMSNorm + GEMV runs with the row
   # norm's arithmetic since session 19 (normapart: the two kernels, as before); rowvec0
   # runs it with the element-wise norm's.
-  AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2
-        skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
+  AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
         stages4:RLVR_DECODE_ATTN_STAGES=4 bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0
-        normapart:RLVR_DECODE_NORM_FUSE=0 tune:RLVR_GEMM_TUNE=1"
-  AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
-         sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
+        normapart:RLVR_DECODE_NORM_FUSE=0 tune:RLVR_GEMM_TUNE=1
+        tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune"
+  AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 sampleblk:RLVR_SAMPLE_SPLIT=blocks
+         stages4:RLVR_DECODE_ATTN_STAGES=4
          bps8:RLVR_DECODE_SPLIT_BPS=8 bps16:RLVR_DECODE_SPLIT_BPS=16
          admission:RLVR_DECODE_ORDER=admission keys256:RLVR_DECODE_SPLIT_KEYS=256
-         tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1"
+         tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1
+         tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune,RLVR_GEMM_TUNE_LOG=1"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
-    AB32="$AB32 rowvec0:RLVR_ROW_VEC=0 nostage:RLVR_CUDA_STAGED_UPLOAD=0
+    AB32="$AB32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 rowvec0:RLVR_ROW_VEC=0
+          nostage:RLVR_CUDA_STAGED_UPLOAD=0
           nofuse:RLVR_DECODE_FUSE=0 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0
           separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0"
-    AB256="$AB256 nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2 split:RLVR_DECODE_ATTN=split
+    AB256="$AB256 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 nopdl:RLVR_DECODE_PDL=0
+           skinny2:RLVR_SKINNY=2 split:RLVR_DECODE_ATTN=split
            rowvec0:RLVR_ROW_VEC=0 skinny:RLVR_SKINNY=1
            prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head
            prefill_cached:RLVR_PREFILL_ATTN=cached separate:RLVR_STACKED_PROJ=0

@@ -1645,9 +1645,11 @@ static int write_report(const char *path, uint64_t seed) {
  *      the GEMM accumulates into (din with acc=1, dw), and whatever wins is right;
  *   3. mode 1 (decode shapes): a linear layer with every side > 256 is left alone;
  *   4. a shape first met inside a graph capture: no timing there (a synchronisation
- *      would break the capture), the replay right, the shape tuned at its next call. */
+ *      would break the capture), the replay right, the shape tuned at its next call;
+ *   5. matmul_forward's path timed per shape (RLVR_SKINNY=tune): the skinny GEMM or
+ *      cuBLAS, whichever won, right; each shape timed once. */
 static void gemm_tune_cases(void) {
-    int shapes0 = 0, lt0 = 0, shapes = 0, lt = 0;
+    int shapes0 = 0, lt0 = 0, shapes = 0, lt = 0, paths = 0, sk = 0;
     rlvr_cuda_set_gemv(S.gpu, 0); /* cuBLAS for every row count */
     rlvr_cuda_set_gemm_tune(S.gpu, 2);
     g_tune = " lt";
@@ -1656,7 +1658,7 @@ static void gemm_tune_cases(void) {
     for (int i = 0; i < 4; i++)
         RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
     RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths, &sk);
     char cs[96];
     snprintf(cs, sizeof cs, "first Lt proposal: %d shapes, %d on Lt", shapes, lt);
     record("gemm_tune", cs, 0.0, 0.0, shapes >= 12 && lt > 0 && lt <= shapes);
@@ -1666,12 +1668,12 @@ static void gemm_tune_cases(void) {
     for (int i = 0; i < 3; i++)
         RUN(test_matmul(tm[i][0], tm[i][1], tm[i][2], tm[i][3], tm[i][4]));
     RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes0, &lt0);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes0, &lt0, &paths, &sk);
     snprintf(cs, sizeof cs, "timed: %d shapes, %d on Lt", shapes0 - shapes, lt0 - lt);
     record("gemm_tune", cs, 0.0, 0.0, shapes0 - shapes >= 9);
     rlvr_cuda_set_gemm_tune(S.gpu, 1);
     RUN(test_matmul(300, 300, 400, 1, 1));
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths, &sk);
     snprintf(cs, sizeof cs, "decode shapes only: %d -> %d shapes", shapes0, shapes);
     record("gemm_tune", cs, 0.0, 0.0, shapes == shapes0);
     /* 4: the forward of a new (decode) shape recorded in a graph */
@@ -1686,7 +1688,7 @@ static void gemm_tune_cases(void) {
             S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, NULL, N, IC, OC);
             g = S.gpu->graph_end(S.gpu);
         }
-        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt);
+        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths, &sk);
         if (g) {
             S.gpu->graph_launch(S.gpu, g);
             S.gpu->graph_free(S.gpu, g);
@@ -1698,7 +1700,7 @@ static void gemm_tune_cases(void) {
         }
         S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, NULL, N, IC, OC);
         int shapes2 = 0;
-        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes2, &lt);
+        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes2, &lt, &paths, &sk);
         snprintf(cs, sizeof cs, "untuned in the capture (%d -> %d), tuned after (%d)", shapes0,
                  shapes, shapes2);
         record("gemm_tune", cs, 0.0, 0.0, shapes == shapes0 && shapes2 == shapes0 + 1);
@@ -1709,6 +1711,20 @@ static void gemm_tune_cases(void) {
         free(w);
         check_backend("gemm_tune");
     }
+    /* 5: matmul_forward's path timed (RLVR_SKINNY=tune): the skinny GEMM or cuBLAS per
+     * shape, with and without a bias, and a shape the skinny GEMM declines (IC % 8) */
+    rlvr_cuda_set_skinny(S.gpu, 3);
+    g_tune = " path tuned";
+    const int pt[][5] = {{32, 896, 1152, 1, 0}, {100, 256, 384, 0, 0}, {9, 64, 40, 1, 0},
+                         {24, 67, 40, 0, 0}};
+    for (int i = 0; i < 4; i++)
+        RUN(test_matmul(pt[i][0], pt[i][1], pt[i][2], pt[i][3], pt[i][4]));
+    int paths1 = 0, sk1 = 0;
+    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths1, &sk1);
+    snprintf(cs, sizeof cs, "matmul_forward paths: %d -> %d timed, %d -> %d skinny", paths,
+             paths1, sk, sk1);
+    record("gemm_tune", cs, 0.0, 0.0, paths1 - paths == 4 && sk1 - sk <= 3);
+    rlvr_cuda_set_skinny(S.gpu, 0);
     g_tune = "";
     rlvr_cuda_set_gemm_tune(S.gpu, 0);
     rlvr_cuda_set_gemv(S.gpu, 1);
