@@ -520,6 +520,8 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
         c->weights_early = !(ge && !strcmp(ge, "0")); /* on unless RLVR_GEMV_EARLY=0 */
         const char *nf = getenv("RLVR_DECODE_NORM_FUSE");
         c->norm_fuse_rv = !(nf && !strcmp(nf, "0")); /* on unless RLVR_DECODE_NORM_FUSE=0 */
+        const char *qf = getenv("RLVR_DECODE_QKV_FUSE");
+        c->qkv_fuse = !(qf && !strcmp(qf, "0")); /* on unless RLVR_DECODE_QKV_FUSE=0 */
     }
     be->ctx = c;
     e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);

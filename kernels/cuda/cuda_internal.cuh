@@ -70,6 +70,8 @@ typedef struct {
     int norm_fuse_rv;  /* the fused add + RMSNorm + GEMV also with the 16-byte row kernels
                         * on, in their arithmetic (off: RLVR_DECODE_NORM_FUSE=0, session 18's
                         * two ops) */
+    int qkv_fuse; /* add_rmsnorm_qkv_store's one kernel for <= 8 rows (off:
+                   * RLVR_DECODE_QKV_FUSE=0, the A/B row of session 20: the two ops) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at
                       * the first call), 1 = one block per query head (=head), 2 = split-K
                       * (=split), 3 = split-K on tensor cores (the default) */
@@ -494,6 +496,24 @@ static __device__ __forceinline__ void gemv_swiglu_store(bf16 *out, bf16 *gu,
         const float g = bf2f(gb), u = bf2f(ub);
         out[(size_t)n * F + j] = f2bf(g / (1.0f + expf(-g)) * u);
     }
+}
+
+/* The rotary embedding's arithmetic, shared by every kernel that rotates (rope_kernel, the
+ * q|k|v moves, the fused q|k|v projection) so that they give the same bits: the angle
+ * (float)pos·inv_freq in fp32 with the accurate sincosf (angles reach thousands of
+ * radians), sin times sign (−1: the backward), and the pair (x1, x2) → (x1·cos − x2·sin,
+ * x2·cos + x1·sin), each product and sum rounded on its own (no contraction into an FMA,
+ * which nvcc could otherwise choose differently in each kernel). */
+static __device__ __forceinline__ void rope_angle(int pos, float inv_freq, float sign,
+                                                  float *sn, float *co) {
+    sincosf(__fmul_rn((float)pos, inv_freq), sn, co);
+    *sn *= sign;
+}
+static __device__ __forceinline__ void rope_rotate(float *x1, float *x2, float sn,
+                                                   float co) {
+    const float a = *x1, b = *x2;
+    *x1 = __fsub_rn(__fmul_rn(a, co), __fmul_rn(b, sn));
+    *x2 = __fadd_rn(__fmul_rn(b, co), __fmul_rn(a, sn));
 }
 
 /* Whether the 16-byte row kernels of qkv_split/merge and add_rmsnorm_forward are on

@@ -148,9 +148,10 @@ static void add(rlvr_backend *be, void *out, const void *a, const void *b, size_
 }
 
 /* ---- rotary embedding --------------------------------------------------------------
- * One thread per (t, i < D/2, h): angle = (float)pos[t]·inv_freq[i] in fp32 with the
- * accurate sincosf (angles reach thousands of radians); sign = −1 for the backward. An
- * odd D leaves the last element of each head untouched (as the CPU reference). */
+ * One thread per (t, i < D/2, h): the angle and the pair's rotation of rope_angle and
+ * rope_rotate (cuda_internal.cuh: (float)pos[t]·inv_freq[i] in fp32 with the accurate
+ * sincosf); sign = −1 for the backward. An odd D leaves the last element of each head
+ * untouched (as the CPU reference). */
 static __global__ void rope_kernel(bf16 *x, const int *pos, const float *inv_freq, int T,
                                    int H, int D, float sign) {
     const int half = D / 2;
@@ -160,14 +161,13 @@ static __global__ void rope_kernel(bf16 *x, const int *pos, const float *inv_fre
     const int i = (int)(k % half);
     const size_t th = k / half; /* t·H + h */
     const int t = (int)(th / H);
-    const float angle = (float)pos[t] * inv_freq[i];
     float s, co;
-    sincosf(angle, &s, &co);
-    s *= sign;
+    rope_angle(pos[t], inv_freq[i], sign, &s, &co);
     bf16 *v = x + th * D;
-    const float x1 = bf2f(v[i]), x2 = bf2f(v[i + half]);
-    v[i] = f2bf(x1 * co - x2 * s);
-    v[i + half] = f2bf(x2 * co + x1 * s);
+    float x1 = bf2f(v[i]), x2 = bf2f(v[i + half]);
+    rope_rotate(&x1, &x2, s, co);
+    v[i] = f2bf(x1);
+    v[i + half] = f2bf(x2);
 }
 
 static void rope_launch(rlvr_backend *be, void *x, const int *pos, const float *inv_freq,
@@ -191,9 +191,9 @@ static void rope_backward(rlvr_backend *be, void *dx, const int *pos, const floa
 
 /* ---- the stacked q/k/v rows ----------------------------------------------------------
  * One thread per (t, head h of the Hq+2·Hkv heads of a stacked row, i < ⌈D/2⌉): i < D/2
- * moves the pair (i, i + D/2), rotated as rope_kernel rotates it (same arithmetic) when
- * the head is a q or k head and pos != NULL; i = D/2 (odd D only) moves the last element
- * unrotated. to_stacked = 0: qkv → q, k, v (split); 1: q, k, v → qkv (merge).
+ * moves the pair (i, i + D/2), rotated as rope_kernel rotates it (rope_angle, rope_rotate)
+ * when the head is a q or k head and pos != NULL; i = D/2 (odd D only) moves the last
+ * element unrotated. to_stacked = 0: qkv → q, k, v (split); 1: q, k, v → qkv (merge).
  * cache (split only, may be NULL): k and v also go to their cache slot, as kv_store
  * copies them (qkv_split_store). */
 struct qkv_cache {
@@ -238,13 +238,12 @@ static __global__ void qkv_move_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v, qkv
         a = src[i];
         b = src[i + half];
     } else {
-        const float angle = (float)pos[t] * inv_freq[i];
         float sn, co;
-        sincosf(angle, &sn, &co);
-        sn *= sign;
-        const float x1 = bf2f(src[i]), x2 = bf2f(src[i + half]);
-        a = f2bf(x1 * co - x2 * sn);
-        b = f2bf(x2 * co + x1 * sn);
+        rope_angle(pos[t], inv_freq[i], sign, &sn, &co);
+        float x1 = bf2f(src[i]), x2 = bf2f(src[i + half]);
+        rope_rotate(&x1, &x2, sn, co);
+        a = f2bf(x1);
+        b = f2bf(x2);
     }
     dst[i] = a;
     dst[i + half] = b;
@@ -278,15 +277,11 @@ static __global__ void qkv_move_vec_kernel(bf16 *qkv, bf16 *q, bf16 *k, bf16 *v,
     load_bf<8>(src + i0, x1);
     load_bf<8>(src + i0 + half, x2);
     if (pos && h < Hq + Hkv) {
-        const float tp = (float)pos[t];
 #pragma unroll
         for (int j = 0; j < 8; j++) {
             float sn, co;
-            sincosf(tp * inv_freq[i0 + j], &sn, &co);
-            sn *= sign;
-            const float a = x1[j], b = x2[j];
-            x1[j] = a * co - b * sn;
-            x2[j] = b * co + a * sn;
+            rope_angle(pos[t], inv_freq[i0 + j], sign, &sn, &co);
+            rope_rotate(&x1[j], &x2[j], sn, co);
         }
     }
     store_bf<8>(dst + i0, x1);

@@ -506,42 +506,98 @@ static __device__ __forceinline__ void arn_norm_rows_rv(bf16 *xs, float *sh, bf1
 }
 
 /* ---- add + RMSNorm + the GEMV of its output, one kernel for decode-sized N --------------
- * add_rmsnorm_swiglu / add_rmsnorm_matmul for NR <= GEMV_MAX_N rows: every block first
+ * add_rmsnorm_swiglu / add_rmsnorm_matmul / add_rmsnorm_qkv_store for NR <= GEMV_MAX_N
+ * rows: every block first
  * computes the rows' sum and norm into shared memory xs [NR][C] (bf16) with the
  * arithmetic of the add_rmsnorm_forward kernel the backend would run apart — K > 0: the
  * element-wise one with VB = row_threads(C) = 256·K threads (arn_norm_rows_ew); K < 0: the
  * 16-byte row kernel with CPT = −K chunks per thread (arn_norm_rows_rv, session 19: the
  * row kernels are the default, and until then the fusion declined with them on) — so
  * rstd and ln have the bits of the unfused op (RLVR_DECODE_NORM_FUSE=0: with the row
- * kernels, the two ops apart); then its warps run the GEMV on xs (gemv_warp_dots):
- * SWIGLU, warp j computes gate and up feature j with gemv_swiglu_kernel's epilogue (gu,
- * out [NR, F]);
- * else output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC). Block 0
- * writes ln and rstd. sum may alias a (the residual stream added in place), so it is
+ * kernels, the two ops apart); then its warps run the GEMV on xs (gemv_warp_dots), the
+ * epilogue by MODE:
+ *   ARN_SWIGLU  warp j computes gate and up feature j with gemv_swiglu_kernel's epilogue
+ *               (gu, out [NR, F]);
+ *   ARN_PLAIN   output feature j with gemv_kernel's (out [NR, F] = ln·wᵀ + bias, F = OC);
+ *   ARN_QKV     (session 20) the stacked q|k|v projection's rotation pair j: features
+ *               h·D + i and h·D + i + D/2 of head h = j / (D/2), i = j % (D/2) (F = the
+ *               pairs), each rounded as gemv_kernel rounds it (the qkv values), then
+ *               rotated at pos[n] as the q|k|v split rotates them (q and k heads) and
+ *               stored into q, k, v and, for k and v, their cache slot (qkv_split_store's
+ *               bits; qkv itself is not written).
+ * Block 0 writes ln and rstd. sum may alias a (the residual stream added in place), so it is
  * written by the last block to finish its prologue (a counter in SCRATCH_GEMV_NORM,
  * reset by that block): by then no block reads a or b any more. pf: the GEMV_* flags
  * (gemv_flags): each warp first loads the heads of its weight rows into registers and
  * sends the rest toward L2 (gemv_before_wait), overlapping the kernel before and the
  * prologue. */
-template <int NR, int K, bool SWIGLU>
+enum { ARN_PLAIN = 0, ARN_SWIGLU, ARN_QKV };
+
+/* Where ARN_QKV's epilogue puts the pairs (qkv_split_store's arguments). */
+typedef struct {
+    bf16 *q, *k, *v, *kc, *vc;
+    const int *slots, *pos;
+    const float *inv_freq;
+    int Hq, Hkv, D;
+} arn_qkv_dst;
+
+/* ARN_QKV's epilogue for pair j of NR rows: acc[0] feature h·D + i, acc[1] h·D + i + D/2. */
+template <int NR>
+static __device__ __forceinline__ void arn_qkv_store(const arn_qkv_dst &d, const bf16 *bias,
+                                                     const float (&acc)[2][NR], int j) {
+    const int half = d.D / 2, h = j / half, i = j - h * half;
+    const int f0 = h * d.D + i, f1 = f0 + half;
+    const float b0 = bias ? bf2f(bias[f0]) : 0.0f, b1 = bias ? bf2f(bias[f1]) : 0.0f;
+    const bool qk = h < d.Hq + d.Hkv, is_k = h >= d.Hq && qk, rotate = qk && d.pos;
+    const int hk = h < d.Hq ? 0 : qk ? h - d.Hq : h - d.Hq - d.Hkv;
+    float sn = 0.0f, co = 1.0f;
+#pragma unroll
+    for (int n = 0; n < NR; n++) {
+        float x1 = bf2f(f2bf(acc[0][n] + b0)), x2 = bf2f(f2bf(acc[1][n] + b1));
+        if (rotate) {
+            rope_angle(d.pos[n], d.inv_freq[i], 1.0f, &sn, &co);
+            rope_rotate(&x1, &x2, sn, co);
+        }
+        const bf16 o0 = f2bf(x1), o1 = f2bf(x2);
+        bf16 *dst = h < d.Hq ? d.q + ((size_t)n * d.Hq + h) * d.D
+                    : is_k   ? d.k + ((size_t)n * d.Hkv + hk) * d.D
+                             : d.v + ((size_t)n * d.Hkv + hk) * d.D;
+        dst[i] = o0;
+        dst[i + half] = o1;
+        const int slot = h >= d.Hq && d.kc ? d.slots[n] : -1;
+        if (slot >= 0) {
+            bf16 *row = (is_k ? d.kc : d.vc) + ((size_t)slot * d.Hkv + hk) * d.D;
+            row[i] = o0;
+            row[i + half] = o1;
+        }
+    }
+}
+
+template <int NR, int K, int MODE>
 static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     add_rmsnorm_gemv_kernel(bf16 *out, bf16 *gu, bf16 *sum, bf16 *ln, float *rstd,
                             const bf16 *a, const bf16 *b, const bf16 *nw, const bf16 *w,
                             const bf16 *bias, unsigned *counter, int C, int F, float eps,
-                            int pf) {
+                            int pf, arn_qkv_dst qd) {
     extern __shared__ __align__(16) unsigned char arn_smem[];
     bf16 *xs = reinterpret_cast<bf16 *>(arn_smem);
     __shared__ float sh[32];
-    constexpr int NT = GEMV_WARPS * 32, NW = SWIGLU ? 2 : 1;
+    constexpr int NT = GEMV_WARPS * 32, NW = MODE == ARN_PLAIN ? 1 : 2;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    /* this warp's weight rows (gate and up, or one): their heads into registers and the
-     * rest toward L2 (pf: GEMV_* flags), before the kernel before ends and before the
-     * prologue */
+    /* this warp's weight rows (gate and up, a rotation pair, or one): their heads into
+     * registers and the rest toward L2 (pf: GEMV_* flags), before the kernel before ends
+     * and before the prologue */
     const int j = blockIdx.x * GEMV_WARPS + warp;
     const int jw = j < F ? j : 0;
     const bf16 *rows[NW];
-    rows[0] = w + (size_t)jw * C;
-    if (SWIGLU) rows[NW - 1] = w + ((size_t)F + jw) * C;
+    if constexpr (MODE == ARN_QKV) {
+        const int half = qd.D / 2, h = jw / half, f0 = h * qd.D + (jw - h * half);
+        rows[0] = w + (size_t)f0 * C;
+        rows[NW - 1] = w + (size_t)(f0 + half) * C;
+    } else {
+        rows[0] = w + (size_t)jw * C;
+        if (MODE == ARN_SWIGLU) rows[NW - 1] = w + ((size_t)F + jw) * C;
+    }
     gemv_pre<NW> pre;
     if (j < F) gemv_before_wait<NW>(pre, rows, C, lane, pf);
     pdl_begin(); /* programmatic dependent launch: before any other memory access */
@@ -555,8 +611,10 @@ static __global__ void __launch_bounds__(GEMV_WARPS * 32)
     float acc[NW][NR];
     gemv_warp_dots<NR, NW>(acc, pre, rows, xs, C, lane);
     if (lane != 0) return;
-    if constexpr (SWIGLU) {
+    if constexpr (MODE == ARN_SWIGLU) {
         gemv_swiglu_store<NR>(out, gu, acc, j, F);
+    } else if constexpr (MODE == ARN_QKV) {
+        arn_qkv_store<NR>(qd, bias, acc, j);
     } else {
         const float bj = bias ? bf2f(bias[j]) : 0.0f;
 #pragma unroll
@@ -575,17 +633,21 @@ typedef struct {
     float eps;
 } arn_gemv_args;
 
-template <int K, bool SWIGLU>
-static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_gemv_args &g) {
+template <int K, int MODE>
+static void add_rmsnorm_gemv_launch(cuda_ctx *c, unsigned *counter, const arn_gemv_args &g,
+                                    const arn_qkv_dst &qd) {
     const unsigned blocks = cuda_blocks((size_t)g.F, GEMV_WARPS);
     const size_t smem = (size_t)g.N * g.C * 2;
+    static const char *const name[3] = {"add_rmsnorm_gemv_kernel (plain)",
+                                        "add_rmsnorm_gemv_kernel (swiglu)",
+                                        "add_rmsnorm_gemv_kernel (qkv)"};
     switch (g.N) {
 #define ARN_CASE(n)                                                                         \
     case n:                                                                                 \
-        cuda_launch_dep(c, "add_rmsnorm_gemv_kernel<n, K, SWIGLU>",                        \
-                        add_rmsnorm_gemv_kernel<n, K, SWIGLU>, blocks, GEMV_WARPS * 32, smem, \
+        cuda_launch_dep(c, name[MODE],                                                      \
+                        add_rmsnorm_gemv_kernel<n, K, MODE>, blocks, GEMV_WARPS * 32, smem,  \
                         g.out, g.gu, g.sum, g.ln, g.rstd, g.a, g.b, g.nw, g.w, g.bias,      \
-                        counter, g.C, g.F, g.eps, gemv_flags(c));                             \
+                        counter, g.C, g.F, g.eps, gemv_flags(c), qd);                         \
         break;
         ARN_CASE(1)
         ARN_CASE(2)
@@ -608,8 +670,9 @@ enum { ARN_RV_MAX_CPT = 2 };
  * kernels on, where add_rmsnorm_vec would run with at most ARN_RV_MAX_CPT chunks per
  * thread — its arithmetic — unless RLVR_DECODE_NORM_FUSE=0; with them off,
  * row_threads(C) = 256 or 512 — the element-wise kernel's); 0 when it ran, -1 when the
- * caller should run the two ops. */
-template <bool SWIGLU> static int add_rmsnorm_gemv(cuda_ctx *c, const arn_gemv_args &g) {
+ * caller should run the two ops. qd: ARN_QKV's destinations. */
+template <int MODE>
+static int add_rmsnorm_gemv(cuda_ctx *c, const arn_gemv_args &g, const arn_qkv_dst &qd) {
     if (!cuda_decode_fuse(c) || !c->gemv || g.N > GEMV_MAX_N || g.C % 8 != 0 ||
         (size_t)g.N * g.C * 2 > ARN_GEMV_SMEM || !cuda_aligned16(g.w) || !cuda_aligned16(g.a) ||
         !cuda_aligned16(g.b))
@@ -628,10 +691,10 @@ template <bool SWIGLU> static int add_rmsnorm_gemv(cuda_ctx *c, const arn_gemv_a
     }
     unsigned *counter = (unsigned *)cuda_scratch_zeroed(c, SCRATCH_GEMV_NORM, 256, 256);
     if (!counter) return 0; /* error recorded */
-    if (K == 1) add_rmsnorm_gemv_launch<1, SWIGLU>(c, counter, g);
-    else if (K == 2) add_rmsnorm_gemv_launch<2, SWIGLU>(c, counter, g);
-    else if (K == -1) add_rmsnorm_gemv_launch<-1, SWIGLU>(c, counter, g);
-    else add_rmsnorm_gemv_launch<-2, SWIGLU>(c, counter, g);
+    if (K == 1) add_rmsnorm_gemv_launch<1, MODE>(c, counter, g, qd);
+    else if (K == 2) add_rmsnorm_gemv_launch<2, MODE>(c, counter, g, qd);
+    else if (K == -1) add_rmsnorm_gemv_launch<-1, MODE>(c, counter, g, qd);
+    else add_rmsnorm_gemv_launch<-2, MODE>(c, counter, g, qd);
     return 0;
 }
 
@@ -642,7 +705,7 @@ static void add_rmsnorm_swiglu(rlvr_backend *be, void *sum, void *ln, float *rst
     const arn_gemv_args g = {(bf16 *)out, (bf16 *)gu, (bf16 *)sum, (bf16 *)ln, rstd,
                              (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
                              (const bf16 *)w, NULL, N, C, F, eps};
-    if (add_rmsnorm_gemv<true>(cuda_get(be), g) != 0)
+    if (add_rmsnorm_gemv<ARN_SWIGLU>(cuda_get(be), g, arn_qkv_dst{}) != 0)
         rlvr_add_rmsnorm_swiglu_apart(be, sum, ln, rstd, a, b, norm_w, eps, out, gu, w, N, C, F);
 }
 
@@ -655,7 +718,7 @@ static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rst
                              (const bf16 *)a, (const bf16 *)b, (const bf16 *)norm_w,
                              (const bf16 *)w, (const bf16 *)bias, N, C, OC, eps};
     cuda_ctx *c = cuda_get(be);
-    if (add_rmsnorm_gemv<false>(c, g) == 0) return;
+    if (add_rmsnorm_gemv<ARN_PLAIN>(c, g, arn_qkv_dst{}) == 0) return;
     /* with a bias on the cuBLAS path: the row kernel writes the bias rows into out as well
      * (decode fusions on; the same bits as the two ops apart) */
     if (bias && cuda_decode_fuse(c) &&
@@ -669,6 +732,29 @@ static void add_rmsnorm_matmul(rlvr_backend *be, void *sum, void *ln, float *rst
         return;
     }
     rlvr_add_rmsnorm_matmul_apart(be, sum, ln, rstd, a, b, norm_w, eps, out, w, bias, N, C, OC);
+}
+
+/* add_rmsnorm_matmul of the stacked q|k|v projection and its qkv_split_store as one kernel
+ * (ARN_QKV) where the fused kernel applies and D is even; else (or with
+ * RLVR_DECODE_QKV_FUSE=0) the two ops. */
+static void add_rmsnorm_qkv_store(rlvr_backend *be, void *sum, void *ln, float *rstd,
+                                  const void *a, const void *b, const void *norm_w, float eps,
+                                  void *qkv, const void *w, const void *bias, void *q, void *k,
+                                  void *v, void *k_cache, void *v_cache, const int *slots,
+                                  const int *pos, const float *inv_freq, int N, int C, int Hq,
+                                  int Hkv, int D) {
+    if (N <= 0 || C <= 0 || D <= 0 || Hq + 2 * Hkv <= 0) return;
+    if (D % 2 == 0 && cuda_get(be)->qkv_fuse) {
+        const arn_gemv_args g = {NULL, NULL, (bf16 *)sum, (bf16 *)ln, rstd, (const bf16 *)a,
+                                 (const bf16 *)b, (const bf16 *)norm_w, (const bf16 *)w,
+                                 (const bf16 *)bias, N, C, (Hq + 2 * Hkv) * (D / 2), eps};
+        const arn_qkv_dst qd = {(bf16 *)q,  (bf16 *)k, (bf16 *)v, (bf16 *)k_cache,
+                                (bf16 *)v_cache, slots, pos, inv_freq, Hq, Hkv, D};
+        if (add_rmsnorm_gemv<ARN_QKV>(cuda_get(be), g, qd) == 0) return;
+    }
+    rlvr_add_rmsnorm_qkv_store_apart(be, sum, ln, rstd, a, b, norm_w, eps, qkv, w, bias, q, k,
+                                     v, k_cache, v_cache, slots, pos, inv_freq, N, C, Hq, Hkv,
+                                     D);
 }
 
 static void rmsnorm_backward(rlvr_backend *be, void *din, float *dw, const void *dout,
@@ -698,5 +784,6 @@ void cuda_rmsnorm_register(rlvr_backend *be) {
     be->add_rmsnorm_forward = add_rmsnorm_forward;
     be->add_rmsnorm_swiglu = add_rmsnorm_swiglu;
     be->add_rmsnorm_matmul = add_rmsnorm_matmul;
+    be->add_rmsnorm_qkv_store = add_rmsnorm_qkv_store;
     be->rmsnorm_backward = rmsnorm_backward;
 }

@@ -16,9 +16,10 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,stages4,bps8,late,normapart,tune,
-# tuneall}.log (32 seqs and batch 1) and bench_decode_256_{skinny2r32,sampleblk,stages4,
-# bps8,bps16,admission,keys256,tune,tuneall}.log (the 256-sequence workload). The rows:
+# bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,stages4,bps8,late,normapart,
+# qkvapart,tune,tuneall}.log (32 seqs and batch 1) and bench_decode_256_{skinny2r32,
+# sampleblk,stages4,bps8,bps16,admission,keys256,tune,tuneall}.log (the 256-sequence
+# workload). The rows:
 #   nopdl       plain launches instead of programmatic dependents, RLVR_DECODE_PDL=0;
 #   skinny2     the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC, RLVR_SKINNY=2;
 #   skinny2r32  the same for at most 32 rows, RLVR_SKINNY_ROWS=32;
@@ -30,6 +31,8 @@
 #               before, RLVR_GEMV_EARLY=0;
 #   normapart   add + RMSNorm and the GEMV after it as two kernels again with the row
 #               kernels on, RLVR_DECODE_NORM_FUSE=0;
+#   qkvapart    the q|k|v split and cache store after the fused add + RMSNorm + q|k|v GEMV
+#               as its own kernel again (<= 8 rows), RLVR_DECODE_QKV_FUSE=0;
 #   tune        each decode GEMM's cuBLAS kernel chosen by timing, RLVR_GEMM_TUNE=1 (tuned
 #               in bench_decode's warm-up; the 256 log lists every tuned shape);
 #   tuneall     that, and each projection's path (skinny GEMM or cuBLAS) chosen by timing,
@@ -145,7 +148,7 @@ if [ "$DEVICE" = cuda ]; then
   # runs it with the element-wise norm's.
   AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
         stages4:RLVR_DECODE_ATTN_STAGES=4 bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0
-        normapart:RLVR_DECODE_NORM_FUSE=0 tune:RLVR_GEMM_TUNE=1
+        normapart:RLVR_DECODE_NORM_FUSE=0 qkvapart:RLVR_DECODE_QKV_FUSE=0 tune:RLVR_GEMM_TUNE=1
         tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune"
   AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 sampleblk:RLVR_SAMPLE_SPLIT=blocks
          stages4:RLVR_DECODE_ATTN_STAGES=4
@@ -187,8 +190,10 @@ if [ "$DEVICE" = cuda ]; then
   # (bench_decode --ablate; the tokens are meaningless, the step count is the same). The
   # drop in decode-forward time against the default run is the group's cost in the graphs.
   # (The matmul group includes add_rmsnorm_swiglu and add_rmsnorm_matmul, so the add +
-  # RMSNorm before each MLP and q|k|v GEMM: the model calls them as one op since session 15.)
-  for v in matmul:matmul_forward,matmul_swiglu_forward,add_rmsnorm_swiglu,add_rmsnorm_matmul attention:attention_cached sample:lmhead_sample \
+  # RMSNorm before each MLP and q|k|v GEMM: the model calls them as one op since session 15;
+  # and add_rmsnorm_qkv_store, which at <= 8 rows also holds the q|k|v split, session 20.)
+  for v in matmul:matmul_forward,matmul_swiglu_forward,add_rmsnorm_swiglu,add_rmsnorm_matmul,add_rmsnorm_qkv_store \
+           attention:attention_cached sample:lmhead_sample \
            small:add_rmsnorm_forward,qkv_split,qkv_split_store,kv_store,swiglu_packed_forward,embedding_forward; do
     timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \

@@ -683,6 +683,93 @@ static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, 
     check_backend(op);
 }
 
+/* add_rmsnorm_qkv_store (the residual add + input norm + stacked q|k|v projection with its
+ * bias, then the split: q and k rotated at pos, k and v also into their cache slots; one
+ * kernel for N <= 8 with the decode fusions on, session 20) against the CPU, and on the GPU
+ * bit for bit against the two ops run apart (decode fusions off): sum (in place, as the
+ * model calls it), ln, rstd, q, k, v and both caches (a negative slot stores nothing; the
+ * other slots keep their bits). */
+static void test_add_rmsnorm_qkv_store(int N, int C, int Hq, int Hkv, int D) {
+    char cs[112];
+    snprintf(cs, sizeof cs, "N=%d C=%d Hq=%d Hkv=%d D=%d%s", N, C, Hq, Hkv, D,
+             g_rowvec ? " rowvec" : "");
+    const int OC = (Hq + 2 * Hkv) * D, nslot = N + 3;
+    const size_t n = (size_t)N * C, nq = (size_t)N * Hq * D, nk = (size_t)N * Hkv * D;
+    const size_t nc = (size_t)nslot * Hkv * D, as = S.gpu->act_size;
+    float *a = rand_bf(n, 2.0f), *b = rand_bf(n, 1.0f), *nw = rand_bf((size_t)C, 1.0f);
+    float *w = rand_bf((size_t)OC * C, 2.0f / sqrtf((float)C)), *bs = rand_bf((size_t)OC, 1.0f);
+    float *c0 = rand_bf(nc, 1.0f), *c1 = rand_bf(nc, 1.0f);
+    int *pos = xmalloc((size_t)N * sizeof(int)), *slots = xmalloc((size_t)N * sizeof(int));
+    for (int t = 0; t < N; t++) {
+        pos[t] = irand(5000);
+        slots[t] = t % 3 == 2 ? -1 : nslot - 1 - t;
+    }
+    float *inv = xmalloc((size_t)(D / 2 + 1) * sizeof(float));
+    for (int i = 0; i < D / 2; i++) inv[i] = powf(1e6f, -2.0f * (float)i / (float)D);
+    pair pw = pair_act(w, (size_t)OC * C), pnw = pair_act(nw, (size_t)C), pb = pair_act(b, n);
+    pair pbias = pair_act(bs, (size_t)OC), pp = pair_i32(pos, N), psl = pair_i32(slots, N);
+    pair pf = pair_f32(inv, (size_t)(D / 2 + 1));
+    pair r[2][10]; /* [fused, apart][sum (= a), ln, rstd, qkv, q, k, v, kc, vc] */
+    for (int k = 0; k < 2; k++) {
+        r[k][0] = pair_act(a, n);
+        r[k][1] = pair_poison_act(n);
+        r[k][2] = pair_poison_f32((size_t)N);
+        r[k][3] = pair_poison_act((size_t)N * OC);
+        r[k][4] = pair_poison_act(nq);
+        r[k][5] = pair_poison_act(nk);
+        r[k][6] = pair_poison_act(nk);
+        r[k][7] = pair_act(c0, nc);
+        r[k][8] = pair_act(c1, nc);
+    }
+    for (int k = 0; k < 2; k++) {
+        pair *x = r[k];
+        if (k == 1) rlvr_cuda_set_decode_fuse(S.gpu, 0);
+        for (int dev = k; dev < 2; dev++) { /* run 0: the CPU and the GPU; run 1: the GPU */
+            rlvr_backend *be = dev ? S.gpu : S.cpu;
+#define PICK(p) (dev ? (p).g : (p).c)
+            be->add_rmsnorm_qkv_store(be, PICK(x[0]), PICK(x[1]), PICK(x[2]), PICK(x[0]),
+                                      PICK(pb), PICK(pnw), 1e-6f, PICK(x[3]), PICK(pw),
+                                      PICK(pbias), PICK(x[4]), PICK(x[5]), PICK(x[6]),
+                                      PICK(x[7]), PICK(x[8]), PICK(psl), PICK(pp), PICK(pf), N,
+                                      C, Hq, Hkv, D);
+#undef PICK
+        }
+        rlvr_cuda_set_decode_fuse(S.gpu, 1);
+    }
+    static const char *const names[9] = {"sum", "ln", "rstd", "qkv", "q", "k", "v",
+                                          "k_cache", "v_cache"};
+    const size_t cnt[9] = {n, n, (size_t)N, 0, nq, nk, nk, nc, nc};
+    char c1s[160], c2s[160];
+    snprintf(c1s, sizeof c1s, "add_rmsnorm_qkv_store %.100s", cs);
+    snprintf(c2s, sizeof c2s, "add_rmsnorm_qkv_store %.100s fused = apart", cs);
+    for (int i = 0; i < 9; i++) {
+        if (i == 3) continue; /* qkv: unspecified after the call */
+        if (i == 2) cmp_f32(names[i], c1s, r[0][i], NULL, cnt[i], TOL_BF16);
+        else cmp_act(names[i], c1s, r[0][i], NULL, cnt[i], TOL_BF16);
+        cmp_bits(names[i], c2s, r[0][i].g, r[1][i].g, cnt[i] * (i == 2 ? 4 : as));
+    }
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 9; i++) pair_free(r[k][i]);
+    pair_free(pw);
+    pair_free(pnw);
+    pair_free(pb);
+    pair_free(pbias);
+    pair_free(pp);
+    pair_free(psl);
+    pair_free(pf);
+    free(a);
+    free(b);
+    free(nw);
+    free(w);
+    free(bs);
+    free(c0);
+    free(c1);
+    free(pos);
+    free(slots);
+    free(inv);
+    check_backend("add_rmsnorm_qkv_store");
+}
+
 /* The skinny GEMM forward (kernels/cuda/skinny_gemm.cu, forced on by the caller) against
  * the CPU, then again into a fresh buffer: the same bits (split-K partials are summed in a
  * fixed order, no atomics). Shapes it does not cover must come back right from cuBLAS. */
@@ -1867,6 +1954,14 @@ int main(int argc, char **argv) {
                              {9, 896, 64, 1, 0, 1},   {4, 200, 30, 1, 0, 1},
                              {3, 1536, 24, 1, 1, 0},  {2, 2312, 16, 0, 0, 1}};
         add_rmsnorm_gemv_cases(as, sizeof as / sizeof as[0]);
+        /* + the split, rotation and cache store of the q|k|v projection (one kernel for
+         * <= 8 rows): Qwen2.5-0.5B (D 64), D 128, C 1024 (512 norm threads), the fallbacks
+         * (9 rows; odd D; C % 8 != 0) */
+        const int qs[][5] = {{1, 896, 14, 2, 64}, {8, 896, 14, 2, 64}, {3, 1024, 4, 2, 128},
+                             {9, 256, 4, 2, 64},  {2, 64, 2, 1, 33},  {2, 200, 2, 2, 16},
+                             {4, 67, 2, 1, 16}};
+        for (int i = 0; i < 7; i++)
+            RUN(test_add_rmsnorm_qkv_store(qs[i][0], qs[i][1], qs[i][2], qs[i][3], qs[i][4]));
     }
     const int rp[][3] = {{1, 4, 64}, {37, 2, 128}, {300, 14, 64}, {37, 3, 65}};
     for (int i = 0; i < 4; i++) RUN(test_rope(rp[i][0], rp[i][1], rp[i][2]));
@@ -2082,6 +2177,8 @@ int main(int argc, char **argv) {
     g_rowvec = 1;
     RUN(test_add_rmsnorm_gemv(1, 896, 4864, 1, 1, 0));
     RUN(test_add_rmsnorm_gemv(1, 896, 1152, 1, 0, 1));
+    RUN(test_add_rmsnorm_qkv_store(1, 896, 14, 2, 64));
+    RUN(test_add_rmsnorm_qkv_store(8, 896, 14, 2, 64));
     g_rowvec = 0;
     rlvr_cuda_set_row_vec(S.gpu, 0);
     RUN(test_stacked(1, 14, 2, 64, 4864));
