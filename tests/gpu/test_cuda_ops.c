@@ -690,6 +690,7 @@ static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, 
  * model calls it), ln, rstd, q, k, v and both caches (a negative slot stores nothing; the
  * other slots keep their bits). */
 static void test_add_rmsnorm_qkv_store(int N, int C, int Hq, int Hkv, int D) {
+    if (!S.gpu->add_rmsnorm_qkv_store) return; /* nullable: older kernels (same_bits.sh) */
     char cs[112];
     snprintf(cs, sizeof cs, "N=%d C=%d Hq=%d Hkv=%d D=%d%s", N, C, Hq, Hkv, D,
              g_rowvec ? " rowvec" : "");
