@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "kernels/backend.h"
+#include "kernels/composite.h"
 #include "kernels/cuda/cuda_backend.h"
 
 #ifdef TEST_CUDA_OPS_EMU
@@ -609,6 +610,39 @@ static void test_matmul_swiglu(int T, int C, int F) {
     check_backend("matmul_swiglu");
 }
 
+/* How the fused decode ops are compared: run 0 on the CPU and the GPU (decode fusions on),
+ * run 1 on the GPU with the decode fusions off (the ops apart); call(be, dev, run, arg)
+ * issues the op on be (dev: the GPU side of the pairs) into run's buffers. */
+typedef void (*fused_call)(rlvr_backend *be, int dev, int run, void *arg);
+static void run_fused_and_apart(fused_call call, void *arg) {
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) rlvr_cuda_set_decode_fuse(S.gpu, 0);
+        for (int dev = k; dev < 2; dev++) call(dev ? S.gpu : S.cpu, dev, k, arg);
+        rlvr_cuda_set_decode_fuse(S.gpu, 1);
+    }
+}
+#define PICK(p) (dev ? (p).g : (p).c)
+
+/* add_rmsnorm_swiglu / add_rmsnorm_matmul's buffers: run[fused, apart][a, sum, ln, rstd,
+ * out, gu] and the shared inputs. */
+typedef struct {
+    pair run[2][6], pw, pnw, pb, pbias;
+    int N, C, F, swiglu, bias;
+} arn_case;
+
+static void arn_call(rlvr_backend *be, int dev, int k, void *arg) {
+    const arn_case *t = (const arn_case *)arg;
+    const pair *r = t->run[k];
+    if (t->swiglu)
+        be->add_rmsnorm_swiglu(be, PICK(r[1]), PICK(r[2]), PICK(r[3]), PICK(r[0]), PICK(t->pb),
+                               PICK(t->pnw), 1e-6f, PICK(r[4]), PICK(r[5]), PICK(t->pw), t->N,
+                               t->C, t->F);
+    else
+        be->add_rmsnorm_matmul(be, PICK(r[1]), PICK(r[2]), PICK(r[3]), PICK(r[0]), PICK(t->pb),
+                               PICK(t->pnw), 1e-6f, PICK(r[4]), PICK(t->pw),
+                               t->bias ? PICK(t->pbias) : NULL, t->N, t->C, t->F);
+}
+
 /* add_rmsnorm_swiglu (swiglu: the residual add + RMSNorm + gate|up projection + SwiGLU
  * before a layer's MLP) or add_rmsnorm_matmul (the add + norm + a projection with an
  * optional bias: the next layer's q|k|v) — one kernel for N <= 8 with the decode fusions
@@ -625,36 +659,19 @@ static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, 
     const size_t n = (size_t)N * C, nh = (size_t)N * F, as = S.gpu->act_size;
     float *a = rand_bf(n, 2.0f), *b = rand_bf(n, 1.0f), *nw = rand_bf((size_t)C, 1.0f);
     float *w = rand_bf((size_t)rows * C, 2.0f / sqrtf((float)C)), *bs = rand_bf((size_t)F, 1.0f);
-    pair pw = pair_act(w, (size_t)rows * C), pnw = pair_act(nw, (size_t)C);
-    pair pb = pair_act(b, n), pbias = pair_act(bs, (size_t)F);
-    pair run[2][6]; /* [fused, apart][a, sum, ln, rstd, out, gu] */
+    arn_case t = {.pw = pair_act(w, (size_t)rows * C), .pnw = pair_act(nw, (size_t)C),
+                  .pb = pair_act(b, n), .pbias = pair_act(bs, (size_t)F), .N = N, .C = C,
+                  .F = F, .swiglu = swiglu, .bias = bias};
     for (int k = 0; k < 2; k++) {
-        run[k][0] = pair_act(a, n);
-        run[k][1] = inplace ? run[k][0] : pair_poison_act(n);
-        run[k][2] = pair_poison_act(n);
-        run[k][3] = pair_poison_f32((size_t)N);
-        run[k][4] = pair_poison_act(nh);
-        run[k][5] = pair_poison_act(2 * nh);
+        t.run[k][0] = pair_act(a, n);
+        t.run[k][1] = inplace ? t.run[k][0] : pair_poison_act(n);
+        t.run[k][2] = pair_poison_act(n);
+        t.run[k][3] = pair_poison_f32((size_t)N);
+        t.run[k][4] = pair_poison_act(nh);
+        t.run[k][5] = pair_poison_act(2 * nh);
     }
-    for (int k = 0; k < 2; k++) {
-        pair *r = run[k];
-        if (k == 1) rlvr_cuda_set_decode_fuse(S.gpu, 0);
-        for (int dev = k; dev < 2; dev++) { /* run 0: the CPU and the GPU; run 1: the GPU */
-            rlvr_backend *be = dev ? S.gpu : S.cpu;
-#define PICK(p) (dev ? (p).g : (p).c)
-            if (swiglu)
-                be->add_rmsnorm_swiglu(be, PICK(r[1]), PICK(r[2]), PICK(r[3]), PICK(r[0]),
-                                       PICK(pb), PICK(pnw), 1e-6f, PICK(r[4]), PICK(r[5]),
-                                       PICK(pw), N, C, F);
-            else
-                be->add_rmsnorm_matmul(be, PICK(r[1]), PICK(r[2]), PICK(r[3]), PICK(r[0]),
-                                       PICK(pb), PICK(pnw), 1e-6f, PICK(r[4]), PICK(pw),
-                                       bias ? PICK(pbias) : NULL, N, C, F);
-#undef PICK
-        }
-        rlvr_cuda_set_decode_fuse(S.gpu, 1);
-    }
-    pair *f = run[0], *u = run[1];
+    run_fused_and_apart(arn_call, &t);
+    pair *f = t.run[0], *u = t.run[1];
     char c1[160], c2[160];
     snprintf(c1, sizeof c1, "%s %.100s", op, cs);
     snprintf(c2, sizeof c2, "%s %.100s fused = apart", op, cs);
@@ -670,11 +687,11 @@ static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, 
     if (swiglu) cmp_bits("gu", c2, f[5].g, u[5].g, 2 * nh * as);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 6; i++)
-            if (i != 1 || !inplace) pair_free(run[k][i]);
-    pair_free(pw);
-    pair_free(pnw);
-    pair_free(pb);
-    pair_free(pbias);
+            if (i != 1 || !inplace) pair_free(t.run[k][i]);
+    pair_free(t.pw);
+    pair_free(t.pnw);
+    pair_free(t.pb);
+    pair_free(t.pbias);
     free(a);
     free(b);
     free(nw);
@@ -689,8 +706,25 @@ static void test_add_rmsnorm_gemv(int N, int C, int F, int inplace, int swiglu, 
  * bit for bit against the two ops run apart (decode fusions off): sum (in place, as the
  * model calls it), ln, rstd, q, k, v and both caches (a negative slot stores nothing; the
  * other slots keep their bits). */
+typedef struct {
+    pair run[2][9], pw, pnw, pb, pbias, pp, psl, pf;
+    int N, C, Hq, Hkv, D;
+} qkv_case;
+
+static void qkv_call(rlvr_backend *be, int dev, int k, void *arg) {
+    const qkv_case *t = (const qkv_case *)arg;
+    const pair *x = t->run[k];
+    /* a backend without the op (older kernels, tests/emu/same_bits.sh): the ops it stands
+     * for, so that the run draws the same random inputs */
+    typeof(be->add_rmsnorm_qkv_store) op =
+        be->add_rmsnorm_qkv_store ? be->add_rmsnorm_qkv_store : rlvr_add_rmsnorm_qkv_store_apart;
+    op(be, PICK(x[0]), PICK(x[1]), PICK(x[2]), PICK(x[0]), PICK(t->pb), PICK(t->pnw), 1e-6f,
+       PICK(x[3]), PICK(t->pw), PICK(t->pbias), PICK(x[4]), PICK(x[5]), PICK(x[6]), PICK(x[7]),
+       PICK(x[8]), PICK(t->psl), PICK(t->pp), PICK(t->pf), t->N, t->C, t->Hq, t->Hkv, t->D);
+}
+#undef PICK
+
 static void test_add_rmsnorm_qkv_store(int N, int C, int Hq, int Hkv, int D) {
-    if (!S.gpu->add_rmsnorm_qkv_store) return; /* nullable: older kernels (same_bits.sh) */
     char cs[112];
     snprintf(cs, sizeof cs, "N=%d C=%d Hq=%d Hkv=%d D=%d%s", N, C, Hq, Hkv, D,
              g_rowvec ? " rowvec" : "");
@@ -707,36 +741,25 @@ static void test_add_rmsnorm_qkv_store(int N, int C, int Hq, int Hkv, int D) {
     }
     float *inv = xmalloc((size_t)(D / 2 + 1) * sizeof(float));
     for (int i = 0; i < D / 2; i++) inv[i] = powf(1e6f, -2.0f * (float)i / (float)D);
-    pair pw = pair_act(w, (size_t)OC * C), pnw = pair_act(nw, (size_t)C), pb = pair_act(b, n);
-    pair pbias = pair_act(bs, (size_t)OC), pp = pair_i32(pos, N), psl = pair_i32(slots, N);
-    pair pf = pair_f32(inv, (size_t)(D / 2 + 1));
-    pair r[2][10]; /* [fused, apart][sum (= a), ln, rstd, qkv, q, k, v, kc, vc] */
+    qkv_case t = {.pw = pair_act(w, (size_t)OC * C), .pnw = pair_act(nw, (size_t)C),
+                  .pb = pair_act(b, n), .pbias = pair_act(bs, (size_t)OC),
+                  .pp = pair_i32(pos, N), .psl = pair_i32(slots, N),
+                  .pf = pair_f32(inv, (size_t)(D / 2 + 1)), .N = N, .C = C, .Hq = Hq,
+                  .Hkv = Hkv, .D = D};
     for (int k = 0; k < 2; k++) {
-        r[k][0] = pair_act(a, n);
-        r[k][1] = pair_poison_act(n);
-        r[k][2] = pair_poison_f32((size_t)N);
-        r[k][3] = pair_poison_act((size_t)N * OC);
-        r[k][4] = pair_poison_act(nq);
-        r[k][5] = pair_poison_act(nk);
-        r[k][6] = pair_poison_act(nk);
-        r[k][7] = pair_act(c0, nc);
-        r[k][8] = pair_act(c1, nc);
+        pair *x = t.run[k];
+        x[0] = pair_act(a, n);
+        x[1] = pair_poison_act(n);
+        x[2] = pair_poison_f32((size_t)N);
+        x[3] = pair_poison_act((size_t)N * OC);
+        x[4] = pair_poison_act(nq);
+        x[5] = pair_poison_act(nk);
+        x[6] = pair_poison_act(nk);
+        x[7] = pair_act(c0, nc);
+        x[8] = pair_act(c1, nc);
     }
-    for (int k = 0; k < 2; k++) {
-        pair *x = r[k];
-        if (k == 1) rlvr_cuda_set_decode_fuse(S.gpu, 0);
-        for (int dev = k; dev < 2; dev++) { /* run 0: the CPU and the GPU; run 1: the GPU */
-            rlvr_backend *be = dev ? S.gpu : S.cpu;
-#define PICK(p) (dev ? (p).g : (p).c)
-            be->add_rmsnorm_qkv_store(be, PICK(x[0]), PICK(x[1]), PICK(x[2]), PICK(x[0]),
-                                      PICK(pb), PICK(pnw), 1e-6f, PICK(x[3]), PICK(pw),
-                                      PICK(pbias), PICK(x[4]), PICK(x[5]), PICK(x[6]),
-                                      PICK(x[7]), PICK(x[8]), PICK(psl), PICK(pp), PICK(pf), N,
-                                      C, Hq, Hkv, D);
-#undef PICK
-        }
-        rlvr_cuda_set_decode_fuse(S.gpu, 1);
-    }
+    run_fused_and_apart(qkv_call, &t);
+    pair(*r)[9] = t.run;
     static const char *const names[9] = {"sum", "ln", "rstd", "qkv", "q", "k", "v",
                                           "k_cache", "v_cache"};
     const size_t cnt[9] = {n, n, (size_t)N, 0, nq, nk, nk, nc, nc};
@@ -751,13 +774,13 @@ static void test_add_rmsnorm_qkv_store(int N, int C, int Hq, int Hkv, int D) {
     }
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < 9; i++) pair_free(r[k][i]);
-    pair_free(pw);
-    pair_free(pnw);
-    pair_free(pb);
-    pair_free(pbias);
-    pair_free(pp);
-    pair_free(psl);
-    pair_free(pf);
+    pair_free(t.pw);
+    pair_free(t.pnw);
+    pair_free(t.pb);
+    pair_free(t.pbias);
+    pair_free(t.pp);
+    pair_free(t.psl);
+    pair_free(t.pf);
     free(a);
     free(b);
     free(nw);
