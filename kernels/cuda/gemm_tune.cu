@@ -111,12 +111,16 @@ static int tune_mode(cuda_ctx *c) {
     return c->gemm_tune;
 }
 
-/* The tuner, made at the first tuned call; NULL (error recorded) when that fails. */
+/* The tuner, made at the first tuned call; NULL when that fails: tuning is an
+ * optimisation, so the backend then says why on stderr, once, turns it off and goes on
+ * with cuBLAS's defaults (no error state). */
 static cuda_gemm_tuner *tuner_get(cuda_ctx *c) {
     if (c->tuner) return c->tuner;
     cuda_gemm_tuner *t = (cuda_gemm_tuner *)calloc(1, sizeof *t);
     if (!t) {
-        cuda_record_error(c, __FILE__, __LINE__, "gemm tuner: out of host memory");
+        fprintf(stderr, "rlvr: gemm tuner: out of host memory; GEMM tuning off\n");
+        c->gemm_tune = TUNE_OFF;
+        c->skinny = c->skinny == 3 ? 0 : c->skinny;
         return NULL;
     }
     cublasStatus_t s = cublasLtCreate(&t->lt);
@@ -130,12 +134,16 @@ static cuda_gemm_tuner *tuner_get(cuda_ctx *c) {
         e = cudaMalloc(&t->flush, t->flush_bytes);
     }
     if (s != CUBLAS_STATUS_SUCCESS || e != cudaSuccess) {
-        cuda_record_error(c, __FILE__, __LINE__, "gemm tuner: %s",
-                          s != CUBLAS_STATUS_SUCCESS ? cublasGetStatusString(s)
-                                                     : cudaGetErrorString(e));
+        (void)cudaGetLastError(); /* a failed cudaMalloc's error is not sticky: clear it */
+        fprintf(stderr, "rlvr: gemm tuner: %s (%zu MiB workspace, %zu MiB L2 flush); GEMM "
+                "tuning off\n",
+                s != CUBLAS_STATUS_SUCCESS ? cublasGetStatusString(s) : cudaGetErrorString(e),
+                TUNE_WS_BYTES >> 20, t->flush_bytes >> 20);
         if (t->lt) cublasLtDestroy(t->lt);
         if (t->ws) cudaFree(t->ws);
         free(t);
+        c->gemm_tune = TUNE_OFF;
+        c->skinny = c->skinny == 3 ? 0 : c->skinny; /* RLVR_SKINNY=tune: its timing too */
         return NULL;
     }
     const char *lg = getenv("RLVR_GEMM_TUNE_LOG");
