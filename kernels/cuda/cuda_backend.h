@@ -77,14 +77,20 @@ int rlvr_cuda_set_lmhead_keep(rlvr_backend *be, long long bytes);
  * Lt proposal untimed on every shape (tests: the Lt path); 0 off (cublasGemmEx's default
  * everywhere); < 0 the environment's choice (RLVR_GEMM_TUNE=1: mode 1, all: 3, first: 2,
  * else off, the default; read at the next GEMM). Shapes already chosen keep their
- * choice. -1 when be is not a CUDA backend. */
+ * choice. RLVR_GEMM_TUNE_FILE=PATH keeps the choices across runs (read when the tuner is
+ * made, written when the backend is destroyed): the same kernels, so the same bits, run
+ * after run. -1 when be is not a CUDA backend. */
 int rlvr_cuda_set_gemm_tune(rlvr_backend *be, int mode);
 
-/* How many GEMM shapes the tuner has met and for how many it kept a cublasLt algorithm;
- * how many matmul_forward shapes RLVR_SKINNY=tune (rlvr_cuda_set_skinny 3) timed and for
- * how many it kept the skinny GEMM (all 0 before the first). -1 when be is not CUDA. */
-int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked, int *paths,
-                              int *skinny_picked);
+/* What the GEMM tuner did (all 0 before its first use). */
+typedef struct {
+    int shapes;        /* GEMM shapes tuned (timed, or mode 2's first proposal) */
+    int lt_picked;     /* ... of which kept a cublasLt algorithm */
+    int paths;         /* matmul_forward shapes RLVR_SKINNY=tune (set_skinny 3) timed */
+    int skinny_picked; /* ... of which kept the skinny GEMM */
+    int loaded;        /* choices read from RLVR_GEMM_TUNE_FILE (gemm_tune.cu) */
+} rlvr_cuda_tune_stats;
+int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, rlvr_cuda_tune_stats *st);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,9 @@
  *   RLVR_GEMM_TUNE=all  every shape (training, whose shapes repeat every step);
  *   RLVR_GEMM_TUNE=first  tests: the first cublasLt proposal, untimed, on every shape
  *                       (and RLVR_SKINNY=tune then keeps the skinny GEMM wherever it runs);
- *   RLVR_GEMM_TUNE_LOG=1  one stderr line per tuned shape (times and the choice).
+ *   RLVR_GEMM_TUNE_LOG=1  one stderr line per tuned shape (times and the choice);
+ *   RLVR_GEMM_TUNE_FILE=PATH  the choices kept across runs (the section "the choices on
+ *                       disk" below): later runs time nothing and give the same bits.
  * Every GEMM of the backend goes through cuda_gemm (matmul.cu); for a shape the mode
  * tunes, the first call outside a stream capture times cublasGemmEx's own choice
  * (CUBLAS_GEMM_DEFAULT, what runs with tuning off) against up to TUNE_LT_MAX algorithms
@@ -33,14 +35,17 @@
  * first met inside a capture, and shapes past TUNE_MAX_SHAPES run the default.
  *
  * Bits: a tuned run is deterministic for its choices, but the choices come from timings,
- * so two tuned runs may pick different kernels for a shape and differ in the last bits;
- * untuned runs (the default) are unchanged. RLVR_GEMM_TUNE=first (tests) takes the
- * heuristic's first Lt algorithm without timing: the Lt path on every shape.
+ * so two tuned runs may pick different kernels for a shape and differ in the last bits
+ * (unless they share RLVR_GEMM_TUNE_FILE); untuned runs (the default) are unchanged.
+ * RLVR_GEMM_TUNE=first (tests) takes the heuristic's first Lt algorithm without timing:
+ * the Lt path on every shape.
  */
 #include <cublasLt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
@@ -94,6 +99,10 @@ struct cuda_gemm_tuner {
     int log; /* RLVR_GEMM_TUNE_LOG=1 */
     int shapes, lt_picked;
     int paths, skinny_picked;
+    int loaded;      /* entries read from RLVR_GEMM_TUNE_FILE */
+    char *file;      /* RLVR_GEMM_TUNE_FILE (NULL: none), written at destroy when dirty */
+    int dirty;       /* a choice was made since the file was read */
+    char ident[128]; /* the file's first line for this device and library */
     tune_entry slot[TUNE_SLOTS];
     path_entry path[TUNE_PATH_SLOTS];
 };
@@ -110,6 +119,9 @@ static int tune_mode(cuda_ctx *c) {
     }
     return c->gemm_tune;
 }
+
+static void tune_file_load(cuda_ctx *c, cuda_gemm_tuner *t);
+static void tune_file_save(const cuda_gemm_tuner *t);
 
 /* The tuner, made at the first tuned call; NULL when that fails: tuning is an
  * optimisation, so the backend then says why on stderr, once, turns it off and goes on
@@ -135,7 +147,8 @@ static cuda_gemm_tuner *tuner_get(cuda_ctx *c) {
     }
     if (s != CUBLAS_STATUS_SUCCESS || e != cudaSuccess) {
         (void)cudaGetLastError(); /* a failed cudaMalloc's error is not sticky: clear it */
-        fprintf(stderr, "rlvr: gemm tuner: %s (%zu MiB workspace, %zu MiB L2 flush); GEMM "
+        fprintf(stderr,
+                "rlvr: gemm tuner: %s (%zu MiB workspace, %zu MiB L2 flush); GEMM "
                 "tuning off\n",
                 s != CUBLAS_STATUS_SUCCESS ? cublasGetStatusString(s) : cudaGetErrorString(e),
                 TUNE_WS_BYTES >> 20, t->flush_bytes >> 20);
@@ -149,11 +162,14 @@ static cuda_gemm_tuner *tuner_get(cuda_ctx *c) {
     const char *lg = getenv("RLVR_GEMM_TUNE_LOG");
     t->log = lg && !strcmp(lg, "1");
     c->tuner = t;
+    tune_file_load(c, t);
     return t;
 }
 
 void cuda_gemm_tuner_destroy(cuda_gemm_tuner *t) {
     if (!t) return;
+    if (t->file && t->dirty) tune_file_save(t);
+    free(t->file);
     for (int i = 0; i < TUNE_SLOTS; i++) {
         tune_entry *en = &t->slot[i];
         if (en->desc) cublasLtMatmulDescDestroy(en->desc);
@@ -200,6 +216,22 @@ static tune_entry *tune_find(cuda_gemm_tuner *t, const tune_key *k) {
     for (uint32_t i = key_hash(k), n = 0; n < TUNE_SLOTS; i++, n++) {
         tune_entry *en = &t->slot[i & (TUNE_SLOTS - 1)];
         if (!en->used || !memcmp(&en->key, k, sizeof *k)) return en;
+    }
+    return NULL;
+}
+
+/* The path entry of a shape: its slot (used or the free one where it goes), NULL when full. */
+static path_entry *path_find(cuda_gemm_tuner *t, const path_entry *k) {
+    uint32_t h = 2166136261u;
+    const int key[7] = {k->N, k->IC, k->OC, k->bias, k->al_in, k->al_w, k->al_bias};
+    for (int i = 0; i < 7; i++)
+        h = (h ^ (uint32_t)key[i]) * 16777619u;
+    for (uint32_t i = h, n = 0; n < TUNE_PATH_SLOTS; i++, n++) {
+        path_entry *en = &t->path[i & (TUNE_PATH_SLOTS - 1)];
+        if (!en->used ||
+            (en->N == k->N && en->IC == k->IC && en->OC == k->OC && en->bias == k->bias &&
+             en->al_in == k->al_in && en->al_w == k->al_w && en->al_bias == k->al_bias))
+            return en;
     }
     return NULL;
 }
@@ -355,27 +387,31 @@ static bool gemm_cand_run(cuda_ctx *c, int i, const void *arg) {
     return s == CUBLAS_STATUS_SUCCESS;
 }
 
+/* A timing buffer of the tuner (*buf, *have bytes) grown to at least bytes (after the
+ * stream drains: queued work may still use the old one); NULL when it cannot be had. */
+static void *tune_buffer(cuda_ctx *c, void **buf, size_t *have, size_t bytes) {
+    if (*have >= bytes) return *buf;
+    CU_CHECK(c, cudaStreamSynchronize(c->stream));
+    if (*buf) cudaFree(*buf);
+    *buf = NULL;
+    *have = 0;
+    if (cudaMalloc(buf, bytes) != cudaSuccess) {
+        (void)cudaGetLastError(); /* not sticky: clear it for later launch checks */
+        *buf = NULL;
+        return NULL;
+    }
+    *have = bytes;
+    return *buf;
+}
+
 /* The C the timed calls write (m×n, leading dimension ldc, elt bytes an element): the
  * caller's when beta == 0 (beta_nz 0), else the tuner's scratch (grown as needed); NULL
  * when that would exceed TUNE_SCRATCH_MAX or cannot be had. */
-static void *tune_timing_c(cuda_ctx *c, int beta_nz, int m, int n, int ldc, int elt,
-                           void *Cm) {
+static void *tune_timing_c(cuda_ctx *c, int beta_nz, int m, int n, int ldc, int elt, void *Cm) {
     if (!beta_nz) return Cm;
     const size_t bytes = ((size_t)(n - 1) * ldc + m) * (size_t)elt;
     if (bytes > TUNE_SCRATCH_MAX) return NULL;
-    cuda_gemm_tuner *t = c->tuner;
-    if (t->tmp_bytes < bytes) {
-        CU_CHECK(c, cudaStreamSynchronize(c->stream));
-        if (t->tmp) cudaFree(t->tmp);
-        t->tmp = NULL;
-        t->tmp_bytes = 0;
-        if (cudaMalloc(&t->tmp, bytes) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return NULL;
-        }
-        t->tmp_bytes = bytes;
-    }
-    return t->tmp;
+    return tune_buffer(c, &c->tuner->tmp, &c->tuner->tmp_bytes, bytes);
 }
 
 /* Fills a new entry: descriptors, candidates, and (mode TUNE_FIRST: the first Lt
@@ -385,6 +421,7 @@ static void tune_shape(cuda_ctx *c, tune_entry *en, const tune_args *g, int mode
     cuda_gemm_tuner *t = c->tuner;
     en->lt = 0;
     t->shapes++;
+    t->dirty = 1;
     if (tune_describe(en) != CUBLAS_STATUS_SUCCESS) return;
     cublasLtMatmulHeuristicResult_t res[TUNE_LT_MAX];
     const int n = tune_propose(t, en, res);
@@ -419,6 +456,164 @@ static void tune_shape(cuda_ctx *c, tune_entry *en, const tune_args *g, int mode
                 k->n, k->k, k->ctype == CUDA_R_32F ? "f32" : "bf16", k->beta_nz, med[0] * 1e3,
                 n, med[best] * 1e3, best > 0 ? "lt" : "default");
     }
+}
+
+/* ---- the choices on disk (RLVR_GEMM_TUNE_FILE) ----------------------------------------------
+ * Tuned runs choose kernels by timing, so two of them may differ in the last bits; with
+ * RLVR_GEMM_TUNE_FILE=PATH the choices are read at the tuner's creation and, when any was
+ * added, written back when the backend is destroyed (a temporary file, fsync, rename), so
+ * later runs take the same kernels without timing anything: the same bits run after run.
+ * A text file: the first line names the format, the cublasLt version and the device
+ * (compute capability, SM count, L2 bytes); a file made elsewhere is ignored (said on
+ * stderr) and replaced. Then one line per shape:
+ *   gemm TA TB M N K LDA LDB LDC CTYPE BETA_NZ ALIGN_A ALIGN_B ALIGN_C LT WS D0..D7
+ *   path N IC OC BIAS AL_IN AL_W AL_BIAS SKINNY
+ * (D0..D7: the cublasLt algorithm's 8 words in hex). A malformed line makes the whole file
+ * ignored, with its name and line number on stderr. A read Lt choice is checked with
+ * cublasLtMatmulAlgoCheck at its first use; one that no longer checks runs the default. */
+
+enum { TUNE_FILE_FIELDS = 1 + 13 + 2 + 8, PATH_FILE_FIELDS = 1 + 8 };
+
+static void tune_ident(cuda_ctx *c, char *out, size_t n) {
+    int ma = 0, mi = 0, sms = 0, l2 = 0;
+    cudaDeviceGetAttribute(&ma, cudaDevAttrComputeCapabilityMajor, c->device);
+    cudaDeviceGetAttribute(&mi, cudaDevAttrComputeCapabilityMinor, c->device);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, c->device);
+    cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, c->device);
+    snprintf(out, n, "rlvr-gemm-tune 1 cublasLt=%zu cc=%d.%d sms=%d l2=%d",
+             (size_t)cublasLtGetVersion(), ma, mi, sms, l2);
+}
+
+/* One line of the file into t's tables; 0, or -1 when malformed. */
+static int tune_file_line(cuda_gemm_tuner *t, const char *line) {
+    if (!strncmp(line, "gemm ", 5)) {
+        tune_entry e;
+        memset(&e, 0, sizeof e);
+        tune_key *k = &e.key;
+        unsigned long long d[8], ws;
+        int n = 0;
+        if (sscanf(line + 5,
+                   "%d %d %d %d %d %d %d %d %d %d %d %d %d %d %llu %llx %llx %llx %llx %llx "
+                   "%llx %llx %llx%n",
+                   &k->ta, &k->tb, &k->m, &k->n, &k->k, &k->lda, &k->ldb, &k->ldc, &k->ctype,
+                   &k->beta_nz, &k->align_a, &k->align_b, &k->align_c, &e.lt, &ws, &d[0], &d[1],
+                   &d[2], &d[3], &d[4], &d[5], &d[6], &d[7], &n) != TUNE_FILE_FIELDS - 1 ||
+            line[5 + n] != '\0' || (e.lt != 0 && e.lt != 1))
+            return -1;
+        e.ws = (size_t)ws;
+        for (int i = 0; i < 8; i++)
+            e.algo.data[i] = d[i];
+        tune_entry *en = tune_find(t, k);
+        if (!en) return 0; /* table full: the rest are tuned again */
+        e.used = 1;
+        *en = e;
+        t->loaded++;
+        return 0;
+    }
+    if (!strncmp(line, "path ", 5)) {
+        path_entry p;
+        memset(&p, 0, sizeof p);
+        int n = 0;
+        if (sscanf(line + 5, "%d %d %d %d %d %d %d %d%n", &p.N, &p.IC, &p.OC, &p.bias, &p.al_in,
+                   &p.al_w, &p.al_bias, &p.skinny, &n) != PATH_FILE_FIELDS - 1 ||
+            line[5 + n] != '\0' || (p.skinny != 0 && p.skinny != 1))
+            return -1;
+        path_entry *en = path_find(t, &p);
+        if (!en) return 0;
+        p.used = 1;
+        *en = p;
+        t->loaded++;
+        return 0;
+    }
+    return -1;
+}
+
+static void tune_file_load(cuda_ctx *c, cuda_gemm_tuner *t) {
+    const char *path = getenv("RLVR_GEMM_TUNE_FILE");
+    if (!path || !*path) return;
+    t->file = strdup(path);
+    tune_ident(c, t->ident, sizeof t->ident);
+    FILE *f = fopen(path, "r");
+    if (!f) return; /* none yet: made at the end of this run */
+    char line[512];
+    int ln = 0, bad = 0;
+    while (!bad && fgets(line, sizeof line, f)) {
+        ln++;
+        line[strcspn(line, "\n")] = '\0';
+        if (ln == 1) {
+            if (strcmp(line, t->ident) != 0) {
+                fprintf(stderr,
+                        "rlvr: RLVR_GEMM_TUNE_FILE %s: made for '%s', this is '%s': ignored "
+                        "(it will hold this run's choices)\n",
+                        path, line, t->ident);
+                bad = -1;
+            }
+        } else if (tune_file_line(t, line) != 0) {
+            fprintf(stderr,
+                    "rlvr: RLVR_GEMM_TUNE_FILE %s line %d: expected 'gemm' and %d fields or "
+                    "'path' and %d; the file is ignored (it will hold this run's choices)\n",
+                    path, ln, TUNE_FILE_FIELDS - 1, PATH_FILE_FIELDS - 1);
+            bad = 1;
+        }
+    }
+    fclose(f);
+    if (bad) { /* start empty */
+        memset(t->slot, 0, sizeof t->slot);
+        memset(t->path, 0, sizeof t->path);
+        t->loaded = 0;
+        t->dirty = 1;
+    }
+}
+
+static void tune_file_save(const cuda_gemm_tuner *t) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", t->file, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    int ok = f != NULL;
+    if (ok) ok = fprintf(f, "%s\n", t->ident) > 0;
+    for (int i = 0; ok && i < TUNE_SLOTS; i++) {
+        const tune_entry *e = &t->slot[i];
+        const tune_key *k = &e->key;
+        if (!e->used) continue;
+        ok = fprintf(f, "gemm %d %d %d %d %d %d %d %d %d %d %d %d %d %d %llu", k->ta, k->tb,
+                     k->m, k->n, k->k, k->lda, k->ldb, k->ldc, k->ctype, k->beta_nz, k->align_a,
+                     k->align_b, k->align_c, e->lt, (unsigned long long)e->ws) > 0;
+        for (int j = 0; ok && j < 8; j++)
+            ok = fprintf(f, " %llx", (unsigned long long)e->algo.data[j]) > 0;
+        if (ok) ok = fputc('\n', f) != EOF;
+    }
+    for (int i = 0; ok && i < TUNE_PATH_SLOTS; i++) {
+        const path_entry *p = &t->path[i];
+        if (p->used)
+            ok = fprintf(f, "path %d %d %d %d %d %d %d %d\n", p->N, p->IC, p->OC, p->bias,
+                         p->al_in, p->al_w, p->al_bias, p->skinny) > 0;
+    }
+    if (ok) ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && fclose(f) != 0) ok = 0;
+    if (ok) ok = rename(tmp, t->file) == 0;
+    if (!ok) {
+        fprintf(stderr,
+                "rlvr: RLVR_GEMM_TUNE_FILE %s: cannot write it (%s); this run's "
+                "choices are not kept\n",
+                t->file, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+/* A choice read from the file, at its first use: its descriptors, and cublasLt's check
+ * that the algorithm still runs the shape (else the entry falls back to the default); 0
+ * when it can run. */
+static int tune_loaded_check(cuda_gemm_tuner *t, tune_entry *en) {
+    cublasLtMatmulHeuristicResult_t r;
+    if (tune_describe(en) != CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulAlgoCheck(t->lt, en->desc, en->la, en->lb, en->lc, en->lc, &en->algo,
+                                &r) != CUBLAS_STATUS_SUCCESS ||
+        r.workspaceSize > TUNE_WS_BYTES) {
+        en->lt = 0;
+        return -1;
+    }
+    if (en->ws < r.workspaceSize) en->ws = r.workspaceSize;
+    return 0;
 }
 
 /* ---- entry ------------------------------------------------------------------------------ */
@@ -461,6 +656,7 @@ int cuda_gemm_tuned(cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int
         tune_shape(c, en, &g, mode, what);
     }
     if (!en->lt) return -1;
+    if (!en->desc && tune_loaded_check(t, en) != 0) return -1; /* read from the file */
     const cublasStatus_t s = run_lt(c, en, &en->algo, en->ws, &g);
     if (s != CUBLAS_STATUS_SUCCESS)
         cuda_record_error(c, __FILE__, __LINE__, "cublasLtMatmul (%s, m=%d n=%d k=%d): %s",
@@ -479,15 +675,18 @@ extern "C" int rlvr_cuda_set_gemm_tune(rlvr_backend *be, int mode) {
     return 0;
 }
 
-extern "C" int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, int *shapes, int *lt_picked,
-                                         int *paths, int *skinny_picked) {
+extern "C" int rlvr_cuda_gemm_tune_stats(rlvr_backend *be, rlvr_cuda_tune_stats *st) {
     cuda_ctx *c = cuda_ctx_of(be);
     if (!c) return -1;
     const cuda_gemm_tuner *t = c->tuner;
-    *shapes = t ? t->shapes : 0;
-    *lt_picked = t ? t->lt_picked : 0;
-    *paths = t ? t->paths : 0;
-    *skinny_picked = t ? t->skinny_picked : 0;
+    memset(st, 0, sizeof *st);
+    if (t) {
+        st->shapes = t->shapes;
+        st->lt_picked = t->lt_picked;
+        st->paths = t->paths;
+        st->skinny_picked = t->skinny_picked;
+        st->loaded = t->loaded;
+    }
     return 0;
 }
 
@@ -509,25 +708,11 @@ typedef struct {
 
 static bool path_cand_run(cuda_ctx *c, int i, const void *arg) {
     const path_args *a = (const path_args *)arg;
-    if (i == 1) return cuda_skinny_forward(c, a->out, a->in, a->w, a->bias, a->N, a->IC, a->OC) == 0;
+    if (i == 1)
+        return cuda_skinny_forward(c, a->out, a->in, a->w, a->bias, a->N, a->IC, a->OC) == 0;
     cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, a->OC, a->N, a->IC, 1.0f, a->w, a->IC, a->in, a->IC,
               a->bias ? 1.0f : 0.0f, a->out, CUDA_R_16BF, a->OC, "matmul_forward (timing)");
     return true;
-}
-
-/* The path entry of a shape: its slot (used or the free one where it goes), NULL when full. */
-static path_entry *path_find(cuda_gemm_tuner *t, const path_entry *k) {
-    uint32_t h = 2166136261u;
-    const int key[7] = {k->N, k->IC, k->OC, k->bias, k->al_in, k->al_w, k->al_bias};
-    for (int i = 0; i < 7; i++) h = (h ^ (uint32_t)key[i]) * 16777619u;
-    for (uint32_t i = h, n = 0; n < TUNE_PATH_SLOTS; i++, n++) {
-        path_entry *en = &t->path[i & (TUNE_PATH_SLOTS - 1)];
-        if (!en->used || (en->N == k->N && en->IC == k->IC && en->OC == k->OC &&
-                          en->bias == k->bias && en->al_in == k->al_in && en->al_w == k->al_w &&
-                          en->al_bias == k->al_bias))
-            return en;
-    }
-    return NULL;
 }
 
 int cuda_skinny_tuned(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bias, int N,
@@ -554,18 +739,9 @@ int cuda_skinny_tuned(cuda_ctx *c, const bf16 *in, const bf16 *w, const bf16 *bi
     *en = key;
     en->used = 1;
     t->paths++;
+    t->dirty = 1;
     const size_t bytes = (size_t)N * OC * sizeof(bf16);
-    if (t->path_out_bytes < bytes) {
-        CU_CHECK(c, cudaStreamSynchronize(c->stream));
-        if (t->path_out) cudaFree(t->path_out);
-        t->path_out = NULL;
-        t->path_out_bytes = 0;
-        if (cudaMalloc(&t->path_out, bytes) != cudaSuccess) {
-            (void)cudaGetLastError();
-            return 0;
-        }
-        t->path_out_bytes = bytes;
-    }
+    if (!tune_buffer(c, &t->path_out, &t->path_out_bytes, bytes)) return 0;
     const path_args a = {in, w, bias, (bf16 *)t->path_out, N, IC, OC};
     float med[2];
     tune_time(c, 2, path_cand_run, &a, med);

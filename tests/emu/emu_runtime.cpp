@@ -20,7 +20,8 @@
  *            heuristic proposes EMU_LT_ALGOS algorithms (ids 1..EMU_LT_ALGOS, no
  *            workspace), and cublasLtMatmul derives m, n, k from the layouts and the
  *            transposes, checks they agree (CUBLAS_STATUS_INVALID_VALUE if not: a caller's
- *            wrong layout shows here) and computes as cublasGemmEx does.
+ *            wrong layout shows here) and computes as cublasGemmEx does;
+ *            cublasLtMatmulAlgoCheck accepts those ids; cublasLtGetVersion is 130000.
  *   L2       the device reports none (cudaDevAttrL2CacheSize 0), so nothing flushes it.
  */
 #include <cblas.h>
@@ -379,6 +380,21 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDe
         res[i].state = CUBLAS_STATUS_SUCCESS;
         res[i].wavesCount = 1.0f;
     }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+size_t cublasLtGetVersion(void) { return 130000; /* any nonzero version */ }
+
+cublasStatus_t cublasLtMatmulAlgoCheck(cublasLtHandle_t, cublasLtMatmulDesc_t,
+                                       cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                       cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                                       const cublasLtMatmulAlgo_t *algo,
+                                       cublasLtMatmulHeuristicResult_t *res) {
+    if (!algo || algo->data[0] < 1 || algo->data[0] > EMU_LT_ALGOS)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    memset(res, 0, sizeof *res);
+    res->state = CUBLAS_STATUS_SUCCESS;
+    res->wavesCount = 1.0f;
     return CUBLAS_STATUS_SUCCESS;
 }
 

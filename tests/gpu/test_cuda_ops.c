@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kernels/backend.h"
 #include "kernels/composite.h"
@@ -1758,9 +1759,11 @@ static int write_report(const char *path, uint64_t seed) {
  *   4. a shape first met inside a graph capture: no timing there (a synchronisation
  *      would break the capture), the replay right, the shape tuned at its next call;
  *   5. matmul_forward's path timed per shape (RLVR_SKINNY=tune): the skinny GEMM or
- *      cuBLAS, whichever won, right; each shape timed once. */
+ *      cuBLAS, whichever won, right; each shape timed once;
+ *   6. the choices kept in RLVR_GEMM_TUNE_FILE (gemm_tune_file_cases). */
+static void gemm_tune_file_cases(void);
 static void gemm_tune_cases(void) {
-    int shapes0 = 0, lt0 = 0, shapes = 0, lt = 0, paths = 0, sk = 0;
+    rlvr_cuda_tune_stats st0, st1, st2;
     rlvr_cuda_set_gemv(S.gpu, 0); /* cuBLAS for every row count */
     rlvr_cuda_set_gemm_tune(S.gpu, 2);
     g_tune = " lt";
@@ -1769,24 +1772,26 @@ static void gemm_tune_cases(void) {
     for (int i = 0; i < 4; i++)
         RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
     RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths, &sk);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &st0);
     char cs[96];
-    snprintf(cs, sizeof cs, "first Lt proposal: %d shapes, %d on Lt", shapes, lt);
-    record("gemm_tune", cs, 0.0, 0.0, shapes >= 12 && lt > 0 && lt <= shapes);
+    snprintf(cs, sizeof cs, "first Lt proposal: %d shapes, %d on Lt", st0.shapes, st0.lt_picked);
+    record("gemm_tune", cs, 0.0, 0.0,
+           st0.shapes >= 12 && st0.lt_picked > 0 && st0.lt_picked <= st0.shapes);
     rlvr_cuda_set_gemm_tune(S.gpu, 3);
     g_tune = " tuned";
     const int tm[][5] = {{64, 896, 1152, 1, 1}, {129, 200, 333, 0, 1}, {16, 64, 40, 1, 0}};
     for (int i = 0; i < 3; i++)
         RUN(test_matmul(tm[i][0], tm[i][1], tm[i][2], tm[i][3], tm[i][4]));
     RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes0, &lt0, &paths, &sk);
-    snprintf(cs, sizeof cs, "timed: %d shapes, %d on Lt", shapes0 - shapes, lt0 - lt);
-    record("gemm_tune", cs, 0.0, 0.0, shapes0 - shapes >= 9);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &st1);
+    snprintf(cs, sizeof cs, "timed: %d shapes, %d on Lt", st1.shapes - st0.shapes,
+             st1.lt_picked - st0.lt_picked);
+    record("gemm_tune", cs, 0.0, 0.0, st1.shapes - st0.shapes >= 9);
     rlvr_cuda_set_gemm_tune(S.gpu, 1);
     RUN(test_matmul(300, 300, 400, 1, 1));
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths, &sk);
-    snprintf(cs, sizeof cs, "decode shapes only: %d -> %d shapes", shapes0, shapes);
-    record("gemm_tune", cs, 0.0, 0.0, shapes == shapes0);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &st2);
+    snprintf(cs, sizeof cs, "decode shapes only: %d -> %d shapes", st1.shapes, st2.shapes);
+    record("gemm_tune", cs, 0.0, 0.0, st2.shapes == st1.shapes);
     /* 4: the forward of a new (decode) shape recorded in a graph */
     if (!S.dead && S.gpu->graph_begin) {
         const int N = 19, IC = 64, OC = 72;
@@ -1799,7 +1804,7 @@ static void gemm_tune_cases(void) {
             S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, NULL, N, IC, OC);
             g = S.gpu->graph_end(S.gpu);
         }
-        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths, &sk);
+        rlvr_cuda_gemm_tune_stats(S.gpu, &st1);
         if (g) {
             S.gpu->graph_launch(S.gpu, g);
             S.gpu->graph_free(S.gpu, g);
@@ -1810,11 +1815,12 @@ static void gemm_tune_cases(void) {
                    INFINITY, INFINITY, 0);
         }
         S.gpu->matmul_forward(S.gpu, po.g, px.g, pw.g, NULL, N, IC, OC);
-        int shapes2 = 0;
-        rlvr_cuda_gemm_tune_stats(S.gpu, &shapes2, &lt, &paths, &sk);
-        snprintf(cs, sizeof cs, "untuned in the capture (%d -> %d), tuned after (%d)", shapes0,
-                 shapes, shapes2);
-        record("gemm_tune", cs, 0.0, 0.0, shapes == shapes0 && shapes2 == shapes0 + 1);
+        rlvr_cuda_tune_stats st3;
+        rlvr_cuda_gemm_tune_stats(S.gpu, &st3);
+        snprintf(cs, sizeof cs, "untuned in the capture (%d -> %d), tuned after (%d)",
+                 st2.shapes, st1.shapes, st3.shapes);
+        record("gemm_tune", cs, 0.0, 0.0,
+               st1.shapes == st2.shapes && st3.shapes == st2.shapes + 1);
         pair_free(px);
         pair_free(pw);
         pair_free(po);
@@ -1824,21 +1830,88 @@ static void gemm_tune_cases(void) {
     }
     /* 5: matmul_forward's path timed (RLVR_SKINNY=tune): the skinny GEMM or cuBLAS per
      * shape, with and without a bias, and a shape the skinny GEMM declines (IC % 8) */
+    rlvr_cuda_gemm_tune_stats(S.gpu, &st0);
     rlvr_cuda_set_skinny(S.gpu, 3);
     g_tune = " path tuned";
     const int pt[][5] = {{32, 896, 1152, 1, 0}, {100, 256, 384, 0, 0}, {9, 64, 40, 1, 0},
                          {24, 67, 40, 0, 0}};
     for (int i = 0; i < 4; i++)
         RUN(test_matmul(pt[i][0], pt[i][1], pt[i][2], pt[i][3], pt[i][4]));
-    int paths1 = 0, sk1 = 0;
-    rlvr_cuda_gemm_tune_stats(S.gpu, &shapes, &lt, &paths1, &sk1);
-    snprintf(cs, sizeof cs, "matmul_forward paths: %d -> %d timed, %d -> %d skinny", paths,
-             paths1, sk, sk1);
-    record("gemm_tune", cs, 0.0, 0.0, paths1 - paths == 4 && sk1 - sk <= 3);
+    rlvr_cuda_gemm_tune_stats(S.gpu, &st1);
+    snprintf(cs, sizeof cs, "matmul_forward paths: %d -> %d timed, %d -> %d skinny", st0.paths,
+             st1.paths, st0.skinny_picked, st1.skinny_picked);
+    record("gemm_tune", cs, 0.0, 0.0,
+           st1.paths - st0.paths == 4 && st1.skinny_picked - st0.skinny_picked <= 3);
     rlvr_cuda_set_skinny(S.gpu, 0);
     g_tune = "";
     rlvr_cuda_set_gemm_tune(S.gpu, 0);
     rlvr_cuda_set_gemv(S.gpu, 1);
+    gemm_tune_file_cases();
+}
+
+/* 6: RLVR_GEMM_TUNE_FILE, through fresh backends in turn (S.gpu swapped for each): round 0
+ * times the shapes of two linear layers (GEMMs and paths) and writes the file when
+ * destroyed; round 1 reads it: every choice loaded, nothing timed, the results right;
+ * round 2, with the file's first line naming another device: the file ignored, the shapes
+ * timed again (and the file rewritten). */
+static void gemm_tune_file_cases(void) {
+    if (S.dead) return;
+    char path[] = "/tmp/rlvr_gemm_tune_XXXXXX";
+    const int fd = mkstemp(path);
+    if (fd < 0) {
+        record("gemm_tune", "file: mkstemp failed", INFINITY, INFINITY, 0);
+        return;
+    }
+    close(fd);
+    unlink(path); /* none yet: the first backend makes it */
+    setenv("RLVR_GEMM_TUNE_FILE", path, 1);
+    rlvr_backend *keep = S.gpu;
+    rlvr_cuda_tune_stats st[3];
+    g_tune = " file";
+    for (int round = 0; round < 3 && !S.dead; round++) {
+        if (round == 2) { /* another device's file */
+            FILE *f = fopen(path, "r+");
+            if (f) {
+                fputs("rlvr-gemm-tune 1 cublasLt=0 cc=0.0 sms=0 l2=", f);
+                fclose(f);
+            }
+        }
+        char err[256];
+        S.gpu = rlvr_cuda_backend_create(0, err, sizeof err);
+        if (!S.gpu) {
+            S.gpu = keep;
+            record("gemm_tune", "file: a second backend could not be made", INFINITY,
+                   INFINITY, 0);
+            break;
+        }
+        rlvr_cuda_set_gemv(S.gpu, 0);
+        rlvr_cuda_set_gemm_tune(S.gpu, 1);
+        rlvr_cuda_set_skinny(S.gpu, 3);
+        RUN(test_matmul(48, 256, 384, 1, 1));
+        RUN(test_matmul(20, 128, 72, 0, 0));
+        rlvr_cuda_gemm_tune_stats(S.gpu, &st[round]);
+        S.gpu->destroy(S.gpu);
+        S.gpu = keep;
+    }
+    unsetenv("RLVR_GEMM_TUNE_FILE");
+    g_tune = "";
+    char cs[112];
+    const int made = st[0].shapes + st[0].paths;
+    snprintf(cs, sizeof cs, "file: made %d choices; read %d, timed %d; other device: read %d",
+             made, st[1].loaded, st[1].shapes + st[1].paths, st[2].loaded);
+    record("gemm_tune", cs, 0.0, 0.0,
+           made >= 5 && st[1].loaded == made && st[1].shapes + st[1].paths == 0 &&
+               st[2].loaded == 0 && st[2].shapes + st[2].paths == made);
+    FILE *f = fopen(path, "r");
+    char head[64] = "";
+    if (f) {
+        if (!fgets(head, sizeof head, f)) head[0] = '\0';
+        fclose(f);
+    }
+    record("gemm_tune", "file: rewritten for this device after the foreign one", 0.0, 0.0,
+           strncmp(head, "rlvr-gemm-tune 1 cublasLt=", 26) == 0 &&
+               strncmp(head, "rlvr-gemm-tune 1 cublasLt=0 ", 28) != 0);
+    unlink(path);
 }
 
 /* test_add_rmsnorm_gemv for each row {N, C, F, in place, SwiGLU, bias} of cases */
