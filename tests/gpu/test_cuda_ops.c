@@ -1749,6 +1749,12 @@ static int write_report(const char *path, uint64_t seed) {
         if (!EMU) RUN(call); \
     } while (0)
 
+/* test_matmul for each row {N, IC, OC, bias, accumulate} of cases */
+static void matmul_cases(const int (*cases)[5], size_t n) {
+    for (size_t i = 0; i < n; i++)
+        RUN(test_matmul(cases[i][0], cases[i][1], cases[i][2], cases[i][3], cases[i][4]));
+}
+
 /* The measured GEMM choice (gemm_tune.cu) on the linear layer's and the LM head's GEMMs:
  * forward, din (= and +=), dw (+=, fp32), the LM head's scaled logits and its backward.
  *   1. mode "first": the first cublasLt proposal on every shape, untimed (" lt"): the Lt
@@ -1769,8 +1775,7 @@ static void gemm_tune_cases(void) {
     g_tune = " lt";
     const int mm[][5] = {{37, 200, 64, 0, 1}, {300, 200, 1037, 1, 0}, {300, 67, 37, 1, 1},
                          {256, 896, 1152, 1, 0}};
-    for (int i = 0; i < 4; i++)
-        RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
+    matmul_cases(mm, 4);
     RUN(test_lmhead(37, 200, 5000, 1.0f / 0.7f, 16, 1024, 1));
     rlvr_cuda_gemm_tune_stats(S.gpu, &st0);
     char cs[96];
@@ -1780,8 +1785,7 @@ static void gemm_tune_cases(void) {
     rlvr_cuda_set_gemm_tune(S.gpu, 3);
     g_tune = " tuned";
     const int tm[][5] = {{64, 896, 1152, 1, 1}, {129, 200, 333, 0, 1}, {16, 64, 40, 1, 0}};
-    for (int i = 0; i < 3; i++)
-        RUN(test_matmul(tm[i][0], tm[i][1], tm[i][2], tm[i][3], tm[i][4]));
+    matmul_cases(tm, 3);
     RUN(test_lmhead(300, 64, 1037, 1.0f, 64, 256, 0));
     rlvr_cuda_gemm_tune_stats(S.gpu, &st1);
     snprintf(cs, sizeof cs, "timed: %d shapes, %d on Lt", st1.shapes - st0.shapes,
@@ -1835,8 +1839,7 @@ static void gemm_tune_cases(void) {
     g_tune = " path tuned";
     const int pt[][5] = {{32, 896, 1152, 1, 0}, {100, 256, 384, 0, 0}, {9, 64, 40, 1, 0},
                          {24, 67, 40, 0, 0}};
-    for (int i = 0; i < 4; i++)
-        RUN(test_matmul(pt[i][0], pt[i][1], pt[i][2], pt[i][3], pt[i][4]));
+    matmul_cases(pt, 4);
     rlvr_cuda_gemm_tune_stats(S.gpu, &st1);
     snprintf(cs, sizeof cs, "matmul_forward paths: %d -> %d timed, %d -> %d skinny", st0.paths,
              st1.paths, st0.skinny_picked, st1.skinny_picked);
@@ -2021,7 +2024,7 @@ int main(int argc, char **argv) {
                          {300, 67, 37, 1, 1},   {256, 896, 1152, 1, 0}, {300, 64, 5000, 0, 1},
                          {600, 64, 37, 1, 1}}; /* 600: dbias over 19 row blocks */
     rlvr_cuda_set_gemv(S.gpu, 0); /* the cuBLAS path for every shape first */
-    for (int i = 0; i < 7; i++) RUN(test_matmul(mm[i][0], mm[i][1], mm[i][2], mm[i][3], mm[i][4]));
+    matmul_cases(mm, 7);
     {
         /* the GEMV forward of <= 8 rows (the default), forced on: decode shapes of
          * Qwen2.5-0.5B, a bias, 8 rows, and shapes it must hand back to cuBLAS (IC % 8) */
@@ -2029,8 +2032,7 @@ int main(int argc, char **argv) {
                              {5, 64, 200, 1, 0},   {2, 67, 37, 1, 0},    {9, 64, 128, 0, 0}};
         rlvr_cuda_set_gemv(S.gpu, 1);
         g_gemv = 1;
-        for (int i = 0; i < 6; i++)
-            RUN(test_matmul(gv[i][0], gv[i][1], gv[i][2], gv[i][3], gv[i][4]));
+        matmul_cases(gv, 6);
         g_gemv = 0;
         rlvr_cuda_set_gemv(S.gpu, 1); /* the default for what follows */
         /* gate|up + SwiGLU: the 0.5B decode shape at 1 and 8 rows, odd sizes, the
