@@ -199,20 +199,28 @@ typedef struct {
     int n, hk, split, ns, k0, k1;
 } split_block;
 
-static __device__ __forceinline__ bool split_block_of(split_block *b, const int *pos, int Hkv,
-                                                      int S, int per_fixed) {
-    b->split = (int)(blockIdx.x % (unsigned)S);
-    const int nh = (int)(blockIdx.x / (unsigned)S);
-    b->n = nh / Hkv;
-    b->hk = nh % Hkv;
-    const int len = pos[b->n] + 1;
+/* Split `split` of query n's context for KV head hk (the fields above); false when that
+ * split has no keys (a context that needs fewer splits, or pos[n] < 0). */
+static __device__ __forceinline__ bool split_range(split_block *b, int n, int hk, int split,
+                                                   const int *pos, int S, int per_fixed) {
+    b->n = n;
+    b->hk = hk;
+    b->split = split;
+    const int len = pos[n] + 1;
     if (len <= 0) return false;
     const int per = split_keys(len, S, per_fixed);
     b->ns = (len + per - 1) / per;
-    if (b->split >= b->ns) return false;
-    b->k0 = b->split * per;
+    if (split >= b->ns) return false;
+    b->k0 = split * per;
     b->k1 = min(len, b->k0 + per);
     return true;
+}
+
+static __device__ __forceinline__ bool split_block_of(split_block *b, const int *pos, int Hkv,
+                                                      int S, int per_fixed) {
+    const int nh = (int)(blockIdx.x / (unsigned)S);
+    return split_range(b, nh / Hkv, nh % Hkv, (int)(blockIdx.x % (unsigned)S), pos, S,
+                       per_fixed);
 }
 
 /* Element d of one (n, h)'s merged output from its ns split partials po [S][D], ml [S][2]
@@ -543,22 +551,36 @@ static __global__ void __launch_bounds__(128)
  * it computes one), its own online softmax (flash_softmax_step,
  * log2 domain, the split's end as the mask) and its own O[16][D]; the four warps' (m, l, O)
  * are merged in warp order at the end. D = 64 or 128, group <= 16. Fixed-order reductions,
- * no atomics. */
+ * no atomics.
+ *
+ * Paired rows (PAIR; RLVR_DECODE_ATTN_PAIR=1, group <= 8): one block per (split, KV head,
+ * query pair 2p, 2p + 1), the first query's heads in A rows 0..7, the second's in rows
+ * 8..15, each half with its own context, splits and mask (flash_softmax_step's two row
+ * limits). A tile whose 16 keys are the same cache slots for both halves — the G samples
+ * of a group share their prompt's blocks, and the sampler puts them side by side — is
+ * copied and multiplied once for both; otherwise each half's tile is copied, the scores of
+ * each half taken from its own product, and P·V run twice, each time with the other half's
+ * probabilities zero. Every row sees the same keys in the same order with the same
+ * arithmetic as unpaired (what the other half adds is 0·V, V finite), so the bits are the
+ * unpaired kernel's; the softmax step runs once for both halves, shared tiles are read
+ * once, and half the blocks are launched. */
 /* MMA_STAGES: shared K|V tile stages per warp (the default, as measured in the sixth H200
  * run; RLVR_DECODE_ATTN_STAGES=3 or 4 for A/B runs: more of a warp's tiles in flight, but
  * fewer blocks per SM — D 64: 36 / 55 / 74 KB of shared memory per block for 2 / 3 / 4
  * stages, so 5 (the register limit at 96 registers) / 4 / 3 blocks per SM; D 128: 68 /
- * 102 / 136 KB, 3 / 2 / 1). */
+ * 102 / 136 KB, 3 / 2 / 1; paired rows need twice the tiles per stage). */
 enum { MMA_WARPS = 4, MMA_KEYS = 16, MMA_PAD = 8, MMA_GMAX = 16, MMA_STAGES = 2 };
 #define MMA_LN2 0.6931471805599453f
 
-template <int D, int NST> struct mma_shape {
+template <int D, int NST, bool PAIR> struct mma_shape {
     static constexpr int LD = D + MMA_PAD; /* elements per shared row (16-byte reads of 8
                                             * rows at one column hit different banks) */
     static constexpr int TILE = MMA_KEYS * LD; /* elements of one K or V tile */
-    /* per warp: NST stages × (K tile, V tile); reused after the loop for the merge:
-     * per warp O [16][D], m [16], l [16] f32 */
-    static constexpr size_t TILES = (size_t)MMA_WARPS * NST * 2 * TILE * 2;
+    /* per stage: K, V (and the second half's K, V when paired) */
+    static constexpr int STAGE = (PAIR ? 4 : 2) * TILE;
+    /* per warp: NST stages; reused after the loop for the merge: per warp O [16][D],
+     * m [16], l [16] f32 */
+    static constexpr size_t TILES = (size_t)MMA_WARPS * NST * STAGE * 2;
     static constexpr size_t MERGE = (size_t)MMA_WARPS * (16 * D + 32) * 4;
     static constexpr size_t SMEM = TILES > MERGE ? TILES : MERGE;
 };
@@ -603,44 +625,148 @@ static __device__ __forceinline__ void mma_load_tile(bf16 *sk, bf16 *sv, const b
     }
 }
 
-template <int D, int NST>
+/* What one block of the tensor-core kernel works on: h[0] (and, paired, h[1]: the query
+ * after it) with live[i] when that half has keys in this split; nt[i] its 16-key tiles
+ * (0 when not live); tab[i] its sequence's block table. */
+typedef struct {
+    split_block h[2];
+    bool live[2];
+    int nt[2];
+    const int *tab[2];
+    int hk, split; /* the same for both halves */
+} mma_block;
+
+/* The block's rows (blockIdx.x = (u·Hkv + hk)·S + split, u the query, or paired the query
+ * pair 2u, 2u + 1); false when no half has keys in this split. */
+template <bool PAIR>
+static __device__ __forceinline__ bool mma_block_of(mma_block *b, const int *pos,
+                                                    const int *seq, const int *block_tables,
+                                                    int max_blocks, int N, int Hkv, int S,
+                                                    int per_fixed) {
+    const int unit = (int)(blockIdx.x / (unsigned)S), split = (int)(blockIdx.x % (unsigned)S);
+    const int hk = unit % Hkv, u = unit / Hkv;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const int n = PAIR ? 2 * u + i : u;
+        b->live[i] = (PAIR || i == 0) && n < N &&
+                     split_range(&b->h[i], n, hk, split, pos, S, per_fixed);
+        b->nt[i] = b->live[i] ? (b->h[i].k1 - b->h[i].k0 + MMA_KEYS - 1) / MMA_KEYS : 0;
+        b->tab[i] = b->live[i] ? block_tables + (size_t)seq[n] * max_blocks : NULL;
+    }
+    b->hk = hk;
+    b->split = split;
+    return b->live[0] || b->live[1];
+}
+
+/* Tile tl of a paired block: MMA_T0 / MMA_T1 when half 0 / 1 has keys there, MMA_TSHARED
+ * when both do and their 16 keys are the same cache slots (the same positions inside one
+ * cache block that both tables name): one copy, one product for both. */
+enum { MMA_T0 = 1, MMA_T1 = 2, MMA_TSHARED = 4 };
+static __device__ __forceinline__ int mma_pair_kind(const mma_block &b, int block_size,
+                                                    int tl) {
+    const int kind = (tl < b.nt[0] ? MMA_T0 : 0) | (tl < b.nt[1] ? MMA_T1 : 0);
+    if (kind != (MMA_T0 | MMA_T1)) return kind;
+    const int p = b.h[0].k0 + tl * MMA_KEYS;
+    if (p != b.h[1].k0 + tl * MMA_KEYS) return kind;
+    const int blk = p / block_size;
+    if (p - blk * block_size + MMA_KEYS > block_size || b.tab[0][blk] != b.tab[1][blk])
+        return kind;
+    return kind | MMA_TSHARED;
+}
+
+/* Issues the copies of tile tl into stage st ([K, V] for half 0 or the shared tile, then
+ * [K, V] for half 1's own tile). Unpaired: half 0's tile. */
+template <int D, bool PAIR>
+static __device__ __forceinline__ void mma_stage_load(bf16 *st, const mma_block &b,
+                                                      const bf16 *kb, const bf16 *vb,
+                                                      int block_size, size_t krow, int tl,
+                                                      int lane) {
+    constexpr int TILE = MMA_KEYS * (D + MMA_PAD);
+    const int kind = PAIR ? mma_pair_kind(b, block_size, tl) : MMA_T0;
+    if (kind & MMA_T0) {
+        const int end = (kind & MMA_TSHARED) ? max(b.h[0].k1, b.h[1].k1) : b.h[0].k1;
+        mma_load_tile<D>(st, st + TILE, kb, vb, b.tab[0], block_size, krow,
+                         b.h[0].k0 + tl * MMA_KEYS, end, lane);
+    }
+    if (PAIR && (kind & MMA_T1) && !(kind & MMA_TSHARED))
+        mma_load_tile<D>(st + 2 * TILE, st + 3 * TILE, kb, vb, b.tab[1], block_size, krow,
+                         b.h[1].k0 + tl * MMA_KEYS, b.h[1].k1, lane);
+}
+
+/* s = Q·Kᵀ of a 16-key tile Kt [16][LD] (qf: Q's A fragments; p2: tc_p2's lane offset). */
+template <int D>
+static __device__ __forceinline__ void mma_scores(float (*s)[4], const uint32_t (*qf)[4],
+                                                  const bf16 *Kt, int p2) {
+#pragma unroll
+    for (int nt = 0; nt < MMA_KEYS / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+    for (int kd = 0; kd < D / 16; kd++) {
+        uint32_t bk[4];
+        tc_ldsm(bk, Kt + kd * 16 + p2);
+        tc_mma(s[0], qf[kd], bk[0], bk[1]);
+        tc_mma(s[1], qf[kd], bk[2], bk[3]);
+    }
+}
+
+/* o += P·V of a 16-key tile Vt [16][LD] (a: P's A fragment; p1: tc_p1's lane offset). */
+template <int D>
+static __device__ __forceinline__ void mma_pv(float (*o)[4], const uint32_t *a, const bf16 *Vt,
+                                              int p1) {
+#pragma unroll
+    for (int np = 0; np < D / 16; np++) {
+        uint32_t bv[4];
+        tc_ldsm_t(bv, Vt + np * 16 + p1);
+        tc_mma(o[2 * np], a, bv[0], bv[1]);
+        tc_mma(o[2 * np + 1], a, bv[2], bv[3]);
+    }
+}
+
+template <int D, int NST, bool PAIR>
 static __global__ void __launch_bounds__(MMA_WARPS * 32)
     attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
                                const bf16 *q, const bf16 *kc, const bf16 *vc,
                                const int *block_tables, int max_blocks, int block_size,
-                               const int *seq, const int *pos, int Hq, int Hkv, int S,
+                               const int *seq, const int *pos, int N, int Hq, int Hkv, int S,
                                int per_fixed, float scale_log2) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
-    typedef mma_shape<D, NST> SH;
+    typedef mma_shape<D, NST, PAIR> SH;
     static_assert(NST >= 2, "stages: at least two");
     constexpr int LD = SH::LD;
     extern __shared__ __align__(128) unsigned char mma_smem[];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-    split_block sb;
-    if (!split_block_of(&sb, pos, Hkv, S, per_fixed)) return; /* the same for the block */
-    const int n = sb.n, hk = sb.hk, split = sb.split, ns = sb.ns, k0 = sb.k0, k1 = sb.k1;
+    mma_block b;
+    if (!mma_block_of<PAIR>(&b, pos, seq, block_tables, max_blocks, N, Hkv, S, per_fixed))
+        return; /* the same for the block */
+    const int hk = b.hk;
     const int group = Hq / Hkv;
-    const int ntiles = (k1 - k0 + MMA_KEYS - 1) / MMA_KEYS;
+    const int ntiles = max(b.nt[0], b.nt[1]);
 
-    const int *table = block_tables + (size_t)seq[n] * max_blocks;
     const size_t krow = (size_t)Hkv * D;
     const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
     /* the warp's ring of stages */
-    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * NST * 2 * SH::TILE;
+    bf16 *wt = reinterpret_cast<bf16 *>(mma_smem) + (size_t)warp * NST * SH::STAGE;
 
-    /* Q's A fragments (rows g and g + 8 = query heads hk·group + row; zero past the group),
-     * straight from global memory: a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8,
-     * 2t+8..) of each 16-column chunk kd */
-    const bf16 *qg = q + ((size_t)n * Hq + (size_t)hk * group) * D;
+    /* Q's A fragments (rows g and g + 8: query heads hk·group + row of query h[0], or paired
+     * head hk·group + g of h[0] and of h[1]; zero past the group), straight from global
+     * memory: a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..) of each
+     * 16-column chunk kd */
+    const bf16 *qrow[2];
+    bool qok[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int half = PAIR ? r : 0, head = PAIR ? g : g + 8 * r;
+        qok[r] = b.live[half] && head < group;
+        const int n = half ? b.h[1].n : b.h[0].n;
+        qrow[r] = qok[r] ? q + ((size_t)n * Hq + (size_t)hk * group + head) * D : q;
+    }
     uint32_t qf[D / 16][4];
 #pragma unroll
     for (int kd = 0; kd < D / 16; kd++) {
 #pragma unroll
         for (int r = 0; r < 2; r++) {
-            const int row = g + 8 * r;
-            const bf16 *src = qg + (size_t)row * D + kd * 16 + 2 * t;
-            qf[kd][r] = row < group ? *reinterpret_cast<const uint32_t *>(src) : 0u;
-            qf[kd][r + 2] = row < group ? *reinterpret_cast<const uint32_t *>(src + 8) : 0u;
+            const bf16 *src = qrow[r] + kd * 16 + 2 * t;
+            qf[kd][r] = qok[r] ? *reinterpret_cast<const uint32_t *>(src) : 0u;
+            qf[kd][r + 2] = qok[r] ? *reinterpret_cast<const uint32_t *>(src + 8) : 0u;
         }
     }
 
@@ -655,42 +781,50 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     for (int i = 0; i < NST - 1; i++) {
         const int tl = warp + i * MMA_WARPS;
         if (tl < ntiles)
-            mma_load_tile<D>(wt + i * 2 * SH::TILE, wt + (i * 2 + 1) * SH::TILE, kb, vb, table,
-                             block_size, krow, k0 + tl * MMA_KEYS, k1, lane);
+            mma_stage_load<D, PAIR>(wt + i * SH::STAGE, b, kb, vb, block_size, krow, tl, lane);
         tc_commit();
     }
     for (int tl = warp, st = 0; tl < ntiles; tl += MMA_WARPS, st = st + 1 == NST ? 0 : st + 1) {
-        const int kt0 = k0 + tl * MMA_KEYS;
         const int ahead = tl + (NST - 1) * MMA_WARPS; /* into the stage computed last */
-        if (ahead < ntiles) {
-            bf16 *nk = wt + (st == 0 ? NST - 1 : st - 1) * 2 * SH::TILE;
-            mma_load_tile<D>(nk, nk + SH::TILE, kb, vb, table, block_size, krow,
-                             k0 + ahead * MMA_KEYS, k1, lane);
-        }
+        if (ahead < ntiles)
+            mma_stage_load<D, PAIR>(wt + (st == 0 ? NST - 1 : st - 1) * SH::STAGE, b, kb, vb,
+                                    block_size, krow, ahead, lane);
         tc_commit();
+        const int kind = PAIR ? mma_pair_kind(b, block_size, tl) : MMA_T0;
         tc_wait<NST - 1>(); /* this tile's group has landed */
         __syncwarp(); /* every lane's copies are visible to the warp */
-        const bf16 *Kt = wt + st * 2 * SH::TILE, *Vt = Kt + SH::TILE;
+        const bf16 *K0 = wt + st * SH::STAGE, *V0 = K0 + SH::TILE;
+        const bf16 *K1 = V0 + SH::TILE, *V1 = K1 + SH::TILE; /* paired only */
+        /* both halves with their own tiles: two products, two P·V */
+        const bool two = PAIR && kind == (MMA_T0 | MMA_T1);
         float s[MMA_KEYS / 8][4];
+        mma_scores<D>(s, qf, (kind & MMA_T0) ? K0 : K1, p2);
+        if (two) { /* half 1's rows (c2, c3) from its own keys */
+            float s1[MMA_KEYS / 8][4];
+            mma_scores<D>(s1, qf, K1, p2);
 #pragma unroll
-        for (int nt = 0; nt < MMA_KEYS / 8; nt++) s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-#pragma unroll
-        for (int kd = 0; kd < D / 16; kd++) {
-            uint32_t bk[4];
-            tc_ldsm(bk, Kt + kd * 16 + p2);
-            tc_mma(s[0], qf[kd], bk[0], bk[1]);
-            tc_mma(s[1], qf[kd], bk[2], bk[3]);
+            for (int nt = 0; nt < MMA_KEYS / 8; nt++) {
+                s[nt][2] = s1[nt][2];
+                s[nt][3] = s1[nt][3];
+            }
         }
-        /* keys >= k1 masked: the causal mask of a query row at k1 − 1 */
-        flash_softmax_step<MMA_KEYS, D>(s, m, l, o, kt0, k1 - 1, k1 - 1, t, scale_log2);
+        if (PAIR) { /* each half's keys past its split end masked (all of them: no keys) */
+            const int e0 = (kind & MMA_T0) ? b.h[0].k1 - 1 - (b.h[0].k0 + tl * MMA_KEYS) : -1;
+            const int e1 = (kind & MMA_T1) ? b.h[1].k1 - 1 - (b.h[1].k0 + tl * MMA_KEYS) : -1;
+            flash_softmax_step<MMA_KEYS, D>(s, m, l, o, 0, e0, e1, t, scale_log2);
+        } else { /* keys >= k1 masked: the causal mask of a query row at k1 − 1 */
+            const int k1 = b.h[0].k1;
+            flash_softmax_step<MMA_KEYS, D>(s, m, l, o, b.h[0].k0 + tl * MMA_KEYS, k1 - 1,
+                                            k1 - 1, t, scale_log2);
+        }
         uint32_t a[4];
         tc_acc_to_a(a, s, 0);
-#pragma unroll
-        for (int np = 0; np < D / 16; np++) {
-            uint32_t bv[4];
-            tc_ldsm_t(bv, Vt + np * 16 + p1);
-            tc_mma(o[2 * np], a, bv[0], bv[1]);
-            tc_mma(o[2 * np + 1], a, bv[2], bv[3]);
+        if (two) { /* rows g (half 0) against V0, rows g + 8 (half 1) against V1 */
+            const uint32_t a0[4] = {a[0], 0u, a[2], 0u}, a1[4] = {0u, a[1], 0u, a[3]};
+            mma_pv<D>(o, a0, V0, p1);
+            mma_pv<D>(o, a1, V1, p1);
+        } else {
+            mma_pv<D>(o, a, (kind & MMA_T0) ? V0 : V1, p1);
         }
         __syncwarp(); /* stage st is read before the next iteration refills it */
     }
@@ -717,8 +851,13 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
         }
     }
     __syncthreads();
-    for (int e = tid; e < group * D; e += MMA_WARPS * 32) {
+    /* rows: the group's heads of h[0] (unpaired), or rows 0..7 of h[0] and 8..15 of h[1] */
+    for (int e = tid; e < (PAIR ? 16 : group) * D; e += MMA_WARPS * 32) {
         const int row = e / D, d = e - row * D;
+        const int half = PAIR ? row >> 3 : 0, head = PAIR ? row & 7 : row;
+        if (PAIR && (head >= group || !(half ? b.live[1] : b.live[0]))) continue;
+        /* the half's query and split count (selects, not an indexed load) */
+        const int n = half ? b.h[1].n : b.h[0].n, ns = half ? b.h[1].ns : b.h[0].ns;
         float M = -INFINITY;
 #pragma unroll
         for (int w = 0; w < MMA_WARPS; w++) M = fmaxf(M, mm[w * 16 + row]); /* warp 0: finite */
@@ -730,11 +869,11 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
             O += f * mo[((size_t)w * 16 + row) * D + d];
             L += f * ml[w * 16 + row];
         }
-        const size_t nh_q = (size_t)n * Hq + (size_t)hk * group + row; /* row of out */
+        const size_t nh_q = (size_t)n * Hq + (size_t)hk * group + head; /* row of out */
         if (ns == 1) {
             out[nh_q * D + d] = f2bf(O / L);
         } else { /* the combine kernel's units: natural-log max, unnormalised O */
-            const size_t idx = nh_q * S + split;
+            const size_t idx = nh_q * S + b.split;
             part_o[idx * D + d] = O;
             if (d == 0) {
                 part_ml[2 * idx] = M * MMA_LN2;
@@ -742,9 +881,12 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
             }
         }
     }
-    if (ns > 1 && counters)
-        split_finish(counters + (size_t)n * Hkv + hk, out, part_o, part_ml, n, hk, group, Hq, D,
-                     S, ns);
+    if (!counters) return;
+#pragma unroll
+    for (int i = 0; i < (PAIR ? 2 : 1); i++) /* the same for the whole block */
+        if (b.live[i] && b.h[i].ns > 1)
+            split_finish(counters + (size_t)b.h[i].n * Hkv + hk, out, part_o, part_ml,
+                         b.h[i].n, hk, group, Hq, D, S, b.h[i].ns);
 }
 
 /* ---- launchers ------------------------------------------------------------------------- */
@@ -795,34 +937,34 @@ typedef struct {
     const int *block_tables;
     int max_blocks, block_size;
     const int *seq, *pos;
-    int Hq, Hkv, S, per_fixed;
+    int N, Hq, Hkv, S, per_fixed;
     float scale_log2;
     unsigned grid;
 } mma_args;
 
-template <int D, int NST> static void mma_launch_stages(cuda_ctx *c, const mma_args &a) {
-    const size_t sm = mma_shape<D, NST>::SMEM;
+template <int D, int NST, bool PAIR> static void mma_launch_stages(cuda_ctx *c, const mma_args &a) {
+    const size_t sm = mma_shape<D, NST, PAIR>::SMEM;
     if (sm > 48 * 1024)
-        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST>,
+        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST, PAIR>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-    cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<D, NST>, a.grid,
-                    MMA_WARPS * 32, sm, a.out, a.part_o, a.part_ml, a.counters, a.q, a.kc, a.vc,
-                    a.block_tables, a.max_blocks, a.block_size, a.seq, a.pos, a.Hq, a.Hkv, a.S,
-                    a.per_fixed, a.scale_log2);
+    cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<D, NST, PAIR>,
+                    a.grid, MMA_WARPS * 32, sm, a.out, a.part_o, a.part_ml, a.counters, a.q,
+                    a.kc, a.vc, a.block_tables, a.max_blocks, a.block_size, a.seq, a.pos, a.N,
+                    a.Hq, a.Hkv, a.S, a.per_fixed, a.scale_log2);
 }
 
 /* The tensor-core kernel with nst stages per warp (2, 3 or 4), or 2 where the device cannot
- * give a block the shared memory of nst. */
-template <int D> static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
+ * give a block the shared memory of nst; paired rows or not. */
+template <int D, bool PAIR> static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
     int optin = 0;
     CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                        c->device));
-    if ((nst == 4 && mma_shape<D, 4>::SMEM > (size_t)optin) ||
-        (nst == 3 && mma_shape<D, 3>::SMEM > (size_t)optin))
+    if ((nst == 4 && mma_shape<D, 4, PAIR>::SMEM > (size_t)optin) ||
+        (nst == 3 && mma_shape<D, 3, PAIR>::SMEM > (size_t)optin))
         nst = 2;
-    if (nst == 4) mma_launch_stages<D, 4>(c, a);
-    else if (nst == 3) mma_launch_stages<D, 3>(c, a);
-    else mma_launch_stages<D, 2>(c, a);
+    if (nst == 4) mma_launch_stages<D, 4, PAIR>(c, a);
+    else if (nst == 3) mma_launch_stages<D, 3, PAIR>(c, a);
+    else mma_launch_stages<D, 2, PAIR>(c, a);
 }
 
 /* The split-K kernel for this call when the backend selects it and the shape fits (D a
@@ -902,14 +1044,26 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     }
     const unsigned grid = (unsigned)(units * S);
     if (mma) {
+        /* paired rows (RLVR_DECODE_ATTN_PAIR=1, opt-in until measured; group <= 8): half the
+         * blocks, each on two neighbouring queries with the same split count S as unpaired */
+        static const int pair_allowed[] = {0, 1};
+        const int pair = group <= 8 && N >= 2 &&
+                         kv_env_pick("RLVR_DECODE_ATTN_PAIR", 0, pair_allowed, 2) == 1;
+        const unsigned mgrid =
+            pair ? (unsigned)(((long long)N + 1) / 2 * Hkv * S) : grid;
         const mma_args ma = {out, part_o, part_ml, counters, q, kc, vc, block_tables,
-                             max_blocks, block_size, seq, pos, Hq, Hkv, (int)S, per_fixed,
-                             scale * 1.4426950408889634f /* log2 e */, grid};
+                             max_blocks, block_size, seq, pos, N, Hq, Hkv, (int)S, per_fixed,
+                             scale * 1.4426950408889634f /* log2 e */, mgrid};
         /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs */
         static const int st_allowed[] = {2, 3, 4};
         const int nst = kv_env_pick("RLVR_DECODE_ATTN_STAGES", MMA_STAGES, st_allowed, 3);
-        if (D == 64) mma_launch<64>(c, nst, ma);
-        else mma_launch<128>(c, nst, ma);
+        if (D == 64) {
+            if (pair) mma_launch<64, true>(c, nst, ma);
+            else mma_launch<64, false>(c, nst, ma);
+        } else {
+            if (pair) mma_launch<128, true>(c, nst, ma);
+            else mma_launch<128, false>(c, nst, ma);
+        }
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     cuda_launch_dep(c, "attention_split_kernel<TV, GV>", attention_split_kernel<TV, GV>, grid, \

@@ -9,7 +9,8 @@
 #                   (batch1.ms_per_token)
 #   decode, 256     OUTDIR/bench_decode_256_<row>.json vs bench_decode.json (g1), and the
 #                   ablations (bench_decode_256_ablate_<group>.json): the decode-forward
-#                   seconds the skipped op group costs
+#                   seconds the skipped op group costs; rows that also ran the grouped form
+#                   (G = 8) beside bench_decode.json's grouped figure
 #   sampling op     OUTDIR/model/generate_cuda.log (tests/gpu/sampler_check.c part 1d):
 #                   lmhead_sample's per-call ms on each CUDA path (split: a warp per chunk,
 #                   the default; blocks; single-block) and the default's speed-up
@@ -233,6 +234,10 @@ def summarise(out, noise):
     table("decode, 256 sequences (the issue-9 workload)", "output tok/s",
           get(d256, "g1.output_tok_s"),
           [(n, get(load(p), "g1.output_tok_s")) for n, p in v256], True, noise, lines)
+    grouped = [(n, get(load(p), "grouped.output_tok_s")) for n, p in v256]
+    table("decode, 256 sequences as 32 groups of G = 8", "output tok/s",
+          get(d256, "grouped.output_tok_s"), [r for r in grouped if r[1] is not None], True,
+          noise, lines)
     fwd = get(d256, "g1.decode_forward_s")
     abl = sorted(glob.glob(os.path.join(out, "bench_decode_256_ablate_*.json")))
     if fwd and abl:

@@ -17,9 +17,9 @@
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
 # bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,stages4,bps8,late,normapart,
-# qkvapart,tune,tuneall}.log (32 seqs and batch 1) and bench_decode_256_{skinny2r32,
-# sampleblk,stages4,bps8,bps16,admission,keys256,tune,tuneall}.log (the 256-sequence
-# workload). The rows:
+# qkvapart,tune,tuneall,pair}.log (32 seqs and batch 1) and bench_decode_256_{sampleblk,
+# stages4,bps8,admission,keys256,tune,tuneall,pair}.log (the 256-sequence
+# workload; pair also as 32 groups of G = 8, as the main run). The rows:
 #   nopdl       plain launches instead of programmatic dependents, RLVR_DECODE_PDL=0;
 #   skinny2     the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC, RLVR_SKINNY=2;
 #   skinny2r32  the same for at most 32 rows, RLVR_SKINNY_ROWS=32;
@@ -42,10 +42,15 @@
 #   admission   the decode rows in admission order instead of longest context first,
 #               RLVR_DECODE_ORDER=admission;
 #   keys256     the cached attention's splits 256 keys each whatever the context,
-#               RLVR_DECODE_SPLIT_KEYS=256.
-# With RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided or that session 20
-# moved out to make room for tune: skinny2r64 (32, 256); nopdl and skinny2 at 256 (PDL won
-# 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost 0.906 and 0.862); rowvec0
+#               RLVR_DECODE_SPLIT_KEYS=256;
+#   pair        the tensor-core cached attention on two neighbouring queries per block
+#               (the samples of a group side by side: their prompt's tiles read once per
+#               pair), RLVR_DECODE_ATTN_PAIR=1.
+# With RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided or that sessions 20 and
+# 21 moved out to make room for tune and pair: skinny2r64 (32, 256); skinny2r32 and bps16
+# at 256 (tuneall answers the skinny GEMM per shape; bps8 the split count); nopdl and
+# skinny2 at 256 (PDL won 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost
+# 0.906 and 0.862); rowvec0
 # (the element-wise row kernels; the fused add + RMSNorm + GEMV then with the element-wise
 # norm's arithmetic) and nostage (every upload from pageable memory with a wait,
 # RLVR_CUDA_STAGED_UPLOAD=0) at 32 and batch 1, rowvec0 at 256; nofuse at 32 and batch 1
@@ -149,20 +154,21 @@ if [ "$DEVICE" = cuda ]; then
   AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
         stages4:RLVR_DECODE_ATTN_STAGES=4 bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0
         normapart:RLVR_DECODE_NORM_FUSE=0 qkvapart:RLVR_DECODE_QKV_FUSE=0 tune:RLVR_GEMM_TUNE=1
-        tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune"
-  AB256="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 sampleblk:RLVR_SAMPLE_SPLIT=blocks
-         stages4:RLVR_DECODE_ATTN_STAGES=4
-         bps8:RLVR_DECODE_SPLIT_BPS=8 bps16:RLVR_DECODE_SPLIT_BPS=16
-         admission:RLVR_DECODE_ORDER=admission keys256:RLVR_DECODE_SPLIT_KEYS=256
+        tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune pair:RLVR_DECODE_ATTN_PAIR=1"
+  AB256="sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
+         bps8:RLVR_DECODE_SPLIT_BPS=8 admission:RLVR_DECODE_ORDER=admission keys256:RLVR_DECODE_SPLIT_KEYS=256
          tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1
          tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune,RLVR_GEMM_TUNE_LOG=1"
+  # rows run on the 256-sequence workload and on its grouped form (G = 8), as the main run
+  AB256G="pair:RLVR_DECODE_ATTN_PAIR=1"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
     AB32="$AB32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 rowvec0:RLVR_ROW_VEC=0
           nostage:RLVR_CUDA_STAGED_UPLOAD=0
           nofuse:RLVR_DECODE_FUSE=0 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0
           separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0"
-    AB256="$AB256 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 nopdl:RLVR_DECODE_PDL=0
+    AB256="$AB256 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 bps16:RLVR_DECODE_SPLIT_BPS=16
+           skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 nopdl:RLVR_DECODE_PDL=0
            skinny2:RLVR_SKINNY=2 split:RLVR_DECODE_ATTN=split
            rowvec0:RLVR_ROW_VEC=0 skinny:RLVR_SKINNY=1
            prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head
@@ -177,11 +183,13 @@ if [ "$DEVICE" = cuda ]; then
       > "$OUT/bench_decode_${v%%:*}.log" 2>&1
     echo "decode_bench.sh: with graphs, ${v#*:}:"; tail -n 6 "$OUT/bench_decode_${v%%:*}.log"
   done
-  # The 256-sequence workload (G = 1 only), the same A/B settings.
-  for v in $AB256; do
-    # shellcheck disable=SC2046
-    env $(echo "${v#*:}" | tr , ' ') timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
-      --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \
+  # The 256-sequence workload (G = 1 only; AB256G rows also grouped), the same A/B settings.
+  for v in $AB256 $(for g in $AB256G; do echo "G:$g"; done); do
+    GROUPS_ARG="--groups 0"
+    case "$v" in G:*) v="${v#G:}"; GROUPS_ARG="--groups $NGROUPS --groups-max-s 25" ;; esac
+    # shellcheck disable=SC2046,SC2086 # the row's assignments and GROUPS_ARG, one word each
+    env $(echo "${v#*:}" | tr , ' ') timeout --kill-after=10 120 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
+      --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" $GROUPS_ARG --b1-new 0 \
       --bw-gbs "$BW" --max-s "$MAX_S" --json "$OUT/bench_decode_256_${v%%:*}.json" \
       > "$OUT/bench_decode_256_${v%%:*}.log" 2>&1
     echo "decode_bench.sh: 256 sequences, ${v#*:}:"; tail -n 4 "$OUT/bench_decode_256_${v%%:*}.log"

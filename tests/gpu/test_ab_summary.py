@@ -32,8 +32,11 @@ with tempfile.TemporaryDirectory() as d:
                                         "batch1": {"ms_per_token": 1.2}})
     put(d, "bench_decode_prefetch.json", {"g1": {"output_tok_s": 31000.0},
                                           "batch1": {"ms_per_token": 0.8}})
-    put(d, "bench_decode.json", {"g1": {"output_tok_s": 36000.0, "decode_forward_s": 3.0}})
+    put(d, "bench_decode.json", {"g1": {"output_tok_s": 36000.0, "decode_forward_s": 3.0},
+                                 "grouped": {"output_tok_s": 40000.0}})
     put(d, "bench_decode_256_mma.json", {"g1": {"output_tok_s": 30000.0}})
+    put(d, "bench_decode_256_pair.json", {"g1": {"output_tok_s": 36500.0},
+                                          "grouped": {"output_tok_s": 50000.0}})
     put(d, "bench_decode_256_ablate_matmul.json", {"g1": {"decode_forward_s": 1.5}})
     put(d, "kp_decode1.json", {"span_ms": 10.0, "busy_ms": 8.0, "idle_ms": 2.0,
                                "rows": [{"name": "gemv_kernel<1>", "ms": 4.0, "calls": 96,
@@ -93,6 +96,11 @@ check("0.833  slower" in line_with("mma"), "decode 256: -17% is slower")
 check(not any(l.strip().startswith(("graphs", "256_", "ablate_")) for l in lines),
       "rows of other tables are not A/B rows here")
 check("1.500 s (50%)" in line_with("matmul"), "ablation: the matmul group costs 1.5 s")
+ig = next(i for i, l in enumerate(lines) if "as 32 groups of G = 8" in l)
+check("40,000" in lines[ig + 1] and lines[ig + 2].split()[:4] == ["pair", "50,000", "1.250",
+                                                                   "FASTER"]
+      and "mma" not in lines[ig + 3],
+      "decode 256 grouped: only rows that ran it, beside the main run's grouped figure")
 check("gemv_kernel<1>" in text and "idle 2.0 ms" in text, "kernel profile summarised")
 dk = line_with("fa2_bwd_dkdv_kernel<64, false>")
 check(dk.split()[:6] == ["259.9", "42", "38", "12", "25", "168"],

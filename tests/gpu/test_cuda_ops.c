@@ -1086,6 +1086,13 @@ static int g_kv_impl0 = 0, g_kv_impl1 = 1;
 static int g_kv_bs = 16;
 /* test_kvcache with the decode fusions off: the split-K merge by the combine kernel */
 static int g_kv_nofuse;
+/* test_kvcache's tensor-core pass with paired rows (RLVR_DECODE_ATTN_PAIR=1): also checked
+ * bit for bit against the unpaired kernel on the same inputs */
+static int g_kv_pair;
+/* test_kvcache with every sample of a group as long as the group's first (the sampler's
+ * case: the samples of a group decode in step, so paired neighbours share their prompt's
+ * tiles) instead of 1..40 own tokens each */
+static int g_kv_same_len;
 
 static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
                          int qper) {
@@ -1107,11 +1114,15 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         k += snprintf(cs + k, sizeof cs - (size_t)k, " keys=%s", keys);
     if (g_kv_nofuse && k < (int)sizeof cs - 16)
         k += snprintf(cs + k, sizeof cs - (size_t)k, " combine");
+    if (g_kv_pair && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " pair");
+    if (g_kv_same_len && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " same-len");
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
     for (int s = 0; s < nseq; s++) {
-        len[s] = prompt[s / G] + 1 + irand(40);
+        len[s] = g_kv_same_len && s % G ? len[s - s % G] : prompt[s / G] + 1 + irand(40);
         const int nb = (len[s] + BS - 1) / BS;
         if (nb > max_blocks) max_blocks = nb;
         n_blocks += nb - (s % G == 0 ? 0 : prompt[s / G] / BS); /* shared blocks once */
@@ -1228,6 +1239,8 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         {"attn_cached split", "attn_cached split bits", "attn_cached split graph"},
         {"attn_cached mma", "attn_cached mma bits", "attn_cached mma graph"}};
     for (int impl = g_kv_impl0; impl <= g_kv_impl1 && !S.dead; impl++) {
+        const int pair = g_kv_pair && impl == 2;
+        if (pair) setenv("RLVR_DECODE_ATTN_PAIR", "1", 1);
         rlvr_cuda_set_decode_attention(S.gpu, impl);
         poison(S.gpu, po.g, nout * S.gpu->act_size);
         poison(S.gpu, o2, nout * S.gpu->act_size);
@@ -1237,6 +1250,14 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
                                 ppos.g, N, Hq, Hkv, D, max_ctx);
         cmp_act(names[impl][0], cs, po, NULL, nout, TOL_BF16);
         cmp_bits(names[impl][1], cs, po.g, o2, nout * S.gpu->act_size);
+        if (pair) { /* the same bits as the unpaired kernel */
+            unsetenv("RLVR_DECODE_ATTN_PAIR");
+            poison(S.gpu, o2, nout * S.gpu->act_size);
+            S.gpu->attention_cached(S.gpu, o2, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS,
+                                    pseq.g, ppos.g, N, Hq, Hkv, D, max_ctx);
+            cmp_bits("attn_cached pair=unpaired", cs, po.g, o2, nout * S.gpu->act_size);
+            setenv("RLVR_DECODE_ATTN_PAIR", "1", 1);
+        }
         check_backend(names[impl][0]);
         if (S.dead) break;
         /* recorded with contexts of pos/4 + 1 keys (run once unrecorded first, like
@@ -1260,6 +1281,7 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
             record(names[impl][2], "graph_begin/graph_end failed", INFINITY, INFINITY, 0);
         }
         check_backend(names[impl][2]);
+        if (pair) unsetenv("RLVR_DECODE_ATTN_PAIR");
     }
     rlvr_cuda_set_decode_attention(S.gpu, -1);
     S.gpu->free(S.gpu, o2);
@@ -1977,6 +1999,52 @@ static void kvcache_cases(void) {
     RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
 }
 
+/* The tensor-core cached attention with paired rows (RLVR_DECODE_ATTN_PAIR=1): each case
+ * against the CPU and bit for bit against the unpaired kernel (test_kvcache). */
+static void kvcache_pair_cases(void) {
+    /* Neighbouring queries of one sequence at random positions (q/seq 4: the same tables,
+     * other masks and splits); samples of a group as long as each other (same-len: the
+     * sampler's case, the prompt's tiles shared by a pair), an odd count of queries (the
+     * last pair's second half empty), group 8, group 4 and group 16 (too wide to pair:
+     * the unpaired kernel); cache blocks of 24 slots (tiles across two blocks are never
+     * shared); 70 samples of one prompt with one split each and 2 / 3 / 4 stages (D 128
+     * with 3); splits of 128 keys merged by the last block and by the combine kernel */
+    const int p1[] = {1, 16, 17, 300}, p8[] = {300, 17, 1, 95}, p9[] = {700, 40};
+    const int p6[] = {2000, 1, 129}, p7[] = {600}, pk[] = {300, 17, 1, 900};
+    const int p3[] = {300};
+    g_kv_pair = 1;
+    RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
+    g_kv_same_len = 1;
+    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
+    RUN(test_kvcache(14, 2, 128, p9, 2, 4, 1));
+    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
+    RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));
+    RUN(test_kvcache(4, 1, 64, p1, 4, 2, 2));
+    RUN(test_kvcache(16, 1, 64, p8, 4, 2, 1));
+    g_kv_bs = 24;
+    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
+    g_kv_bs = 16;
+    setenv("RLVR_DECODE_SPLIT_BPS", "1", 1);
+    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+    setenv("RLVR_DECODE_ATTN_STAGES", "3", 1);
+    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+    RUN(test_kvcache(14, 2, 128, p7, 1, 70, 1));
+    setenv("RLVR_DECODE_ATTN_STAGES", "4", 1);
+    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+    unsetenv("RLVR_DECODE_ATTN_STAGES");
+    unsetenv("RLVR_DECODE_SPLIT_BPS");
+    setenv("RLVR_DECODE_SPLIT_KEYS", "128", 1);
+    RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
+    rlvr_cuda_set_decode_fuse(S.gpu, 0);
+    g_kv_nofuse = 1;
+    RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
+    g_kv_nofuse = 0;
+    rlvr_cuda_set_decode_fuse(S.gpu, 1);
+    unsetenv("RLVR_DECODE_SPLIT_KEYS");
+    g_kv_same_len = 0;
+    g_kv_pair = 0;
+}
+
 int main(int argc, char **argv) {
     char err[512];
     const char *env = getenv("RLVR_TEST_SEED");
@@ -2237,6 +2305,7 @@ int main(int argc, char **argv) {
         }
         g_kv_bs = 16;
     }
+    kvcache_pair_cases();
     {
         /* splits of a fixed key count (RLVR_DECODE_SPLIT_KEYS, an A/B setting): 128 keys, so
          * contexts of 1 to ~940 keys use 1 to 8 splits of a launch sized for the cache; the
