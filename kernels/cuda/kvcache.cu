@@ -34,6 +34,9 @@
  *   rows of an mma.sync tile, so scores and p·v of a 16-key tile are a few tensor-core
  *   instructions instead of 16·D·group scalar FMAs; see attention_split_mma_kernel.
  *   D 64 or 128, Hq/Hkv <= 16; other shapes take the scalar split-K or per-head kernel.
+ *   Opt-in paired rows (RLVR_DECODE_ATTN_PAIR=1, group <= 8): two neighbouring queries per
+ *   block, a tile that is the same cache slots for both copied and multiplied once; the
+ *   same bits (see attention_split_mma_kernel).
  */
 #include <stdlib.h>
 #include <string.h>
