@@ -5,8 +5,8 @@
  * running sequence never runs out of blocks), prefill the admitted prompts in one
  * cached forward, draw each group's G first tokens from its prompt's logits, fork the
  * prompt's cache G−1 times (full blocks shared), then run decode steps over every
- * active sequence, longest context first (order_longest_first), until each finishes (EOS,
- * stop id, stop string, length). Finished
+ * active sequence, longest context first with each group's samples in aligned pairs
+ * (decode_order.h), until each finishes (EOS, stop id, stop string, length). Finished
  * sequences free their blocks at once and the next groups are admitted.
  */
 #include "engine/rollout/sampler.h"
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "engine/model/kv_cache.h"
+#include "engine/rollout/decode_order.h"
 #include "engine/rollout/philox.h"
 #include "engine/rollout/sampling.h"
 #ifdef RLVR_HAVE_TEXT
@@ -90,29 +91,9 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Orders the active sequences longest context first, stably (a group's members, always at
- * one position, stay side by side). A sequence's tokens do not depend on its row in the
- * step, but the cached attention launches its blocks in row order, so the longest
- * contexts, whose blocks take longest, start first instead of finishing the step last
- * (longest-processing-time-first scheduling). Every context grows by one per step, so the
- * order is nearly kept from step to step: an insertion sort. */
-static void order_longest_first(int *active, int n, const seq_state *seqs,
-                                const prompt_ref *prompts) {
-    for (int i = 1; i < n; i++) {
-        const int a = active[i];
-        const int len = prompts[seqs[a].prompt].n + seqs[a].n;
-        int j = i;
-        for (; j > 0; j--) {
-            const seq_state *q = &seqs[active[j - 1]];
-            if (prompts[q->prompt].n + q->n >= len) break;
-            active[j] = active[j - 1];
-        }
-        active[j] = a;
-    }
-}
-
 /* RLVR_DECODE_ORDER=admission (read at each sampler_generate call) keeps the decode rows in
- * admission order instead of longest context first (for A/B runs). */
+ * admission order instead of longest context first with each group's samples in aligned
+ * pairs (decode_order.h; for A/B runs). */
 static int decode_order_admission(void) {
     const char *e = getenv("RLVR_DECODE_ORDER");
     return e && strcmp(e, "admission") == 0;
@@ -460,10 +441,12 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
     seq_state *seqs = calloc((size_t)n * G + 1, sizeof *seqs);
     group_state *groups = calloc((size_t)n + 1, sizeof *groups);
     int *active = malloc(((size_t)n * G + 1) * sizeof(int));
+    /* per sequence id: context length and group, and scratch, for the row order */
+    int *ord = malloc(((size_t)n * G + 1) * 3 * sizeof(int));
     int32_t *ids = malloc((size_t)MAX_PREFILL_TOKENS * sizeof(int32_t) + 64);
     int *sq = malloc(((size_t)MAX_PREFILL_TOKENS + MAX_SEQS) * sizeof(int) * 3 + 64);
     int rc = -1;
-    if (!res || !seqs || !groups || !active || !ids || !sq) {
+    if (!res || !seqs || !groups || !active || !ord || !ids || !sq) {
         snprintf(err, errlen, "sampler: out of host memory");
         goto done;
     }
@@ -551,7 +534,16 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
             }
         }
         /* ---- one decode step over the active sequences (chunks of rows) ----------- */
-        if (!admission_order) order_longest_first(active, n_active, seqs, prompts);
+        if (!admission_order) {
+            int *len = ord, *grp = ord + (size_t)n * G + 1, *tmp = grp + (size_t)n * G + 1;
+            for (int i = 0; i < n_active; i++) {
+                const seq_state *q = &seqs[active[i]];
+                len[active[i]] = prompts[q->prompt].n + q->n;
+                grp[active[i]] = q->prompt;
+            }
+            decode_order_longest_first(active, n_active, len);
+            decode_order_pair_groups(active, n_active, grp, tmp);
+        }
         for (int c0 = 0; c0 < n_active; c0 += drows) {
             int R = 0;
             for (int i = c0; i < n_active && i < c0 + drows; i++) {
@@ -636,6 +628,7 @@ done:
     free(seqs);
     free(groups);
     free(active);
+    free(ord);
     free(ids);
     free(sq);
     st.total_s = now() - t_start;
