@@ -236,6 +236,19 @@ struct rlvr_backend {
                              const void *v_cache, const int *block_tables, int max_blocks,
                              int block_size, const int *seq, const int *pos, int N, int Hq,
                              int Hkv, int D, int max_ctx);
+    /* qkv_split_store of the stacked qkv[N, (Hq + 2·Hkv)·D] (q, k rotated at pos[n]; k, v
+     * into cache slots[n]) and then attention_cached of that q: a decode step's attention in
+     * one call, for queries whose only new key is their own (the keys before pos[n] are in
+     * the cache already; no two queries of one sequence). A backend may fuse the two (CUDA:
+     * the tensor-core cached attention rotates q in registers and the block of each query's
+     * last split stores its k and v, leaving q, k, v unwritten: their contents after the
+     * call are unspecified); q [N, Hq·D], k, v [N, Hkv·D] are the split's outputs where it
+     * runs apart. Nullable: callers run the two. */
+    void (*qkv_attention_cached)(rlvr_backend *be, void *out, void *q, void *k, void *v,
+                                 const void *qkv, void *k_cache, void *v_cache,
+                                 const int *slots, const int *pos, const float *inv_freq,
+                                 const int *block_tables, int max_blocks, int block_size,
+                                 const int *seq, int N, int Hq, int Hkv, int D, int max_ctx);
 
     /* ---- fused LM head + sampling (generation) ------------------------------------ */
     /* Draws one token per row from fp32 logits z[r,:] = x[r,:]·wᵀ that never leave the

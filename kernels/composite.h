@@ -1,7 +1,7 @@
 /*
  * kernels/composite.h — the fused ops of the op table (backend.h: matmul_swiglu_forward,
- * add_rmsnorm_swiglu, add_rmsnorm_matmul, qkv_split_store, add_rmsnorm_qkv_store) as the
- * ops they stand for, run
+ * add_rmsnorm_swiglu, add_rmsnorm_matmul, qkv_split_store, add_rmsnorm_qkv_store,
+ * qkv_attention_cached) as the ops they stand for, run
  * in order through the table. The CPU backend registers these as its implementation (it
  * has nothing to fuse, and a wrapping backend, such as a recording one, sees the separate
  * ops); the CUDA backend runs them where its fused kernel does not apply.
@@ -58,6 +58,23 @@ static inline void rlvr_add_rmsnorm_qkv_store_apart(
                            (Hq + 2 * Hkv) * D);
     be->qkv_split_store(be, q, k, v, k_cache, v_cache, slots, qkv, pos, inv_freq, N, Hq, Hkv,
                         D);
+}
+
+/* qkv_split_store of qkv into q, k, v and the cache, then attention_cached of q. */
+static inline void rlvr_qkv_attention_cached_apart(
+    rlvr_backend *be, void *out, void *q, void *k, void *v, const void *qkv, void *k_cache,
+    void *v_cache, const int *slots, const int *pos, const float *inv_freq,
+    const int *block_tables, int max_blocks, int block_size, const int *seq, int N, int Hq,
+    int Hkv, int D, int max_ctx) {
+    if (be->qkv_split_store) {
+        be->qkv_split_store(be, q, k, v, k_cache, v_cache, slots, qkv, pos, inv_freq, N, Hq,
+                            Hkv, D);
+    } else {
+        be->qkv_split(be, q, k, v, qkv, pos, inv_freq, N, Hq, Hkv, D);
+        be->kv_store(be, k_cache, v_cache, k, v, slots, N, Hkv, D);
+    }
+    be->attention_cached(be, out, q, k_cache, v_cache, block_tables, max_blocks, block_size,
+                         seq, pos, N, Hq, Hkv, D, max_ctx);
 }
 
 #endif

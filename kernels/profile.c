@@ -14,7 +14,7 @@
 enum {
     P_EMB_F, P_EMB_B, P_RMS_F, P_RMS_B, P_MM_F, P_MM_B, P_ROPE_F, P_ROPE_B, P_ATT_F, P_ATT_B,
     P_SWI_F, P_SWI_B, P_ADD, P_LM_F, P_LM_B, P_LOSS, P_SUMSQ, P_ADAMW, P_KV_STORE, P_ATT_C,
-    P_LM_SAMPLE, P_QKV_SPLIT, P_QKV_MERGE, P_SWP_F, P_SWP_B, P_ADD_RMS, P_MM_SWI, P_QKV_STORE, P_ARN_SWI, P_ARN_MM, P_PREFETCH, P_ARN_QKV, P_COUNT
+    P_LM_SAMPLE, P_QKV_SPLIT, P_QKV_MERGE, P_SWP_F, P_SWP_B, P_ADD_RMS, P_MM_SWI, P_QKV_STORE, P_ARN_SWI, P_ARN_MM, P_PREFETCH, P_ARN_QKV, P_QKV_ATT, P_COUNT
 };
 static const char *const NAMES[P_COUNT] = {
     "embedding_forward", "embedding_backward", "rmsnorm_forward", "rmsnorm_backward",
@@ -24,7 +24,7 @@ static const char *const NAMES[P_COUNT] = {
     "attention_cached", "lmhead_sample", "qkv_split", "qkv_merge", "swiglu_packed_forward",
     "swiglu_packed_backward", "add_rmsnorm_forward", "matmul_swiglu_forward",
     "qkv_split_store", "add_rmsnorm_swiglu", "add_rmsnorm_matmul", "prefetch_l2",
-    "add_rmsnorm_qkv_store"};
+    "add_rmsnorm_qkv_store", "qkv_attention_cached"};
 
 /* Mode 2: markers the wrapper lets pile up before it reads them (the CUDA pool's size). */
 enum { MARKS_MAX = 8192 };
@@ -285,6 +285,13 @@ TIMED(P_ARN_QKV, add_rmsnorm_qkv_store,
       (c->inner, sum, ln, rstd, a, b, nw, eps, qkv, w, bias, q, k, v, kc, vc, slots, pos, f, N,
        C, Hq, Hkv, D))
 
+TIMED(P_QKV_ATT, qkv_attention_cached,
+      (rlvr_backend * be, void *out, void *q, void *k, void *v, const void *qkv, void *kc,
+       void *vc, const int *slots, const int *pos, const float *f, const int *tables,
+       int max_blocks, int bs, const int *seq, int N, int Hq, int Hkv, int D, int max_ctx),
+      (c->inner, out, q, k, v, qkv, kc, vc, slots, pos, f, tables, max_blocks, bs, seq, N, Hq,
+       Hkv, D, max_ctx))
+
 TIMED(P_PREFETCH, prefetch_l2,
       (rlvr_backend * be, const void *const *ptr, const size_t *bytes, int n),
       (c->inner, ptr, bytes, n))
@@ -433,6 +440,7 @@ rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
     be->add_rmsnorm_swiglu = inner->add_rmsnorm_swiglu ? w_add_rmsnorm_swiglu : NULL;
     be->add_rmsnorm_matmul = inner->add_rmsnorm_matmul ? w_add_rmsnorm_matmul : NULL;
     be->add_rmsnorm_qkv_store = inner->add_rmsnorm_qkv_store ? w_add_rmsnorm_qkv_store : NULL;
+    be->qkv_attention_cached = inner->qkv_attention_cached ? w_qkv_attention_cached : NULL;
     be->prefetch_l2 = inner->prefetch_l2 ? w_prefetch_l2 : NULL;
     /* No graphs: mode 1 synchronises every op, which a recording cannot hold; mode 2's
      * markers inside a recorded graph would time its replay, not the ops. */

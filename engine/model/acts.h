@@ -62,12 +62,16 @@ typedef struct {
 
 /* Where a layer's new keys and values also go: the paged KV cache of generation
  * (kv_store's k_cache, v_cache, slots). The layer sets `stored` when it stored them
- * (fused with the split of the stacked q|k|v: qkv_split_store); the attention callback
- * stores them otherwise. */
+ * (fused with the split of the stacked q|k|v: qkv_split_store): 1; or, when the caller
+ * allows it (`attend_qkv`: every query is its sequence's only one in the step, past
+ * position 0), 2: the split, rotation and store are left to the attention callback with
+ * the stacked q|k|v (qkv_attention_cached); the attention callback stores them otherwise
+ * (0). */
 typedef struct {
     void *k_cache, *v_cache;
     const int *slots;
     int stored;
+    int attend_qkv;
 } model_kv_dst;
 
 /* One decoder layer's forward over T tokens at positions pos (backend memory), reading

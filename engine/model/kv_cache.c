@@ -65,13 +65,16 @@ int kv_cache_create(model *m, size_t budget_bytes, int block_size, int max_seqs,
     kv->refcount = calloc(nb, sizeof(int));
     kv->free_blocks = malloc(nb * sizeof(int));
     kv->dirty = calloc((size_t)max_seqs, 1);
+    kv->seq_mark = calloc((size_t)max_seqs, sizeof(unsigned));
     if (!kv->pool) {
         snprintf(err, errlen, "kv cache: cannot allocate %.1f MiB on %s", nb * per_block / 1048576.0,
                  m->be->name);
         kv_cache_free(kv);
         return -1;
     }
-    if (!kv->tables || !kv->seq_len || !kv->refcount || !kv->free_blocks || !kv->dirty) goto oom;
+    if (!kv->tables || !kv->seq_len || !kv->refcount || !kv->free_blocks || !kv->dirty ||
+        !kv->seq_mark)
+        goto oom;
     memset(kv->tables, 0xff, (size_t)max_seqs * kv->max_blocks * sizeof(int));
     for (int s = 0; s < max_seqs; s++) kv->seq_len[s] = -1;
     for (int b = 0; b < kv->n_blocks; b++) kv->free_blocks[b] = kv->n_blocks - 1 - b;
@@ -105,6 +108,7 @@ void kv_cache_free(kv_cache *kv) {
     free(kv->refcount);
     free(kv->free_blocks);
     free(kv->dirty);
+    free(kv->seq_mark);
     free(kv);
 }
 
@@ -241,12 +245,21 @@ static void store_new_kv(model *m, int l, layer_acts *L, const cached_ctx *cc) {
                     m->cfg.num_kv_heads, m->cfg.head_dim);
 }
 
-/* Stores this layer's new keys/values, then attends over the cache. */
+/* Stores this layer's new keys/values, then attends over the cache (or both in one op
+ * from the stacked q|k|v, when the layer left its split to the attention: stored 2). */
 static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
     const cached_ctx *cc = ctx_;
     kv_cache *kv = cc->kv;
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
+    if (cc->dst && cc->dst->stored == 2) {
+        be->qkv_attention_cached(be, L->att, L->q, L->k, L->v, m->acts->qkv, layer_k(kv, l),
+                                 layer_v(kv, l), kv->slot_dev, kv->pos_dev, m->inv_freq,
+                                 kv->tables_dev, kv->max_blocks, kv->block_size, kv->seq_dev,
+                                 cc->N, c->num_heads, c->num_kv_heads, c->head_dim,
+                                 cc->max_ctx);
+        return;
+    }
     store_new_kv(m, l, L, cc);
     be->attention_cached(be, L->att, L->q, layer_k(kv, l), layer_v(kv, l), kv->tables_dev,
                          kv->max_blocks, kv->block_size, kv->seq_dev, kv->pos_dev, cc->N,
@@ -320,8 +333,10 @@ static void decode_prefetch(model *m, const kv_cache *kv, int l) {
 }
 
 /* The ops of the forward over the uploaded tokens: embedding, the layers, the gather of
- * the R rows and the final norm (into m->acts->lnf). Only backend ops: recordable. */
-static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int runs) {
+ * the R rows and the final norm (into m->acts->lnf). Only backend ops: recordable.
+ * attend_qkv: every token is its sequence's only one, past position 0 (model_kv_dst). */
+static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int runs,
+                          int attend_qkv) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     model_acts *a = m->acts;
@@ -340,7 +355,8 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int
                                      l + 1 < c->num_layers ? model_w(m, m->layers[l + 1].ln1)
                                                            : NULL,
                                      be->add_rmsnorm_matmul != NULL};
-        model_kv_dst dst = {layer_k(kv, l), layer_v(kv, l), kv->slot_dev, 0};
+        model_kv_dst dst = {layer_k(kv, l), layer_v(kv, l), kv->slot_dev, 0,
+                            attend_qkv && runs == 0};
         cc.dst = &dst;
         if (kv->prefetch_bytes && runs == 0) decode_prefetch(m, kv, l);
         const int r = model_layer_forward(
@@ -400,14 +416,14 @@ static int decode_graph(model *m, kv_cache *kv, int Nb, int max_ctx, char *err,
         kv->graphs[g].exec = NULL;
     }
     if (g < 0 || (!kv->graphs[g].exec && kv->graphs[g].eager < 1)) {
-        decode_layers(m, kv, Nb, Nb, max_ctx, 0);
+        decode_layers(m, kv, Nb, Nb, max_ctx, 0, 1);
         if (g >= 0) kv->graphs[g].eager++;
         return 0;
     }
     if (!kv->graphs[g].exec) {
         if (be->graph_begin(be)) goto fail;
         /* (max_ctx is recorded but must not matter: backend.h, attention_cached) */
-        decode_layers(m, kv, Nb, Nb, max_ctx, 0);
+        decode_layers(m, kv, Nb, Nb, max_ctx, 0, 1);
         kv->graphs[g].exec = be->graph_end(be);
         if (!kv->graphs[g].exec) goto fail;
         kv->graph_records++;
@@ -546,8 +562,21 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         be->to_device(be, m->acts->offsets, offs, ((size_t)runs + 1) * sizeof(int));
         free(offs);
     }
-    if (!pure || kv->graphs_off) { /* (pad_only: padded, unrecorded) */
-        decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs);
+    /* Every token its sequence's only one, past position 0: the attention may take the
+     * layer's q|k|v split and store (qkv_attention_cached; a padding row reads position 0
+     * of seq[0], which no token of such a step writes). Recorded graphs hold that op, so
+     * other pure steps run unrecorded. */
+    int one_each = 1;
+    if (++kv->mark_stamp == 0) { /* wrapped: clear the marks */
+        memset(kv->seq_mark, 0, (size_t)kv->max_seqs * sizeof(unsigned));
+        kv->mark_stamp = 1;
+    }
+    for (int t = 0; t < N && one_each; t++) {
+        if (pos[t] == 0 || kv->seq_mark[seq[t]] == kv->mark_stamp) one_each = 0;
+        kv->seq_mark[seq[t]] = kv->mark_stamp;
+    }
+    if (!pure || kv->graphs_off || !one_each) { /* (pad_only: padded, unrecorded) */
+        decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs, one_each);
         return 0;
     }
     return decode_graph(m, kv, Nb, max_ctx, err, errlen);

@@ -46,6 +46,8 @@ typedef struct {
     int *free_blocks;       /* host stack of free block ids */
     int n_free, peak_used;
     unsigned char *dirty;   /* host [max_seqs]: table row changed since the last upload */
+    unsigned *seq_mark;     /* host [max_seqs]: model_decode's sequence marks (mark_stamp) */
+    unsigned mark_stamp;
     /* backend scratch for model_decode, grown on demand: the per-step inputs seq, pos,
      * slot, ids (N entries each) and rows (R) are the five [scratch_cap] parts of one
      * allocation, step_dev, uploaded from its host mirror step_host in one copy */

@@ -12,7 +12,9 @@
  * the next layer's ln1 (or the final norm) through `next`. In generation the split also
  * stores k and v into the KV cache (`kv`, qkv_split_store) where they are final there;
  * with the residual add deferred to this layer (`x_add`), the add, the input norm, the
- * q|k|v GEMM and that split are one op (add_rmsnorm_qkv_store) where the backend has it.
+ * q|k|v GEMM and that split are one op (add_rmsnorm_qkv_store) where the backend has it;
+ * else, in a decode step, the split can go into the cached attention instead
+ * (qkv_attention_cached, kv->attend_qkv).
  */
 #include "engine/model/acts.h"
 
@@ -99,6 +101,8 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
          * cache in the same pass when they are final here */
         if (qkv_done == 2) {
             /* split and stored by add_rmsnorm_qkv_store */
+        } else if (kv && kv->attend_qkv && !c->qk_norm && be->qkv_attention_cached) {
+            kv->stored = 2; /* split, rotated and stored by the attention (qkv in acts) */
         } else if (kv && !c->qk_norm && be->qkv_split_store) {
             be->qkv_split_store(be, q_out, k_out, L->v, kv->k_cache, kv->v_cache, kv->slots,
                                 qkv, pos, m->inv_freq, T, Hq, Hkv, D);

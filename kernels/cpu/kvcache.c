@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/composite.h"
 #include "kernels/cpu/cpu_ops.h"
 
 static void kv_store(rlvr_backend *be, void *k_cache_, void *v_cache_, const void *k_,
@@ -73,4 +74,5 @@ static void attention_cached(rlvr_backend *be, void *out_, const void *q_, const
 void cpu_kvcache_register(rlvr_backend *be) {
     be->kv_store = kv_store;
     be->attention_cached = attention_cached;
+    be->qkv_attention_cached = rlvr_qkv_attention_cached_apart;
 }

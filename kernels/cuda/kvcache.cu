@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/composite.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 #include "kernels/cuda/flash_common.cuh"
@@ -724,13 +725,94 @@ static __device__ __forceinline__ void mma_pv(float (*o)[4], const uint32_t *a, 
     }
 }
 
-template <int D, int NST, bool PAIR>
+/* qkv_attention_cached's part (QKV): q read from the stacked q|k|v rows and rotated in
+ * registers; each query's new k (rotated) and v stored into its cache slot by the block of
+ * its last split (the only block that reads that position) before any of its tiles are
+ * copied. Zero for attention_cached. */
+typedef struct {
+    const bf16 *qkv; /* [N, (Hq + 2·Hkv)·D] */
+    bf16 *kc, *vc;   /* the caches the kernel reads, written here */
+    const int *slots;
+    const float *inv_freq;
+} mma_qkv;
+
+/* Stores the new k (rotated at its position, as qkv_move rotates it) and v of each half
+ * whose last split this block runs (a negative slot: nothing). */
+template <int D>
+static __device__ __forceinline__ void mma_store_new_kv(const mma_block &b, const mma_qkv &qx,
+                                                        const int *pos, int Hq, int Hkv,
+                                                        int tid) {
+    const size_t row = (size_t)(Hq + 2 * Hkv) * D;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        if (!b.live[i] || b.h[i].split != b.h[i].ns - 1) continue;
+        const int n = b.h[i].n, slot = qx.slots[n];
+        if (slot < 0) continue;
+        const bf16 *ks = qx.qkv + (size_t)n * row + (size_t)(Hq + b.hk) * D;
+        const bf16 *vs = ks + (size_t)Hkv * D;
+        bf16 *kd = qx.kc + ((size_t)slot * Hkv + b.hk) * D;
+        bf16 *vd = qx.vc + ((size_t)slot * Hkv + b.hk) * D;
+        for (int d = tid; d < D / 2; d += MMA_WARPS * 32) {
+            float sn, co, x1 = bf2f(ks[d]), x2 = bf2f(ks[d + D / 2]);
+            rope_angle(pos[n], qx.inv_freq[d], 1.0f, &sn, &co);
+            rope_rotate(&x1, &x2, sn, co);
+            kd[d] = f2bf(x1);
+            kd[d + D / 2] = f2bf(x2);
+        }
+        for (int d = tid; d < D; d += MMA_WARPS * 32) vd[d] = vs[d];
+    }
+}
+
+/* One register of two bf16 (a tc_pack'ed pair) → two floats. */
+static __device__ __forceinline__ void mma_unpack(uint32_t u, float *lo, float *hi) {
+    bf16 h[2];
+    memcpy(h, &u, 4);
+    *lo = bf2f(h[0]);
+    *hi = bf2f(h[1]);
+}
+
+/* Rotates Q's A fragments at the rows' positions (p0: rows g, p1: rows g + 8) as qkv_move
+ * rotates q (column c with c + D/2 at angle pos·inv_freq[c], rounded to bf16): a lane
+ * holds columns 2t, 2t+1, 2t+8, 2t+9 of every 16-column chunk, so column c's partner sits
+ * in the same lane D/32 chunks later. */
+template <int D>
+static __device__ __forceinline__ void mma_rotate_q(uint32_t (*qf)[4], int p0, int p1,
+                                                    const float *inv_freq, int t) {
+#pragma unroll
+    for (int kd = 0; kd < D / 32; kd++) {
+#pragma unroll
+        for (int j = 0; j < 2; j++) { /* columns 2t, 2t+1 (j 0) and 2t+8, 2t+9 (j 1) */
+            float x1[2][2], x2[2][2]; /* [row half r][element e] */
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                mma_unpack(qf[kd][r + 2 * j], &x1[r][0], &x1[r][1]);
+                mma_unpack(qf[kd + D / 32][r + 2 * j], &x2[r][0], &x2[r][1]);
+            }
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const float f = inv_freq[kd * 16 + 2 * t + 8 * j + e];
+                float sn, co;
+                rope_angle(p0, f, 1.0f, &sn, &co);
+                rope_rotate(&x1[0][e], &x2[0][e], sn, co);
+                if (p1 != p0) rope_angle(p1, f, 1.0f, &sn, &co);
+                rope_rotate(&x1[1][e], &x2[1][e], sn, co);
+            }
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                qf[kd][r + 2 * j] = tc_pack(x1[r][0], x1[r][1]);
+                qf[kd + D / 32][r + 2 * j] = tc_pack(x2[r][0], x2[r][1]);
+            }
+        }
+    }
+}
+
+template <int D, int NST, bool PAIR, bool QKV>
 static __global__ void __launch_bounds__(MMA_WARPS * 32)
     attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
                                const bf16 *q, const bf16 *kc, const bf16 *vc,
                                const int *block_tables, int max_blocks, int block_size,
                                const int *seq, const int *pos, int N, int Hq, int Hkv, int S,
-                               int per_fixed, float scale_log2) {
+                               int per_fixed, float scale_log2, mma_qkv qx) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     typedef mma_shape<D, NST, PAIR> SH;
     static_assert(NST >= 2, "stages: at least two");
@@ -742,6 +824,10 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
         return; /* the same for the block */
     const int hk = b.hk;
     const int group = Hq / Hkv;
+    if (QKV) { /* this step's k and v where this block runs a query's last split */
+        mma_store_new_kv<D>(b, qx, pos, Hq, Hkv, tid);
+        __syncthreads(); /* stored before any warp copies its tiles */
+    }
     const int ntiles = max(b.nt[0], b.nt[1]);
 
     const size_t krow = (size_t)Hkv * D;
@@ -760,7 +846,9 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
         const int half = PAIR ? r : 0, head = PAIR ? g : g + 8 * r;
         qok[r] = b.live[half] && head < group;
         const int n = half ? b.h[1].n : b.h[0].n;
-        qrow[r] = qok[r] ? q + ((size_t)n * Hq + (size_t)hk * group + head) * D : q;
+        const size_t at = QKV ? (size_t)n * (Hq + 2 * Hkv) * D + ((size_t)hk * group + head) * D
+                              : ((size_t)n * Hq + (size_t)hk * group + head) * D;
+        qrow[r] = qok[r] ? (QKV ? qx.qkv : q) + at : q;
     }
     uint32_t qf[D / 16][4];
 #pragma unroll
@@ -772,6 +860,9 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
             qf[kd][r + 2] = qok[r] ? *reinterpret_cast<const uint32_t *>(src + 8) : 0u;
         }
     }
+    if (QKV) /* zero rows stay zero: a rotation of 0 is 0 */
+        mma_rotate_q<D>(qf, pos[b.h[0].n], PAIR && b.live[1] ? pos[b.h[1].n] : pos[b.h[0].n],
+                        qx.inv_freq, t);
 
     float o[D / 8][4];
 #pragma unroll
@@ -943,51 +1034,70 @@ typedef struct {
     int N, Hq, Hkv, S, per_fixed;
     float scale_log2;
     unsigned grid;
+    mma_qkv qx; /* qkv_attention_cached's part, or zero */
 } mma_args;
 
-template <int D, int NST, bool PAIR> static void mma_launch_stages(cuda_ctx *c, const mma_args &a) {
+template <int D, int NST, bool PAIR, bool QKV>
+static void mma_launch_stages(cuda_ctx *c, const mma_args &a) {
     const size_t sm = mma_shape<D, NST, PAIR>::SMEM;
     if (sm > 48 * 1024)
-        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST, PAIR>,
+        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST, PAIR, QKV>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-    cuda_launch_dep(c, "attention_split_mma_kernel", attention_split_mma_kernel<D, NST, PAIR>,
-                    a.grid, MMA_WARPS * 32, sm, a.out, a.part_o, a.part_ml, a.counters, a.q,
-                    a.kc, a.vc, a.block_tables, a.max_blocks, a.block_size, a.seq, a.pos, a.N,
-                    a.Hq, a.Hkv, a.S, a.per_fixed, a.scale_log2);
+    static const char *const names[2][2] = {
+        {"attention_split_mma_kernel", "attention_split_mma_kernel (qkv)"},
+        {"attention_split_mma_kernel (pair)", "attention_split_mma_kernel (pair, qkv)"}};
+    cuda_launch_dep(c, names[PAIR][QKV],
+                    attention_split_mma_kernel<D, NST, PAIR, QKV>, a.grid, MMA_WARPS * 32, sm,
+                    a.out, a.part_o, a.part_ml, a.counters, a.q, a.kc, a.vc, a.block_tables,
+                    a.max_blocks, a.block_size, a.seq, a.pos, a.N, a.Hq, a.Hkv, a.S,
+                    a.per_fixed, a.scale_log2, a.qx);
 }
 
 /* The tensor-core kernel with nst stages per warp (2, 3 or 4), or 2 where the device cannot
- * give a block the shared memory of nst; paired rows or not. */
-template <int D, bool PAIR> static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
+ * give a block the shared memory of nst; paired rows or not; q given or from qkv. */
+template <int D, bool PAIR, bool QKV>
+static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
     int optin = 0;
     CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
                                        c->device));
     if ((nst == 4 && mma_shape<D, 4, PAIR>::SMEM > (size_t)optin) ||
         (nst == 3 && mma_shape<D, 3, PAIR>::SMEM > (size_t)optin))
         nst = 2;
-    if (nst == 4) mma_launch_stages<D, 4, PAIR>(c, a);
-    else if (nst == 3) mma_launch_stages<D, 3, PAIR>(c, a);
-    else mma_launch_stages<D, 2, PAIR>(c, a);
+    if (nst == 4) mma_launch_stages<D, 4, PAIR, QKV>(c, a);
+    else if (nst == 3) mma_launch_stages<D, 3, PAIR, QKV>(c, a);
+    else mma_launch_stages<D, 2, PAIR, QKV>(c, a);
+}
+
+template <int D> static void mma_launch_of(cuda_ctx *c, int nst, bool pair, const mma_args &a) {
+    const bool qkv = a.qx.qkv != NULL;
+    if (pair && qkv) mma_launch<D, true, true>(c, nst, a);
+    else if (pair) mma_launch<D, true, false>(c, nst, a);
+    else if (qkv) mma_launch<D, false, true>(c, nst, a);
+    else mma_launch<D, false, false>(c, nst, a);
 }
 
 /* The split-K kernel for this call when the backend selects it and the shape fits (D a
  * multiple of 8 up to 256, group <= SPLIT_GMAX, 16-byte aligned caches) — its tensor-core
  * form when that is selected and fits (D 64 or 128, group <= MMA_GMAX, 16-byte aligned q),
- * else the scalar one; 0 when the caller should run the per-head kernel. Host work only: no synchronisation, and the scratch
+ * else the scalar one; 0 when the caller should run the per-head kernel. qx (not NULL: the
+ * fused qkv_attention_cached, q then NULL) takes only the tensor-core form; 0 when that does
+ * not apply (the caller runs the ops apart). Host work only: no synchronisation, and the scratch
  * request is always SPLIT_SCRATCH_BYTES, so once it exists the call can be recorded in a
  * CUDA graph and replayed with other positions (the split count per query is decided on
  * the device from pos[n]; the grid depends on N, Hq, Hkv, D and the SM count only). */
 static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc,
                            const bf16 *vc, const int *block_tables, int max_blocks,
                            int block_size, const int *seq, const int *pos, int N, int Hq,
-                           int Hkv, int D, float scale) {
+                           int Hkv, int D, float scale, const mma_qkv *qx) {
     if (c->decode_attn == 0) {
         const char *e = getenv("RLVR_DECODE_ATTN");
         c->decode_attn = !e ? 3 : strcmp(e, "head") == 0 ? 1 : strcmp(e, "split") == 0 ? 2 : 3;
     }
     const int group = Hq / Hkv;
     const int mma = c->decode_attn == 3 && (D == 64 || D == 128) && group <= MMA_GMAX &&
-                    cuda_aligned16(kc) && cuda_aligned16(vc) && cuda_aligned16(q);
+                    cuda_aligned16(kc) && cuda_aligned16(vc) &&
+                    cuda_aligned16(qx ? (const void *)qx->qkv : (const void *)q);
+    if (qx && !mma) return 0;
     if (!mma && (c->decode_attn < 2 || D % 8 != 0 || D > CACHED_MAX_D || group > SPLIT_GMAX ||
                  !cuda_aligned16(kc) || !cuda_aligned16(vc)))
         return 0;
@@ -1056,17 +1166,13 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
             pair ? (unsigned)(((long long)N + 1) / 2 * Hkv * S) : grid;
         const mma_args ma = {out, part_o, part_ml, counters, q, kc, vc, block_tables,
                              max_blocks, block_size, seq, pos, N, Hq, Hkv, (int)S, per_fixed,
-                             scale * 1.4426950408889634f /* log2 e */, mgrid};
+                             scale * 1.4426950408889634f /* log2 e */, mgrid,
+                             qx ? *qx : mma_qkv{}};
         /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs */
         static const int st_allowed[] = {2, 3, 4};
         const int nst = kv_env_pick("RLVR_DECODE_ATTN_STAGES", MMA_STAGES, st_allowed, 3);
-        if (D == 64) {
-            if (pair) mma_launch<64, true>(c, nst, ma);
-            else mma_launch<64, false>(c, nst, ma);
-        } else {
-            if (pair) mma_launch<128, true>(c, nst, ma);
-            else mma_launch<128, false>(c, nst, ma);
-        }
+        if (D == 64) mma_launch_of<64>(c, nst, pair, ma);
+        else mma_launch_of<128>(c, nst, pair, ma);
     } else {
 #define SPLIT_LAUNCH(TV, GV)                                                               \
     cuda_launch_dep(c, "attention_split_kernel<TV, GV>", attention_split_kernel<TV, GV>, grid, \
@@ -1092,6 +1198,12 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     return 1;
 }
 
+/* Whether attention_cached takes this shape (N > 0). */
+static bool cached_shape_ok(int N, int Hq, int Hkv, int D, int block_size, int max_blocks) {
+    return Hq > 0 && Hkv > 0 && Hq % Hkv == 0 && D > 0 && D <= CACHED_MAX_D && block_size > 0 &&
+           max_blocks > 0 && (long long)N * Hq <= 0x7fffffffLL;
+}
+
 static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, const void *k_cache,
                                 const void *v_cache, const int *block_tables, int max_blocks,
                                 int block_size, const int *seq, const int *pos, int N, int Hq,
@@ -1099,8 +1211,7 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
     cuda_ctx *c = cuda_get(be);
     (void)max_ctx; /* each block reads its own pos[n]; no scratch depends on it */
     if (N <= 0) return;
-    if (Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0 || D > CACHED_MAX_D ||
-        block_size <= 0 || max_blocks <= 0 || (long long)N * Hq > 0x7fffffffLL) {
+    if (!cached_shape_ok(N, Hq, Hkv, D, block_size, max_blocks)) {
         cuda_record_error(c, __FILE__, __LINE__,
                           "attention_cached: unsupported shape N=%d Hq=%d Hkv=%d D=%d "
                           "block_size=%d max_blocks=%d (expected Hq a multiple of Hkv, "
@@ -1108,11 +1219,11 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
                           N, Hq, Hkv, D, block_size, max_blocks, CACHED_MAX_D);
         return;
     }
-    const float scale = 1.0f / sqrtf((float)D);
     if (attention_split(c, (bf16 *)out, (const bf16 *)q, (const bf16 *)k_cache,
                         (const bf16 *)v_cache, block_tables, max_blocks, block_size, seq, pos,
-                        N, Hq, Hkv, D, scale))
+                        N, Hq, Hkv, D, 1.0f / sqrtf((float)D), NULL))
         return;
+    const float scale = 1.0f / sqrtf((float)D);
     const int vec = D % 8 == 0 && cuda_aligned16(k_cache) && cuda_aligned16(v_cache);
     const unsigned grid = (unsigned)(N * Hq);
 #define CACHED_LAUNCH(NPLV, VECV)                                                          \
@@ -1146,7 +1257,35 @@ extern "C" int rlvr_cuda_set_decode_attention(rlvr_backend *be, int mode) {
     return 0;
 }
 
+/* qkv_attention_cached: the tensor-core cached attention reading q from qkv (rotating it)
+ * and storing each query's new k and v from its last split's block, where that kernel
+ * applies and the decode fusions are on (RLVR_DECODE_QKV_ATTN=0, read at every call, or
+ * RLVR_DECODE_FUSE=0: apart); else qkv_split_store, then attention_cached. The same bits
+ * either way (the rotation is qkv_move's arithmetic). */
+static void cu_qkv_attention_cached(rlvr_backend *be, void *out, void *q, void *k, void *v,
+                                    const void *qkv, void *k_cache, void *v_cache,
+                                    const int *slots, const int *pos, const float *inv_freq,
+                                    const int *block_tables, int max_blocks, int block_size,
+                                    const int *seq, int N, int Hq, int Hkv, int D, int max_ctx) {
+    cuda_ctx *c = cuda_get(be);
+    if (N <= 0) return;
+    static const int fuse_allowed[] = {0, 1};
+    if (cuda_decode_fuse(c) && kv_env_pick("RLVR_DECODE_QKV_ATTN", 1, fuse_allowed, 2) == 1 &&
+        cached_shape_ok(N, Hq, Hkv, D, block_size, max_blocks)) {
+        const mma_qkv qx = {(const bf16 *)qkv, (bf16 *)k_cache, (bf16 *)v_cache, slots,
+                            inv_freq};
+        if (attention_split(c, (bf16 *)out, NULL, (const bf16 *)k_cache, (const bf16 *)v_cache,
+                            block_tables, max_blocks, block_size, seq, pos, N, Hq, Hkv, D,
+                            1.0f / sqrtf((float)D), &qx))
+            return;
+    }
+    rlvr_qkv_attention_cached_apart(be, out, q, k, v, qkv, k_cache, v_cache, slots, pos,
+                                    inv_freq, block_tables, max_blocks, block_size, seq, N, Hq,
+                                    Hkv, D, max_ctx);
+}
+
 void cuda_kvcache_register(rlvr_backend *be) {
     be->kv_store = cu_kv_store;
     be->attention_cached = cu_attention_cached;
+    be->qkv_attention_cached = cu_qkv_attention_cached;
 }

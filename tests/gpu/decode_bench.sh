@@ -17,9 +17,10 @@
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
 # bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,stages4,bps8,late,normapart,
-# qkvapart,tune,tuneall,pair}.log (32 seqs and batch 1) and bench_decode_256_{sampleblk,
-# stages4,bps8,admission,keys256,tune,tuneall,pair}.log (the 256-sequence
-# workload; pair also as 32 groups of G = 8, as the main run). The rows:
+# qkvapart,tune,tuneall,pair,qkvattnapart}.log (32 seqs and batch 1) and
+# bench_decode_256_{sampleblk,stages4,bps8,admission,keys256,tune,tuneall,pair,
+# qkvattnapart}.log (the 256-sequence workload; pair and qkvattnapart also as 32 groups of
+# G = 8, as the main run). The rows:
 #   nopdl       plain launches instead of programmatic dependents, RLVR_DECODE_PDL=0;
 #   skinny2     the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC, RLVR_SKINNY=2;
 #   skinny2r32  the same for at most 32 rows, RLVR_SKINNY_ROWS=32;
@@ -45,7 +46,10 @@
 #               RLVR_DECODE_SPLIT_KEYS=256;
 #   pair        the tensor-core cached attention on two neighbouring queries per block
 #               (the samples of a group side by side: their prompt's tiles read once per
-#               pair), RLVR_DECODE_ATTN_PAIR=1.
+#               pair), RLVR_DECODE_ATTN_PAIR=1;
+#   qkvattnapart the q|k|v split and cache store as their own kernel again for > 8 rows
+#               instead of inside the tensor-core cached attention, RLVR_DECODE_QKV_ATTN=0
+#               (256 also grouped).
 # With RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided or that sessions 20 and
 # 21 moved out to make room for tune and pair: skinny2r64 (32, 256); skinny2r32 and bps16
 # at 256 (tuneall answers the skinny GEMM per shape; bps8 the split count); nopdl and
@@ -154,13 +158,14 @@ if [ "$DEVICE" = cuda ]; then
   AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
         stages4:RLVR_DECODE_ATTN_STAGES=4 bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0
         normapart:RLVR_DECODE_NORM_FUSE=0 qkvapart:RLVR_DECODE_QKV_FUSE=0 tune:RLVR_GEMM_TUNE=1
-        tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune pair:RLVR_DECODE_ATTN_PAIR=1"
+        tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune pair:RLVR_DECODE_ATTN_PAIR=1
+        qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
   AB256="sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
          bps8:RLVR_DECODE_SPLIT_BPS=8 admission:RLVR_DECODE_ORDER=admission keys256:RLVR_DECODE_SPLIT_KEYS=256
          tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1
          tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune,RLVR_GEMM_TUNE_LOG=1"
   # rows run on the 256-sequence workload and on its grouped form (G = 8), as the main run
-  AB256G="pair:RLVR_DECODE_ATTN_PAIR=1"
+  AB256G="pair:RLVR_DECODE_ATTN_PAIR=1 qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
     AB32="$AB32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 rowvec0:RLVR_ROW_VEC=0
           nostage:RLVR_CUDA_STAGED_UPLOAD=0
@@ -199,9 +204,11 @@ if [ "$DEVICE" = cuda ]; then
   # drop in decode-forward time against the default run is the group's cost in the graphs.
   # (The matmul group includes add_rmsnorm_swiglu and add_rmsnorm_matmul, so the add +
   # RMSNorm before each MLP and q|k|v GEMM: the model calls them as one op since session 15;
-  # and add_rmsnorm_qkv_store, which at <= 8 rows also holds the q|k|v split, session 20.)
+  # and add_rmsnorm_qkv_store, which at <= 8 rows also holds the q|k|v split, session 20;
+  # the attention group includes qkv_attention_cached, which above 8 rows holds the q|k|v
+  # split and cache store, session 21.)
   for v in matmul:matmul_forward,matmul_swiglu_forward,add_rmsnorm_swiglu,add_rmsnorm_matmul,add_rmsnorm_qkv_store \
-           attention:attention_cached sample:lmhead_sample \
+           attention:attention_cached,qkv_attention_cached sample:lmhead_sample \
            small:add_rmsnorm_forward,qkv_split,qkv_split_store,kv_store,swiglu_packed_forward,embedding_forward; do
     timeout --kill-after=10 90 "$BENCH" --device cuda --shape "$SHAPE" --n "$N" \
       --seed "$SEED" --min-len "$MIN_LEN" --max-len "$MAX_LEN" --groups 0 --b1-new 0 \

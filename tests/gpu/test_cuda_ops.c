@@ -1089,10 +1089,120 @@ static int g_kv_nofuse;
 /* test_kvcache's tensor-core pass with paired rows (RLVR_DECODE_ATTN_PAIR=1): also checked
  * bit for bit against the unpaired kernel on the same inputs */
 static int g_kv_pair;
+/* test_kvcache (q/seq 1) also checks qkv_attention_cached (kvcache_qkv_check) */
+static int g_kv_qkv;
 /* test_kvcache with every sample of a group as long as the group's first (the sampler's
  * case: the samples of a group decode in step, so paired neighbours share their prompt's
  * tiles) instead of 1..40 own tokens each */
 static int g_kv_same_len;
+
+/* qkv_attention_cached on test_kvcache's cache and queries (each its sequence's last
+ * position): the new k, v come from a random stacked q|k|v [N, (Hq + 2·Hkv)·D] (k rotated
+ * at pos, like q), their slots poisoned (NaN) first. CUDA (the op: fused where the
+ * tensor-core kernel applies) against the CPU (the two ops): out and the rows written
+ * (bf16 tolerance: the rotations' sin/cos differ in the last bits); then against the CUDA
+ * ops apart (qkv_split_store, attention_cached) bit for bit: out and both whole caches. */
+static void kvcache_qkv_check(const char *cs, int N, int Hq, int Hkv, int D, int BS,
+                              int max_blocks, const int *tables, const int *seq, const int *pos,
+                              pair pkc, pair pvc, pair pt, pair pseq, pair ppos, int max_ctx) {
+    const size_t row = (size_t)Hkv * D, width = (size_t)(Hq + 2 * Hkv) * D;
+    const size_t nout = (size_t)N * Hq * D;
+    int *slots = xmalloc((size_t)N * sizeof(int));
+    float *nan_row = xmalloc(row * sizeof(float)), *f = xmalloc((size_t)D / 2 * sizeof(float));
+    for (size_t i = 0; i < row; i++) nan_row[i] = NAN;
+    for (int i = 0; i < D / 2; i++) f[i] = powf(10000.0f, -2.0f * (float)i / (float)D);
+    for (int n = 0; n < N; n++)
+        slots[n] = tables[(size_t)seq[n] * max_blocks + pos[n] / BS] * BS + pos[n] % BS;
+    float *qkv = rand_bf((size_t)N * width, 2.0f);
+    pair pqkv = pair_act(qkv, (size_t)N * width), pf = pair_f32(f, (size_t)D / 2);
+    pair pslot = pair_i32(slots, (size_t)N), po = pair_poison_act(nout);
+    pair pq = pair_poison_act(nout), pk = pair_poison_act((size_t)N * row);
+    pair pv = pair_poison_act((size_t)N * row);
+    /* the new rows' slots poisoned in both caches of both backends */
+    for (int n = 0; n < N; n++)
+        for (int b = 0; b < 2; b++) {
+            rlvr_backend *be = b ? S.gpu : S.cpu;
+            void *kc = b ? pkc.g : pkc.c, *vc = b ? pvc.g : pvc.c;
+            const size_t at = (size_t)slots[n] * row * be->act_size;
+            be->act_from_f32(be, (char *)kc + at, nan_row, row);
+            be->act_from_f32(be, (char *)vc + at, nan_row, row);
+        }
+    S.cpu->qkv_attention_cached(S.cpu, po.c, pq.c, pk.c, pv.c, pqkv.c, pkc.c, pvc.c, pslot.c,
+                                ppos.c, pf.c, pt.c, max_blocks, BS, pseq.c, N, Hq, Hkv, D,
+                                max_ctx);
+    /* CUDA apart first (its caches and out kept), then the op over re-poisoned rows; the
+     * tensor-core kernel, paired when test_kvcache's pass is */
+    rlvr_cuda_set_decode_attention(S.gpu, 2);
+    if (g_kv_pair) setenv("RLVR_DECODE_ATTN_PAIR", "1", 1);
+    void *o_apart = S.gpu->alloc(S.gpu, nout * S.gpu->act_size);
+    rlvr_qkv_attention_cached_apart(S.gpu, o_apart, pq.g, pk.g, pv.g, pqkv.g, pkc.g, pvc.g,
+                                    pslot.g, ppos.g, pf.g, pt.g, max_blocks, BS, pseq.g, N, Hq,
+                                    Hkv, D, max_ctx);
+    /* whole caches after the ops apart: the bytes the op must reproduce */
+    size_t cache_bytes = 0;
+    for (int n = 0; n < N; n++) {
+        const size_t end = ((size_t)slots[n] + 1) * row * S.gpu->act_size;
+        if (end > cache_bytes) cache_bytes = end;
+    }
+    unsigned char *kc_apart = xmalloc(cache_bytes), *vc_apart = xmalloc(cache_bytes);
+    S.gpu->to_host(S.gpu, kc_apart, pkc.g, cache_bytes);
+    S.gpu->to_host(S.gpu, vc_apart, pvc.g, cache_bytes);
+    for (int n = 0; n < N; n++) {
+        const size_t at = (size_t)slots[n] * row * S.gpu->act_size;
+        S.gpu->act_from_f32(S.gpu, (char *)pkc.g + at, nan_row, row);
+        S.gpu->act_from_f32(S.gpu, (char *)pvc.g + at, nan_row, row);
+    }
+    /* (the composite where the backend lacks the op: tests/emu/same_bits.sh against older
+     * kernels then compares it with them) */
+    typeof(S.gpu->qkv_attention_cached) op = S.gpu->qkv_attention_cached
+                                                 ? S.gpu->qkv_attention_cached
+                                                 : rlvr_qkv_attention_cached_apart;
+    op(S.gpu, po.g, pq.g, pk.g, pv.g, pqkv.g, pkc.g, pvc.g, pslot.g, ppos.g, pf.g, pt.g,
+       max_blocks, BS, pseq.g, N, Hq, Hkv, D, max_ctx);
+    cmp_act("qkv_attention_cached", cs, po, NULL, nout, TOL_BF16);
+    /* the rows it wrote, against the CPU's */
+    float *kg = xmalloc((size_t)N * row * sizeof(float)), *kcpu = xmalloc((size_t)N * row * 4);
+    float *vg = xmalloc((size_t)N * row * sizeof(float)), *vcpu = xmalloc((size_t)N * row * 4);
+    for (int n = 0; n < N; n++) {
+        const size_t at = (size_t)slots[n] * row;
+        S.gpu->act_to_f32(S.gpu, kg + n * row, (char *)pkc.g + at * S.gpu->act_size, row);
+        S.gpu->act_to_f32(S.gpu, vg + n * row, (char *)pvc.g + at * S.gpu->act_size, row);
+        S.cpu->act_to_f32(S.cpu, kcpu + n * row, (char *)pkc.c + at * S.cpu->act_size, row);
+        S.cpu->act_to_f32(S.cpu, vcpu + n * row, (char *)pvc.c + at * S.cpu->act_size, row);
+    }
+    compare("qkv_attention_cached k", cs, kg, kcpu, NULL, (size_t)N * row, TOL_BF16);
+    compare("qkv_attention_cached v", cs, vg, vcpu, NULL, (size_t)N * row, TOL_EXACT);
+    unsigned char *kc_op = xmalloc(cache_bytes), *vc_op = xmalloc(cache_bytes);
+    S.gpu->to_host(S.gpu, kc_op, pkc.g, cache_bytes);
+    S.gpu->to_host(S.gpu, vc_op, pvc.g, cache_bytes);
+    cmp_bits("qkv_attention_cached fused=apart", cs, po.g, o_apart, nout * S.gpu->act_size);
+    const int same = !memcmp(kc_op, kc_apart, cache_bytes) && !memcmp(vc_op, vc_apart, cache_bytes);
+    record("qkv_attention_cached cache fused=apart", cs, same ? 0.0 : 1.0, same ? 0.0 : 1.0,
+           same);
+    check_backend("qkv_attention_cached");
+    unsetenv("RLVR_DECODE_ATTN_PAIR");
+    rlvr_cuda_set_decode_attention(S.gpu, -1);
+    S.gpu->free(S.gpu, o_apart);
+    free(kc_apart);
+    free(vc_apart);
+    free(kc_op);
+    free(vc_op);
+    free(kg);
+    free(kcpu);
+    free(vg);
+    free(vcpu);
+    free(qkv);
+    free(slots);
+    free(nan_row);
+    free(f);
+    pair_free(pqkv);
+    pair_free(pf);
+    pair_free(pslot);
+    pair_free(po);
+    pair_free(pq);
+    pair_free(pk);
+    pair_free(pv);
+}
 
 static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups, int G,
                          int qper) {
@@ -1118,6 +1228,8 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         k += snprintf(cs + k, sizeof cs - (size_t)k, " pair");
     if (g_kv_same_len && k < (int)sizeof cs - 16)
         k += snprintf(cs + k, sizeof cs - (size_t)k, " same-len");
+    if (g_kv_qkv && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " qkv");
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
@@ -1284,6 +1396,9 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         if (pair) unsetenv("RLVR_DECODE_ATTN_PAIR");
     }
     rlvr_cuda_set_decode_attention(S.gpu, -1);
+    if (g_kv_qkv && qper == 1 && !S.dead)
+        kvcache_qkv_check(cs, N, Hq, Hkv, D, BS, max_blocks, tables, seq, pos, pkc, pvc, pt,
+                          pseq, ppos, max_ctx);
     S.gpu->free(S.gpu, o2);
     pair_free(pkc);
     pair_free(pvc);
@@ -1999,6 +2114,35 @@ static void kvcache_cases(void) {
     RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
 }
 
+/* qkv_attention_cached (kvcache_qkv_check) on caches like test_kvcache's: siblings sharing
+ * their prompt's blocks, D 64 and 128, groups 7, 8 and 16 (all the tensor-core kernel's);
+ * D 80 (the scalar kernels: the op runs apart); cache blocks of 24 slots; 128-key splits
+ * (several per query: the last one's block stores); paired rows; an odd query count. */
+static void kvcache_qkv_cases(void) {
+    const int p8[] = {300, 17, 1, 95}, p9[] = {700, 40}, p6[] = {2000, 1, 129};
+    const int p3[] = {300}, pk[] = {300, 17, 1, 900};
+    g_kv_qkv = 1;
+    g_kv_impl0 = g_kv_impl1 = 2;
+    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
+    RUN(test_kvcache(14, 2, 128, p9, 2, 4, 1));
+    RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));
+    RUN(test_kvcache(16, 1, 64, p8, 4, 2, 1));
+    RUN(test_kvcache(4, 4, 80, p6, 3, 2, 1));
+    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
+    g_kv_bs = 24;
+    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
+    g_kv_bs = 16;
+    setenv("RLVR_DECODE_SPLIT_KEYS", "128", 1);
+    RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
+    unsetenv("RLVR_DECODE_SPLIT_KEYS");
+    g_kv_pair = g_kv_same_len = 1;
+    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
+    RUN(test_kvcache(14, 2, 128, p9, 2, 4, 1));
+    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
+    g_kv_pair = g_kv_same_len = 0;
+    g_kv_qkv = 0;
+}
+
 /* The tensor-core cached attention with paired rows (RLVR_DECODE_ATTN_PAIR=1): each case
  * against the CPU and bit for bit against the unpaired kernel (test_kvcache). */
 static void kvcache_pair_cases(void) {
@@ -2012,6 +2156,7 @@ static void kvcache_pair_cases(void) {
     const int p1[] = {1, 16, 17, 300}, p8[] = {300, 17, 1, 95}, p9[] = {700, 40};
     const int p6[] = {2000, 1, 129}, p7[] = {600}, pk[] = {300, 17, 1, 900};
     const int p3[] = {300};
+    g_kv_impl0 = g_kv_impl1 = 2;
     g_kv_pair = 1;
     RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
     g_kv_same_len = 1;
@@ -2067,6 +2212,22 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("%-22s %-58s %10s %10s  %s\n", "op", "case", "rel err", "max err", "result");
+    /* RLVR_TEST_ONLY=kvcache_qkv|kvcache_pair: that group of cases alone (ctest runs
+     * kvcache_qkv emulated with the blocks in reverse order: a block that read a key
+     * before another block stored it would show) */
+    const char *only = getenv("RLVR_TEST_ONLY");
+    if (only && *only) {
+        if (strcmp(only, "kvcache_qkv") == 0) {
+            kvcache_qkv_cases();
+        } else if (strcmp(only, "kvcache_pair") == 0) {
+            kvcache_pair_cases();
+        } else {
+            fprintf(stderr, "test_cuda_ops: RLVR_TEST_ONLY=%s: expected kvcache_qkv or "
+                            "kvcache_pair\n", only);
+            return 2;
+        }
+        goto report;
+    }
     /* The plain kernels first: the faster paths that are now the defaults (the fused
      * RMSNorm backward, the 16-byte row kernels, the kept LM-head logits) each get their
      * own pass at the end, so both stay covered. */
@@ -2306,6 +2467,8 @@ int main(int argc, char **argv) {
         g_kv_bs = 16;
     }
     kvcache_pair_cases();
+    kvcache_qkv_cases();
+    g_kv_impl0 = g_kv_impl1 = 2;
     {
         /* splits of a fixed key count (RLVR_DECODE_SPLIT_KEYS, an A/B setting): 128 keys, so
          * contexts of 1 to ~940 keys use 1 to 8 splits of a launch sized for the cache; the
@@ -2378,6 +2541,7 @@ int main(int argc, char **argv) {
     /* the measured GEMM choice (opt-in RLVR_GEMM_TUNE) */
     gemm_tune_cases();
 
+report:
     printf("test_cuda_ops: %d cases, %d failed\n", S.nres, S.fails);
     int rc = S.fails ? 1 : 0;
     if (argc > 1 && write_report(argv[1], seed) != 0) rc = 1;
