@@ -2114,61 +2114,46 @@ static void kvcache_cases(void) {
     RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
 }
 
-/* qkv_attention_cached (kvcache_qkv_check) on caches like test_kvcache's: siblings sharing
- * their prompt's blocks, D 64 and 128, groups 7, 8 and 16 (all the tensor-core kernel's);
- * D 80 (the scalar kernels: the op runs apart); cache blocks of 24 slots; 128-key splits
- * (several per query: the last one's block stores); paired rows; an odd query count. */
-static void kvcache_qkv_cases(void) {
+/* Cache cases of the samples of prompts, one query each at its last position (the
+ * sampler's decode step), for the passes below: siblings sharing their prompt's blocks,
+ * D 64 and 128, groups 7, 8 and 16 (16: too wide to pair), an odd query count, cache
+ * blocks of 24 slots (tiles across two blocks, never shared), 128-key splits (several per
+ * query: merged by the last block; with the decode fusions off, by the combine kernel). */
+static void kvcache_step_cases(void) {
     const int p8[] = {300, 17, 1, 95}, p9[] = {700, 40}, p6[] = {2000, 1, 129};
     const int p3[] = {300}, pk[] = {300, 17, 1, 900};
-    g_kv_qkv = 1;
-    g_kv_impl0 = g_kv_impl1 = 2;
     RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
     RUN(test_kvcache(14, 2, 128, p9, 2, 4, 1));
+    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
     RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));
     RUN(test_kvcache(16, 1, 64, p8, 4, 2, 1));
-    RUN(test_kvcache(4, 4, 80, p6, 3, 2, 1));
-    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
     g_kv_bs = 24;
     RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
     g_kv_bs = 16;
     setenv("RLVR_DECODE_SPLIT_KEYS", "128", 1);
     RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
+    rlvr_cuda_set_decode_fuse(S.gpu, 0);
+    g_kv_nofuse = 1;
+    RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
+    g_kv_nofuse = 0;
+    rlvr_cuda_set_decode_fuse(S.gpu, 1);
     unsetenv("RLVR_DECODE_SPLIT_KEYS");
-    g_kv_pair = g_kv_same_len = 1;
-    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
-    RUN(test_kvcache(14, 2, 128, p9, 2, 4, 1));
-    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
-    g_kv_pair = g_kv_same_len = 0;
-    g_kv_qkv = 0;
 }
 
 /* The tensor-core cached attention with paired rows (RLVR_DECODE_ATTN_PAIR=1): each case
- * against the CPU and bit for bit against the unpaired kernel (test_kvcache). */
+ * against the CPU and bit for bit against the unpaired kernel (test_kvcache): neighbouring
+ * queries of one sequence at random positions (q/seq 4: the same tables, other masks and
+ * splits) and group 4 with two queries a sequence; then the step cases with every sample of
+ * a prompt as long as its siblings (same-len: the prompt's tiles shared by a pair); 70
+ * samples of one prompt with one split each and 2 / 3 / 4 stages (D 128 with 3). */
 static void kvcache_pair_cases(void) {
-    /* Neighbouring queries of one sequence at random positions (q/seq 4: the same tables,
-     * other masks and splits); samples of a group as long as each other (same-len: the
-     * sampler's case, the prompt's tiles shared by a pair), an odd count of queries (the
-     * last pair's second half empty), group 8, group 4 and group 16 (too wide to pair:
-     * the unpaired kernel); cache blocks of 24 slots (tiles across two blocks are never
-     * shared); 70 samples of one prompt with one split each and 2 / 3 / 4 stages (D 128
-     * with 3); splits of 128 keys merged by the last block and by the combine kernel */
-    const int p1[] = {1, 16, 17, 300}, p8[] = {300, 17, 1, 95}, p9[] = {700, 40};
-    const int p6[] = {2000, 1, 129}, p7[] = {600}, pk[] = {300, 17, 1, 900};
-    const int p3[] = {300};
+    const int p1[] = {1, 16, 17, 300}, p7[] = {600};
     g_kv_impl0 = g_kv_impl1 = 2;
     g_kv_pair = 1;
     RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
-    g_kv_same_len = 1;
-    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
-    RUN(test_kvcache(14, 2, 128, p9, 2, 4, 1));
-    RUN(test_kvcache(14, 2, 64, p3, 1, 3, 1));
-    RUN(test_kvcache(8, 1, 64, p6, 3, 2, 1));
     RUN(test_kvcache(4, 1, 64, p1, 4, 2, 2));
-    RUN(test_kvcache(16, 1, 64, p8, 4, 2, 1));
-    g_kv_bs = 24;
-    RUN(test_kvcache(14, 2, 64, p8, 4, 2, 1));
-    g_kv_bs = 16;
+    g_kv_same_len = 1;
+    kvcache_step_cases();
     setenv("RLVR_DECODE_SPLIT_BPS", "1", 1);
     RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
     setenv("RLVR_DECODE_ATTN_STAGES", "3", 1);
@@ -2178,16 +2163,22 @@ static void kvcache_pair_cases(void) {
     RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
     unsetenv("RLVR_DECODE_ATTN_STAGES");
     unsetenv("RLVR_DECODE_SPLIT_BPS");
-    setenv("RLVR_DECODE_SPLIT_KEYS", "128", 1);
-    RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
-    rlvr_cuda_set_decode_fuse(S.gpu, 0);
-    g_kv_nofuse = 1;
-    RUN(test_kvcache(14, 2, 64, pk, 4, 2, 1));
-    g_kv_nofuse = 0;
-    rlvr_cuda_set_decode_fuse(S.gpu, 1);
-    unsetenv("RLVR_DECODE_SPLIT_KEYS");
     g_kv_same_len = 0;
     g_kv_pair = 0;
+}
+
+/* qkv_attention_cached (kvcache_qkv_check) on the step cases, unpaired and paired (with
+ * siblings of equal length), and D 80 (the scalar kernels: the op runs apart). */
+static void kvcache_qkv_cases(void) {
+    const int p6[] = {2000, 1, 129};
+    g_kv_impl0 = g_kv_impl1 = 2;
+    g_kv_qkv = 1;
+    kvcache_step_cases();
+    RUN(test_kvcache(4, 4, 80, p6, 3, 2, 1));
+    g_kv_pair = g_kv_same_len = 1;
+    kvcache_step_cases();
+    g_kv_pair = g_kv_same_len = 0;
+    g_kv_qkv = 0;
 }
 
 int main(int argc, char **argv) {
