@@ -15,7 +15,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_internal.cuh"
 
-/* kernels/cuda/kvcache.cu: kv_store and attention_cached. */
+/* kernels/cuda/kvcache.cu: kv_store, attention_cached and qkv_attention_cached. */
 void cuda_kvcache_register(rlvr_backend *be);
 /* kernels/cuda/sample.cu: lmhead_sample. */
 void cuda_sample_register(rlvr_backend *be);

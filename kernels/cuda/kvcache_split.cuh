@@ -1,0 +1,142 @@
+/*
+ * kernels/cuda/kvcache_split.cuh — what the split-K cached attention kernels share
+ * (kvcache.cu: the scalar kernel, the combine kernel and the launcher; kvcache_mma.cu: the
+ * tensor-core kernel): the block shape and scratch, the split of a context among a launch's
+ * blocks (derived from pos on the device, so a recorded graph follows growing contexts),
+ * the merge of a query's split partials, and the tensor-core kernel's launch arguments.
+ */
+#ifndef RLVR_KERNELS_CUDA_KVCACHE_SPLIT_CUH
+#define RLVR_KERNELS_CUDA_KVCACHE_SPLIT_CUH
+
+#include "kernels/cuda/cuda_internal.cuh"
+
+/* Block shape and limits of the split-K kernels (kvcache.cu's file comment). */
+enum {
+    SPLIT_THREADS = 128,        /* 4 warps */
+    SPLIT_UNIT = 64,            /* a split's keys are a multiple of this (the last one apart) */
+    SPLIT_MAX = 64,             /* splits per (query, KV head) */
+    SPLIT_GMAX = 8,             /* query heads per KV head */
+    SPLIT_SMEM = 48 * 1024 - 64, /* dynamic shared memory per block, at most (no opt-in;
+                                  * 64 bytes left for split_finish's static flag) */
+    SPLIT_BLOCKS_PER_SM = 4,    /* blocks wanted per SM when choosing the split count */
+};
+/* Partials scratch: always this size, so the buffer never moves once it exists (CUDA graphs
+ * recorded with it stay valid); the split count is capped to fit. */
+static const size_t SPLIT_SCRATCH_BYTES = (size_t)8 << 20;
+/* Its first part: one finished-split counter per (query, KV head) (split_finish). */
+static const size_t SPLIT_COUNTER_BYTES = (size_t)64 << 10;
+
+/* Keys per split of a context of len >= 1 keys cut into at most max_splits splits: a multiple
+ * of SPLIT_UNIT; the number of splits used is ceil(len / per) <= max_splits. Both kernels
+ * derive it from pos[n] on the device, so a recorded launch follows growing contexts.
+ * per_fixed > 0 (RLVR_DECODE_SPLIT_KEYS): that many keys per split whatever the context,
+ * the launch's max_splits being enough for the cache's longest context. */
+static __device__ __forceinline__ int split_keys(int len, int max_splits, int per_fixed) {
+    if (per_fixed > 0) return per_fixed;
+    const int per = (len + max_splits - 1) / max_splits;
+    return (per + SPLIT_UNIT - 1) / SPLIT_UNIT * SPLIT_UNIT;
+}
+
+/* What one block of a split-K launch (blockIdx.x = (n·Hkv + hk)·S + split) works on: query
+ * n, KV head hk, keys [k0, k1) of the ns splits its context uses. False when the block has
+ * nothing to do (a context that needs fewer splits, or pos[n] < 0, outside the contract). */
+typedef struct {
+    int n, hk, split, ns, k0, k1;
+} split_block;
+
+/* Split `split` of query n's context for KV head hk (the fields above); false when that
+ * split has no keys (a context that needs fewer splits, or pos[n] < 0). */
+static __device__ __forceinline__ bool split_range(split_block *b, int n, int hk, int split,
+                                                   const int *pos, int S, int per_fixed) {
+    b->n = n;
+    b->hk = hk;
+    b->split = split;
+    const int len = pos[n] + 1;
+    if (len <= 0) return false;
+    const int per = split_keys(len, S, per_fixed);
+    b->ns = (len + per - 1) / per;
+    if (split >= b->ns) return false;
+    b->k0 = split * per;
+    b->k1 = min(len, b->k0 + per);
+    return true;
+}
+
+static __device__ __forceinline__ bool split_block_of(split_block *b, const int *pos, int Hkv,
+                                                      int S, int per_fixed) {
+    const int nh = (int)(blockIdx.x / (unsigned)S);
+    return split_range(b, nh / Hkv, nh % Hkv, (int)(blockIdx.x % (unsigned)S), pos, S,
+                       per_fixed);
+}
+
+/* Element d of one (n, h)'s merged output from its ns split partials po [S][D], ml [S][2]
+ * (unnormalised o, natural-log max m, sum l), in split order: M = max m_i,
+ * w_i = exp(m_i − M), out = Σ w_i o_i / Σ w_i l_i (bf16). L2 loads (__ldcg): inside the
+ * split kernel the partials come from other blocks of the same launch. */
+static __device__ __forceinline__ bf16 split_merge(const float *po, const float *ml, int ns,
+                                                   int d, int D) {
+    float M = -INFINITY;
+    for (int i = 0; i < ns; i++) M = fmaxf(M, __ldcg(ml + 2 * i));
+    float l = 0.0f, acc = 0.0f;
+    for (int i = 0; i < ns; i++) {
+        const float w = expf(__ldcg(ml + 2 * i) - M);
+        l += w * __ldcg(ml + 2 * i + 1);
+        acc += w * __ldcg(po + (size_t)i * D + d);
+    }
+    const float inv = 1.0f / l;
+    return f2bf(acc * inv);
+}
+
+/* Called by every thread of a split block (query n, KV head hk, ns > 1 splits) after its
+ * partial stores: counts the block as finished in *counter, and the last of the ns blocks
+ * to finish merges the group's rows (split_merge, as the combine kernel would) and resets
+ * the counter to 0 for the next launch (a graph replay starts from zero). Saves the
+ * combine kernel's launch; the same bits. */
+static __device__ void split_finish(unsigned *counter, bf16 *out, const float *part_o,
+                                    const float *part_ml, int n, int hk, int group, int Hq,
+                                    int D, int S, int ns) {
+    if (!cuda_block_is_last(counter, (unsigned)ns)) return;
+    for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
+        const int g = e / D, d = e - g * D;
+        const size_t item = (size_t)n * Hq + (size_t)hk * group + g;
+        out[item * D + d] = split_merge(part_o + item * S * D, part_ml + item * S * 2, ns, d, D);
+    }
+}
+
+/* ---- the tensor-core kernel's launch (kvcache_mma.cu) ------------------------------------ */
+
+/* query heads per KV head it takes; shared K|V tile stages per warp by default (the sixth
+ * H200 run; RLVR_DECODE_ATTN_STAGES=3|4 for A/B runs) */
+enum { MMA_GMAX = 16, MMA_STAGES = 2 };
+
+/* qkv_attention_cached's part (QKV): q read from the stacked q|k|v rows and rotated in
+ * registers; each query's new k (rotated) and v stored into its cache slot by the block of
+ * its last split (the only block that reads that position) before any of its tiles are
+ * copied. Zero for attention_cached. */
+typedef struct {
+    const bf16 *qkv; /* [N, (Hq + 2·Hkv)·D] */
+    bf16 *kc, *vc;   /* the caches the kernel reads, written here */
+    const int *slots;
+    const float *inv_freq;
+} mma_qkv;
+
+/* The arguments of one attention_split_mma_kernel launch (grid: blocks). */
+typedef struct {
+    bf16 *out;
+    float *part_o, *part_ml;
+    unsigned *counters;
+    const bf16 *q, *kc, *vc;
+    const int *block_tables;
+    int max_blocks, block_size;
+    const int *seq, *pos;
+    int N, Hq, Hkv, S, per_fixed;
+    float scale_log2;
+    unsigned grid;
+    mma_qkv qx; /* qkv_attention_cached's part, or zero */
+} mma_args;
+
+/* Launches attention_split_mma_kernel (D 64 or 128) with nst stages per warp (2 where the
+ * device cannot give a block the shared memory of nst), on paired rows or not, with q given
+ * (a.q) or from the stacked q|k|v (a.qx.qkv). */
+void cuda_attention_mma_launch(cuda_ctx *c, int D, int nst, bool pair, const mma_args &a);
+
+#endif
