@@ -11,6 +11,10 @@
 #                   ablations (bench_decode_256_ablate_<group>.json): the decode-forward
 #                   seconds the skipped op group costs; rows that also ran the grouped form
 #                   (G = 8) beside bench_decode.json's grouped figure
+#   decode attn op  OUTDIR/bench_decode_attn.json (tests/gpu/bench_decode_attn.c): per
+#                   workload, each cached-attention variant's time per call and its speed-up
+#                   against the default kernel (the qkv variants against qkvapart), and any
+#                   failed bit check
 #   sampling op     OUTDIR/model/generate_cuda.log (tests/gpu/sampler_check.c part 1d):
 #                   lmhead_sample's per-call ms on each CUDA path (split: a warp per chunk,
 #                   the default; blocks; single-block) and the default's speed-up
@@ -175,6 +179,30 @@ def sample_lines(path):
             "path's speed-up)"] + rows
 
 
+def decode_attn_lines(path):
+    """The cached attention op's variants per workload (bench_decode_attn.json)."""
+    d = load(path)
+    if not isinstance(d, dict) or not d.get("workloads"):
+        return []
+    out = ["-- decode attention op (bench_decode_attn; us per call, speed-up > 1: faster; "
+           "qkv variants against qkvapart)"]
+    for w in d["workloads"]:
+        us = w.get("us") or {}
+        base, qbase = us.get("default"), us.get("qkvapart")
+        cells = []
+        for name, v in us.items():
+            if name in ("default", "qkvapart") or not v:
+                continue
+            ref = qbase if name.startswith("qkv") else base
+            sp = f" x{ref / v:.3f}" if ref else ""
+            cells.append(f"{name} {v:.2f}{sp}")
+        bad = [n for n, ok in (w.get("same_bits") or {}).items() if ok is False]
+        out.append(f"   {w.get('name', '?'):<8} N={w.get('N', '?'):<4} default "
+                   f"{fmt(base)} us, qkvapart {fmt(qbase)} us: " + ", ".join(cells) +
+                   (f"  BITS DIFFER: {', '.join(bad)}" if bad else ""))
+    return out
+
+
 def tune_lines(path, top=6):
     """The GEMM tuner's log lines of one file: shapes, Lt picks, the largest gains."""
     try:
@@ -222,7 +250,7 @@ def summarise(out, noise):
 
     d32 = load(os.path.join(out, "bench_decode_graphs.json"))
     v32 = rows_of(os.path.join(out, "bench_decode_*.json"), "bench_decode_",
-                  exclude=("graphs",))
+                  exclude=("graphs", "attn"))
     v32 = [(n, p) for n, p in v32 if not n.startswith("256_")]
     table("decode, 32 sequences (graphs)", "output tok/s", get(d32, "g1.output_tok_s"),
           [(n, get(load(p), "g1.output_tok_s")) for n, p in v32], True, noise, lines)
@@ -249,6 +277,7 @@ def summarise(out, noise):
             if f is not None:
                 lines.append(f"   {name:<16} {fwd - f:>8.3f} s ({100 * (fwd - f) / fwd:.0f}%)")
 
+    lines += decode_attn_lines(os.path.join(out, "bench_decode_attn.json"))
     lines += sample_lines(os.path.join(model, "generate_cuda.log"))
 
     for p in sorted(glob.glob(os.path.join(out, "kp_*.json"))):

@@ -144,6 +144,14 @@ else
 fi
 run_section torch_attention 120 python3 "$ROOT/tests/gpu/torch_attention_bench.py" "$OUT/torch_attention.json"
 
+# ---- the cached attention of one decode step, op by op: the decode A/B settings without
+# a whole run's noise, and their bit checks (issue 9) --------------------------------------
+if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_decode_attn" ]; then
+  run_section bench_decode_attn 120 "$BUILD/tests/gpu/bench_decode_attn" "$OUT/bench_decode_attn.json"
+else
+  record bench_decode_attn fail 0 "not built (see build logs)"
+fi
+
 # ---- the fused LM head at 8192 tokens x 151,936 vocabulary: time and memory, beside
 # PyTorch eager's unfused head on the same card (issue 8) -------------------------------
 if [ $BUILT = 1 ] && [ -x "$BUILD/tests/gpu/bench_lmhead" ]; then

@@ -38,6 +38,10 @@ with tempfile.TemporaryDirectory() as d:
     put(d, "bench_decode_256_pair.json", {"g1": {"output_tok_s": 36500.0},
                                           "grouped": {"output_tok_s": 50000.0}})
     put(d, "bench_decode_256_ablate_matmul.json", {"g1": {"decode_forward_s": 1.5}})
+    put(d, "bench_decode_attn.json", {"workloads": [
+        {"name": "g8_256", "N": 256, "us": {"default": 40.0, "pair": 20.0, "qkv": 30.0,
+                                          "qkvapart": 33.0},
+         "same_bits": {"default": True, "pair": True, "qkv": False, "qkvapart": True}}]})
     put(d, "kp_decode1.json", {"span_ms": 10.0, "busy_ms": 8.0, "idle_ms": 2.0,
                                "rows": [{"name": "gemv_kernel<1>", "ms": 4.0, "calls": 96,
                                          "mean_us": 41.7, "share": 0.5}]})
@@ -93,7 +97,7 @@ ib1 = next(i for i, l in enumerate(lines) if "decode, batch 1" in l)
 check("1.033  FASTER" in lines[i32 + 2], "decode 32: +3.3% is FASTER (beyond 3%)")
 check("1.500  FASTER" in lines[ib1 + 2], "batch 1: 1.2 -> 0.8 ms is a speed-up of 1.5")
 check("0.833  slower" in line_with("mma"), "decode 256: -17% is slower")
-check(not any(l.strip().startswith(("graphs", "256_", "ablate_")) for l in lines),
+check(not any(l.strip().startswith(("graphs", "256_", "ablate_", "attn ")) for l in lines),
       "rows of other tables are not A/B rows here")
 check("1.500 s (50%)" in line_with("matmul"), "ablation: the matmul group costs 1.5 s")
 ig = next(i for i, l in enumerate(lines) if "as 32 groups of G = 8" in l)
@@ -102,6 +106,10 @@ check("40,000" in lines[ig + 1] and lines[ig + 2].split()[:4] == ["pair", "50,00
       and "mma" not in lines[ig + 3],
       "decode 256 grouped: only rows that ran it, beside the main run's grouped figure")
 check("gemv_kernel<1>" in text and "idle 2.0 ms" in text, "kernel profile summarised")
+da = line_with("g8_256", "N=256")
+check("default 40 us" in da and "pair 20.00 x2.000" in da and "qkv 30.00 x1.100" in da
+      and "BITS DIFFER: qkv" in da,
+      "decode attention op: speed-ups against default / qkvapart, a failed bit check shown")
 dk = line_with("fa2_bwd_dkdv_kernel<64, false>")
 check(dk.split()[:6] == ["259.9", "42", "38", "12", "25", "168"],
       "ncu: ns to us, thousands separator, percentages, registers")
