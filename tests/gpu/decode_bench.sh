@@ -16,7 +16,7 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,nopdl,skinny2,skinny2r32,stages4,bps8,late,normapart,
+# bench_decode_{nographs,graphs,nopdl,skinny2r32,stages4,bps8,late,normapart,
 # qkvapart,tune,tuneall,pair,qkvattnapart}.log (32 seqs and batch 1) and
 # bench_decode_256_{sampleblk,stages4,bps8,admission,keys256,tune,tuneall,pair,
 # qkvattnapart}.log (the 256-sequence workload; pair and qkvattnapart also as 32 groups of
@@ -51,7 +51,8 @@
 #               instead of inside the tensor-core cached attention, RLVR_DECODE_QKV_ATTN=0
 #               (256 also grouped).
 # With RLVR_DECODE_AB_ALL=1 also the settings earlier runs decided or that sessions 20 and
-# 21 moved out to make room for tune and pair: skinny2r64 (32, 256); skinny2r32 and bps16
+# 21 moved out to make room for tune and pair: skinny2 at 32 (the same setting as
+# skinny2r32 there: 32 rows at most); skinny2r64 (32, 256); skinny2r32 and bps16
 # at 256 (tuneall answers the skinny GEMM per shape; bps8 the split count); nopdl and
 # skinny2 at 256 (PDL won 1.011 and 1.046 there in the sixth run; RLVR_SKINNY=2 lost
 # 0.906 and 0.862); rowvec0
@@ -155,7 +156,7 @@ if [ "$DEVICE" = cuda ]; then
   # With the row kernels on (the default) the fused add + RMSNorm + GEMV runs with the row
   # norm's arithmetic since session 19 (normapart: the two kernels, as before); rowvec0
   # runs it with the element-wise norm's.
-  AB32="nopdl:RLVR_DECODE_PDL=0 skinny2:RLVR_SKINNY=2 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
+  AB32="nopdl:RLVR_DECODE_PDL=0 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
         stages4:RLVR_DECODE_ATTN_STAGES=4 bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0
         normapart:RLVR_DECODE_NORM_FUSE=0 qkvapart:RLVR_DECODE_QKV_FUSE=0 tune:RLVR_GEMM_TUNE=1
         tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune pair:RLVR_DECODE_ATTN_PAIR=1
@@ -167,7 +168,8 @@ if [ "$DEVICE" = cuda ]; then
   # rows run on the 256-sequence workload and on its grouped form (G = 8), as the main run
   AB256G="pair:RLVR_DECODE_ATTN_PAIR=1 qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
-    AB32="$AB32 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 rowvec0:RLVR_ROW_VEC=0
+    AB32="$AB32 skinny2:RLVR_SKINNY=2 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
+          rowvec0:RLVR_ROW_VEC=0
           nostage:RLVR_CUDA_STAGED_UPLOAD=0
           nofuse:RLVR_DECODE_FUSE=0 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0
