@@ -85,44 +85,74 @@ static __global__ void rmsnorm_backward_kernel(bf16 *din, const bf16 *dout, cons
  *   time; the block's S = RMSF_WARPS·32/L row slots take the group's rows i·S + slot,
  *   i < rps, so a group is R = S·rps consecutive rows, group g = blockIdx.x. rps =
  *   RMSF_RPS unless RLVR_RMSNORM_BWD_RPS=1..16 (the dw bits depend on it): at
- *   C 896 and 8192 rows, 4 makes 256 blocks of 8 warps, under two per SM, which may be
- *   why the sixth H200 run measured ~48 µs per call where the traffic needs ~10 µs; the
- *   next lease's `rmsrps1` row tries 1 (1,024 blocks).
+ *   C 896 and 8192 rows, 4 makes 256 blocks of 8 warps, under two per SM. The sixth H200
+ *   run measured ~48 µs per call where the traffic needs ~10 µs: each warp's 4 rows ran
+ *   one after another, each with two dependent memory round trips (dy and x; then the din
+ *   it accumulates into, loaded only after the row's mean); since session 21 the held-row
+ *   form loads all three at once (one round trip per row; unmeasured). The next lease's
+ *   `rmsrps1` row tries 1 row per slot (1,024 blocks).
  *   dw partial: each lane accumulates dy·(x·rstd) over its rows in fp32 registers (rows in
  *   ascending order); the 32/L segments of a warp are combined by an xor butterfly, the
  *   warps of the block in ascending order through shared memory [C]; part[g, C] holds the
  *   group's sum. The final kernel adds Σ_g part[g, c] (double) into dw[c]. */
 enum { RMSF_WARPS = 8, RMSF_RPS = 4, RMSF_RPS_MAX = 16, RMSF_FIN_TY = 16 };
 
-/* A chunk of the row (columns c0..c0+VEC) as floats: copied from the registers that
- * hold it (HOLD: hdy/hx are that chunk's) or loaded from memory. */
+/* VEC bf16 columns as they came from memory: one 16-byte word (VEC 8) or one value. */
+template <int VEC> struct rmsf_raw {
+    uint4 u;
+};
+template <> struct rmsf_raw<1> {
+    bf16 h;
+};
+template <int VEC>
+static __device__ __forceinline__ void rmsf_load(rmsf_raw<VEC> &r, const bf16 *p) {
+    if constexpr (VEC == 8) r.u = *reinterpret_cast<const uint4 *>(p);
+    else r.h = *p;
+}
+template <int VEC>
+static __device__ __forceinline__ void rmsf_zero(rmsf_raw<VEC> &r) {
+    if constexpr (VEC == 8) r.u = make_uint4(0u, 0u, 0u, 0u);
+    else r.h = f2bf(0.0f);
+}
+template <int VEC>
+static __device__ __forceinline__ void rmsf_floats(const rmsf_raw<VEC> &r, float *f) {
+    if constexpr (VEC == 8) unpack_bf8(r.u, f);
+    else f[0] = bf2f(r.h);
+}
+
+/* A chunk of the row (columns c0..c0+VEC) as floats: from the bf16 words held in registers
+ * (HOLD: hdy/hx are that chunk's) or loaded from memory. */
 template <int VEC, bool HOLD>
-static __device__ __forceinline__ void rmsf_chunk(float *dy, float *x, const float *hdy,
-                                                  const float *hx, const bf16 *dyr,
+static __device__ __forceinline__ void rmsf_chunk(float *dy, float *x, const rmsf_raw<VEC> &hdy,
+                                                  const rmsf_raw<VEC> &hx, const bf16 *dyr,
                                                   const bf16 *xr, int c0) {
     if (HOLD) {
-#pragma unroll
-        for (int j = 0; j < VEC; j++) {
-            dy[j] = hdy[j];
-            x[j] = hx[j];
-        }
+        rmsf_floats<VEC>(hdy, dy);
+        rmsf_floats<VEC>(hx, x);
     } else {
         load_bf<VEC>(dyr + c0, dy);
         load_bf<VEC>(xr + c0, x);
     }
 }
 
+/* HOLD (K·VEC <= 32 columns a lane): a row's dy, x — and, accumulating, the din it adds to —
+ * are loaded once, all at the start of the row, and kept as bf16 words (4 registers per 8
+ * columns, not 8): one memory round trip per row instead of two (the din load used to wait
+ * for the row's mean), within 128 registers (two blocks of 8 warps per SM). The values and
+ * the order of every operation are as before: the same bits. */
 template <int VEC, int K>
 static __global__ void __launch_bounds__(RMSF_WARPS * 32)
     rmsnorm_backward_fused_kernel(bf16 *din, float *part, const bf16 *dout, const bf16 *in,
                                   const bf16 *w, const float *rstd, int N, int C, int L,
                                   int rps, int accumulate) {
     constexpr bool HOLD = K * VEC <= 32; /* the row stays in registers between the passes */
+    constexpr int KH = HOLD ? K : 1;
     extern __shared__ float sacc[];      /* [C] when part != NULL */
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int segs = 32 / L, seg = lane / L, sub = lane & (L - 1);
     const int S = RMSF_WARPS * segs, slot = warp * segs + seg;
     const long long r0 = (long long)blockIdx.x * S * rps;
+    const bool add_old = din && accumulate;
     float acc[K][VEC];
 #pragma unroll
     for (int k = 0; k < K; k++)
@@ -134,19 +164,19 @@ static __global__ void __launch_bounds__(RMSF_WARPS * 32)
         const float r = live ? rstd[row] : 0.0f;
         const bf16 *dyr = dout + (live ? row : 0) * (long long)C;
         const bf16 *xr = in + (live ? row : 0) * (long long)C;
-        float hdy[HOLD ? K : 1][VEC], hx[HOLD ? K : 1][VEC];
+        bf16 *drow = din ? din + (live ? row : 0) * (long long)C : NULL;
+        rmsf_raw<VEC> hdy[KH], hx[KH], hold[KH];
         if (HOLD) {
 #pragma unroll
             for (int k = 0; k < K; k++) {
                 const int c0 = (k * L + sub) * VEC;
                 if (live && c0 < C) {
-                    load_bf<VEC>(dyr + c0, hdy[HOLD ? k : 0]);
-                    load_bf<VEC>(xr + c0, hx[HOLD ? k : 0]);
+                    rmsf_load<VEC>(hdy[HOLD ? k : 0], dyr + c0);
+                    rmsf_load<VEC>(hx[HOLD ? k : 0], xr + c0);
+                    if (add_old) rmsf_load<VEC>(hold[HOLD ? k : 0], drow + c0);
                 } else {
-#pragma unroll
-                    for (int j = 0; j < VEC; j++) hdy[HOLD ? k : 0][j] = 0.0f;
-#pragma unroll
-                    for (int j = 0; j < VEC; j++) hx[HOLD ? k : 0][j] = 0.0f;
+                    rmsf_zero<VEC>(hdy[HOLD ? k : 0]);
+                    rmsf_zero<VEC>(hx[HOLD ? k : 0]);
                 }
             }
         }
@@ -173,14 +203,17 @@ static __global__ void __launch_bounds__(RMSF_WARPS * 32)
             float dy[VEC], x[VEC];
             rmsf_chunk<VEC, HOLD>(dy, x, hdy[HOLD ? k : 0], hx[HOLD ? k : 0], dyr, xr, c0);
             if (din) {
-                bf16 *dr = din + row * (long long)C + c0;
+                bf16 *dr = drow + c0;
                 float wv[VEC], v[VEC], old[VEC];
                 load_bf<VEC>(w + c0, wv);
-                if (accumulate) load_bf<VEC>(dr, old);
+                if (add_old) {
+                    if (HOLD) rmsf_floats<VEC>(hold[HOLD ? k : 0], old);
+                    else load_bf<VEC>(dr, old);
+                }
 #pragma unroll
                 for (int j = 0; j < VEC; j++) {
                     v[j] = r * (dy[j] * wv[j] - x[j] * r * mean);
-                    if (accumulate) v[j] += old[j];
+                    if (add_old) v[j] += old[j];
                 }
                 store_bf<VEC>(dr, v);
             }
