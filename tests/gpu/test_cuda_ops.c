@@ -2114,6 +2114,23 @@ static void kvcache_cases(void) {
     RUN(test_kvcache(16, 1, 64, p2, 3, 2, 4));  /* group 16: split-K falls back */
 }
 
+/* One split per query (RLVR_DECODE_SPLIT_BPS=1 and 140 (query, KV head) pairs for 132
+ * emulated SMs): 70 samples of one ~600-key prompt, ~10 tiles per warp, so each warp's ring
+ * of shared stages wraps around several times; with the default two stages, then three and
+ * four (RLVR_DECODE_ATTN_STAGES); D 128 once with three. */
+static void kvcache_ring_cases(void) {
+    const int p7[] = {600};
+    setenv("RLVR_DECODE_SPLIT_BPS", "1", 1);
+    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+    setenv("RLVR_DECODE_ATTN_STAGES", "3", 1);
+    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+    RUN(test_kvcache(14, 2, 128, p7, 1, 70, 1));
+    setenv("RLVR_DECODE_ATTN_STAGES", "4", 1);
+    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
+    unsetenv("RLVR_DECODE_ATTN_STAGES");
+    unsetenv("RLVR_DECODE_SPLIT_BPS");
+}
+
 /* Cache cases of the samples of prompts, one query each at its last position (the
  * sampler's decode step), for the passes below: siblings sharing their prompt's blocks,
  * D 64 and 128, groups 7, 8 and 16 (16: too wide to pair), an odd query count, cache
@@ -2147,22 +2164,14 @@ static void kvcache_step_cases(void) {
  * a prompt as long as its siblings (same-len: the prompt's tiles shared by a pair); 70
  * samples of one prompt with one split each and 2 / 3 / 4 stages (D 128 with 3). */
 static void kvcache_pair_cases(void) {
-    const int p1[] = {1, 16, 17, 300}, p7[] = {600};
+    const int p1[] = {1, 16, 17, 300};
     g_kv_impl0 = g_kv_impl1 = 2;
     g_kv_pair = 1;
     RUN(test_kvcache(14, 2, 64, p1, 4, 3, 4));
     RUN(test_kvcache(4, 1, 64, p1, 4, 2, 2));
     g_kv_same_len = 1;
     kvcache_step_cases();
-    setenv("RLVR_DECODE_SPLIT_BPS", "1", 1);
-    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
-    setenv("RLVR_DECODE_ATTN_STAGES", "3", 1);
-    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
-    RUN(test_kvcache(14, 2, 128, p7, 1, 70, 1));
-    setenv("RLVR_DECODE_ATTN_STAGES", "4", 1);
-    RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
-    unsetenv("RLVR_DECODE_ATTN_STAGES");
-    unsetenv("RLVR_DECODE_SPLIT_BPS");
+    kvcache_ring_cases();
     g_kv_same_len = 0;
     g_kv_pair = 0;
 }
@@ -2428,22 +2437,7 @@ int main(int argc, char **argv) {
      * 16 is its own) */
     g_kv_impl0 = g_kv_impl1 = 2;
     kvcache_cases();
-    {
-        /* one split per query (RLVR_DECODE_SPLIT_BPS=1 and 140 (query, KV head) pairs for
-         * 132 emulated SMs): ~600 keys, ~10 tiles per warp, so each warp's ring of shared
-         * stages wraps around several times; with the default two stages, then three and
-         * four (RLVR_DECODE_ATTN_STAGES); D 128 once with three */
-        const int p7[] = {600};
-        setenv("RLVR_DECODE_SPLIT_BPS", "1", 1);
-        RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
-        setenv("RLVR_DECODE_ATTN_STAGES", "3", 1);
-        RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
-        RUN(test_kvcache(14, 2, 128, p7, 1, 70, 1));
-        setenv("RLVR_DECODE_ATTN_STAGES", "4", 1);
-        RUN(test_kvcache(14, 2, 64, p7, 1, 70, 1));
-        unsetenv("RLVR_DECODE_ATTN_STAGES");
-        unsetenv("RLVR_DECODE_SPLIT_BPS");
-    }
+    kvcache_ring_cases();
     {
         /* cache blocks of 8, 24 and 48 slots: 16-key tiles that span two blocks (every one
          * at 8, some at 24) take the per-row slot path of mma_load_tile, the others its
