@@ -173,11 +173,12 @@ static __global__ void __launch_bounds__(RMSF_WARPS * 32)
                 if (live && c0 < C) {
                     rmsf_load<VEC>(hdy[HOLD ? k : 0], dyr + c0);
                     rmsf_load<VEC>(hx[HOLD ? k : 0], xr + c0);
-                    if (add_old) rmsf_load<VEC>(hold[HOLD ? k : 0], drow + c0);
                 } else {
                     rmsf_zero<VEC>(hdy[HOLD ? k : 0]);
                     rmsf_zero<VEC>(hx[HOLD ? k : 0]);
                 }
+                if (add_old && live && c0 < C) rmsf_load<VEC>(hold[HOLD ? k : 0], drow + c0);
+                else rmsf_zero<VEC>(hold[HOLD ? k : 0]); /* read only when loaded */
             }
         }
         float mean = 0.0f;
