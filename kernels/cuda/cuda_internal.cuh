@@ -68,8 +68,8 @@ typedef struct {
     int weights_early; /* the GEMV and skinny kernels load weights before pdl_begin (off:
                         * RLVR_GEMV_EARLY=0, the A/B row of session 19) */
     int norm_fuse_rv;  /* the fused add + RMSNorm + GEMV also with the 16-byte row kernels
-                        * on, in their arithmetic (off: RLVR_DECODE_NORM_FUSE=0, session 18's
-                        * two ops) */
+                        * on, in their arithmetic (RLVR_DECODE_NORM_FUSE=1); off, the default
+                        * since the seventh H200 run, they run as two ops */
     int qkv_fuse; /* add_rmsnorm_qkv_store's one kernel for <= 8 rows (off:
                    * RLVR_DECODE_QKV_FUSE=0, the A/B row of session 20: the two ops) */
     int decode_attn; /* attention_cached: 0 = not chosen yet (RLVR_DECODE_ATTN is read at

@@ -540,8 +540,14 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
      * longest one's splits are the longest blocks); the launch's S covers the cache's
      * longest possible context (max_blocks · block_size, fixed for the cache: a recorded
      * graph stays right), doubling the keys until S and the partials fit. */
-    static const int keys_allowed[] = {128, 256, 512, 1024};
-    int per_fixed = kv_env_pick("RLVR_DECODE_SPLIT_KEYS", 0, keys_allowed, 4);
+    /* The default since the seventh H200 run (session 21): 256-key splits for at most
+     * SPLIT_KEYS_MAX_N queries — bench_decode_attn measured the attention op at 12.0 → 9.1
+     * µs per call at batch 1 and 14.7 → 12.0 at 32 sequences (the count-based splits cut
+     * those contexts into 64-key splits), and 55.4 → 59.7 µs (slower) at 256;
+     * RLVR_DECODE_SPLIT_KEYS=0 gives the count-based splits everywhere. */
+    static const int keys_allowed[] = {0, 128, 256, 512, 1024};
+    int per_fixed = kv_env_pick("RLVR_DECODE_SPLIT_KEYS", N <= SPLIT_KEYS_MAX_N ? 256 : 0,
+                                keys_allowed, 5);
     if (per_fixed > 0) {
         const long long cap = (long long)max_blocks * block_size;
         long long Sf = (cap + per_fixed - 1) / per_fixed;

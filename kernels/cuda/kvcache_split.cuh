@@ -19,6 +19,7 @@ enum {
     SPLIT_SMEM = 48 * 1024 - 64, /* dynamic shared memory per block, at most (no opt-in;
                                   * 64 bytes left for split_finish's static flag) */
     SPLIT_BLOCKS_PER_SM = 4,    /* blocks wanted per SM when choosing the split count */
+    SPLIT_KEYS_MAX_N = 32,      /* up to this many queries: 256-key splits (kvcache.cu) */
 };
 /* Partials scratch: always this size, so the buffer never moves once it exists (CUDA graphs
  * recorded with it stay valid); the split count is capped to fit. */

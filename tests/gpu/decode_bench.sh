@@ -16,11 +16,15 @@
 #          --b1-new 256 --seed 1 --threads 0
 # Exit status: 0 when bench_decode ran (transformers may be skipped), 1 otherwise,
 # 2 on bad usage. Logs: OUTDIR/bench_decode.log, OUTDIR/hf_generate.log; on cuda also
-# bench_decode_{nographs,graphs,nopdl,skinny2r32,stages4,bps8,late,normapart,
-# qkvapart,tune,tuneall,pair,qkvattnapart}.log (32 seqs and batch 1) and
-# bench_decode_256_{sampleblk,stages4,bps8,admission,keys256,tune,tuneall,pair,
-# qkvattnapart}.log (the 256-sequence workload; pair and qkvattnapart also as 32 groups of
-# G = 8, as the main run). The rows:
+# bench_decode_{nographs,graphs,nopdl,keys0,normfuse}.log (32 seqs and batch 1) and
+# bench_decode_256_qkvattnapart.log (the 256-sequence workload); the rows the seventh H200
+# run decided (below from skinny2r32 to qkvattnapart at 32, and sampleblk, stages4, bps8,
+# admission, keys256, tune, tuneall at 256; pair also grouped) with RLVR_DECODE_AB_ALL=1.
+# The rows:
+#   keys0       the count-based cached-attention splits for <= 32 queries too (the
+#               default since the seventh run: 256-key splits there), RLVR_DECODE_SPLIT_KEYS=0;
+#   normfuse    the fused add + RMSNorm + GEMV with the row kernels (off by default since
+#               the seventh run), RLVR_DECODE_NORM_FUSE=1;
 #   nopdl       plain launches instead of programmatic dependents, RLVR_DECODE_PDL=0;
 #   skinny2     the tensor-core GEMM for <= 256 rows where OC <= 1.5·IC, RLVR_SKINNY=2;
 #   skinny2r32  the same for at most 32 rows, RLVR_SKINNY_ROWS=32;
@@ -156,25 +160,30 @@ if [ "$DEVICE" = cuda ]; then
   # With the row kernels on (the default) the fused add + RMSNorm + GEMV runs with the row
   # norm's arithmetic since session 19 (normapart: the two kernels, as before); rowvec0
   # runs it with the element-wise norm's.
-  AB32="nopdl:RLVR_DECODE_PDL=0 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32
-        stages4:RLVR_DECODE_ATTN_STAGES=4 bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0
-        normapart:RLVR_DECODE_NORM_FUSE=0 qkvapart:RLVR_DECODE_QKV_FUSE=0 tune:RLVR_GEMM_TUNE=1
-        tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune pair:RLVR_DECODE_ATTN_PAIR=1
-        qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
-  AB256="sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
-         bps8:RLVR_DECODE_SPLIT_BPS=8 admission:RLVR_DECODE_ORDER=admission keys256:RLVR_DECODE_SPLIT_KEYS=256
-         tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1
-         tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune,RLVR_GEMM_TUNE_LOG=1"
+  # Since the seventh H200 run (session 21): the two new defaults' opt-outs (keys0: the
+  # count-based splits for <= 32 queries too; normfuse: the fused add + RMSNorm + GEMV)
+  # and nopdl; the rows that run decided are behind RLVR_DECODE_AB_ALL=1.
+  AB32="nopdl:RLVR_DECODE_PDL=0 keys0:RLVR_DECODE_SPLIT_KEYS=0 normfuse:RLVR_DECODE_NORM_FUSE=1"
+  AB256="qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
   # rows run on the 256-sequence workload and on its grouped form (G = 8), as the main run
-  AB256G="pair:RLVR_DECODE_ATTN_PAIR=1 qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
+  AB256G=""
+  DECIDED32="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 stages4:RLVR_DECODE_ATTN_STAGES=4
+        bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0 qkvapart:RLVR_DECODE_QKV_FUSE=0
+        tune:RLVR_GEMM_TUNE=1 tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune
+        pair:RLVR_DECODE_ATTN_PAIR=1 qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
+  DECIDED256="sampleblk:RLVR_SAMPLE_SPLIT=blocks stages4:RLVR_DECODE_ATTN_STAGES=4
+         bps8:RLVR_DECODE_SPLIT_BPS=8 admission:RLVR_DECODE_ORDER=admission
+         keys256:RLVR_DECODE_SPLIT_KEYS=256 tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1
+         tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune,RLVR_GEMM_TUNE_LOG=1"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
-    AB32="$AB32 skinny2:RLVR_SKINNY=2 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
+    AB256G="pair:RLVR_DECODE_ATTN_PAIR=1"
+    AB32="$AB32 $DECIDED32 skinny2:RLVR_SKINNY=2 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
           rowvec0:RLVR_ROW_VEC=0
           nostage:RLVR_CUDA_STAGED_UPLOAD=0
           nofuse:RLVR_DECODE_FUSE=0 split:RLVR_DECODE_ATTN=split skinny:RLVR_SKINNY=1
           prefetch:RLVR_DECODE_PREFETCH_MB=40 head:RLVR_DECODE_ATTN=head gemv0:RLVR_GEMV=0
           separate:RLVR_STACKED_PROJ=0 sample1:RLVR_SAMPLE_SPLIT=0"
-    AB256="$AB256 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 bps16:RLVR_DECODE_SPLIT_BPS=16
+    AB256="$AB256 $DECIDED256 skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 bps16:RLVR_DECODE_SPLIT_BPS=16
            skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64 nopdl:RLVR_DECODE_PDL=0
            skinny2:RLVR_SKINNY=2 split:RLVR_DECODE_ATTN=split
            rowvec0:RLVR_ROW_VEC=0 skinny:RLVR_SKINNY=1
