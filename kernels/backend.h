@@ -231,11 +231,20 @@ struct rlvr_backend {
      * already stored). q[N,Hq,D] → out[N,Hq,D]; scale 1/sqrt(D), GQA as above.
      * max_ctx = 1 + max_n pos[n] (host int, for launch shapes and scratch; a backend
      * with graph ops must not depend on it: decode graphs are recorded once and replayed
-     * as contexts grow, engine/model/kv_cache.c). */
+     * as contexts grow, engine/model/kv_cache.c).
+     * share (i32 [3·N] backend memory, or NULL): shared-prefix units, a hint that never
+     * changes the result (engine/model/kv_share.h writes it): share[n] = P_n, share[N + u]
+     * = the first query a_u of unit u, share[2N + u] = its count c_u (0 past the last
+     * unit). A unit is c_u >= 2 consecutive queries a_u .. a_u + c_u − 1, c_u·(Hq/Hkv)
+     * <= 64, whose first P (> 0, a multiple of block_size, below every member's pos + 1)
+     * positions lie in the same cache blocks, and P_n = P for each of them; P_n = 0 for a
+     * query in no unit. A backend may read those keys once for the whole unit (CUDA: the
+     * tensor-core kernel's shared-prefix blocks); the CPU checks the hint and computes
+     * each query alone. */
     void (*attention_cached)(rlvr_backend *be, void *out, const void *q, const void *k_cache,
                              const void *v_cache, const int *block_tables, int max_blocks,
-                             int block_size, const int *seq, const int *pos, int N, int Hq,
-                             int Hkv, int D, int max_ctx);
+                             int block_size, const int *seq, const int *pos, const int *share,
+                             int N, int Hq, int Hkv, int D, int max_ctx);
     /* qkv_split_store of the stacked qkv[N, (Hq + 2·Hkv)·D] (q, k rotated at pos[n]; k, v
      * into cache slots[n]) and then attention_cached of that q: a decode step's attention in
      * one call, for queries whose only new key is their own (the keys before pos[n] are in
@@ -243,12 +252,13 @@ struct rlvr_backend {
      * the tensor-core cached attention rotates q in registers and the block of each query's
      * last split stores its k and v, leaving q, k, v unwritten: their contents after the
      * call are unspecified); q [N, Hq·D], k, v [N, Hkv·D] are the split's outputs where it
-     * runs apart. Nullable: callers run the two. */
+     * runs apart; share as in attention_cached. Nullable: callers run the two. */
     void (*qkv_attention_cached)(rlvr_backend *be, void *out, void *q, void *k, void *v,
                                  const void *qkv, void *k_cache, void *v_cache,
                                  const int *slots, const int *pos, const float *inv_freq,
                                  const int *block_tables, int max_blocks, int block_size,
-                                 const int *seq, int N, int Hq, int Hkv, int D, int max_ctx);
+                                 const int *seq, const int *share, int N, int Hq, int Hkv,
+                                 int D, int max_ctx);
 
     /* ---- fused LM head + sampling (generation) ------------------------------------ */
     /* Draws one token per row from fp32 logits z[r,:] = x[r,:]·wᵀ that never leave the

@@ -64,8 +64,8 @@ static inline void rlvr_add_rmsnorm_qkv_store_apart(
 static inline void rlvr_qkv_attention_cached_apart(
     rlvr_backend *be, void *out, void *q, void *k, void *v, const void *qkv, void *k_cache,
     void *v_cache, const int *slots, const int *pos, const float *inv_freq,
-    const int *block_tables, int max_blocks, int block_size, const int *seq, int N, int Hq,
-    int Hkv, int D, int max_ctx) {
+    const int *block_tables, int max_blocks, int block_size, const int *seq, const int *share,
+    int N, int Hq, int Hkv, int D, int max_ctx) {
     if (be->qkv_split_store) {
         be->qkv_split_store(be, q, k, v, k_cache, v_cache, slots, qkv, pos, inv_freq, N, Hq,
                             Hkv, D);
@@ -74,7 +74,7 @@ static inline void rlvr_qkv_attention_cached_apart(
         be->kv_store(be, k_cache, v_cache, k, v, slots, N, Hkv, D);
     }
     be->attention_cached(be, out, q, k_cache, v_cache, block_tables, max_blocks, block_size,
-                         seq, pos, N, Hq, Hkv, D, max_ctx);
+                         seq, pos, share, N, Hq, Hkv, D, max_ctx);
 }
 
 #endif

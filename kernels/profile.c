@@ -234,9 +234,10 @@ TIMED(P_KV_STORE, kv_store,
       (c->inner, kc, vc, k, v, slots, T, Hkv, D))
 TIMED(P_ATT_C, attention_cached,
       (rlvr_backend * be, void *out, const void *q, const void *kc, const void *vc,
-       const int *tables, int max_blocks, int bs, const int *seq, const int *pos, int N, int Hq,
-       int Hkv, int D, int max_ctx),
-      (c->inner, out, q, kc, vc, tables, max_blocks, bs, seq, pos, N, Hq, Hkv, D, max_ctx))
+       const int *tables, int max_blocks, int bs, const int *seq, const int *pos,
+       const int *share, int N, int Hq, int Hkv, int D, int max_ctx),
+      (c->inner, out, q, kc, vc, tables, max_blocks, bs, seq, pos, share, N, Hq, Hkv, D,
+       max_ctx))
 
 TIMED(P_QKV_SPLIT, qkv_split,
       (rlvr_backend * be, void *q, void *k, void *v, const void *qkv, const int *pos,
@@ -288,9 +289,10 @@ TIMED(P_ARN_QKV, add_rmsnorm_qkv_store,
 TIMED(P_QKV_ATT, qkv_attention_cached,
       (rlvr_backend * be, void *out, void *q, void *k, void *v, const void *qkv, void *kc,
        void *vc, const int *slots, const int *pos, const float *f, const int *tables,
-       int max_blocks, int bs, const int *seq, int N, int Hq, int Hkv, int D, int max_ctx),
-      (c->inner, out, q, k, v, qkv, kc, vc, slots, pos, f, tables, max_blocks, bs, seq, N, Hq,
-       Hkv, D, max_ctx))
+       int max_blocks, int bs, const int *seq, const int *share, int N, int Hq, int Hkv, int D,
+       int max_ctx),
+      (c->inner, out, q, k, v, qkv, kc, vc, slots, pos, f, tables, max_blocks, bs, seq, share, N,
+       Hq, Hkv, D, max_ctx))
 
 TIMED(P_PREFETCH, prefetch_l2,
       (rlvr_backend * be, const void *const *ptr, const size_t *bytes, int n),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine/model/acts.h"
+#include "engine/model/kv_share.h"
 
 
 static char *layer_k(const kv_cache *kv, int l) {
@@ -34,6 +35,9 @@ int kv_cache_create(model *m, size_t budget_bytes, int block_size, int max_seqs,
     /* RLVR_PREFILL_ATTN=cached: prompts attend through the cache as decode steps do */
     const char *pf = getenv("RLVR_PREFILL_ATTN");
     kv->prefill_cached = pf && !strcmp(pf, "cached");
+    /* RLVR_DECODE_SHARE=0: no shared-prefix units (each sample reads its prompt's keys) */
+    const char *sh = getenv("RLVR_DECODE_SHARE");
+    kv->share_on = !(sh && !strcmp(sh, "0"));
     /* RLVR_DECODE_PREFETCH_MB=N: each decode layer first prefetches up to N MiB of the
      * weights its GEMVs read next (decode_prefetch); opt-in until measured on a GPU */
     const char *pfm = getenv("RLVR_DECODE_PREFETCH_MB");
@@ -191,8 +195,10 @@ void kv_seq_free(kv_cache *kv, int seq) {
 
 /* ---- the cached forward -------------------------------------------------------- */
 
-/* The parts of the step inputs (kv_cache.step_dev): seq, pos, slot, ids, then rows. */
-enum { KV_STEP_PARTS = 5 };
+/* The parts of the step inputs (kv_cache.step_dev): seq, pos, slot, ids, the shared-prefix
+ * units (three parts: kv_share_plan's [3·N] of the step's N tokens, from the first), then
+ * rows. */
+enum { KV_STEP_PARTS = 8, KV_STEP_SHARE = 4, KV_STEP_ROWS = 7 };
 
 /* Backend buffers for N tokens, R gathered rows, and (when logits_rows > 0) fp32
  * logits of logits_rows rows. */
@@ -213,9 +219,10 @@ static int ensure_scratch(kv_cache *kv, int N, int R, int logits_rows, char *err
         kv->step_host = malloc((size_t)KV_STEP_PARTS * cap * sizeof(int));
         kv->scratch_cap = kv->step_dev && kv->step_host ? cap : 0;
         if (!kv->scratch_cap) goto fail;
-        int **parts[KV_STEP_PARTS] = {&kv->seq_dev, &kv->pos_dev, &kv->slot_dev, &kv->ids_dev,
-                                      &kv->rows_dev};
-        for (int i = 0; i < KV_STEP_PARTS; i++) *parts[i] = kv->step_dev + (size_t)i * cap;
+        int **parts[] = {&kv->seq_dev, &kv->pos_dev, &kv->slot_dev, &kv->ids_dev};
+        for (int i = 0; i < 4; i++) *parts[i] = kv->step_dev + (size_t)i * cap;
+        kv->share_dev = kv->step_dev + (size_t)KV_STEP_SHARE * cap;
+        kv->rows_dev = kv->step_dev + (size_t)KV_STEP_ROWS * cap;
     }
     if (logits_rows > kv->logits_cap) {
         int cap = logits_rows > kv->logits_cap * 2 ? logits_rows : kv->logits_cap * 2;
@@ -235,6 +242,7 @@ typedef struct {
     int N, max_ctx;
     int runs;                /* prefill: sequences in the batch (0: cached attention) */
     const model_kv_dst *dst; /* this layer's cache destination (stored: already there) */
+    const int *share;        /* the step's shared-prefix units (backend.h), or NULL */
 } cached_ctx;
 
 /* The layer's new keys/values into the cache, unless its q|k|v split stored them. */
@@ -256,14 +264,14 @@ static void cached_attention(model *m, int l, layer_acts *L, void *ctx_) {
         be->qkv_attention_cached(be, L->att, L->q, L->k, L->v, m->acts->qkv, layer_k(kv, l),
                                  layer_v(kv, l), kv->slot_dev, kv->pos_dev, m->inv_freq,
                                  kv->tables_dev, kv->max_blocks, kv->block_size, kv->seq_dev,
-                                 cc->N, c->num_heads, c->num_kv_heads, c->head_dim,
+                                 cc->share, cc->N, c->num_heads, c->num_kv_heads, c->head_dim,
                                  cc->max_ctx);
         return;
     }
     store_new_kv(m, l, L, cc);
     be->attention_cached(be, L->att, L->q, layer_k(kv, l), layer_v(kv, l), kv->tables_dev,
-                         kv->max_blocks, kv->block_size, kv->seq_dev, kv->pos_dev, cc->N,
-                         c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
+                         kv->max_blocks, kv->block_size, kv->seq_dev, kv->pos_dev, cc->share,
+                         cc->N, c->num_heads, c->num_kv_heads, c->head_dim, cc->max_ctx);
 }
 
 /* Prefill: the new tokens are whole sequences from position 0 (runs of the packed
@@ -336,7 +344,7 @@ static void decode_prefetch(model *m, const kv_cache *kv, int l) {
  * the R rows and the final norm (into m->acts->lnf). Only backend ops: recordable.
  * attend_qkv: every token is its sequence's only one, past position 0 (model_kv_dst). */
 static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int runs,
-                          int attend_qkv) {
+                          int attend_qkv, const int *share) {
     const model_config *c = &m->cfg;
     rlvr_backend *be = m->be;
     model_acts *a = m->acts;
@@ -344,7 +352,7 @@ static void decode_layers(model *m, kv_cache *kv, int N, int R, int max_ctx, int
     const float eps = c->rms_norm_eps;
     layer_acts *L = &a->layers[0];
     be->embedding_forward(be, a->resid[0], kv->ids_dev, model_w(m, m->embed), N, C);
-    cached_ctx cc = {kv, N, max_ctx, runs, NULL};
+    cached_ctx cc = {kv, N, max_ctx, runs, NULL, runs > 0 ? NULL : share};
     int ready = 0; /* L->ln1 holds the layer's input norm, written by the layer before */
     const void *x_add = NULL; /* the residual add the layer before left to this one */
     for (int l = 0; l < c->num_layers; l++) {
@@ -384,7 +392,8 @@ static void graph_key_now(const model *m, const kv_cache *kv, uintptr_t *key) {
         (uintptr_t)kv->pos_dev, (uintptr_t)kv->slot_dev, (uintptr_t)kv->rows_dev,
         (uintptr_t)kv->ids_dev, (uintptr_t)model_w((model *)m, m->embed),
         (uintptr_t)model_w((model *)m, m->final_norm), (uintptr_t)m->inv_freq,
-        (uintptr_t)m->be, (uintptr_t)a->resid, (uintptr_t)a->layers};
+        (uintptr_t)m->be, (uintptr_t)a->resid, (uintptr_t)a->layers,
+        (uintptr_t)kv->share_dev, (uintptr_t)kv->share_used};
     memcpy(key, k, sizeof k);
 }
 
@@ -397,8 +406,8 @@ static void graphs_drop(kv_cache *kv) {
 
 /* Runs the layers of a padded decode step of Nb tokens: replays the bucket's graph,
  * records it (second use), or runs the ops unrecorded (first use, no free slot). */
-static int decode_graph(model *m, kv_cache *kv, int Nb, int max_ctx, char *err,
-                        size_t errlen) {
+static int decode_graph(model *m, kv_cache *kv, int Nb, int max_ctx, const int *share,
+                        char *err, size_t errlen) {
     rlvr_backend *be = m->be;
     uintptr_t key[KV_GRAPH_KEY];
     graph_key_now(m, kv, key);
@@ -416,14 +425,14 @@ static int decode_graph(model *m, kv_cache *kv, int Nb, int max_ctx, char *err,
         kv->graphs[g].exec = NULL;
     }
     if (g < 0 || (!kv->graphs[g].exec && kv->graphs[g].eager < 1)) {
-        decode_layers(m, kv, Nb, Nb, max_ctx, 0, 1);
+        decode_layers(m, kv, Nb, Nb, max_ctx, 0, 1, share);
         if (g >= 0) kv->graphs[g].eager++;
         return 0;
     }
     if (!kv->graphs[g].exec) {
         if (be->graph_begin(be)) goto fail;
         /* (max_ctx is recorded but must not matter: backend.h, attention_cached) */
-        decode_layers(m, kv, Nb, Nb, max_ctx, 0, 1);
+        decode_layers(m, kv, Nb, Nb, max_ctx, 0, 1, share);
         kv->graphs[g].exec = be->graph_end(be);
         if (!kv->graphs[g].exec) goto fail;
         kv->graph_records++;
@@ -529,7 +538,8 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
     /* the step's inputs in the host mirror of step_dev (parts of scratch_cap entries) */
     const int cap = kv->scratch_cap;
     int *pseq = kv->step_host, *ppos = pseq + cap, *slots = pseq + 2 * cap;
-    int *pids = pseq + 3 * cap, *prows = pseq + 4 * cap;
+    int *pids = pseq + 3 * cap, *pshare = pseq + KV_STEP_SHARE * cap;
+    int *prows = pseq + KV_STEP_ROWS * cap;
     for (int t = 0; t < N; t++) {
         const int s = seq[t], p = pos[t];
         slots[t] = kv->tables[(size_t)s * kv->max_blocks + p / kv->block_size] * kv->block_size +
@@ -545,23 +555,6 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         ppos[t] = 0;
     }
     for (int r = 0; r < Rb; r++) prows[r] = r < R ? rows[r] : r;
-    upload_tables(kv);
-    /* one copy: the first four parts whole (their first Nb entries are read), then the
-     * rows part up to Rb; to_device returns once the host buffer is consumed */
-    be->to_device(be, kv->step_dev, kv->step_host, ((size_t)4 * cap + Rb) * sizeof(int));
-    if (runs > 0) { /* packed offsets of the runs, into the activations' offsets */
-        int *offs = malloc(((size_t)runs + 1) * sizeof(int));
-        if (!offs) {
-            snprintf(err, errlen, "model_decode: out of host memory");
-            return -1;
-        }
-        int b = 0;
-        for (int t = 0; t < N; t++)
-            if (t == 0 || seq[t] != seq[t - 1]) offs[b++] = t;
-        offs[runs] = N;
-        be->to_device(be, m->acts->offsets, offs, ((size_t)runs + 1) * sizeof(int));
-        free(offs);
-    }
     /* Every token its sequence's only one, past position 0: the attention may take the
      * layer's q|k|v split and store (qkv_attention_cached; a padding row reads position 0
      * of seq[0], which no token of such a step writes). Recorded graphs hold that op, so
@@ -575,11 +568,41 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         if (pos[t] == 0 || kv->seq_mark[seq[t]] == kv->mark_stamp) one_each = 0;
         kv->seq_mark[seq[t]] = kv->mark_stamp;
     }
+    /* Such a step's shared-prefix units (a group's samples read their prompt's blocks once
+     * in the attention): passed from the first step that has one on, so the recorded
+     * graphs of a run without groups stay as they were */
+    const int *share = NULL;
+    if (one_each && runs == 0 && kv->share_on) {
+        const int units = kv_share_plan(kv->tables, kv->max_blocks, kv->block_size, pseq, ppos,
+                                        Nb, c->num_heads / c->num_kv_heads, pshare);
+        kv->share_units += units;
+        if (units > 0) kv->share_used = 1;
+        if (kv->share_used) share = kv->share_dev;
+    }
+    upload_tables(kv);
+    /* one copy: the parts before rows whole (their first Nb entries, or 3·Nb of the
+     * shared-prefix parts, are read), then the rows part up to Rb; to_device returns once
+     * the host buffer is consumed */
+    be->to_device(be, kv->step_dev, kv->step_host,
+                  ((size_t)KV_STEP_ROWS * cap + Rb) * sizeof(int));
+    if (runs > 0) { /* packed offsets of the runs, into the activations' offsets */
+        int *offs = malloc(((size_t)runs + 1) * sizeof(int));
+        if (!offs) {
+            snprintf(err, errlen, "model_decode: out of host memory");
+            return -1;
+        }
+        int b = 0;
+        for (int t = 0; t < N; t++)
+            if (t == 0 || seq[t] != seq[t - 1]) offs[b++] = t;
+        offs[runs] = N;
+        be->to_device(be, m->acts->offsets, offs, ((size_t)runs + 1) * sizeof(int));
+        free(offs);
+    }
     if (!pure || kv->graphs_off || !one_each) { /* (pad_only: padded, unrecorded) */
-        decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs, one_each);
+        decode_layers(m, kv, Nb, Rb, runs > 0 ? longest : max_ctx, runs, one_each, share);
         return 0;
     }
-    return decode_graph(m, kv, Nb, max_ctx, err, errlen);
+    return decode_graph(m, kv, Nb, max_ctx, share, err, errlen);
 }
 
 static int decode_check(rlvr_backend *be, const char *what, char *err, size_t errlen) {

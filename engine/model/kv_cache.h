@@ -19,6 +19,12 @@
  * and replayed afterwards: one launch instead of ~20 per layer. Prefill steps run
  * unrecorded.
  *
+ * Shared prefixes: in a decode step where every token is its sequence's only one, runs of
+ * neighbouring sequences whose tables start with the same blocks (a group's samples, side
+ * by side in the sampler's order) form units (kv_share.h), passed to the attention as
+ * `share` (backend.h): the CUDA kernel reads a unit's shared keys once for all its
+ * members. RLVR_DECODE_SHARE=0 turns it off.
+ *
  * Prefill: a batch whose tokens are whole sequences from position 0 (the prompts the
  * sampler admits together) attends with the packed causal attention of training
  * (backend attention_forward: the fused flash kernel on CUDA) after storing its keys and
@@ -49,9 +55,13 @@ typedef struct {
     unsigned *seq_mark;     /* host [max_seqs]: model_decode's sequence marks (mark_stamp) */
     unsigned mark_stamp;
     /* backend scratch for model_decode, grown on demand: the per-step inputs seq, pos,
-     * slot, ids (N entries each) and rows (R) are the five [scratch_cap] parts of one
-     * allocation, step_dev, uploaded from its host mirror step_host in one copy */
+     * slot, ids (N entries each), the shared-prefix units (3·N) and rows (R) are the eight
+     * [scratch_cap] parts of one allocation, step_dev, uploaded from its host mirror
+     * step_host in one copy */
     int *tables_dev, *seq_dev, *pos_dev, *slot_dev, *ids_dev, *rows_dev;
+    int *share_dev;         /* the step's shared-prefix units (kv_share.h), [3·N] */
+    int share_on;           /* RLVR_DECODE_SHARE (default 1): units planned in decode steps */
+    int share_used;         /* a step had a unit: every decode step since passes share_dev */
     int *step_dev, *step_host;
     int scratch_cap;        /* tokens the scratch above holds */
     void *logits;           /* act [logits_cap, V] */
@@ -81,6 +91,7 @@ typedef struct {
     size_t prefetch_bytes;  /* RLVR_DECODE_PREFETCH_MB: weights prefetched per layer, 0 off */
     uintptr_t graph_key[KV_GRAPH_KEY];
     long graph_launches, graph_records; /* counters for benchmarks */
+    long share_units;       /* shared-prefix units planned, all steps (tests, benchmarks) */
 } kv_cache;
 
 /* Sizes the pool to budget_bytes (at least one block per sequence), for sequences of up

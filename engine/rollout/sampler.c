@@ -396,6 +396,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
     const int max_ctx = kv->max_blocks * kv->block_size;
     sampler_stats st = {0};
     st.kv_bytes_budget = kv_cache_bytes(kv);
+    const long share_units0 = kv->share_units;
     const double t_start = now();
     if (G < 1 || n < 0 || p->max_new_tokens < 1) {
         snprintf(err, errlen, "sampler: need G >= 1 (got %d) and max_new_tokens >= 1 (got %d)", G,
@@ -632,6 +633,7 @@ done:
     free(ids);
     free(sq);
     st.total_s = now() - t_start;
+    st.share_units = kv->share_units - share_units0;
     if (stats) *stats = st;
     return rc;
 }

@@ -82,6 +82,9 @@ typedef struct {
     long prompt_tokens, generated_tokens;
     size_t kv_bytes_budget, kv_bytes_peak; /* KV cache memory: budget and high-water mark */
     int max_active;        /* largest decode batch */
+    long share_units;      /* shared-prefix units the decode steps' attention took, summed
+                            * over steps (kv_share.h: a group's samples reading their
+                            * prompt's keys once) */
 } sampler_stats;
 
 typedef struct sampler sampler;

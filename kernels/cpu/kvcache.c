@@ -23,10 +23,58 @@ static void kv_store(rlvr_backend *be, void *k_cache_, void *v_cache_, const voi
     }
 }
 
+/* Checks the shared-prefix hint (backend.h, attention_cached) against the tables: NULL when
+ * it holds, else what is wrong. The CPU computes every query alone, so the hint only
+ * serves to prove its writer (engine/model/kv_share.c) in every CPU test that decodes
+ * groups. */
+static const char *share_violation(const int *share, const int *block_tables, int max_blocks,
+                                   int block_size, const int *seq, const int *pos, int N,
+                                   int group) {
+    const int *lead = share + N, *count = share + 2 * (size_t)N;
+    int covered = 0; /* queries in units so far: units are in order and do not overlap */
+    for (int u = 0; u < N && count[u] > 0; u++) {
+        const int a = lead[u], c = count[u];
+        if (c < 2 || c * group > 64 || a < covered || a + c > N)
+            return "cpu attention_cached: share hint: a unit is not 2 or more consecutive "
+                   "queries of at most 64 rows, in order";
+        const int P = share[a];
+        if (P <= 0 || P % block_size != 0)
+            return "cpu attention_cached: share hint: a unit's shared length is not a "
+                   "positive multiple of the block size";
+        const int *t0 = block_tables + (size_t)seq[a] * max_blocks;
+        for (int j = 0; j < c; j++) {
+            const int n = a + j;
+            const int *tj = block_tables + (size_t)seq[n] * max_blocks;
+            if (share[n] != P || P > pos[n] ||
+                memcmp(t0, tj, (size_t)(P / block_size) * sizeof(int)))
+                return "cpu attention_cached: share hint: a unit member does not share the "
+                       "unit's first positions";
+        }
+        for (int n = covered; n < a; n++)
+            if (share[n] != 0)
+                return "cpu attention_cached: share hint: a query outside every unit has a "
+                       "shared length";
+        covered = a + c;
+    }
+    for (int n = covered; n < N; n++)
+        if (share[n] != 0)
+            return "cpu attention_cached: share hint: a query outside every unit has a "
+                   "shared length";
+    return NULL;
+}
+
 static void attention_cached(rlvr_backend *be, void *out_, const void *q_, const void *k_cache_,
                              const void *v_cache_, const int *block_tables, int max_blocks,
-                             int block_size, const int *seq, const int *pos, int N, int Hq,
-                             int Hkv, int D, int max_ctx) {
+                             int block_size, const int *seq, const int *pos, const int *share,
+                             int N, int Hq, int Hkv, int D, int max_ctx) {
+    if (share) {
+        const char *bad = share_violation(share, block_tables, max_blocks, block_size, seq, pos,
+                                          N, Hq / Hkv);
+        if (bad) {
+            ((cpu_ctx *)be->ctx)->err = bad;
+            return;
+        }
+    }
     float *out = out_;
     const float *q = q_, *kc = k_cache_, *vc = v_cache_;
     const int group = Hq / Hkv;

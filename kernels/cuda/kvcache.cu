@@ -34,6 +34,11 @@
  *   or per-head kernel. What the split-K kernels share: kvcache_split.cuh.
  * qkv_attention_cached: the q|k|v split, rotation and cache store of a decode step inside
  *   the tensor-core kernel where it applies, else qkv_split_store then attention_cached.
+ * Shared-prefix units (share, both ops; session 22): the tensor-core kernel, unpaired, runs
+ *   each unit's prompt keys once for all its queries in blocks of its own at the start of
+ *   the grid, with one partial more per query than the splits alone (split_plan_of);
+ *   queries in no unit keep the splits and bits they have without units. Other kernels
+ *   ignore share (the result is the same).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -427,14 +432,14 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
                      S, ns);
 }
 
-/* Merges the splits of each (n, h) (split_merge). One warp per (n, h), lane owning
- * d = lane + 32k. Rows whose context used one split were written by the split kernel and
- * are skipped. (With the decode fusions on, the split kernels merge in their last block
+/* Merges the splits of each (n, h) (split_merge; with share, the query's own splits and
+ * then its shared prefix's: split_plan_of). One warp per (n, h), lane owning d = lane + 32k.
+ * Rows whose context used one split were written by the split kernel and are skipped. (With the decode fusions on, the split kernels merge in their last block
  * instead: split_finish.) */
 static __global__ void __launch_bounds__(128)
     attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
-                                   const int *pos, int N, int Hq, int D, int S,
-                                   int per_fixed) {
+                                   const int *pos, const int *share, int N, int Hq, int D,
+                                   int S, int per_fixed) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     const long long item = (long long)blockIdx.x * 4 + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
@@ -442,7 +447,8 @@ static __global__ void __launch_bounds__(128)
     const int n = (int)(item / Hq);
     const int len = pos[n] + 1;
     if (len <= 0) return;
-    const int per = split_keys(len, S, per_fixed), ns = (len + per - 1) / per;
+    const split_plan p = split_plan_of(len, share ? share[n] : 0, S, per_fixed, share != NULL);
+    const int ns = p.ns + p.np; /* own splits, then the shared prefix's */
     if (ns <= 1) return;
     const float *ml = part_ml + (size_t)item * S * 2;
     const float *po = part_o + (size_t)item * S * D;
@@ -499,8 +505,8 @@ static void cu_kv_store(rlvr_backend *be, void *k_cache, void *v_cache, const vo
  * the device from pos[n]; the grid depends on N, Hq, Hkv, D and the SM count only). */
 static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc,
                            const bf16 *vc, const int *block_tables, int max_blocks,
-                           int block_size, const int *seq, const int *pos, int N, int Hq,
-                           int Hkv, int D, float scale, const mma_qkv *qx) {
+                           int block_size, const int *seq, const int *pos, const int *share,
+                           int N, int Hq, int Hkv, int D, float scale, const mma_qkv *qx) {
     if (c->decode_attn == 0) {
         const char *e = getenv("RLVR_DECODE_ATTN");
         c->decode_attn = !e ? 3 : strcmp(e, "head") == 0 ? 1 : strcmp(e, "split") == 0 ? 2 : 3;
@@ -513,6 +519,14 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     if (!mma && (c->decode_attn < 2 || D % 8 != 0 || D > CACHED_MAX_D || group > SPLIT_GMAX ||
                  !cuda_aligned16(kc) || !cuda_aligned16(vc)))
         return 0;
+    /* paired rows (RLVR_DECODE_ATTN_PAIR=1, opt-in until measured; group <= 8): half the
+     * blocks, each on two neighbouring queries with the same split count S as unpaired */
+    static const int pair_allowed[] = {0, 1};
+    const int pair = mma && group <= 8 && N >= 2 &&
+                     kv_env_pick("RLVR_DECODE_ATTN_PAIR", 0, pair_allowed, 2) == 1;
+    /* shared-prefix units (backend.h): the tensor-core kernel, unpaired, with room for at
+     * least two partials per query (below) */
+    int share_on = share && mma && !pair && N >= 2;
     const int gmax = group <= 2 ? 2 : group <= 4 ? 4 : 8;
     const int tile = D <= 64 ? 64 : 32;
     int nbuf = 2;
@@ -549,16 +563,33 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     int per_fixed = kv_env_pick("RLVR_DECODE_SPLIT_KEYS", N <= SPLIT_KEYS_MAX_N ? 256 : 0,
                                 keys_allowed, 5);
     if (per_fixed > 0) {
-        const long long cap = (long long)max_blocks * block_size;
+        /* with shared prefixes one more partial: a prefix cut at a split boundary of its own
+         * (kvcache_split.cuh, split_plan_of) */
+        const long long cap = (long long)max_blocks * block_size, extra = share_on ? 1 : 0;
         long long Sf = (cap + per_fixed - 1) / per_fixed;
-        while (Sf > 1 && (Sf > SPLIT_MAX || Sf * per_split > part_bytes)) {
+        while (Sf > 1 && (Sf > SPLIT_MAX || (Sf + extra) * per_split > part_bytes)) {
             per_fixed *= 2;
             Sf = (cap + per_fixed - 1) / per_fixed;
         }
-        if (Sf > 1 && Sf * per_split <= part_bytes && units * Sf <= 0x7fffffffLL) S = Sf;
+        if (Sf > 1 && (Sf + extra) * per_split <= part_bytes &&
+            units * (Sf + extra) <= 0x7fffffffLL)
+            S = Sf + extra;
         else per_fixed = 0; /* one split covers every context: the default */
     }
+    if (share_on && per_fixed == 0) { /* one partial more than the count-based splits */
+        if ((S + 1) * per_split <= part_bytes) S++;
+        else share_on = 0;
+    }
     if (units * S > 0x7fffffffLL) return 0; /* grid.x; S > 1 only when units is small */
+    /* the units' prefix blocks, first in the grid: at most N/2 units (two or more queries
+     * each), sp prefix splits each (split_plan_of, budget S − 1: np <= S − 1 for fixed
+     * splits, <= max(1, (S − 1)/2) count-based) */
+    mma_share sh = {NULL, 0, 0};
+    if (share_on) {
+        const long long sp = per_fixed > 0 ? S - 1 : ((S - 1) / 2 > 1 ? (S - 1) / 2 : 1);
+        const long long blocks = (long long)(N / 2) * Hkv * sp;
+        if (blocks + units * S <= 0x7fffffffLL) sh = mma_share{share, (int)blocks, (int)sp};
+    }
 
     /* scratch: the finished-split counters (zeroed once, reset by each merging block), then
      * the partials */
@@ -575,17 +606,12 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     }
     const unsigned grid = (unsigned)(units * S);
     if (mma) {
-        /* paired rows (RLVR_DECODE_ATTN_PAIR=1, opt-in until measured; group <= 8): half the
-         * blocks, each on two neighbouring queries with the same split count S as unpaired */
-        static const int pair_allowed[] = {0, 1};
-        const int pair = group <= 8 && N >= 2 &&
-                         kv_env_pick("RLVR_DECODE_ATTN_PAIR", 0, pair_allowed, 2) == 1;
         const unsigned mgrid =
-            pair ? (unsigned)(((long long)N + 1) / 2 * Hkv * S) : grid;
+            pair ? (unsigned)(((long long)N + 1) / 2 * Hkv * S) : grid + (unsigned)sh.blocks;
         const mma_args ma = {out, part_o, part_ml, counters, q, kc, vc, block_tables,
                              max_blocks, block_size, seq, pos, N, Hq, Hkv, (int)S, per_fixed,
                              scale * 1.4426950408889634f /* log2 e */, mgrid,
-                             qx ? *qx : mma_qkv{}};
+                             qx ? *qx : mma_qkv{}, sh};
         /* stages per warp: MMA_STAGES, or RLVR_DECODE_ATTN_STAGES (2, 3 or 4) for A/B runs */
         static const int st_allowed[] = {2, 3, 4};
         const int nst = kv_env_pick("RLVR_DECODE_ATTN_STAGES", MMA_STAGES, st_allowed, 3);
@@ -610,7 +636,8 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     if (S > 1 && !counters) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
         cuda_launch_dep(c, "attention_split_combine_kernel", attention_split_combine_kernel,
-                        cgrid, 128, 0, out, part_o, part_ml, pos, N, Hq, D, (int)S, per_fixed);
+                        cgrid, 128, 0, out, part_o, part_ml, pos, sh.share, N, Hq, D, (int)S,
+                        per_fixed);
     }
     return 1;
 }
@@ -623,8 +650,8 @@ static bool cached_shape_ok(int N, int Hq, int Hkv, int D, int block_size, int m
 
 static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, const void *k_cache,
                                 const void *v_cache, const int *block_tables, int max_blocks,
-                                int block_size, const int *seq, const int *pos, int N, int Hq,
-                                int Hkv, int D, int max_ctx) {
+                                int block_size, const int *seq, const int *pos,
+                                const int *share, int N, int Hq, int Hkv, int D, int max_ctx) {
     cuda_ctx *c = cuda_get(be);
     (void)max_ctx; /* each block reads its own pos[n]; no scratch depends on it */
     if (N <= 0) return;
@@ -638,7 +665,7 @@ static void cu_attention_cached(rlvr_backend *be, void *out, const void *q, cons
     }
     if (attention_split(c, (bf16 *)out, (const bf16 *)q, (const bf16 *)k_cache,
                         (const bf16 *)v_cache, block_tables, max_blocks, block_size, seq, pos,
-                        N, Hq, Hkv, D, 1.0f / sqrtf((float)D), NULL))
+                        share, N, Hq, Hkv, D, 1.0f / sqrtf((float)D), NULL))
         return;
     const float scale = 1.0f / sqrtf((float)D);
     const int vec = D % 8 == 0 && cuda_aligned16(k_cache) && cuda_aligned16(v_cache);
@@ -683,7 +710,8 @@ static void cu_qkv_attention_cached(rlvr_backend *be, void *out, void *q, void *
                                     const void *qkv, void *k_cache, void *v_cache,
                                     const int *slots, const int *pos, const float *inv_freq,
                                     const int *block_tables, int max_blocks, int block_size,
-                                    const int *seq, int N, int Hq, int Hkv, int D, int max_ctx) {
+                                    const int *seq, const int *share, int N, int Hq, int Hkv,
+                                    int D, int max_ctx) {
     cuda_ctx *c = cuda_get(be);
     if (N <= 0) return;
     static const int fuse_allowed[] = {0, 1};
@@ -692,13 +720,13 @@ static void cu_qkv_attention_cached(rlvr_backend *be, void *out, void *q, void *
         const mma_qkv qx = {(const bf16 *)qkv, (bf16 *)k_cache, (bf16 *)v_cache, slots,
                             inv_freq};
         if (attention_split(c, (bf16 *)out, NULL, (const bf16 *)k_cache, (const bf16 *)v_cache,
-                            block_tables, max_blocks, block_size, seq, pos, N, Hq, Hkv, D,
-                            1.0f / sqrtf((float)D), &qx))
+                            block_tables, max_blocks, block_size, seq, pos, share, N, Hq, Hkv,
+                            D, 1.0f / sqrtf((float)D), &qx))
             return;
     }
     rlvr_qkv_attention_cached_apart(be, out, q, k, v, qkv, k_cache, v_cache, slots, pos,
-                                    inv_freq, block_tables, max_blocks, block_size, seq, N, Hq,
-                                    Hkv, D, max_ctx);
+                                    inv_freq, block_tables, max_blocks, block_size, seq, share,
+                                    N, Hq, Hkv, D, max_ctx);
 }
 
 void cuda_kvcache_register(rlvr_backend *be) {

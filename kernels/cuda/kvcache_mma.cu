@@ -9,7 +9,12 @@
  * queries per block, a tile that is the same cache slots for both copied and multiplied
  * once; and (qkv_attention_cached) q read from the stacked q|k|v and rotated in registers,
  * each query's new k and v stored by its last split's block. The same bits in every form.
- * See attention_split_mma_kernel.
+ * See attention_split_mma_kernel. Shared-prefix units (session 22; backend.h,
+ * attention_cached's share, written by engine/model/kv_share.c): the first blocks of the
+ * grid each attend all of a unit's query rows (a group's samples, up to 64 rows) to a split
+ * of the prompt keys they share, so those keys are read once per unit instead of once per
+ * sample; each sample's own blocks attend the rest, and the last block to finish merges
+ * (mma_prefix_block).
  */
 #include <string.h>
 
@@ -45,7 +50,10 @@
  * run; RLVR_DECODE_ATTN_STAGES=3 or 4 for A/B runs: more of a warp's tiles in flight, but
  * fewer blocks per SM — D 64: 36 / 55 / 74 KB of shared memory per block for 2 / 3 / 4
  * stages, so 5 (the register limit at 96 registers) / 4 / 3 blocks per SM; D 128: 68 /
- * 102 / 136 KB, 3 / 2 / 1; paired rows need twice the tiles per stage). */
+ * 102 / 136 KB, 3 / 2 / 1; paired rows need twice the tiles per stage). The kernel's launch
+ * bounds ask for 5 (D 64) or 3 (D 128) blocks per SM unpaired: 96 / 168 registers, which
+ * the kernel with shared-prefix blocks (126 / 189 unbounded) then also keeps, with a few
+ * bytes of spills, and the q|k|v form at D 64 (100 unbounded: 4 blocks) too. */
 enum { MMA_WARPS = 4, MMA_KEYS = 16, MMA_PAD = 8 };
 #define MMA_LN2 0.6931471805599453f
 
@@ -113,20 +121,21 @@ typedef struct {
     int hk, split; /* the same for both halves */
 } mma_block;
 
-/* The block's rows (blockIdx.x = (u·Hkv + hk)·S + split, u the query, or paired the query
- * pair 2u, 2u + 1); false when no half has keys in this split. */
+/* The block's rows (bid = (u·Hkv + hk)·S + split, u the query, or paired the query pair 2u,
+ * 2u + 1; share: the shared-prefix units, unpaired only, or NULL); false when no half has
+ * keys in this split. */
 template <bool PAIR>
-static __device__ __forceinline__ bool mma_block_of(mma_block *b, const int *pos,
+static __device__ __forceinline__ bool mma_block_of(mma_block *b, unsigned bid, const int *pos,
                                                     const int *seq, const int *block_tables,
                                                     int max_blocks, int N, int Hkv, int S,
-                                                    int per_fixed) {
-    const int unit = (int)(blockIdx.x / (unsigned)S), split = (int)(blockIdx.x % (unsigned)S);
+                                                    int per_fixed, const int *share) {
+    const int unit = (int)(bid / (unsigned)S), split = (int)(bid % (unsigned)S);
     const int hk = unit % Hkv, u = unit / Hkv;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
         const int n = PAIR ? 2 * u + i : u;
         b->live[i] = (PAIR || i == 0) && n < N &&
-                     split_range(&b->h[i], n, hk, split, pos, S, per_fixed);
+                     split_range(&b->h[i], n, hk, split, pos, S, per_fixed, share);
         b->nt[i] = b->live[i] ? (b->h[i].k1 - b->h[i].k0 + MMA_KEYS - 1) / MMA_KEYS : 0;
         b->tab[i] = b->live[i] ? block_tables + (size_t)seq[n] * max_blocks : NULL;
     }
@@ -268,21 +277,175 @@ static __device__ __forceinline__ void mma_rotate_q(uint32_t (*qf)[4], int p0, i
     }
 }
 
-template <int D, int NST, bool PAIR, bool QKV>
-static __global__ void __launch_bounds__(MMA_WARPS * 32)
+
+/* Q's A fragments of one warp's 16 rows, straight from global memory: qrow[r] is row g
+ * (r 0) or g + 8 (r 1), zero where !qok[r]; a0 (g, 2t..), a1 (g+8, 2t..), a2 (g, 2t+8..),
+ * a3 (g+8, 2t+8..) of each 16-column chunk kd. */
+template <int D>
+static __device__ __forceinline__ void mma_q_frags(uint32_t (*qf)[4], const bf16 *const *qrow,
+                                                   const bool *qok, int t) {
+#pragma unroll
+    for (int kd = 0; kd < D / 16; kd++) {
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            const bf16 *src = qrow[r] + kd * 16 + 2 * t;
+            qf[kd][r] = qok[r] ? *reinterpret_cast<const uint32_t *>(src) : 0u;
+            qf[kd][r + 2] = qok[r] ? *reinterpret_cast<const uint32_t *>(src + 8) : 0u;
+        }
+    }
+}
+
+/* ---- shared-prefix blocks ---------------------------------------------------------------- */
+
+/* One prefix block of a shared-prefix unit (SHARE; backend.h, attention_cached's share):
+ * bid = (u·Hkv + hk)·sh.sp + i, unit u = queries a .. a + c − 1 whose first P keys lie in
+ * the same cache blocks (a group's samples over their prompt). The block attends the
+ * c·group query rows (member-major: row r is head r % group of query a + r / group; at
+ * most 64) to prefix split i of [0, P) (split_plan_of: the same split for every member)
+ * and writes each row's partial (m, l, O) at index ns + i of that query's partials, so the
+ * prompt's keys are read once for the unit instead of once per sample. Warp w takes rows
+ * 16w .. 16w + 15 against every key of the split: the four warps copy the split's 16-key
+ * tiles as the own-split blocks do (tile 4j + w by warp w into its ring), and a barrier
+ * makes each chunk of four tiles visible to every warp. Then each member's finished-split
+ * counter is counted (split_finish: the last of its ntot blocks merges). Keys in the same
+ * order and the same arithmetic per row as an own split (flash_softmax_step over 16-key
+ * tiles), a fixed-order merge: deterministic. */
+template <int D, int NST, bool QKV>
+static __device__ __forceinline__ void mma_prefix_block(
+    unsigned bid, bf16 *out, float *part_o, float *part_ml, unsigned *counters, const bf16 *q,
+    const bf16 *kc, const bf16 *vc, const int *block_tables, int max_blocks, int block_size,
+    const int *seq, const int *pos, int N, int Hq, int Hkv, int S, int per_fixed,
+    float scale_log2, const mma_qkv &qx, const mma_share &sh, bf16 *smem) {
+    typedef mma_shape<D, NST, false> SH;
+    constexpr int LD = SH::LD;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+    const int i = (int)(bid % (unsigned)sh.sp), uh = (int)(bid / (unsigned)sh.sp);
+    const int hk = uh % Hkv, u = uh / Hkv;
+    if (u >= N) return;
+    const int c = sh.share[2 * N + u], a = sh.share[N + u], group = Hq / Hkv, rows = c * group;
+    if (c < 2 || rows > MMA_WARPS * 16) return; /* no unit (outside the contract: none) */
+    const split_plan pa = split_plan_of(pos[a] + 1, sh.share[a], S, per_fixed, true);
+    if (pa.P == 0 || i >= pa.np) return;
+    const int k0 = i * pa.per_p, k1 = min(pa.P, k0 + pa.per_p);
+    const int ntiles = (k1 - k0 + MMA_KEYS - 1) / MMA_KEYS;
+    const int *tab = block_tables + (size_t)seq[a] * max_blocks; /* the unit's blocks */
+    const size_t krow = (size_t)Hkv * D;
+    const bf16 *kb = kc + (size_t)hk * D, *vb = vc + (size_t)hk * D;
+
+    /* the warp's rows: r 0 is row 16·warp + g, r 1 row 16·warp + g + 8 */
+    const bf16 *qrow[2];
+    bool qok[2];
+    int qpos[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = 16 * warp + g + 8 * r, j = row / group, head = row - j * group;
+        qok[r] = row < rows;
+        const int n = a + (qok[r] ? j : 0);
+        qpos[r] = pos[n];
+        const size_t at = QKV ? (size_t)n * (Hq + 2 * Hkv) * D + ((size_t)hk * group + head) * D
+                              : ((size_t)n * Hq + (size_t)hk * group + head) * D;
+        qrow[r] = qok[r] ? (QKV ? qx.qkv : q) + at : (QKV ? qx.qkv : q);
+    }
+    uint32_t qf[D / 16][4];
+    mma_q_frags<D>(qf, qrow, qok, t);
+    if (QKV) mma_rotate_q<D>(qf, qpos[0], qpos[1], qx.inv_freq, t);
+
+    float o[D / 8][4];
+#pragma unroll
+    for (int nd = 0; nd < D / 8; nd++) o[nd][0] = o[nd][1] = o[nd][2] = o[nd][3] = 0.0f;
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    const int p1 = tc_p1<LD>(lane), p2 = tc_p2<LD>(lane);
+    bf16 *wt = smem + (size_t)warp * NST * SH::STAGE; /* this warp's ring */
+#pragma unroll
+    for (int s0 = 0; s0 < NST - 1; s0++) {
+        const int tl = warp + s0 * MMA_WARPS;
+        if (tl < ntiles)
+            mma_load_tile<D>(wt + s0 * SH::STAGE, wt + s0 * SH::STAGE + SH::TILE, kb, vb, tab,
+                             block_size, krow, k0 + tl * MMA_KEYS, k1, lane);
+        tc_commit();
+    }
+    const bool rows_here = 16 * warp < rows;
+    const int nchunks = (ntiles + MMA_WARPS - 1) / MMA_WARPS;
+    for (int ch = 0, st = 0; ch < nchunks; ch++, st = st + 1 == NST ? 0 : st + 1) {
+        __syncthreads(); /* every warp is done with the stage refilled next (chunk ch − 1's) */
+        const int ahead = warp + (ch + NST - 1) * MMA_WARPS;
+        if (ahead < ntiles) {
+            bf16 *dst = wt + (st == 0 ? NST - 1 : st - 1) * SH::STAGE;
+            mma_load_tile<D>(dst, dst + SH::TILE, kb, vb, tab, block_size, krow,
+                             k0 + ahead * MMA_KEYS, k1, lane);
+        }
+        tc_commit();
+        tc_wait<NST - 1>(); /* this warp's tile of chunk ch has landed */
+        __syncthreads();     /* and every other warp's */
+        if (!rows_here) continue;
+        for (int w = 0; w < MMA_WARPS; w++) {
+            const int tl = ch * MMA_WARPS + w;
+            if (tl >= ntiles) break;
+            const bf16 *K = smem + ((size_t)w * NST + st) * SH::STAGE, *V = K + SH::TILE;
+            float sc[MMA_KEYS / 8][4];
+            mma_scores<D>(sc, qf, K, p2);
+            flash_softmax_step<MMA_KEYS, D>(sc, m, l, o, k0 + tl * MMA_KEYS, k1 - 1, k1 - 1, t,
+                                            scale_log2);
+            uint32_t pa4[4];
+            tc_acc_to_a(pa4, sc, 0);
+            mma_pv<D>(o, pa4, V, p1);
+        }
+    }
+    /* each row's partial at index ns + i of its query (ns: that query's own splits) */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+        if (!qok[r]) continue;
+        const int row = 16 * warp + g + 8 * r, j = row / group, head = row - j * group;
+        const int n = a + j;
+        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
+        if (pn.P != pa.P) continue; /* the prefix reaches this member's query: none for it */
+        const size_t idx = ((size_t)n * Hq + (size_t)hk * group + head) * S + pn.ns + i;
+        float *dst = part_o + idx * D + 2 * t;
+#pragma unroll
+        for (int nd = 0; nd < D / 8; nd++)
+            *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
+        if (t == 0) {
+            part_ml[2 * idx] = m[r] * MMA_LN2;
+            part_ml[2 * idx + 1] = l[r];
+        }
+    }
+    if (!counters) return; /* the combine kernel merges */
+    for (int j = 0; j < c; j++) { /* the same for the whole block */
+        const int n = a + j;
+        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
+        if (pn.P != pa.P) continue; /* (its own splits cover its whole context) */
+        split_finish(counters + (size_t)n * Hkv + hk, out, part_o, part_ml, n, hk, group, Hq, D,
+                     S, pn.ns + pn.np);
+    }
+}
+
+template <int D, int NST, bool PAIR, bool QKV, bool SHARE>
+static __global__ void __launch_bounds__(MMA_WARPS * 32, PAIR ? 1 : D == 64 ? 5 : 3)
     attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
                                const bf16 *q, const bf16 *kc, const bf16 *vc,
                                const int *block_tables, int max_blocks, int block_size,
                                const int *seq, const int *pos, int N, int Hq, int Hkv, int S,
-                               int per_fixed, float scale_log2, mma_qkv qx) {
+                               int per_fixed, float scale_log2, mma_qkv qx, mma_share sh) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     typedef mma_shape<D, NST, PAIR> SH;
     static_assert(NST >= 2, "stages: at least two");
+    static_assert(!(PAIR && SHARE), "shared prefixes: unpaired rows only");
     constexpr int LD = SH::LD;
     extern __shared__ __align__(128) unsigned char mma_smem[];
+    if (SHARE && blockIdx.x < (unsigned)sh.blocks) { /* a shared-prefix unit's block */
+        mma_prefix_block<D, NST, QKV>(blockIdx.x, out, part_o, part_ml, counters, q, kc, vc,
+                                      block_tables, max_blocks, block_size, seq, pos, N, Hq,
+                                      Hkv, S, per_fixed, scale_log2, qx, sh,
+                                      reinterpret_cast<bf16 *>(mma_smem));
+        return;
+    }
+    const unsigned bid = SHARE ? blockIdx.x - (unsigned)sh.blocks : blockIdx.x;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     mma_block b;
-    if (!mma_block_of<PAIR>(&b, pos, seq, block_tables, max_blocks, N, Hkv, S, per_fixed))
+    if (!mma_block_of<PAIR>(&b, bid, pos, seq, block_tables, max_blocks, N, Hkv, S, per_fixed,
+                            SHARE ? sh.share : NULL))
         return; /* the same for the block */
     const int hk = b.hk;
     const int group = Hq / Hkv;
@@ -313,15 +476,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
         qrow[r] = qok[r] ? (QKV ? qx.qkv : q) + at : q;
     }
     uint32_t qf[D / 16][4];
-#pragma unroll
-    for (int kd = 0; kd < D / 16; kd++) {
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            const bf16 *src = qrow[r] + kd * 16 + 2 * t;
-            qf[kd][r] = qok[r] ? *reinterpret_cast<const uint32_t *>(src) : 0u;
-            qf[kd][r + 2] = qok[r] ? *reinterpret_cast<const uint32_t *>(src + 8) : 0u;
-        }
-    }
+    mma_q_frags<D>(qf, qrow, qok, t);
     if (QKV) /* zero rows stay zero: a rotation of 0 is 0 */
         mma_rotate_q<D>(qf, pos[b.h[0].n], PAIR && b.live[1] ? pos[b.h[1].n] : pos[b.h[0].n],
                         qx.inv_freq, t);
@@ -412,8 +567,8 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
         const int row = e / D, d = e - row * D;
         const int half = PAIR ? row >> 3 : 0, head = PAIR ? row & 7 : row;
         if (PAIR && (head >= group || !(half ? b.live[1] : b.live[0]))) continue;
-        /* the half's query and split count (selects, not an indexed load) */
-        const int n = half ? b.h[1].n : b.h[0].n, ns = half ? b.h[1].ns : b.h[0].ns;
+        /* the half's query and partial count (selects, not an indexed load) */
+        const int n = half ? b.h[1].n : b.h[0].n, ntot = half ? b.h[1].ntot : b.h[0].ntot;
         float M = -INFINITY;
 #pragma unroll
         for (int w = 0; w < MMA_WARPS; w++) M = fmaxf(M, mm[w * 16 + row]); /* warp 0: finite */
@@ -426,7 +581,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
             L += f * ml[w * 16 + row];
         }
         const size_t nh_q = (size_t)n * Hq + (size_t)hk * group + head; /* row of out */
-        if (ns == 1) {
+        if (ntot == 1) {
             out[nh_q * D + d] = f2bf(O / L);
         } else { /* the combine kernel's units: natural-log max, unnormalised O */
             const size_t idx = nh_q * S + b.split;
@@ -440,32 +595,34 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32)
     if (!counters) return;
 #pragma unroll
     for (int i = 0; i < (PAIR ? 2 : 1); i++) /* the same for the whole block */
-        if (b.live[i] && b.h[i].ns > 1)
+        if (b.live[i] && b.h[i].ntot > 1)
             split_finish(counters + (size_t)b.h[i].n * Hkv + hk, out, part_o, part_ml,
-                         b.h[i].n, hk, group, Hq, D, S, b.h[i].ns);
+                         b.h[i].n, hk, group, Hq, D, S, b.h[i].ntot);
 }
 
 /* ---- launch ------------------------------------------------------------------------------ */
 
-template <int D, int NST, bool PAIR, bool QKV>
+template <int D, int NST, bool PAIR, bool QKV, bool SHARE>
 static void mma_launch_stages(cuda_ctx *c, const mma_args &a) {
     const size_t sm = mma_shape<D, NST, PAIR>::SMEM;
     if (sm > 48 * 1024)
-        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST, PAIR, QKV>,
+        CU_CHECK(c, cudaFuncSetAttribute(attention_split_mma_kernel<D, NST, PAIR, QKV, SHARE>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-    static const char *const names[2][2] = {
+    static const char *const names[3][2] = {
         {"attention_split_mma_kernel", "attention_split_mma_kernel (qkv)"},
-        {"attention_split_mma_kernel (pair)", "attention_split_mma_kernel (pair, qkv)"}};
-    cuda_launch_dep(c, names[PAIR][QKV],
-                    attention_split_mma_kernel<D, NST, PAIR, QKV>, a.grid, MMA_WARPS * 32, sm,
-                    a.out, a.part_o, a.part_ml, a.counters, a.q, a.kc, a.vc, a.block_tables,
-                    a.max_blocks, a.block_size, a.seq, a.pos, a.N, a.Hq, a.Hkv, a.S,
-                    a.per_fixed, a.scale_log2, a.qx);
+        {"attention_split_mma_kernel (pair)", "attention_split_mma_kernel (pair, qkv)"},
+        {"attention_split_mma_kernel (share)", "attention_split_mma_kernel (share, qkv)"}};
+    cuda_launch_dep(c, names[SHARE ? 2 : PAIR ? 1 : 0][QKV],
+                    attention_split_mma_kernel<D, NST, PAIR, QKV, SHARE>, a.grid,
+                    MMA_WARPS * 32, sm, a.out, a.part_o, a.part_ml, a.counters, a.q, a.kc, a.vc,
+                    a.block_tables, a.max_blocks, a.block_size, a.seq, a.pos, a.N, a.Hq, a.Hkv,
+                    a.S, a.per_fixed, a.scale_log2, a.qx, a.sh);
 }
 
 /* The tensor-core kernel with nst stages per warp (2, 3 or 4), or 2 where the device cannot
- * give a block the shared memory of nst; paired rows or not; q given or from qkv. */
-template <int D, bool PAIR, bool QKV>
+ * give a block the shared memory of nst; paired rows, or shared-prefix blocks first, or
+ * neither; q given or from qkv. */
+template <int D, bool PAIR, bool QKV, bool SHARE>
 static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
     int optin = 0;
     CU_CHECK(c, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
@@ -473,17 +630,19 @@ static void mma_launch(cuda_ctx *c, int nst, const mma_args &a) {
     if ((nst == 4 && mma_shape<D, 4, PAIR>::SMEM > (size_t)optin) ||
         (nst == 3 && mma_shape<D, 3, PAIR>::SMEM > (size_t)optin))
         nst = 2;
-    if (nst == 4) mma_launch_stages<D, 4, PAIR, QKV>(c, a);
-    else if (nst == 3) mma_launch_stages<D, 3, PAIR, QKV>(c, a);
-    else mma_launch_stages<D, 2, PAIR, QKV>(c, a);
+    if (nst == 4) mma_launch_stages<D, 4, PAIR, QKV, SHARE>(c, a);
+    else if (nst == 3) mma_launch_stages<D, 3, PAIR, QKV, SHARE>(c, a);
+    else mma_launch_stages<D, 2, PAIR, QKV, SHARE>(c, a);
 }
 
 template <int D> static void mma_launch_of(cuda_ctx *c, int nst, bool pair, const mma_args &a) {
-    const bool qkv = a.qx.qkv != NULL;
-    if (pair && qkv) mma_launch<D, true, true>(c, nst, a);
-    else if (pair) mma_launch<D, true, false>(c, nst, a);
-    else if (qkv) mma_launch<D, false, true>(c, nst, a);
-    else mma_launch<D, false, false>(c, nst, a);
+    const bool qkv = a.qx.qkv != NULL, share = a.sh.blocks > 0 && !pair;
+    if (pair && qkv) mma_launch<D, true, true, false>(c, nst, a);
+    else if (pair) mma_launch<D, true, false, false>(c, nst, a);
+    else if (share && qkv) mma_launch<D, false, true, true>(c, nst, a);
+    else if (share) mma_launch<D, false, false, true>(c, nst, a);
+    else if (qkv) mma_launch<D, false, true, false>(c, nst, a);
+    else mma_launch<D, false, false, false>(c, nst, a);
 }
 
 void cuda_attention_mma_launch(cuda_ctx *c, int D, int nst, bool pair, const mma_args &a) {

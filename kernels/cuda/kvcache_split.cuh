@@ -38,27 +38,62 @@ static __device__ __forceinline__ int split_keys(int len, int max_splits, int pe
     return (per + SPLIT_UNIT - 1) / SPLIT_UNIT * SPLIT_UNIT;
 }
 
-/* What one block of a split-K launch (blockIdx.x = (n·Hkv + hk)·S + split) works on: query
- * n, KV head hk, keys [k0, k1) of the ns splits its context uses. False when the block has
- * nothing to do (a context that needs fewer splits, or pos[n] < 0, outside the contract). */
+/* The splits of a context of len keys whose first P keys (0 < P < len) belong to its
+ * shared-prefix unit (backend.h, attention_cached's share; P 0: none). A launch with units
+ * (units) has one partial more than the splits it would have without (S = B + 1, B the
+ * budget: kvcache.cu's attention_split). The unit's blocks take [0, P) in np splits of
+ * per_p keys — np and per_p depend on P, S and per_fixed only, the same for every member
+ * —, the query's own blocks [P, len) in ns splits of per_s keys; partial j < ns is own
+ * split j, ns + i prefix split i, ns + np <= S (count-based: np <= max(1, B/2), the own
+ * splits the rest; fixed: B covers the longest context's splits). A query without a
+ * prefix: the ns count-based or fixed splits of the whole context within B, the splits it
+ * has in a launch without units. */
 typedef struct {
-    int n, hk, split, ns, k0, k1;
+    int P, per_p, np, per_s, ns;
+} split_plan;
+
+static __device__ __forceinline__ split_plan split_plan_of(int len, int P, int S, int per_fixed,
+                                                           bool units) {
+    split_plan p;
+    const int B = units ? S - 1 : S;
+    p.P = units && P > 0 && P < len ? P : 0;
+    if (p.P) {
+        p.per_p = per_fixed > 0 ? per_fixed : split_keys(p.P, max(1, B / 2), 0);
+        p.np = (p.P + p.per_p - 1) / p.per_p;
+        p.per_s = per_fixed > 0 ? per_fixed : split_keys(len - p.P, S - p.np, 0);
+    } else {
+        p.per_p = p.np = 0;
+        p.per_s = split_keys(len, B, per_fixed);
+    }
+    p.ns = (len - p.P + p.per_s - 1) / p.per_s;
+    return p;
+}
+
+/* What one block of a split-K launch (block index = (n·Hkv + hk)·S + split) works on:
+ * query n, KV head hk, keys [k0, k1) of the ns own splits its context uses (after the P
+ * keys of its shared prefix, if any), ntot = ns + np partials to merge. False when the
+ * block has nothing to do (a context that needs fewer splits, or pos[n] < 0, outside the
+ * contract). */
+typedef struct {
+    int n, hk, split, ns, ntot, k0, k1;
 } split_block;
 
-/* Split `split` of query n's context for KV head hk (the fields above); false when that
- * split has no keys (a context that needs fewer splits, or pos[n] < 0). */
+/* Own split `split` of query n's context for KV head hk (the fields above; share: the
+ * shared-prefix units, or NULL); false when that split has no keys. */
 static __device__ __forceinline__ bool split_range(split_block *b, int n, int hk, int split,
-                                                   const int *pos, int S, int per_fixed) {
+                                                   const int *pos, int S, int per_fixed,
+                                                   const int *share) {
     b->n = n;
     b->hk = hk;
     b->split = split;
     const int len = pos[n] + 1;
     if (len <= 0) return false;
-    const int per = split_keys(len, S, per_fixed);
-    b->ns = (len + per - 1) / per;
-    if (split >= b->ns) return false;
-    b->k0 = split * per;
-    b->k1 = min(len, b->k0 + per);
+    const split_plan p = split_plan_of(len, share ? share[n] : 0, S, per_fixed, share != NULL);
+    b->ns = p.ns;
+    b->ntot = p.ns + p.np;
+    if (split >= p.ns) return false;
+    b->k0 = p.P + split * p.per_s;
+    b->k1 = min(len, b->k0 + p.per_s);
     return true;
 }
 
@@ -66,7 +101,7 @@ static __device__ __forceinline__ bool split_block_of(split_block *b, const int 
                                                       int S, int per_fixed) {
     const int nh = (int)(blockIdx.x / (unsigned)S);
     return split_range(b, nh / Hkv, nh % Hkv, (int)(blockIdx.x % (unsigned)S), pos, S,
-                       per_fixed);
+                       per_fixed, NULL);
 }
 
 /* Element d of one (n, h)'s merged output from its ns split partials po [S][D], ml [S][2]
@@ -87,7 +122,7 @@ static __device__ __forceinline__ bf16 split_merge(const float *po, const float 
     return f2bf(acc * inv);
 }
 
-/* Called by every thread of a split block (query n, KV head hk, ns > 1 splits) after its
+/* Called by every thread of a split block (query n, KV head hk, ns > 1 partials) after its
  * partial stores: counts the block as finished in *counter, and the last of the ns blocks
  * to finish merges the group's rows (split_merge, as the combine kernel would) and resets
  * the counter to 0 for the next launch (a graph replay starts from zero). Saves the
@@ -120,6 +155,14 @@ typedef struct {
     const float *inv_freq;
 } mma_qkv;
 
+/* The shared-prefix units of a launch (backend.h, attention_cached's share; kvcache_mma.cu):
+ * the first `blocks` blocks of the grid are the units' prefix blocks, (unit·Hkv + hk)·sp +
+ * prefix split; share NULL and blocks 0 without units. */
+typedef struct {
+    const int *share; /* [3·N] */
+    int blocks, sp;
+} mma_share;
+
 /* The arguments of one attention_split_mma_kernel launch (grid: blocks). */
 typedef struct {
     bf16 *out;
@@ -133,6 +176,7 @@ typedef struct {
     float scale_log2;
     unsigned grid;
     mma_qkv qx; /* qkv_attention_cached's part, or zero */
+    mma_share sh; /* the shared-prefix units, or zero */
 } mma_args;
 
 /* Launches attention_split_mma_kernel (D 64 or 128) with nst stages per warp (2 where the

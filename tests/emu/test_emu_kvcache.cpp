@@ -135,7 +135,7 @@ void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
     const std::vector<bf16> qb = to_bf(qf);
     std::vector<float> ref(nout);
     cpu->attention_cached(cpu, ref.data(), qf.data(), kc_cpu.data(), vc_cpu.data(), tables.data(),
-                          max_blocks, BS, seq.data(), pos.data(), N, Hq, Hkv, D, max_ctx);
+                          max_blocks, BS, seq.data(), pos.data(), NULL, N, Hq, Hkv, D, max_ctx);
     static const char *const names[3] = {"attention_cached head", "attention_cached split",
                                          "attention_cached mma"};
     for (int mode = 0; mode < 3; mode++) {
@@ -145,11 +145,11 @@ void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
         memset((void *)out2.data(), 0xFF, nout * 2);
         emu::launched.clear();
         emu->attention_cached(emu, out.data(), qb.data(), kc_emu.data(), vc_emu.data(), tables.data(),
-                              max_blocks, BS, seq.data(), pos.data(), N, Hq, Hkv, D, max_ctx);
+                              max_blocks, BS, seq.data(), pos.data(), NULL, N, Hq, Hkv, D, max_ctx);
         const std::vector<std::string> first = emu::launched;
         emu->attention_cached(emu, out2.data(), qb.data(), kc_emu.data(), vc_emu.data(),
-                              tables.data(), max_blocks, BS, seq.data(), pos.data(), N, Hq, Hkv, D,
-                              max_ctx);
+                              tables.data(), max_blocks, BS, seq.data(), pos.data(), NULL, N, Hq,
+                              Hkv, D, max_ctx);
         double num = 0, den = 0, maxd = 0, maxr = 0;
         for (size_t i = 0; i < nout; i++) {
             const double g = __bfloat162float(out[i]), r = ref[i];
@@ -179,8 +179,8 @@ void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
         rlvr_cuda_set_decode_fuse(emu, 0);
         memset((void *)out2.data(), 0xFF, nout * 2);
         emu->attention_cached(emu, out2.data(), qb.data(), kc_emu.data(), vc_emu.data(),
-                              tables.data(), max_blocks, BS, seq.data(), pos.data(), N, Hq, Hkv, D,
-                              max_ctx);
+                              tables.data(), max_blocks, BS, seq.data(), pos.data(), NULL, N, Hq,
+                              Hkv, D, max_ctx);
         rlvr_cuda_set_decode_fuse(emu, -1);
         check(memcmp(out.data(), out2.data(), nout * 2) == 0,
               "  same bits with the combine kernel", cs, "");

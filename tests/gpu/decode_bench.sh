@@ -165,8 +165,10 @@ if [ "$DEVICE" = cuda ]; then
   # and nopdl; the rows that run decided are behind RLVR_DECODE_AB_ALL=1.
   AB32="nopdl:RLVR_DECODE_PDL=0 keys0:RLVR_DECODE_SPLIT_KEYS=0 normfuse:RLVR_DECODE_NORM_FUSE=1"
   AB256="qkvattnapart:RLVR_DECODE_QKV_ATTN=0"
-  # rows run on the 256-sequence workload and on its grouped form (G = 8), as the main run
-  AB256G=""
+  # rows run on the 256-sequence workload and on its grouped form (G = 8), as the main run;
+  # noshare (session 22): the grouped samples without shared-prefix units, each reading its
+  # prompt's keys itself (the units are the default, unmeasured)
+  AB256G="noshare:RLVR_DECODE_SHARE=0"
   DECIDED32="skinny2r32:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=32 stages4:RLVR_DECODE_ATTN_STAGES=4
         bps8:RLVR_DECODE_SPLIT_BPS=8 late:RLVR_GEMV_EARLY=0 qkvapart:RLVR_DECODE_QKV_FUSE=0
         tune:RLVR_GEMM_TUNE=1 tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune
@@ -176,7 +178,7 @@ if [ "$DEVICE" = cuda ]; then
          keys256:RLVR_DECODE_SPLIT_KEYS=256 tune:RLVR_GEMM_TUNE=1,RLVR_GEMM_TUNE_LOG=1
          tuneall:RLVR_GEMM_TUNE=1,RLVR_SKINNY=tune,RLVR_GEMM_TUNE_LOG=1"
   if [ "${RLVR_DECODE_AB_ALL:-0}" = 1 ]; then
-    AB256G="pair:RLVR_DECODE_ATTN_PAIR=1"
+    AB256G="$AB256G pair:RLVR_DECODE_ATTN_PAIR=1"
     AB32="$AB32 $DECIDED32 skinny2:RLVR_SKINNY=2 skinny2r64:RLVR_SKINNY=2,RLVR_SKINNY_ROWS=64
           rowvec0:RLVR_ROW_VEC=0
           nostage:RLVR_CUDA_STAGED_UPLOAD=0

@@ -38,6 +38,7 @@
 #include "kernels/backend.h"
 #include "kernels/composite.h"
 #include "kernels/cuda/cuda_backend.h"
+#include "engine/model/kv_share.h"
 
 #ifdef TEST_CUDA_OPS_EMU
 enum { EMU = 1 }; /* the kernels run on the CPU emulation (tests/emu) */
@@ -1095,6 +1096,10 @@ static int g_kv_qkv;
  * case: the samples of a group decode in step, so paired neighbours share their prompt's
  * tiles) instead of 1..40 own tokens each */
 static int g_kv_same_len;
+/* test_kvcache (q/seq 1) passes the shared-prefix units of its queries (kv_share_plan:
+ * a group's samples read their prompt's blocks once, backend.h) to every attention call,
+ * and checks that the units it expects were planned */
+static int g_kv_share;
 
 /* qkv_attention_cached on test_kvcache's cache and queries (each its sequence's last
  * position): the new k, v come from a random stacked q|k|v [N, (Hq + 2·Hkv)·D] (k rotated
@@ -1104,7 +1109,8 @@ static int g_kv_same_len;
  * ops apart (qkv_split_store, attention_cached) bit for bit: out and both whole caches. */
 static void kvcache_qkv_check(const char *cs, int N, int Hq, int Hkv, int D, int BS,
                               int max_blocks, const int *tables, const int *seq, const int *pos,
-                              pair pkc, pair pvc, pair pt, pair pseq, pair ppos, int max_ctx) {
+                              pair pkc, pair pvc, pair pt, pair pseq, pair ppos, pair psh,
+                              int max_ctx) {
     const size_t row = (size_t)Hkv * D, width = (size_t)(Hq + 2 * Hkv) * D;
     const size_t nout = (size_t)N * Hq * D;
     int *slots = xmalloc((size_t)N * sizeof(int));
@@ -1128,16 +1134,16 @@ static void kvcache_qkv_check(const char *cs, int N, int Hq, int Hkv, int D, int
             be->act_from_f32(be, (char *)vc + at, nan_row, row);
         }
     S.cpu->qkv_attention_cached(S.cpu, po.c, pq.c, pk.c, pv.c, pqkv.c, pkc.c, pvc.c, pslot.c,
-                                ppos.c, pf.c, pt.c, max_blocks, BS, pseq.c, N, Hq, Hkv, D,
-                                max_ctx);
+                                ppos.c, pf.c, pt.c, max_blocks, BS, pseq.c, psh.c, N, Hq, Hkv,
+                                D, max_ctx);
     /* CUDA apart first (its caches and out kept), then the op over re-poisoned rows; the
      * tensor-core kernel, paired when test_kvcache's pass is */
     rlvr_cuda_set_decode_attention(S.gpu, 2);
     if (g_kv_pair) setenv("RLVR_DECODE_ATTN_PAIR", "1", 1);
     void *o_apart = S.gpu->alloc(S.gpu, nout * S.gpu->act_size);
     rlvr_qkv_attention_cached_apart(S.gpu, o_apart, pq.g, pk.g, pv.g, pqkv.g, pkc.g, pvc.g,
-                                    pslot.g, ppos.g, pf.g, pt.g, max_blocks, BS, pseq.g, N, Hq,
-                                    Hkv, D, max_ctx);
+                                    pslot.g, ppos.g, pf.g, pt.g, max_blocks, BS, pseq.g, psh.g,
+                                    N, Hq, Hkv, D, max_ctx);
     /* whole caches after the ops apart: the bytes the op must reproduce */
     size_t cache_bytes = 0;
     for (int n = 0; n < N; n++) {
@@ -1158,7 +1164,7 @@ static void kvcache_qkv_check(const char *cs, int N, int Hq, int Hkv, int D, int
                                                  ? S.gpu->qkv_attention_cached
                                                  : rlvr_qkv_attention_cached_apart;
     op(S.gpu, po.g, pq.g, pk.g, pv.g, pqkv.g, pkc.g, pvc.g, pslot.g, ppos.g, pf.g, pt.g,
-       max_blocks, BS, pseq.g, N, Hq, Hkv, D, max_ctx);
+       max_blocks, BS, pseq.g, psh.g, N, Hq, Hkv, D, max_ctx);
     cmp_act("qkv_attention_cached", cs, po, NULL, nout, TOL_BF16);
     /* the rows it wrote, against the CPU's */
     float *kg = xmalloc((size_t)N * row * sizeof(float)), *kcpu = xmalloc((size_t)N * row * 4);
@@ -1230,6 +1236,8 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         k += snprintf(cs + k, sizeof cs - (size_t)k, " same-len");
     if (g_kv_qkv && k < (int)sizeof cs - 16)
         k += snprintf(cs + k, sizeof cs - (size_t)k, " qkv");
+    if (g_kv_share && qper == 1 && k < (int)sizeof cs - 16)
+        k += snprintf(cs + k, sizeof cs - (size_t)k, " share");
     const int nseq = ngroups * G;
     const size_t row = (size_t)Hkv * D;
     int *len = xmalloc((size_t)nseq * sizeof(int)), max_blocks = 1, n_blocks = 0;
@@ -1343,9 +1351,26 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
     pair pq = pair_act(q, nout), po = pair_poison_act(nout);
     pair pt = pair_i32(tables, (size_t)nseq * max_blocks);
     pair pseq = pair_i32(seq, (size_t)N), ppos = pair_i32(pos, (size_t)N);
+    /* the shared-prefix units (one query a sequence: the samples of a group side by side):
+     * a group of G >= 2 whose prompt fills KV_SHARE_MIN positions of whole blocks forms
+     * ceil(G / cap) units (cap: queries of 64 rows) */
+    pair psh = {NULL, NULL};
+    int *share = NULL;
+    if (g_kv_share && qper == 1) {
+        share = xmalloc((size_t)3 * N * sizeof(int));
+        const int units = kv_share_plan(tables, max_blocks, BS, seq, pos, N, Hq / Hkv, share);
+        const int cap = KV_SHARE_ROWS / (Hq / Hkv);
+        int want = 0;
+        for (int g = 0; g < ngroups; g++) {
+            const int kk = (G + cap - 1) / cap;
+            if (G >= 2 && prompt[g] / BS * BS >= KV_SHARE_MIN && G / kk >= 2) want += kk;
+        }
+        record("kv_share_plan units", cs, units == want ? 0.0 : 1.0, (double)units, units == want);
+        psh = pair_i32(share, (size_t)3 * N);
+    }
     void *o2 = S.gpu->alloc(S.gpu, nout * S.gpu->act_size);
     S.cpu->attention_cached(S.cpu, po.c, pq.c, pkc.c, pvc.c, pt.c, max_blocks, BS, pseq.c,
-                            ppos.c, N, Hq, Hkv, D, max_ctx);
+                            ppos.c, psh.c, N, Hq, Hkv, D, max_ctx);
     static const char *const names[3][3] = {
         {"attention_cached", "attention_cached bits", "attention_cached graph"},
         {"attn_cached split", "attn_cached split bits", "attn_cached split graph"},
@@ -1357,16 +1382,35 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
         poison(S.gpu, po.g, nout * S.gpu->act_size);
         poison(S.gpu, o2, nout * S.gpu->act_size);
         S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
-                                ppos.g, N, Hq, Hkv, D, max_ctx);
+                                ppos.g, psh.g, N, Hq, Hkv, D, max_ctx);
         S.gpu->attention_cached(S.gpu, o2, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
-                                ppos.g, N, Hq, Hkv, D, max_ctx);
+                                ppos.g, psh.g, N, Hq, Hkv, D, max_ctx);
         cmp_act(names[impl][0], cs, po, NULL, nout, TOL_BF16);
         cmp_bits(names[impl][1], cs, po.g, o2, nout * S.gpu->act_size);
+        if (share && impl == 2) { /* queries in no unit: the bits of a launch without units */
+            poison(S.gpu, o2, nout * S.gpu->act_size);
+            S.gpu->attention_cached(S.gpu, o2, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS,
+                                    pseq.g, ppos.g, NULL, N, Hq, Hkv, D, max_ctx);
+            const size_t qrow = (size_t)Hq * D * S.gpu->act_size;
+            unsigned char *a = xmalloc(nout * S.gpu->act_size);
+            unsigned char *b = xmalloc(nout * S.gpu->act_size);
+            S.gpu->to_host(S.gpu, a, po.g, nout * S.gpu->act_size);
+            S.gpu->to_host(S.gpu, b, o2, nout * S.gpu->act_size);
+            int differ = 0, outside = 0;
+            for (int n = 0; n < N; n++)
+                if (share[n] == 0) {
+                    outside++;
+                    differ += memcmp(a + n * qrow, b + n * qrow, qrow) != 0;
+                }
+            record("attn_cached share: no-unit rows = no units", cs, differ, outside, differ == 0);
+            free(a);
+            free(b);
+        }
         if (pair) { /* the same bits as the unpaired kernel */
             unsetenv("RLVR_DECODE_ATTN_PAIR");
             poison(S.gpu, o2, nout * S.gpu->act_size);
             S.gpu->attention_cached(S.gpu, o2, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS,
-                                    pseq.g, ppos.g, N, Hq, Hkv, D, max_ctx);
+                                    pseq.g, ppos.g, psh.g, N, Hq, Hkv, D, max_ctx);
             cmp_bits("attn_cached pair=unpaired", cs, po.g, o2, nout * S.gpu->act_size);
             setenv("RLVR_DECODE_ATTN_PAIR", "1", 1);
         }
@@ -1376,11 +1420,11 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
          * engine/model/kv_cache.c), replayed with the real ones */
         S.gpu->to_device(S.gpu, ppos.g, pos4, (size_t)N * sizeof(int));
         S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS, pseq.g,
-                                ppos.g, N, Hq, Hkv, D, max_ctx / 4 + 1);
+                                ppos.g, psh.g, N, Hq, Hkv, D, max_ctx / 4 + 1);
         void *graph = NULL;
         if (S.gpu->graph_begin(S.gpu) == 0) {
             S.gpu->attention_cached(S.gpu, po.g, pq.g, pkc.g, pvc.g, pt.g, max_blocks, BS,
-                                    pseq.g, ppos.g, N, Hq, Hkv, D, max_ctx / 4 + 1);
+                                    pseq.g, ppos.g, psh.g, N, Hq, Hkv, D, max_ctx / 4 + 1);
             graph = S.gpu->graph_end(S.gpu);
         }
         S.gpu->to_device(S.gpu, ppos.g, pos, (size_t)N * sizeof(int));
@@ -1398,7 +1442,7 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
     rlvr_cuda_set_decode_attention(S.gpu, -1);
     if (g_kv_qkv && qper == 1 && !S.dead)
         kvcache_qkv_check(cs, N, Hq, Hkv, D, BS, max_blocks, tables, seq, pos, pkc, pvc, pt,
-                          pseq, ppos, max_ctx);
+                          pseq, ppos, psh, max_ctx);
     S.gpu->free(S.gpu, o2);
     pair_free(pkc);
     pair_free(pvc);
@@ -1407,6 +1451,8 @@ static void test_kvcache(int Hq, int Hkv, int D, const int *prompt, int ngroups,
     pair_free(pt);
     pair_free(pseq);
     pair_free(ppos);
+    if (psh.c) pair_free(psh);
+    free(share);
     for (int g = 0; g < ngroups; g++) {
         free(kp[g]);
         free(vp[g]);
@@ -2190,6 +2236,28 @@ static void kvcache_qkv_cases(void) {
     g_kv_qkv = 0;
 }
 
+/* The shared-prefix units (backend.h, attention_cached's share; the tensor-core kernel's
+ * prefix blocks): the step cases with the units of each step passed to the attention (the
+ * CPU checks them, the kernel reads a unit's prompt blocks once), so each case compares the
+ * unit path against the CPU and itself (bits twice, a graph recorded at shorter contexts —
+ * members whose prefix then no longer fits fall back to their own splits — and replayed);
+ * 128-key splits, and those merged by the combine kernel; siblings of equal length; 70
+ * samples of one prompt (eight units of 8 or 9) with one split each (the launch keeps two
+ * per query for a unit); and qkv_attention_cached with units against the ops apart. */
+static void kvcache_share_cases(void) {
+    g_kv_impl0 = g_kv_impl1 = 2;
+    g_kv_share = 1;
+    kvcache_step_cases();
+    g_kv_same_len = 1;
+    kvcache_step_cases();
+    kvcache_ring_cases();
+    g_kv_same_len = 0;
+    g_kv_qkv = 1;
+    kvcache_step_cases();
+    g_kv_qkv = 0;
+    g_kv_share = 0;
+}
+
 int main(int argc, char **argv) {
     char err[512];
     const char *env = getenv("RLVR_TEST_SEED");
@@ -2215,18 +2283,20 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("%-22s %-58s %10s %10s  %s\n", "op", "case", "rel err", "max err", "result");
-    /* RLVR_TEST_ONLY=kvcache_qkv|kvcache_pair: that group of cases alone (ctest runs
-     * kvcache_qkv emulated with the blocks in reverse order: a block that read a key
-     * before another block stored it would show) */
+    /* RLVR_TEST_ONLY=kvcache_qkv|kvcache_pair|kvcache_share: that group of cases alone
+     * (ctest runs kvcache_qkv emulated with the blocks in reverse order: a block that read
+     * a key before another block stored it would show) */
     const char *only = getenv("RLVR_TEST_ONLY");
     if (only && *only) {
         if (strcmp(only, "kvcache_qkv") == 0) {
             kvcache_qkv_cases();
         } else if (strcmp(only, "kvcache_pair") == 0) {
             kvcache_pair_cases();
+        } else if (strcmp(only, "kvcache_share") == 0) {
+            kvcache_share_cases();
         } else {
-            fprintf(stderr, "test_cuda_ops: RLVR_TEST_ONLY=%s: expected kvcache_qkv or "
-                            "kvcache_pair\n", only);
+            fprintf(stderr, "test_cuda_ops: RLVR_TEST_ONLY=%s: expected kvcache_qkv, "
+                            "kvcache_pair or kvcache_share\n", only);
             return 2;
         }
         goto report;
@@ -2456,6 +2526,7 @@ int main(int argc, char **argv) {
     }
     kvcache_pair_cases();
     kvcache_qkv_cases();
+    kvcache_share_cases();
     g_kv_impl0 = g_kv_impl1 = 2;
     {
         /* splits of a fixed key count (RLVR_DECODE_SPLIT_KEYS, an A/B setting): 128 keys, so

@@ -96,13 +96,14 @@ static void r_kv(rlvr_backend *be, void *kc, void *vc, const void *k, const void
 }
 static void r_att(rlvr_backend *be, void *out, const void *q, const void *kc, const void *vc,
                   const int *tables, int max_blocks, int bs, const int *seq, const int *pos,
-                  int N, int Hq, int Hkv, int D, int max_ctx) {
+                  const int *share, int N, int Hq, int Hkv, int D, int max_ctx) {
     if (!rec_now)
-        return inner.attention_cached(be, out, q, kc, vc, tables, max_blocks, bs, seq, pos, N,
-                                      Hq, Hkv, D, max_ctx);
+        return inner.attention_cached(be, out, q, kc, vc, tables, max_blocks, bs, seq, pos,
+                                      share, N, Hq, Hkv, D, max_ctx);
     rec *x = push(OP_ATT);
     x->p[0] = out, x->p[1] = (void *)q, x->p[2] = (void *)kc, x->p[3] = (void *)vc;
     x->p[4] = (void *)tables, x->p[5] = (void *)seq, x->p[6] = (void *)pos;
+    x->p[7] = (void *)share;
     x->i[0] = max_blocks, x->i[1] = bs, x->i[2] = N, x->i[3] = Hq, x->i[4] = Hkv, x->i[5] = D;
 }
 static void r_swi(rlvr_backend *be, void *out, const void *g, const void *u, size_t n) {
@@ -172,7 +173,7 @@ static void g_launch(rlvr_backend *be, void *graph) {
             for (int n = 0; n < ip[2]; n++)
                 if (pos[n] + 1 > max_ctx) max_ctx = pos[n] + 1;
             inner.attention_cached(be, x->p[0], x->p[1], x->p[2], x->p[3], x->p[4], ip[0], ip[1],
-                                   x->p[5], pos, ip[2], ip[3], ip[4], ip[5], max_ctx);
+                                   x->p[5], pos, x->p[7], ip[2], ip[3], ip[4], ip[5], max_ctx);
             break;
         }
         case OP_SWI: inner.swiglu_forward(be, x->p[0], x->p[1], x->p[2], x->n); break;

@@ -139,10 +139,14 @@ static int same_completion(const completion *a, const completion *b) {
 
 static void test_invariance(model *m, sampler *s) {
     char err[1024];
-    int32_t pa[5] = {3, 14, 15, 92, 65}, pb[1] = {35}, pc[20];
-    for (int i = 0; i < 20; i++) pc[i] = (i * 37 + 11) % m->cfg.vocab_size;
-    prompt_ref all[3] = {{pa, 5, 0}, {pb, 1, 1}, {pc, 20, 2}};
-    prompt_ref rev[2] = {{pc, 20, 2}, {pa, 5, 0}};
+    /* pc: long enough (40 tokens, two full cache blocks) that its G samples form a
+     * shared-prefix unit in every decode step (kv_share.h; the CPU backend checks each
+     * unit against the block tables) */
+    enum { NC = 40 };
+    int32_t pa[5] = {3, 14, 15, 92, 65}, pb[1] = {35}, pc[NC];
+    for (int i = 0; i < NC; i++) pc[i] = (i * 37 + 11) % m->cfg.vocab_size;
+    prompt_ref all[3] = {{pa, 5, 0}, {pb, 1, 1}, {pc, NC, 2}};
+    prompt_ref rev[2] = {{pc, NC, 2}, {pa, 5, 0}};
     for (int greedy = 1; greedy >= 0; greedy--) {
         sampling_params p = sampling_params_default();
         p.temperature = greedy ? 0.0f : 0.9f;
@@ -150,7 +154,26 @@ static void test_invariance(model *m, sampler *s) {
         p.max_new_tokens = 24;
         p.seed = 42;
         completion *c1 = NULL, *c2 = NULL, *c3 = NULL, *c0 = NULL;
-        CHECK(sampler_generate(s, all, 3, 3, &p, &c1, NULL, err, sizeof err) == 0, "%s", err);
+        sampler_stats st1;
+        CHECK(sampler_generate(s, all, 3, 3, &p, &c1, &st1, err, sizeof err) == 0, "%s", err);
+        CHECK(st1.share_units >= p.max_new_tokens - 1,
+              "%s: %ld shared-prefix units over the decode steps (expected one per step)",
+              greedy ? "greedy" : "sampled", st1.share_units);
+        /* without the units (RLVR_DECODE_SHARE=0): the same completions */
+        completion *cn = NULL;
+        setenv("RLVR_DECODE_SHARE", "0", 1);
+        sampler *sn = NULL;
+        CHECK(sampler_create(m, NULL, 0, &sn, err, sizeof err) == 0, "%s", err);
+        sampler_stats stn;
+        CHECK(sn && sampler_generate(sn, all, 3, 3, &p, &cn, &stn, err, sizeof err) == 0, "%s",
+              err);
+        unsetenv("RLVR_DECODE_SHARE");
+        CHECK(stn.share_units == 0, "RLVR_DECODE_SHARE=0: %ld units", stn.share_units);
+        for (int i = 0; cn && c1 && i < 9; i++)
+            CHECK(same_completion(&cn[i], &c1[i]), "%s: completion %d differs without the "
+                  "shared-prefix units", greedy ? "greedy" : "sampled", i);
+        completions_free(cn, 9);
+        sampler_free(sn);
         /* decode rows in admission order instead of longest context first: the same */
         setenv("RLVR_DECODE_ORDER", "admission", 1);
         CHECK(sampler_generate(s, all, 3, 3, &p, &c0, NULL, err, sizeof err) == 0, "%s", err);
@@ -190,16 +213,16 @@ static void test_invariance(model *m, sampler *s) {
         /* reported log-probs = full forward at the sampling temperature */
         if (c1) {
             const completion *c = &c1[2 * 3 + 1];
-            int T = 20 + c->n;
+            int T = NC + c->n;
             int32_t *seq = malloc(T * sizeof *seq), offs[2] = {0, T};
-            memcpy(seq, pc, 20 * sizeof *seq);
-            memcpy(seq + 20, c->ids, c->n * sizeof *seq);
+            memcpy(seq, pc, NC * sizeof *seq);
+            memcpy(seq + NC, c->ids, c->n * sizeof *seq);
             model_batch b = {.T = T, .B = 1, .ids = seq, .offsets = offs};
             float *lp = malloc(T * sizeof(float));
             CHECK(model_forward(m, &b, greedy ? 1.0f : 1.0f / 0.9f, 0, err, sizeof err) == 0, "%s", err);
             m->be->to_host(m->be, lp, model_logp(m), T * sizeof(float));
             double worst = 0;
-            for (int t = 0; t < c->n; t++) worst = fmax(worst, fabs(lp[19 + t] - c->logprobs[t]));
+            for (int t = 0; t < c->n; t++) worst = fmax(worst, fabs(lp[NC - 1 + t] - c->logprobs[t]));
             CHECK(worst <= 1e-5, "sampler vs trainer log-prob mismatch %.3g", worst);
             printf("%s: sampler vs full-forward log-prob mismatch %.3g over %d tokens\n",
                    greedy ? "greedy" : "sampled T=0.9", worst, c->n);
