@@ -70,6 +70,12 @@ struct rlvr_backend {
     const char *name;     /* "cpu" or "cuda" */
     rlvr_dtype act_dtype; /* storage dtype of act memory */
     size_t act_size;      /* bytes per act element: 4 (fp32) or 2 (bf16) */
+    /* Decode layers of at most this many rows take add_rmsnorm_qkv_store (below) as the
+     * one op it fuses them into; above it, where every query is its sequence's only one,
+     * they run add_rmsnorm_matmul and leave the q|k|v split and cache store to
+     * qkv_attention_cached (engine/model/layer.c; the same values either way). CPU: all
+     * rows (INT_MAX); CUDA: its fused GEMV's 8 rows (0 with RLVR_DECODE_QKV_FUSE=0). */
+    int qkv_store_fused_rows;
     void *ctx;            /* implementation state */
 
     /* ---- lifecycle, memory, errors ------------------------------------------ */

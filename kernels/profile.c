@@ -397,6 +397,7 @@ rlvr_backend *rlvr_profile_wrap_mode(rlvr_backend *inner, int mode, char *err,
     be->name = inner->name;
     be->act_dtype = inner->act_dtype;
     be->act_size = inner->act_size;
+    be->qkv_store_fused_rows = inner->qkv_store_fused_rows;
     c->inner = inner;
     be->ctx = c;
     be->destroy = w_destroy;

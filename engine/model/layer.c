@@ -12,9 +12,10 @@
  * the next layer's ln1 (or the final norm) through `next`. In generation the split also
  * stores k and v into the KV cache (`kv`, qkv_split_store) where they are final there;
  * with the residual add deferred to this layer (`x_add`), the add, the input norm, the
- * q|k|v GEMM and that split are one op (add_rmsnorm_qkv_store) where the backend has it;
- * else, in a decode step, the split can go into the cached attention instead
- * (qkv_attention_cached, kv->attend_qkv).
+ * q|k|v GEMM and that split are one op (add_rmsnorm_qkv_store) where the backend has it
+ * and fuses it at this many rows (be->qkv_store_fused_rows); else, in a decode step, the
+ * split can go into the cached attention instead (qkv_attention_cached, kv->attend_qkv;
+ * until session 22 only layer 0 took it above 8 rows on CUDA, the others the two ops).
  */
 #include "engine/model/acts.h"
 
@@ -74,8 +75,11 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
     /* 1: the stacked q|k|v GEMM already ran (fused with the input norm); 2: its split and
      * cache store too */
     int qkv_done = 0;
+    /* the attention can take the q|k|v split and cache store (qkv_attention_cached) */
+    const int attend = kv && kv->attend_qkv && !c->qk_norm && be->qkv_attention_cached;
     if (x_add) { /* x += x_add, then the input norm (+ the q|k|v GEMM, + its split) */
-        if (m->stacked_qkv && kv && !c->qk_norm && be->add_rmsnorm_qkv_store) {
+        if (m->stacked_qkv && kv && !c->qk_norm && be->add_rmsnorm_qkv_store &&
+            (!attend || T <= be->qkv_store_fused_rows)) {
             be->add_rmsnorm_qkv_store(be, x, L->ln1, L->rstd1, x, x_add, model_w(m, P->ln1),
                                       eps, qkv, model_w(m, P->q), model_w(m, P->q_b), q_out,
                                       k_out, L->v, kv->k_cache, kv->v_cache, kv->slots, pos,
@@ -101,7 +105,7 @@ int model_layer_forward(model *m, int l, layer_acts *L, void *x, void *x_next, i
          * cache in the same pass when they are final here */
         if (qkv_done == 2) {
             /* split and stored by add_rmsnorm_qkv_store */
-        } else if (kv && kv->attend_qkv && !c->qk_norm && be->qkv_attention_cached) {
+        } else if (attend) {
             kv->stored = 2; /* split, rotated and stored by the attention (qkv in acts) */
         } else if (kv && !c->qk_norm && be->qkv_split_store) {
             be->qkv_split_store(be, q_out, k_out, L->v, kv->k_cache, kv->v_cache, kv->slots,

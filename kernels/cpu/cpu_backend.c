@@ -3,6 +3,7 @@
  * table (host memory, act dtype = fp32) and assembly of the per-family op files.
  * OpenBLAS runs the matmuls with the same thread count as the OpenMP loops.
  */
+#include <limits.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ rlvr_backend *rlvr_cpu_backend_create(int threads) {
     be->name = "cpu";
     be->act_dtype = RLVR_DTYPE_F32;
     be->act_size = sizeof(float);
+    be->qkv_store_fused_rows = INT_MAX; /* its two ops apart cost what they cost fused */
     be->ctx = ctx;
     be->destroy = cpu_destroy;
     be->error = cpu_error;

@@ -581,6 +581,7 @@ extern "C" rlvr_backend *rlvr_cuda_backend_create(int device, char *err, size_t 
     be->name = "cuda";
     be->act_dtype = RLVR_DTYPE_BF16;
     be->act_size = 2;
+    be->qkv_store_fused_rows = c->qkv_fuse ? GEMV_MAX_N : 0;
     be->destroy = cu_destroy;
     be->error = cu_error;
     be->alloc = cu_alloc;
