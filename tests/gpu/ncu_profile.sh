@@ -10,7 +10,9 @@
 #      the q|k|v bias fill, flash2's delta and group-sum kernels;
 #   2. a 64-sequence decode (bench_decode, graphs on): the tensor-core cached attention,
 #      the GEMVs and the fused add + RMSNorm + GEMV, the split sampling kernels and
-#      cuBLAS's GEMMs at decode batch sizes.
+#      cuBLAS's GEMMs at decode batch sizes;
+#   3. the same as 8 prompts x 8 samples (session 22): the cached attention with
+#      shared-prefix blocks (its SHARE form, picked by mangled name: Lb1E last).
 #
 # Each run profiles one launch of every kernel its regex matches (ncu replays it once per
 # counter pass; everything else runs at full speed) and writes OUTDIR/ncu_<run>.txt
@@ -55,7 +57,8 @@ profile() {
   shift 3
   local t0
   t0=$(date +%s)
-  if "$NCU_BIN" --target-processes all --kernel-id "::regex:$regex:$nth" "${SECTIONS[@]}" \
+  # shellcheck disable=SC2086 # NCU_EXTRA: extra ncu options, one word each
+  if "$NCU_BIN" --target-processes all ${NCU_EXTRA:-} --kernel-id "::regex:$regex:$nth" "${SECTIONS[@]}" \
        --export "$TMP/$name" --force-overwrite "$@" >"$OUT/ncu_$name.log" 2>&1 &&
      "$NCU_BIN" --import "$TMP/$name.ncu-rep" --page details --print-units base \
        >"$OUT/ncu_$name.txt" 2>&1 &&
@@ -80,4 +83,10 @@ profile step "fa2_bwd_dkdv|fa2_bwd_dq_kernel|fa2_fwd|rmsnorm_backward_fused|bias
 profile decode "attention_split|gemv|add_rmsnorm|split_(max|mass|pick)|nvjet|lm_|qkv_move" 200 \
   "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 64 --min-len 200 \
   --max-len 240 --groups 0 --b1-new 0 --bw-gbs 0
+# grouped: the SHARE form of the cached attention (its 50th launch: the grouped run's third
+# step; the G = 1 run before it launches the other forms)
+NCU_EXTRA="--kernel-name-base mangled" profile decode_share \
+  "attention_split_mma_kernelILi64ELi2ELb0ELb[01]ELb1E" 50 \
+  "$BUILD/tests/gpu/bench_decode" --device cuda --shape qwen2.5-0.5b --n 64 --min-len 200 \
+  --max-len 240 --groups 8 --b1-new 0 --bw-gbs 0
 exit $status

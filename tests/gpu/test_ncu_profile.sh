@@ -34,7 +34,7 @@ NCU="$dir/ncu" NCU_ARGS="$dir/args" bash "$here/ncu_profile.sh" "$dir/out" /no/b
   >"$dir/run.log" 2>&1
 rc=$?
 check "exit 0 with a working ncu" [ "$rc" -eq 0 ]
-for run in step decode; do
+for run in step decode decode_share; do
   check "$run: the detail page written" grep -q "page of" "$dir/out/ncu_$run.txt"
   check "$run: the raw CSV written" test -s "$dir/out/ncu_$run.csv"
   check "$run: the program's log written" grep -q "==PROF==" "$dir/out/ncu_$run.log"
@@ -44,7 +44,10 @@ check "the step run takes the 30th launch of the attention backward kernels" \
 check "the decode run takes the 200th launch" grep -q -- "--kernel-id ::regex:attention_split.*:200 " "$dir/args"
 check "the sections asked for" grep -q -- "--section WarpStateStats" "$dir/args"
 check "the training program and its shape" grep -q -- "/no/build/tests/bench/bench_step --device cuda --model builtin:qwen2.5-0.5b" "$dir/args"
-check "imported twice per run (details, raw CSV)" [ "$(grep -c -- '--import' "$dir/args")" -eq 4 ]
+check "imported twice per run (details, raw CSV)" [ "$(grep -c -- '--import' "$dir/args")" -eq 6 ]
+check "the grouped run picks the shared-prefix kernel by mangled name" \
+  grep -q -- "--kernel-name-base mangled --kernel-id ::regex:attention_split_mma_kernelILi64.*Lb1E:50 " "$dir/args"
+check "the grouped run's program: 8 groups" grep -q -- "--n 64 .*--groups 8" "$dir/args"
 
 NCU="$dir/ncu" NCU_ARGS="$dir/args2" NCU_FAIL=1 bash "$here/ncu_profile.sh" "$dir/out2" /no/build \
   >"$dir/run2.log" 2>&1
