@@ -432,10 +432,10 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
                      S, ns);
 }
 
-/* Merges the splits of each (n, h) (split_merge; with share, the query's own splits and
- * then its shared prefix's: split_plan_of). One warp per (n, h), lane owning d = lane + 32k.
- * Rows whose context used one split were written by the split kernel and are skipped. (With the decode fusions on, the split kernels merge in their last block
- * instead: split_finish.) */
+/* Merges the splits of each (n, h) (split_merge_warp; with share, the query's own splits and
+ * then its shared prefix's: split_plan_of). One warp per (n, h). Rows whose context used one
+ * split were written by the split kernel and are skipped. (With the decode fusions on, the
+ * split kernels merge in their last block instead: split_finish.) */
 static __global__ void __launch_bounds__(128)
     attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
                                    const int *pos, const int *share, int N, int Hq, int D,
@@ -452,7 +452,7 @@ static __global__ void __launch_bounds__(128)
     if (ns <= 1) return;
     const float *ml = part_ml + (size_t)item * S * 2;
     const float *po = part_o + (size_t)item * S * D;
-    for (int d = lane; d < D; d += 32) out[(size_t)item * D + d] = split_merge(po, ml, ns, d, D);
+    split_merge_warp(out + (size_t)item * D, po, ml, ns, D, lane);
 }
 
 /* ---- launchers ------------------------------------------------------------------------- */
@@ -567,7 +567,7 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
          * (kvcache_split.cuh, split_plan_of) */
         const long long cap = (long long)max_blocks * block_size, extra = share_on ? 1 : 0;
         long long Sf = (cap + per_fixed - 1) / per_fixed;
-        while (Sf > 1 && (Sf > SPLIT_MAX || (Sf + extra) * per_split > part_bytes)) {
+        while (Sf > 1 && (Sf + extra > SPLIT_MAX || (Sf + extra) * per_split > part_bytes)) {
             per_fixed *= 2;
             Sf = (cap + per_fixed - 1) / per_fixed;
         }
@@ -577,7 +577,7 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
         else per_fixed = 0; /* one split covers every context: the default */
     }
     if (share_on && per_fixed == 0) { /* one partial more than the count-based splits */
-        if ((S + 1) * per_split <= part_bytes) S++;
+        if (S + 1 <= SPLIT_MAX && (S + 1) * per_split <= part_bytes) S++;
         else share_on = 0;
     }
     if (units * S > 0x7fffffffLL) return 0; /* grid.x; S > 1 only when units is small */

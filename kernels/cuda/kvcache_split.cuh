@@ -104,37 +104,67 @@ static __device__ __forceinline__ bool split_block_of(split_block *b, const int 
                        per_fixed, NULL);
 }
 
-/* Element d of one (n, h)'s merged output from its ns split partials po [S][D], ml [S][2]
- * (unnormalised o, natural-log max m, sum l), in split order: M = max m_i,
- * w_i = exp(m_i − M), out = Σ w_i o_i / Σ w_i l_i (bf16). L2 loads (__ldcg): inside the
- * split kernel the partials come from other blocks of the same launch. */
-static __device__ __forceinline__ bf16 split_merge(const float *po, const float *ml, int ns,
-                                                   int d, int D) {
-    float M = -INFINITY;
-    for (int i = 0; i < ns; i++) M = fmaxf(M, __ldcg(ml + 2 * i));
-    float l = 0.0f, acc = 0.0f;
-    for (int i = 0; i < ns; i++) {
-        const float w = expf(__ldcg(ml + 2 * i) - M);
-        l += w * __ldcg(ml + 2 * i + 1);
-        acc += w * __ldcg(po + (size_t)i * D + d);
+/* One (n, h)'s merged output row o[D] (bf16) from its 1 < ns <= SPLIT_MAX split partials
+ * po [S][D], ml [S][2] (unnormalised o, natural-log max m, sum l), by one warp (every lane
+ * calls it): M = max m_i, w_i = exp(m_i − M), o = Σ w_i o_i / Σ w_i l_i, both sums in split
+ * order. Lane j loads (m, l) of splits j and j + 32 at once and computes their w; l is
+ * summed in split order from shuffles; each lane's elements d = lane + 32k load their
+ * partials eight splits at a time before summing them in order — until session 22 each
+ * thread walked the splits one L2 round trip after another, twice per element (the same
+ * arithmetic: the same bits). L2 loads (__ldcg): inside the split kernels the partials
+ * come from other blocks of the same launch. */
+static __device__ __forceinline__ void split_merge_warp(bf16 *o, const float *po,
+                                                        const float *ml, int ns, int D,
+                                                        int lane) {
+    const bool has0 = lane < ns, has1 = lane + 32 < ns;
+    const float m0 = has0 ? __ldcg(ml + 2 * lane) : -INFINITY;
+    const float m1 = has1 ? __ldcg(ml + 2 * (lane + 32)) : -INFINITY;
+    const float l0 = has0 ? __ldcg(ml + 2 * lane + 1) : 0.0f;
+    const float l1 = has1 ? __ldcg(ml + 2 * (lane + 32) + 1) : 0.0f;
+    const float M = warp_max(fmaxf(m0, m1));
+    const float w0 = has0 ? expf(m0 - M) : 0.0f, w1 = has1 ? expf(m1 - M) : 0.0f;
+    float l = 0.0f;
+    for (int i = 0; i < ns; i++) { /* (i uniform: every lane takes the same branch) */
+        const float wi = __shfl_sync(0xffffffffu, i < 32 ? w0 : w1, i & 31);
+        const float li = __shfl_sync(0xffffffffu, i < 32 ? l0 : l1, i & 31);
+        l += wi * li;
     }
     const float inv = 1.0f / l;
-    return f2bf(acc * inv);
+    enum { BATCH = 8 };
+    for (int d0 = 0; d0 < D; d0 += 32) { /* (uniform bound: lanes past D load nothing) */
+        const int d = d0 + lane;
+        float acc = 0.0f;
+        for (int i0 = 0; i0 < ns; i0 += BATCH) {
+            float p[BATCH];
+#pragma unroll
+            for (int j = 0; j < BATCH; j++)
+                p[j] = d < D && i0 + j < ns ? __ldcg(po + (size_t)(i0 + j) * D + d) : 0.0f;
+#pragma unroll
+            for (int j = 0; j < BATCH; j++) {
+                const int i = i0 + j;
+                if (i >= ns) break; /* (uniform) */
+                const float wi = __shfl_sync(0xffffffffu, i < 32 ? w0 : w1, i & 31);
+                acc += wi * p[j];
+            }
+        }
+        if (d < D) o[d] = f2bf(acc * inv);
+    }
 }
 
 /* Called by every thread of a split block (query n, KV head hk, ns > 1 partials) after its
  * partial stores: counts the block as finished in *counter, and the last of the ns blocks
- * to finish merges the group's rows (split_merge, as the combine kernel would) and resets
- * the counter to 0 for the next launch (a graph replay starts from zero). Saves the
- * combine kernel's launch; the same bits. */
+ * to finish merges the group's rows (split_merge_warp, a warp per row, as the combine
+ * kernel does) and resets the counter to 0 for the next launch (a graph replay starts
+ * from zero). Saves the combine kernel's launch; the same bits. */
 static __device__ void split_finish(unsigned *counter, bf16 *out, const float *part_o,
                                     const float *part_ml, int n, int hk, int group, int Hq,
                                     int D, int S, int ns) {
     if (!cuda_block_is_last(counter, (unsigned)ns)) return;
-    for (int e = threadIdx.x; e < group * D; e += blockDim.x) {
-        const int g = e / D, d = e - g * D;
+    const int lane = (int)(threadIdx.x & 31), nw = (int)(blockDim.x >> 5);
+    for (int g = (int)(threadIdx.x >> 5); g < group; g += nw) {
         const size_t item = (size_t)n * Hq + (size_t)hk * group + g;
-        out[item * D + d] = split_merge(part_o + item * S * D, part_ml + item * S * 2, ns, d, D);
+        split_merge_warp(out + item * D, part_o + item * S * D, part_ml + item * S * 2, ns, D,
+                         lane);
     }
 }
 

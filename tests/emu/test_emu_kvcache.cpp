@@ -74,7 +74,7 @@ void check(bool ok, const char *what, const char *cs, const char *detail) {
 }
 
 void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
-              const std::vector<int> &lens, int qper) {
+              const std::vector<int> &lens, int qper, float q_scale = 2.0f) {
     const int BS = 16, nseq = (int)lens.size();
     const size_t row = (size_t)Hkv * D;
     char cs[96];
@@ -131,7 +131,7 @@ void run_case(rlvr_backend *cpu, rlvr_backend *emu, int Hq, int Hkv, int D,
         if (pos[n] + 1 > max_ctx) max_ctx = pos[n] + 1;
     }
     const size_t nout = (size_t)N * Hq * D;
-    const std::vector<float> qf = rand_bf(nout, 2.0f);
+    const std::vector<float> qf = rand_bf(nout, q_scale);
     const std::vector<bf16> qb = to_bf(qf);
     std::vector<float> ref(nout);
     cpu->attention_cached(cpu, ref.data(), qf.data(), kc_cpu.data(), vc_cpu.data(), tables.data(),
@@ -203,6 +203,12 @@ int main(int argc, char **argv) {
     /* group 4 at D 128 (the opt-in shared-memory size), a context across many splits */
     run_case(cpu, emu, 4, 1, 128, {45, 129, 700}, 2);
     run_case(cpu, emu, 8, 2, 128, {2000}, 1);
+    /* 47 splits of 64 keys: a merge past 32 splits (split_merge_warp's second register),
+     * with peaked attention (q × 8: the splits' maxima far apart, so each split's weight
+     * matters) */
+    setenv("RLVR_DECODE_SPLIT_KEYS", "0", 1); /* count-based: 64 splits at most, not 256-key */
+    run_case(cpu, emu, 14, 2, 64, {3000}, 1, 16.0f);
+    unsetenv("RLVR_DECODE_SPLIT_KEYS");
     /* group 16: the tensor-core kernel's largest, the scalar split kernel hands it back */
     run_case(cpu, emu, 16, 1, 64, {33, 200}, 2);
     /* group 1, D 80 (no tensor-core form) and D 33 (scalar paths everywhere) */
