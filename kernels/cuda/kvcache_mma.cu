@@ -307,7 +307,7 @@ static __device__ __forceinline__ void mma_q_frags(uint32_t (*qf)[4], const bf16
  * 16w .. 16w + 15 against every key of the split: the four warps copy the split's 16-key
  * tiles as the own-split blocks do (tile 4j + w by warp w into its ring), and a barrier
  * makes each chunk of four tiles visible to every warp. Then each member's finished-split
- * counter is counted (split_finish: the last of its ntot blocks merges). Keys in the same
+ * counter is counted (as split_finish: the last of its ns + np blocks merges). Keys in the same
  * order and the same arithmetic per row as an own split (flash_softmax_step over 16-key
  * tiles), a fixed-order merge: deterministic. */
 template <int D, int NST, bool QKV>
@@ -412,12 +412,32 @@ static __device__ __forceinline__ void mma_prefix_block(
         }
     }
     if (!counters) return; /* the combine kernel merges */
-    for (int j = 0; j < c; j++) { /* the same for the whole block */
-        const int n = a + j;
+    /* split_finish for every member at once: thread j counts this block for member j (one
+     * round of atomics, not c in a row), then the members whose last block this is are
+     * merged, a warp per (member, head) row */
+    __shared__ bool last[MMA_WARPS * 16]; /* members: c <= 64 rows / group */
+    __threadfence(); /* this block's partials visible before its counts */
+    __syncthreads();
+    if (tid < c) {
+        const int n = a + tid;
         const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
-        if (pn.P != pa.P) continue; /* (its own splits cover its whole context) */
-        split_finish(counters + (size_t)n * Hkv + hk, out, part_o, part_ml, n, hk, group, Hq, D,
-                     S, pn.ns + pn.np);
+        bool is_last = false;
+        if (pn.P == pa.P) { /* (else its own splits cover its whole context) */
+            unsigned *ctr = counters + (size_t)n * Hkv + hk;
+            is_last = atomicAdd(ctr, 1u) == (unsigned)(pn.ns + pn.np) - 1u;
+            if (is_last) *ctr = 0u; /* for the next launch or graph replay */
+        }
+        last[tid] = is_last;
+    }
+    __syncthreads();
+    __threadfence(); /* the other blocks' partials, read below through L2 */
+    for (int row = warp; row < rows; row += MMA_WARPS) {
+        const int j = row / group, head = row - j * group, n = a + j;
+        if (!last[j]) continue; /* (the same for the warp) */
+        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
+        const size_t item = (size_t)n * Hq + (size_t)hk * group + head;
+        split_merge_warp(out + item * D, part_o + item * S * D, part_ml + item * S * 2,
+                         pn.ns + pn.np, D, lane);
     }
 }
 
