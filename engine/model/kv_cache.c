@@ -576,6 +576,7 @@ static int decode_hidden(model *m, kv_cache *kv, const int32_t *ids, const int *
         const int units = kv_share_plan(kv->tables, kv->max_blocks, kv->block_size, pseq, ppos,
                                         Nb, c->num_heads / c->num_kv_heads, pshare);
         kv->share_units += units;
+        for (int u = 0; u < units; u++) kv->share_rows += pshare[2 * Nb + u];
         if (units > 0) kv->share_used = 1;
         if (kv->share_used) share = kv->share_dev;
     }

@@ -92,6 +92,7 @@ typedef struct {
     uintptr_t graph_key[KV_GRAPH_KEY];
     long graph_launches, graph_records; /* counters for benchmarks */
     long share_units;       /* shared-prefix units planned, all steps (tests, benchmarks) */
+    long share_rows;        /* the queries in them, all steps */
 } kv_cache;
 
 /* Sizes the pool to budget_bytes (at least one block per sequence), for sequences of up

@@ -17,7 +17,8 @@ void decode_order_longest_first(int *active, int n, const int *len);
 /* Then keeps each group's samples (runs of equal group[id], as the order above leaves
  * them) in pairs of rows (2i, 2i + 1): the CUDA cached attention can run two neighbouring
  * rows in one block and read the cache tiles they share once (kernels/cuda/kvcache_mma.cu,
- * paired rows). Without this, after a group with an odd number of live samples every pair
+ * paired rows; the sampler calls it only with RLVR_DECODE_ATTN_PAIR=1 since session 22,
+ * so that a group's samples stay together for its shared-prefix unit). Without this, after a group with an odd number of live samples every pair
  * of the groups after it would straddle two groups. An odd group's last sample waits and
  * goes with the next odd group's first (that pair shares nothing), or last; other rows
  * keep their order. tmp: n ints of scratch. */

@@ -92,11 +92,18 @@ static double now(void) {
 }
 
 /* RLVR_DECODE_ORDER=admission (read at each sampler_generate call) keeps the decode rows in
- * admission order instead of longest context first with each group's samples in aligned
- * pairs (decode_order.h; for A/B runs). */
+ * admission order instead of longest context first (decode_order.h; for A/B runs). */
 static int decode_order_admission(void) {
     const char *e = getenv("RLVR_DECODE_ORDER");
     return e && strcmp(e, "admission") == 0;
+}
+
+/* Each group's samples in aligned pairs of rows only for the CUDA kernel's paired rows
+ * (RLVR_DECODE_ATTN_PAIR=1, opt-in): otherwise an odd group's last sample would leave its
+ * siblings and the shared-prefix unit they form (engine/model/kv_share.h). */
+static int decode_order_pairs(void) {
+    const char *e = getenv("RLVR_DECODE_ATTN_PAIR");
+    return e && strcmp(e, "1") == 0;
 }
 
 int sampler_create(model *m, const struct tok_tokenizer *tok, size_t kv_budget_bytes,
@@ -396,7 +403,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
     const int max_ctx = kv->max_blocks * kv->block_size;
     sampler_stats st = {0};
     st.kv_bytes_budget = kv_cache_bytes(kv);
-    const long share_units0 = kv->share_units;
+    const long share_units0 = kv->share_units, share_rows0 = kv->share_rows;
     const double t_start = now();
     if (G < 1 || n < 0 || p->max_new_tokens < 1) {
         snprintf(err, errlen, "sampler: need G >= 1 (got %d) and max_new_tokens >= 1 (got %d)", G,
@@ -457,7 +464,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
      * sampling on the device keeps every active sequence in one forward (the weights
      * are read once per step). */
     const int drows = s->on_device ? MAX_SEQS : MAX_DECODE_ROWS;
-    const int admission_order = decode_order_admission();
+    const int admission_order = decode_order_admission(), pair_rows = decode_order_pairs();
     int next = 0, n_active = 0, committed = 0, finished = 0;
     while (finished < n * G) {
         /* ---- admit and prefill whole groups --------------------------------------- */
@@ -543,7 +550,7 @@ int sampler_generate(sampler *s, const prompt_ref *prompts, int n, int G,
                 grp[active[i]] = q->prompt;
             }
             decode_order_longest_first(active, n_active, len);
-            decode_order_pair_groups(active, n_active, grp, tmp);
+            if (pair_rows) decode_order_pair_groups(active, n_active, grp, tmp);
         }
         for (int c0 = 0; c0 < n_active; c0 += drows) {
             int R = 0;
@@ -634,6 +641,7 @@ done:
     free(sq);
     st.total_s = now() - t_start;
     st.share_units = kv->share_units - share_units0;
+    st.share_rows = kv->share_rows - share_rows0;
     if (stats) *stats = st;
     return rc;
 }

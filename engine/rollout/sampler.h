@@ -85,6 +85,7 @@ typedef struct {
     long share_units;      /* shared-prefix units the decode steps' attention took, summed
                             * over steps (kv_share.h: a group's samples reading their
                             * prompt's keys once) */
+    long share_rows;       /* the rows (samples) in them, summed over steps */
 } sampler_stats;
 
 typedef struct sampler sampler;

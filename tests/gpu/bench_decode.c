@@ -290,6 +290,7 @@ static cJSON *run_json(const run_result *r, int n, int G, double bound_s, int ha
     cJSON_AddNumberToObject(o, "output_tok_s", r->got_tokens / r->wall_s);
     cJSON_AddNumberToObject(o, "max_active", r->st.max_active);
     cJSON_AddNumberToObject(o, "share_units", (double)r->st.share_units);
+    cJSON_AddNumberToObject(o, "share_rows", (double)r->st.share_rows);
     cJSON_AddNumberToObject(o, "kv_bytes_budget", (double)r->st.kv_bytes_budget);
     cJSON_AddNumberToObject(o, "kv_bytes_peak", (double)r->st.kv_bytes_peak);
     cJSON_AddItemToObject(o, "bound_s", num_or_null(bound_s, have_bound));
@@ -671,8 +672,8 @@ int main(int argc, char **argv) {
            r1.st.max_active);
     if (did_g)
         printf("grouped split: prefill forwards %.3f s, decode forwards %.3f s; shared-prefix "
-               "units over the decode steps %ld\n",
-               rg.st.prefill_s, rg.st.decode_s, rg.st.share_units);
+               "units over the decode steps %ld (%ld rows)\n",
+               rg.st.prefill_s, rg.st.decode_s, rg.st.share_units, rg.st.share_rows);
 
     if (json) {
         cJSON *o = cJSON_CreateObject();

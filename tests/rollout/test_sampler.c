@@ -159,6 +159,10 @@ static void test_invariance(model *m, sampler *s) {
         CHECK(st1.share_units >= p.max_new_tokens - 1,
               "%s: %ld shared-prefix units over the decode steps (expected one per step)",
               greedy ? "greedy" : "sampled", st1.share_units);
+        /* all three samples in it, every step (the decode order keeps an odd group whole
+         * unless RLVR_DECODE_ATTN_PAIR=1) */
+        CHECK(st1.share_rows == 3 * st1.share_units, "%s: %ld rows in %ld units (expected 3 "
+              "each)", greedy ? "greedy" : "sampled", st1.share_rows, st1.share_units);
         /* without the units (RLVR_DECODE_SHARE=0): the same completions */
         completion *cn = NULL;
         setenv("RLVR_DECODE_SHARE", "0", 1);
