@@ -10,7 +10,8 @@
 static int common_prefix(const int *ta, const int *tb, int max_blocks, int block_size,
                          int cap) {
     int b = 0;
-    while (b < max_blocks && (b + 1) * block_size <= cap && ta[b] >= 0 && ta[b] == tb[b]) b++;
+    while (b < max_blocks && (b + 1) * block_size <= cap && ta[b] >= 0 && ta[b] == tb[b])
+        b++;
     return b * block_size;
 }
 
@@ -25,9 +26,9 @@ int kv_share_plan(const int *tables, int max_blocks, int block_size, const int *
          * (the shared part may only be below every member's own position) */
         const int *ta = tables + (size_t)seq[a] * max_blocks;
         int b = a + 1;
-        while (b < N && common_prefix(ta, tables + (size_t)seq[b] * max_blocks, max_blocks,
-                                      block_size, pos[a] < pos[b] ? pos[a] : pos[b]) >=
-                            KV_SHARE_MIN)
+        while (b < N &&
+               common_prefix(ta, tables + (size_t)seq[b] * max_blocks, max_blocks, block_size,
+                             pos[a] < pos[b] ? pos[a] : pos[b]) >= KV_SHARE_MIN)
             b++;
         const int run = b - a;
         if (run < 2) {
@@ -49,7 +50,8 @@ int kv_share_plan(const int *tables, int max_blocks, int block_size, const int *
             }
             P = common_prefix(t0, t0, max_blocks, block_size, P); /* whole blocks of it */
             if (size >= 2 && P >= KV_SHARE_MIN) {
-                for (int j = 0; j < size; j++) share[start + j] = P;
+                for (int j = 0; j < size; j++)
+                    share[start + j] = P;
                 share[N + units] = start;
                 share[2 * N + units] = size;
                 units++;

@@ -367,7 +367,7 @@ static __device__ __forceinline__ void mma_prefix_block(
     const bool rows_here = 16 * warp < rows;
     const int nchunks = (ntiles + MMA_WARPS - 1) / MMA_WARPS;
     for (int ch = 0, st = 0; ch < nchunks; ch++, st = st + 1 == NST ? 0 : st + 1) {
-        __syncthreads(); /* every warp is done with the stage refilled next (chunk ch − 1's) */
+        __syncthreads(); /* every warp is done with the stage refilled next (ch − 1's) */
         const int ahead = warp + (ch + NST - 1) * MMA_WARPS;
         if (ahead < ntiles) {
             bf16 *dst = wt + (st == 0 ? NST - 1 : st - 1) * SH::STAGE;
@@ -405,7 +405,8 @@ static __device__ __forceinline__ void mma_prefix_block(
         float *dst = part_o + idx * D + 2 * t;
 #pragma unroll
         for (int nd = 0; nd < D / 8; nd++)
-            *reinterpret_cast<float2 *>(dst + nd * 8) = make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
+            *reinterpret_cast<float2 *>(dst + nd * 8) =
+                make_float2(o[nd][2 * r], o[nd][2 * r + 1]);
         if (t == 0) {
             part_ml[2 * idx] = m[r] * MMA_LN2;
             part_ml[2 * idx + 1] = l[r];

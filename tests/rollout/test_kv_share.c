@@ -30,8 +30,8 @@ static void make_seq(int s, int with, int nshared, int *next) {
 
 static void check_unit(const int *share, int N, int u, int lead, int count, int P) {
     CHECK(share[N + u] == lead && share[2 * N + u] == count,
-          "unit %d: lead %d count %d (expected %d, %d)", u, share[N + u], share[2 * N + u], lead,
-          count);
+          "unit %d: lead %d count %d (expected %d, %d)", u, share[N + u], share[2 * N + u],
+          lead, count);
     for (int j = 0; j < count; j++)
         CHECK(share[lead + j] == P, "unit %d member %d: P %d (expected %d)", u, j,
               share[lead + j], P);
@@ -42,7 +42,8 @@ int main(void) {
 
     /* 1: five samples of a 50-token prompt (blocks 0-2 shared, block 3 each its own copy),
      * then an unrelated sequence */
-    for (int s = 0; s < 6; s++) make_seq(s, s > 0 && s < 5 ? 0 : -1, 3, &next);
+    for (int s = 0; s < 6; s++)
+        make_seq(s, s > 0 && s < 5 ? 0 : -1, 3, &next);
     for (int n = 0; n < 6; n++) {
         seq[n] = n;
         pos[n] = n < 5 ? 50 + n : 70;
@@ -63,8 +64,10 @@ int main(void) {
 
     /* 3: a run of 20 at group 7 → 7, 7, 6 */
     next = 0;
-    for (int s = 0; s < 20; s++) make_seq(s, s ? 0 : -1, 4, &next);
-    for (int n = 0; n < 20; n++) seq[n] = n, pos[n] = 64 + (n % 3);
+    for (int s = 0; s < 20; s++)
+        make_seq(s, s ? 0 : -1, 4, &next);
+    for (int n = 0; n < 20; n++)
+        seq[n] = n, pos[n] = 64 + (n % 3);
     units = kv_share_plan(tables, MB, BSZ, seq, pos, 20, 7, share);
     CHECK(units == 3, "case 3: %d units (expected 3)", units);
     check_unit(share, 20, 0, 0, 7, 64);
@@ -79,7 +82,8 @@ int main(void) {
     /* 4: the third query sits at position 20 (its blocks past 16 unused): the run of 4
      * (20 ≥ 16... its common part is capped at 16 < 32, so the run ends before it), then a
      * run of 2 after it */
-    for (int n = 0; n < 6; n++) seq[n] = n, pos[n] = n == 2 ? 20 : 64;
+    for (int n = 0; n < 6; n++)
+        seq[n] = n, pos[n] = n == 2 ? 20 : 64;
     units = kv_share_plan(tables, MB, BSZ, seq, pos, 6, 7, share);
     CHECK(units == 2, "case 4: %d units (expected 2)", units);
     check_unit(share, 6, 0, 0, 2, 64);
@@ -93,10 +97,12 @@ int main(void) {
     CHECK(units == 0, "case 5: empty step: %d units", units);
 
     /* 6: zeros past the units (case 3 again) */
-    for (int n = 0; n < 20; n++) seq[n] = n, pos[n] = 64;
+    for (int n = 0; n < 20; n++)
+        seq[n] = n, pos[n] = 64;
     units = kv_share_plan(tables, MB, BSZ, seq, pos, 20, 7, share);
     int stray = 0;
-    for (int u = units; u < 20; u++) stray += share[20 + u] != 0 || share[40 + u] != 0;
+    for (int u = units; u < 20; u++)
+        stray += share[20 + u] != 0 || share[40 + u] != 0;
     CHECK(stray == 0, "case 6: %d entries past the last unit are not zero", stray);
     return check_done("test_kv_share");
 }
