@@ -50,10 +50,11 @@
  * run; RLVR_DECODE_ATTN_STAGES=3 or 4 for A/B runs: more of a warp's tiles in flight, but
  * fewer blocks per SM — D 64: 36 / 55 / 74 KB of shared memory per block for 2 / 3 / 4
  * stages, so 5 (the register limit at 96 registers) / 4 / 3 blocks per SM; D 128: 68 /
- * 102 / 136 KB, 3 / 2 / 1; paired rows need twice the tiles per stage). The kernel's launch
- * bounds ask for 5 (D 64) or 3 (D 128) blocks per SM unpaired: 96 / 168 registers, which
- * the kernel with shared-prefix blocks (126 / 189 unbounded) then also keeps, with a few
- * bytes of spills, and the q|k|v form at D 64 (100 unbounded: 4 blocks) too. */
+ * 102 / 136 KB, 3 / 2 / 1; paired rows need twice the tiles per stage). The launch bounds
+ * ask for 5 blocks per SM at D 64 (4 paired) and 3 at D 128: 96 / 128 / 168 registers,
+ * which the forms with shared-prefix blocks (126 / 189 unbounded) and the q|k|v form at
+ * D 64 (100 unbounded: 4 blocks per SM) then also keep, without spills at 2 stages (ptxas,
+ * session 22; a few bytes with 3 or 4 stages or paired q|k|v at D 128). */
 enum { MMA_WARPS = 4, MMA_KEYS = 16, MMA_PAD = 8 };
 #define MMA_LN2 0.6931471805599453f
 
@@ -443,7 +444,7 @@ static __device__ __forceinline__ void mma_prefix_block(
 }
 
 template <int D, int NST, bool PAIR, bool QKV, bool SHARE>
-static __global__ void __launch_bounds__(MMA_WARPS * 32, PAIR ? 1 : D == 64 ? 5 : 3)
+static __global__ void __launch_bounds__(MMA_WARPS * 32, D == 128 ? 3 : PAIR ? 4 : 5)
     attention_split_mma_kernel(bf16 *out, float *part_o, float *part_ml, unsigned *counters,
                                const bf16 *q, const bf16 *kc, const bf16 *vc,
                                const int *block_tables, int max_blocks, int block_size,
