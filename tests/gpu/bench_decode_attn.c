@@ -18,7 +18,10 @@
  *   noshare   the same without the units (each sample reads its prompt's keys);
  *   pair      RLVR_DECODE_ATTN_PAIR=1 (two neighbouring queries per block);
  *   stages4   RLVR_DECODE_ATTN_STAGES=4;  bps8  RLVR_DECODE_SPLIT_BPS=8;
- *   keys256   RLVR_DECODE_SPLIT_KEYS=256;  split  the scalar split-K kernel;
+ *   keys256, keys128, keys0  RLVR_DECODE_SPLIT_KEYS=256 / 128 / 0 (256-key splits are
+ *             the default up to 32 queries, count-based ones above; keys0 count-based
+ *             everywhere: with session 22's warp merge, more splits cost less to merge);
+ *   split     the scalar split-K kernel;
  *   qkv       qkv_attention_cached from a stacked q|k|v (the default decode layer's op
  *             above 8 rows: split, rotation and cache store inside the attention);
  *   qkvapart  the same op with RLVR_DECODE_QKV_ATTN=0 (qkv_split_store, then
@@ -68,6 +71,8 @@ static const variant VARIANTS[] = {
     {"stages4", "RLVR_DECODE_ATTN_STAGES=4", 0, 0, 0},
     {"bps8", "RLVR_DECODE_SPLIT_BPS=8", 0, 0, 0},
     {"keys256", "RLVR_DECODE_SPLIT_KEYS=256", 0, 0, 0},
+    {"keys128", "RLVR_DECODE_SPLIT_KEYS=128", 0, 0, 0},
+    {"keys0", "RLVR_DECODE_SPLIT_KEYS=0", 0, 0, 0},
     {"split", NULL, 0, 1, 0},
     {"qkv", NULL, 1, 0, 0},
     {"qkvapart", "RLVR_DECODE_QKV_ATTN=0", 1, 0, 0},
@@ -78,7 +83,7 @@ enum {
     V_DEFAULT = 0,
     V_NOSHARE = 1,
     V_PAIR = 2,
-    V_QKVAPART = 8
+    V_QKVAPART = 10
 };
 static const char *const SETTINGS[] = {"RLVR_DECODE_ATTN_PAIR", "RLVR_DECODE_ATTN_STAGES",
                                        "RLVR_DECODE_SPLIT_BPS", "RLVR_DECODE_SPLIT_KEYS",
@@ -382,6 +387,11 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) quick = 1;
         else json = argv[i];
+    }
+    if (strcmp(VARIANTS[V_NOSHARE].name, "noshare") || strcmp(VARIANTS[V_PAIR].name, "pair") ||
+        strcmp(VARIANTS[V_QKVAPART].name, "qkvapart")) {
+        fprintf(stderr, "bench_decode_attn: the V_* indices do not match VARIANTS\n");
+        return 1;
     }
     char err[512];
     rlvr_backend *be = rlvr_cuda_backend_create(0, err, sizeof err);
