@@ -438,8 +438,8 @@ static __global__ void __launch_bounds__(SPLIT_THREADS)
  * split kernels merge in their last block instead: split_finish.) */
 static __global__ void __launch_bounds__(128)
     attention_split_combine_kernel(bf16 *out, const float *part_o, const float *part_ml,
-                                   const int *pos, const int *share, int N, int Hq, int D,
-                                   int S, int per_fixed) {
+                                   const int *pos, const int *share, int extra, int N,
+                                   int Hq, int D, int S, int per_fixed) {
     pdl_begin(); /* programmatic dependent launch: before any memory access */
     const long long item = (long long)blockIdx.x * 4 + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
@@ -447,7 +447,7 @@ static __global__ void __launch_bounds__(128)
     const int n = (int)(item / Hq);
     const int len = pos[n] + 1;
     if (len <= 0) return;
-    const split_plan p = split_plan_of(len, share ? share[n] : 0, S, per_fixed, share != NULL);
+    const split_plan p = split_plan_of(len, share ? share[n] : 0, S, per_fixed, extra);
     const int ns = p.ns + p.np; /* own splits, then the shared prefix's */
     if (ns <= 1) return;
     const float *ml = part_ml + (size_t)item * S * 2;
@@ -576,19 +576,28 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
             S = Sf + extra;
         else per_fixed = 0; /* one split covers every context: the default */
     }
-    if (share_on && per_fixed == 0) { /* one partial more than the count-based splits */
-        if (S + 1 <= SPLIT_MAX && (S + 1) * per_split <= part_bytes) S++;
+    /* partials for the units' prefix splits: one with fixed splits (a prefix cut at a split
+     * boundary of its own), else up to SHARE_EXTRA splits of their own (a unit's prompt is
+     * read by that many blocks at once: early in generation, when it is nearly the whole
+     * context, its blocks carry the op), what the scratch allows */
+    long long extra = share_on && per_fixed > 0 ? 1 : 0;
+    if (share_on && per_fixed == 0) {
+        extra = part_bytes / per_split - S;
+        if (extra > SPLIT_MAX - S) extra = SPLIT_MAX - S;
+        if (extra > SHARE_EXTRA) extra = SHARE_EXTRA;
+        if (extra >= 1) S += extra;
         else share_on = 0;
     }
     if (units * S > 0x7fffffffLL) return 0; /* grid.x; S > 1 only when units is small */
     /* the units' prefix blocks, first in the grid: at most N/2 units (two or more queries
-     * each), sp prefix splits each (split_plan_of, budget S − 1: np <= S − 1 for fixed
-     * splits, <= max(1, (S − 1)/2) count-based) */
-    mma_share sh = {NULL, 0, 0};
+     * each), sp prefix splits each (split_plan_of: np <= S − 1 for fixed splits, <= extra
+     * count-based) */
+    mma_share sh = {NULL, 0, 0, 0};
     if (share_on) {
-        const long long sp = per_fixed > 0 ? S - 1 : ((S - 1) / 2 > 1 ? (S - 1) / 2 : 1);
+        const long long sp = per_fixed > 0 ? S - 1 : extra;
         const long long blocks = (long long)(N / 2) * Hkv * sp;
-        if (blocks + units * S <= 0x7fffffffLL) sh = mma_share{share, (int)blocks, (int)sp};
+        if (blocks + units * S <= 0x7fffffffLL)
+            sh = mma_share{share, (int)blocks, (int)sp, (int)extra};
     }
 
     /* scratch: the finished-split counters (zeroed once, reset by each merging block), then
@@ -636,8 +645,8 @@ static int attention_split(cuda_ctx *c, bf16 *out, const bf16 *q, const bf16 *kc
     if (S > 1 && !counters) {
         const unsigned cgrid = (unsigned)(((long long)N * Hq + 3) / 4);
         cuda_launch_dep(c, "attention_split_combine_kernel", attention_split_combine_kernel,
-                        cgrid, 128, 0, out, part_o, part_ml, pos, sh.share, N, Hq, D, (int)S,
-                        per_fixed);
+                        cgrid, 128, 0, out, part_o, part_ml, pos, sh.share, sh.extra, N, Hq, D,
+                        (int)S, per_fixed);
     }
     return 1;
 }

@@ -129,14 +129,15 @@ template <bool PAIR>
 static __device__ __forceinline__ bool mma_block_of(mma_block *b, unsigned bid, const int *pos,
                                                     const int *seq, const int *block_tables,
                                                     int max_blocks, int N, int Hkv, int S,
-                                                    int per_fixed, const int *share) {
+                                                    int per_fixed, const int *share,
+                                                    int extra) {
     const int unit = (int)(bid / (unsigned)S), split = (int)(bid % (unsigned)S);
     const int hk = unit % Hkv, u = unit / Hkv;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
         const int n = PAIR ? 2 * u + i : u;
         b->live[i] = (PAIR || i == 0) && n < N &&
-                     split_range(&b->h[i], n, hk, split, pos, S, per_fixed, share);
+                     split_range(&b->h[i], n, hk, split, pos, S, per_fixed, share, extra);
         b->nt[i] = b->live[i] ? (b->h[i].k1 - b->h[i].k0 + MMA_KEYS - 1) / MMA_KEYS : 0;
         b->tab[i] = b->live[i] ? block_tables + (size_t)seq[n] * max_blocks : NULL;
     }
@@ -325,7 +326,7 @@ static __device__ __forceinline__ void mma_prefix_block(
     if (u >= N) return;
     const int c = sh.share[2 * N + u], a = sh.share[N + u], group = Hq / Hkv, rows = c * group;
     if (c < 2 || rows > MMA_WARPS * 16) return; /* no unit (outside the contract: none) */
-    const split_plan pa = split_plan_of(pos[a] + 1, sh.share[a], S, per_fixed, true);
+    const split_plan pa = split_plan_of(pos[a] + 1, sh.share[a], S, per_fixed, sh.extra);
     if (pa.P == 0 || i >= pa.np) return;
     const int k0 = i * pa.per_p, k1 = min(pa.P, k0 + pa.per_p);
     const int ntiles = (k1 - k0 + MMA_KEYS - 1) / MMA_KEYS;
@@ -400,7 +401,7 @@ static __device__ __forceinline__ void mma_prefix_block(
         if (!qok[r]) continue;
         const int row = 16 * warp + g + 8 * r, j = row / group, head = row - j * group;
         const int n = a + j;
-        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
+        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, sh.extra);
         if (pn.P != pa.P) continue; /* the prefix reaches this member's query: none for it */
         const size_t idx = ((size_t)n * Hq + (size_t)hk * group + head) * S + pn.ns + i;
         float *dst = part_o + idx * D + 2 * t;
@@ -422,7 +423,7 @@ static __device__ __forceinline__ void mma_prefix_block(
     __syncthreads();
     if (tid < c) {
         const int n = a + tid;
-        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
+        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, sh.extra);
         bool is_last = false;
         if (pn.P == pa.P) { /* (else its own splits cover its whole context) */
             unsigned *ctr = counters + (size_t)n * Hkv + hk;
@@ -436,7 +437,7 @@ static __device__ __forceinline__ void mma_prefix_block(
     for (int row = warp; row < rows; row += MMA_WARPS) {
         const int j = row / group, head = row - j * group, n = a + j;
         if (!last[j]) continue; /* (the same for the warp) */
-        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, true);
+        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, sh.extra);
         const size_t item = (size_t)n * Hq + (size_t)hk * group + head;
         split_merge_warp(out + item * D, part_o + item * S * D, part_ml + item * S * 2,
                          pn.ns + pn.np, D, lane);
@@ -467,7 +468,7 @@ static __global__ void __launch_bounds__(MMA_WARPS * 32, D == 128 ? 3 : PAIR ? 4
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
     mma_block b;
     if (!mma_block_of<PAIR>(&b, bid, pos, seq, block_tables, max_blocks, N, Hkv, S, per_fixed,
-                            SHARE ? sh.share : NULL))
+                            SHARE ? sh.share : NULL, SHARE ? sh.extra : 0))
         return; /* the same for the block */
     const int hk = b.hk;
     const int group = Hq / Hkv;

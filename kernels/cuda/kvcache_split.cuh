@@ -20,6 +20,7 @@ enum {
                                   * 64 bytes left for split_finish's static flag) */
     SPLIT_BLOCKS_PER_SM = 4,    /* blocks wanted per SM when choosing the split count */
     SPLIT_KEYS_MAX_N = 32,      /* up to this many queries: 256-key splits (kvcache.cu) */
+    SHARE_EXTRA = 4,            /* count-based: prefix splits of a shared-prefix unit, at most */
 };
 /* Partials scratch: always this size, so the buffer never moves once it exists (CUDA graphs
  * recorded with it stay valid); the split count is capped to fit. */
@@ -40,27 +41,27 @@ static __device__ __forceinline__ int split_keys(int len, int max_splits, int pe
 
 /* The splits of a context of len keys whose first P keys (0 < P < len) belong to its
  * shared-prefix unit (backend.h, attention_cached's share; P 0: none). A launch with units
- * (units) has one partial more than the splits it would have without (S = B + 1, B the
- * budget: kvcache.cu's attention_split). The unit's blocks take [0, P) in np splits of
- * per_p keys — np and per_p depend on P, S and per_fixed only, the same for every member
- * —, the query's own blocks [P, len) in ns splits of per_s keys; partial j < ns is own
- * split j, ns + i prefix split i, ns + np <= S (count-based: np <= max(1, B/2), the own
- * splits the rest; fixed: B covers the longest context's splits). A query without a
- * prefix: the ns count-based or fixed splits of the whole context within B, the splits it
- * has in a launch without units. */
+ * has `extra` partials more per query than the budget B it would have without (S = B +
+ * extra; kvcache.cu's attention_split): the unit's blocks take [0, P) in np splits of
+ * per_p keys — np and per_p depend on P, extra and per_fixed only, the same for every
+ * member —, the query's own blocks [P, len) in ns splits of per_s keys within B; partial
+ * j < ns is own split j, ns + i prefix split i. Count-based: np <= extra, ns <= B; fixed
+ * splits (extra 1): np + ns <= ceil(len / per_fixed) + 1 <= S. A query without a prefix:
+ * the ns count-based or fixed splits of the whole context within B, the splits it has in a
+ * launch without units. extra 0: no units. */
 typedef struct {
     int P, per_p, np, per_s, ns;
 } split_plan;
 
 static __device__ __forceinline__ split_plan split_plan_of(int len, int P, int S, int per_fixed,
-                                                           bool units) {
+                                                           int extra) {
     split_plan p;
-    const int B = units ? S - 1 : S;
-    p.P = units && P > 0 && P < len ? P : 0;
+    const int B = S - extra;
+    p.P = extra > 0 && P > 0 && P < len ? P : 0;
     if (p.P) {
-        p.per_p = per_fixed > 0 ? per_fixed : split_keys(p.P, max(1, B / 2), 0);
+        p.per_p = per_fixed > 0 ? per_fixed : split_keys(p.P, extra, 0);
         p.np = (p.P + p.per_p - 1) / p.per_p;
-        p.per_s = per_fixed > 0 ? per_fixed : split_keys(len - p.P, S - p.np, 0);
+        p.per_s = per_fixed > 0 ? per_fixed : split_keys(len - p.P, B, 0);
     } else {
         p.per_p = p.np = 0;
         p.per_s = split_keys(len, B, per_fixed);
@@ -79,16 +80,17 @@ typedef struct {
 } split_block;
 
 /* Own split `split` of query n's context for KV head hk (the fields above; share: the
- * shared-prefix units, or NULL); false when that split has no keys. */
+ * shared-prefix units with `extra` partials for them, or NULL and 0); false when that split
+ * has no keys. */
 static __device__ __forceinline__ bool split_range(split_block *b, int n, int hk, int split,
                                                    const int *pos, int S, int per_fixed,
-                                                   const int *share) {
+                                                   const int *share, int extra) {
     b->n = n;
     b->hk = hk;
     b->split = split;
     const int len = pos[n] + 1;
     if (len <= 0) return false;
-    const split_plan p = split_plan_of(len, share ? share[n] : 0, S, per_fixed, share != NULL);
+    const split_plan p = split_plan_of(len, share ? share[n] : 0, S, per_fixed, extra);
     b->ns = p.ns;
     b->ntot = p.ns + p.np;
     if (split >= p.ns) return false;
@@ -101,7 +103,7 @@ static __device__ __forceinline__ bool split_block_of(split_block *b, const int 
                                                       int S, int per_fixed) {
     const int nh = (int)(blockIdx.x / (unsigned)S);
     return split_range(b, nh / Hkv, nh % Hkv, (int)(blockIdx.x % (unsigned)S), pos, S,
-                       per_fixed, NULL);
+                       per_fixed, NULL, 0);
 }
 
 /* One (n, h)'s merged output row o[D] (bf16) from its 1 < ns <= SPLIT_MAX split partials
@@ -187,10 +189,11 @@ typedef struct {
 
 /* The shared-prefix units of a launch (backend.h, attention_cached's share; kvcache_mma.cu):
  * the first `blocks` blocks of the grid are the units' prefix blocks, (unit·Hkv + hk)·sp +
- * prefix split; share NULL and blocks 0 without units. */
+ * prefix split; `extra` partials per query for them (split_plan_of); share NULL and
+ * blocks, extra 0 without units. */
 typedef struct {
     const int *share; /* [3·N] */
-    int blocks, sp;
+    int blocks, sp, extra;
 } mma_share;
 
 /* The arguments of one attention_split_mma_kernel launch (grid: blocks). */
