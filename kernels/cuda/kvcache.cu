@@ -36,7 +36,7 @@
  *   the tensor-core kernel where it applies, else qkv_split_store then attention_cached.
  * Shared-prefix units (share, both ops; session 22): the tensor-core kernel, unpaired, runs
  *   each unit's prompt keys once for all its queries in blocks of its own at the start of
- *   the grid, with one partial more per query than the splits alone (split_plan_of);
+ *   the grid, with partials of their own per query beside the own splits' (split_plan_of);
  *   queries in no unit keep the splits and bits they have without units. Other kernels
  *   ignore share (the result is the same).
  */
