@@ -285,6 +285,7 @@ int cmd_generate(int argc, char **argv) {
     double secs = 0, prefill_s = 0, decode_s = 0;
     size_t kv_peak = 0, kv_budget = 0;
     int max_active = 0;
+    long share_units = 0, share_rows = 0;
     for (int c0 = 0; c0 < np; c0 += chunk) {
         const int cn = np - c0 < chunk ? np - c0 : chunk;
         prompt_ref refs[16];
@@ -306,6 +307,8 @@ int cmd_generate(int argc, char **argv) {
         if (st.kv_bytes_peak > kv_peak) kv_peak = st.kv_bytes_peak;
         kv_budget = st.kv_bytes_budget;
         if (st.max_active > max_active) max_active = st.max_active;
+        share_units += st.share_units;
+        share_rows += st.share_rows;
         if (progress)
             fprintf(stderr, "\rgenerate: %d/%d prompts, %ld tokens, %.1f tok/s   ", c0 + cn, np,
                     tokens, secs > 0 ? tokens / secs : 0.0);
@@ -316,10 +319,11 @@ int cmd_generate(int argc, char **argv) {
                 "{\"prompts\": %d, \"samples_per_prompt\": %d, \"prompt_tokens\": %ld, "
                 "\"generated_tokens\": %ld, \"seconds\": %.4f, \"tokens_per_s\": %.1f, "
                 "\"prefill_s\": %.4f, \"decode_s\": %.4f, \"kv_budget_mib\": %.1f, "
-                "\"kv_peak_mib\": %.2f, \"max_decode_batch\": %d, \"device\": \"%s\"}\n",
+                "\"kv_peak_mib\": %.2f, \"max_decode_batch\": %d, \"shared_prefix_units\": %ld, "
+                "\"shared_prefix_rows\": %ld, \"device\": \"%s\"}\n",
                 np, G, prompt_tokens, tokens, secs, secs > 0 ? tokens / secs : 0.0, prefill_s,
-                decode_s, kv_budget / 1048576.0, kv_peak / 1048576.0,
-                max_active, be->name);
+                decode_s, kv_budget / 1048576.0, kv_peak / 1048576.0, max_active, share_units,
+                share_rows, be->name);
     rc = 0;
 done:
     for (int i = 0; i < np; i++) free(ps[i].ids);
