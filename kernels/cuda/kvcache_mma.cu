@@ -366,6 +366,15 @@ static __device__ __forceinline__ void mma_prefix_block(
                              block_size, krow, k0 + tl * MMA_KEYS, k1, lane);
         tc_commit();
     }
+    /* each member's own split count once (-1: the prefix reaches its query, so its own
+     * splits cover its whole context and this block leaves it alone); visible after the
+     * chunk loop's first barrier (ntiles >= 1) */
+    __shared__ int own_ns[MMA_WARPS * 16], ntot[MMA_WARPS * 16]; /* members: c <= 64 */
+    if (tid < c) {
+        const split_plan pn = split_plan_of(pos[a + tid] + 1, pa.P, S, per_fixed, sh.extra);
+        own_ns[tid] = pn.P == pa.P ? pn.ns : -1;
+        ntot[tid] = pn.ns + pn.np;
+    }
     const bool rows_here = 16 * warp < rows;
     const int nchunks = (ntiles + MMA_WARPS - 1) / MMA_WARPS;
     for (int ch = 0, st = 0; ch < nchunks; ch++, st = st + 1 == NST ? 0 : st + 1) {
@@ -401,9 +410,8 @@ static __device__ __forceinline__ void mma_prefix_block(
         if (!qok[r]) continue;
         const int row = 16 * warp + g + 8 * r, j = row / group, head = row - j * group;
         const int n = a + j;
-        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, sh.extra);
-        if (pn.P != pa.P) continue; /* the prefix reaches this member's query: none for it */
-        const size_t idx = ((size_t)n * Hq + (size_t)hk * group + head) * S + pn.ns + i;
+        if (own_ns[j] < 0) continue; /* the prefix reaches this member's query: none for it */
+        const size_t idx = ((size_t)n * Hq + (size_t)hk * group + head) * S + own_ns[j] + i;
         float *dst = part_o + idx * D + 2 * t;
 #pragma unroll
         for (int nd = 0; nd < D / 8; nd++)
@@ -418,16 +426,14 @@ static __device__ __forceinline__ void mma_prefix_block(
     /* split_finish for every member at once: thread j counts this block for member j (one
      * round of atomics, not c in a row), then the members whose last block this is are
      * merged, a warp per (member, head) row */
-    __shared__ bool last[MMA_WARPS * 16]; /* members: c <= 64 rows / group */
+    __shared__ bool last[MMA_WARPS * 16];
     __threadfence(); /* this block's partials visible before its counts */
     __syncthreads();
     if (tid < c) {
-        const int n = a + tid;
-        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, sh.extra);
         bool is_last = false;
-        if (pn.P == pa.P) { /* (else its own splits cover its whole context) */
-            unsigned *ctr = counters + (size_t)n * Hkv + hk;
-            is_last = atomicAdd(ctr, 1u) == (unsigned)(pn.ns + pn.np) - 1u;
+        if (own_ns[tid] >= 0) {
+            unsigned *ctr = counters + (size_t)(a + tid) * Hkv + hk;
+            is_last = atomicAdd(ctr, 1u) == (unsigned)ntot[tid] - 1u;
             if (is_last) *ctr = 0u; /* for the next launch or graph replay */
         }
         last[tid] = is_last;
@@ -437,10 +443,9 @@ static __device__ __forceinline__ void mma_prefix_block(
     for (int row = warp; row < rows; row += MMA_WARPS) {
         const int j = row / group, head = row - j * group, n = a + j;
         if (!last[j]) continue; /* (the same for the warp) */
-        const split_plan pn = split_plan_of(pos[n] + 1, pa.P, S, per_fixed, sh.extra);
         const size_t item = (size_t)n * Hq + (size_t)hk * group + head;
-        split_merge_warp(out + item * D, part_o + item * S * D, part_ml + item * S * 2,
-                         pn.ns + pn.np, D, lane);
+        split_merge_warp(out + item * D, part_o + item * S * D, part_ml + item * S * 2, ntot[j],
+                         D, lane);
     }
 }
 
